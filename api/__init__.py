@@ -1,0 +1,1 @@
+"""The HTTP layer: parse, call the domain, serialise; domain errors to statuses."""

@@ -1,0 +1,20 @@
+"""What a running app holds: settings, the engine and session factory (set up in the lifespan)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from gridmap.settings import Settings
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    database_url: str
+    extras: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,86 @@
+"""The one place domain errors become HTTP statuses, with one error body shape:
+`{"error": {"code": ..., "message": ..., "details": {...}}}`."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from gridmap import errors as e
+
+log = logging.getLogger("gridmap.api")
+
+# Most specific first: the first class an error is an instance of decides.
+STATUS: list[tuple[type[e.GridmapError], int]] = [
+    (e.PayloadTooLarge, 413),
+    (e.UnsupportedMedia, 415),
+    (e.UnknownCategory, 422),
+    (e.InvalidInput, 422),
+    (e.NotFound, 404),
+    (e.OutsideCoverage, 422),
+    (e.Conflict, 409),
+    (e.AuthenticationRequired, 401),
+    (e.PermissionDenied, 403),
+    (e.RateLimited, 429),
+    (e.DatabaseUnavailable, 503),
+    (e.EmbeddedDatabaseError, 503),
+    (e.ConfigurationError, 500),
+]
+
+
+def status_for(exc: e.GridmapError) -> int:
+    for cls, status in STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 500
+
+
+def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": details or {}}}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(e.GridmapError)
+    async def _domain(request: Request, exc: e.GridmapError) -> JSONResponse:
+        status = status_for(exc)
+        if status >= 500:
+            log.error("%s %s: %s", request.method, request.url.path, exc.message)
+        headers = {"Retry-After": "5"} if status == 503 else None
+        return JSONResponse(
+            error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = [
+            {
+                "where": ".".join(str(p) for p in err.get("loc", ())),
+                "problem": err.get("msg", ""),
+            }
+            for err in exc.errors()
+        ]
+        first = problems[0] if problems else {"where": "", "problem": "invalid request"}
+        message = f"{first['where']}: {first['problem']}" if first["where"] else first["problem"]
+        return JSONResponse(
+            error_body("invalid_input", message, {"problems": problems}), status_code=422
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            error_body("internal_error", "internal error; the server log has the details"),
+            status_code=500,
+        )

@@ -1,0 +1,1 @@
+"""Data in and out: readers, normalisation, validation, grid generation, import/export, demos."""

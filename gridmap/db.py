@@ -1,0 +1,164 @@
+"""Connecting to PostGIS: choosing the database, engines, sessions, migrations, driver errors.
+
+Query functions take a `Session` and flush; whoever opened the unit of work commits
+(`session_scope` or the API's request dependency).
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from gridmap.embedded_db import DB_NAME, EmbeddedCluster
+from gridmap.errors import ConfigurationError, DatabaseUnavailable
+from gridmap.settings import Settings
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def normalise_url(url: str) -> str:
+    """Accept `postgres://` and `postgresql://` URLs and use the psycopg 3 driver."""
+    try:
+        parsed = make_url(url)
+    except Exception as exc:  # SQLAlchemy raises ArgumentError with a terse message
+        raise ConfigurationError(f"GRIDMAP_DATABASE_URL is not a database URL: {url!r}") from exc
+    if parsed.get_backend_name() not in ("postgresql", "postgres"):
+        raise ConfigurationError(
+            f"GRIDMAP_DATABASE_URL must point at PostgreSQL with PostGIS, not {parsed.drivername}"
+        )
+    return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+
+
+def _safe(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def resolve_database_url(settings: Settings, *, start: bool = True) -> str:
+    """The URL to use: the configured server, or the embedded cluster (started if asked)."""
+    if settings.database_url:
+        return normalise_url(settings.database_url)
+    cluster = EmbeddedCluster(settings.home, bindir=settings.pg_bindir)
+    info = cluster.start() if start else cluster.info()
+    _ensure_database(info.url)
+    return info.url
+
+
+def _ensure_database(url: str) -> None:
+    """Create the gridmap database in a fresh embedded cluster."""
+    admin = make_url(url).set(database="postgres", drivername="postgresql")
+    conninfo = admin.render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True, connect_timeout=10) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DB_NAME,)).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{DB_NAME}"')
+
+
+def make_engine(url: str, **kwargs: Any) -> Engine:
+    options: dict[str, Any] = {
+        "pool_pre_ping": True,
+        "pool_size": 10,
+        "max_overflow": 20,
+        "connect_args": {"connect_timeout": 10},
+    }
+    options.update(kwargs)
+    return create_engine(url, **options)
+
+
+EXTERNAL_HINT = "is it running? unset GRIDMAP_DATABASE_URL to use the embedded database"
+EMBEDDED_HINT = "is it running? start it with `gridmap db start`"
+
+
+@contextlib.contextmanager
+def translate_errors(url: str | None = None, *, hint: str | None = None) -> Iterator[None]:
+    """Turn driver connection failures into `DatabaseUnavailable` saying what to do."""
+    try:
+        yield
+    except (OperationalError, psycopg.OperationalError) as exc:
+        where = f" at {_safe(url)}" if url else ""
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()
+        raise DatabaseUnavailable(
+            f"cannot connect to the database{where}" + (f": {hint}" if hint else ""),
+            details={"reason": reason[0][:300] if reason else ""},
+        ) from exc
+
+
+def hint_for(settings: Settings) -> str:
+    return EXTERNAL_HINT if settings.database_url else EMBEDDED_HINT
+
+
+def check_database(engine: Engine, *, hint: str | None = EXTERNAL_HINT) -> dict[str, Any]:
+    """Connect once and report the server and PostGIS versions; refuse a server without it."""
+    url = engine.url.render_as_string(hide_password=False)
+    with translate_errors(url, hint=hint), engine.connect() as conn:
+        server = conn.execute(text("SHOW server_version")).scalar_one()
+        has_postgis = conn.execute(
+            text("SELECT 1 FROM pg_available_extensions WHERE name = 'postgis'")
+        ).first()
+        if not has_postgis:
+            raise DatabaseUnavailable(
+                f"PostGIS is not available on the server at {_safe(url)}: "
+                "install postgresql-15-postgis-3 there"
+            )
+        installed = conn.execute(
+            text("SELECT extversion FROM pg_extension WHERE extname = 'postgis'")
+        ).scalar()
+    return {"server_version": server, "postgis_version": installed}
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+@contextlib.contextmanager
+def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
+    """One unit of work: commit on success, roll back on any error."""
+    session = factory()
+    try:
+        with translate_errors():
+            yield session
+            session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+def _alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def migrate(url: str, revision: str = "head") -> None:
+    """Bring the schema to `revision` (default: the newest)."""
+    from alembic import command
+
+    with translate_errors(url, hint=EXTERNAL_HINT):
+        command.upgrade(_alembic_config(url), revision)
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    from alembic import command
+
+    with translate_errors(url):
+        command.downgrade(_alembic_config(url), revision)
+
+
+def current_revision(engine: Engine) -> str | None:
+    with engine.connect() as conn:
+        exists = conn.execute(text("SELECT to_regclass('alembic_version')")).scalar()
+        if not exists:
+            return None
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()

@@ -1,0 +1,125 @@
+"""One exception tree for the whole project, with stable codes and user-safe messages.
+
+`api/errors.py` alone maps these to HTTP statuses; the CLI prints `message`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GridmapError(Exception):
+    """Base of every error gridmap raises on purpose.
+
+    `code` is stable (clients match on it); `message` is safe to show a user;
+    `details` is JSON-serialisable context (which field, which feature, where).
+    """
+
+    code = "error"
+
+    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details or {}
+
+
+# --- configuration and infrastructure ---------------------------------------------------
+
+
+class ConfigurationError(GridmapError):
+    code = "configuration_error"
+
+
+class DatabaseUnavailable(GridmapError):
+    """The database cannot be reached or refused the connection."""
+
+    code = "database_unavailable"
+
+
+class EmbeddedDatabaseError(GridmapError):
+    """The embedded PostGIS cluster could not be set up, started or stopped."""
+
+    code = "embedded_database_error"
+
+
+# --- input ------------------------------------------------------------------------------
+
+
+class InvalidInput(GridmapError):
+    """The caller sent something malformed; `details` says which field and why."""
+
+    code = "invalid_input"
+
+
+class UnknownCRS(InvalidInput):
+    code = "unknown_crs"
+
+
+class InvalidCoordinates(InvalidInput):
+    code = "invalid_coordinates"
+
+
+class PayloadTooLarge(InvalidInput):
+    code = "payload_too_large"
+
+
+class UnsupportedMedia(InvalidInput):
+    code = "unsupported_media"
+
+
+class DataFileError(InvalidInput):
+    """A boundary, building or event file cannot be read or is not what it claims."""
+
+    code = "data_file_error"
+
+
+class ValidationFailed(InvalidInput):
+    """Boundaries break the rules; `details["problems"]` lists each problem."""
+
+    code = "validation_failed"
+
+
+# --- lookups and state ------------------------------------------------------------------
+
+
+class NotFound(GridmapError):
+    code = "not_found"
+
+
+class OutsideCoverage(GridmapError):
+    code = "outside_coverage"
+
+
+class UnknownCategory(InvalidInput):
+    code = "unknown_category"
+
+
+class Conflict(GridmapError):
+    """The request is well-formed but the current state does not allow it."""
+
+    code = "conflict"
+
+
+class IllegalTransition(Conflict):
+    code = "illegal_transition"
+
+
+class VersionConflict(Conflict):
+    """Someone else changed the same thing first (optimistic locking)."""
+
+    code = "version_conflict"
+
+
+# --- who may do what --------------------------------------------------------------------
+
+
+class AuthenticationRequired(GridmapError):
+    code = "authentication_required"
+
+
+class PermissionDenied(GridmapError):
+    code = "permission_denied"
+
+
+class RateLimited(GridmapError):
+    code = "rate_limited"

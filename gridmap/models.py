@@ -1,0 +1,510 @@
+"""The database schema as SQLAlchemy models; `migrations/` owns how it is created.
+
+Versioning (as mySociety's MapIt "generations"): `area` holds every published shape of
+every area. A row is valid from the version that introduced it (`valid_from`) up to, not
+including, the version that replaced or removed it (`valid_to`, NULL while current).
+Published versions get strictly increasing ids because a draft may only be activated
+on top of the version it was based on (optimistic locking), so "valid in version V" is
+`valid_from <= V AND (valid_to IS NULL OR valid_to > V)`. Drafts and staged imports keep
+their rows in `draft_area` until they are activated.
+
+Every row that belongs to a county carries `county_code`, so one database can serve a
+city or a province, jurisdictions filter cheaply, and tables can be distributed by
+county (Citus) later.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+LAYERS = (
+    "county",
+    "township",
+    "community",
+    "grid",
+    "micro_grid",
+    "enforcement_zone",
+    "dedicated_grid",
+)
+VERSION_STATUSES = ("draft", "staged", "active", "retired", "discarded")
+PRIORITIES = ("emergency", "key", "routine", "coordination")
+HANDLING_MODES = ("self", "cooperate", "department")
+EVENT_STATUSES = (
+    "reported",
+    "registered",
+    "assigned",
+    "in_progress",
+    "reported_back",
+    "closed",
+    "archived",
+    "returned",
+    "merged",
+)
+
+
+def _in(column: str, values: tuple[str, ...]) -> str:
+    return f"{column} IN ({', '.join(repr(v) for v in values)})"
+
+
+def _now() -> Any:
+    return func.now()
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONB}
+
+
+# --- boundaries -------------------------------------------------------------------------
+
+
+class BoundaryVersion(Base):
+    """A generation of boundaries: a draft, a staged import, or a published version."""
+
+    __tablename__ = "boundary_version"
+    __table_args__ = (
+        CheckConstraint(_in("status", VERSION_STATUSES), name="ck_boundary_version_status"),
+        # At most one active version at a time.
+        Index(
+            "uq_boundary_version_one_active",
+            "status",
+            unique=True,
+            postgresql_where=text("status = 'active'"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    note: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="draft")
+    # The version this one was prepared against; activation requires it still be active.
+    base_version_id: Mapped[int | None] = mapped_column(ForeignKey("boundary_version.id"))
+    county_code: Mapped[str | None] = mapped_column(String(12))
+    created_by: Mapped[str] = mapped_column(String(100), default="system")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    activated_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    activated_by: Mapped[str | None] = mapped_column(String(100))
+    # Counts and notes of what the activation changed (added/changed/removed per layer).
+    summary: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+class Area(Base):
+    """One published shape of one area (county, township, community, grid, …)."""
+
+    __tablename__ = "area"
+    __table_args__ = (
+        CheckConstraint(_in("layer", LAYERS), name="ck_area_layer"),
+        CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="ck_area_range"),
+        Index("ix_area_geom", "geom", postgresql_using="gist"),
+        Index("ix_area_lookup", "county_code", "layer", "code", "valid_from"),
+        # A code names one current area: never two current rows with the same code.
+        Index(
+            "uq_area_current_code",
+            "county_code",
+            "layer",
+            "code",
+            unique=True,
+            postgresql_where=text("valid_to IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    layer: Mapped[str] = mapped_column(String(20))
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    parent_code: Mapped[str | None] = mapped_column(String(40))
+    households: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str | None] = mapped_column(String(40))  # e.g. community/rural/school
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=4326, spatial_index=False), nullable=False
+    )
+    valid_from: Mapped[int] = mapped_column(ForeignKey("boundary_version.id"))
+    valid_to: Mapped[int | None] = mapped_column(ForeignKey("boundary_version.id"))
+
+
+class AreaPart(Base):
+    """`ST_Subdivide`d pieces of `area` rows: small boxes make PostGIS point look-ups fast."""
+
+    __tablename__ = "area_part"
+    __table_args__ = (
+        Index("ix_area_part_geom", "geom", postgresql_using="gist"),
+        Index("ix_area_part_area", "area_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("area.id", ondelete="CASCADE"))
+    county_code: Mapped[str] = mapped_column(String(12))
+    layer: Mapped[str] = mapped_column(String(20))
+    valid_from: Mapped[int] = mapped_column(Integer)
+    valid_to: Mapped[int | None] = mapped_column(Integer)
+    geom: Mapped[Any] = mapped_column(
+        Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False
+    )
+
+
+class DraftArea(Base):
+    """A change staged in a draft or an imported-but-not-active version.
+
+    `action` is `upsert` (add or replace the area with this code) or `delete`.
+    """
+
+    __tablename__ = "draft_area"
+    __table_args__ = (
+        CheckConstraint("action IN ('upsert', 'delete')", name="ck_draft_area_action"),
+        CheckConstraint(_in("layer", LAYERS), name="ck_draft_area_layer"),
+        UniqueConstraint("version_id", "county_code", "layer", "code", name="uq_draft_area_code"),
+        Index("ix_draft_area_geom", "geom", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("boundary_version.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(8), default="upsert")
+    county_code: Mapped[str] = mapped_column(String(12))
+    layer: Mapped[str] = mapped_column(String(20))
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200), default="")
+    parent_code: Mapped[str | None] = mapped_column(String(40))
+    households: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str | None] = mapped_column(String(40))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    geom: Mapped[Any | None] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=4326, spatial_index=False)
+    )
+
+
+class Building(Base):
+    """A house or block with its household count: what grid household counts sum from."""
+
+    __tablename__ = "building"
+    __table_args__ = (
+        Index("ix_building_point", "point", postgresql_using="gist"),
+        Index("ix_building_county_code", "county_code", "code", unique=True),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    code: Mapped[str] = mapped_column(String(60))
+    households: Mapped[int] = mapped_column(Integer, default=0)
+    population: Mapped[int | None] = mapped_column(Integer)
+    kind: Mapped[str | None] = mapped_column(String(40))
+    address: Mapped[str | None] = mapped_column(String(300))
+    attributes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    point: Mapped[Any] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    footprint: Mapped[Any | None] = mapped_column(
+        Geometry("MULTIPOLYGON", srid=4326, spatial_index=False)
+    )
+
+
+# --- teams and the responsibility list --------------------------------------------------
+
+
+class Department(Base):
+    """A county department or enforcement unit (职能部门、执法队)."""
+
+    __tablename__ = "department"
+    __table_args__ = (UniqueConstraint("county_code", "code", name="uq_department_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(40))
+
+
+class Team(Base):
+    """A team that answers for something: a grid's 1+1+N, a duty roster, a department team."""
+
+    __tablename__ = "team"
+    __table_args__ = (UniqueConstraint("county_code", "code", name="uq_team_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    code: Mapped[str] = mapped_column(String(60))
+    name: Mapped[str] = mapped_column(String(200))
+    # grid | community | township | county | department | enforcement
+    level: Mapped[str] = mapped_column(String(20))
+    department_id: Mapped[int | None] = mapped_column(ForeignKey("department.id"))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Member(Base):
+    """A person in a team: grid leader (网格长), grid worker (网格员), auxiliary, police."""
+
+    __tablename__ = "member"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("team.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(30))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    user_id: Mapped[int | None] = mapped_column(Integer)
+
+
+class Duty(Base):
+    """Which team answers for which area (by stable code), and how (responsible or lead)."""
+
+    __tablename__ = "duty"
+    __table_args__ = (
+        UniqueConstraint("county_code", "layer", "area_code", "team_id", name="uq_duty"),
+        Index("ix_duty_area", "county_code", "layer", "area_code"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    layer: Mapped[str] = mapped_column(String(20))
+    area_code: Mapped[str] = mapped_column(String(40))
+    team_id: Mapped[int] = mapped_column(ForeignKey("team.id", ondelete="CASCADE"))
+    role: Mapped[str] = mapped_column(String(20), default="responsible")  # or lead / member
+
+
+class Category(Base):
+    """An event category of the responsibility list (权责清单)."""
+
+    __tablename__ = "category"
+    __table_args__ = (UniqueConstraint("county_code", "code", name="uq_category_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(200))
+    group: Mapped[str | None] = mapped_column(String(100))
+
+
+class ResponsibilityRule(Base):
+    """Category (× optional area) → who handles it, default priority, time limits.
+
+    `area_code` NULL is the county-wide rule; a rule for a township or community
+    overrides it there.
+    """
+
+    __tablename__ = "responsibility_rule"
+    __table_args__ = (
+        CheckConstraint(_in("mode", HANDLING_MODES), name="ck_rule_mode"),
+        CheckConstraint(_in("default_priority", PRIORITIES), name="ck_rule_priority"),
+        Index(
+            "uq_rule_category_area",
+            "county_code",
+            "category_code",
+            text("coalesce(area_code, '')"),
+            unique=True,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    category_code: Mapped[str] = mapped_column(String(40))
+    area_code: Mapped[str | None] = mapped_column(String(40))
+    mode: Mapped[str] = mapped_column(String(12))
+    department_code: Mapped[str | None] = mapped_column(String(40))
+    default_priority: Mapped[str] = mapped_column(String(16), default="routine")
+    response_minutes: Mapped[int | None] = mapped_column(Integer)
+    time_limit_hours: Mapped[float] = mapped_column(Float, default=72)
+
+
+# --- events -----------------------------------------------------------------------------
+
+
+class Event(Base):
+    """One reported problem and where it stands in the closed loop (闭环)."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_event_source_external_id"),
+        CheckConstraint(_in("status", EVENT_STATUSES), name="ck_event_status"),
+        CheckConstraint(_in("priority", PRIORITIES), name="ck_event_priority"),
+        Index("ix_event_point", "point", postgresql_using="gist"),
+        Index("ix_event_county_status", "county_code", "status"),
+        Index("ix_event_grid", "grid_code"),
+        Index("ix_event_township", "township_code"),
+        Index("ix_event_received", "received_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str | None] = mapped_column(String(12))
+    source: Mapped[str] = mapped_column(String(40))
+    external_id: Mapped[str] = mapped_column(String(100))
+    category_code: Mapped[str] = mapped_column(String(40))
+    priority: Mapped[str] = mapped_column(String(16), default="routine")
+    status: Mapped[str] = mapped_column(String(16), default="reported")
+    description: Mapped[str] = mapped_column(Text, default="")
+    address: Mapped[str | None] = mapped_column(String(300))
+    reporter_name: Mapped[str | None] = mapped_column(String(100))
+    reporter_phone: Mapped[str | None] = mapped_column(String(40))
+    reported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    received_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    # Where, as sent and as stored.
+    input_lon: Mapped[float | None] = mapped_column(Float)
+    input_lat: Mapped[float | None] = mapped_column(Float)
+    input_crs: Mapped[str | None] = mapped_column(String(20))
+    point: Mapped[Any | None] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    # The routing result and the boundary version it was made under.
+    version_id: Mapped[int | None] = mapped_column(ForeignKey("boundary_version.id"))
+    grid_area_id: Mapped[int | None] = mapped_column(ForeignKey("area.id"))
+    grid_code: Mapped[str | None] = mapped_column(String(40))
+    community_code: Mapped[str | None] = mapped_column(String(40))
+    township_code: Mapped[str | None] = mapped_column(String(40))
+    zone_code: Mapped[str | None] = mapped_column(String(40))
+    dedicated_code: Mapped[str | None] = mapped_column(String(40))
+    on_boundary: Mapped[bool] = mapped_column(Boolean, default=False)
+    outside_coverage: Mapped[bool] = mapped_column(Boolean, default=False)
+    routing: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    # Who handles it.
+    handling_mode: Mapped[str | None] = mapped_column(String(12))
+    department_code: Mapped[str | None] = mapped_column(String(40))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"), index=True)
+    escalation_level: Mapped[str] = mapped_column(String(12), default="grid")
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("event.id"))
+    # Deadlines and outcome.
+    response_due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    due_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    satisfaction: Mapped[int | None] = mapped_column(Integer)
+    # Optimistic locking for concurrent actions.
+    row_version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class EventCoHandler(Base):
+    """A co-handling team of a joint dispatch (联合哨); it reports back on its part."""
+
+    __tablename__ = "event_co_handler"
+    __table_args__ = (UniqueConstraint("event_id", "team_id", name="uq_event_co_handler"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id", ondelete="CASCADE"))
+    team_id: Mapped[int] = mapped_column(ForeignKey("team.id"))
+    reported_back_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class EventLog(Base):
+    """Append-only timeline of an event: a trigger refuses UPDATE and DELETE."""
+
+    __tablename__ = "event_log"
+    __table_args__ = (Index("ix_event_log_event", "event_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"))
+    county_code: Mapped[str | None] = mapped_column(String(12))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(30))
+    from_status: Mapped[str | None] = mapped_column(String(16))
+    to_status: Mapped[str | None] = mapped_column(String(16))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))
+    note: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+class Photo(Base):
+    """A photo attached to an event, stored by content hash under gridmap's data dir."""
+
+    __tablename__ = "photo"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    media_type: Mapped[str] = mapped_column(String(40))
+    size: Mapped[int] = mapped_column(Integer)
+    uploaded_by: Mapped[str] = mapped_column(String(100))
+    uploaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class StreamMessage(Base):
+    """Announcements for the live stream; the id is the SSE `Last-Event-ID` for catch-up."""
+
+    __tablename__ = "stream_message"
+    __table_args__ = (Index("ix_stream_message_at", "at"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    kind: Mapped[str] = mapped_column(String(40))
+    county_code: Mapped[str | None] = mapped_column(String(12))
+    township_code: Mapped[str | None] = mapped_column(String(40))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+# --- users (filled in by the users issue) -----------------------------------------------
+
+
+class AppUser(Base):
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    password_hash: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(20))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class UserArea(Base):
+    """A user's jurisdiction: the areas (by code) they may see and act in."""
+
+    __tablename__ = "user_area"
+    __table_args__ = (UniqueConstraint("user_id", "area_code", name="uq_user_area"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    county_code: Mapped[str] = mapped_column(String(12))
+    layer: Mapped[str] = mapped_column(String(20))
+    area_code: Mapped[str] = mapped_column(String(40))
+
+
+class ApiToken(Base):
+    """An integration's bearer token, stored only as a hash."""
+
+    __tablename__ = "api_token"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary, unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    area_codes: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditLog(Base):
+    """Append-only record of every write: who, when, from where, what."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_target", "target_type", "target_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    actor: Mapped[str] = mapped_column(String(100))
+    source_addr: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(60))
+    target_type: Mapped[str] = mapped_column(String(40))
+    target_id: Mapped[str | None] = mapped_column(String(80))
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)

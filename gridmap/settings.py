@@ -1,0 +1,67 @@
+"""Typed settings (environment prefix GRIDMAP_), created by the caller and passed in."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything gridmap can be told. Nothing reads the environment at import time:
+    `Settings()` reads it when called, and `create_app(settings)` receives the result."""
+
+    model_config = SettingsConfigDict(env_prefix="GRIDMAP_", extra="ignore")
+
+    # Database: unset means "run the embedded PostGIS under `home`".
+    database_url: str | None = None
+    home: Path = Field(default=Path(".gridmap"), description="data directory gridmap owns")
+    pg_bindir: Path | None = Field(
+        default=None, description="PostgreSQL server binaries; found under /usr/lib/postgresql"
+    )
+
+    # HTTP
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+
+    # Routing
+    on_boundary_m: float = Field(default=5.0, ge=0, description="GPS accuracy: near another grid")
+    outside_tolerance_m: float = Field(
+        default=200.0, ge=0, description="nearest grid accepted for a point outside coverage"
+    )
+    locate_max_points: int = Field(default=1_000_000, ge=1)
+
+    # Boundaries
+    households_min: int = Field(default=30, ge=1)
+    households_max: int = Field(default=50, ge=1)
+
+    # Events
+    duplicate_distance_m: float = 50.0
+    duplicate_window_minutes: int = 120
+    photo_max_bytes: int = 10 * 1024 * 1024
+    description_max_chars: int = 5000
+
+    # Map
+    tile_url: str | None = Field(
+        default=None, description="optional basemap tile URL; none is needed"
+    )
+    default_lang: str = "zh"
+
+    # Security
+    secret_key: str | None = None
+    cookie_secure: bool = False
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> Settings:
+        if self.households_min > self.households_max:
+            raise ValueError(
+                f"households_min ({self.households_min}) is above "
+                f"households_max ({self.households_max})"
+            )
+        return self
+
+    @property
+    def photo_dir(self) -> Path:
+        return self.home / "photos"

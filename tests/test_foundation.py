@@ -1,0 +1,186 @@
+"""The foundation: the schema migrates both ways, the embedded cluster lives and recovers,
+bad database URLs fail clearly, and the domain stays free of the web stack."""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect, text
+from sqlalchemy.engine import make_url
+from tests.conftest import ROOT, create_database, drop_database
+
+from gridmap.db import downgrade, make_engine, migrate
+from gridmap.embedded_db import EmbeddedCluster
+from gridmap.models import Base
+
+GRIDMAP = [sys.executable, "-m", "gridmap_cli.main"]
+
+
+def test_migrations_upgrade_a_fresh_database_and_downgrade_back(server_url: str) -> None:
+    url = create_database(server_url, "gridmap_migrations_test")
+    try:
+        migrate(url)
+        eng = make_engine(url)
+        tables = set(inspect(eng).get_table_names())
+        assert {"area", "area_part", "boundary_version", "event", "event_log", "team"} <= tables
+        # The models and the migrations describe the same schema.
+        with eng.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+        assert [d for d in diff if "spatial_ref_sys" not in str(d)] == []
+
+        downgrade(url, "base")
+        left = set(inspect(eng).get_table_names()) - {"spatial_ref_sys", "alembic_version"}
+        assert left == set()
+
+        migrate(url)  # and up again
+        assert "event" in inspect(eng).get_table_names()
+        eng.dispose()
+    finally:
+        drop_database(server_url, "gridmap_migrations_test")
+
+
+def test_event_log_is_append_only(engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO event (source, external_id, category_code, priority, status, "
+                "description, reported_at, on_boundary, outside_coverage, routing, "
+                "escalation_level, overdue, row_version) VALUES ('t', '1', 'c', 'routine', "
+                "'reported', '', now(), false, false, '{}', 'grid', false, 1)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO event_log (event_id, actor, action, data) "
+                "SELECT id, 'tester', 'report', '{}' FROM event"
+            )
+        )
+    with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+        conn.execute(text("UPDATE event_log SET actor = 'someone else'"))
+    with pytest.raises(Exception, match="append-only"), engine.begin() as conn:
+        conn.execute(text("DELETE FROM event_log"))
+
+
+def test_embedded_cluster_starts_is_found_again_stops_and_recovers_from_a_kill(
+    tmp_path: Path,
+) -> None:
+    cluster = EmbeddedCluster(tmp_path / "home")
+    info = cluster.start()
+    try:
+        first_pid = cluster.pid()
+        assert first_pid is not None
+
+        # A second start finds the running server instead of starting another.
+        again = EmbeddedCluster(tmp_path / "home").start()
+        assert again.port == info.port
+        assert cluster.pid() == first_pid
+
+        assert cluster.stop() is True
+        assert cluster.pid() is None
+        assert cluster.stop() is False  # stopping twice is harmless
+
+        cluster.start()
+        pid = cluster.pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGKILL)  # a crash: the pid file stays behind
+        deadline = time.monotonic() + 10
+        while cluster.pid() is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert (cluster.data_dir / "postmaster.pid").exists()
+
+        cluster.start()
+        assert cluster.pid() not in (None, pid)
+        url = make_url(cluster.info().url).set(database="postgres")
+        eng = make_engine(url.render_as_string(hide_password=False))
+        with eng.connect() as conn:
+            assert conn.execute(text("SELECT 1")).scalar() == 1
+        eng.dispose()
+    finally:
+        cluster.stop()
+
+
+def _cli(*args: str, env_extra: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDMAP_")}
+    env.update(env_extra)
+    return subprocess.run(
+        [*GRIDMAP, *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=120
+    )
+
+
+def test_cli_db_start_status_stop(tmp_path: Path) -> None:
+    env = {"GRIDMAP_HOME": str(tmp_path / "cli-home")}
+    try:
+        started = _cli("db", "start", env_extra=env, cwd=ROOT)
+        assert started.returncode == 0, started.stderr
+        assert "PostGIS 3" in started.stderr
+        status = json.loads(_cli("db", "status", env_extra=env, cwd=ROOT).stdout)
+        assert status["running"] is True
+    finally:
+        stopped = _cli("db", "stop", env_extra=env, cwd=ROOT)
+    assert stopped.returncode == 0 and "stopped" in stopped.stderr
+    assert json.loads(_cli("db", "status", env_extra=env, cwd=ROOT).stdout)["running"] is False
+
+
+def test_an_external_url_pointing_at_nothing_gives_a_clear_error(tmp_path: Path) -> None:
+    env = {"GRIDMAP_DATABASE_URL": "postgresql://nobody:secret@127.0.0.1:9/nothing"}
+    result = _cli("db", "start", env_extra=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "cannot connect to the database at" in result.stderr
+    assert "unset GRIDMAP_DATABASE_URL to use the embedded database" in result.stderr
+    assert "secret" not in result.stderr  # the password is never printed
+
+
+def test_a_url_that_is_not_postgresql_is_refused(tmp_path: Path) -> None:
+    env = {"GRIDMAP_DATABASE_URL": "sqlite:///gridmap.db"}
+    result = _cli("db", "status", env_extra=env, cwd=tmp_path)
+    assert result.returncode == 1
+    assert "must point at PostgreSQL with PostGIS" in result.stderr
+
+
+FORBIDDEN = {"fastapi", "starlette", "folium"}
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", ["gridmap", "geodata"])
+def test_domain_packages_import_no_web_stack(package: str) -> None:
+    offenders = {
+        str(path.relative_to(ROOT)): sorted(_imported_modules(path) & FORBIDDEN)
+        for path in (ROOT / package).rglob("*.py")
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+    # And not indirectly either: importing every module pulls in none of them.
+    modules = [
+        ".".join(p.relative_to(ROOT).with_suffix("").parts)
+        for p in (ROOT / package).rglob("*.py")
+        if p.name != "__main__.py"
+    ]
+    code = (
+        "import importlib, sys\n"
+        f"for m in {modules!r}: importlib.import_module(m.removesuffix('.__init__'))\n"
+        f"print(sorted(set(m.split('.')[0] for m in sys.modules) & {FORBIDDEN!r}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
+    )
+    assert out.stdout.strip() == "[]"
