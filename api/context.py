@@ -17,4 +17,6 @@ class AppContext:
     engine: Engine
     sessions: sessionmaker[Session]
     database_url: str
+    # gridmap.routing.Router once boundaries are loaded (None: no active version yet).
+    router: Any = None
     extras: dict[str, Any] = field(default_factory=dict)
