@@ -1,0 +1,399 @@
+"""Coordinate systems at the edge: names, and conversion of points and geometries to WGS84.
+
+Storage is EPSG:4326. CGCS2000 (EPSG:4490) differs from WGS84 by centimetres and is taken as
+equal, as the national standard allows for this scale of mapping. GCJ-02 (Amap, Tencent) and
+BD-09 (Baidu) are obfuscated systems pyproj does not know: they are implemented here with the
+published formulas, and their inverses are iterative so a round trip is exact to millimetres
+(the common single-step inverse is off by up to ~4 m, enough to move a point across a grid edge).
+
+Outside China (the standard `out_of_china` box: lon 72.004–137.8347, lat 0.8293–55.8271) the
+GCJ-02 offset is not applied, exactly as the Chinese web maps do: there GCJ-02 equals WGS84.
+BD-09's own small shift on top of GCJ-02 is applied everywhere, as Baidu does.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from functools import lru_cache
+from typing import Any, TypeVar
+
+import numpy as np
+import numpy.typing as npt
+import pyproj
+import shapely
+
+from gridmap.errors import InvalidCoordinates, UnknownCRS
+
+ArrayLike = npt.ArrayLike
+Floats = npt.NDArray[np.float64]
+G = TypeVar("G")
+
+WGS84 = "wgs84"
+CGCS2000 = "cgcs2000"
+GCJ02 = "gcj02"
+BD09 = "bd09"
+NAMED_CRS = (WGS84, CGCS2000, GCJ02, BD09)
+CRS_OPTIONS = "wgs84, cgcs2000 (EPSG:4490), gcj02, bd09, or EPSG:<code>"
+
+# Aliases after lower-casing and removing spaces, '-' and '_'.
+_ALIASES = {
+    "wgs84": WGS84,
+    "epsg:4326": WGS84,
+    "4326": WGS84,
+    "crs84": WGS84,
+    "ogc:crs84": WGS84,
+    "urn:ogc:def:crs:ogc:1.3:crs84": WGS84,
+    "urn:ogc:def:crs:epsg::4326": WGS84,
+    "cgcs2000": CGCS2000,
+    "epsg:4490": CGCS2000,
+    "4490": CGCS2000,
+    "urn:ogc:def:crs:epsg::4490": CGCS2000,
+    "gcj02": GCJ02,
+    "gcj": GCJ02,
+    "bd09": BD09,
+    "bd09ll": BD09,
+}
+
+# GCJ-02 constants: the Krasovsky 1940 ellipsoid the published formula uses.
+_A = 6378245.0
+_EE = 0.00669342162296594323
+_X_PI = math.pi * 3000.0 / 180.0
+# Scalar-path constants and local names: module globals are faster than `math.` look-ups.
+_PI = math.pi
+_DEG = math.pi / 180.0
+_TWO_THIRDS = 2.0 / 3.0
+_TWO_THIRDS_20 = 20.0 * 2.0 / 3.0
+_K_LAT = 180.0 / (_A * (1.0 - _EE) * math.pi)
+_K_LON = 180.0 / (_A * math.pi)
+_sin = math.sin
+_cos = math.cos
+_sqrt = math.sqrt
+
+# Iterative inverses stop once a step is below _TOL_DEG degrees (~1 cm) or after _MAX_ITER
+# steps. The forward shift varies slowly (its derivative is below ~0.003), so each step
+# shrinks the error at least ~300-fold: after a 1e-7 degree step the error left is below
+# 1e-9 degrees (0.1 mm). From the usual start, two steps suffice inside China.
+_TOL_DEG = 1e-7
+_MAX_ITER = 30
+
+
+# --- names ------------------------------------------------------------------------------
+
+
+def parse_crs(value: str | None) -> str:
+    """Canonical CRS name: "wgs84" | "cgcs2000" | "gcj02" | "bd09" | "EPSG:<n>".
+
+    None means WGS84 (the default of every door that takes points). Any other EPSG code is
+    checked against the PROJ database so a typo fails here, not at conversion time.
+    """
+    if value is None:
+        return WGS84
+    key = str(value).strip().lower().replace(" ", "").replace("-", "").replace("_", "")
+    if key in _ALIASES:
+        return _ALIASES[key]
+    code = key.removeprefix("urn:ogc:def:crs:epsg::").removeprefix("epsg:")
+    if code.isdigit():
+        if _epsg_exists(int(code)):
+            return f"EPSG:{int(code)}"
+        raise UnknownCRS(
+            f"Unknown coordinate system {value!r}: EPSG:{int(code)} is not in the EPSG "
+            f"database. Use one of: {CRS_OPTIONS}.",
+            details={"crs": value, "options": CRS_OPTIONS},
+        )
+    raise UnknownCRS(
+        f"Unknown coordinate system {value!r}. Use one of: {CRS_OPTIONS}.",
+        details={"crs": value, "options": CRS_OPTIONS},
+    )
+
+
+@lru_cache(maxsize=256)
+def _epsg_exists(code: int) -> bool:
+    try:
+        pyproj.CRS.from_epsg(code)
+    except pyproj.exceptions.CRSError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=64)
+def _transformer(crs: str, to_wgs84: bool) -> pyproj.Transformer:
+    if to_wgs84:
+        return pyproj.Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
+    return pyproj.Transformer.from_crs("EPSG:4326", crs, always_xy=True)
+
+
+# --- GCJ-02 and BD-09, vectorised -------------------------------------------------------
+
+
+def _as_floats(lon: ArrayLike, lat: ArrayLike) -> tuple[Floats, Floats]:
+    x = np.asarray(lon, dtype=np.float64)
+    y = np.asarray(lat, dtype=np.float64)
+    if x.shape != y.shape:
+        raise InvalidCoordinates(
+            f"lon and lat have different shapes: {x.shape} and {y.shape}",
+            details={"lon_shape": list(x.shape), "lat_shape": list(y.shape)},
+        )
+    return x, y
+
+
+def out_of_china(lon: ArrayLike, lat: ArrayLike) -> npt.NDArray[np.bool_]:
+    """True where the point is outside the box in which GCJ-02 applies its offset."""
+    x, y = _as_floats(lon, lat)
+    return (x < 72.004) | (x > 137.8347) | (y < 0.8293) | (y > 55.8271)
+
+
+def _gcj_offset(x: Floats, y: Floats) -> tuple[Floats, Floats]:
+    """The published GCJ-02 offset in degrees at WGS84 (x, y)."""
+    dx = x - 105.0
+    dy = y - 35.0
+    sq = np.sqrt(np.abs(dx))
+    t_lat = (
+        -100.0 + 2.0 * dx + 3.0 * dy + 0.2 * dy * dy + 0.1 * dx * dy + 0.2 * sq
+        + (20.0 * np.sin(6.0 * dx * np.pi) + 20.0 * np.sin(2.0 * dx * np.pi)) * 2.0 / 3.0
+        + (20.0 * np.sin(dy * np.pi) + 40.0 * np.sin(dy / 3.0 * np.pi)) * 2.0 / 3.0
+        + (160.0 * np.sin(dy / 12.0 * np.pi) + 320.0 * np.sin(dy * np.pi / 30.0)) * 2.0 / 3.0
+    )  # fmt: skip
+    t_lon = (
+        300.0 + dx + 2.0 * dy + 0.1 * dx * dx + 0.1 * dx * dy + 0.1 * sq
+        + (20.0 * np.sin(6.0 * dx * np.pi) + 20.0 * np.sin(2.0 * dx * np.pi)) * 2.0 / 3.0
+        + (20.0 * np.sin(dx * np.pi) + 40.0 * np.sin(dx / 3.0 * np.pi)) * 2.0 / 3.0
+        + (150.0 * np.sin(dx / 12.0 * np.pi) + 300.0 * np.sin(dx / 30.0 * np.pi)) * 2.0 / 3.0
+    )  # fmt: skip
+    rad = y / 180.0 * np.pi
+    magic = 1.0 - _EE * np.sin(rad) ** 2
+    sqrt_magic = np.sqrt(magic)
+    d_lat = (t_lat * 180.0) / ((_A * (1.0 - _EE)) / (magic * sqrt_magic) * np.pi)
+    d_lon = (t_lon * 180.0) / (_A / sqrt_magic * np.cos(rad) * np.pi)
+    return d_lon, d_lat
+
+
+def wgs84_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[Floats, Floats]:
+    """WGS84 → GCJ-02 (the published forward formula; identity outside China)."""
+    x, y = _as_floats(lon, lat)
+    d_lon, d_lat = _gcj_offset(x, y)
+    outside = out_of_china(x, y)
+    return np.where(outside, x, x + d_lon), np.where(outside, y, y + d_lat)
+
+
+def _invert(
+    forward: Callable[[Floats, Floats], tuple[Floats, Floats]],
+    x: Floats,
+    y: Floats,
+    start: tuple[Floats, Floats],
+) -> tuple[Floats, Floats]:
+    """Solve forward(u, v) = (x, y) by fixed-point steps: the forward transform is the
+    identity plus a slowly varying shift, so each step shrinks the error ~1000-fold."""
+    u, v = start
+    for _ in range(_MAX_ITER):
+        fx, fy = forward(u, v)
+        ex = x - fx
+        ey = y - fy
+        u = u + ex
+        v = v + ey
+        if np.all(np.abs(ex) < _TOL_DEG) and np.all(np.abs(ey) < _TOL_DEG):
+            break
+    return u, v
+
+
+def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[Floats, Floats]:
+    """GCJ-02 → WGS84, exact to well under a millimetre (iterative inverse)."""
+    x, y = _as_floats(lon, lat)
+    d_lon, d_lat = _gcj_offset(x, y)
+    u, v = _invert(wgs84_to_gcj02, x, y, (x - d_lon, y - d_lat))
+    outside = out_of_china(x, y)
+    return np.where(outside, x, u), np.where(outside, y, v)
+
+
+def gcj02_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[Floats, Floats]:
+    """GCJ-02 → BD-09 (Baidu's published formula)."""
+    x, y = _as_floats(lon, lat)
+    z = np.sqrt(x * x + y * y) + 0.00002 * np.sin(y * _X_PI)
+    theta = np.arctan2(y, x) + 0.000003 * np.cos(x * _X_PI)
+    return z * np.cos(theta) + 0.0065, z * np.sin(theta) + 0.006
+
+
+def bd09_to_gcj02(lon: ArrayLike, lat: ArrayLike) -> tuple[Floats, Floats]:
+    """BD-09 → GCJ-02: the closed form is only approximate (it evaluates the sin/cos terms at
+    the BD-09 point), so it is the starting point of an iterative inverse."""
+    x, y = _as_floats(lon, lat)
+    bx = x - 0.0065
+    by = y - 0.006
+    z = np.sqrt(bx * bx + by * by) - 0.00002 * np.sin(by * _X_PI)
+    theta = np.arctan2(by, bx) - 0.000003 * np.cos(bx * _X_PI)
+    return _invert(gcj02_to_bd09, x, y, (z * np.cos(theta), z * np.sin(theta)))
+
+
+def wgs84_to_bd09(lon: ArrayLike, lat: ArrayLike) -> tuple[Floats, Floats]:
+    """WGS84 → BD-09 (through GCJ-02)."""
+    return gcj02_to_bd09(*wgs84_to_gcj02(lon, lat))
+
+
+def bd09_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[Floats, Floats]:
+    """BD-09 → WGS84 (through GCJ-02, both steps exact)."""
+    return gcj02_to_wgs84(*bd09_to_gcj02(lon, lat))
+
+
+# --- any CRS, vectorised ----------------------------------------------------------------
+
+
+def to_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str) -> tuple[Floats, Floats]:
+    """Coordinates in `crs` (any name parse_crs accepts) → WGS84 lon/lat, float64 arrays.
+
+    For an EPSG code, `lon`/`lat` are the CRS's x/y (easting/northing for a projected CRS).
+    """
+    name = parse_crs(crs)
+    x, y = _as_floats(lon, lat)
+    if name in (WGS84, CGCS2000):
+        return x.copy(), y.copy()
+    if name == GCJ02:
+        return gcj02_to_wgs84(x, y)
+    if name == BD09:
+        return bd09_to_wgs84(x, y)
+    ox, oy = _transformer(name, True).transform(x, y)
+    return np.asarray(ox, dtype=np.float64), np.asarray(oy, dtype=np.float64)
+
+
+def from_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str) -> tuple[Floats, Floats]:
+    """WGS84 lon/lat → coordinates in `crs`, float64 arrays (the inverse of to_wgs84)."""
+    name = parse_crs(crs)
+    x, y = _as_floats(lon, lat)
+    if name in (WGS84, CGCS2000):
+        return x.copy(), y.copy()
+    if name == GCJ02:
+        return wgs84_to_gcj02(x, y)
+    if name == BD09:
+        return wgs84_to_bd09(x, y)
+    ox, oy = _transformer(name, False).transform(x, y)
+    return np.asarray(ox, dtype=np.float64), np.asarray(oy, dtype=np.float64)
+
+
+def geometry_to_wgs84(geom: G, crs: str) -> G:
+    """Any shapely geometry (or array of geometries) in `crs` → the same in WGS84.
+
+    Z values, if any, are carried through unchanged (normalisation decides whether to drop
+    them). WGS84 and CGCS2000 input is returned as is.
+    """
+    name = parse_crs(crs)
+    if name in (WGS84, CGCS2000):
+        return geom
+
+    def convert(coords: Floats) -> Floats:
+        out = coords.copy()
+        out[:, 0], out[:, 1] = to_wgs84(coords[:, 0], coords[:, 1], name)
+        return out
+
+    source: Any = geom
+    result: Any = shapely.transform(source, convert, include_z=True)
+    return result  # type: ignore[no-any-return]
+
+
+# --- one point, the routing hot path ------------------------------------------------------
+
+
+def _check_lon_lat(lon: float, lat: float, crs: str) -> None:
+    # Chained comparisons are also False for NaN, so this rejects NaN too.
+    if not (-180.0 <= lon <= 180.0 and -90.0 <= lat <= 90.0):
+        raise InvalidCoordinates(
+            f"Coordinates ({lon}, {lat}) in {crs} are not a longitude/latitude "
+            "(longitude must be within -180..180 and latitude within -90..90).",
+            details={"lon": lon, "lat": lat, "crs": crs},
+        )
+
+
+def _gcj_offset_scalar(x: float, y: float) -> tuple[float, float]:
+    # The same formula as _gcj_offset, rearranged for fewer Python operations: this runs
+    # three times per routed GCJ-02 point.
+    dx = x - 105.0
+    dy = y - 35.0
+    px = dx * _PI
+    py = dy * _PI
+    common = (_sin(6.0 * px) + _sin(2.0 * px)) * _TWO_THIRDS_20
+    t_lat = (
+        -100.0 + 2.0 * dx + 3.0 * dy + 0.2 * dy * dy + 0.1 * dx * dy + 0.2 * _sqrt(abs(dx))
+        + common
+        + (20.0 * _sin(py) + 40.0 * _sin(py / 3.0) + 160.0 * _sin(py / 12.0)
+           + 320.0 * _sin(py / 30.0)) * _TWO_THIRDS
+    )  # fmt: skip
+    t_lon = (
+        300.0 + dx + 2.0 * dy + 0.1 * dx * dx + 0.1 * dx * dy + 0.1 * _sqrt(abs(dx))
+        + common
+        + (20.0 * _sin(px) + 40.0 * _sin(px / 3.0) + 150.0 * _sin(px / 12.0)
+           + 300.0 * _sin(px / 30.0)) * _TWO_THIRDS
+    )  # fmt: skip
+    rad = y * _DEG
+    s = _sin(rad)
+    magic = 1.0 - _EE * s * s
+    sqrt_magic = _sqrt(magic)
+    return (
+        t_lon * sqrt_magic / _cos(rad) * _K_LON,
+        t_lat * magic * sqrt_magic * _K_LAT,
+    )
+
+
+def _out_of_china_scalar(x: float, y: float) -> bool:
+    return x < 72.004 or x > 137.8347 or y < 0.8293 or y > 55.8271
+
+
+def _gcj02_to_wgs84_scalar(x: float, y: float) -> tuple[float, float]:
+    if _out_of_china_scalar(x, y):
+        return x, y
+    d_lon, d_lat = _gcj_offset_scalar(x, y)
+    u, v = x - d_lon, y - d_lat
+    for _ in range(_MAX_ITER):
+        if _out_of_china_scalar(u, v):
+            fx, fy = u, v
+        else:
+            d_lon, d_lat = _gcj_offset_scalar(u, v)
+            fx, fy = u + d_lon, v + d_lat
+        ex, ey = x - fx, y - fy
+        u += ex
+        v += ey
+        if abs(ex) < _TOL_DEG and abs(ey) < _TOL_DEG:
+            break
+    return u, v
+
+
+def _bd09_to_gcj02_scalar(x: float, y: float) -> tuple[float, float]:
+    bx, by = x - 0.0065, y - 0.006
+    z = math.sqrt(bx * bx + by * by) - 0.00002 * math.sin(by * _X_PI)
+    theta = math.atan2(by, bx) - 0.000003 * math.cos(bx * _X_PI)
+    u, v = z * math.cos(theta), z * math.sin(theta)
+    for _ in range(_MAX_ITER):
+        z = math.sqrt(u * u + v * v) + 0.00002 * math.sin(v * _X_PI)
+        theta = math.atan2(v, u) + 0.000003 * math.cos(u * _X_PI)
+        ex = x - (z * math.cos(theta) + 0.0065)
+        ey = y - (z * math.sin(theta) + 0.006)
+        u += ex
+        v += ey
+        if abs(ex) < _TOL_DEG and abs(ey) < _TOL_DEG:
+            break
+    return u, v
+
+
+def point_to_wgs84(lon: float, lat: float, crs: str) -> tuple[float, float]:
+    """One point in `crs` → WGS84 (lon, lat), in plain Python floats.
+
+    The fast path for every routed event: WGS84/CGCS2000 cost a range check, GCJ-02/BD-09 use
+    `math` (no numpy call overhead). Raises InvalidCoordinates for values that are not a
+    longitude/latitude (NaN included) when the CRS is geographic.
+    """
+    if crs in (WGS84, CGCS2000):
+        _check_lon_lat(lon, lat, crs)
+        return float(lon), float(lat)
+    if crs == GCJ02:
+        _check_lon_lat(lon, lat, crs)
+        return _gcj02_to_wgs84_scalar(float(lon), float(lat))
+    if crs == BD09:
+        _check_lon_lat(lon, lat, crs)
+        return _gcj02_to_wgs84_scalar(*_bd09_to_gcj02_scalar(float(lon), float(lat)))
+    name = parse_crs(crs)
+    if name != crs:  # a non-canonical spelling, e.g. "WGS-84": take the path above
+        return point_to_wgs84(lon, lat, name)
+    x, y = _transformer(name, True).transform(float(lon), float(lat))
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise InvalidCoordinates(
+            f"Coordinates ({lon}, {lat}) cannot be converted from {name} to WGS84.",
+            details={"lon": lon, "lat": lat, "crs": name},
+        )
+    return float(x), float(y)
