@@ -1,0 +1,216 @@
+"""Announcements for the live stream: stored in `stream_message`, signalled by PostgreSQL NOTIFY.
+
+The notifier protocol: a domain change calls `announce()` inside its own transaction, as
+late as possible before the caller commits. The message row and the NOTIFY commit (or roll
+back) together with the change, so nothing is announced that did not happen; NOTIFY is
+delivered to listeners only at commit.
+
+Ordering. The message id is the SSE id a reconnecting client sends back (`Last-Event-ID`)
+to catch up with "every message after this one". Ids come from a sequence when a message
+is inserted, but transactions commit in any order, so id 11 can be visible before id 10
+is. A reader must not pass id 10 by until it is settled (committed or rolled back). Every
+announcing transaction therefore holds a shared advisory lock (`ANNOUNCE_LOCK`) from
+before it takes its id until it ends; a reader reads the highest id handed out so far,
+then the announcers still in flight (`in_flight_announcers`); once those have ended,
+every id up to that high mark is settled (see `api/listener.py`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gridmap.errors import InvalidInput
+
+STREAM_CHANNEL = "gridmap_stream"
+BOUNDARIES_CHANNEL = "gridmap_boundaries"
+
+KINDS = ("event.created", "event.changed", "event.overdue", "boundaries.published")
+# Kinds that carry nothing private and concern every map, whatever its jurisdiction.
+PUBLIC_KINDS = frozenset({"boundaries.published"})
+
+# pg_advisory_xact_lock_shared(int4, int4): key 1 is "grid" in ASCII, key 2 the stream.
+ANNOUNCE_LOCK = (0x67726964, 1)
+
+_ANNOUNCE_SQL = text(
+    """
+    WITH held AS (SELECT pg_advisory_xact_lock_shared(:lock1, :lock2)),
+    message AS (
+        INSERT INTO stream_message (kind, county_code, township_code, payload)
+        SELECT :kind, :county_code, :township_code, CAST(:payload AS jsonb) FROM held
+        RETURNING id
+    )
+    SELECT id, pg_notify(:channel, id::text) FROM message
+    """
+)
+
+_MESSAGE_COLUMNS = "id, at, kind, county_code, township_code, payload"
+
+
+@dataclass(frozen=True)
+class StreamMessage:
+    """One announcement as a stream client receives it."""
+
+    id: int
+    at: dt.datetime
+    kind: str
+    county_code: str | None
+    township_code: str | None
+    payload: dict[str, Any]
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def encode_payload(payload: dict[str, Any], *, kind: str) -> str:
+    """The payload as JSON text (dates as ISO 8601); anything else unserialisable is an error."""
+    if not isinstance(payload, dict):
+        raise InvalidInput(
+            f"announcement {kind!r}: payload must be a JSON object, not {type(payload).__name__}",
+            details={"kind": kind},
+        )
+    try:
+        return json.dumps(payload, default=_json_default, ensure_ascii=False)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            f"announcement {kind!r}: payload is not JSON-serialisable: {exc}",
+            details={"kind": kind},
+        ) from exc
+
+
+def announce(
+    session: Session,
+    *,
+    kind: str,
+    payload: dict[str, Any],
+    county_code: str | None = None,
+    township_code: str | None = None,
+) -> int:
+    """Record an announcement and NOTIFY it in the caller's transaction; return its id.
+
+    Call it last before the caller commits: until the transaction ends, the stream holds
+    back every later announcement behind this one. `boundaries.published` also signals
+    `BOUNDARIES_CHANNEL`, so every worker process refreshes its routing index.
+    """
+    if kind not in KINDS:
+        raise InvalidInput(
+            f"unknown announcement kind {kind!r}; known kinds: {', '.join(KINDS)}",
+            details={"kind": kind},
+        )
+    row = session.execute(
+        _ANNOUNCE_SQL,
+        {
+            "lock1": ANNOUNCE_LOCK[0],
+            "lock2": ANNOUNCE_LOCK[1],
+            "kind": kind,
+            "county_code": county_code,
+            "township_code": township_code,
+            "payload": encode_payload(payload, kind=kind),
+            "channel": STREAM_CHANNEL,
+        },
+    ).one()
+    message_id = int(row.id)
+    if kind == "boundaries.published":
+        session.execute(
+            text("SELECT pg_notify(:channel, :message_id)"),
+            {"channel": BOUNDARIES_CHANNEL, "message_id": str(message_id)},
+        )
+    return message_id
+
+
+def visible_to(
+    *, kind: str, township_code: str | None, township_codes: frozenset[str] | None
+) -> bool:
+    """Whether a message reaches a client limited to `township_codes` (None: sees all)."""
+    if township_codes is None or kind in PUBLIC_KINDS:
+        return True
+    return township_code is not None and township_code in township_codes
+
+
+def messages_after(
+    session: Session,
+    *,
+    last_id: int,
+    limit: int = 1000,
+    township_codes: frozenset[str] | None = None,
+    up_to: int | None = None,
+) -> list[StreamMessage]:
+    """Messages with `last_id < id <= up_to` in id order, at most `limit`, for catch-up.
+
+    `up_to` should be a settled id (see the module docstring); without it a message still
+    in flight below the newest visible one could be skipped. `township_codes` applies the
+    same rule as `visible_to`.
+    """
+    if limit < 1:
+        raise InvalidInput(f"limit must be at least 1, not {limit}", details={"limit": limit})
+    where = ["id > :last_id"]
+    params: dict[str, Any] = {"last_id": last_id, "limit": limit}
+    if up_to is not None:
+        where.append("id <= :up_to")
+        params["up_to"] = up_to
+    if township_codes is not None:
+        where.append("(kind = ANY(:public_kinds) OR township_code = ANY(:codes))")
+        params["public_kinds"] = sorted(PUBLIC_KINDS)
+        params["codes"] = sorted(township_codes)
+    rows = session.execute(
+        text(
+            f"SELECT {_MESSAGE_COLUMNS} FROM stream_message "
+            f"WHERE {' AND '.join(where)} ORDER BY id LIMIT :limit"
+        ),
+        params,
+    ).all()
+    return [
+        StreamMessage(
+            id=r.id,
+            at=r.at,
+            kind=r.kind,
+            county_code=r.county_code,
+            township_code=r.township_code,
+            payload=r.payload,
+        )
+        for r in rows
+    ]
+
+
+def delete_messages_older_than(session: Session, *, days: float) -> int:
+    """Retention: delete messages older than `days`; return how many. Not on the hot path."""
+    if days <= 0:
+        raise InvalidInput(f"retention must be positive, not {days} days", details={"days": days})
+    result = session.execute(
+        text("DELETE FROM stream_message WHERE at < now() - make_interval(secs => :secs)"),
+        {"secs": days * 86400.0},
+    )
+    session.flush()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# --- what a stream reader needs to know which ids are settled ---------------------------
+
+# The highest id handed out so far (sequences are not transactional: this includes ids of
+# transactions still in flight and of rolled-back ones).
+HIGHEST_ID_SQL = """
+    SELECT CASE WHEN is_called THEN last_value ELSE last_value - 1 END
+    FROM stream_message_id_seq
+"""
+
+# Announcing transactions in flight now, by virtual transaction id.
+IN_FLIGHT_SQL = """
+    SELECT coalesce(array_agg(virtualtransaction), '{}')
+    FROM pg_locks
+    WHERE locktype = 'advisory'
+      AND database = (SELECT oid FROM pg_database WHERE datname = current_database())
+      AND classid = %(lock1)s AND objid = %(lock2)s AND objsubid = 2
+"""
+
+MESSAGES_BETWEEN_SQL = f"""
+    SELECT {_MESSAGE_COLUMNS} FROM stream_message
+    WHERE id > %(after)s AND id <= %(up_to)s ORDER BY id LIMIT %(limit)s
+"""
