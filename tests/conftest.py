@@ -6,6 +6,7 @@ allow CREATE DATABASE).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import uuid
@@ -23,13 +24,14 @@ from gridmap.embedded_db import EmbeddedCluster
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_HOME = ROOT / ".gridmap-test"
-TEMPLATE = "gridmap_template"
 _counter = itertools.count()
 
 
 def _admin_conninfo(url: str) -> str:
-    return make_url(url).set(database="postgres", drivername="postgresql").render_as_string(
-        hide_password=False
+    return (
+        make_url(url)
+        .set(database="postgres", drivername="postgresql")
+        .render_as_string(hide_password=False)
     )
 
 
@@ -55,25 +57,52 @@ def server_url() -> str:
     """A URL of a PostGIS server the tests may create databases on."""
     external = os.environ.get("GRIDMAP_TEST_DATABASE_URL")
     if external:
-        return make_url(external).set(drivername="postgresql+psycopg").render_as_string(
-            hide_password=False
+        return (
+            make_url(external)
+            .set(drivername="postgresql+psycopg")
+            .render_as_string(hide_password=False)
         )
     return EmbeddedCluster(TEST_HOME).start().url
 
 
+def _schema_fingerprint() -> str:
+    """Changes whenever a migration or the models change, so a stale template is not used."""
+    digest = hashlib.sha1()
+    for path in sorted((ROOT / "migrations").rglob("*.py")) + [ROOT / "gridmap" / "models.py"]:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 @pytest.fixture(scope="session")
-def template_url(server_url: str) -> str:
-    """A database migrated to head, copied for each test (much faster than migrating)."""
-    url = create_database(server_url, TEMPLATE)
-    migrate(url)
-    return url
+def template_name(server_url: str) -> str:
+    """A database migrated to head, copied for each test (much faster than migrating).
+
+    Several test runs may share the server (parallel sessions): the template is keyed by
+    the schema's fingerprint and built once under an advisory lock.
+    """
+    name = f"gridmap_tpl_{_schema_fingerprint()}"
+    with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext('gridmap-test-template'))")
+        try:
+            ready = conn.execute(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
+                (name,),
+            ).fetchone()
+            if not ready or ready[0] != "ready":
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{name}"')
+                url = _with_db(server_url, name)
+                migrate(url)
+                conn.execute(f"COMMENT ON DATABASE \"{name}\" IS 'ready'")
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext('gridmap-test-template'))")
+    return name
 
 
 @pytest.fixture
-def db_url(server_url: str, template_url: str) -> Iterator[str]:
+def db_url(server_url: str, template_name: str) -> Iterator[str]:
     name = f"gridmap_t{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
-    make_engine(template_url).dispose()  # no connection may hold the template open
-    url = create_database(server_url, name, template=TEMPLATE)
+    url = create_database(server_url, name, template=template_name)
     yield url
     drop_database(server_url, name)
 

@@ -1,0 +1,583 @@
+"""Boundary versions: stage areas in a draft, compare with the active version, activate.
+
+A version is prepared (status `draft` or `staged`) as a set of changes in `draft_area`
+against the version that was active when it was created (`base_version_id`). Activating
+it is one transaction: rows it replaces or removes get `valid_to = version`, new shapes
+are inserted with `valid_from = version`, their subdivided parts are written for PostGIS
+point look-ups, and the version becomes the active one. A version may only be activated
+on top of its base: if someone published in between, it must be rebased (optimistic
+locking), so published version ids only ever increase and `[valid_from, valid_to)`
+ranges are enough to answer for any past version.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import shapely
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import Row, bindparam, select, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Session
+
+from gridmap.errors import Conflict, InvalidInput, NotFound, VersionConflict
+from gridmap.models import LAYERS, BoundaryVersion
+
+BOUNDARIES_CHANNEL = "gridmap_boundaries"
+# ST_Subdivide's vertex budget: small boxes keep the GiST look-up and ST_Covers cheap.
+SUBDIVIDE_MAX_VERTICES = 64
+
+VALID_IN = "valid_from <= :version AND (valid_to IS NULL OR valid_to > :version)"
+
+
+@dataclass(frozen=True, slots=True)
+class AreaRow:
+    """One area as it should be in a version (input to `stage_areas`)."""
+
+    county_code: str
+    layer: str
+    code: str
+    name: str
+    geom: BaseGeometry  # Polygon or MultiPolygon, EPSG:4326
+    parent_code: str | None = None
+    households: int | None = None
+    kind: str | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AreaChange:
+    layer: str
+    code: str
+    name: str
+    change: str  # added | changed | removed
+    households_before: int | None = None
+    households_after: int | None = None
+    geometry_changed: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "layer": self.layer,
+            "code": self.code,
+            "name": self.name,
+            "change": self.change,
+            "households_before": self.households_before,
+            "households_after": self.households_after,
+            "geometry_changed": self.geometry_changed,
+        }
+
+
+@dataclass
+class VersionDiff:
+    """What a staged version changes compared with the active one."""
+
+    version_id: int
+    base_version_id: int | None
+    changes: list[AreaChange]
+    unchanged: int
+
+    def count(self, change: str) -> int:
+        return sum(1 for c in self.changes if c.change == change)
+
+    def by_layer(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for c in self.changes:
+            layer = out.setdefault(c.layer, {"added": 0, "changed": 0, "removed": 0})
+            layer[c.change] += 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version_id,
+            "base_version": self.base_version_id,
+            "added": self.count("added"),
+            "changed": self.count("changed"),
+            "removed": self.count("removed"),
+            "unchanged": self.unchanged,
+            "by_layer": self.by_layer(),
+            "changes": [c.to_dict() for c in self.changes],
+        }
+
+    def to_text(self, *, limit: int = 50) -> str:
+        lines = [
+            f"version {self.version_id} against "
+            + (f"active version {self.base_version_id}" if self.base_version_id else "nothing")
+            + f": {self.count('added')} added, {self.count('changed')} changed, "
+            f"{self.count('removed')} removed, {self.unchanged} unchanged"
+        ]
+        for layer, counts in sorted(self.by_layer().items()):
+            lines.append(f"  {layer}: +{counts['added']} ~{counts['changed']} -{counts['removed']}")
+        for c in self.changes[:limit]:
+            detail = ""
+            if c.households_before != c.households_after:
+                detail = f" households {c.households_before} → {c.households_after}"
+            if c.geometry_changed and c.change == "changed":
+                detail += " (boundary moved)"
+            sign = {"added": "+", "changed": "~", "removed": "-"}[c.change]
+            lines.append(f"  {sign} {c.layer} {c.code} {c.name}{detail}")
+        if len(self.changes) > limit:
+            lines.append(f"  … and {len(self.changes) - limit} more")
+        return "\n".join(lines)
+
+
+# --- versions ---------------------------------------------------------------------------
+
+
+def active_version(session: Session) -> BoundaryVersion | None:
+    return session.scalars(
+        select(BoundaryVersion).where(BoundaryVersion.status == "active")
+    ).one_or_none()
+
+
+def get_version(session: Session, *, version_id: int) -> BoundaryVersion:
+    version = session.get(BoundaryVersion, version_id)
+    if version is None:
+        raise NotFound(f"boundary version {version_id} does not exist")
+    return version
+
+
+def list_versions(session: Session) -> list[BoundaryVersion]:
+    return list(session.scalars(select(BoundaryVersion).order_by(BoundaryVersion.id)))
+
+
+def version_at(session: Session, *, at: dt.datetime) -> BoundaryVersion | None:
+    """The version that was active at moment `at` (the last activated at or before it)."""
+    if at.tzinfo is None:
+        raise InvalidInput("a moment must carry its time zone, e.g. 2026-03-01T09:00:00+08:00")
+    return session.scalars(
+        select(BoundaryVersion)
+        .where(BoundaryVersion.activated_at.is_not(None), BoundaryVersion.activated_at <= at)
+        .order_by(BoundaryVersion.activated_at.desc(), BoundaryVersion.id.desc())
+        .limit(1)
+    ).one_or_none()
+
+
+def create_version(
+    session: Session,
+    *,
+    name: str,
+    created_by: str,
+    note: str = "",
+    county_code: str | None = None,
+    status: str = "draft",
+) -> BoundaryVersion:
+    """A new, empty version prepared against the currently active one."""
+    if status not in ("draft", "staged"):
+        raise InvalidInput(f"a new version is a draft or staged, not {status!r}")
+    base = active_version(session)
+    version = BoundaryVersion(
+        name=name,
+        note=note,
+        created_by=created_by,
+        county_code=county_code,
+        status=status,
+        base_version_id=base.id if base else None,
+        summary={},
+    )
+    session.add(version)
+    session.flush()
+    return version
+
+
+def discard_version(session: Session, *, version_id: int) -> None:
+    version = _lock_version(session, version_id)
+    if version.status not in ("draft", "staged"):
+        raise Conflict(f"version {version_id} is {version.status}; only drafts can be discarded")
+    session.execute(text("DELETE FROM draft_area WHERE version_id = :v"), {"v": version_id})
+    version.status = "discarded"
+    session.flush()
+
+
+# --- staging ----------------------------------------------------------------------------
+
+
+def _as_multipolygon(geom: BaseGeometry, *, code: str) -> BaseGeometry:
+    if geom.geom_type == "Polygon":
+        return shapely.MultiPolygon([geom])
+    if geom.geom_type != "MultiPolygon":
+        raise InvalidInput(f"area {code}: expected a polygon, got {geom.geom_type}")
+    return geom
+
+
+def _require_open(session: Session, version_id: int) -> BoundaryVersion:
+    version = get_version(session, version_id=version_id)
+    if version.status not in ("draft", "staged"):
+        raise Conflict(
+            f"version {version_id} is {version.status}: only a draft or staged version "
+            "can be changed"
+        )
+    return version
+
+
+_UPSERT = text(
+    """
+    INSERT INTO draft_area (version_id, action, county_code, layer, code, name, parent_code,
+                            households, kind, attributes, geom)
+    VALUES (:version_id, 'upsert', :county_code, :layer, :code, :name, :parent_code,
+            :households, :kind, :attributes, ST_SetSRID(ST_GeomFromWKB(:wkb), 4326))
+    ON CONFLICT (version_id, county_code, layer, code) DO UPDATE SET
+        action = 'upsert', name = EXCLUDED.name, parent_code = EXCLUDED.parent_code,
+        households = EXCLUDED.households, kind = EXCLUDED.kind,
+        attributes = EXCLUDED.attributes, geom = EXCLUDED.geom
+    """
+).bindparams(bindparam("attributes", type_=JSONB))
+
+
+def stage_areas(session: Session, *, version_id: int, rows: Iterable[AreaRow]) -> int:
+    """Add or replace areas in a draft (by county, layer and code). Returns the count."""
+    _require_open(session, version_id)
+    params = []
+    for row in rows:
+        if row.layer not in LAYERS:
+            raise InvalidInput(f"area {row.code}: unknown layer {row.layer!r}")
+        geom = _as_multipolygon(row.geom, code=row.code)
+        params.append(
+            {
+                "version_id": version_id,
+                "county_code": row.county_code,
+                "layer": row.layer,
+                "code": row.code,
+                "name": row.name,
+                "parent_code": row.parent_code,
+                "households": row.households,
+                "kind": row.kind,
+                "attributes": row.attributes,
+                "wkb": shapely.to_wkb(geom, output_dimension=2),
+            }
+        )
+    if params:
+        session.execute(_UPSERT, params)
+    session.flush()
+    return len(params)
+
+
+def stage_removals(
+    session: Session, *, version_id: int, keys: Iterable[tuple[str, str, str]]
+) -> int:
+    """Mark areas (county_code, layer, code) for removal in a draft."""
+    _require_open(session, version_id)
+    params = [
+        {"version_id": version_id, "county_code": c, "layer": layer, "code": code}
+        for c, layer, code in keys
+    ]
+    if params:
+        session.execute(
+            text(
+                """
+                INSERT INTO draft_area (version_id, action, county_code, layer, code, name,
+                                        attributes)
+                VALUES (:version_id, 'delete', :county_code, :layer, :code, '', '{}')
+                ON CONFLICT (version_id, county_code, layer, code) DO UPDATE SET
+                    action = 'delete', geom = NULL
+                """
+            ),
+            params,
+        )
+    session.flush()
+    return len(params)
+
+
+def stage_layer_replacement(
+    session: Session, *, version_id: int, county_code: str, layers: Iterable[str]
+) -> int:
+    """Remove every current area of `layers` in the county that the draft does not upsert:
+    the draft then holds the whole of those layers (what a file import means)."""
+    result = session.execute(
+        text(
+            """
+            INSERT INTO draft_area (version_id, action, county_code, layer, code, name, attributes)
+            SELECT :v, 'delete', a.county_code, a.layer, a.code, a.name, '{}'
+            FROM area a
+            WHERE a.valid_to IS NULL AND a.county_code = :county AND a.layer = ANY(:layers)
+              AND NOT EXISTS (
+                SELECT 1 FROM draft_area d
+                WHERE d.version_id = :v AND d.county_code = a.county_code
+                  AND d.layer = a.layer AND d.code = a.code)
+            """
+        ),
+        {"v": version_id, "county": county_code, "layers": list(layers)},
+    )
+    session.flush()
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# --- comparing --------------------------------------------------------------------------
+
+# A staged upsert compared with the current row of the same code. Geometry is compared
+# byte for byte: any vertex that moved is a change a planner must see.
+_DIFF = text(
+    """
+    SELECT d.action, d.layer, d.code, coalesce(nullif(d.name, ''), a.name) AS name,
+           a.id IS NOT NULL AS existed,
+           a.households AS households_before, d.households AS households_after,
+           (a.id IS NOT NULL AND d.geom IS NOT NULL
+            AND ST_AsBinary(a.geom) <> ST_AsBinary(d.geom)) AS geometry_changed,
+           (a.id IS NOT NULL AND d.action = 'upsert' AND (
+                ST_AsBinary(a.geom) <> ST_AsBinary(d.geom)
+             OR a.name IS DISTINCT FROM d.name
+             OR a.parent_code IS DISTINCT FROM d.parent_code
+             OR a.households IS DISTINCT FROM d.households
+             OR a.kind IS DISTINCT FROM d.kind
+             OR a.attributes IS DISTINCT FROM d.attributes)) AS differs
+    FROM draft_area d
+    LEFT JOIN area a ON a.valid_to IS NULL AND a.county_code = d.county_code
+                    AND a.layer = d.layer AND a.code = d.code
+    WHERE d.version_id = :v
+    ORDER BY d.layer, d.code
+    """
+)
+
+
+def diff_version(session: Session, *, version_id: int) -> VersionDiff:
+    """What activating this draft would add, change and remove, against the active version."""
+    version = get_version(session, version_id=version_id)
+    if version.status not in ("draft", "staged"):
+        raise Conflict(f"version {version_id} is {version.status}: nothing staged to compare")
+    changes: list[AreaChange] = []
+    unchanged = 0
+    for r in session.execute(_DIFF, {"v": version_id}):
+        change = _classify(r)
+        if change is None:
+            unchanged += 1
+            continue
+        changes.append(
+            AreaChange(
+                layer=r.layer,
+                code=r.code,
+                name=r.name or "",
+                change=change,
+                households_before=r.households_before if r.existed else None,
+                households_after=r.households_after if r.action == "upsert" else None,
+                geometry_changed=bool(r.geometry_changed),
+            )
+        )
+    active = active_version(session)
+    return VersionDiff(version_id, active.id if active else None, changes, unchanged)
+
+
+def _classify(r: Row[Any]) -> str | None:
+    if r.action == "delete":
+        return "removed" if r.existed else None
+    if not r.existed:
+        return "added"
+    return "changed" if r.differs else None
+
+
+# --- activating -------------------------------------------------------------------------
+
+
+def _lock_version(session: Session, version_id: int) -> BoundaryVersion:
+    version = session.scalars(
+        select(BoundaryVersion).where(BoundaryVersion.id == version_id).with_for_update()
+    ).one_or_none()
+    if version is None:
+        raise NotFound(f"boundary version {version_id} does not exist")
+    return version
+
+
+def activate_version(session: Session, *, version_id: int, activated_by: str) -> VersionDiff:
+    """Publish a draft or staged version as the active one, in the caller's transaction.
+
+    A retired version cannot be re-activated in place (history is never rewritten):
+    use `restore_version`, which publishes its geometry again as a new version.
+    """
+    # One activation at a time, database-wide: concurrent publishers queue here and the
+    # second one then sees that its base is no longer active.
+    session.execute(text("SELECT pg_advisory_xact_lock(hashtext('gridmap.activate'))"))
+    version = _lock_version(session, version_id)
+    if version.status not in ("draft", "staged"):
+        raise Conflict(
+            f"version {version_id} is {version.status}; only a draft or staged version can be "
+            "activated (to return to an old version, restore it as a new one)",
+            details={"status": version.status},
+        )
+    current = active_version(session)
+    current_id = current.id if current else None
+    if version.base_version_id != current_id:
+        raise VersionConflict(
+            f"version {version_id} was prepared against version {version.base_version_id}, "
+            f"but version {current_id} has been published since: rebase it first",
+            details={"base_version": version.base_version_id, "active_version": current_id},
+        )
+    diff = diff_version(session, version_id=version_id)
+    params = {"v": version_id}
+    # Retire the current rows this version replaces or removes.
+    session.execute(
+        text(
+            """
+            UPDATE area a SET valid_to = :v
+            FROM draft_area d
+            WHERE d.version_id = :v AND a.valid_to IS NULL AND a.county_code = d.county_code
+              AND a.layer = d.layer AND a.code = d.code
+              AND (d.action = 'delete'
+                   OR ST_AsBinary(a.geom) <> ST_AsBinary(d.geom)
+                   OR a.name IS DISTINCT FROM d.name
+                   OR a.parent_code IS DISTINCT FROM d.parent_code
+                   OR a.households IS DISTINCT FROM d.households
+                   OR a.kind IS DISTINCT FROM d.kind
+                   OR a.attributes IS DISTINCT FROM d.attributes)
+            """
+        ),
+        params,
+    )
+    session.execute(
+        text(
+            "UPDATE area_part p SET valid_to = :v FROM area a "
+            "WHERE p.area_id = a.id AND a.valid_to = :v AND p.valid_to IS NULL"
+        ),
+        params,
+    )
+    # Insert the new shapes: upserts with no current row left (new, or just retired).
+    session.execute(
+        text(
+            """
+            INSERT INTO area (county_code, layer, code, name, parent_code, households, kind,
+                              attributes, geom, valid_from)
+            SELECT d.county_code, d.layer, d.code, d.name, d.parent_code, d.households, d.kind,
+                   d.attributes, d.geom, :v
+            FROM draft_area d
+            WHERE d.version_id = :v AND d.action = 'upsert'
+              AND NOT EXISTS (SELECT 1 FROM area a WHERE a.valid_to IS NULL
+                              AND a.county_code = d.county_code AND a.layer = d.layer
+                              AND a.code = d.code)
+            """
+        ),
+        params,
+    )
+    session.execute(
+        text(
+            f"""
+            INSERT INTO area_part (area_id, county_code, layer, valid_from, geom)
+            SELECT a.id, a.county_code, a.layer, a.valid_from,
+                   (ST_Dump(ST_Subdivide(a.geom, {SUBDIVIDE_MAX_VERTICES}))).geom
+            FROM area a WHERE a.valid_from = :v
+            """
+        ),
+        params,
+    )
+    if current is not None:
+        current.status = "retired"
+        session.flush()  # free the one-active slot before taking it
+    version.status = "active"
+    version.activated_at = session.execute(text("SELECT now()")).scalar_one()
+    version.activated_by = activated_by
+    version.summary = {
+        "added": diff.count("added"),
+        "changed": diff.count("changed"),
+        "removed": diff.count("removed"),
+        "by_layer": diff.by_layer(),
+    }
+    session.execute(text("DELETE FROM draft_area WHERE version_id = :v"), params)
+    session.execute(
+        text("SELECT pg_notify(:channel, :payload)"),
+        {"channel": BOUNDARIES_CHANNEL, "payload": str(version_id)},
+    )
+    session.flush()
+    return diff
+
+
+def restore_version(
+    session: Session, *, version_id: int, restored_by: str, note: str = ""
+) -> BoundaryVersion:
+    """Stage the geometry of an old published version as a new draft (a rollback that keeps
+    history): every area as it was then, and removal of those that did not exist then."""
+    old = get_version(session, version_id=version_id)
+    if old.activated_at is None:
+        raise Conflict(f"version {version_id} was never published; there is nothing to restore")
+    draft = create_version(
+        session,
+        name=f"restore of version {version_id}",
+        note=note or f"rollback to version {version_id} ({old.name})",
+        created_by=restored_by,
+        county_code=old.county_code,
+    )
+    params = {"new": draft.id, "old": version_id}
+    session.execute(
+        text(
+            f"""
+            INSERT INTO draft_area (version_id, action, county_code, layer, code, name,
+                                    parent_code, households, kind, attributes, geom)
+            SELECT :new, 'upsert', county_code, layer, code, name, parent_code, households,
+                   kind, attributes, geom
+            FROM area WHERE {VALID_IN.replace(":version", ":old")}
+            """
+        ),
+        params,
+    )
+    session.execute(
+        text(
+            """
+            INSERT INTO draft_area (version_id, action, county_code, layer, code, name, attributes)
+            SELECT :new, 'delete', a.county_code, a.layer, a.code, a.name, '{}'
+            FROM area a WHERE a.valid_to IS NULL AND NOT EXISTS (
+                SELECT 1 FROM draft_area d WHERE d.version_id = :new
+                  AND d.county_code = a.county_code AND d.layer = a.layer AND d.code = a.code)
+            """
+        ),
+        params,
+    )
+    session.flush()
+    return draft
+
+
+# --- reading areas of a version ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AreaRecord:
+    id: int
+    county_code: str
+    layer: str
+    code: str
+    name: str
+    parent_code: str | None
+    households: int | None
+    kind: str | None
+    attributes: dict[str, Any]
+    geom: BaseGeometry
+
+
+def areas_in_version(
+    session: Session,
+    *,
+    version_id: int,
+    layers: Iterable[str] | None = None,
+    county_code: str | None = None,
+) -> list[AreaRecord]:
+    """Every area valid in a published version (optionally some layers / one county)."""
+    where = [VALID_IN]
+    params: dict[str, Any] = {"version": version_id}
+    if layers is not None:
+        where.append("layer = ANY(:layers)")
+        params["layers"] = list(layers)
+    if county_code is not None:
+        where.append("county_code = :county")
+        params["county"] = county_code
+    rows = session.execute(
+        text(
+            "SELECT id, county_code, layer, code, name, parent_code, households, kind, "
+            "attributes, ST_AsBinary(geom) AS wkb FROM area WHERE "
+            + " AND ".join(where)
+            + " ORDER BY layer, code"
+        ),
+        params,
+    ).all()
+    geoms = shapely.from_wkb([bytes(r.wkb) for r in rows]) if rows else []
+    return [
+        AreaRecord(
+            r.id,
+            r.county_code,
+            r.layer,
+            r.code,
+            r.name,
+            r.parent_code,
+            r.households,
+            r.kind,
+            r.attributes or {},
+            g,
+        )
+        for r, g in zip(rows, geoms, strict=True)
+    ]

@@ -1,0 +1,143 @@
+"""Departments, teams, members and duties: who answers for which area (by stable code)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from gridmap.errors import NotFound
+from gridmap.models import Department, Duty, Member, Team
+
+
+@dataclass(frozen=True, slots=True)
+class DutyRow:
+    layer: str
+    area_code: str
+    team_code: str
+    role: str = "responsible"  # responsible | lead | member
+
+
+def upsert_department(
+    session: Session,
+    *,
+    county_code: str,
+    code: str,
+    name: str,
+    name_en: str | None = None,
+    phone: str | None = None,
+) -> int:
+    stmt = insert(Department).values(
+        county_code=county_code, code=code, name=name, name_en=name_en, phone=phone
+    )
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_department_code",
+        set_={"name": name, "name_en": name_en, "phone": phone},
+    ).returning(Department.id)
+    return int(session.execute(stmt).scalar_one())
+
+
+def upsert_team(
+    session: Session,
+    *,
+    county_code: str,
+    code: str,
+    name: str,
+    level: str,
+    department_code: str | None = None,
+    phone: str | None = None,
+) -> int:
+    department_id = None
+    if department_code:
+        department_id = session.scalar(
+            select(Department.id).where(
+                Department.county_code == county_code, Department.code == department_code
+            )
+        )
+        if department_id is None:
+            raise NotFound(f"team {code}: unknown department {department_code}")
+    stmt = insert(Team).values(
+        county_code=county_code,
+        code=code,
+        name=name,
+        level=level,
+        department_id=department_id,
+        phone=phone,
+        active=True,
+    )
+    stmt = stmt.on_conflict_do_update(
+        constraint="uq_team_code",
+        set_={"name": name, "level": level, "department_id": department_id, "phone": phone},
+    ).returning(Team.id)
+    return int(session.execute(stmt).scalar_one())
+
+
+def add_members(
+    session: Session, *, team_id: int, members: Iterable[tuple[str, str, str | None]]
+) -> None:
+    """Replace a team's members with (name, role, phone) tuples."""
+    session.execute(text("DELETE FROM member WHERE team_id = :t"), {"t": team_id})
+    session.add_all(Member(team_id=team_id, name=n, role=r, phone=p) for n, r, p in members)
+    session.flush()
+
+
+def set_duties(session: Session, *, county_code: str, duties: Iterable[DutyRow]) -> int:
+    """Add duties (idempotent); team codes are resolved within the county."""
+    team_ids = dict(
+        session.execute(select(Team.code, Team.id).where(Team.county_code == county_code)).all()
+    )
+    rows = []
+    for d in duties:
+        if d.team_code not in team_ids:
+            raise NotFound(f"duty for {d.layer} {d.area_code}: unknown team {d.team_code}")
+        rows.append(
+            {
+                "county_code": county_code,
+                "layer": d.layer,
+                "area_code": d.area_code,
+                "team_id": team_ids[d.team_code],
+                "role": d.role,
+            }
+        )
+    if rows:
+        session.execute(insert(Duty).on_conflict_do_nothing(constraint="uq_duty"), rows)
+    session.flush()
+    return len(rows)
+
+
+def get_team(session: Session, *, team_id: int) -> Team:
+    team = session.get(Team, team_id)
+    if team is None:
+        raise NotFound(f"team {team_id} does not exist")
+    return team
+
+
+def team_by_code(session: Session, *, county_code: str, code: str) -> Team:
+    team = session.scalars(
+        select(Team).where(Team.county_code == county_code, Team.code == code)
+    ).one_or_none()
+    if team is None:
+        raise NotFound(f"team {code} does not exist in county {county_code}")
+    return team
+
+
+def responsible_team(
+    session: Session, *, county_code: str, layer: str, area_code: str
+) -> Team | None:
+    """The team on duty for an area (the 'responsible' or 'lead' one, lowest id first)."""
+    return session.scalars(
+        select(Team)
+        .join(Duty, Duty.team_id == Team.id)
+        .where(
+            Duty.county_code == county_code,
+            Duty.layer == layer,
+            Duty.area_code == area_code,
+            Duty.role.in_(("responsible", "lead")),
+            Team.active.is_(True),
+        )
+        .order_by(Duty.role.desc(), Team.id)
+        .limit(1)
+    ).one_or_none()
