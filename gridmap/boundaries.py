@@ -196,7 +196,7 @@ def discard_version(session: Session, *, version_id: int) -> None:
 
 def _as_multipolygon(geom: BaseGeometry, *, code: str) -> BaseGeometry:
     if geom.geom_type == "Polygon":
-        return shapely.MultiPolygon([geom])
+        return shapely.MultiPolygon([geom])  # type: ignore[list-item]
     if geom.geom_type != "MultiPolygon":
         raise InvalidInput(f"area {code}: expected a polygon, got {geom.geom_type}")
     return geom
@@ -565,7 +565,7 @@ def areas_in_version(
         ),
         params,
     ).all()
-    geoms = shapely.from_wkb([bytes(r.wkb) for r in rows]) if rows else []
+    geoms: list[BaseGeometry] = list(shapely.from_wkb([bytes(r.wkb) for r in rows]))
     return [
         AreaRecord(
             r.id,

@@ -33,11 +33,11 @@ def upsert_department(
     stmt = insert(Department).values(
         county_code=county_code, code=code, name=name, name_en=name_en, phone=phone
     )
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         constraint="uq_department_code",
         set_={"name": name, "name_en": name_en, "phone": phone},
     ).returning(Department.id)
-    return int(session.execute(stmt).scalar_one())
+    return int(session.execute(upsert).scalar_one())
 
 
 def upsert_team(
@@ -68,11 +68,11 @@ def upsert_team(
         phone=phone,
         active=True,
     )
-    stmt = stmt.on_conflict_do_update(
+    upsert = stmt.on_conflict_do_update(
         constraint="uq_team_code",
         set_={"name": name, "level": level, "department_id": department_id, "phone": phone},
     ).returning(Team.id)
-    return int(session.execute(stmt).scalar_one())
+    return int(session.execute(upsert).scalar_one())
 
 
 def add_members(

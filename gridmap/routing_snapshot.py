@@ -1,0 +1,245 @@
+"""An immutable picture of one boundary version for routing, loaded from PostGIS.
+
+Everything a single `route()` needs is precomputed here (the grid's chain of areas, the
+enforcement zone, the team on duty, the responsibility rules), so answering a point is an
+index look-up and a few dictionary reads.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gridmap import boundaries
+from gridmap.boundaries import AreaRecord
+from gridmap.routing_types import AreaRef, Decision, DepartmentRef, TeamRef
+from gridmap.spatial_index import PolygonIndex
+
+ROUTED_LAYERS = (
+    "county",
+    "township",
+    "community",
+    "grid",
+    "micro_grid",
+    "dedicated_grid",
+    "enforcement_zone",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Chain:
+    """What lies above a grid: its community, township, county and enforcement zone."""
+
+    community: AreaRef | None
+    township: AreaRef | None
+    county: AreaRef | None
+    zone: AreaRef | None
+
+
+@dataclass
+class RoutingSnapshot:
+    version_id: int
+    grids: PolygonIndex
+    dedicated: PolygonIndex | None
+    micro: PolygonIndex | None
+    refs: dict[int, AreaRef]  # area id → reference
+    county_of: dict[int, str]  # area id → county code
+    chains: dict[int, Chain]  # grid / dedicated grid id → chain
+    parent_grid: dict[int, int]  # dedicated / micro grid id → the grid it lies in (or -1)
+    teams: dict[tuple[str, str, str], TeamRef]  # (county, layer, code) → team on duty
+    rules: dict[tuple[str, str], dict[str | None, Decision]]  # (county, category) → by area
+    category_names: dict[tuple[str, str], str]
+    build_seconds: float = 0.0
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def team_for(self, county: str, chain: list[AreaRef | None]) -> TeamRef | None:
+        """The most local team on duty along a chain (grid first, county last)."""
+        for ref in chain:
+            if ref is not None:
+                team = self.teams.get((county, ref.layer, ref.code))
+                if team is not None:
+                    return team
+        return None
+
+    def decision_for(
+        self, county: str, category: str, chain: list[AreaRef | None]
+    ) -> Decision | None:
+        by_area = self.rules.get((county, category))
+        if by_area is None:
+            return None
+        if len(by_area) > 1:  # an area-specific rule overrides the county-wide one
+            for ref in chain:
+                if ref is not None and ref.code in by_area:
+                    return by_area[ref.code]
+        return by_area.get(None)
+
+    def knows_category(self, category: str) -> bool:
+        return any(cat == category for _, cat in self.category_names)
+
+
+def _index(records: list[AreaRecord], near_m: float) -> PolygonIndex | None:
+    if not records:
+        return None
+    return PolygonIndex.build(
+        np.array([r.id for r in records], dtype=np.int64),
+        [r.geom for r in records],
+        near_m=near_m,
+    )
+
+
+def load_snapshot(session: Session, *, version_id: int, near_m: float = 5.0) -> RoutingSnapshot:
+    """Read one published version and everything routing needs with it."""
+    started = time.perf_counter()
+    records = boundaries.areas_in_version(session, version_id=version_id, layers=ROUTED_LAYERS)
+    by_layer: dict[str, list[AreaRecord]] = defaultdict(list)
+    for r in records:
+        by_layer[r.layer].append(r)
+    refs = {r.id: AreaRef(r.id, r.code, r.name, r.layer) for r in records}
+    county_of = {r.id: r.county_code for r in records}
+    by_code = {(r.county_code, r.layer, r.code): r for r in records}
+
+    grids = _index(by_layer["grid"], near_m)
+    if grids is None:
+        grids = PolygonIndex.build(np.zeros(0, dtype=np.int64), [], near_m=near_m)
+    dedicated = _index(by_layer["dedicated_grid"], near_m)
+    micro = _index(by_layer["micro_grid"], near_m)
+    zones = _index(by_layer["enforcement_zone"], 0.0)
+
+    # The zone of each township: the zone covering the township's inner point.
+    zone_of_township: dict[tuple[str, str], AreaRef] = {}
+    if zones is not None:
+        for t in by_layer["township"]:
+            p = t.geom.representative_point()
+            zid = zones.locate(p.x, p.y)
+            if zid >= 0:
+                zone_of_township[(t.county_code, t.code)] = refs[zid]
+
+    def parent(r: AreaRecord | None, layer: str) -> AreaRecord | None:
+        if r is None or r.parent_code is None:
+            return None
+        return by_code.get((r.county_code, layer, r.parent_code))
+
+    chains: dict[int, Chain] = {}
+    for g in by_layer["grid"]:
+        community = parent(g, "community")
+        township = parent(community, "township")
+        county = parent(township, "county") or by_code.get((g.county_code, "county", g.county_code))
+        chains[g.id] = Chain(
+            refs[community.id] if community else None,
+            refs[township.id] if township else None,
+            refs[county.id] if county else None,
+            zone_of_township.get((township.county_code, township.code)) if township else None,
+        )
+    parent_grid: dict[int, int] = {}
+    for layer in ("dedicated_grid", "micro_grid"):
+        for r in by_layer[layer]:
+            host = parent(r, "grid")
+            if host is None:  # a dedicated grid may be drawn without naming its grid
+                p = r.geom.representative_point()
+                gid = grids.locate(p.x, p.y)
+                parent_grid[r.id] = gid
+            else:
+                parent_grid[r.id] = host.id
+            if parent_grid[r.id] >= 0:
+                chains[r.id] = chains[parent_grid[r.id]]
+
+    teams = _load_teams(session)
+    rules, names = _load_rules(session)
+    snapshot = RoutingSnapshot(
+        version_id=version_id,
+        grids=grids,
+        dedicated=dedicated,
+        micro=micro,
+        refs=refs,
+        county_of=county_of,
+        chains=chains,
+        parent_grid=parent_grid,
+        teams=teams,
+        rules=rules,
+        category_names=names,
+    )
+    snapshot.build_seconds = time.perf_counter() - started
+    snapshot.stats = {
+        "grids": len(by_layer["grid"]),
+        "dedicated_grids": len(by_layer["dedicated_grid"]),
+        "areas": len(records),
+        "index_bytes": grids.nbytes,
+    }
+    return snapshot
+
+
+def _load_teams(session: Session) -> dict[tuple[str, str, str], TeamRef]:
+    rows = session.execute(
+        text(
+            """
+            SELECT DISTINCT ON (d.county_code, d.layer, d.area_code)
+                   d.county_code, d.layer, d.area_code, t.id, t.code, t.name, t.level
+            FROM duty d JOIN team t ON t.id = d.team_id
+            WHERE t.active AND d.role IN ('responsible', 'lead')
+            ORDER BY d.county_code, d.layer, d.area_code, d.role DESC, t.id
+            """
+        )
+    )
+    return {(r[0], r[1], r[2]): TeamRef(r[3], r[4], r[5], r[6]) for r in rows}
+
+
+def _load_rules(
+    session: Session,
+) -> tuple[dict[tuple[str, str], dict[str | None, Decision]], dict[tuple[str, str], str]]:
+    rows = session.execute(
+        text(
+            """
+            SELECT r.county_code, r.category_code, r.area_code, r.mode, r.department_code,
+                   d.name AS department_name, r.default_priority, r.time_limit_hours,
+                   r.response_minutes, c.name AS category_name
+            FROM responsibility_rule r
+            JOIN category c ON c.county_code = r.county_code AND c.code = r.category_code
+            LEFT JOIN department d ON d.county_code = r.county_code
+                 AND d.code = r.department_code
+            """
+        )
+    ).mappings()
+    rules: dict[tuple[str, str], dict[str | None, Decision]] = defaultdict(dict)
+    names: dict[tuple[str, str], str] = {}
+    for r in rows:
+        department = (
+            DepartmentRef(r["department_code"], r["department_name"] or r["department_code"])
+            if r["department_code"]
+            else None
+        )
+        rules[(r["county_code"], r["category_code"])][r["area_code"]] = Decision(
+            category=r["category_code"],
+            category_name=r["category_name"],
+            mode=r["mode"],
+            department=department,
+            priority=r["default_priority"],
+            time_limit_hours=float(r["time_limit_hours"]),
+            response_minutes=r["response_minutes"],
+        )
+        names[(r["county_code"], r["category_code"])] = r["category_name"]
+    return dict(rules), names
+
+
+def grid_at_in_postgis(
+    session: Session, *, lon: float, lat: float, version_id: int, layer: str = "grid"
+) -> int | None:
+    """The same question answered by PostGIS (`ST_Covers` on the subdivided parts, the
+    smallest area id on a shared edge): the truth the in-memory index is held to."""
+    return session.execute(
+        text(
+            """
+            SELECT p.area_id FROM area_part p
+            WHERE p.layer = :layer AND p.valid_from <= :v
+              AND (p.valid_to IS NULL OR p.valid_to > :v)
+              AND ST_Covers(p.geom, ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))
+            ORDER BY p.area_id LIMIT 1
+            """
+        ),
+        {"lon": lon, "lat": lat, "v": version_id, "layer": layer},
+    ).scalar_one_or_none()
