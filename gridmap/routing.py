@@ -270,15 +270,15 @@ class Router:
         outside = grid_ids < 0
         distance = np.zeros(n, dtype=np.float64)
         # Edges and gaps are rare: settle them one by one with the exact single-point rules.
-        for i in np.flatnonzero(near_edge & ~outside):
-            x, y = float(xs[i]), float(ys[i])
-            on_boundary[i] = any(
-                j != grid_ids[i] for j, _ in snap.grids.near(x, y, self._settings.on_boundary_m)
+        for k in np.flatnonzero(near_edge & ~outside):
+            x, y = float(xs[k]), float(ys[k])
+            on_boundary[k] = any(
+                j != grid_ids[k] for j, _ in snap.grids.near(x, y, self._settings.on_boundary_m)
             )
-        for i in np.flatnonzero(outside):
-            gid, flags = self._outside(snap, float(xs[i]), float(ys[i]))
-            grid_ids[i] = gid
-            distance[i] = flags.distance_m
+        for k in np.flatnonzero(outside):
+            gid, flags = self._outside(snap, float(xs[k]), float(ys[k]))
+            grid_ids[k] = gid
+            distance[k] = flags.distance_m
         if snap.dedicated is not None:
             dedicated = snap.dedicated.locate_many(xs, ys)
         else:
