@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import health
+from api import health, locate, pages, stream
 from api.context import AppContext
 from api.errors import install_error_handlers
+from api.listener import StreamListener
 from gridmap import __version__
 from gridmap.db import check_database, make_engine, resolve_database_url, session_factory
+from gridmap.routing import Router
 from gridmap.settings import Settings
 
 log = logging.getLogger("gridmap.api")
@@ -35,9 +38,19 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
             sessions=session_factory(engine),
             database_url=url,
         )
+        # Routing reads an in-memory snapshot of the active boundary version, reloaded
+        # whenever any process publishes a new one.
+        router = Router(app.state.ctx.sessions, settings)
+        await asyncio.to_thread(router.reload)
+        app.state.ctx.router = router
+        # One LISTEN connection per worker process feeds this worker's /api/stream clients.
+        app.state.stream_listener = StreamListener(url)
+        app.state.stream_listener.on_boundaries(router.reload)
+        await app.state.stream_listener.start()
         try:
             yield
         finally:
+            await app.state.stream_listener.stop()
             engine.dispose()
 
     app = FastAPI(
@@ -48,6 +61,9 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(locate.router)
+    app.include_router(stream.router)
+    app.include_router(pages.router)
     return app
 
 

@@ -23,10 +23,10 @@ from sqlalchemy import Row, bindparam, select, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
+from gridmap import notify
 from gridmap.errors import Conflict, InvalidInput, NotFound, VersionConflict
 from gridmap.models import LAYERS, BoundaryVersion
 
-BOUNDARIES_CHANNEL = "gridmap_boundaries"
 # ST_Subdivide's vertex budget: small boxes keep the GiST look-up and ST_Covers cheap.
 SUBDIVIDE_MAX_VERTICES = 64
 
@@ -471,9 +471,12 @@ def activate_version(session: Session, *, version_id: int, activated_by: str) ->
         "by_layer": diff.by_layer(),
     }
     session.execute(text("DELETE FROM draft_area WHERE version_id = :v"), params)
-    session.execute(
-        text("SELECT pg_notify(:channel, :payload)"),
-        {"channel": BOUNDARIES_CHANNEL, "payload": str(version_id)},
+    # Every worker reloads its routing index; every open map redraws the layers.
+    notify.announce(
+        session,
+        kind="boundaries.published",
+        payload={"version": version_id, "name": version.name, **version.summary},
+        county_code=version.county_code,
     )
     session.flush()
     return diff
