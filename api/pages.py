@@ -1,0 +1,76 @@
+"""The map pages and their self-hosted assets: `GET /` (the command view) and `GET /static/...`."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import FileResponse, HTMLResponse
+from starlette.routing import BaseRoute, Route
+
+from api.deps import ContextDep
+from gridmap.errors import NotFound
+from web_map.assets import static_file, vendor_missing
+from web_map.command_view import build_command_view
+
+log = logging.getLogger("gridmap.api")
+router = APIRouter(tags=["pages"])
+
+# Which route (method, path with its parameters blanked) gives the page which feature.
+_FEATURE_ROUTES: dict[str, tuple[str, str]] = {
+    "ogc": ("GET", "/ogc/collections/{}/items"),
+    "tiles": ("GET", "/tiles/{}/{}/{}/{}.pbf"),
+    "locate": ("GET", "/api/locate"),
+    "categories": ("GET", "/api/categories"),
+    "events": ("GET", "/api/events"),
+    "event": ("GET", "/api/events/{}"),
+    "event_log": ("GET", "/api/events/{}/log"),
+    "event_actions": ("POST", "/api/events/{}/actions/{}"),
+    "place": ("POST", "/api/events/{}/place"),
+    "stream": ("GET", "/api/stream"),
+    "stats": ("GET", "/api/stats"),
+}
+_PARAM = re.compile(r"\{[^}]*\}")
+
+
+def api_features(routes: list[BaseRoute]) -> list[str]:
+    """The page features whose endpoints this app serves (the page calls no missing one)."""
+    served: set[tuple[str, str]] = set()
+    for route in routes:
+        if isinstance(route, Route):
+            path = _PARAM.sub("{}", route.path)
+            served.update((method, path) for method in route.methods or ())
+    return [name for name, key in _FEATURE_ROUTES.items() if key in served]
+
+
+@router.get("/", response_class=HTMLResponse, summary="The command view (一张图)")
+def command_view(
+    request: Request,
+    ctx: ContextDep,
+    lang: Annotated[str | None, Query(description="zh (default) or en")] = None,
+    q: Annotated[str, Query(max_length=200, description="pre-filled search")] = "",
+) -> HTMLResponse:
+    missing = vendor_missing()
+    if missing:
+        log.warning("map assets missing (run `npm ci` in web_map/static): %s", missing)
+    page = build_command_view(
+        lang=lang or ctx.settings.default_lang,
+        tile_url=ctx.settings.tile_url,
+        api_features=api_features(request.app.routes),
+        query=q,
+    )
+    return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/static/{path:path}", include_in_schema=False)
+def static(path: str) -> FileResponse:
+    """Our js/css/img and the plugins' dist folders only; never a listing of node_modules."""
+    found = static_file(path)
+    if found is None:
+        raise NotFound(f"no static file {path!r}", details={"path": path})
+    # Vendor files are pinned by package-lock.json: a day's caching is safe; ours change
+    # with each deploy, so the browser revalidates them (ETag / Last-Modified).
+    cache = "public, max-age=86400" if path.startswith("vendor/") else "no-cache"
+    return FileResponse(found, headers={"Cache-Control": cache})

@@ -1,0 +1,226 @@
+"""The command view page (一张图): a pure function from settings and labels to the page's HTML."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from html import escape
+from typing import Any
+
+import folium
+import folium.plugins
+from branca.element import Element, Figure, MacroElement
+from folium.elements import JSCSSMixin
+from jinja2 import Template
+
+from gridmap.errors import ConfigurationError, InvalidInput
+from gridmap.workflow import RULES, STATES
+from web_map.assets import STATIC_URL, external_urls, localize
+from web_map.i18n import labels
+
+Bounds = tuple[float, float, float, float]  # west, south, east, north (lon/lat, WGS84)
+
+# The map layers the page draws, bottom to top, as the OGC collections name them.
+AREA_LAYERS = ("county", "township", "community", "enforcement_zone", "grid")
+STATUSES = STATES
+# The whistle priorities (吹哨), as gridmap.models.PRIORITIES (not imported: it is the schema).
+PRIORITIES = ("emergency", "key", "routine", "coordination")
+WINDOWS = ("today", "24h", "7d", "30d", "all")
+# The parts of the HTTP API the page can use; `api/pages.py` says which ones the running
+# service has, so the page never calls a missing endpoint (a 404 is a console error).
+API_FEATURES = (
+    "ogc",
+    "tiles",
+    "locate",
+    "categories",
+    "events",
+    "event",
+    "event_log",
+    "event_actions",
+    "place",
+    "stream",
+    "stats",
+)
+# Up to this many polygons a layer travels as GeoJSON; above it, as vector tiles.
+GEOJSON_MAX_FEATURES = 3000
+# China, for a database with no county yet: the page fits to the county layer once loaded.
+_CHINA: Bounds = (73.5, 18.0, 135.1, 53.6)
+
+
+class _CommandViewScript(JSCSSMixin, MacroElement):
+    """The plugins' and our own scripts and styles, and the call that starts the page."""
+
+    _template = Template(
+        "{% macro script(this, kwargs) %}"
+        "GridmapCommandView.start({{ this._parent.get_name() }}, "
+        'JSON.parse(document.getElementById("gm-config").textContent));'
+        "{% endmacro %}"
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "GridmapCommandView"
+        # folium's own plugin asset lists (localize() points them at our copies), so the
+        # versions and files stay those the plugins were written against.
+        self.default_js = [
+            *folium.plugins.MarkerCluster.default_js,
+            *folium.plugins.HeatMap.default_js,
+            *folium.plugins.VectorGridProtobuf.default_js,
+            ("gm_command_view_js", f"{STATIC_URL}/js/command_view.js"),
+        ]
+        self.default_css = [
+            *folium.plugins.MarkerCluster.default_css,
+            ("gm_command_view_css", f"{STATIC_URL}/css/command_view.css"),
+        ]
+
+
+def _json_for_script(data: dict[str, Any]) -> str:
+    """JSON safe inside <script type="application/json">: no `</script>` can close it early."""
+    text = json.dumps(data, ensure_ascii=False)
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+def _options(values: Iterable[str], label_prefix: str, t: dict[str, str]) -> str:
+    items = [f'<option value="">{escape(t["all"])}</option>']
+    items += [f'<option value="{escape(v)}">{escape(t[label_prefix + v])}</option>' for v in values]
+    return "".join(items)
+
+
+def _chrome(t: dict[str, str], *, lang: str, query: str) -> str:
+    """The panels around the map. Only labels and the escaped query go in; data comes later
+    through the JavaScript, which writes it as text."""
+    other_lang, other_label = ("en", "EN") if lang == "zh" else ("zh", "中文")
+    counters = "".join(
+        f'<div class="gm-counter gm-counter-{name}" data-counter="{name}">'
+        f'<span class="gm-counter-value">–</span>'
+        f'<span class="gm-counter-label">{escape(t["counter_" + name])}</span></div>'
+        for name in ("received", "open", "overdue", "closed_on_time")
+    )
+    windows = "".join(
+        f'<option value="{w}"{" selected" if w == "all" else ""}>{escape(t["window_" + w])}'
+        "</option>"
+        for w in WINDOWS
+    )
+    return f"""
+<header id="gm-top" class="gm-bar">
+  <div class="gm-brand">{escape(t["brand"])}</div>
+  <div class="gm-counters">{counters}</div>
+  <form id="gm-search" role="search" autocomplete="off">
+    <input id="gm-search-input" type="search" value="{escape(query)}"
+           placeholder="{escape(t["search_placeholder"])}"
+           aria-label="{escape(t["search_placeholder"])}">
+  </form>
+  <div id="gm-live" class="gm-live" data-state="off">{escape(t["live_unavailable"])}</div>
+  <label class="gm-sound"><input id="gm-sound" type="checkbox"> {escape(t["sound"])}</label>
+  <a class="gm-lang" href="?lang={other_lang}" lang="{other_lang}">{other_label}</a>
+</header>
+<nav id="gm-filters" class="gm-bar">
+  <label>{escape(t["filter_status"])}
+    <select id="gm-filter-status">{_options(STATUSES, "status_", t)}</select></label>
+  <label>{escape(t["filter_priority"])}
+    <select id="gm-filter-priority">{_options(PRIORITIES, "priority_", t)}</select></label>
+  <label>{escape(t["filter_category"])}
+    <select id="gm-filter-category"><option value="">{escape(t["all"])}</option></select></label>
+  <label>{escape(t["filter_township"])}
+    <select id="gm-filter-township"><option value="">{escape(t["all"])}</option></select></label>
+  <label>{escape(t["filter_window"])}
+    <select id="gm-filter-window">{windows}</select></label>
+</nav>
+<div id="gm-search-results" class="gm-popover" hidden></div>
+<aside id="gm-panel" aria-live="polite" hidden>
+  <button id="gm-panel-close" type="button" title="{escape(t["panel_close"])}">×</button>
+  <div id="gm-panel-body"></div>
+</aside>
+<section id="gm-triage" hidden>
+  <h2>{escape(t["triage"])} <span id="gm-triage-count"></span></h2>
+  <ol id="gm-triage-list"></ol>
+</section>
+<div id="gm-alerts" aria-live="assertive"></div>
+<div id="gm-hint" hidden></div>
+"""
+
+
+def build_command_view(
+    *,
+    lang: str = "zh",
+    tile_url: str | None = None,
+    tile_attribution: str = "",
+    bounds: Bounds | None = None,
+    api_features: Iterable[str] = (),
+    query: str = "",
+) -> str:
+    """The whole command view page as HTML.
+
+    `tile_url` is an optional basemap (none is needed: the county's own layers are the map);
+    `bounds` the first view (west, south, east, north), else the page fits to the county
+    layer once it arrives; `api_features` which parts of the API the service has (names from
+    API_FEATURES); `query` pre-fills the search box. Every asset comes from this service:
+    a CDN link left in the page raises ConfigurationError.
+    """
+    t = labels(lang)
+    features = sorted(set(api_features))
+    unknown = [f for f in features if f not in API_FEATURES]
+    if unknown:
+        raise InvalidInput(
+            f"unknown API feature(s) {unknown}: known are {', '.join(API_FEATURES)}",
+            details={"field": "api_features", "unknown": unknown},
+        )
+    west, south, east, north = bounds or _CHINA
+
+    figure = Figure(title=escape(t["page_title"]))
+    m = folium.Map(
+        location=[(south + north) / 2, (west + east) / 2],
+        zoom_start=5,
+        tiles=None,
+        control_scale=True,
+        prefer_canvas=False,  # SVG paths: grid colours change in place, markers stay DOM
+    )
+    m.add_to(figure)
+    m.fit_bounds([[south, west], [north, east]])
+    if tile_url:
+        folium.TileLayer(
+            tiles=tile_url, attr=tile_attribution or "basemap", name="basemap", control=False
+        ).add_to(m)
+    _CommandViewScript().add_to(m)
+
+    figure.header.add_child(
+        Element(f'<link rel="icon" type="image/svg+xml" href="{STATIC_URL}/img/favicon.svg">'),
+        name="gm_favicon",
+    )
+    figure.html.add_child(Element(_chrome(t, lang=lang, query=query)), name="gm_chrome")
+    config = {
+        "lang": lang,
+        "labels": t,
+        "mapName": m.get_name(),
+        "layers": list(AREA_LAYERS),
+        "statuses": list(STATUSES),
+        "priorities": list(PRIORITIES),
+        "features": features,
+        # The workflow table, so the panel offers only the actions allowed from an
+        # event's state and asks for what each needs (the API checks again).
+        "actions": list(RULES),
+        "workflow": {
+            name: {"from": sorted(rule.from_states), "requires": list(rule.requires)}
+            for name, rule in RULES.items()
+        },
+        "geojsonMaxFeatures": GEOJSON_MAX_FEATURES,
+        "fitToCounty": bounds is None,
+        "query": query,
+    }
+    figure.html.add_child(
+        Element(
+            f'<script type="application/json" id="gm-config">{_json_for_script(config)}</script>'
+        ),
+        name="gm_config",
+    )
+
+    localize(figure)
+    page = figure.render()
+    page = page.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)
+    leftover = external_urls(page, allowed_prefixes=[tile_url] if tile_url else [])
+    if leftover:
+        raise ConfigurationError(
+            f"the command view would load {len(leftover)} asset(s) from outside gridmap",
+            details={"urls": leftover},
+        )
+    return page

@@ -1,0 +1,1021 @@
+/* The command view (一张图): layers, live events, the side panel, actions, triage.
+ *
+ * Plain modern JavaScript, no build step. Every string that comes from data (names,
+ * descriptions, log notes) is written with textContent / text nodes, never as HTML.
+ * The page calls only the API features the server says it has (cfg.features): a call to
+ * a missing endpoint would be a 404 and a console error on the wall screen.
+ */
+(function () {
+  "use strict";
+
+  const OPEN = new Set(["reported", "registered", "assigned", "in_progress", "reported_back", "returned"]);
+  const MAX_EVENTS = 5000; // markers kept on the page; more is a filter's job
+  const PAGE = 1000;
+
+  let map = null;
+  let cfg = null;
+  let t = {};
+  const S = {
+    events: new Map(), // id -> {id, p: properties, latlng}
+    markers: new Map(), // id -> L.Marker
+    areas: {}, // layer -> {kind: "geojson"|"tiles", layer: L.Layer, byCode: Map}
+    categories: new Map(), // code -> category object
+    selected: null, // {kind: "event"|"here", id?}
+    placing: null, // event id being placed from the triage queue
+    lastEventId: null,
+    loading: false,
+    queued: [], // stream messages that arrived while events were loading
+    gridLoad: new Map(), // grid code -> {open, overdue}
+    styledTileCodes: new Set(),
+  };
+  let cluster = null;
+  let heat = null;
+  let hereMarker = null;
+  let countdownTimer = null;
+
+  // ---------------------------------------------------------------- small helpers
+
+  const has = (feature) => cfg.features.includes(feature);
+  const $ = (id) => document.getElementById(id);
+  const L_ = (key) => (key in t ? t[key] : key);
+
+  /** Create an element; children are nodes or strings (strings become text, never HTML). */
+  function h(tag, attrs, ...children) {
+    const node = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k === "className") node.className = v;
+      else if (k === "dataset") Object.assign(node.dataset, v);
+      else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+      else node.setAttribute(k, v === true ? "" : String(v));
+    }
+    for (const c of children.flat()) {
+      if (c === null || c === undefined || c === false) continue;
+      node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return node;
+  }
+
+  class ApiError extends Error {
+    constructor(status, body) {
+      const e = body && body.error;
+      super((e && e.message) || `HTTP ${status}`);
+      this.status = status;
+      this.body = body;
+    }
+  }
+
+  async function api(url, options) {
+    const res = await fetch(url, Object.assign({ headers: { Accept: "application/json" } }, options));
+    const type = res.headers.get("content-type") || "";
+    const body = type.includes("json") ? await res.json().catch(() => null) : null;
+    if (!res.ok) throw new ApiError(res.status, body);
+    return body;
+  }
+
+  function post(url, data) {
+    return api(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(data || {}),
+    });
+  }
+
+  /** The first defined value among dotted paths of obj ("routing.team.name"). */
+  function pick(obj, ...paths) {
+    for (const path of paths) {
+      let v = obj;
+      for (const part of path.split(".")) {
+        if (v === null || v === undefined) break;
+        v = v[part];
+      }
+      if (v !== null && v !== undefined && v !== "") return v;
+    }
+    return null;
+  }
+
+  /** 138****5678: the map never shows a reporter's full number, whatever the API sends. */
+  function maskPhone(phone) {
+    if (!phone) return null;
+    const s = String(phone);
+    if (s.includes("*")) return s;
+    const digits = s.replace(/\D/g, "");
+    if (digits.length < 7) return "****";
+    return `${digits.slice(0, 3)}****${digits.slice(-4)}`;
+  }
+
+  function fmtTime(value) {
+    if (!value) return "";
+    const d = new Date(value);
+    if (Number.isNaN(d.getTime())) return String(value);
+    return d.toLocaleString(cfg.lang === "zh" ? "zh-CN" : "en-GB", { hour12: false });
+  }
+
+  function fmtDuration(ms) {
+    const m = Math.floor(Math.abs(ms) / 60000);
+    const d = Math.floor(m / 1440);
+    const hh = Math.floor((m % 1440) / 60);
+    const mm = m % 60;
+    return (d ? `${d}d ` : "") + `${String(hh).padStart(2, "0")}:${String(mm).padStart(2, "0")}`;
+  }
+
+  /** Only known values become CSS classes: data never chooses a class name. */
+  const known = (value, list) => (list.includes(value) ? value : "unknown");
+
+  function categoryName(code) {
+    const c = S.categories.get(code);
+    if (!c) return code || "";
+    return (cfg.lang === "en" && (c.name_en || c.nameEn)) || c.name || code;
+  }
+
+  function areaLabel(ref, layer) {
+    if (!ref) return null;
+    if (typeof ref === "string") {
+      const found = S.areas[layer] && S.areas[layer].byCode.get(ref);
+      return found ? `${found.name} (${ref})` : ref;
+    }
+    const name = ref.name || "";
+    return ref.code ? `${name} (${ref.code})` : name;
+  }
+
+  function debounce(fn, ms) {
+    let timer = null;
+    return (...args) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => fn(...args), ms);
+    };
+  }
+
+  // ---------------------------------------------------------------- area layers
+
+  const AREA_STYLE = {
+    county: { color: "#0f172a", weight: 3, fill: false },
+    township: { color: "#1d4ed8", weight: 2, fill: false },
+    community: { color: "#64748b", weight: 1, fill: false, dashArray: "4 3" },
+    enforcement_zone: { color: "#9333ea", weight: 2.5, fill: false, dashArray: "10 6" },
+    grid: { color: "#94a3b8", weight: 0.6, fillColor: "#e2e8f0", fillOpacity: 0.15 },
+  };
+  const PANE_Z = { grid: 401, community: 402, enforcement_zone: 403, township: 404, county: 405 };
+
+  function gridStyle(code) {
+    const load = S.gridLoad.get(code);
+    const base = Object.assign({}, AREA_STYLE.grid);
+    if (!load || !load.open) return base;
+    const n = load.open;
+    base.fillColor = n >= 4 ? "#dc2626" : n >= 2 ? "#f97316" : "#facc15";
+    base.fillOpacity = 0.45;
+    if (load.overdue) Object.assign(base, { color: "#7f1d1d", weight: 2.5, dashArray: "3 3" });
+    return base;
+  }
+
+  async function fetchCollection(layer) {
+    // Follow the OGC `next` links until the layer is known to be too big for GeoJSON.
+    const features = [];
+    let url = `/ogc/collections/${encodeURIComponent(layer)}/items?limit=${cfg.geojsonMaxFeatures + 1}`;
+    while (url && features.length <= cfg.geojsonMaxFeatures) {
+      const fc = await api(url);
+      features.push(...((fc && fc.features) || []));
+      if (fc && typeof fc.numberMatched === "number" && fc.numberMatched > cfg.geojsonMaxFeatures) {
+        return { features, tooMany: true };
+      }
+      const next = ((fc && fc.links) || []).find((l) => l.rel === "next");
+      url = next && features.length <= cfg.geojsonMaxFeatures ? next.href : null;
+    }
+    return { features, tooMany: features.length > cfg.geojsonMaxFeatures };
+  }
+
+  function indexFeatures(features) {
+    const byCode = new Map();
+    for (const f of features) {
+      const p = f.properties || {};
+      if (p.code) byCode.set(p.code, { code: p.code, name: p.name || "", households: p.households, parent: p.parent_code, feature: f });
+    }
+    return byCode;
+  }
+
+  async function loadAreaLayer(layer, overlays) {
+    if (!map.getPane(`gm-${layer}`)) {
+      map.createPane(`gm-${layer}`).style.zIndex = PANE_Z[layer];
+    }
+    let entry = null;
+    try {
+      const { features, tooMany } = await fetchCollection(layer);
+      if (tooMany && has("tiles")) {
+        entry = { kind: "tiles", layer: tileLayer(layer), byCode: indexFeatures([]) };
+      } else {
+        const gj = L.geoJSON({ type: "FeatureCollection", features: features.slice(0, cfg.geojsonMaxFeatures) }, {
+          pane: `gm-${layer}`,
+          interactive: false, // a click anywhere asks "who is responsible here?"
+          style: (f) => (layer === "grid" ? gridStyle(f.properties && f.properties.code) : AREA_STYLE[layer]),
+        });
+        entry = { kind: "geojson", layer: gj, byCode: indexFeatures(features) };
+      }
+    } catch (err) {
+      showToast(`${L_("layer_" + layer)}: ${err.message}`, "error");
+      return;
+    }
+    const old = S.areas[layer];
+    if (old) {
+      map.removeLayer(old.layer);
+      overlays.removeLayer(old.layer);
+    }
+    S.areas[layer] = entry;
+    entry.layer.addTo(map);
+    overlays.addOverlay(entry.layer, L_("layer_" + layer));
+    if (layer === "county" && cfg.fitToCounty && entry.kind === "geojson" && entry.byCode.size) {
+      map.fitBounds(entry.layer.getBounds(), { padding: [20, 20] });
+    }
+    if (layer === "township") fillTownshipFilter(entry.byCode);
+  }
+
+  function tileLayer(layer) {
+    const style = layer === "grid" ? AREA_STYLE.grid : AREA_STYLE[layer];
+    // The MVT layer name inside a tile is the server's choice: style whatever it is called.
+    const anyName = new Proxy({}, { get: () => Object.assign({ fill: style.fill !== false }, style) });
+    return L.vectorGrid.protobuf(`/tiles/${encodeURIComponent(layer)}/{z}/{x}/{y}.pbf`, {
+      pane: `gm-${layer}`,
+      rendererFactory: L.svg.tile,
+      vectorTileLayerStyles: anyName,
+      interactive: false,
+      getFeatureId: (f) => f.properties && f.properties.code,
+      maxNativeZoom: 16,
+    });
+  }
+
+  async function loadAreas(overlays) {
+    if (!has("ogc")) return;
+    await Promise.all(cfg.layers.map((layer) => loadAreaLayer(layer, overlays)));
+    recolourGrids();
+  }
+
+  const recolourGrids = debounce(() => {
+    S.gridLoad = new Map();
+    for (const ev of S.events.values()) {
+      const code = ev.p.grid_code;
+      if (!code || !OPEN.has(ev.p.status)) continue;
+      const load = S.gridLoad.get(code) || { open: 0, overdue: false };
+      load.open += 1;
+      load.overdue = load.overdue || Boolean(ev.p.overdue);
+      S.gridLoad.set(code, load);
+    }
+    const grids = S.areas.grid;
+    if (!grids) return;
+    if (grids.kind === "geojson") {
+      grids.layer.eachLayer((lyr) => lyr.setStyle(gridStyle(lyr.feature.properties.code)));
+    } else {
+      for (const code of S.styledTileCodes) if (!S.gridLoad.has(code)) grids.layer.resetFeatureStyle(code);
+      for (const code of S.gridLoad.keys()) grids.layer.setFeatureStyle(code, Object.assign({ fill: true }, gridStyle(code)));
+      S.styledTileCodes = new Set(S.gridLoad.keys());
+    }
+  }, 150);
+
+  // ---------------------------------------------------------------- events on the map
+
+  function filters() {
+    return {
+      status: $("gm-filter-status").value,
+      priority: $("gm-filter-priority").value,
+      category: $("gm-filter-category").value,
+      township: $("gm-filter-township").value,
+      window: $("gm-filter-window").value,
+    };
+  }
+
+  function windowStart(win) {
+    const now = new Date();
+    if (win === "today") return new Date(now.getFullYear(), now.getMonth(), now.getDate());
+    const hours = { "24h": 24, "7d": 168, "30d": 720 }[win];
+    return hours ? new Date(now.getTime() - hours * 3600e3) : null;
+  }
+
+  function matchesFilters(p) {
+    const f = filters();
+    if (f.status && p.status !== f.status) return false;
+    if (f.priority && p.priority !== f.priority) return false;
+    if (f.category && (p.category || p.category_code) !== f.category) return false;
+    if (f.township && p.township_code !== f.township) return false;
+    const since = windowStart(f.window);
+    const at = p.received_at || p.reported_at;
+    if (since && at && new Date(at) < since) return false;
+    return true;
+  }
+
+  function eventsQuery(extra) {
+    const f = filters();
+    const q = new URLSearchParams({ f: "geojson", limit: String(PAGE) });
+    if (f.status) q.set("status", f.status);
+    if (f.priority) q.set("priority", f.priority);
+    if (f.category) q.set("category", f.category);
+    if (f.township) q.set("area", f.township);
+    const since = windowStart(f.window);
+    if (since) q.set("since", since.toISOString());
+    for (const [k, v] of Object.entries(extra || {})) q.set(k, v);
+    return q;
+  }
+
+  function normalise(feature) {
+    const p = Object.assign({}, feature.properties || {});
+    const id = p.id ?? feature.id;
+    p.id = id;
+    if (!p.category && p.category_code) p.category = p.category_code;
+    const c = feature.geometry && feature.geometry.coordinates;
+    const latlng = c && Number.isFinite(c[0]) && Number.isFinite(c[1]) ? L.latLng(c[1], c[0]) : null;
+    return { id: String(id), p, latlng };
+  }
+
+  async function loadEvents() {
+    if (!has("events")) return;
+    S.loading = true;
+    const fresh = new Map();
+    try {
+      let url = `/api/events?${eventsQuery()}`;
+      while (url && fresh.size < MAX_EVENTS) {
+        const fc = await api(url);
+        for (const f of (fc && fc.features) || []) {
+          const ev = normalise(f);
+          fresh.set(ev.id, ev);
+        }
+        const next = ((fc && fc.links) || []).find((l) => l.rel === "next");
+        const cursor = fc && (fc.next_cursor || fc.cursor_next);
+        url = next ? next.href : cursor ? `/api/events?${eventsQuery({ cursor })}` : null;
+      }
+    } catch (err) {
+      showToast(`${L_("layer_events")}: ${err.message}`, "error");
+    }
+    S.events = fresh;
+    redrawMarkers();
+    S.loading = false;
+    const queued = S.queued.splice(0);
+    for (const msg of queued) applyMessage(msg.kind, msg.data);
+    refreshCounters();
+  }
+
+  function markerIcon(ev) {
+    const p = ev.p;
+    const classes = [
+      "gm-dot",
+      `prio-${known(p.priority, cfg.priorities)}`,
+      `status-${known(p.status, cfg.statuses)}`,
+      p.overdue ? "is-overdue" : "",
+      OPEN.has(p.status) ? "is-open" : "is-done",
+    ].join(" ");
+    const dot = h("span", { className: classes, dataset: { eventId: ev.id, status: known(p.status, cfg.statuses) }, title: `#${ev.id}` });
+    return L.divIcon({ className: "gm-marker", html: dot, iconSize: [18, 18], iconAnchor: [9, 9] });
+  }
+
+  function makeMarker(ev) {
+    const marker = L.marker(ev.latlng, { icon: markerIcon(ev), keyboard: true, riseOnHover: true });
+    marker.on("click", () => openEvent(ev.id));
+    return marker;
+  }
+
+  function redrawMarkers() {
+    cluster.clearLayers();
+    S.markers.clear();
+    const list = [];
+    for (const ev of S.events.values()) {
+      if (!ev.latlng) continue;
+      const m = makeMarker(ev);
+      S.markers.set(ev.id, m);
+      list.push(m);
+    }
+    cluster.addLayers(list);
+    refreshHeat();
+    recolourGrids();
+    renderTriage();
+  }
+
+  /** A new or changed event, from the stream or an action: update it in place. */
+  function upsertEvent(ev, flash) {
+    const old = S.events.get(ev.id);
+    if (old) ev.p = Object.assign({}, old.p, ev.p);
+    if (!ev.latlng && old) ev.latlng = old.latlng;
+    const visible = matchesFilters(ev.p);
+    const marker = S.markers.get(ev.id);
+    if (!visible) {
+      S.events.delete(ev.id);
+      if (marker) cluster.removeLayer(marker);
+      S.markers.delete(ev.id);
+    } else {
+      S.events.set(ev.id, ev);
+      if (marker && ev.latlng) {
+        marker.setLatLng(ev.latlng);
+        marker.setIcon(markerIcon(ev));
+        cluster.refreshClusters(marker);
+      } else if (ev.latlng) {
+        const m = makeMarker(ev);
+        S.markers.set(ev.id, m);
+        cluster.addLayer(m);
+      }
+      if (flash) flashMarker(ev.id);
+    }
+    refreshHeat();
+    recolourGrids();
+    renderTriage();
+  }
+
+  function flashMarker(id) {
+    const el = document.querySelector(`.gm-dot[data-event-id="${CSS.escape(id)}"]`);
+    if (!el) return;
+    el.classList.remove("gm-flash");
+    void el.offsetWidth; // restart the animation
+    el.classList.add("gm-flash");
+  }
+
+  function refreshHeat() {
+    if (!heat || !map.hasLayer(heat)) return;
+    const pts = [];
+    for (const ev of S.events.values()) if (ev.latlng && OPEN.has(ev.p.status)) pts.push([ev.latlng.lat, ev.latlng.lng, 1]);
+    heat.setLatLngs(pts);
+  }
+
+  // ---------------------------------------------------------------- counters
+
+  async function statsToday() {
+    const now = new Date();
+    const since = new Date(now.getFullYear(), now.getMonth(), now.getDate()).toISOString();
+    const body = await api(`/api/stats?${new URLSearchParams({ since })}`);
+    const names = ["received", "open", "overdue", "closed_on_time"];
+    const totals = body && (body.totals || body.total || body.summary || body);
+    if (totals && names.some((n) => typeof totals[n] === "number")) return totals;
+    const rows = body && (body.rows || body.items || body.groups || (Array.isArray(body) ? body : null));
+    if (!rows) return null;
+    const sum = {};
+    for (const n of names) sum[n] = rows.reduce((acc, r) => acc + (Number(r[n]) || 0), 0);
+    return sum;
+  }
+
+  function countLocally() {
+    const today = windowStart("today");
+    const c = { received: 0, open: 0, overdue: 0, closed_on_time: 0 };
+    for (const ev of S.events.values()) {
+      const p = ev.p;
+      const at = new Date(p.received_at || p.reported_at || 0);
+      if (at >= today) c.received += 1;
+      if (OPEN.has(p.status)) c.open += 1;
+      if (p.overdue && OPEN.has(p.status)) c.overdue += 1;
+      if ((p.status === "closed" || p.status === "archived") && !p.overdue && p.closed_at && new Date(p.closed_at) >= today) c.closed_on_time += 1;
+    }
+    return c;
+  }
+
+  const refreshCounters = debounce(async () => {
+    let c = null;
+    if (has("stats")) {
+      try {
+        c = await statsToday();
+      } catch (err) {
+        c = null;
+      }
+    }
+    c = c || countLocally();
+    for (const node of document.querySelectorAll("[data-counter]")) {
+      const v = c[node.dataset.counter];
+      node.querySelector(".gm-counter-value").textContent = typeof v === "number" ? String(v) : "–";
+    }
+  }, 400);
+
+  // ---------------------------------------------------------------- the live stream
+
+  let stream = null;
+  let retryMs = 1000;
+
+  function setLive(state) {
+    const node = $("gm-live");
+    node.dataset.state = state;
+    node.textContent = L_({ on: "live_on", off: "live_off", unavailable: "live_unavailable" }[state]);
+  }
+
+  function connectStream() {
+    if (!has("stream")) {
+      setLive("unavailable");
+      return;
+    }
+    const q = S.lastEventId ? `?${new URLSearchParams({ last_id: S.lastEventId })}` : "";
+    stream = new EventSource(`/api/stream${q}`);
+    stream.onopen = () => {
+      retryMs = 1000;
+      setLive("on");
+    };
+    stream.onerror = () => {
+      setLive("off");
+      // EventSource retries by itself (sending Last-Event-ID) unless the server refused it;
+      // then we reconnect with back-off and ask for what we missed with ?last_id.
+      if (stream.readyState === EventSource.CLOSED) {
+        stream = null;
+        setTimeout(connectStream, retryMs);
+        retryMs = Math.min(retryMs * 2, 30000);
+      }
+    };
+    for (const kind of ["event.created", "event.changed", "event.overdue", "boundaries.published"]) {
+      stream.addEventListener(kind, (msg) => {
+        if (msg.lastEventId) S.lastEventId = msg.lastEventId;
+        let data = null;
+        try {
+          data = JSON.parse(msg.data);
+        } catch (err) {
+          return; // a malformed message changes nothing
+        }
+        if (S.loading) S.queued.push({ kind, data });
+        else applyMessage(kind, data);
+      });
+    }
+  }
+
+  function applyMessage(kind, data) {
+    if (kind === "boundaries.published") {
+      loadAreas(S.overlays);
+      return;
+    }
+    if (!data || data.id === undefined || data.id === null) return;
+    const p = Object.assign({}, data);
+    const lon = Number(data.lon);
+    const lat = Number(data.lat);
+    const hasPoint = data.lon !== null && data.lon !== undefined && Number.isFinite(lon) && Number.isFinite(lat);
+    const ev = { id: String(data.id), p, latlng: hasPoint ? L.latLng(lat, lon) : null };
+    if (!p.category && p.category_code) p.category = p.category_code;
+    if (kind === "event.overdue") {
+      p.overdue = true;
+      overdueAlert(ev);
+    }
+    upsertEvent(ev, true);
+    refreshCounters();
+    if (S.selected && S.selected.kind === "event" && S.selected.id === ev.id) openEvent(ev.id, { keepScroll: true });
+  }
+
+  // ---------------------------------------------------------------- alerts
+
+  function overdueAlert(ev) {
+    const box = $("gm-alerts");
+    const p = ev.p;
+    const text = `${L_("overdue_alert")}: #${ev.id} ${categoryName(p.category)} ${p.grid_code || ""}`;
+    const alert = h(
+      "div",
+      { className: "gm-alert", role: "alert" },
+      h("button", { type: "button", className: "gm-alert-open", onclick: () => openEvent(ev.id) }, text),
+      h("button", { type: "button", className: "gm-alert-dismiss", title: L_("panel_close"), onclick: () => alert.remove() }, "×"),
+    );
+    box.prepend(alert);
+    while (box.children.length > 5) box.lastChild.remove();
+    if ($("gm-sound").checked) beep();
+  }
+
+  function beep() {
+    try {
+      const ctx = new (window.AudioContext || window.webkitAudioContext)();
+      const osc = ctx.createOscillator();
+      const gain = ctx.createGain();
+      osc.frequency.value = 880;
+      gain.gain.value = 0.2;
+      osc.connect(gain).connect(ctx.destination);
+      osc.start();
+      osc.stop(ctx.currentTime + 0.35);
+      osc.onended = () => ctx.close();
+    } catch (err) {
+      /* sound is optional: a browser without audio still shows the alert */
+    }
+  }
+
+  let toastTimer = null;
+  function showToast(text, kind) {
+    const node = $("gm-hint");
+    node.hidden = false;
+    node.className = `gm-toast gm-toast-${kind || "info"}`;
+    node.textContent = text;
+    clearTimeout(toastTimer);
+    if (!S.placing) toastTimer = setTimeout(() => (node.hidden = true), 4000);
+  }
+
+  // ---------------------------------------------------------------- the side panel
+
+  function openPanel(...children) {
+    const body = $("gm-panel-body");
+    body.replaceChildren(...children);
+    $("gm-panel").hidden = false;
+  }
+
+  function closePanel() {
+    $("gm-panel").hidden = true;
+    S.selected = null;
+    clearInterval(countdownTimer);
+    if (hereMarker) {
+      map.removeLayer(hereMarker);
+      hereMarker = null;
+    }
+  }
+
+  const row = (label, value) =>
+    value === null || value === undefined || value === "" ? null : h("div", { className: "gm-row" }, h("dt", {}, label), h("dd", {}, value));
+
+  function badge(kind, value) {
+    const k = known(value, kind === "priority" ? cfg.priorities : cfg.statuses);
+    return h("span", { className: `gm-badge ${kind}-${k}`, dataset: { [kind]: k } }, L_(`${kind}_${value}`));
+  }
+
+  function chainRows(ev, routing) {
+    const r = routing || {};
+    return [
+      row(L_("grid"), areaLabel(pick(ev, "grid") || pick(r, "grid") || ev.grid_code, "grid")),
+      row(L_("community"), areaLabel(pick(ev, "community") || pick(r, "chain.community") || ev.community_code, "community")),
+      row(L_("township"), areaLabel(pick(ev, "township") || pick(r, "chain.township") || ev.township_code, "township")),
+      row(L_("zone"), areaLabel(pick(ev, "enforcement_zone", "zone") || pick(r, "enforcement_zone") || ev.zone_code, "enforcement_zone")),
+    ];
+  }
+
+  function teamRows(ev, routing) {
+    const r = routing || {};
+    const team = pick(ev, "team") || pick(r, "team");
+    const dept = pick(ev, "department") || pick(r, "decision.department");
+    const mode = pick(ev, "handling_mode") || pick(r, "decision.mode");
+    return [
+      row(L_("team"), team ? (typeof team === "object" ? [team.name, team.code ? ` (${team.code})` : ""].join("") : String(team)) : null),
+      row(L_("department"), dept ? (typeof dept === "object" ? dept.name || dept.code : String(dept)) : null),
+      row(L_("mode"), mode ? L_(`mode_${mode}`) : null),
+    ];
+  }
+
+  function countdown(dueAt) {
+    const node = h("span", { className: "gm-countdown" });
+    const tick = () => {
+      const ms = new Date(dueAt).getTime() - Date.now();
+      node.textContent = ms >= 0 ? `${L_("remaining")} ${fmtDuration(ms)}` : `${L_("overdue_by")} ${fmtDuration(ms)}`;
+      node.classList.toggle("is-overdue", ms < 0);
+    };
+    tick();
+    clearInterval(countdownTimer);
+    countdownTimer = setInterval(tick, 1000);
+    return h("span", {}, `${fmtTime(dueAt)} · `, node);
+  }
+
+  function photoList(photos) {
+    const items = [];
+    for (const ph of photos || []) {
+      const url = typeof ph === "string" ? ph : ph && (ph.url || ph.href);
+      // Same-origin paths only: no photo may make the wall screen call another host.
+      if (typeof url !== "string" || !url.startsWith("/") || url.startsWith("//")) continue;
+      items.push(h("a", { href: url, target: "_blank", rel: "noopener" }, h("img", { src: url, alt: L_("photos"), loading: "lazy" })));
+    }
+    return items.length ? h("div", { className: "gm-photos" }, items) : null;
+  }
+
+  function timeline(entries) {
+    if (!entries || !entries.length) return h("p", { className: "gm-muted" }, L_("no_data"));
+    return h(
+      "ol",
+      { className: "gm-timeline" },
+      entries.map((e) => {
+        const d = e.data || {};
+        const note = e.note || e.reason || d.note || d.reason || "";
+        const action = e.action || e.kind || "";
+        const actionLabel = t[`action_${action}`] || e.label || action;
+        return h(
+          "li",
+          { dataset: { action: known(action, cfg.actions) } },
+          h("time", {}, fmtTime(e.at || e.created_at)),
+          h("strong", {}, ` ${actionLabel} `),
+          h("span", { className: "gm-muted" }, e.actor || ""),
+          note ? h("div", { className: "gm-note" }, note) : null,
+        );
+      }),
+    );
+  }
+
+  function actionForm(ev) {
+    if (!has("event_actions")) return null;
+    const status = ev.status;
+    const actions = Object.entries(cfg.workflow)
+      .filter(([, rule]) => rule.from.includes(status))
+      .map(([name]) => name);
+    if (!actions.length) return null;
+    const needs = new Set(actions.flatMap((a) => cfg.workflow[a].requires));
+    const fields = {};
+    const inputs = [];
+    const field = (name, label, attrs) => {
+      fields[name] = h("input", Object.assign({ name, placeholder: label, "aria-label": label }, attrs || {}));
+      inputs.push(fields[name]);
+    };
+    if (needs.has("team")) field("team", L_("team_code"));
+    if (needs.has("co_teams")) field("co_teams", `${L_("action_joint_dispatch")}: ${L_("team_code")} ×N`);
+    field("note", L_("note"));
+    if (needs.has("target")) field("target", "#", { inputmode: "numeric" });
+    if (needs.has("satisfaction")) field("satisfaction", "1–5", { type: "number", min: 1, max: 5 });
+    const message = h("div", { className: "gm-action-message", role: "status" });
+    const buttons = actions.map((action) =>
+      h(
+        "button",
+        {
+          type: "button",
+          className: `gm-action gm-action-${action}`,
+          dataset: { action },
+          onclick: async (e) => {
+            const body = {};
+            const note = fields.note.value.trim();
+            if (note) body.note = note;
+            for (const need of cfg.workflow[action].requires) {
+              if (need === "reason" || need === "note") body[need] = note;
+              else if (need === "co_teams") body.co_teams = fields.co_teams.value.split(/[,，\s]+/).filter(Boolean);
+              else if (need === "target") body.target = Number(fields.target.value);
+              else if (need === "satisfaction") body.satisfaction = Number(fields.satisfaction.value);
+              else if (fields[need]) body[need] = fields[need].value.trim();
+            }
+            e.currentTarget.disabled = true;
+            try {
+              const result = await post(`/api/events/${encodeURIComponent(ev.id)}/actions/${encodeURIComponent(action)}`, body);
+              message.className = "gm-action-message ok";
+              message.textContent = L_("action_done");
+              const changed = result && (result.event || result);
+              if (changed && changed.status) upsertEvent({ id: String(ev.id), p: { status: changed.status, overdue: changed.overdue }, latlng: null }, true);
+              openEvent(String(ev.id), { keepScroll: true });
+            } catch (err) {
+              message.className = "gm-action-message error";
+              message.textContent = `${L_("failed")}: ${err.message}`;
+              e.currentTarget.disabled = false;
+            }
+          },
+        },
+        L_(`action_${action}`),
+      ),
+    );
+    return h("section", { className: "gm-actions" }, h("h3", {}, L_("actions")), h("div", { className: "gm-fields" }, inputs), h("div", { className: "gm-buttons" }, buttons), message);
+  }
+
+  async function openEvent(id, opts) {
+    id = String(id);
+    S.selected = { kind: "event", id };
+    const scroll = $("gm-panel-body").scrollTop;
+    const local = S.events.get(id);
+    let ev = local ? Object.assign({}, local.p) : { id };
+    let log = null;
+    if (!opts || !opts.keepScroll) openPanel(h("p", { className: "gm-muted" }, L_("loading")));
+    try {
+      if (has("event")) ev = Object.assign({}, ev, await api(`/api/events/${encodeURIComponent(id)}`));
+      if (has("event_log")) {
+        const body = await api(`/api/events/${encodeURIComponent(id)}/log`);
+        log = Array.isArray(body) ? body : body && (body.entries || body.items || body.log);
+      }
+    } catch (err) {
+      if (!local) {
+        openPanel(h("p", { className: "gm-error" }, `${L_("failed")}: ${err.message}`));
+        return;
+      }
+    }
+    if (!S.selected || S.selected.id !== id) return; // the operator moved on meanwhile
+    if (!ev.category && ev.category_code) ev.category = ev.category_code;
+    const routing = ev.routing || null;
+    const reporter = ev.reporter || {};
+    const phone = maskPhone(reporter.phone || ev.reporter_phone);
+    const name = reporter.name || ev.reporter_name;
+    const due = ev.due_at || ev.deadline;
+    openPanel(
+      h(
+        "article",
+        { className: "gm-event", dataset: { eventId: id } },
+        h("h2", {}, `${L_("event")} #${id} `, badge("priority", ev.priority), " ", badge("status", ev.status)),
+        h("p", { className: "gm-category" }, categoryName(ev.category)),
+        h("h3", {}, L_("description")),
+        h("p", { className: "gm-description" }, ev.description || ""),
+        photoList(ev.photos),
+        h(
+          "dl",
+          {},
+          row(L_("reporter"), [name, phone].filter(Boolean).join(" ") || null),
+          row(L_("source"), ev.source),
+          row(L_("deadline"), due ? countdown(due) : null),
+        ),
+        h("h3", {}, L_("chain")),
+        h("dl", { className: "gm-chain" }, chainRows(ev, routing)),
+        h("dl", { className: "gm-team" }, teamRows(ev, routing)),
+        actionForm(ev),
+        has("event_log") ? h("section", {}, h("h3", {}, L_("timeline")), timeline(log)) : null,
+      ),
+    );
+    if (opts && opts.keepScroll) $("gm-panel-body").scrollTop = scroll;
+    if (local && local.latlng && !(opts && opts.keepScroll)) map.panTo(local.latlng);
+  }
+
+  // ---------------------------------------------------------------- who is responsible here?
+
+  function categorySelect(selected, onchange) {
+    const sel = h("select", { id: "gm-here-category", "aria-label": L_("category"), onchange }, h("option", { value: "" }, L_("any_category")));
+    for (const code of S.categories.keys()) sel.append(h("option", { value: code, selected: code === selected }, categoryName(code)));
+    return sel;
+  }
+
+  async function whoIsHere(latlng, category) {
+    if (!has("locate")) return;
+    S.selected = { kind: "here", latlng };
+    if (hereMarker) map.removeLayer(hereMarker);
+    hereMarker = L.circleMarker(latlng, { radius: 7, color: "#0ea5e9", weight: 3, fillOpacity: 0.2 }).addTo(map);
+    const q = new URLSearchParams({ lon: latlng.lng.toFixed(7), lat: latlng.lat.toFixed(7), crs: "wgs84" });
+    if (category) q.set("category", category);
+    const header = [
+      h("h2", {}, L_("who_here")),
+      categorySelect(category, (e) => whoIsHere(latlng, e.target.value)),
+      h("p", { className: "gm-muted" }, `${latlng.lng.toFixed(6)}, ${latlng.lat.toFixed(6)} (WGS84)`),
+    ];
+    openPanel(...header, h("p", { className: "gm-muted" }, L_("loading")));
+    let r = null;
+    try {
+      r = await api(`/api/locate?${q}`);
+    } catch (err) {
+      if (S.selected && S.selected.latlng === latlng) openPanel(...header, h("p", { className: "gm-error" }, err.status === 422 ? L_("outside_coverage") : `${L_("failed")}: ${err.message}`));
+      return;
+    }
+    if (!S.selected || S.selected.latlng !== latlng) return;
+    const gridCode = pick(r, "grid.code");
+    const gridInfo = gridCode && S.areas.grid ? S.areas.grid.byCode.get(gridCode) : null;
+    const households = pick(r, "grid.households") ?? (gridInfo && gridInfo.households);
+    const flags = r.flags || {};
+    const open = [...S.events.values()].filter((ev) => ev.p.grid_code === gridCode && OPEN.has(ev.p.status));
+    const decision = r.decision || null;
+    openPanel(
+      ...header,
+      flags.outside_coverage ? h("p", { className: "gm-warning" }, L_("outside_coverage")) : null,
+      flags.on_boundary ? h("p", { className: "gm-warning" }, L_("on_boundary")) : null,
+      h(
+        "dl",
+        { className: "gm-here" },
+        chainRows({}, r),
+        row(L_("households"), households ?? null),
+        teamRows({}, r),
+        decision ? row(L_("priority"), badge("priority", decision.priority)) : null,
+        decision && decision.time_limit_hours ? row(L_("deadline"), `${decision.time_limit_hours} h`) : null,
+      ),
+      gridCode
+        ? h(
+            "section",
+            {},
+            h("h3", {}, `${L_("open_events")} (${open.length})`),
+            open.length
+              ? h("ul", { className: "gm-list" }, open.map((ev) => h("li", {}, h("button", { type: "button", className: "gm-link", onclick: () => openEvent(ev.id) }, `#${ev.id} ${categoryName(ev.p.category)} · ${L_("status_" + ev.p.status)}`))))
+              : h("p", { className: "gm-muted" }, L_("none")),
+          )
+        : null,
+    );
+  }
+
+  // ---------------------------------------------------------------- triage: events to place
+
+  function unplaced() {
+    return [...S.events.values()].filter((ev) => !ev.latlng || ev.p.outside_coverage);
+  }
+
+  function renderTriage() {
+    const list = unplaced();
+    const box = $("gm-triage");
+    box.hidden = list.length === 0;
+    $("gm-triage-count").textContent = `(${list.length})`;
+    $("gm-triage-list").replaceChildren(
+      ...list.slice(0, 100).map((ev) =>
+        h(
+          "li",
+          { dataset: { eventId: ev.id } },
+          h("button", { type: "button", className: "gm-link", onclick: () => openEvent(ev.id) }, `#${ev.id} ${categoryName(ev.p.category)}`),
+          h("span", { className: "gm-muted" }, ` ${ev.p.address || ""} `),
+          has("place") ? h("button", { type: "button", className: "gm-place", onclick: () => startPlacing(ev.id) }, L_("place")) : null,
+        ),
+      ),
+    );
+  }
+
+  function startPlacing(id) {
+    S.placing = String(id);
+    map.getContainer().classList.add("gm-placing");
+    showToast(L_("placing_hint").replace("{id}", S.placing), "info");
+  }
+
+  function stopPlacing() {
+    S.placing = null;
+    map.getContainer().classList.remove("gm-placing");
+    $("gm-hint").hidden = true;
+  }
+
+  async function placeAt(latlng) {
+    const id = S.placing;
+    stopPlacing();
+    try {
+      const result = await post(`/api/events/${encodeURIComponent(id)}/place`, { lon: latlng.lng, lat: latlng.lat, crs: "wgs84" });
+      const ev = (result && (result.event || result)) || {};
+      upsertEvent({ id, p: Object.assign({ outside_coverage: false }, ev.grid_code ? { grid_code: ev.grid_code } : {}, ev.status ? { status: ev.status } : {}), latlng }, true);
+      showToast(L_("placed"), "ok");
+      openEvent(id);
+    } catch (err) {
+      showToast(`${L_("failed")}: ${err.message}`, "error");
+    }
+  }
+
+  // ---------------------------------------------------------------- search
+
+  function search(text) {
+    const q = text.trim();
+    const box = $("gm-search-results");
+    if (!q) {
+      box.hidden = true;
+      return;
+    }
+    const needle = q.toLowerCase();
+    const results = [];
+    const id = q.replace(/^#/, "");
+    if (/^\d+$/.test(id) && (S.events.has(id) || has("event"))) {
+      results.push({ label: `${L_("event")} #${id}`, go: () => openEvent(id) });
+    }
+    for (const layer of ["grid", "community", "township", "enforcement_zone"]) {
+      const entry = S.areas[layer];
+      if (!entry || entry.kind !== "geojson") continue;
+      for (const a of entry.byCode.values()) {
+        if (results.length >= 20) break;
+        if (a.code.toLowerCase().startsWith(needle) || a.name.toLowerCase().includes(needle)) {
+          results.push({
+            label: `${L_("layer_" + layer)}: ${a.name} (${a.code})`,
+            go: () => {
+              const bounds = L.geoJSON(a.feature).getBounds();
+              map.fitBounds(bounds, { maxZoom: 17 });
+              whoIsHere(bounds.getCenter(), $("gm-here-category") ? $("gm-here-category").value : "");
+            },
+          });
+        }
+      }
+    }
+    for (const ev of S.events.values()) {
+      if (results.length >= 30) break;
+      const team = ev.p.team_name || (ev.p.team && ev.p.team.name) || ev.p.team_code || "";
+      if (team && String(team).toLowerCase().includes(needle)) {
+        results.push({ label: `${L_("team")}: ${team} · #${ev.id} ${categoryName(ev.p.category)}`, go: () => openEvent(ev.id) });
+      }
+    }
+    box.replaceChildren(
+      ...(results.length
+        ? results.map((r) => h("button", { type: "button", className: "gm-result", onclick: () => { box.hidden = true; r.go(); } }, r.label))
+        : [h("p", { className: "gm-muted" }, L_("search_none"))]),
+    );
+    box.hidden = false;
+  }
+
+  // ---------------------------------------------------------------- filters and categories
+
+  function fillTownshipFilter(byCode) {
+    const sel = $("gm-filter-township");
+    const current = sel.value;
+    const items = [...byCode.values()].sort((a, b) => a.code.localeCompare(b.code));
+    sel.replaceChildren(h("option", { value: "" }, L_("all")), ...items.map((a) => h("option", { value: a.code, selected: a.code === current }, a.name)));
+  }
+
+  async function loadCategories() {
+    if (!has("categories")) return;
+    try {
+      const body = await api("/api/categories");
+      const list = Array.isArray(body) ? body : (body && (body.categories || body.items)) || [];
+      for (const c of list) if (c && c.code) S.categories.set(c.code, c);
+    } catch (err) {
+      showToast(`${L_("category")}: ${err.message}`, "error");
+      return;
+    }
+    const sel = $("gm-filter-category");
+    sel.replaceChildren(h("option", { value: "" }, L_("all")), ...[...S.categories.keys()].map((code) => h("option", { value: code }, categoryName(code))));
+  }
+
+  // ---------------------------------------------------------------- start
+
+  async function start(leafletMap, config) {
+    map = leafletMap;
+    cfg = config;
+    t = cfg.labels;
+    cluster = L.markerClusterGroup({ chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 45, disableClusteringAtZoom: 16 });
+    cluster.addTo(map);
+    heat = L.heatLayer([], { radius: 22, blur: 18, maxZoom: 15 });
+    heat.on("add", refreshHeat);
+    const overlays = L.control.layers(null, {}, { collapsed: false, position: "bottomleft" }).addTo(map);
+    overlays.addOverlay(cluster, L_("layer_events"));
+    overlays.addOverlay(heat, L_("layer_heat"));
+    S.overlays = overlays;
+
+    $("gm-panel-close").addEventListener("click", closePanel);
+    $("gm-search").addEventListener("submit", (e) => {
+      e.preventDefault();
+      search($("gm-search-input").value);
+    });
+    for (const id of ["gm-filter-status", "gm-filter-priority", "gm-filter-category", "gm-filter-township", "gm-filter-window"]) {
+      $(id).addEventListener("change", loadEvents);
+    }
+    document.addEventListener("keydown", (e) => {
+      if (e.key !== "Escape") return;
+      if (S.placing) stopPlacing();
+      else closePanel();
+    });
+    map.on("click", (e) => {
+      if (S.placing) placeAt(e.latlng);
+      else whoIsHere(e.latlng, $("gm-here-category") ? $("gm-here-category").value : "");
+    });
+
+    // The stream first, so nothing that happens while the layers load is missed.
+    connectStream();
+    await loadCategories();
+    await Promise.all([loadAreas(overlays), loadEvents()]);
+    refreshCounters();
+    setInterval(refreshCounters, 60000); // "today" rolls over; deadlines pass
+    if (cfg.query) search(cfg.query);
+    document.body.dataset.ready = "true";
+  }
+
+  window.GridmapCommandView = { start, maskPhone };
+})();
