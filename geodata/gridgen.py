@@ -24,7 +24,7 @@ Pure functions: no database, no I/O.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -300,15 +300,16 @@ def _group_units(
         group[leaf] = offset
     _repair(
         group,
-        rest,
         unit_xy,
         metric,
         unit_households,
         unit_block,
+        set(range(len(high))),
         min_households=min_households,
         max_households=max_households,
     )
-    return group
+    # Merges leave gaps in the numbering: renumber 0..n-1.
+    return np.unique(group, return_inverse=True)[1].reshape(-1).astype(np.int64)
 
 
 def _best_grid_count(total: int, units: int, lo: int, hi: int) -> int:
@@ -460,72 +461,135 @@ class _Bisection:
 
 def _repair(
     group: NDArray[np.int64],
-    movable: NDArray[np.int64],
     unit_xy: NDArray[np.float64],
     metric: NDArray[np.float64],
     households: NDArray[np.int64],
     block: NDArray[np.int64],
+    absorbers: set[int],
     *,
     min_households: int,
     max_households: int,
 ) -> None:
-    """Move single buildings between neighbouring groups until every group is in range.
+    """Move buildings between neighbouring groups until every group is in range.
 
     A straight cut cannot always hit the range (eight buildings of 0–11 households with a
     total of 65 may have no prefix of 30–35 in any direction), though some subset does.
     A building moves only to a group it touches (Delaunay neighbours), only if the move
-    leaves the receiving and the giving group in range or closer to it, and only if the
-    giving group stays connected. Changes `group` in place.
+    brings the two groups closer to the range, and only if the giving group stays
+    connected. High-rise groups (`absorbers`) are already over the maximum: they may take
+    in a small neighbour that fits nowhere else, but never give. A group still too small
+    then merges whole into a neighbour it fits with. Changes `group` in place.
     """
-    if len(movable) < 3:
+    n = len(group)
+    if n < 3 or len(np.unique(group)) < 2:
         return
-    neighbours = _delaunay_neighbours(unit_xy[movable])
-    local = {int(u): i for i, u in enumerate(movable)}
+    neighbours = _delaunay_neighbours(unit_xy)
     lo, hi = min_households, max_households
-    totals: dict[int, int] = {}
-    for u in movable:
-        totals[int(group[u])] = totals.get(int(group[u]), 0) + int(households[u])
+    totals = {int(g): 0 for g in np.unique(group)}
+    for u in range(n):
+        totals[int(group[u])] += int(households[u])
 
-    def miss(total: int) -> int:
-        return max(0, lo - total, total - hi)
+    def miss(g: int, total: int) -> int:
+        return 0 if g in absorbers else max(0, lo - total, total - hi)
 
     for _ in range(4 * len(totals)):
-        bad = [g for g, t in totals.items() if miss(t)]
+        bad = [g for g, t in totals.items() if miss(g, t)]
         if not bad:
             return
-        moved = False
+        changed = False
         for g in bad:
-            members = movable[group[movable] == g]
-            centre = metric[members].mean(axis=0)
-            blocks_of_g = set(block[members].tolist())
-            options: list[tuple[tuple[int, int, float], int, int, int]] = []
-            for u in members:
-                for v_local in neighbours[local[int(u)]]:
-                    v = int(movable[v_local])
-                    h = int(group[v])
-                    if h == g:
-                        continue
-                    # Too few: take v from h. Too many: give u to h.
-                    src, dst, unit = (h, g, v) if totals[g] < lo else (g, h, int(u))
-                    w = int(households[unit])
-                    before = miss(totals[src]) + miss(totals[dst])
-                    after = miss(totals[src] - w) + miss(totals[dst] + w)
-                    if after >= before or w == 0:
-                        continue
-                    crosses = int(block[unit] not in blocks_of_g) if src == h else 0
-                    # The building nearest the needy group's centre keeps shapes compact.
-                    distance = float(np.linalg.norm(metric[unit] - centre))
-                    options.append(((after, crosses, distance), src, dst, unit))
-            for _key, src, dst, unit in sorted(options):
-                if _stays_connected(group, movable, local, neighbours, src, unit):
-                    group[unit] = dst
-                    w = int(households[unit])
-                    totals[src] -= w
-                    totals[dst] += w
-                    moved = True
-                    break
-        if not moved:
+            members = np.flatnonzero(group == g)
+            moved = _move_one(
+                g,
+                members,
+                group,
+                totals,
+                neighbours,
+                metric,
+                households,
+                block,
+                absorbers,
+                lo,
+                miss,
+            )
+            if moved or _merge_into_neighbour(g, members, group, totals, neighbours, absorbers, hi):
+                changed = True
+        if not changed:
             return
+
+
+def _move_one(
+    g: int,
+    members: NDArray[np.int64],
+    group: NDArray[np.int64],
+    totals: dict[int, int],
+    neighbours: list[list[int]],
+    metric: NDArray[np.float64],
+    households: NDArray[np.int64],
+    block: NDArray[np.int64],
+    absorbers: set[int],
+    lo: int,
+    miss: Callable[[int, int], int],
+) -> bool:
+    """The best single building move that brings group `g` closer to the range."""
+    centre = metric[members].mean(axis=0)
+    blocks_of_g = set(block[members].tolist())
+    needs = totals[g] < lo
+    options: list[tuple[tuple[int, int, float], int, int, int]] = []
+    for u in members:
+        for v in neighbours[int(u)]:
+            h = int(group[v])
+            if h == g:
+                continue
+            # Too few: take v from h. Too many: give u to h.
+            src, dst, unit = (h, g, v) if needs else (g, h, int(u))
+            w = int(households[unit])
+            if w == 0 or src in absorbers:
+                continue  # a high-rise grid never gives
+            before = miss(src, totals[src]) + miss(dst, totals[dst])
+            after = miss(src, totals[src] - w) + miss(dst, totals[dst] + w)
+            if after >= before:
+                continue
+            crosses = int(block[unit] not in blocks_of_g)
+            # The building nearest the needy group's centre keeps shapes compact.
+            distance = float(np.linalg.norm(metric[unit] - centre))
+            options.append(((after, crosses, distance), src, dst, unit))
+    for _key, src, dst, unit in sorted(options):
+        if _stays_connected(group, neighbours, src, unit):
+            group[unit] = dst
+            totals[src] -= int(households[unit])
+            totals[dst] += int(households[unit])
+            return True
+    return False
+
+
+def _merge_into_neighbour(
+    g: int,
+    members: NDArray[np.int64],
+    group: NDArray[np.int64],
+    totals: dict[int, int],
+    neighbours: list[list[int]],
+    absorbers: set[int],
+    hi: int,
+) -> bool:
+    """Merge a group out of range into a touching group it fits with, else a high-rise.
+
+    Two buildings of 26 and 27 households make no grid of 30–50 either apart or together;
+    a neighbouring high-rise grid (already flagged) can take them in.
+    """
+    touching = {int(group[v]) for u in members for v in neighbours[int(u)]} - {g}
+    fits = sorted(
+        (h for h in touching if h not in absorbers and totals[h] + totals[g] <= hi),
+        key=lambda h: totals[h],
+    )
+    if totals[g] > hi:
+        fits = []
+    towers = sorted(h for h in touching if h in absorbers)
+    for h in fits + towers:
+        group[members] = h
+        totals[h] += totals.pop(g)
+        return True
+    return False
 
 
 def _delaunay_neighbours(xy: NDArray[np.float64]) -> list[list[int]]:
@@ -545,20 +609,15 @@ def _delaunay_neighbours(xy: NDArray[np.float64]) -> list[list[int]]:
 
 
 def _stays_connected(
-    group: NDArray[np.int64],
-    movable: NDArray[np.int64],
-    local: dict[int, int],
-    neighbours: list[list[int]],
-    g: int,
-    leaving: int,
+    group: NDArray[np.int64], neighbours: list[list[int]], g: int, leaving: int
 ) -> bool:
     """Whether group `g` without unit `leaving` is still one piece (and not empty)."""
-    rest = [int(local[int(u)]) for u in movable[group[movable] == g] if int(u) != leaving]
-    if not rest:
+    members = set(np.flatnonzero(group == g).tolist()) - {leaving}
+    if not members:
         return False
-    members = set(rest)
-    seen = {rest[0]}
-    stack = [rest[0]]
+    first = next(iter(members))
+    seen = {first}
+    stack = [first]
     while stack:
         for nb in neighbours[stack.pop()]:
             if nb in members and nb not in seen:
