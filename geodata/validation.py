@@ -1,0 +1,594 @@
+"""Validate a boundary layer against the planners' rules and report each problem and where it is.
+
+Checks: geometry (invalid with GEOS's reason, wrong type, empty), codes (missing, duplicate),
+hierarchy (unknown parent, child outside its parent beyond a tolerance), coverage (overlaps
+between siblings, gaps inside a parent that its children must tile), slivers, and household
+counts of basic grids. Lengths and areas are computed in a local azimuthal-equidistant
+projection centred on the data (metres), never in degrees. Everything is vectorised with
+shapely 2 (STRtree, coverage functions); Python loops run only over problems and parents.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import geopandas as gpd
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyproj
+import shapely
+
+from gridmap.errors import InvalidInput
+
+Severity = Literal["error", "warning"]
+LAYERS = (
+    "county",
+    "township",
+    "community",
+    "grid",
+    "micro_grid",
+    "enforcement_zone",
+    "dedicated_grid",
+)
+# The layer each layer's parent_code points into.
+PARENT_LAYER = {
+    "township": "county",
+    "community": "township",
+    "grid": "community",
+    "dedicated_grid": "community",
+    "micro_grid": "grid",
+    "enforcement_zone": "county",
+}
+# Siblings that together must not overlap: dedicated grids (a school, a hospital) take their
+# place in the community's tiling next to the basic grids.
+FAMILY = {"dedicated_grid": "grid"}
+# Layers whose family must tile its parent without gaps (无缝覆盖). Micro-grids are an
+# optional subdivision and enforcement zones need not cover a whole county.
+TILING_FAMILIES = {"township", "community", "grid"}
+
+_REASON_POINT = re.compile(r"\[\s*(-?[0-9.eE+-]+)\s+(-?[0-9.eE+-]+)\s*\]")
+Floats = npt.NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one feature (or one place), in words a planner understands."""
+
+    kind: str
+    layer: str | None
+    code: str | None
+    name: str | None
+    message: str
+    where: dict[str, list[float]]  # {"point": [lon, lat]} or {"bbox": [w, s, e, n]}
+    severity: Severity = "error"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "severity": self.severity,
+            "layer": self.layer,
+            "code": self.code,
+            "name": self.name,
+            "message": self.message,
+            "where": self.where,
+        }
+
+
+@dataclass
+class ValidationReport:
+    problems: list[Problem]
+    features: int
+    skipped: list[str] = field(default_factory=list)  # checks not run, and why
+
+    @property
+    def ok(self) -> bool:
+        """True when there is no error (warnings do not block an import)."""
+        return not any(p.severity == "error" for p in self.problems)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Problem]:
+        return [p for p in self.problems if p.severity == "warning"]
+
+    def counts(self) -> dict[str, int]:
+        """Number of problems of each kind."""
+        return dict(Counter(p.kind for p in self.problems))
+
+    def of_kind(self, kind: str) -> list[Problem]:
+        return [p for p in self.problems if p.kind == kind]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "features": self.features,
+            "errors": len(self.errors),
+            "warnings": len(self.warnings),
+            "counts": self.counts(),
+            "problems": [p.to_json() for p in self.problems],
+            "skipped": list(self.skipped),
+        }
+
+    def to_text(self) -> str:
+        head = (
+            f"Checked {self.features} features: {len(self.errors)} error(s), "
+            f"{len(self.warnings)} warning(s)."
+        )
+        lines = [head if self.problems else head + " No problems found."]
+        if self.problems:
+            counts = ", ".join(f"{k} {n}" for k, n in sorted(self.counts().items()))
+            lines.append(f"By kind: {counts}.")
+        for p in self.problems:
+            who = " ".join(x for x in (p.layer, p.code, p.name) if x) or "(no code)"
+            where = _where_text(p.where)
+            lines.append(f"{p.severity.upper():7} {p.kind}: {who}: {p.message} [{where}]")
+        lines.extend(f"NOT CHECKED: {s}" for s in self.skipped)
+        return "\n".join(lines)
+
+
+def validate_areas(
+    gdf: gpd.GeoDataFrame,
+    *,
+    parents: gpd.GeoDataFrame | None = None,
+    layer: str | None = None,
+    households_range: tuple[int, int] = (30, 50),
+    containment_tolerance_m: float = 1.0,
+    gap_min_area_m2: float = 1.0,
+    sliver_ratio: float = 0.05,
+) -> ValidationReport:
+    """Validate areas (standard columns, EPSG:4326, normalised) and report every problem.
+
+    `layer` is used for rows without a `layer` column value. Parents come from `parents` or
+    from rows of the same frame (a child's `parent_code` → a parent's `code`). A sliver is a
+    polygon part whose Polsby-Popper compactness 4πA/P² is below `sliver_ratio` (a 1 x 20
+    rectangle is 0.14, 1 x 100 is 0.03). Gaps and overlaps smaller than `gap_min_area_m2` are
+    taken as digitising noise.
+    """
+    check = _Checker(gdf, parents, layer)
+    check.check_geometry()
+    check.check_codes()
+    check.check_households(households_range)
+    if check.any_good:
+        check.check_slivers(sliver_ratio)
+        check.check_hierarchy(containment_tolerance_m)
+        check.check_overlaps(gap_min_area_m2)
+        check.check_gaps(gap_min_area_m2)
+    order = {"error": 0, "warning": 1}
+    problems = sorted(
+        check.problems, key=lambda p: (order[p.severity], p.kind, p.code or "", p.message)
+    )
+    return ValidationReport(problems=problems, features=len(gdf), skipped=check.skipped)
+
+
+class _Checker:
+    """The state one validation run shares between its checks."""
+
+    def __init__(
+        self, gdf: gpd.GeoDataFrame, parents: gpd.GeoDataFrame | None, layer: str | None
+    ) -> None:
+        if gdf.crs is not None and gdf.crs.to_epsg() != 4326:
+            raise InvalidInput("validate_areas needs WGS84 (EPSG:4326) input; normalise it first")
+        self.problems: list[Problem] = []
+        self.skipped: list[str] = []
+        self.n = len(gdf)
+        self.geoms = gdf.geometry.to_numpy()
+        self.codes = _column(gdf, "code")
+        self.names = _column(gdf, "name")
+        self.parent_codes = _column(gdf, "parent_code")
+        self.kinds = _column(gdf, "kind")
+        layers = _column(gdf, "layer")
+        if any(v is None for v in layers) and layer is None:
+            raise InvalidInput(
+                "validate_areas needs to know each feature's layer: give the data a `layer` "
+                f"column or pass layer=... (one of {', '.join(LAYERS)})"
+            )
+        self.layers = [v if v is not None else layer for v in layers]
+        self.households = (
+            pd.to_numeric(gdf["households"], errors="coerce").to_numpy(dtype=float)
+            if "households" in gdf.columns
+            else np.full(self.n, np.nan)
+        )
+        self.parents = parents
+        self.good = np.zeros(self.n, dtype=bool)
+        self.any_good = False
+        self._metric: pyproj.Transformer | None = None
+
+    # --- helpers ------------------------------------------------------------------------
+
+    def add(
+        self,
+        i: int | None,
+        kind: str,
+        message: str,
+        where: dict[str, list[float]],
+        severity: Severity = "error",
+        *,
+        layer: str | None = None,
+        code: str | None = None,
+        name: str | None = None,
+    ) -> None:
+        if i is not None:
+            layer, code, name = self.layers[i], self.codes[i], self.names[i]
+        self.problems.append(Problem(kind, layer, code, name, message, where, severity))
+
+    def who(self, i: int) -> str:
+        return f"{self.layers[i]} {self.codes[i] or '(no code)'}"
+
+    def to_metres(self, geoms: Any) -> Any:
+        return self._project(geoms, pyproj.enums.TransformDirection.FORWARD)
+
+    def from_metres(self, geoms: Any) -> Any:
+        return self._project(geoms, pyproj.enums.TransformDirection.INVERSE)
+
+    def _project(self, geoms: Any, direction: pyproj.enums.TransformDirection) -> Any:
+        assert self._metric is not None
+        transformer = self._metric
+
+        def fn(c: Floats) -> Floats:
+            x, y = transformer.transform(c[:, 0], c[:, 1], direction=direction)
+            return np.column_stack([x, y])
+
+        return shapely.transform(geoms, fn)
+
+    # --- checks -------------------------------------------------------------------------
+
+    def check_geometry(self) -> None:
+        g = self.geoms
+        missing = shapely.is_missing(g) | shapely.is_empty(g)
+        types = shapely.get_type_id(g)
+        polygonal = np.isin(
+            types, [shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON]
+        )
+        valid = shapely.is_valid(g)
+        for i in np.flatnonzero(missing).tolist():
+            self.add(i, "empty_geometry", "has no geometry (empty)", {})
+        for i in np.flatnonzero(~missing & ~polygonal).tolist():
+            self.add(
+                i,
+                "wrong_geometry_type",
+                f"is a {g[i].geom_type}, but areas must be polygons",
+                _bbox(g[i]),
+            )
+        for i in np.flatnonzero(~missing & polygonal & ~valid).tolist():
+            reason = str(shapely.is_valid_reason(g[i]))
+            m = _REASON_POINT.search(reason)
+            where = {"point": [_r(float(m.group(1))), _r(float(m.group(2)))]} if m else _bbox(g[i])
+            self.add(
+                i,
+                "invalid_geometry",
+                f"invalid geometry: {reason} (repair it, or import with --fix-invalid)",
+                where,
+            )
+        for i, lyr in enumerate(self.layers):
+            if lyr not in LAYERS:
+                self.add(
+                    i,
+                    "unknown_layer",
+                    f"layer {lyr!r} is not one of {', '.join(LAYERS)}",
+                    _bbox(g[i]),
+                )
+        known_layer = np.array([lyr in LAYERS for lyr in self.layers], dtype=bool)
+        self.good = ~missing & polygonal & valid & known_layer
+        self.any_good = bool(self.good.any())
+        if not self.any_good:
+            return
+        # One projection for every measurement: azimuthal equidistant at the centre. Only
+        # measurements use it: overlay operations stay in lon/lat, where the edges were
+        # drawn straight (projected, a shared straight edge and a chord of it part by
+        # millimetres and would show up as hairline gaps).
+        bounds = shapely.total_bounds(g[self.good])
+        lon0, lat0 = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
+        aeqd = pyproj.CRS.from_proj4(
+            f"+proj=aeqd +lat_0={lat0} +lon_0={lon0} +datum=WGS84 +units=m +no_defs"
+        )
+        self._metric = pyproj.Transformer.from_crs("EPSG:4326", aeqd, always_xy=True)
+        self.metric = np.full(self.n, None, dtype=object)
+        self.metric[self.good] = self.to_metres(g[self.good])
+
+    def check_codes(self) -> None:
+        seen: dict[str, list[int]] = {}
+        for i, code in enumerate(self.codes):
+            if code is None:
+                self.add(i, "missing_code", "has no code", _bbox(self.geoms[i]))
+            else:
+                seen.setdefault(code, []).append(i)
+        for code, rows in seen.items():
+            if len(rows) > 1:
+                where = _bbox(shapely.union_all([self.geoms[i] for i in rows if self.geoms[i]]))
+                self.add(
+                    rows[0],
+                    "duplicate_code",
+                    f"code {code} is used by {len(rows)} features (rows "
+                    f"{', '.join(str(r + 1) for r in rows)}); codes must be unique",
+                    where,
+                )
+
+    def check_households(self, households_range: tuple[int, int]) -> None:
+        low, high = households_range
+        for i, lyr in enumerate(self.layers):
+            if lyr != "grid" or self.kinds[i] == "dedicated":
+                continue  # the household rule is for basic grids; dedicated grids are exempt
+            hh = self.households[i]
+            where = _point(self.geoms[i])
+            if math.isnan(hh):
+                self.add(
+                    i,
+                    "households_missing",
+                    f"has no household count (grids should hold {low}-{high})",
+                    where,
+                    "warning",
+                )
+            elif not low <= hh <= high:
+                self.add(
+                    i,
+                    "households_out_of_range",
+                    f"has {int(hh)} households; a grid should hold {low}-{high}",
+                    where,
+                )
+
+    def check_slivers(self, ratio: float) -> None:
+        idx = np.flatnonzero(self.good)
+        parts, owner = shapely.get_parts(self.metric[idx], return_index=True)
+        parts_lonlat = shapely.get_parts(self.geoms[idx])
+        area = shapely.area(parts)
+        perimeter = shapely.length(parts)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            compact = 4 * math.pi * area / perimeter**2
+        for k in np.flatnonzero(compact < ratio).tolist():
+            i = int(idx[owner[k]])
+            width = _width(area[k], perimeter[k])
+            self.add(
+                i,
+                "sliver",
+                f"has a sliver: a thin part about {width:.1f} m wide and "
+                f"{perimeter[k] / 2:.0f} m long ({area[k]:.0f} m²)",
+                _bbox(parts_lonlat[k]),
+                "warning",
+            )
+
+    def _parent_pool(self) -> tuple[dict[str, int], list[str | None], npt.NDArray[Any]]:
+        """Parents by code: separately given ones first, then rows of the layer itself.
+        Returns code → pool index, each pool entry's layer, and its geometry (or None);
+        names go to self.pool_names.
+        """
+        self.pool_names: list[str | None] = []
+        pool_layers: list[str | None] = []
+        pool_geoms: list[Any] = []
+        by_code: dict[str, int] = {}
+        if self.parents is not None and len(self.parents):
+            p = self.parents
+            p_codes = _column(p, "code")
+            p_layers = _column(p, "layer")
+            p_names = _column(p, "name")
+            pg = p.to_crs("EPSG:4326").geometry.to_numpy() if p.crs else p.geometry.to_numpy()
+            usable = ~(shapely.is_missing(pg) | shapely.is_empty(pg)) & shapely.is_valid(pg)
+            pm = np.where(usable, pg, None)
+            for j, code in enumerate(p_codes):
+                if code is not None and code not in by_code:
+                    by_code[code] = len(pool_geoms)
+                    pool_layers.append(p_layers[j])
+                    self.pool_names.append(p_names[j])
+                    pool_geoms.append(pm[j])
+        for i, code in enumerate(self.codes):
+            if code is not None and code not in by_code:
+                by_code[code] = len(pool_geoms)
+                pool_layers.append(self.layers[i])
+                self.pool_names.append(self.names[i])
+                pool_geoms.append(self.geoms[i] if self.good[i] else None)
+        geoms = np.empty(len(pool_geoms), dtype=object)
+        geoms[:] = pool_geoms
+        return by_code, pool_layers, geoms
+
+    def check_hierarchy(self, tolerance_m: float) -> None:
+        by_code, pool_layers, pool_geoms = self._parent_pool()
+        self.pool_by_code, self.pool_layers, self.pool_geoms = by_code, pool_layers, pool_geoms
+        present_layers = set(pool_layers)
+        given = self.parents is not None
+        child_rows: list[int] = []
+        parent_rows: list[int] = []
+        # Parents with a child whose geometry is unusable: their gaps cannot be judged.
+        self.incomplete_parents: dict[int, int] = {}
+        not_checked: set[str] = set()
+        for i in range(self.n):
+            lyr = self.layers[i]
+            expected = PARENT_LAYER.get(lyr or "")
+            if expected is None:
+                continue
+            checkable = given or expected in present_layers
+            pc = self.parent_codes[i]
+            if pc is None:
+                if checkable:
+                    self.add(
+                        i,
+                        "missing_parent",
+                        f"has no parent code (which {expected} is it in?)",
+                        _bbox(self.geoms[i]),
+                    )
+                continue
+            j = by_code.get(pc)
+            if j is None:
+                if checkable:
+                    self.add(
+                        i,
+                        "unknown_parent",
+                        f"names parent {pc}, which is not among the {expected} areas given",
+                        _bbox(self.geoms[i]),
+                    )
+                else:
+                    not_checked.add(f"{lyr} inside {expected}: no {expected} areas were given")
+                continue
+            if self.good[i] and pool_geoms[j] is not None:
+                child_rows.append(i)
+                parent_rows.append(j)
+            elif not self.good[i]:
+                self.incomplete_parents.setdefault(j, i)
+        self.skipped.extend(sorted(not_checked))
+        self.child_rows = np.asarray(child_rows, dtype=np.intp)
+        self.parent_rows = np.asarray(parent_rows, dtype=np.intp)
+        if not child_rows:
+            return
+
+        children = self.geoms[self.child_rows]
+        parents = pool_geoms[self.parent_rows]
+        not_inside = np.flatnonzero(~shapely.covers(parents, children))
+        if not len(not_inside):
+            return
+        # Measure what lies outside in metres; within the tolerance it is digitising noise.
+        outside = self.to_metres(shapely.difference(children[not_inside], parents[not_inside]))
+        parents_m = self.to_metres(parents[not_inside])
+        for k, piece, parent_m in zip(not_inside.tolist(), outside, parents_m, strict=True):
+            parts = shapely.get_parts(piece)
+            reach = np.array(
+                [shapely.distance(shapely.points(shapely.get_coordinates(part)), parent_m).max()
+                 for part in parts]
+            )  # fmt: skip
+            far = reach > tolerance_m
+            if not far.any():
+                continue
+            i, j = int(self.child_rows[k]), int(self.parent_rows[k])
+            far_part = self.from_metres(shapely.union_all(parts[far]))
+            self.add(
+                i,
+                "outside_parent",
+                f"extends outside its {pool_layers[j]} {self.parent_codes[i]}: "
+                f"{shapely.area(parts[far]).sum():.0f} m² up to {reach.max():.1f} m beyond its "
+                f"edge (tolerance {tolerance_m:g} m)",
+                _bbox(far_part),
+            )
+
+    def check_overlaps(self, min_area_m2: float) -> None:
+        families = np.array([FAMILY.get(lyr or "", lyr) for lyr in self.layers], dtype=object)
+        for family in sorted({f for f in families[self.good] if f}):
+            rows = np.flatnonzero(self.good & (families == family))
+            if len(rows) < 2:
+                continue
+            geoms = self.geoms[rows]
+            # GEOS's coverage validator finds overlapping (and mismatched) edges in one
+            # fast pass; only features it flags need the pairwise intersection below.
+            if shapely.coverage_is_valid(geoms):
+                continue
+            edges = shapely.coverage_invalid_edges(geoms)
+            flagged = np.flatnonzero(~shapely.is_empty(edges))
+            tree = shapely.STRtree(geoms)
+            a, b = tree.query(geoms[flagged], predicate="intersects")
+            a = flagged[a]
+            keep = a < b
+            a, b = a[keep], b[keep]
+            # Pairs where both were flagged appear from both sides; flagged-unflagged once.
+            pairs = np.unique(np.column_stack([a, b]), axis=0) if len(a) else np.empty((0, 2))
+            if not len(pairs):
+                continue
+            a, b = pairs[:, 0].astype(np.intp), pairs[:, 1].astype(np.intp)
+            shared = shapely.intersection(geoms[a], geoms[b])
+            area = shapely.area(self.to_metres(shared))
+            for k in np.flatnonzero(area >= min_area_m2).tolist():
+                i, j = int(rows[a[k]]), int(rows[b[k]])
+                self.add(
+                    i,
+                    "overlap",
+                    f"overlaps {self.who(j)} ({self.names[j] or ''}) by {area[k]:.0f} m²; "
+                    "areas of one layer must not overlap",
+                    _bbox(shared[k]),
+                )
+
+    def check_gaps(self, min_area_m2: float) -> None:
+        if not len(self.child_rows):
+            return
+        families = [FAMILY.get(self.layers[i] or "", self.layers[i]) for i in self.child_rows]
+        tiling = np.array([f in TILING_FAMILIES for f in families], dtype=bool)
+        if not tiling.any():
+            return
+        frame = pd.DataFrame({"child": self.child_rows[tiling], "parent": self.parent_rows[tiling]})
+        parent_idx: list[int] = []
+        unions: list[Any] = []
+        code_of = {j: code for code, j in self.pool_by_code.items()}
+        for j, i in sorted(self.incomplete_parents.items()):
+            self.skipped.append(
+                f"gaps inside {self.pool_layers[j]} {code_of[j]}: {self.who(i)} has no "
+                "usable geometry"
+            )
+        frame = frame[~frame["parent"].isin(list(self.incomplete_parents))]
+        for _, group in frame.groupby("parent", sort=True):
+            children = self.geoms[group["child"].to_numpy()]
+            parent_idx.append(int(group["parent"].iloc[0]))
+            # coverage_union_all is much faster and exact for a valid coverage (no
+            # overlaps); otherwise fall back to the general union.
+            if shapely.coverage_is_valid(children):
+                unions.append(shapely.coverage_union_all(children))
+            else:
+                unions.append(shapely.union_all(children))
+        if not parent_idx:
+            return
+        parents = self.pool_geoms[np.asarray(parent_idx, dtype=np.intp)]
+        holes = shapely.difference(parents, np.asarray(unions, dtype=object))
+        parts, owner = shapely.get_parts(holes, return_index=True)
+        parts_m = self.to_metres(parts)
+        area = shapely.area(parts_m)
+        perimeter = shapely.length(parts_m)
+        for k in np.flatnonzero(area >= min_area_m2).tolist():
+            j = parent_idx[owner[k]]
+            child_layer = self.layers[int(frame["child"][frame["parent"] == j].iloc[0])]
+            width = _width(area[k], perimeter[k])
+            self.add(
+                None,
+                "gap",
+                f"has a gap of {area[k]:.0f} m² (about {width:.1f} m wide) that no "
+                f"{child_layer} covers; its {child_layer}s must cover it without gaps",
+                _bbox(parts[k]),
+                layer=self.pool_layers[j],
+                code=code_of[j],
+                name=self.pool_names[j],
+            )
+
+
+# --- small helpers ------------------------------------------------------------------------
+
+
+def _column(gdf: gpd.GeoDataFrame, name: str) -> list[Any]:
+    if name not in gdf.columns:
+        return [None] * len(gdf)
+    return [None if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA
+            else str(v) for v in gdf[name].tolist()]  # fmt: skip
+
+
+def _width(area: float, perimeter: float) -> float:
+    """The width of the rectangle with this area and perimeter (exact for a strip)."""
+    disc = perimeter * perimeter - 16 * area
+    if disc < 0:  # rounder than a square: call it the side of the square of that area
+        return math.sqrt(area)
+    return (perimeter - math.sqrt(disc)) / 4
+
+
+def _r(v: float) -> float:
+    return round(float(v), 7)
+
+
+def _bbox(geom: Any) -> dict[str, list[float]]:
+    if geom is None or shapely.is_empty(geom):
+        return {}
+    return {"bbox": [_r(v) for v in shapely.bounds(geom)]}
+
+
+def _point(geom: Any) -> dict[str, list[float]]:
+    if geom is None or shapely.is_empty(geom):
+        return {}
+    try:
+        p = shapely.point_on_surface(geom)
+    except shapely.errors.GEOSException:
+        return _bbox(geom)
+    return {"point": [_r(shapely.get_x(p)), _r(shapely.get_y(p))]}
+
+
+def _where_text(where: dict[str, list[float]]) -> str:
+    if "point" in where:
+        return "at {:.7f}, {:.7f}".format(*where["point"])
+    if "bbox" in where:
+        return "within {:.7f}, {:.7f} – {:.7f}, {:.7f}".format(*where["bbox"])
+    return "no location"
