@@ -297,6 +297,8 @@ def _standardise_columns(
         gdf[col] = _as_codes(gdf[col]) if col in gdf.columns else None
     gdf["name"] = gdf["name"].astype("string").astype(object) if "name" in gdf else None
     gdf["kind"] = gdf["kind"].astype("string").astype(object) if "kind" in gdf else None
+    if "layer" in gdf.columns:
+        gdf["layer"] = _as_codes(gdf["layer"])
     if "households" in gdf.columns:
         gdf["households"] = _as_households(gdf, path)
     else:
