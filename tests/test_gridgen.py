@@ -1,0 +1,222 @@
+"""A planner generates grids of 30–50 households from buildings, on hand-made areas and Monaco."""
+
+from __future__ import annotations
+
+import geopandas as gpd
+import numpy as np
+import pytest
+import shapely
+from shapely.geometry import LineString, MultiPolygon, box
+
+from geodata.gridgen import GridGeneration, generate_grids
+from geodata.monaco import MonacoData, load_monaco, monaco_grids
+from gridmap.errors import InvalidInput
+
+AREA = box(112.900, 35.780, 112.910, 35.790)
+
+
+def village(n: int, *, seed: int, max_households: int = 12) -> gpd.GeoDataFrame:
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = AREA.bounds
+    return gpd.GeoDataFrame(
+        {"households": rng.integers(0, max_households, n)},
+        geometry=gpd.points_from_xy(rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)),
+        crs="EPSG:4326",
+    )
+
+
+def assert_partition(area, buildings: gpd.GeoDataFrame, result: GridGeneration) -> None:
+    """The grids tile the area, and every building lies in exactly the grid it was given."""
+    grids = result.grids
+    geoms = np.asarray(grids.geometry.values)
+    assert shapely.coverage_is_valid(geoms)
+    assert shapely.union_all(geoms).symmetric_difference(area).area < 1e-12 * max(area.area, 1)
+    points = shapely.point_on_surface(np.asarray(buildings.geometry.values))
+    point_idx, grid_idx = shapely.STRtree(geoms).query(points, predicate="intersects")
+    assert np.array_equal(np.sort(point_idx), np.arange(len(buildings)))  # exactly one each
+    found = grids["code"].to_numpy()[grid_idx[np.argsort(point_idx)]]
+    assert list(found) == list(result.assignment.loc[buildings.index])
+    sums = buildings.groupby(result.assignment)["households"].sum()
+    assert dict(zip(grids["code"], grids["households"], strict=True)) == {
+        code: int(sums.get(code, 0)) for code in grids["code"]
+    }
+
+
+def test_a_village_becomes_grids_of_30_to_50_households_covering_it_exactly() -> None:
+    buildings = village(400, seed=1)
+    result = generate_grids(AREA, buildings, code_prefix="140581101003", name_prefix="城东社区")
+
+    assert_partition(AREA, buildings, result)
+    assert result.grids["households"].between(30, 50).all()
+    assert result.grids["flag"].isna().all()
+    assert result.grids["code"].iloc[0] == "140581101003001"
+    assert result.grids["name"].iloc[6] == "城东社区第7网格"
+    assert result.grids["code"].is_unique
+    report = result.report
+    assert report["count"] == len(result.grids)
+    assert sum(report["histogram"].values()) == len(result.grids)
+    assert report["out_of_range"] == 0
+    assert report["households"] == buildings["households"].sum()
+    assert f"{len(result.grids)} grids" in result.report_text()
+
+
+def test_the_range_is_configurable() -> None:
+    buildings = village(400, seed=2)
+    result = generate_grids(AREA, buildings, code_prefix="X", min_households=80, max_households=120)
+
+    assert_partition(AREA, buildings, result)
+    assert result.grids["households"].between(80, 120).all()
+
+
+def test_a_high_rise_becomes_its_own_flagged_grid() -> None:
+    buildings = village(300, seed=3)
+    tower = gpd.GeoDataFrame(
+        {"households": [180]},
+        geometry=[box(112.9050, 35.7850, 112.9052, 35.7852)],  # a footprint, not a point
+        crs="EPSG:4326",
+        index=[999],
+    )
+    buildings = gpd.GeoDataFrame(
+        gpd.pd.concat([buildings, tower]), geometry="geometry", crs="EPSG:4326"
+    )
+    result = generate_grids(AREA, buildings, code_prefix="X")
+
+    assert_partition(AREA, buildings, result)
+    towers = result.grids[result.grids["flag"] == "high_rise"]
+    assert list(towers["code"]) == [result.assignment[999]]
+    assert towers["households"].iloc[0] >= 180
+    others = result.grids[result.grids["flag"] != "high_rise"]
+    assert others["households"].between(30, 50).all()
+    assert result.report["high_rises"] == 1
+
+
+def test_an_area_below_the_minimum_is_one_flagged_grid() -> None:
+    buildings = village(4, seed=4, max_households=6)
+    assert buildings["households"].sum() < 30
+    result = generate_grids(AREA, buildings, code_prefix="X")
+
+    assert_partition(AREA, buildings, result)
+    assert len(result.grids) == 1
+    assert result.grids["flag"].iloc[0] == "under_min"
+    assert result.report["out_of_range"] == 1
+
+
+def test_grids_are_cut_along_roads() -> None:
+    buildings = village(400, seed=5)
+    road = LineString([(112.9047, 35.77), (112.9053, 35.80)])
+    west, east = (shapely.intersection(AREA, half) for half in _halves(road))
+    result = generate_grids(AREA, buildings, code_prefix="X", roads=gpd.GeoSeries([road]))
+
+    assert_partition(AREA, buildings, result)
+    assert result.grids["households"].between(30, 50).all()
+    for grid in result.grids.geometry:
+        on_smaller_side = min(grid.intersection(west).area, grid.intersection(east).area)
+        assert on_smaller_side < 0.01 * grid.area
+
+
+def _halves(road: LineString) -> list[shapely.Geometry]:
+    frame = box(112.89, 35.77, 112.92, 35.80)
+    return list(shapely.get_parts(shapely.polygonize([frame.boundary.union(road)])))
+
+
+def test_the_same_seed_gives_the_same_grids() -> None:
+    buildings = village(300, seed=6)
+    first = generate_grids(AREA, buildings, code_prefix="X", seed=7)
+    again = generate_grids(AREA, buildings, code_prefix="X", seed=7)
+
+    assert first.assignment.equals(again.assignment)
+    assert all(shapely.equals_exact(first.grids.geometry, again.grids.geometry, tolerance=0))
+
+
+def test_a_building_outside_the_area_is_refused_by_index() -> None:
+    buildings = village(50, seed=8)
+    buildings.loc[17, "geometry"] = shapely.Point(113.5, 36.0)
+    with pytest.raises(InvalidInput, match=r"outside the area, e\.g\. \[17\]"):
+        generate_grids(AREA, buildings, code_prefix="X")
+
+
+def test_negative_households_are_refused_by_index() -> None:
+    buildings = village(50, seed=9)
+    buildings.loc[3, "households"] = -2
+    with pytest.raises(InvalidInput, match=r"\[3\]"):
+        generate_grids(AREA, buildings, code_prefix="X")
+
+
+# --- Monaco: real wards, buildings and streets ------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def monaco() -> MonacoData:
+    return load_monaco()
+
+
+@pytest.fixture(scope="module")
+def monaco_result(monaco: MonacoData) -> gpd.GeoDataFrame:
+    return monaco_grids(monaco)
+
+
+def test_monaco_has_six_wards_and_its_own_buildings_only(monaco: MonacoData) -> None:
+    assert list(monaco.wards["code"]) == [f"MC0{i}" for i in range(1, 7)]
+    assert "Monte-Carlo" in set(monaco.wards["name"])
+    assert monaco.buildings["code"].is_unique
+    points = shapely.point_on_surface(np.asarray(monaco.buildings.geometry.values))
+    monaco_area = shapely.union_all([monaco.outline, *monaco.wards.geometry])
+    assert shapely.intersects(monaco_area, points).all()
+    # The extract's French buildings across the border are left out.
+    assert len(monaco.buildings) < 1283
+    residential = monaco.buildings[monaco.buildings["kind"] == "apartments"]
+    assert (residential["households"] > 0).mean() > 0.9
+    assert (monaco.buildings.loc[monaco.buildings["kind"] == "church", "households"] == 0).all()
+
+
+def test_monaco_wards_get_grids_covering_each_ward(
+    monaco: MonacoData, monaco_result: gpd.GeoDataFrame
+) -> None:
+    for ward in monaco.wards.itertuples():
+        grids = monaco_result[monaco_result["parent_code"] == ward.code]
+        geoms = np.asarray(grids.geometry.values)
+        assert shapely.coverage_is_valid(geoms), ward.name
+        assert shapely.union_all(geoms).symmetric_difference(ward.geometry).area < 1e-12
+        assert grids["code"].str.startswith(ward.code).all()
+
+
+def test_every_monaco_building_is_in_exactly_one_grid_that_counts_it(
+    monaco: MonacoData, monaco_result: gpd.GeoDataFrame
+) -> None:
+    in_wards = monaco.buildings[monaco.buildings["ward_code"].notna()]
+    points = shapely.point_on_surface(np.asarray(in_wards.geometry.values))
+    point_idx, grid_idx = shapely.STRtree(np.asarray(monaco_result.geometry.values)).query(
+        points, predicate="intersects"
+    )
+    assert np.array_equal(np.sort(point_idx), np.arange(len(in_wards)))
+    counted = np.bincount(
+        grid_idx, weights=in_wards["households"].to_numpy()[point_idx], minlength=len(monaco_result)
+    )
+    assert np.array_equal(counted.astype(int), monaco_result["households"].to_numpy())
+
+
+def test_monaco_grids_meet_the_range_except_flagged_high_rises(
+    monaco: MonacoData, monaco_result: gpd.GeoDataFrame
+) -> None:
+    regular = monaco_result[monaco_result["flag"].isna()]
+    towers = monaco_result[monaco_result["flag"] == "high_rise"]
+    assert regular["households"].between(30, 50).all()
+    assert set(monaco_result["flag"].dropna()) <= {"high_rise"}
+    assert len(regular) > 100
+    # Each high-rise grid holds a building above the maximum.
+    biggest = monaco.buildings[monaco.buildings["households"] > 50]
+    points = shapely.point_on_surface(np.asarray(biggest.geometry.values))
+    assert shapely.intersects(np.asarray(towers.geometry.values)[:, None], points).any(axis=1).all()
+
+
+def test_monaco_grids_are_deterministic(
+    monaco: MonacoData, monaco_result: gpd.GeoDataFrame
+) -> None:
+    again = monaco_grids(monaco)
+    assert list(again["code"]) == list(monaco_result["code"])
+    assert list(again["households"]) == list(monaco_result["households"])
+    assert all(shapely.equals_exact(again.geometry, monaco_result.geometry, tolerance=0))
+
+
+def test_monaco_grid_geometry_is_multipolygon(monaco_result: gpd.GeoDataFrame) -> None:
+    assert all(isinstance(g, MultiPolygon) for g in monaco_result.geometry)
