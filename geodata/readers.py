@@ -295,10 +295,11 @@ def _standardise_columns(
 
     for col in ("code", "parent_code"):
         gdf[col] = _as_codes(gdf[col]) if col in gdf.columns else None
-    gdf["name"] = gdf["name"].astype("string").astype(object) if "name" in gdf else None
-    gdf["kind"] = gdf["kind"].astype("string").astype(object) if "kind" in gdf else None
-    if "layer" in gdf.columns:
-        gdf["layer"] = _as_codes(gdf["layer"])
+    for col in ("name", "kind", "layer"):
+        if col in gdf.columns:
+            gdf[col] = _as_text(gdf[col])
+        elif col != "layer":
+            gdf[col] = None
     if "households" in gdf.columns:
         gdf["households"] = _as_households(gdf, path)
     else:
@@ -312,8 +313,14 @@ def _as_codes(values: pd.Series) -> pd.Series:
     """Codes as stripped strings; whole-number floats (a numeric column) lose their '.0'."""
     if pd.api.types.is_float_dtype(values):
         values = values.astype("Int64")
+    return _as_text(values)
+
+
+def _as_text(values: pd.Series) -> pd.Series:
+    """Stripped strings, None (not NA/NaN) where missing or blank."""
     text = values.astype("string").str.strip()
-    return text.where(text.notna() & (text != ""), None).astype(object)
+    cleaned = [None if v is pd.NA or v == "" else str(v) for v in text.tolist()]
+    return pd.Series(cleaned, index=values.index, dtype=object)
 
 
 def _as_households(gdf: gpd.GeoDataFrame, path: Path) -> pd.Series:
