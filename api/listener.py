@@ -1,0 +1,286 @@
+"""One LISTEN connection per worker process: fans stream messages out to its SSE clients.
+
+Every worker process runs one `StreamListener`. It holds one psycopg connection that
+LISTENs on `gridmap_stream` and `gridmap_boundaries`; a NOTIFY from any process (another
+worker, the CLI, an import) wakes it. It then reads the new `stream_message` rows in id
+order, but only up to a *settled* id (see `gridmap.notify`): id 11 waits while the
+transaction holding id 10 is still open, so a client that reconnects with
+`Last-Event-ID: 11` has really seen everything up to 11. It also polls once a second, so
+a lost notification costs at most a second, and it reconnects with back-off when the
+database goes away (the rows are the truth, nothing announced meanwhile is lost).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from psycopg.rows import dict_row
+from sqlalchemy.engine import make_url
+
+from gridmap.notify import (
+    ANNOUNCE_LOCK,
+    BOUNDARIES_CHANNEL,
+    HIGHEST_ID_SQL,
+    IN_FLIGHT_SQL,
+    MESSAGES_BETWEEN_SQL,
+    STREAM_CHANNEL,
+    StreamMessage,
+    visible_to,
+)
+
+log = logging.getLogger("gridmap.stream")
+
+APPLICATION_NAME = "gridmap-stream-listener"
+BoundariesCallback = Callable[[], Awaitable[None] | None]
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One connected SSE client: its queue, its jurisdiction, and what it has already seen."""
+
+    queue: asyncio.Queue[StreamMessage]
+    township_codes: frozenset[str] | None
+    # Messages with an id up to this one reach the client by replay, not through the queue.
+    after: int
+    # Set when the client fell too far behind; it must end its response and reconnect.
+    dropped: bool = False
+
+    def offer(self, message: StreamMessage) -> None:
+        if self.dropped or message.id <= self.after:
+            return
+        if not visible_to(
+            kind=message.kind,
+            township_code=message.township_code,
+            township_codes=self.township_codes,
+        ):
+            return
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            # A slow client must not hold the others back: drop it; it reconnects with
+            # Last-Event-ID and catches up from the table.
+            self.dropped = True
+
+
+@dataclass
+class _Pending:
+    """A high mark waiting for the announcing transactions that were open when it was read."""
+
+    highest: int
+    in_flight: set[str] = field(default_factory=set)
+
+
+def libpq_conninfo(database_url: str) -> str:
+    """A SQLAlchemy URL (`postgresql+psycopg://…`) as a libpq URL psycopg connects with."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class StreamListener:
+    """The worker's LISTEN connection and its fan-out to subscribed SSE clients."""
+
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        queue_size: int = 1000,
+        poll_seconds: float = 1.0,
+        settle_poll_seconds: float = 0.01,
+        max_backoff_seconds: float = 5.0,
+    ) -> None:
+        self._conninfo = libpq_conninfo(database_url)
+        self.queue_size = queue_size
+        self.poll_seconds = poll_seconds
+        self.settle_poll_seconds = settle_poll_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self._subscriptions: set[Subscription] = set()
+        self._boundaries_callbacks: list[BoundariesCallback] = []
+        self._callback_tasks: set[asyncio.Task[None]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+        # Every message with an id up to `delivered` has been fanned out (or never will be).
+        self.delivered = 0
+        self._pending: _Pending | None = None
+        self.connections = 0  # how many times it (re)connected: a figure for tests and logs
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="gridmap-stream-listener")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for task in list(self._callback_tasks):
+            task.cancel()
+
+    async def wait_ready(self, timeout: float) -> bool:
+        """Whether the listener knows its starting point (it has reached the database)."""
+        try:
+            await asyncio.wait_for(self._ready.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    # --- clients --------------------------------------------------------------------
+
+    def subscribe(
+        self, *, township_codes: frozenset[str] | None, last_id: int | None
+    ) -> tuple[Subscription, int]:
+        """Register a client; return it and the id up to which it must replay from the table.
+
+        No `await` here: registering and reading `delivered` happen between two fan-outs,
+        so replay (last_id, delivered] plus the queue (> delivered) is every message once.
+        """
+        watermark = self.delivered
+        after = watermark if last_id is None else max(last_id, watermark)
+        sub = Subscription(
+            queue=asyncio.Queue(maxsize=self.queue_size),
+            township_codes=township_codes,
+            after=after,
+        )
+        self._subscriptions.add(sub)
+        return sub, watermark
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self._subscriptions.discard(sub)
+
+    @property
+    def client_count(self) -> int:
+        return len(self._subscriptions)
+
+    def on_boundaries(self, callback: BoundariesCallback) -> None:
+        """Call `callback` (sync: in a thread; async: as a task) whenever boundaries are
+        published by any process, and after a reconnect (a signal may have been missed)."""
+        self._boundaries_callbacks.append(callback)
+
+    # --- the loop -------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        first = True
+        while True:
+            try:
+                async with await psycopg.AsyncConnection.connect(
+                    self._conninfo,
+                    autocommit=True,
+                    application_name=APPLICATION_NAME,
+                    connect_timeout=10,
+                    # Notice a dead server on an idle connection, not only on the next poll.
+                    keepalives=1,
+                    keepalives_idle=10,
+                    keepalives_interval=5,
+                    keepalives_count=3,
+                ) as conn:
+                    await conn.execute(f"LISTEN {STREAM_CHANNEL}")
+                    await conn.execute(f"LISTEN {BOUNDARIES_CHANNEL}")
+                    self.connections += 1
+                    if first:
+                        await self._start_at_settled(conn)
+                        self._ready.set()
+                    else:
+                        log.info("stream listener reconnected (pid %s)", os.getpid())
+                        self._boundaries_changed()
+                    first = False
+                    backoff = 0.1
+                    await self._listen(conn)
+            except asyncio.CancelledError:
+                raise
+            except (psycopg.Error, OSError) as exc:
+                log.warning(
+                    "stream listener lost the database (%s); retrying in %.1f s",
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+                    backoff,
+                )
+            except Exception:
+                log.exception("stream listener failed; retrying in %.1f s", backoff)
+            self._pending = None
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff_seconds)
+
+    async def _start_at_settled(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Start after the newest settled message: history is for replay, not for fan-out."""
+        highest = await self._highest(conn)
+        in_flight = await self._in_flight(conn)
+        while in_flight:
+            await asyncio.sleep(self.settle_poll_seconds)
+            in_flight &= await self._in_flight(conn)
+        self.delivered = highest
+
+    async def _listen(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        while True:
+            wait = self.settle_poll_seconds if self._pending else self.poll_seconds
+            boundaries = False
+            # stop_after=1: wake on the first notification; those arriving while we query
+            # are kept by psycopg and returned by the next call.
+            async for notify in conn.notifies(timeout=wait, stop_after=1):
+                boundaries = boundaries or notify.channel == BOUNDARIES_CHANNEL
+            if boundaries:
+                self._boundaries_changed()
+            await self._advance(conn)
+
+    async def _advance(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        """Fan out every message that is settled and not yet delivered."""
+        if self._pending is None:
+            highest = await self._highest(conn)
+            if highest <= self.delivered:
+                return
+            self._pending = _Pending(highest=highest, in_flight=await self._in_flight(conn))
+        else:
+            self._pending.in_flight &= await self._in_flight(conn)
+        if self._pending.in_flight:
+            return  # look again in settle_poll_seconds, or at the next notification
+        up_to = self._pending.highest
+        self._pending = None
+        while self.delivered < up_to:
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(
+                    MESSAGES_BETWEEN_SQL,
+                    {"after": self.delivered, "up_to": up_to, "limit": 1000},
+                )
+                rows = await cur.fetchall()
+            for row in rows:
+                self._fan_out(StreamMessage(**row))
+            self.delivered = rows[-1]["id"] if len(rows) == 1000 else up_to
+
+    def _fan_out(self, message: StreamMessage) -> None:
+        for sub in list(self._subscriptions):
+            sub.offer(message)
+
+    async def _highest(self, conn: psycopg.AsyncConnection[Any]) -> int:
+        cur = await conn.execute(HIGHEST_ID_SQL)
+        row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def _in_flight(self, conn: psycopg.AsyncConnection[Any]) -> set[str]:
+        lock = {"lock1": ANNOUNCE_LOCK[0], "lock2": ANNOUNCE_LOCK[1]}
+        cur = await conn.execute(IN_FLIGHT_SQL, lock)
+        row = await cur.fetchone()
+        return set(row[0]) if row else set()
+
+    def _boundaries_changed(self) -> None:
+        for callback in self._boundaries_callbacks:
+            task = asyncio.create_task(self._call(callback))
+            self._callback_tasks.add(task)
+            task.add_done_callback(self._callback_tasks.discard)
+
+    async def _call(self, callback: BoundariesCallback) -> None:
+        try:
+            if inspect.iscoroutinefunction(callback):
+                await callback()
+            else:
+                result = await asyncio.to_thread(callback)
+                if inspect.isawaitable(result):
+                    await result
+        except Exception:
+            log.exception("boundaries callback %r failed", callback)

@@ -1,0 +1,475 @@
+"""The live stream: announcements reach every open map, across worker processes, in order,
+and a map that reconnects catches up on exactly what it missed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
+
+from api.listener import StreamListener, Subscription
+from gridmap.db import make_engine
+from gridmap.errors import InvalidInput
+from gridmap.notify import (
+    StreamMessage,
+    announce,
+    delete_messages_older_than,
+    messages_after,
+)
+from tests.conftest import ROOT, create_database, drop_database
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+# --- a running service and SSE clients --------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def service_db(server_url: str, template_name: str) -> Iterator[str]:
+    """One fresh migrated database for the module's running service (starting one is slow)."""
+    name = f"gridmap_stream_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+    url = create_database(server_url, name, template=template_name)
+    yield url
+    drop_database(server_url, name)
+
+
+@pytest.fixture(scope="module")
+def service_engine(service_db: str) -> Iterator[Engine]:
+    engine = make_engine(service_db, pool_size=2)
+    yield engine
+    engine.dispose()
+
+
+def _listeners(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE application_name = 'gridmap-stream-listener' "
+                    "AND datname = current_database()"
+                )
+            ).scalar_one()
+        )
+
+
+@pytest.fixture(scope="module")
+def service(
+    service_db: str, service_engine: Engine, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """`gridmap serve --workers 2` on its own database; yields its base URL."""
+    home = tmp_path_factory.mktemp("serve")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDMAP_")}
+    env.update({"GRIDMAP_DATABASE_URL": service_db, "GRIDMAP_HOME": str(home)})
+    log = (home / "serve.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gridmap_cli.main", "serve", "--port", str(port), "--workers", "2"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        # Ready when both worker processes have their listener connected.
+        while _listeners(service_engine) < 2:
+            assert proc.poll() is None, (home / "serve.log").read_text()
+            assert time.monotonic() < deadline, "gridmap serve did not start 2 listeners in 60 s"
+            time.sleep(0.2)
+        assert httpx.get(f"{base}/health", timeout=5).status_code == 200
+        yield base
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+        log.close()
+
+
+@dataclass
+class Received:
+    id: int
+    kind: str
+    data: str
+    at: float  # time.monotonic() on arrival
+
+
+@dataclass
+class MapClient:
+    """What a command view does: hold /api/stream open and collect what arrives."""
+
+    pid: int | None = None
+    status: int | None = None
+    messages: list[Received] = field(default_factory=list)
+    connected: asyncio.Event = field(default_factory=asyncio.Event)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait_for(self, message_id: int, timeout: float) -> Received:
+        deadline = time.monotonic() + timeout
+        while True:
+            for m in self.messages:
+                if m.id == message_id:
+                    return m
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(
+                    f"message {message_id} did not arrive in {timeout} s; "
+                    f"got {[m.id for m in self.messages]}"
+                )
+            self.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), remaining)
+
+
+async def _read(
+    http: httpx.AsyncClient, client: MapClient, url: str, headers: dict[str, str]
+) -> None:
+    async with http.stream("GET", url, headers=headers) as response:
+        client.status = response.status_code
+        if response.status_code != 200:
+            client.connected.set()
+            return
+        fields: dict[str, str] = {}
+        async for line in response.aiter_lines():
+            if line.startswith(": connected pid="):
+                client.pid = int(line.split("=", 1)[1])
+                client.connected.set()
+            elif line.startswith(":"):
+                continue
+            elif line == "":
+                if "id" in fields and "event" in fields:
+                    client.messages.append(
+                        Received(
+                            id=int(fields["id"]),
+                            kind=fields["event"],
+                            data=fields.get("data", ""),
+                            at=time.monotonic(),
+                        )
+                    )
+                    client.arrived.set()
+                fields = {}
+            else:
+                name, _, value = line.partition(":")
+                fields[name] = value[1:] if value.startswith(" ") else value
+
+
+@contextlib.asynccontextmanager
+async def open_maps(
+    base: str, count: int, *, last_event_id: int | None = None, query: str = "", workers: int = 1
+) -> AsyncIterator[list[MapClient]]:
+    """Open `count` maps, and more (up to 40) until `workers` worker processes serve them."""
+    headers = {"Accept": "text/event-stream"}
+    if last_event_id is not None:
+        headers["Last-Event-ID"] = str(last_event_id)
+    # A fresh TCP connection per map, so the worker processes share them out.
+    limits = httpx.Limits(max_connections=50, max_keepalive_connections=0)
+    async with httpx.AsyncClient(timeout=httpx.Timeout(10, read=None), limits=limits) as http:
+        clients: list[MapClient] = []
+        tasks: list[asyncio.Task[None]] = []
+
+        async def one_more() -> None:
+            client = MapClient()
+            clients.append(client)
+            url = f"{base}/api/stream{query}"
+            tasks.append(asyncio.create_task(_read(http, client, url, headers)))
+            await asyncio.wait_for(client.connected.wait(), 10)
+
+        try:
+            await asyncio.gather(*(one_more() for _ in range(count)))
+            while len({c.pid for c in clients}) < workers and len(clients) < 40:
+                await one_more()
+            assert len({c.pid for c in clients}) >= workers, "one worker took every connection"
+            yield clients
+        finally:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _announce(engine: Engine, kind: str = "event.created", **payload: Any) -> int:
+    with Session(engine) as session:
+        message_id = announce(session, kind=kind, payload=payload, township_code="140581101")
+        session.commit()
+    return message_id
+
+
+# --- the stream across processes --------------------------------------------------------
+
+
+async def test_every_open_map_hears_an_event_from_another_process_within_a_second(
+    service: str, service_engine: Engine
+) -> None:
+    engine = service_engine
+    async with open_maps(service, 8, workers=2) as maps:
+        # Both worker processes serve some of the maps; each map hears every announcement.
+        assert len({m.pid for m in maps}) == 2
+        first = _announce(engine, event_id=1, category="garbage")
+        committed = time.monotonic()
+        for m in maps:
+            got = await m.wait_for(first, timeout=1.0)
+            assert got.kind == "event.created"
+            assert json.loads(got.data) == {"event_id": 1, "category": "garbage"}
+            assert got.at - committed < 1.0
+        second = _announce(engine, kind="event.changed", event_id=1, status="assigned")
+        for m in maps:
+            assert (await m.wait_for(second, timeout=1.0)).kind == "event.changed"
+            assert [r.id for r in m.messages] == [first, second]
+
+
+async def test_a_map_that_reconnects_gets_exactly_the_messages_it_missed(
+    service: str, service_engine: Engine
+) -> None:
+    engine = service_engine
+    async with open_maps(service, 1) as (m,):
+        seen = _announce(engine, event_id=1)
+        await m.wait_for(seen, timeout=2)
+    # The map is closed while three things happen, one of them rolled back.
+    missed = [_announce(engine, event_id=2), _announce(engine, event_id=3)]
+    with Session(engine) as session:
+        announce(session, kind="event.created", payload={"event_id": "never"})
+        session.rollback()
+    missed.append(_announce(engine, kind="event.overdue", event_id=2))
+
+    async with open_maps(service, 2, last_event_id=seen) as maps:
+        for m in maps:
+            await m.wait_for(missed[-1], timeout=2)
+        live = _announce(engine, event_id=4)
+        for m in maps:
+            await m.wait_for(live, timeout=2)
+            assert [r.id for r in m.messages] == [*missed, live]
+            assert [r.kind for r in m.messages][:3] == [
+                "event.created",
+                "event.created",
+                "event.overdue",
+            ]
+    # `?last_id=` does the same for clients that cannot set the header.
+    async with open_maps(service, 1, query=f"?last_id={missed[0]}") as (m,):
+        await m.wait_for(live, timeout=2)
+        assert [r.id for r in m.messages] == [*missed[1:], live]
+
+
+async def test_a_rolled_back_change_is_never_announced(
+    service: str, service_engine: Engine
+) -> None:
+    engine = service_engine
+    async with open_maps(service, 2) as maps:
+        with Session(engine) as session:
+            announce(session, kind="event.created", payload={"event_id": "rolled back"})
+            session.rollback()
+        after = _announce(engine, event_id=5)
+        for m in maps:
+            await m.wait_for(after, timeout=2)
+            assert [r.id for r in m.messages] == [after]
+    with engine.connect() as conn:
+        payloads = conn.execute(text("SELECT payload FROM stream_message")).scalars().all()
+        assert {"event_id": 5} in payloads
+        assert {"event_id": "rolled back"} not in payloads
+
+
+async def test_a_later_message_waits_for_an_earlier_one_still_committing(
+    service: str, service_engine: Engine
+) -> None:
+    engine = service_engine
+    async with open_maps(service, 2) as maps:
+        slow = Session(engine)
+        earlier = announce(slow, kind="event.created", payload={"event_id": 6})
+        later = _announce(engine, event_id=7)  # committed first
+        assert later > earlier
+        await asyncio.sleep(0.5)
+        # Delivering `later` now would let a reconnect with Last-Event-ID=later skip `earlier`.
+        assert all(m.messages == [] for m in maps)
+        slow.commit()
+        slow.close()
+        for m in maps:
+            await m.wait_for(later, timeout=2)
+            assert [r.id for r in m.messages] == [earlier, later]
+
+
+async def test_the_stream_carries_on_after_losing_its_database_connection(
+    service: str, service_engine: Engine
+) -> None:
+    engine = service_engine
+    async with open_maps(service, 4) as maps:
+        with engine.connect() as conn:
+            killed = conn.execute(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE application_name = 'gridmap-stream-listener' "
+                    "AND datname = current_database()"
+                )
+            ).scalar_one()
+        assert killed == 2  # one listener per worker process
+        message = _announce(engine, event_id=8)
+        for m in maps:
+            await m.wait_for(message, timeout=5)
+
+
+async def test_a_malformed_last_event_id_is_refused_with_a_clear_error(service: str) -> None:
+    async with httpx.AsyncClient() as http:
+        response = await http.get(f"{service}/api/stream", headers={"Last-Event-ID": "abc"})
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "invalid_input"
+    assert "Last-Event-ID" in error["message"]
+
+
+# --- the listener in-process: boundaries, slow clients, jurisdictions -------------------
+
+
+async def test_publishing_boundaries_calls_every_registered_refresh(
+    db_url: str, engine: Engine
+) -> None:
+    listener = StreamListener(db_url)
+    refreshed_sync: list[int] = []
+    refreshed_async = asyncio.Event()
+
+    async def refresh_async() -> None:
+        refreshed_async.set()
+
+    listener.on_boundaries(lambda: refreshed_sync.append(1))
+    listener.on_boundaries(refresh_async)
+    await listener.start()
+    try:
+        assert await listener.wait_ready(timeout=10)
+        sub, _ = listener.subscribe(township_codes=frozenset({"140581102"}), last_id=None)
+        published = _announce(engine, kind="boundaries.published", version=2)
+        await asyncio.wait_for(refreshed_async.wait(), 5)
+        assert refreshed_sync == [1]
+        # Boundaries concern every map, whatever its jurisdiction.
+        message = await asyncio.wait_for(sub.queue.get(), 5)
+        assert (message.id, message.kind, message.payload) == (
+            published,
+            "boundaries.published",
+            {"version": 2},
+        )
+    finally:
+        await listener.stop()
+
+
+async def test_a_slow_map_is_dropped_and_the_others_still_hear_everything(
+    db_url: str, engine: Engine
+) -> None:
+    listener = StreamListener(db_url, queue_size=2)
+    await listener.start()
+    try:
+        assert await listener.wait_ready(timeout=10)
+        slow, _ = listener.subscribe(township_codes=None, last_id=None)
+        fast, _ = listener.subscribe(township_codes=None, last_id=None)
+        ids = []
+        for n in range(3):
+            ids.append(_announce(engine, event_id=n))
+            assert (await asyncio.wait_for(fast.queue.get(), 5)).id == ids[-1]
+        assert slow.dropped  # its queue held 2; the 3rd message dropped it
+        assert [slow.queue.get_nowait().id for _ in range(2)] == ids[:2]
+        assert not fast.dropped
+    finally:
+        await listener.stop()
+
+
+def _message(id: int, kind: str, township: str | None) -> StreamMessage:
+    return StreamMessage(
+        id=id,
+        at=dt.datetime.now(dt.UTC),
+        kind=kind,
+        county_code="140581",
+        township_code=township,
+        payload={},
+    )
+
+
+def test_a_township_map_sees_only_its_townships_and_the_boundaries(session: Session) -> None:
+    for township in ("140581101", "140581102", None):
+        announce(session, kind="event.created", payload={"t": township}, township_code=township)
+    announce(session, kind="boundaries.published", payload={"version": 2})
+    session.commit()
+    mine = frozenset({"140581101"})
+
+    caught_up = messages_after(session, last_id=0, township_codes=mine)
+    assert [(m.kind, m.township_code) for m in caught_up] == [
+        ("event.created", "140581101"),
+        ("boundaries.published", None),
+    ]
+    assert len(messages_after(session, last_id=0)) == 4
+
+    live = Subscription(queue=asyncio.Queue(), township_codes=mine, after=0)
+    for n, (kind, township) in enumerate(
+        [
+            ("event.created", "140581101"),
+            ("event.changed", "140581102"),
+            ("event.overdue", None),
+            ("boundaries.published", None),
+        ],
+        start=1,
+    ):
+        live.offer(_message(n, kind, township))
+    assert [live.queue.get_nowait().id for _ in range(live.queue.qsize())] == [1, 4]
+
+
+def test_catch_up_pages_and_stops_at_a_settled_id(session: Session) -> None:
+    ids = [announce(session, kind="event.created", payload={"n": n}) for n in range(5)]
+    session.commit()
+    assert [m.id for m in messages_after(session, last_id=ids[0], limit=2)] == ids[1:3]
+    assert [m.id for m in messages_after(session, last_id=ids[0], up_to=ids[3])] == ids[1:4]
+    with pytest.raises(InvalidInput, match="limit must be at least 1"):
+        messages_after(session, last_id=0, limit=0)
+
+
+def test_announcements_refuse_unknown_kinds_and_payloads_that_are_not_json(
+    session: Session,
+) -> None:
+    with pytest.raises(InvalidInput, match=r"unknown announcement kind 'event\.craeted'"):
+        announce(session, kind="event.craeted", payload={})
+    with pytest.raises(InvalidInput, match=r"'event\.created': payload is not JSON-serialisable"):
+        announce(session, kind="event.created", payload={"photo": b"\x89PNG"})
+    at = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    message_id = announce(session, kind="event.created", payload={"reported_at": at, "名": "路灯"})
+    session.commit()
+    (message,) = messages_after(session, last_id=message_id - 1)
+    assert message.payload == {"reported_at": "2026-11-21T09:30:00+08:00", "名": "路灯"}
+
+
+def test_retention_deletes_only_messages_older_than_the_limit(session: Session) -> None:
+    old = announce(session, kind="event.created", payload={"n": "old"})
+    new = announce(session, kind="event.created", payload={"n": "new"})
+    session.execute(
+        text("UPDATE stream_message SET at = now() - interval '31 days' WHERE id = :id"),
+        {"id": old},
+    )
+    assert delete_messages_older_than(session, days=30) == 1
+    session.commit()
+    assert [m.id for m in messages_after(session, last_id=0)] == [new]
+    with pytest.raises(InvalidInput, match="retention must be positive"):
+        delete_messages_older_than(session, days=0)
