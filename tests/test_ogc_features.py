@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 
 import pyogrio
@@ -52,7 +53,7 @@ def test_items_page_with_next_links_and_filter_by_bbox(client: TestClient) -> No
     assert set(props) >= {"code", "name", "parent_code", "households", "version"}
     # RFC 7946: exterior rings counter-clockwise.
     ring = page["features"][0]["geometry"]["coordinates"][0][0]
-    area2 = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(ring, ring[1:], strict=False))
+    area2 = sum(x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in itertools.pairwise(ring))
     assert area2 > 0
     west = client.get("/ogc/collections/grid/items", params={"bbox": "112.90,35.78,112.905,35.79"})
     assert [f_["properties"]["code"] for f_ in west.json()["features"]] == [f"{f.C1}001"]
