@@ -358,6 +358,46 @@ def diff_version(session: Session, *, version_id: int) -> VersionDiff:
     return VersionDiff(version_id, active.id if active else None, changes, unchanged)
 
 
+def diff_published(session: Session, *, version_id: int) -> VersionDiff:
+    """What a published version changed compared with the one before it."""
+    version = get_version(session, version_id=version_id)
+    if version.activated_at is None:
+        return diff_version(session, version_id=version_id)
+    rows = session.execute(
+        text(
+            """
+            SELECT coalesce(n.layer, o.layer) AS layer, coalesce(n.code, o.code) AS code,
+                   coalesce(n.name, o.name) AS name, o.households AS before,
+                   n.households AS after, o.id IS NOT NULL AS existed, n.id IS NOT NULL AS kept,
+                   (o.id IS NOT NULL AND n.id IS NOT NULL
+                    AND ST_AsBinary(o.geom) <> ST_AsBinary(n.geom)) AS moved
+            FROM (SELECT * FROM area WHERE valid_from = :v) n
+            FULL JOIN (SELECT * FROM area WHERE valid_to = :v) o
+              ON o.county_code = n.county_code AND o.layer = n.layer AND o.code = n.code
+            ORDER BY 1, 2
+            """
+        ),
+        {"v": version_id},
+    )
+    changes = [
+        AreaChange(
+            layer=r.layer,
+            code=r.code,
+            name=r.name,
+            change="changed" if r.existed and r.kept else ("added" if r.kept else "removed"),
+            households_before=r.before,
+            households_after=r.after,
+            geometry_changed=bool(r.moved),
+        )
+        for r in rows
+    ]
+    unchanged = session.execute(
+        text(f"SELECT count(*) FROM area WHERE {VALID_IN} AND valid_from < :version"),
+        {"version": version_id},
+    ).scalar_one()
+    return VersionDiff(version_id, version.base_version_id, changes, int(unchanged))
+
+
 def _classify(r: Row[Any]) -> str | None:
     if r.action == "delete":
         return "removed" if r.existed else None

@@ -6,7 +6,7 @@ import os
 
 import typer
 
-from gridmap_cli import db_commands
+from gridmap_cli import boundaries_commands, db_commands, route_command
 from gridmap_cli.common import database, friendly_errors, settings
 
 app = typer.Typer(
@@ -15,6 +15,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(db_commands.app, name="db")
+app.add_typer(boundaries_commands.app, name="boundaries")
+app.command("route")(route_command.route)
 
 
 @app.command()
