@@ -84,10 +84,10 @@ _KMEANS_ROUNDS = 25
 _URBAN_HOUSEHOLDS = (2_200.0, 0.3)
 _VILLAGE_HOUSEHOLDS = (300.0, 0.45)
 _PARK_HOUSEHOLDS = (150.0, 0.3)
-# Households per urban block: six-storey walk-ups are the norm; one block in seven is a
-# high-rise with more households than one grid may hold.
+# Households per urban block: six-storey walk-ups are the norm; about one block in fifteen
+# is a high-rise with more households than one grid may hold.
 _BLOCK_SIZES = np.array([12, 18, 24, 24, 30, 36, 36, 48, 66, 88, 120])
-_BLOCK_WEIGHTS = np.array([2, 3, 5, 5, 4, 4, 4, 3, 2, 1.5, 1.0])
+_BLOCK_WEIGHTS = np.array([2, 3, 5, 5, 4, 4, 4, 3, 1.0, 0.6, 0.4])
 _HOUSE_SPREAD_M = 140.0
 _METRES_PER_DEGREE_LAT = 110_574.0
 _METRES_PER_DEGREE_LON = 111_320.0 * float(np.cos(np.radians(CITY_CENTRE[1])))
@@ -654,15 +654,18 @@ def teams_for_grids(grids: gpd.GeoDataFrame, *, seed: int = DEFAULT_SEED) -> Tea
     for zone_code, _, lead in ZONES:
         plan.duties.append(DutySpec("enforcement_zone", zone_code, f"T-{lead}", "lead"))
 
-    ordered = grids.sort_values("code")
-    for parent, group in ordered.groupby("parent_code", sort=True):
+    # Plain columns only: grouping a GeoDataFrame would copy its geometries for nothing.
+    codes = pd.DataFrame(
+        {"code": grids["code"].astype(str), "parent_code": grids["parent_code"].astype(str)}
+    ).sort_values("code")
+    for parent, group in codes.groupby("parent_code", sort=True):
         community = divisions[str(parent)]
         short = _short_name(community.name)
         secretary = _People(seed, f"{community.code}:secretary")
         leader = (secretary.name(), secretary.phone())
         police = _People(seed, f"{community.code}:police")
         officer = (police.name(), police.phone())
-        for position, code in enumerate(group["code"].astype(str), start=1):
+        for position, code in enumerate(group["code"], start=1):
             number = _grid_number(code, community.code, position)
             team = f"T-{code}"
             people = _People(seed, code)
