@@ -92,8 +92,9 @@ RULES: dict[str, Rule] = {
 ACTIONS = tuple(RULES)
 
 # A co-handler of a joint dispatch reports back on its part without moving the event:
-# the lead team alone moves it (it "closes only when the lead closes it").
-CO_HANDLER_REPORT_FROM = frozenset({ASSIGNED, IN_PROGRESS})
+# the lead team alone moves it (it "closes only when the lead closes it"). A co-handler
+# may report after the lead did: closing waits for every co-handler.
+CO_HANDLER_REPORT_FROM = frozenset({ASSIGNED, IN_PROGRESS, REPORTED_BACK})
 
 
 def rule_for(action: str) -> Rule:

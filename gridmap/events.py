@@ -1,0 +1,963 @@
+"""Events in the closed loop: taking them in once, acting on them, deadlines, duplicates, queries.
+
+Every function takes a Session, flushes and never commits: the caller (an API route, a
+CLI command) commits, and only then answers the sender. Each change writes the
+append-only `event_log` and announces itself on the live stream in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from geoalchemy2.shape import from_shape, to_shape
+from shapely.geometry import Point
+from sqlalchemy import case, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session
+
+from gridmap import notify, teams
+from gridmap import workflow as wf
+from gridmap.categories import category_exists
+from gridmap.crs import parse_crs, point_to_wgs84
+from gridmap.deadlines import compute_deadlines, missed_deadline
+from gridmap.errors import (
+    Conflict,
+    GridmapError,
+    InvalidInput,
+    NotFound,
+    OutsideCoverage,
+    PayloadTooLarge,
+    UnknownCategory,
+    VersionConflict,
+)
+from gridmap.models import (
+    PRIORITIES,
+    Department,
+    Event,
+    EventCoHandler,
+    EventLog,
+    ResponsibilityRule,
+    Team,
+)
+from gridmap.routing_types import Router, RoutingResult
+from gridmap.settings import Settings
+
+log = logging.getLogger("gridmap.events")
+
+SYSTEM_ACTOR = "system"
+# Naive times in a hotline export are Beijing time: that is what the call centre's clock says.
+CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+
+
+# --- what comes in ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EventPolicy:
+    """The event rules a deployment sets (from `Settings`)."""
+
+    description_max_chars: int = 5000
+    duplicate_distance_m: float = 50.0
+    duplicate_window_minutes: int = 120
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EventPolicy:
+        return cls(
+            description_max_chars=settings.description_max_chars,
+            duplicate_distance_m=settings.duplicate_distance_m,
+            duplicate_window_minutes=settings.duplicate_window_minutes,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EventInput:
+    """One event as an integrating system sends it (see docs/events.md)."""
+
+    source: str
+    external_id: str
+    category: str
+    reported_at: dt.datetime
+    description: str = ""
+    lon: float | None = None
+    lat: float | None = None
+    crs: str = "wgs84"
+    address: str | None = None
+    reporter_name: str | None = None
+    reporter_phone: str | None = None
+    priority: str | None = None
+
+
+def _bad(field_name: str, message: str, value: Any = None) -> InvalidInput:
+    return InvalidInput(f"{field_name}: {message}", details={"field": field_name, "value": value})
+
+
+def check_event_input(payload: EventInput, *, policy: EventPolicy) -> EventInput:
+    """Validate everything that can be checked without the database; return it normalised.
+
+    Raises an `InvalidInput` subclass naming the field. Coordinates are converted once
+    here so NaN, a latitude of 95 or an unknown CRS fail before anything is stored.
+    """
+    for name, value, limit in (
+        ("source", payload.source, 40),
+        ("external_id", payload.external_id, 100),
+    ):
+        if not value or not value.strip():
+            raise _bad(name, "is required", value)
+        if len(value) > limit:
+            raise _bad(name, f"is longer than {limit} characters", value[:50])
+    if not payload.category or not payload.category.strip():
+        raise _bad("category", "is required", payload.category)
+    if len(payload.description) > policy.description_max_chars:
+        raise PayloadTooLarge(
+            f"description: {len(payload.description)} characters; the limit is "
+            f"{policy.description_max_chars}",
+            details={"field": "description", "limit": policy.description_max_chars},
+        )
+    if payload.priority is not None and payload.priority not in PRIORITIES:
+        raise _bad("priority", f"must be one of {', '.join(PRIORITIES)}", payload.priority)
+    if payload.reported_at.tzinfo is None:
+        raise _bad("reported_at", "needs a timezone, e.g. 2026-11-21T09:30:00+08:00")
+    if payload.address is not None and len(payload.address) > 300:
+        raise _bad("address", "is longer than 300 characters", payload.address[:50])
+    crs = parse_crs(payload.crs)
+    if (payload.lon is None) != (payload.lat is None):
+        raise _bad("location", "needs both lon and lat", [payload.lon, payload.lat])
+    if payload.lon is None:
+        if not payload.address:
+            raise _bad("location", "an event needs a location or at least an address")
+    else:
+        point_to_wgs84(float(payload.lon), float(payload.lat or 0.0), crs)  # raises if bad
+    return EventInput(
+        source=payload.source.strip(),
+        external_id=payload.external_id.strip(),
+        category=payload.category.strip(),
+        reported_at=payload.reported_at,
+        description=payload.description,
+        lon=payload.lon,
+        lat=payload.lat,
+        crs=crs,
+        address=payload.address,
+        reporter_name=payload.reporter_name,
+        reporter_phone=payload.reporter_phone,
+        priority=payload.priority,
+    )
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """138****5678: enough for an operator to recognise a caller, not to dial them."""
+    if not phone:
+        return phone
+    digits = phone.strip()
+    if len(digits) <= 7:
+        return digits[:1] + "*" * (len(digits) - 1)
+    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+# --- routing into columns ---------------------------------------------------------------
+
+
+def _routing_columns(result: RoutingResult) -> dict[str, Any]:
+    """The event columns a routing result fills."""
+    team_level = result.team.level if result.team else None
+    return {
+        "county_code": result.county.code if result.county else None,
+        "point": from_shape(Point(result.lon, result.lat), srid=4326),
+        "version_id": result.version,
+        "grid_area_id": result.grid.id if result.grid else None,
+        "grid_code": result.grid.code if result.grid else None,
+        "community_code": result.community.code if result.community else None,
+        "township_code": result.township.code if result.township else None,
+        "zone_code": result.enforcement_zone.code if result.enforcement_zone else None,
+        "dedicated_code": result.dedicated_grid.code if result.dedicated_grid else None,
+        "on_boundary": result.flags.on_boundary,
+        "outside_coverage": result.flags.outside_coverage or not result.assigned,
+        "routing": result.to_dict(),
+        "handling_mode": result.decision.mode if result.decision else None,
+        "department_code": (
+            result.decision.department.code
+            if result.decision and result.decision.department
+            else None
+        ),
+        "team_id": result.team.id if result.team else None,
+        "escalation_level": _level_of(team_level),
+    }
+
+
+def _level_of(team_level: str | None) -> str:
+    # Department and enforcement teams are county units: nothing above them to escalate to.
+    if team_level in wf.LEVELS:
+        return team_level
+    return "county" if team_level in ("department", "enforcement") else "grid"
+
+
+def _unplaced_columns(
+    lon: float | None, lat: float | None, crs: str, reason: str
+) -> dict[str, Any]:
+    """Columns of an event that could not be routed: kept, unassigned, in the triage queue."""
+    point = None
+    if lon is not None and lat is not None:
+        wlon, wlat = point_to_wgs84(lon, lat, crs)
+        point = from_shape(Point(wlon, wlat), srid=4326)
+    return {
+        "point": point,
+        "outside_coverage": True,
+        "routing": {"unplaced": True, "reason": reason},
+        "escalation_level": "grid",
+    }
+
+
+def _route(
+    router: Router | None, *, lon: float | None, lat: float | None, crs: str, category: str
+) -> dict[str, Any]:
+    if lon is None or lat is None:
+        return _unplaced_columns(None, None, crs, "no coordinates: place it on the map")
+    if router is None:
+        return _unplaced_columns(lon, lat, crs, "no active boundary version to route by")
+    try:
+        result = router.route(lon, lat, crs=crs, category=category)
+    except (OutsideCoverage, NotFound) as exc:
+        # NotFound: no boundary version is active yet. Either way the report is kept.
+        return _unplaced_columns(lon, lat, crs, exc.message)
+    columns = _routing_columns(result)
+    if not result.assigned:
+        columns["routing"]["unplaced"] = True
+    return columns
+
+
+# --- taking an event in -----------------------------------------------------------------
+
+
+def get_event(session: Session, *, event_id: int, for_update: bool = False) -> Event:
+    stmt = select(Event).where(Event.id == event_id)
+    if for_update:
+        stmt = stmt.with_for_update()
+    event = session.scalars(stmt.execution_options(populate_existing=True)).one_or_none()
+    if event is None:
+        raise NotFound(f"event {event_id} does not exist", details={"event_id": event_id})
+    return event
+
+
+def _by_external_id(session: Session, *, source: str, external_id: str) -> Event | None:
+    return session.scalars(
+        select(Event)
+        .where(Event.source == source, Event.external_id == external_id)
+        .execution_options(populate_existing=True)
+    ).one_or_none()
+
+
+def ingest_event(
+    session: Session,
+    *,
+    router: Router | None,
+    payload: EventInput,
+    actor: str,
+    policy: EventPolicy | None = None,
+) -> tuple[Event, bool]:
+    """Take one event in exactly once: (the event, True) when new, (it, False) when known.
+
+    Idempotent under concurrency: the unique (source, external_id) with ON CONFLICT DO
+    NOTHING lets exactly one of two simultaneous senders insert; the other waits for it
+    to commit and then reads the same row.
+    """
+    policy = policy or EventPolicy()
+    payload = check_event_input(payload, policy=policy)
+    existing = _by_external_id(session, source=payload.source, external_id=payload.external_id)
+    if existing is not None:
+        return existing, False
+    if not category_exists(session, code=payload.category):
+        raise UnknownCategory(
+            f"category: {payload.category!r} is not in the responsibility list "
+            "(GET /api/categories lists them)",
+            details={"field": "category", "value": payload.category},
+        )
+    columns = _route(
+        router, lon=payload.lon, lat=payload.lat, crs=payload.crs, category=payload.category
+    )
+    if columns.get("handling_mode") == "department":
+        _hand_to_department(session, columns)
+    decided_priority = (columns.get("routing") or {}).get("decision") or {}
+    values = {
+        **columns,
+        "source": payload.source,
+        "external_id": payload.external_id,
+        "category_code": payload.category,
+        "priority": payload.priority or decided_priority.get("priority") or "routine",
+        "status": wf.REPORTED,
+        "description": payload.description,
+        "address": payload.address,
+        "reporter_name": payload.reporter_name,
+        "reporter_phone": payload.reporter_phone,
+        "reported_at": payload.reported_at,
+        "input_lon": payload.lon,
+        "input_lat": payload.lat,
+        "input_crs": payload.crs if payload.lon is not None else None,
+        "overdue": False,
+        "row_version": 1,
+    }
+    new_id = session.execute(
+        pg_insert(Event)
+        .values(**values)
+        .on_conflict_do_nothing(constraint="uq_event_source_external_id")
+        .returning(Event.id)
+    ).scalar_one_or_none()
+    if new_id is None:  # a concurrent sender won the race; theirs is committed now
+        existing = _by_external_id(session, source=payload.source, external_id=payload.external_id)
+        if existing is None:
+            raise Conflict("the event was taken in concurrently and then rolled back; retry")
+        return existing, False
+    event = get_event(session, event_id=new_id)
+    _log(
+        session,
+        event,
+        actor=actor,
+        action="report",
+        from_status=None,
+        data={"unplaced": bool(event.routing.get("unplaced")), "team_id": event.team_id},
+    )
+    if event.point is not None:
+        original = find_possible_duplicate(session, event_id=event.id, policy=policy)
+        if original is not None:
+            event.duplicate_of = original.id
+            _log(
+                session,
+                event,
+                actor=SYSTEM_ACTOR,
+                action="possible_duplicate",
+                from_status=event.status,
+                data={"duplicate_of": original.id},
+                note=f"same category within {policy.duplicate_distance_m:g} m and "
+                f"{policy.duplicate_window_minutes} min of event {original.id}",
+            )
+    session.flush()
+    _announce(session, "event.created", event)
+    return event, True
+
+
+def _hand_to_department(session: Session, columns: dict[str, Any]) -> None:
+    """A category the county took back (上级收回) goes to that department's duty team."""
+    county, department = columns.get("county_code"), columns.get("department_code")
+    if not county or not department:
+        return
+    team = session.scalars(
+        select(Team)
+        .join(Department, Department.id == Team.department_id)
+        .where(
+            Department.county_code == county,
+            Department.code == department,
+            Team.county_code == county,
+            Team.active.is_(True),
+        )
+        .order_by(Team.id)
+        .limit(1)
+    ).first()
+    if team is not None:
+        columns["team_id"] = team.id
+        columns["escalation_level"] = "county"
+
+
+def find_possible_duplicate(
+    session: Session, *, event_id: int, policy: EventPolicy
+) -> Event | None:
+    """The nearest open event of the same category within the distance and time window.
+
+    Only originals are candidates (not events already linked as duplicates), so a burst
+    of reports of one pothole all link to the first.
+    """
+    new = select(Event.point, Event.category_code, Event.reported_at).where(Event.id == event_id)
+    me = new.subquery()
+    window = dt.timedelta(minutes=policy.duplicate_window_minutes)
+    here = func.Geography(me.c.point)
+    return session.scalars(
+        select(Event)
+        .join(me, Event.category_code == me.c.category_code)
+        .where(
+            Event.id != event_id,
+            Event.status.in_(wf.OPEN_STATES),
+            Event.duplicate_of.is_(None),
+            Event.reported_at.between(me.c.reported_at - window, me.c.reported_at + window),
+            func.ST_DWithin(func.Geography(Event.point), here, policy.duplicate_distance_m),
+        )
+        .order_by(func.ST_Distance(func.Geography(Event.point), here), Event.id)
+        .limit(1)
+    ).one_or_none()
+
+
+def place_event(
+    session: Session,
+    *,
+    router: Router,
+    event_id: int,
+    lon: float,
+    lat: float,
+    crs: str,
+    actor: str,
+) -> Event:
+    """An operator places an unassigned event on the map (the triage queue): route it now."""
+    event = get_event(session, event_id=event_id, for_update=True)
+    if event.status not in (wf.REPORTED, wf.REGISTERED, wf.RETURNED):
+        raise Conflict(
+            f"event {event_id} is {event.status}; only a reported, registered or returned "
+            "event can be placed",
+            details={"current_state": event.status},
+        )
+    name = parse_crs(crs)
+    result = router.route(lon, lat, crs=name, category=event.category_code)
+    if not result.assigned:
+        raise OutsideCoverage(
+            f"({lon}, {lat}) in {name} is outside every grid; place the event inside the county",
+            details={"lon": lon, "lat": lat, "crs": name},
+        )
+    before = {"grid_code": event.grid_code, "team_id": event.team_id}
+    for key, value in _routing_columns(result).items():
+        setattr(event, key, value)
+    event.input_lon, event.input_lat, event.input_crs = lon, lat, name
+    _touch(event)
+    _log(
+        session,
+        event,
+        actor=actor,
+        action="place",
+        from_status=event.status,
+        team_id=event.team_id,
+        data={"before": before, "grid_code": event.grid_code},
+    )
+    session.flush()
+    _announce(session, "event.changed", event)
+    return event
+
+
+# --- acting on an event -----------------------------------------------------------------
+
+
+def act(
+    session: Session,
+    *,
+    event_id: int,
+    action: str,
+    actor: str,
+    team_code: str | None = None,
+    co_team_codes: Sequence[str] = (),
+    reason: str | None = None,
+    note: str | None = None,
+    target_id: int | None = None,
+    satisfaction: int | None = None,
+    priority: str | None = None,
+    expected_version: int | None = None,
+    now: dt.datetime | None = None,
+) -> Event:
+    """Take one workflow action; refuse it (409) if the current state does not allow it."""
+    now = now or dt.datetime.now(dt.UTC)
+    wf.rule_for(action)  # an unknown action fails before the row is locked
+    event = get_event(session, event_id=event_id, for_update=True)
+    if expected_version is not None and event.row_version != expected_version:
+        raise VersionConflict(
+            f"event {event_id} changed (version {event.row_version}, you saw "
+            f"{expected_version}); reload it",
+            details={"row_version": event.row_version},
+        )
+    team = _team(session, event, team_code) if team_code else None
+
+    if action == "report_back" and team is not None and team.id != event.team_id:
+        return _co_handler_report(session, event, team=team, actor=actor, note=note, now=now)
+
+    given: set[str] = set()
+    if team is not None or (action == "assign" and event.team_id is not None):
+        given.add(wf.TEAM)
+    if reason and reason.strip():
+        given.add(wf.REASON)
+    if note and note.strip():
+        given.add(wf.NOTE)
+    if co_team_codes:
+        given.add(wf.CO_TEAMS)
+    if target_id is not None or (action == "merge" and event.duplicate_of is not None):
+        given.add(wf.TARGET)
+    if satisfaction is not None:
+        given.add(wf.SATISFACTION)
+    from_status = event.status
+    to_status = wf.transition(from_status, action, given=given)
+    data: dict[str, Any] = {}
+
+    if action == "register":
+        _register(session, event, priority=priority, now=now, data=data)
+    elif action == "assign":
+        event.team_id = team.id if team else event.team_id
+        if team is not None and team.level in wf.LEVELS:
+            event.escalation_level = team.level
+    elif action == "close":
+        _check_co_handlers_done(session, event)
+        event.closed_at = now
+    elif action == "return":
+        data["returned_by_team_id"] = event.team_id
+        event.team_id = None  # whoever assigns it next picks the right team
+    elif action == "reopen":
+        event.closed_at = None
+    elif action == "escalate":
+        team = _escalate(session, event, data=data)
+    elif action == "joint_dispatch":
+        assert team is not None
+        data["co_teams"] = _joint_dispatch(session, event, lead=team, co_codes=co_team_codes)
+        event.team_id = team.id
+    elif action == "merge":
+        _merge(session, event, target_id=target_id or event.duplicate_of, actor=actor, data=data)
+    elif action == "visit":
+        if satisfaction is None or not 1 <= satisfaction <= 5:
+            raise _bad(
+                "satisfaction", "must be 1 (very dissatisfied) to 5 (very satisfied)", satisfaction
+            )
+        event.satisfaction = satisfaction
+        data["satisfaction"] = satisfaction
+
+    event.status = to_status
+    _touch(event, now)
+    _log(
+        session,
+        event,
+        actor=actor,
+        action=action,
+        from_status=from_status,
+        team_id=team.id if team else event.team_id,
+        note=note,
+        reason=reason,
+        data=data,
+    )
+    session.flush()
+    _announce(session, "event.changed", event)
+    return event
+
+
+def _team(session: Session, event: Event, code: str) -> Team:
+    stmt = select(Team).where(Team.code == code)
+    if event.county_code:
+        stmt = stmt.where(Team.county_code == event.county_code)
+    found = session.scalars(stmt.limit(2)).all()
+    if len(found) != 1:
+        raise _bad(
+            "team",
+            f"no team with code {code!r}" + (" in this county" if event.county_code else ""),
+            code,
+        )
+    if not found[0].active:
+        raise _bad("team", f"team {code!r} is inactive", code)
+    return found[0]
+
+
+def _register(
+    session: Session, event: Event, *, priority: str | None, now: dt.datetime, data: dict[str, Any]
+) -> None:
+    if priority is not None:
+        if priority not in PRIORITIES:
+            raise _bad("priority", f"must be one of {', '.join(PRIORITIES)}", priority)
+        event.priority = priority
+    rule = _rule_for(session, event)
+    deadlines = compute_deadlines(
+        start=now,
+        priority=event.priority,
+        rule_response_minutes=rule.response_minutes if rule else None,
+        rule_time_limit_hours=rule.time_limit_hours if rule else None,
+    )
+    event.response_due_at = deadlines.response_due_at
+    event.due_at = deadlines.due_at
+    data.update(
+        priority=event.priority,
+        response_due_at=deadlines.response_due_at.isoformat(),
+        due_at=deadlines.due_at.isoformat(),
+        rule_id=rule.id if rule else None,
+    )
+
+
+def _rule_for(session: Session, event: Event) -> ResponsibilityRule | None:
+    """The most specific rule: this grid's, community's, township's, else the county-wide one."""
+    areas = [c for c in (event.grid_code, event.community_code, event.township_code) if c]
+    specificity = case(
+        *[(ResponsibilityRule.area_code == code, n) for n, code in enumerate(areas)],
+        else_=len(areas),
+    )
+    stmt = select(ResponsibilityRule).where(
+        ResponsibilityRule.category_code == event.category_code,
+        or_(ResponsibilityRule.area_code.is_(None), ResponsibilityRule.area_code.in_(areas)),
+    )
+    if event.county_code:
+        stmt = stmt.where(ResponsibilityRule.county_code == event.county_code)
+    return session.scalars(stmt.order_by(specificity, ResponsibilityRule.id).limit(1)).first()
+
+
+def _escalate(session: Session, event: Event, *, data: dict[str, Any]) -> Team:
+    """Hand the event to the duty team one level up the four-level cycle (四级循环)."""
+    up = wf.next_level(event.escalation_level)
+    if up is None:
+        raise Conflict(
+            f"event {event.id} is already with the county, the top of the four-level cycle",
+            details={"current_state": event.status, "escalation_level": event.escalation_level},
+        )
+    area_code = {
+        "community": event.community_code,
+        "township": event.township_code,
+        "county": event.county_code,
+    }[up]
+    team = (
+        teams.responsible_team(
+            session, county_code=event.county_code, layer=up, area_code=area_code
+        )
+        if area_code and event.county_code
+        else None
+    )
+    if team is None:
+        raise Conflict(
+            f"no duty team answers for the {up} of event {event.id} ({area_code or 'unknown'})",
+            details={"level": up, "area_code": area_code},
+        )
+    data.update(from_level=event.escalation_level, to_level=up, area_code=area_code)
+    event.escalation_level = up
+    event.team_id = team.id
+    return team
+
+
+def _joint_dispatch(
+    session: Session, event: Event, *, lead: Team, co_codes: Sequence[str]
+) -> list[str]:
+    """Lead team plus co-handlers (联合哨); each co-handler reports back on its part."""
+    codes = [c for c in dict.fromkeys(co_codes) if c != lead.code]
+    if not codes:
+        raise _bad(
+            "co_teams", "name at least one co-handling team other than the lead", list(co_codes)
+        )
+    for code in codes:
+        co = _team(session, event, code)
+        session.execute(
+            pg_insert(EventCoHandler)
+            .values(event_id=event.id, team_id=co.id)
+            .on_conflict_do_nothing(constraint="uq_event_co_handler")
+        )
+    return codes
+
+
+def _co_handler_report(
+    session: Session, event: Event, *, team: Team, actor: str, note: str | None, now: dt.datetime
+) -> Event:
+    co = session.scalars(
+        select(EventCoHandler).where(
+            EventCoHandler.event_id == event.id, EventCoHandler.team_id == team.id
+        )
+    ).one_or_none()
+    if co is None:
+        raise _bad(
+            "team",
+            f"team {team.code!r} is neither the lead nor a co-handler of event {event.id}",
+            team.code,
+        )
+    wf.check_co_handler_report(event.status)
+    if not note or not note.strip():
+        raise InvalidInput(
+            "report_back needs note", details={"action": "report_back", "missing": ["note"]}
+        )
+    co.reported_back_at = now
+    co.note = note
+    _touch(event, now)
+    _log(
+        session,
+        event,
+        actor=actor,
+        action="co_report_back",
+        from_status=event.status,
+        team_id=team.id,
+        note=note,
+    )
+    session.flush()
+    _announce(session, "event.changed", event)
+    return event
+
+
+def _check_co_handlers_done(session: Session, event: Event) -> None:
+    waiting = session.scalars(
+        select(Team.code)
+        .join(EventCoHandler, EventCoHandler.team_id == Team.id)
+        .where(EventCoHandler.event_id == event.id, EventCoHandler.reported_back_at.is_(None))
+        .order_by(Team.code)
+    ).all()
+    if waiting:
+        raise Conflict(
+            f"event {event.id} cannot close: co-handlers have not reported back: "
+            + ", ".join(waiting),
+            details={"current_state": event.status, "waiting_for": list(waiting)},
+        )
+
+
+def _merge(
+    session: Session, event: Event, *, target_id: int | None, actor: str, data: dict[str, Any]
+) -> None:
+    if target_id is None or target_id == event.id:
+        raise _bad("target", "name another event to merge this one into", target_id)
+    target = get_event(session, event_id=target_id, for_update=True)
+    if target.status == wf.MERGED:
+        raise Conflict(
+            f"event {target_id} is itself merged into {target.duplicate_of}; merge into that",
+            details={"current_state": target.status, "target": target_id},
+        )
+    event.duplicate_of = target.id
+    data["merged_into"] = target.id
+    _log(
+        session,
+        target,
+        actor=actor,
+        action="merged_in",
+        from_status=target.status,
+        data={"event_id": event.id},
+        note=f"event {event.id} merged in as a duplicate",
+    )
+
+
+def _touch(event: Event, now: dt.datetime | None = None) -> None:
+    event.updated_at = now or dt.datetime.now(dt.UTC)
+    event.row_version = (event.row_version or 0) + 1
+
+
+def _log(
+    session: Session,
+    event: Event,
+    *,
+    actor: str,
+    action: str,
+    from_status: str | None,
+    team_id: int | None = None,
+    note: str | None = None,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> None:
+    payload = dict(data or {})
+    if reason:
+        payload["reason"] = reason
+    session.add(
+        EventLog(
+            event_id=event.id,
+            county_code=event.county_code,
+            actor=actor,
+            action=action,
+            from_status=from_status,
+            to_status=event.status,
+            team_id=team_id,
+            note=note,
+            data=payload,
+        )
+    )
+
+
+def log_photo(session: Session, *, event: Event, actor: str, photo_id: int, sha256: str) -> None:
+    """A photo joins the timeline like any other step."""
+    _log(
+        session,
+        event,
+        actor=actor,
+        action="photo",
+        from_status=event.status,
+        data={"photo_id": photo_id, "sha256": sha256},
+    )
+    _touch(event)
+    session.flush()
+    _announce(session, "event.changed", event)
+
+
+# --- deadlines --------------------------------------------------------------------------
+
+_DEADLINE_STATES = (wf.REGISTERED, wf.ASSIGNED, wf.IN_PROGRESS, wf.RETURNED)
+
+
+def check_overdue(session: Session, *, now: dt.datetime) -> list[int]:
+    """Mark events that passed a deadline, log and announce it, and escalate them one level.
+
+    An event is marked once; it then stays marked (the statistics count it) and goes up
+    one level automatically; further escalation is a person's decision.
+    """
+    candidates = session.scalars(
+        select(Event)
+        .where(
+            Event.status.in_(_DEADLINE_STATES),
+            Event.overdue.is_(False),
+            or_(Event.due_at < now, Event.response_due_at < now),
+        )
+        .order_by(Event.id)
+        .with_for_update(skip_locked=True)
+    ).all()
+    marked: list[int] = []
+    for event in candidates:
+        which = missed_deadline(
+            now=now,
+            responded=event.status not in wf.AWAITING_RESPONSE,
+            response_due_at=event.response_due_at,
+            due_at=event.due_at,
+        )
+        if which is None:
+            continue
+        event.overdue = True
+        _touch(event, now)
+        _log(
+            session,
+            event,
+            actor=SYSTEM_ACTOR,
+            action="overdue",
+            from_status=event.status,
+            team_id=event.team_id,
+            data={"deadline": which},
+        )
+        log.warning("event %s is overdue (%s deadline); alerting", event.id, which)
+        session.flush()
+        _announce(session, "event.overdue", event)
+        _auto_escalate(session, event, which=which, now=now)
+        marked.append(event.id)
+    session.flush()
+    return marked
+
+
+def _auto_escalate(session: Session, event: Event, *, which: str, now: dt.datetime) -> None:
+    if wf.next_level(event.escalation_level) is None:
+        return
+    # A savepoint: a missing duty team must not undo the overdue mark itself.
+    try:
+        with session.begin_nested():
+            act(
+                session,
+                event_id=event.id,
+                action="escalate",
+                actor=SYSTEM_ACTOR,
+                reason=f"overdue: the {which} deadline passed",
+                now=now,
+            )
+    except GridmapError as exc:
+        log.warning("event %s could not be escalated automatically: %s", event.id, exc.message)
+
+
+# --- queries ----------------------------------------------------------------------------
+
+
+def list_events(
+    session: Session,
+    *,
+    status: Sequence[str] = (),
+    priority: Sequence[str] = (),
+    category: Sequence[str] = (),
+    area: str | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    since: dt.datetime | None = None,
+    unassigned: bool | None = None,
+    overdue: bool | None = None,
+    limit: int = 100,
+    cursor: int | None = None,
+) -> list[Event]:
+    """Newest first; `cursor` is the last id of the previous page."""
+    if not 1 <= limit <= 1000:
+        raise _bad("limit", "must be 1 to 1000", limit)
+    stmt = select(Event)
+    if status:
+        unknown = sorted(set(status) - set(wf.STATES))
+        if unknown:
+            raise _bad("status", f"unknown: {', '.join(unknown)}", unknown)
+        stmt = stmt.where(Event.status.in_(status))
+    if priority:
+        stmt = stmt.where(Event.priority.in_(priority))
+    if category:
+        stmt = stmt.where(Event.category_code.in_(category))
+    if area:
+        stmt = stmt.where(
+            or_(
+                Event.grid_code == area,
+                Event.community_code == area,
+                Event.township_code == area,
+                Event.county_code == area,
+                Event.zone_code == area,
+                Event.dedicated_code == area,
+            )
+        )
+    if bbox is not None:
+        west, south, east, north = bbox
+        if not all(math.isfinite(v) for v in bbox) or west > east or south > north:
+            raise _bad("bbox", "must be west,south,east,north with west<=east, south<=north", bbox)
+        stmt = stmt.where(
+            func.ST_Intersects(Event.point, func.ST_MakeEnvelope(west, south, east, north, 4326))
+        )
+    if since is not None:
+        stmt = stmt.where(Event.received_at >= since)
+    if unassigned is not None:
+        stmt = stmt.where(Event.team_id.is_(None) if unassigned else Event.team_id.is_not(None))
+        if unassigned:
+            stmt = stmt.where(Event.status.in_(wf.OPEN_STATES))
+    if overdue is not None:
+        stmt = stmt.where(Event.overdue.is_(overdue))
+    if cursor is not None:
+        stmt = stmt.where(Event.id < cursor)
+    return list(session.scalars(stmt.order_by(Event.id.desc()).limit(limit)))
+
+
+def triage_queue(session: Session, *, limit: int = 100) -> list[Event]:
+    """Events no one could place: outside every grid or only an address (operators route them)."""
+    return list(
+        session.scalars(
+            select(Event)
+            .where(
+                Event.status == wf.REPORTED,
+                Event.grid_code.is_(None),
+                Event.dedicated_code.is_(None),
+            )
+            .order_by(Event.id)
+            .limit(limit)
+        )
+    )
+
+
+def event_log(session: Session, *, event_id: int) -> list[EventLog]:
+    get_event(session, event_id=event_id)
+    return list(
+        session.scalars(select(EventLog).where(EventLog.event_id == event_id).order_by(EventLog.id))
+    )
+
+
+def co_handlers(session: Session, *, event_id: int) -> list[tuple[Team, EventCoHandler]]:
+    rows = session.execute(
+        select(Team, EventCoHandler)
+        .join(EventCoHandler, EventCoHandler.team_id == Team.id)
+        .where(EventCoHandler.event_id == event_id)
+        .order_by(Team.code)
+    ).all()
+    return [(t, c) for t, c in rows]
+
+
+def event_lonlat(event: Event) -> tuple[float, float] | None:
+    if event.point is None:
+        return None
+    p = to_shape(event.point)
+    assert isinstance(p, Point)
+    return (float(p.x), float(p.y))
+
+
+def announcement(event: Event) -> dict[str, Any]:
+    """What the live stream says about an event (the command view's marker)."""
+    lonlat = event_lonlat(event)
+    return {
+        "id": event.id,
+        "status": event.status,
+        "priority": event.priority,
+        "category": event.category_code,
+        "grid_code": event.grid_code,
+        "community_code": event.community_code,
+        "township_code": event.township_code,
+        "team_id": event.team_id,
+        "lon": lonlat[0] if lonlat else None,
+        "lat": lonlat[1] if lonlat else None,
+        "overdue": event.overdue,
+        "escalation_level": event.escalation_level,
+        "duplicate_of": event.duplicate_of,
+        "unassigned": event.team_id is None,
+    }
+
+
+def _announce(session: Session, kind: str, event: Event) -> None:
+    notify.announce(
+        session,
+        kind=kind,
+        payload=announcement(event),
+        county_code=event.county_code,
+        township_code=event.township_code,
+    )
