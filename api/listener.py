@@ -92,7 +92,7 @@ class StreamListener:
         *,
         queue_size: int = 1000,
         poll_seconds: float = 1.0,
-        settle_poll_seconds: float = 0.01,
+        settle_poll_seconds: float = 0.005,
         max_backoff_seconds: float = 5.0,
     ) -> None:
         self._conninfo = libpq_conninfo(database_url)
@@ -218,7 +218,14 @@ class StreamListener:
         self.delivered = highest
 
     async def _listen(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        loop = asyncio.get_running_loop()
+        last_advance = 0.0
         while True:
+            # Under a burst of NOTIFYs, look at most every settle_poll_seconds: one look
+            # serves every message that committed meanwhile.
+            since = loop.time() - last_advance
+            if since < self.settle_poll_seconds:
+                await asyncio.sleep(self.settle_poll_seconds - since)
             wait = self.settle_poll_seconds if self._pending else self.poll_seconds
             boundaries = False
             # stop_after=1: wake on the first notification; those arriving while we query
@@ -227,6 +234,7 @@ class StreamListener:
                 boundaries = boundaries or notify.channel == BOUNDARIES_CHANNEL
             if boundaries:
                 self._boundaries_changed()
+            last_advance = loop.time()
             await self._advance(conn)
 
     async def _advance(self, conn: psycopg.AsyncConnection[Any]) -> None:
