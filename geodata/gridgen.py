@@ -182,14 +182,15 @@ def _check_inputs(
             f"buildings {bad[:10]} have a missing or negative household count",
             details={"field": "households", "buildings": [str(b) for b in bad]},
         )
-    kinds = set(buildings.geom_type.dropna().unique()) - {"Point", "Polygon", "MultiPolygon"}
-    empty = buildings.index[buildings.geometry.isna() | buildings.geometry.is_empty].tolist()
-    if kinds or empty:
+    geoms = np.asarray(buildings.geometry.values)
+    kinds = shapely.get_type_id(geoms)
+    # 0 Point, 3 Polygon, 6 MultiPolygon; -1 is a missing geometry.
+    bad_kind = ~np.isin(kinds, [0, 3, 6]) | shapely.is_empty(geoms)
+    if bad_kind.any():
+        wrong = buildings.index[bad_kind].tolist()
         raise InvalidInput(
-            "buildings must be points or footprints"
-            + (f"; found {sorted(kinds)}" if kinds else "")
-            + (f"; empty geometry at {empty[:10]}" if empty else ""),
-            details={"field": "geometry", "buildings": [str(b) for b in empty]},
+            f"buildings {wrong[:10]} are not points or footprints (or are empty)",
+            details={"field": "geometry", "buildings": [str(b) for b in wrong]},
         )
 
 
@@ -483,14 +484,17 @@ def _repair(
     n = len(group)
     if n < 3 or len(np.unique(group)) < 2:
         return
-    neighbours = _delaunay_neighbours(unit_xy)
     lo, hi = min_households, max_households
-    totals = {int(g): 0 for g in np.unique(group)}
-    for u in range(n):
-        totals[int(group[u])] += int(households[u])
+    ids, inverse = np.unique(group, return_inverse=True)
+    sums = np.bincount(inverse.reshape(-1), weights=households)
+    totals = {int(g): int(t) for g, t in zip(ids, sums, strict=True)}
 
     def miss(g: int, total: int) -> int:
         return 0 if g in absorbers else max(0, lo - total, total - hi)
+
+    if not any(miss(g, t) for g, t in totals.items()):
+        return  # the common case: the bisection met the range everywhere
+    neighbours = _delaunay_neighbours(unit_xy)
 
     for _ in range(4 * len(totals)):
         bad = [g for g, t in totals.items() if miss(g, t)]
@@ -594,17 +598,18 @@ def _merge_into_neighbour(
 
 def _delaunay_neighbours(xy: NDArray[np.float64]) -> list[list[int]]:
     """For each point, the indices of the points it shares a Delaunay edge with."""
-    edges = shapely.delaunay_triangles(shapely.multipoints(xy), only_edges=True)
-    lines = shapely.get_parts(edges)
-    coords = shapely.get_coordinates(lines).reshape(-1, 2, 2)
-    index = {(float(x), float(y)): i for i, (x, y) in enumerate(xy)}
+    edges = shapely.get_parts(shapely.delaunay_triangles(shapely.multipoints(xy), only_edges=True))
+    ends = shapely.get_coordinates(edges).reshape(-1, 2, 2)
+    # Edge ends are input coordinates exactly: find them by (x, y) with a sorted search.
+    keys = xy[:, 0] + 1j * xy[:, 1]
+    order = np.argsort(keys)
+    a = order[np.searchsorted(keys[order], ends[:, 0, 0] + 1j * ends[:, 0, 1])]
+    b = order[np.searchsorted(keys[order], ends[:, 1, 0] + 1j * ends[:, 1, 1])]
     neighbours: list[list[int]] = [[] for _ in range(len(xy))]
-    for (ax, ay), (bx, by) in coords:
-        a = index.get((float(ax), float(ay)))
-        b = index.get((float(bx), float(by)))
-        if a is not None and b is not None and a != b:
-            neighbours[a].append(b)
-            neighbours[b].append(a)
+    for i, j in zip(a.tolist(), b.tolist(), strict=True):
+        if i != j:
+            neighbours[i].append(j)
+            neighbours[j].append(i)
     return neighbours
 
 
