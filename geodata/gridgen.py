@@ -11,7 +11,9 @@ The method, in three steps:
    sides feasible (k1·min ≤ left ≤ k1·max, and so for the right), stays close to the
    target mean, and — when roads are given — falls between two blocks rather than inside
    one. Unlike a k-means or fixed-building-count split (as hotosm/fmtm-splitter does with
-   building counts), every step checks the household range itself.
+   building counts), every step checks the household range itself. When no straight cut
+   works, a few units are split by trying every subset, and a last repair moves single
+   buildings between touching groups (or merges a group into a touching high-rise grid).
 3. Polygons. A block whose buildings all fall in one group goes to that group whole; a
    block shared by several groups is divided by a Voronoi tessellation of its buildings;
    an empty block joins the neighbour it shares the longest edge with. All boundaries are
