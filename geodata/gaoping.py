@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import heapq
+import itertools
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -475,7 +476,7 @@ def _dissolve(cells: NDArray[np.object_], label: Ints, count: int) -> list[Multi
 
 
 def _zones(townships: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
-    """Four enforcement zones: the city zone, then the towns in three sectors by bearing."""
+    """Four enforcement zones: the city zone, then the other towns in three sectors by bearing."""
     centre = Point(CITY_CENTRE)
     towns = townships[~townships["code"].isin(STREET_CODES)]
     distance = shapely.distance(towns.geometry.to_numpy(), centre)  # ranking only: degrees do
@@ -487,9 +488,7 @@ def _zones(townships: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         np.pi / 2 - np.arctan2(points.y - CITY_CENTRE[1], points.x - CITY_CENTRE[0]), 2 * np.pi
     ).to_numpy()
     ordered = rest["code"].to_numpy()[np.argsort(bearing)].tolist()
-    sizes = np.diff(np.linspace(0, len(ordered), len(ZONES)).round().astype(int))
-    cuts = np.concatenate([[0], np.cumsum(sizes)])
-    groups += [ordered[cuts[i] : cuts[i + 1]] for i in range(len(ZONES) - 1)]
+    groups += _sectors(ordered, len(ZONES) - 1, townships.set_index("code").geometry)
     rows, geoms = [], []
     by_code = townships.set_index("code")
     for (code, name, lead), members in zip(ZONES, groups, strict=True):
@@ -507,6 +506,29 @@ def _zones(townships: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
         )
         geoms.append(_multi(shapely.coverage_union_all(part.geometry.to_numpy())))
     return _areas(rows, geoms)
+
+
+def _sectors(ordered: list[str], count: int, geometry: gpd.GeoSeries) -> list[list[str]]:
+    """Split a ring of towns (in bearing order) into `count` runs of near-equal length.
+
+    A run of towns by bearing can still fall apart (a town reaching round another), so the
+    first rotation and order of run lengths that gives every zone in one piece wins; if
+    none does, the plain split is kept (a zone in two pieces is allowed, just less tidy).
+    """
+    base = np.diff(np.linspace(0, len(ordered), count + 1).round().astype(int)).tolist()
+    options = sorted(set(itertools.permutations(base)), reverse=True)
+    plain: list[list[str]] | None = None
+    for start in range(len(ordered)):
+        ring = ordered[start:] + ordered[:start]
+        for sizes in options:
+            cuts = np.concatenate([[0], np.cumsum(sizes)])
+            runs = [ring[cuts[i] : cuts[i + 1]] for i in range(count)]
+            plain = plain or runs
+            unions = [shapely.coverage_union_all(geometry.loc[r].to_numpy()) for r in runs]
+            if all(shapely.get_num_geometries(u) == 1 for u in unions):
+                return runs
+    assert plain is not None
+    return plain
 
 
 def _buildings(

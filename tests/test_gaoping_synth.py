@@ -155,6 +155,7 @@ def test_four_enforcement_zones_each_the_union_of_its_townships_with_a_lead_unit
         union = shapely.coverage_union_all(by_code.loc[codes].to_numpy())
         assert area_sym_diff(union, zone.geometry) < 1e-9 * zone.geometry.area
     assert shapely.coverage_is_valid(zones.geometry.to_numpy())
+    assert [len(g.geoms) for g in zones.geometry] == [1, 1, 1, 1]
 
 
 def test_the_same_seed_gives_the_same_county_and_another_seed_another(
