@@ -79,11 +79,13 @@ def _rows(gdf: gpd.GeoDataFrame, county_code: str) -> list[AreaRow]:
     extra = [
         c
         for c in gdf.columns
-        if c not in ("code", "name", "layer", "geometry", "county_code", *optional)
+        if c not in ("code", "name", "layer", "geometry", "county_code", "attributes", *optional)
     ]
     for rec in gdf.itertuples(index=False):
         values = rec._asdict()
-        attributes = {
+        given = values.get("attributes")
+        attributes = dict(given) if isinstance(given, dict) else {}
+        attributes |= {
             k: _jsonable(values[k])
             for k in extra
             if values.get(k) is not None and not _isna(values[k])

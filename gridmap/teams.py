@@ -141,3 +141,73 @@ def responsible_team(
         .order_by(Duty.role.desc(), Team.id)
         .limit(1)
     ).one_or_none()
+
+
+@dataclass(frozen=True, slots=True)
+class TeamRow:
+    code: str
+    name: str
+    level: str
+    department_code: str | None = None
+    phone: str | None = None
+
+
+def upsert_teams(session: Session, *, county_code: str, teams: Iterable[TeamRow]) -> dict[str, int]:
+    """Bulk version of `upsert_team` (one pipelined statement); returns code → id."""
+    departments = dict(
+        session.execute(
+            select(Department.code, Department.id).where(Department.county_code == county_code)
+        ).all()
+    )
+    rows = []
+    for t in teams:
+        if t.department_code and t.department_code not in departments:
+            raise NotFound(f"team {t.code}: unknown department {t.department_code}")
+        rows.append(
+            {
+                "county_code": county_code,
+                "code": t.code,
+                "name": t.name,
+                "level": t.level,
+                "department_id": departments.get(t.department_code or ""),
+                "phone": t.phone,
+                "active": True,
+            }
+        )
+    if rows:
+        stmt = insert(Team)
+        session.execute(
+            stmt.on_conflict_do_update(
+                constraint="uq_team_code",
+                set_={
+                    "name": stmt.excluded.name,
+                    "level": stmt.excluded.level,
+                    "department_id": stmt.excluded.department_id,
+                    "phone": stmt.excluded.phone,
+                },
+            ),
+            rows,
+        )
+    return dict(
+        session.execute(select(Team.code, Team.id).where(Team.county_code == county_code)).all()
+    )
+
+
+def replace_members(
+    session: Session,
+    *,
+    team_ids: dict[str, int],
+    members: Iterable[tuple[str, str, str, str | None]],
+) -> int:
+    """Set the members of the named teams: (team_code, name, role, phone) rows."""
+    members = list(members)
+    rows = [
+        {"team_id": team_ids[code], "name": name, "role": role, "phone": phone}
+        for code, name, role, phone in members
+    ]
+    ids = sorted({team_ids[code] for code, _, _, _ in members})
+    if ids:
+        session.execute(text("DELETE FROM member WHERE team_id = ANY(:ids)"), {"ids": ids})
+        session.execute(insert(Member), rows)
+    session.flush()
+    return len(rows)

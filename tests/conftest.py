@@ -99,6 +99,52 @@ def template_name(server_url: str) -> str:
     return name
 
 
+def _fingerprint(*paths: Path) -> str:
+    digest = hashlib.sha1()
+    for path in paths:
+        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+            if file.is_file() and "__pycache__" not in file.parts:
+                digest.update(file.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+@pytest.fixture(scope="session")
+def gaoping_template(server_url: str, template_name: str) -> str:
+    """A database holding the loaded Gaoping demo, built once per code change and copied
+    for each test that needs it (`gaoping_db_url`)."""
+    name = f"gridmap_gaoping_{_fingerprint(ROOT / 'geodata', ROOT / 'gridmap')}"
+    with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtext('gridmap-test-gaoping'))")
+        try:
+            ready = conn.execute(
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database "
+                "WHERE datname = %s",
+                (name,),
+            ).fetchone()
+            if not ready or ready[0] != "ready":
+                from geodata.demo import load_gaoping
+
+                url = create_database(server_url, name, template=template_name)
+                eng = make_engine(url, pool_size=1)
+                with session_factory(eng)() as s:
+                    load_gaoping(s)
+                    s.commit()
+                eng.dispose()
+                conn.execute(f"COMMENT ON DATABASE \"{name}\" IS 'ready'")
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtext('gridmap-test-gaoping'))")
+    return name
+
+
+@pytest.fixture
+def gaoping_db_url(server_url: str, gaoping_template: str) -> Iterator[str]:
+    """A fresh copy of the loaded Gaoping demo."""
+    name = f"gridmap_g{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+    url = create_database(server_url, name, template=gaoping_template)
+    yield url
+    drop_database(server_url, name)
+
+
 @pytest.fixture
 def db_url(server_url: str, template_name: str) -> Iterator[str]:
     name = f"gridmap_t{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
