@@ -183,17 +183,23 @@ def _invert(
     start: tuple[Floats, Floats],
 ) -> tuple[Floats, Floats]:
     """Solve forward(u, v) = (x, y) by fixed-point steps: the forward transform is the
-    identity plus a slowly varying shift, so each step shrinks the error ~1000-fold."""
-    u, v = start
+    identity plus a slowly varying shift, so each step shrinks the error ~300-fold. Only
+    points not yet converged take another step (after the first, ~2% of them)."""
+    shape = x.shape
+    xf, yf = x.reshape(-1), y.reshape(-1)
+    u = np.array(start[0], dtype=np.float64).reshape(-1)
+    v = np.array(start[1], dtype=np.float64).reshape(-1)
+    todo = np.arange(xf.size)
     for _ in range(_MAX_ITER):
-        fx, fy = forward(u, v)
-        ex = x - fx
-        ey = y - fy
-        u = u + ex
-        v = v + ey
-        if np.all(np.abs(ex) < _TOL_DEG) and np.all(np.abs(ey) < _TOL_DEG):
+        fx, fy = forward(u[todo], v[todo])
+        ex = xf[todo] - fx
+        ey = yf[todo] - fy
+        u[todo] += ex
+        v[todo] += ey
+        todo = todo[(np.abs(ex) >= _TOL_DEG) | (np.abs(ey) >= _TOL_DEG)]
+        if not todo.size:
             break
-    return u, v
+    return u.reshape(shape), v.reshape(shape)
 
 
 def gcj02_to_wgs84(lon: ArrayLike, lat: ArrayLike) -> tuple[Floats, Floats]:
