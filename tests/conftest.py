@@ -65,11 +65,12 @@ def server_url() -> str:
     return EmbeddedCluster(TEST_HOME).start().url
 
 
-def _schema_fingerprint() -> str:
-    """Changes whenever a migration or the models change, so a stale template is not used."""
+def _fingerprint(*paths: Path) -> str:
     digest = hashlib.sha1()
-    for path in sorted((ROOT / "migrations").rglob("*.py")) + [ROOT / "gridmap" / "models.py"]:
-        digest.update(path.read_bytes())
+    for path in paths:
+        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
+            if file.is_file() and "__pycache__" not in file.parts:
+                digest.update(file.read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -80,7 +81,7 @@ def template_name(server_url: str) -> str:
     Several test runs may share the server (parallel sessions): the template is keyed by
     the schema's fingerprint and built once under an advisory lock.
     """
-    name = f"gridmap_tpl_{_schema_fingerprint()}"
+    name = f"gridmap_tpl_{_fingerprint(ROOT / 'migrations', ROOT / 'gridmap' / 'models.py')}"
     with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as conn:
         conn.execute("SELECT pg_advisory_lock(hashtext('gridmap-test-template'))")
         try:
@@ -99,15 +100,6 @@ def template_name(server_url: str) -> str:
     return name
 
 
-def _fingerprint(*paths: Path) -> str:
-    digest = hashlib.sha1()
-    for path in paths:
-        for file in sorted(path.rglob("*")) if path.is_dir() else [path]:
-            if file.is_file() and "__pycache__" not in file.parts:
-                digest.update(file.read_bytes())
-    return digest.hexdigest()[:12]
-
-
 @pytest.fixture(scope="session")
 def gaoping_template(server_url: str, template_name: str) -> str:
     """A database holding the loaded Gaoping demo, built once per code change and copied
@@ -117,8 +109,7 @@ def gaoping_template(server_url: str, template_name: str) -> str:
         conn.execute("SELECT pg_advisory_lock(hashtext('gridmap-test-gaoping'))")
         try:
             ready = conn.execute(
-                "SELECT shobj_description(oid, 'pg_database') FROM pg_database "
-                "WHERE datname = %s",
+                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
                 (name,),
             ).fetchone()
             if not ready or ready[0] != "ready":
