@@ -243,3 +243,34 @@ def grid_at_in_postgis(
         ),
         {"lon": lon, "lat": lat, "v": version_id, "layer": layer},
     ).scalar_one_or_none()
+
+
+def grids_at_in_postgis(
+    session: Session, *, lons: np.ndarray, lats: np.ndarray, version_id: int, layer: str = "grid"
+) -> np.ndarray:
+    """`grid_at_in_postgis` for many points in one join (-1 where no area covers a point)."""
+    session.execute(
+        text("CREATE TEMP TABLE IF NOT EXISTS routing_probe (i int, geom geometry(Point, 4326))")
+    )
+    session.execute(text("TRUNCATE routing_probe"))
+    raw = session.connection().connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur, cur.copy("COPY routing_probe (i, geom) FROM STDIN") as copy:
+        for i, (x, y) in enumerate(zip(lons.tolist(), lats.tolist(), strict=True)):
+            copy.write_row((i, f"SRID=4326;POINT({x!r} {y!r})"))
+    session.execute(text("ANALYZE routing_probe"))
+    rows = session.execute(
+        text(
+            """
+            SELECT q.i, min(p.area_id) FROM routing_probe q
+            JOIN area_part p ON p.layer = :layer AND p.valid_from <= :v
+                 AND (p.valid_to IS NULL OR p.valid_to > :v) AND ST_Covers(p.geom, q.geom)
+            GROUP BY q.i
+            """
+        ),
+        {"v": version_id, "layer": layer},
+    ).all()
+    out = np.full(len(lons), -1, dtype=np.int64)
+    for i, area_id in rows:
+        out[i] = area_id
+    return out
