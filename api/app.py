@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from api import health, locate, ogc, pages, stream
+from api import events, health, locate, ogc, pages, stream
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.listener import StreamListener
@@ -62,6 +62,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(locate.router)
+    app.include_router(events.router)
     app.include_router(ogc.router)
     app.include_router(stream.router)
     app.include_router(pages.router)

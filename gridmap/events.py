@@ -28,6 +28,7 @@ from gridmap.deadlines import compute_deadlines, missed_deadline
 from gridmap.errors import (
     Conflict,
     GridmapError,
+    InvalidCoordinates,
     InvalidInput,
     NotFound,
     OutsideCoverage,
@@ -131,7 +132,14 @@ def check_event_input(payload: EventInput, *, policy: EventPolicy) -> EventInput
         if not payload.address:
             raise _bad("location", "an event needs a location or at least an address")
     else:
-        point_to_wgs84(float(payload.lon), float(payload.lat or 0.0), crs)  # raises if bad
+        lon, lat = float(payload.lon), float(payload.lat or 0.0)
+        if not (math.isfinite(lon) and math.isfinite(lat)):
+            # Details as text: NaN is not JSON, and the error must still reach the sender.
+            raise InvalidCoordinates(
+                f"location: coordinates must be finite numbers, got lon={lon}, lat={lat}",
+                details={"field": "location", "lon": str(lon), "lat": str(lat)},
+            )
+        point_to_wgs84(lon, lat, crs)  # raises if out of range or not convertible
     return EventInput(
         source=payload.source.strip(),
         external_id=payload.external_id.strip(),

@@ -1,0 +1,532 @@
+"""HTTP doors to events: ingest, list, workflow actions, photos, timeline, categories, stats.
+
+Routes parse, call `gridmap.events`, commit, and only then answer: an acknowledged event
+is a committed one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Query, Request, Response, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import FileResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api.context import AppContext
+from api.deps import ContextDep, SessionDep
+from gridmap import events as ev
+from gridmap import workflow as wf
+from gridmap.categories import list_categories
+from gridmap.db import translate_errors
+from gridmap.errors import InvalidInput, NotFound, PayloadTooLarge
+from gridmap.events import EventInput, EventPolicy
+from gridmap.models import Event, Photo, Team
+from gridmap.photos import store_photo, stored_photo_file
+from gridmap.stats import event_stats
+
+router = APIRouter(prefix="/api", tags=["events"])
+
+# A report is a few kilobytes; the body limit refuses a 50 MB description before it is
+# parsed (the description limit itself is a setting, checked after parsing).
+MAX_EVENT_BODY_BYTES = 1024 * 1024
+
+
+# --- request and response shapes --------------------------------------------------------
+
+
+class LocationIn(BaseModel):
+    lon: float
+    lat: float
+    crs: str = "wgs84"
+
+
+class ReporterIn(BaseModel):
+    name: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=40)
+
+
+class EventIn(BaseModel):
+    """An event as an integrating system sends it (docs/api.md)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    source: str = Field(min_length=1, max_length=40)
+    external_id: str = Field(min_length=1, max_length=100)
+    category: str = Field(min_length=1, max_length=40)
+    priority: str | None = None
+    description: str = ""
+    location: LocationIn | None = None
+    address: str | None = None
+    reporter: ReporterIn | None = None
+    reported_at: dt.datetime
+
+    def to_input(self) -> EventInput:
+        return EventInput(
+            source=self.source,
+            external_id=self.external_id,
+            category=self.category,
+            reported_at=self.reported_at,
+            description=self.description,
+            lon=self.location.lon if self.location else None,
+            lat=self.location.lat if self.location else None,
+            crs=self.location.crs if self.location else "wgs84",
+            address=self.address,
+            reporter_name=self.reporter.name if self.reporter else None,
+            reporter_phone=self.reporter.phone if self.reporter else None,
+            priority=self.priority,
+        )
+
+
+class ActionIn(BaseModel):
+    """What a workflow action may carry; each action says which fields it needs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    actor: str = Field(default="operator", min_length=1, max_length=100)
+    team: str | None = Field(default=None, description="team code: assign, joint_dispatch lead")
+    co_teams: list[str] = Field(default_factory=list, description="joint_dispatch co-handlers")
+    reason: str | None = Field(default=None, max_length=2000)
+    note: str | None = Field(default=None, max_length=5000)
+    target: int | None = Field(default=None, description="merge: the event to merge into")
+    satisfaction: int | None = Field(default=None, description="visit: 1 to 5")
+    priority: str | None = Field(default=None, description="register: override the priority")
+    row_version: int | None = Field(default=None, description="refuse if the event changed")
+
+
+class PlaceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    lon: float
+    lat: float
+    crs: str = "wgs84"
+    actor: str = Field(default="operator", min_length=1, max_length=100)
+
+
+class TeamOut(BaseModel):
+    id: int
+    code: str
+    name: str
+    level: str
+
+
+class EventOut(BaseModel):
+    id: int
+    source: str
+    external_id: str
+    category: str
+    priority: str
+    status: str
+    description: str
+    address: str | None
+    reporter: dict[str, str | None]
+    reported_at: dt.datetime
+    received_at: dt.datetime
+    updated_at: dt.datetime
+    location: dict[str, float] | None
+    input: dict[str, Any] | None
+    county_code: str | None
+    grid_code: str | None
+    community_code: str | None
+    township_code: str | None
+    zone_code: str | None
+    dedicated_code: str | None
+    on_boundary: bool
+    outside_coverage: bool
+    unassigned: bool
+    team: TeamOut | None
+    handling_mode: str | None
+    department_code: str | None
+    escalation_level: str
+    duplicate_of: int | None
+    response_due_at: dt.datetime | None
+    due_at: dt.datetime | None
+    overdue: bool
+    closed_at: dt.datetime | None
+    satisfaction: int | None
+    row_version: int
+    co_handlers: list[dict[str, Any]]
+    allowed_actions: list[str]
+    routing: dict[str, Any]
+
+
+class LogEntryOut(BaseModel):
+    id: int
+    at: dt.datetime
+    actor: str
+    action: str
+    from_status: str | None
+    to_status: str | None
+    team_id: int | None
+    note: str | None
+    data: dict[str, Any]
+
+
+class PhotoOut(BaseModel):
+    id: int
+    sha256: str
+    media_type: str
+    size: int
+    uploaded_by: str
+    uploaded_at: dt.datetime
+    url: str
+
+
+def event_out(session: Session, event: Event) -> EventOut:
+    lonlat = ev.event_lonlat(event)
+    team = session.get(Team, event.team_id) if event.team_id else None
+    return EventOut(
+        id=event.id,
+        source=event.source,
+        external_id=event.external_id,
+        category=event.category_code,
+        priority=event.priority,
+        status=event.status,
+        description=event.description,
+        address=event.address,
+        # The map and the lists show a masked phone; the full number stays in the database.
+        reporter={"name": event.reporter_name, "phone": ev.mask_phone(event.reporter_phone)},
+        reported_at=event.reported_at,
+        received_at=event.received_at,
+        updated_at=event.updated_at,
+        location={"lon": lonlat[0], "lat": lonlat[1]} if lonlat else None,
+        input=(
+            {"lon": event.input_lon, "lat": event.input_lat, "crs": event.input_crs}
+            if event.input_lon is not None
+            else None
+        ),
+        county_code=event.county_code,
+        grid_code=event.grid_code,
+        community_code=event.community_code,
+        township_code=event.township_code,
+        zone_code=event.zone_code,
+        dedicated_code=event.dedicated_code,
+        on_boundary=event.on_boundary,
+        outside_coverage=event.outside_coverage,
+        unassigned=event.team_id is None,
+        team=TeamOut(id=team.id, code=team.code, name=team.name, level=team.level)
+        if team
+        else None,
+        handling_mode=event.handling_mode,
+        department_code=event.department_code,
+        escalation_level=event.escalation_level,
+        duplicate_of=event.duplicate_of,
+        response_due_at=event.response_due_at,
+        due_at=event.due_at,
+        overdue=event.overdue,
+        closed_at=event.closed_at,
+        satisfaction=event.satisfaction,
+        row_version=event.row_version,
+        co_handlers=[
+            {"team": t.code, "name": t.name, "reported_back_at": c.reported_back_at}
+            for t, c in ev.co_handlers(session, event_id=event.id)
+        ],
+        allowed_actions=wf.allowed_actions(event.status),
+        routing=event.routing,
+    )
+
+
+def _feature(out: EventOut) -> dict[str, Any]:
+    props = out.model_dump(mode="json", exclude={"location", "routing"})
+    geometry = (
+        {"type": "Point", "coordinates": [out.location["lon"], out.location["lat"]]}
+        if out.location
+        else None
+    )
+    return {"type": "Feature", "id": out.id, "geometry": geometry, "properties": props}
+
+
+# --- ingest -----------------------------------------------------------------------------
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    """The body, refused as soon as it passes `limit` (before it is all in memory)."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(
+            f"the request body is {declared} bytes; an event may be at most {limit}",
+            details={"limit": limit},
+        )
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(
+                f"the request body passes {limit} bytes, the most an event may be",
+                details={"limit": limit},
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _ingest(ctx: AppContext, session: Session, body: EventIn) -> tuple[EventOut, bool]:
+    with translate_errors(ctx.database_url):
+        event, created = ev.ingest_event(
+            session,
+            router=ctx.router,
+            payload=body.to_input(),
+            actor=f"source:{body.source}",
+            policy=EventPolicy.from_settings(ctx.settings),
+        )
+        session.commit()  # acknowledged only once committed
+        return event_out(session, event), created
+
+
+@router.post(
+    "/events",
+    summary="Ingest one event: 201 when new, 200 when (source, external_id) is known",
+    status_code=201,
+    response_model=EventOut,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": EventIn.model_json_schema()}},
+        }
+    },
+)
+async def post_event(
+    request: Request, response: Response, ctx: ContextDep, session: SessionDep
+) -> EventOut:
+    raw = await _read_limited(request, MAX_EVENT_BODY_BYTES)
+    try:
+        body = EventIn.model_validate_json(raw)
+    except ValidationError as exc:
+        problems = [
+            {"where": ".".join(str(p) for p in err["loc"]), "problem": err["msg"]}
+            for err in exc.errors()
+        ]
+        first = problems[0]
+        where = f"{first['where']}: " if first["where"] else ""
+        raise InvalidInput(f"{where}{first['problem']}", details={"problems": problems}) from None
+    out, created = await run_in_threadpool(_ingest, ctx, session, body)
+    response.status_code = 201 if created else 200
+    return out
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def _csv(value: str | None) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()] if value else []
+
+
+def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
+    if not value:
+        return None
+    parts = value.split(",")
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        numbers = []
+    if len(numbers) != 4:
+        raise InvalidInput(
+            f"bbox: expected west,south,east,north, got {value!r}", details={"bbox": value}
+        )
+    return numbers[0], numbers[1], numbers[2], numbers[3]
+
+
+@router.get("/events", summary="List events, newest first (GeoJSON with ?f=geojson)")
+def get_events(
+    session: SessionDep,
+    status: Annotated[str | None, Query(description="comma-separated states")] = None,
+    priority: Annotated[str | None, Query(description="comma-separated priorities")] = None,
+    category: Annotated[str | None, Query(description="comma-separated category codes")] = None,
+    area: Annotated[str | None, Query(description="a grid/community/township/… code")] = None,
+    bbox: Annotated[str | None, Query(description="west,south,east,north (WGS84)")] = None,
+    since: Annotated[dt.datetime | None, Query(description="received at or after")] = None,
+    unassigned: Annotated[bool | None, Query(description="only events without a team")] = None,
+    overdue: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[int | None, Query(description="next_cursor of the previous page")] = None,
+    f: Annotated[str, Query(pattern="^(json|geojson)$")] = "json",
+) -> dict[str, Any]:
+    rows = ev.list_events(
+        session,
+        status=_csv(status),
+        priority=_csv(priority),
+        category=_csv(category),
+        area=area,
+        bbox=_bbox(bbox),
+        since=since,
+        unassigned=unassigned,
+        overdue=overdue,
+        limit=limit,
+        cursor=cursor,
+    )
+    outs = [event_out(session, e) for e in rows]
+    next_cursor = rows[-1].id if len(rows) == limit else None
+    if f == "geojson":
+        return {
+            "type": "FeatureCollection",
+            "features": [_feature(o) for o in outs],
+            "next_cursor": next_cursor,
+        }
+    return {"events": [o.model_dump(mode="json") for o in outs], "next_cursor": next_cursor}
+
+
+@router.get("/events/triage", summary="Events no one could place, for operators to route")
+def get_triage(
+    session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+) -> dict[str, Any]:
+    rows = ev.triage_queue(session, limit=limit)
+    return {"events": [event_out(session, e).model_dump(mode="json") for e in rows]}
+
+
+@router.get("/events/{event_id}", response_model=EventOut, summary="One event")
+def get_one_event(event_id: int, session: SessionDep) -> EventOut:
+    return event_out(session, ev.get_event(session, event_id=event_id))
+
+
+@router.get("/events/{event_id}/log", summary="An event's timeline (append-only)")
+def get_event_log(event_id: int, session: SessionDep) -> dict[str, Any]:
+    entries = ev.event_log(session, event_id=event_id)
+    return {
+        "event_id": event_id,
+        "entries": [
+            LogEntryOut.model_validate(e, from_attributes=True).model_dump(mode="json")
+            for e in entries
+        ],
+    }
+
+
+# --- acting -----------------------------------------------------------------------------
+
+
+@router.post(
+    "/events/{event_id}/actions/{action}",
+    response_model=EventOut,
+    summary="A workflow action; 409 names the current state when it is not allowed",
+)
+def post_action(event_id: int, action: str, body: ActionIn, session: SessionDep) -> EventOut:
+    event = ev.act(
+        session,
+        event_id=event_id,
+        action=action,
+        actor=body.actor,
+        team_code=body.team,
+        co_team_codes=body.co_teams,
+        reason=body.reason,
+        note=body.note,
+        target_id=body.target,
+        satisfaction=body.satisfaction,
+        priority=body.priority,
+        expected_version=body.row_version,
+    )
+    session.commit()
+    return event_out(session, event)
+
+
+@router.post(
+    "/events/{event_id}/place",
+    response_model=EventOut,
+    summary="Place an unassigned event on the map and route it (the triage queue)",
+)
+def post_place(event_id: int, body: PlaceIn, ctx: ContextDep, session: SessionDep) -> EventOut:
+    if ctx.router is None:
+        raise NotFound("routing is not ready: no boundary version is active")
+    event = ev.place_event(
+        session,
+        router=ctx.router,
+        event_id=event_id,
+        lon=body.lon,
+        lat=body.lat,
+        crs=body.crs,
+        actor=body.actor,
+    )
+    session.commit()
+    return event_out(session, event)
+
+
+# --- photos -----------------------------------------------------------------------------
+
+
+def _photo_out(photo: Photo) -> PhotoOut:
+    return PhotoOut(
+        id=photo.id,
+        sha256=photo.sha256,
+        media_type=photo.media_type,
+        size=photo.size,
+        uploaded_by=photo.uploaded_by,
+        uploaded_at=photo.uploaded_at,
+        url=f"/api/events/{photo.event_id}/photos/{photo.id}",
+    )
+
+
+@router.post(
+    "/events/{event_id}/photos",
+    response_model=PhotoOut,
+    status_code=201,
+    summary="Attach a photo (JPEG, PNG or WebP, checked by content)",
+)
+def post_photo(
+    event_id: int,
+    ctx: ContextDep,
+    session: SessionDep,
+    file: Annotated[UploadFile, File(description="the photo")],
+    actor: Annotated[str, Query(max_length=100)] = "operator",
+) -> PhotoOut:
+    event = ev.get_event(session, event_id=event_id, for_update=True)
+    limit = ctx.settings.photo_max_bytes
+    data = file.file.read(limit + 1)  # one byte over is enough to refuse it
+    stored = store_photo(
+        data, photo_dir=ctx.settings.photo_dir, max_bytes=limit, filename=file.filename
+    )
+    photo = Photo(
+        event_id=event.id,
+        sha256=stored.sha256,
+        media_type=stored.media_type,
+        size=stored.size,
+        uploaded_by=actor,
+    )
+    session.add(photo)
+    session.flush()
+    ev.log_photo(session, event=event, actor=actor, photo_id=photo.id, sha256=stored.sha256)
+    session.commit()
+    return _photo_out(photo)
+
+
+@router.get("/events/{event_id}/photos", summary="An event's photos")
+def get_photos(event_id: int, session: SessionDep) -> dict[str, Any]:
+    ev.get_event(session, event_id=event_id)
+    photos = session.scalars(select(Photo).where(Photo.event_id == event_id).order_by(Photo.id))
+    return {"photos": [_photo_out(p).model_dump(mode="json") for p in photos]}
+
+
+@router.get("/events/{event_id}/photos/{photo_id}", summary="One photo's bytes")
+def get_photo(event_id: int, photo_id: int, ctx: ContextDep, session: SessionDep) -> FileResponse:
+    photo = session.get(Photo, photo_id)
+    if photo is None or photo.event_id != event_id:
+        raise NotFound(f"event {event_id} has no photo {photo_id}")
+    path = stored_photo_file(ctx.settings.photo_dir, photo.sha256, photo.media_type)
+    return FileResponse(
+        path,
+        media_type=photo.media_type,
+        headers={"Cache-Control": "private, max-age=86400", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+# --- the responsibility list and statistics ---------------------------------------------
+
+
+@router.get("/categories", summary="The responsibility list (权责清单): categories and rules")
+def get_categories(
+    session: SessionDep, county: Annotated[str | None, Query()] = None
+) -> dict[str, Any]:
+    return {"categories": list_categories(session, county_code=county)}
+
+
+@router.get(
+    "/stats", summary="Received, open, overdue, closed on time, handling time, satisfaction"
+)
+def get_stats(
+    session: SessionDep,
+    by: Annotated[str, Query(description="grid | community | township | team")] = "township",
+    since: Annotated[dt.datetime | None, Query()] = None,
+    county: Annotated[str | None, Query()] = None,
+) -> dict[str, Any]:
+    rows = event_stats(session, by=by, since=since, county_code=county)
+    return {"by": by, "since": since, "rows": [r.to_dict() for r in rows]}

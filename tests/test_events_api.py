@@ -1,0 +1,309 @@
+"""The events API over HTTP on a real test database: the closed loop as integrators see it."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import Engine, func, select
+from sqlalchemy.engine import make_url
+
+from api.app import create_app
+from gridmap.db import session_factory
+from gridmap.models import Event, Photo
+from gridmap.settings import Settings
+from tests import factories as f
+
+G2 = f"{f.C1}002"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
+
+
+@pytest.fixture
+def client(engine: Engine, db_url: str, tmp_path: Path) -> Iterator[TestClient]:
+    with session_factory(engine)() as s:
+        f.load_small_county(s)
+        s.commit()
+    settings = Settings(database_url=db_url, home=tmp_path, photo_max_bytes=64 * 1024)
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def ticket(external_id: str, **changes: Any) -> dict[str, Any]:
+    lon, lat = f.SmallCounty.grid_center(f.G1)
+    body: dict[str, Any] = {
+        "source": "12345",
+        "external_id": external_id,
+        "category": "ROAD",
+        "description": "路面坑洼",
+        "location": {"lon": lon, "lat": lat, "crs": "wgs84"},
+        "reporter": {"name": "张三", "phone": "13812345678"},
+        "reported_at": "2026-11-21T09:30:00+08:00",
+    }
+    body.update(changes)
+    return body
+
+
+def act(client: TestClient, event_id: int, action: str, **body: Any) -> dict[str, Any]:
+    response = client.post(f"/api/events/{event_id}/actions/{action}", json=body)
+    assert response.status_code == 200, response.text
+    return dict(response.json())
+
+
+def stored(engine: Engine) -> int:
+    with session_factory(engine)() as s:
+        return s.scalar(select(func.count()).select_from(Event)) or 0
+
+
+def test_an_integrator_posts_a_ticket_twice_and_gets_one_event(
+    client: TestClient, engine: Engine
+) -> None:
+    first = client.post("/api/events", json=ticket("BJ-1"))
+    again = client.post("/api/events", json=ticket("BJ-1"))
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["id"] == again.json()["id"]
+    body = first.json()
+    assert body["grid_code"] == f.G1 and body["team"]["code"] == f"T-{f.G1}"
+    assert body["reporter"]["phone"] == "138****5678"
+    assert body["allowed_actions"] == ["register", "merge"]
+    assert stored(engine) == 1
+
+
+def test_concurrent_posts_of_one_ticket_make_one_event(client: TestClient, engine: Engine) -> None:
+    barrier = threading.Barrier(6)
+    answers: list[tuple[int, int]] = []
+
+    def send() -> None:
+        barrier.wait()
+        r = client.post("/api/events", json=ticket("RACE"))
+        answers.append((r.status_code, r.json()["id"]))
+
+    threads = [threading.Thread(target=send) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert sorted(code for code, _ in answers) == [200] * 5 + [201]
+    assert len({event_id for _, event_id in answers}) == 1
+    assert stored(engine) == 1
+
+
+def test_an_operator_takes_an_event_through_every_step(client: TestClient) -> None:
+    event_id = client.post("/api/events", json=ticket("LOOP")).json()["id"]
+    states = [
+        act(client, event_id, "register", actor="坐席01")["status"],
+        act(client, event_id, "assign", actor="坐席01")["status"],
+        act(client, event_id, "start", actor="李网格")["status"],
+        act(client, event_id, "report_back", actor="李网格", note="已修补")["status"],
+        act(client, event_id, "close", actor="坐席01")["status"],
+        act(client, event_id, "visit", actor="回访员", satisfaction=5)["status"],
+        act(client, event_id, "archive", actor="坐席01")["status"],
+    ]
+    assert states == [
+        "registered",
+        "assigned",
+        "in_progress",
+        "reported_back",
+        "closed",
+        "closed",
+        "archived",
+    ]
+    log = client.get(f"/api/events/{event_id}/log").json()["entries"]
+    assert [e["action"] for e in log] == [
+        "report",
+        "register",
+        "assign",
+        "start",
+        "report_back",
+        "close",
+        "visit",
+        "archive",
+    ]
+    assert log[4]["actor"] == "李网格" and log[4]["note"] == "已修补"
+    stats = client.get("/api/stats", params={"by": "grid"}).json()["rows"]
+    assert [(r["key"], r["closed_on_time"], r["satisfaction"]) for r in stats] == [(f.G1, 1, 5.0)]
+
+
+def test_a_step_out_of_order_gets_409_naming_the_state(client: TestClient) -> None:
+    event_id = client.post("/api/events", json=ticket("ORDER")).json()["id"]
+    response = client.post(f"/api/events/{event_id}/actions/close", json={"actor": "op"})
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "illegal_transition"
+    assert error["details"]["current_state"] == "reported"
+    assert "reported" in error["message"]
+    assert client.get(f"/api/events/{event_id}").json()["status"] == "reported"
+
+
+def test_an_event_escalates_to_the_county(client: TestClient) -> None:
+    event_id = client.post("/api/events", json=ticket("UP")).json()["id"]
+    act(client, event_id, "register")
+    act(client, event_id, "assign")
+    holders = [
+        act(client, event_id, "escalate", reason="解决不了")["team"]["code"] for _ in range(3)
+    ]
+    assert holders == [f"T-{f.C1}", f"T-{f.T1}", f"T-{f.COUNTY}"]
+    top = client.post(f"/api/events/{event_id}/actions/escalate", json={"reason": "again"})
+    assert top.status_code == 409
+    path = [
+        (e["data"]["from_level"], e["data"]["to_level"])
+        for e in client.get(f"/api/events/{event_id}/log").json()["entries"]
+        if e["action"] == "escalate"
+    ]
+    assert path == [("grid", "community"), ("community", "township"), ("township", "county")]
+
+
+def test_a_joint_dispatch_closes_when_the_lead_closes_after_the_co_handlers(
+    client: TestClient,
+) -> None:
+    body = client.post(
+        "/api/events", json=ticket("EDGE", location={"lon": 112.91, "lat": 35.79})
+    ).json()
+    assert body["on_boundary"] is True
+    event_id = body["id"]
+    act(client, event_id, "register")
+    act(client, event_id, "joint_dispatch", team=f"T-{f.G1}", co_teams=[f"T-{G2}"])
+    act(client, event_id, "start")
+    act(client, event_id, "report_back", note="主办完成")
+    early = client.post(f"/api/events/{event_id}/actions/close", json={})
+    assert early.status_code == 409
+    assert early.json()["error"]["details"]["waiting_for"] == [f"T-{G2}"]
+    act(client, event_id, "report_back", team=f"T-{G2}", note="协办完成")
+    closed = act(client, event_id, "close")
+    assert closed["status"] == "closed"
+    assert closed["co_handlers"][0]["reported_back_at"] is not None
+
+
+def test_a_duplicate_is_linked_and_merged(client: TestClient) -> None:
+    lon, lat = f.SmallCounty.grid_center(f.G1)
+    first = client.post("/api/events", json=ticket("P1")).json()
+    second = client.post(
+        "/api/events",
+        json=ticket("P2", location={"lon": lon + 0.0001, "lat": lat}),
+    ).json()
+    assert second["duplicate_of"] == first["id"]
+    merged = act(client, second["id"], "merge")
+    assert merged["status"] == "merged"
+    listed = client.get("/api/events", params={"status": "merged"}).json()["events"]
+    assert [e["id"] for e in listed] == [second["id"]]
+
+
+@pytest.mark.parametrize(
+    ("changes", "status", "code"),
+    [
+        ({"category": "NOPE"}, 422, "unknown_category"),
+        ({"location": {"lon": 112.9, "lat": 95.0}}, 422, "invalid_coordinates"),
+        ({"location": {"lon": 112.9, "lat": 35.8, "crs": "EPSG:999999"}}, 422, "unknown_crs"),
+        ({"location": {"lon": "abc", "lat": 35.8}}, 422, "invalid_input"),
+        ({"description": "长" * 6000}, 413, "payload_too_large"),
+        ({"description": "x" * (50 * 1024 * 1024)}, 413, "payload_too_large"),
+    ],
+)
+def test_bad_tickets_get_a_clear_4xx_and_nothing_is_stored(
+    client: TestClient, engine: Engine, changes: dict[str, Any], status: int, code: str
+) -> None:
+    response = client.post("/api/events", json=ticket("BAD", **changes))
+    assert response.status_code == status, response.text
+    assert response.json()["error"]["code"] == code
+    assert stored(engine) == 0
+
+
+def test_nan_coordinates_are_refused(client: TestClient, engine: Engine) -> None:
+    raw = (
+        '{"source": "12345", "external_id": "NAN", "category": "ROAD", '
+        '"location": {"lon": NaN, "lat": 35.8}, "reported_at": "2026-11-21T09:30:00+08:00"}'
+    )
+    response = client.post("/api/events", content=raw, headers={"content-type": "application/json"})
+    assert response.status_code == 422
+    assert stored(engine) == 0
+
+
+def test_a_ticket_far_outside_is_kept_for_triage_and_placed_by_an_operator(
+    client: TestClient,
+) -> None:
+    lost = client.post(
+        "/api/events", json=ticket("LOST", location={"lon": 113.6, "lat": 36.6})
+    ).json()
+    assert lost["unassigned"] is True and lost["grid_code"] is None
+    queue = client.get("/api/events/triage").json()["events"]
+    assert [e["id"] for e in queue] == [lost["id"]]
+    lon, lat = f.SmallCounty.grid_center(G2)
+    placed = client.post(
+        f"/api/events/{lost['id']}/place", json={"lon": lon, "lat": lat, "actor": "op"}
+    ).json()
+    assert placed["grid_code"] == G2 and placed["team"]["code"] == f"T-{G2}"
+    assert client.get("/api/events/triage").json()["events"] == []
+
+
+def test_a_photo_is_checked_by_content_stored_once_and_served_back(
+    client: TestClient, engine: Engine, tmp_path: Path
+) -> None:
+    event_id = client.post("/api/events", json=ticket("PHOTO")).json()["id"]
+    url = f"/api/events/{event_id}/photos"
+    first = client.post(url, files={"file": ("scene.png", PNG, "image/png")})
+    assert first.status_code == 201, first.text
+    again = client.post(url, files={"file": ("copy.jpg", PNG, "image/jpeg")})
+    assert again.json()["media_type"] == "image/png"  # the content decides, not the name
+    assert len(list((tmp_path / "photos").rglob("*.png"))) == 1
+    served = client.get(first.json()["url"])
+    assert served.status_code == 200 and served.content == PNG
+    assert served.headers["content-type"] == "image/png"
+
+    exe = client.post(
+        url, files={"file": ("photo.jpg", b"MZ\x90\x00" + b"\x00" * 60, "image/jpeg")}
+    )
+    assert exe.status_code == 415 and exe.json()["error"]["code"] == "unsupported_media"
+    big = client.post(url, files={"file": ("big.png", PNG + b"\x00" * 70_000, "image/png")})
+    assert big.status_code == 413
+    with session_factory(engine)() as s:
+        assert s.scalar(select(func.count()).select_from(Photo)) == 2
+    log = client.get(f"/api/events/{event_id}/log").json()["entries"]
+    assert [e["action"] for e in log].count("photo") == 2
+
+
+def test_categories_and_geojson_listing(client: TestClient) -> None:
+    codes = [c["code"] for c in client.get("/api/categories").json()["categories"]]
+    assert codes == ["CONS", "MULTI", "ROAD", "SMOKE", "VEND"]
+    client.post("/api/events", json=ticket("G1"))
+    collection = client.get("/api/events", params={"f": "geojson", "area": f.T1}).json()
+    assert collection["type"] == "FeatureCollection"
+    lon, lat = f.SmallCounty.grid_center(f.G1)
+    assert collection["features"][0]["geometry"]["coordinates"] == pytest.approx([lon, lat])
+    assert client.get("/api/events", params={"area": f.T2}).json()["events"] == []
+
+
+def _set_connections(db_url: str, *, allowed: bool) -> None:
+    url = make_url(db_url)
+    admin = url.set(database="postgres", drivername="postgresql").render_as_string(
+        hide_password=False
+    )
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'ALTER DATABASE "{url.database}" ALLOW_CONNECTIONS {str(allowed).lower()}')
+        if not allowed:
+            conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = %s AND pid <> pg_backend_pid()",
+                (url.database,),
+            )
+
+
+def test_ingest_answers_503_while_the_database_is_down_and_succeeds_after(
+    client: TestClient, engine: Engine, db_url: str
+) -> None:
+    _set_connections(db_url, allowed=False)
+    try:
+        down = client.post("/api/events", json=ticket("DOWN"))
+        assert down.status_code == 503, down.text
+        assert down.json()["error"]["code"] == "database_unavailable"
+        assert down.headers["retry-after"]
+    finally:
+        _set_connections(db_url, allowed=True)
+    engine.dispose()
+    assert stored(engine) == 0
+    back = client.post("/api/events", json=ticket("DOWN"))
+    assert back.status_code == 201, back.text
+    assert stored(engine) == 1
