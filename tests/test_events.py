@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -477,3 +478,26 @@ def test_statistics_per_township_count_received_open_overdue_and_satisfaction(
 def test_the_policy_comes_from_settings() -> None:
     policy = EventPolicy.from_settings(Settings(duplicate_distance_m=10, description_max_chars=9))
     assert (policy.duplicate_distance_m, policy.description_max_chars) == (10, 9)
+
+
+def test_the_import_command_reports_bad_lines_and_honours_all_or_nothing(
+    session: Session, county: Router, db_url: str, tmp_path: Path
+) -> None:
+    from typer.testing import CliRunner
+
+    from gridmap_cli.events_commands import app
+
+    path = tmp_path / "12345.csv"
+    path.write_text(HOTLINE_CSV, encoding="utf-8")
+    runner = CliRunner()
+    env = {"GRIDMAP_DATABASE_URL": db_url, "GRIDMAP_HOME": str(tmp_path)}
+    refused = runner.invoke(app, ["import", str(path)], env=env)
+    assert refused.exit_code == 1
+    assert "line 3" in refused.output and count_events(session) == 0
+    done = runner.invoke(app, ["import", str(path), "--skip-bad"], env=env)
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (summary["created"], [b["line"] for b in summary["bad"]]) == (2, [3, 5])
+    assert count_events(session) == 2
+    checked = runner.invoke(app, ["check-overdue"], env=env)
+    assert checked.exit_code == 0 and json.loads(checked.stdout) == {"overdue": []}
