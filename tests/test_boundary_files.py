@@ -256,6 +256,17 @@ def test_two_grids_that_leave_a_gap_are_reported_with_the_gap_area_and_place():
     assert problem.where["bbox"] == pytest.approx([112.9018, 35.80, 112.9022, 35.804], abs=1e-7)
 
 
+def test_a_grid_slid_sideways_shows_its_overlap_and_its_gap_though_the_areas_add_up():
+    report = validate_areas(load("shifted_grid.geojson"))
+    assert report.counts() == {"gap": 1, "overlap": 1}
+    assert report.of_kind("gap")[0].where["bbox"] == pytest.approx(
+        [112.90, 35.80, 112.9002, 35.804], abs=1e-7
+    )
+    assert report.of_kind("overlap")[0].where["bbox"] == pytest.approx(
+        [112.902, 35.80, 112.9022, 35.804], abs=1e-7
+    )
+
+
 def test_duplicate_and_missing_codes_are_reported():
     report = validate_areas(load("duplicate_code.geojson"))
     assert report.counts() == {"duplicate_code": 1, "missing_code": 1}
