@@ -17,6 +17,7 @@ from typing import Any
 
 import geopandas as gpd
 import numpy as np
+import pyproj
 import shapely
 
 from geodata.validation import validate_areas
@@ -89,14 +90,22 @@ def synthetic(n_grids: int, seed: int = 1) -> gpd.GeoDataFrame:
 
 
 def all_pairs_overlaps(gdf: gpd.GeoDataFrame) -> tuple[int, float]:
-    """The obvious alternative: intersect every pair of grids whose boxes meet."""
+    """The obvious alternative: intersect every pair of grids whose boxes meet, and keep
+    overlaps of 1 m² or more (validate_areas's default), measured in the same projection."""
     t0 = time.perf_counter()
     geoms = gdf.geometry.to_numpy()[gdf["layer"].to_numpy() == "grid"]
     tree = shapely.STRtree(geoms)
     a, b = tree.query(geoms, predicate="intersects")
     keep = a < b
-    area = shapely.area(shapely.intersection(geoms[a[keep]], geoms[b[keep]]))
-    return int((area > 1e-10).sum()), time.perf_counter() - t0
+    shared = shapely.intersection(geoms[a[keep]], geoms[b[keep]])
+    x1, y1, x2, y2 = shapely.total_bounds(geoms)
+    aeqd = pyproj.Transformer.from_crs(
+        "EPSG:4326",
+        f"+proj=aeqd +lat_0={(y1 + y2) / 2} +lon_0={(x1 + x2) / 2} +datum=WGS84 +units=m",
+        always_xy=True,
+    )
+    metres = shapely.transform(shared, lambda c: np.column_stack(aeqd.transform(*c.T)))
+    return int((shapely.area(metres) >= 1.0).sum()), time.perf_counter() - t0
 
 
 def main(sizes: list[int]) -> None:
@@ -114,7 +123,7 @@ def main(sizes: list[int]) -> None:
             found, alt = all_pairs_overlaps(gdf)
             print(
                 f"        overlap step alone, intersecting every touching pair: {alt:6.2f} s "
-                f"({found} overlapping pairs)"
+                f"({found} overlapping pairs of 1 m² or more)"
             )
 
 

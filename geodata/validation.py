@@ -484,10 +484,11 @@ class _Checker:
             tree = shapely.STRtree(geoms)
             a, b = tree.query(geoms[flagged], predicate="intersects")
             a = flagged[a]
-            keep = a < b
-            a, b = a[keep], b[keep]
-            # Pairs where both were flagged appear from both sides; flagged-unflagged once.
-            pairs = np.unique(np.column_stack([a, b]), axis=0) if len(a) else np.empty((0, 2))
+            keep = a != b
+            # Order each pair, since a flagged feature may meet its partner from either
+            # side; pairs where both were flagged come twice and are made unique.
+            lo, hi = np.minimum(a[keep], b[keep]), np.maximum(a[keep], b[keep])
+            pairs = np.unique(np.column_stack([lo, hi]), axis=0) if len(lo) else np.empty((0, 2))
             if not len(pairs):
                 continue
             a, b = pairs[:, 0].astype(np.intp), pairs[:, 1].astype(np.intp)

@@ -267,6 +267,19 @@ def test_a_grid_slid_sideways_shows_its_overlap_and_its_gap_though_the_areas_add
     )
 
 
+def test_a_grid_drawn_inside_another_grid_is_an_overlap():
+    gdf = load("community_4_grids.geojson")
+    inner = gdf.iloc[[1]].copy()  # a copy of grid 1, shrunk to a quarter, appended last
+    inner["code"] = COMMUNITY + "009"
+    inner["geometry"] = inner.geometry.scale(0.5, 0.5)
+    report = validate_areas(pd.concat([gdf, inner], ignore_index=True))
+    assert report.counts() == {"overlap": 1}
+    problem = report.problems[0]
+    assert problem.code == GRID1 and COMMUNITY + "009" in problem.message
+    reported_m2 = float(problem.message.split(" by ")[1].split(" m²")[0])
+    assert reported_m2 == pytest.approx(strip_area_m2(0, 0.5) / 8, rel=0.005)
+
+
 def test_duplicate_and_missing_codes_are_reported():
     report = validate_areas(load("duplicate_code.geojson"))
     assert report.counts() == {"duplicate_code": 1, "missing_code": 1}
