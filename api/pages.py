@@ -6,9 +6,9 @@ import logging
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
-from starlette.routing import BaseRoute, Route
+from starlette.routing import Route
 
 from api.deps import ContextDep
 from gridmap.errors import NotFound
@@ -35,13 +35,20 @@ _FEATURE_ROUTES: dict[str, tuple[str, str]] = {
 _PARAM = re.compile(r"\{[^}]*\}")
 
 
-def api_features(routes: list[BaseRoute]) -> list[str]:
-    """The page features whose endpoints this app serves (the page calls no missing one)."""
+def api_features(app: FastAPI) -> list[str]:
+    """The page features whose endpoints this app serves (the page calls no missing one).
+
+    Read from the OpenAPI description: FastAPI no longer flattens included routers into
+    `app.routes`, and the schema is the public list of what the service answers.
+    """
     served: set[tuple[str, str]] = set()
-    for route in routes:
-        if isinstance(route, Route):
-            path = _PARAM.sub("{}", route.path)
-            served.update((method, path) for method in route.methods or ())
+    for path, operations in app.openapi().get("paths", {}).items():
+        blank = _PARAM.sub("{}", path)
+        served.update((method.upper(), blank) for method in operations)
+    # Plain routes outside the schema (a hidden endpoint still serves the page).
+    for route in app.routes:
+        if isinstance(route, Route) and route.include_in_schema is False:
+            served.update((m, _PARAM.sub("{}", route.path)) for m in route.methods or ())
     return [name for name, key in _FEATURE_ROUTES.items() if key in served]
 
 
@@ -58,7 +65,7 @@ def command_view(
     page = build_command_view(
         lang=lang or ctx.settings.default_lang,
         tile_url=ctx.settings.tile_url,
-        api_features=api_features(request.app.routes),
+        api_features=api_features(request.app),
         query=q,
     )
     return HTMLResponse(page, headers={"Cache-Control": "no-cache"})

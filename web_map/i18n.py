@@ -71,6 +71,7 @@ _ZH: dict[str, str] = {
     "township": "乡镇",
     "county": "县",
     "zone": "执法片区",
+    "dedicated_grid": "专属网格",
     "team": "责任队伍",
     "department": "责任部门",
     "mode": "履职方式",
@@ -117,7 +118,6 @@ _ZH: dict[str, str] = {
     "overdue_alert": "超期预警",
     "sound": "声音提醒",
     "new_event": "新事件",
-    "synthetic_note": "",
 }
 
 _EN: dict[str, str] = {
@@ -178,6 +178,7 @@ _EN: dict[str, str] = {
     "township": "Township",
     "county": "County",
     "zone": "Enforcement zone",
+    "dedicated_grid": "Dedicated grid",
     "team": "Responsible team",
     "department": "Department",
     "mode": "Handling",
@@ -220,7 +221,6 @@ _EN: dict[str, str] = {
     "overdue_alert": "Overdue alert",
     "sound": "Sound",
     "new_event": "New event",
-    "synthetic_note": "",
 }
 
 LABELS: dict[str, dict[str, str]] = {"zh": _ZH, "en": _EN}

@@ -223,7 +223,7 @@
     entry.layer.addTo(map);
     overlays.addOverlay(entry.layer, L_("layer_" + layer));
     if (layer === "county" && cfg.fitToCounty && entry.kind === "geojson" && entry.byCode.size) {
-      map.fitBounds(entry.layer.getBounds(), { padding: [20, 20] });
+      map.fitBounds(entry.layer.getBounds(), { padding: [20, 20], animate: false });
     }
     if (layer === "township") fillTownshipFilter(entry.byCode);
   }
@@ -590,7 +590,7 @@
 
   function openPanel(...children) {
     const body = $("gm-panel-body");
-    body.replaceChildren(...children);
+    body.replaceChildren(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
     $("gm-panel").hidden = false;
   }
 
@@ -619,6 +619,7 @@
       row(L_("community"), areaLabel(pick(ev, "community") || pick(r, "chain.community") || ev.community_code, "community")),
       row(L_("township"), areaLabel(pick(ev, "township") || pick(r, "chain.township") || ev.township_code, "township")),
       row(L_("zone"), areaLabel(pick(ev, "enforcement_zone", "zone") || pick(r, "enforcement_zone") || ev.zone_code, "enforcement_zone")),
+      row(L_("dedicated_grid"), areaLabel(pick(ev, "dedicated_grid") || pick(r, "dedicated_grid") || ev.dedicated_code, "dedicated_grid")),
     ];
   }
 
@@ -980,6 +981,8 @@
     map = leafletMap;
     cfg = config;
     t = cfg.labels;
+    // With no basemap no tile layer sets a zoom range, and clustering needs one.
+    if (map.options.maxZoom === undefined) map.setMaxZoom(19);
     cluster = L.markerClusterGroup({ chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 45, disableClusteringAtZoom: 16 });
     cluster.addTo(map);
     heat = L.heatLayer([], { radius: 22, blur: 18, maxZoom: 15 });

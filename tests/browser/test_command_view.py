@@ -1,0 +1,160 @@
+"""The command view, as an operator sees it in a real browser: it loads offline with no
+errors, speaks Chinese or English, answers "who is responsible here?", and shows data as text."""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import quote, urlsplit
+
+import folium
+import folium.plugins
+import pytest
+
+from gridmap.errors import ConfigurationError, InvalidInput
+from tests.browser.conftest import Service, WatchedPage
+from tests.factories import C1, COUNTY, G1, T1, SmallCounty
+from web_map.assets import external_urls, localize, static_file
+from web_map.command_view import build_command_view
+
+XSS = "<img src=x onerror=alert(1)>"
+
+
+def open_page(w: WatchedPage, url: str) -> None:
+    """Open the page and wait until its layers and events are loaded."""
+    w.page.goto(url)  # type: ignore[attr-defined]
+    try:
+        w.page.wait_for_selector(  # type: ignore[attr-defined]
+            "body[data-ready=true]", state="attached", timeout=20_000
+        )
+    except Exception as exc:
+        raise AssertionError(f"the page did not finish loading: {w.console_errors}") from exc
+
+
+def click_map_at(w: WatchedPage, lon: float, lat: float) -> None:
+    """Click the map where (lon, lat) is drawn, as an operator would."""
+    page = w.page
+    x, y = page.evaluate(  # type: ignore[attr-defined]
+        """([lon, lat]) => {
+            const cfg = JSON.parse(document.getElementById("gm-config").textContent);
+            const p = window[cfg.mapName].latLngToContainerPoint([lat, lon]);
+            const box = document.querySelector(".folium-map").getBoundingClientRect();
+            return [box.left + p.x, box.top + p.y];
+        }""",
+        [lon, lat],
+    )
+    page.mouse.click(x, y)  # type: ignore[attr-defined]
+
+
+# --- the page as built (no browser) ----------------------------------------------------
+
+
+def test_the_built_page_names_no_host_but_its_own() -> None:
+    for lang in ("zh", "en"):
+        page = build_command_view(lang=lang, api_features=["ogc", "locate"])
+        assert external_urls(page) == []
+        assert "/static/vendor/leaflet/dist/leaflet.js" in page
+
+
+def test_a_folium_asset_without_a_local_copy_is_refused_not_left_on_a_cdn() -> None:
+    m = folium.Map(tiles=None)
+    folium.plugins.Fullscreen().add_to(m)  # not shipped by gridmap
+    with pytest.raises(ConfigurationError, match="Fullscreen"):
+        localize(m.get_root())
+
+
+def test_a_basemap_url_is_the_only_outside_address_allowed() -> None:
+    tiles = "https://tiles.example.gov.cn/{z}/{x}/{y}.png"
+    page = build_command_view(tile_url=tiles)
+    assert tiles in page
+    assert external_urls(page, allowed_prefixes=[tiles]) == []
+
+
+def test_unknown_language_is_refused() -> None:
+    with pytest.raises(InvalidInput, match="unknown language 'fr'"):
+        build_command_view(lang="fr")
+
+
+def test_static_files_come_only_from_our_folders_and_the_plugins_dist() -> None:
+    assert static_file("js/command_view.js") is not None
+    assert static_file("vendor/leaflet/dist/leaflet.css") is not None
+    for refused in (
+        "package.json",
+        "vendor/leaflet/package.json",
+        "vendor/leaflet/dist/../package.json",
+        "js/../../assets.py",
+        "node_modules/leaflet/dist/leaflet.js",
+        "",
+    ):
+        assert static_file(refused) is None, refused
+
+
+def test_a_search_string_in_the_url_cannot_close_the_config_script() -> None:
+    page = build_command_view(query='</script><script>alert("x")</script>')
+    config = page.split('id="gm-config">', 1)[1].split("</script>", 1)[0]
+    assert json.loads(config)["query"] == '</script><script>alert("x")</script>'
+
+
+# --- in the browser ---------------------------------------------------------------------
+
+
+@pytest.mark.browser
+def test_the_page_loads_in_chinese_with_no_errors_and_asks_only_the_service(
+    service: Service, watched: WatchedPage
+) -> None:
+    open_page(watched, f"{service.url}/")
+    page = watched.page
+    # The county and its grids are drawn (from the OGC features of the running service).
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "document.querySelectorAll('.leaflet-gm-grid-pane path').length >= 8"
+    )
+    watched.screenshot("command_view_zh")
+    assert page.title() == "网格化管理指挥中心 · 一张图"  # type: ignore[attr-defined]
+    assert "今日受理" in page.inner_text("#gm-top")  # type: ignore[attr-defined]
+    assert page.locator("#gm-filter-township option").all_inner_texts()[1:] == ["西镇", "东镇"]  # type: ignore[attr-defined]
+    assert watched.console_errors == []
+    assert watched.hosts == {urlsplit(service.url).netloc}
+
+
+@pytest.mark.browser
+def test_the_page_speaks_english_when_asked(service: Service, watched: WatchedPage) -> None:
+    open_page(watched, f"{service.url}/?lang=en")
+    page = watched.page
+    assert page.get_attribute("html", "lang") == "en"  # type: ignore[attr-defined]
+    assert "Received today" in page.inner_text("#gm-top")  # type: ignore[attr-defined]
+    assert "Status" in page.inner_text("#gm-filters")  # type: ignore[attr-defined]
+    watched.screenshot("command_view_en")
+    assert watched.console_errors == []
+    assert watched.hosts == {urlsplit(service.url).netloc}
+
+
+@pytest.mark.browser
+def test_clicking_the_map_says_who_is_responsible_there(
+    service: Service, watched: WatchedPage
+) -> None:
+    open_page(watched, f"{service.url}/")
+    page = watched.page
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "document.querySelectorAll('.leaflet-gm-grid-pane path').length >= 8"
+    )
+    lon, lat = SmallCounty.grid_center(G1)
+    click_map_at(watched, lon, lat)
+    panel = page.locator("#gm-panel")  # type: ignore[attr-defined]
+    panel.locator(".gm-here").wait_for()
+    text = panel.inner_text()
+    assert G1 in text and C1 in text and T1 in text
+    assert f"T-{G1}" in text  # the grid's own team answers for it
+    assert COUNTY not in text.split(G1)[0]  # the grid comes first in the chain
+    watched.screenshot("command_view_who_is_here")
+    assert watched.console_errors == []
+
+
+@pytest.mark.browser
+def test_text_from_the_address_bar_is_shown_as_text_never_run(
+    service: Service, watched: WatchedPage
+) -> None:
+    open_page(watched, f"{service.url}/?q={quote(XSS)}")
+    page = watched.page
+    assert page.input_value("#gm-search-input") == XSS  # type: ignore[attr-defined]
+    assert page.locator("img[src=x]").count() == 0  # type: ignore[attr-defined]
+    assert watched.dialogs == []
+    assert watched.console_errors == []
