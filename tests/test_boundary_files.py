@@ -7,6 +7,7 @@ community near Gaoping, 0.004 x 0.004 degrees, tiled by grids; the broken ones b
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
 import geopandas as gpd
@@ -152,6 +153,29 @@ def test_unsupported_missing_and_ambiguous_files_are_refused_clearly(tmp_path):
     assert len(read_layer(gpkg, layer="communities")) == 1
     with pytest.raises(DataFileError, match="no layer 'towns'"):
         read_layer(gpkg, layer="towns")
+
+
+@pytest.mark.filterwarnings("ignore:'crs' was not provided")
+def test_a_geopackage_or_shapefile_without_a_crs_is_refused_too(tmp_path):
+    grids = read_layer(fixture("community_4_grids.geojson")).set_crs(None, allow_override=True)
+    gpkg = tmp_path / "no_srs.gpkg"
+    grids.to_file(gpkg, driver="GPKG", engine="pyogrio")
+    with pytest.raises(DataFileError, match="does not say which coordinate system"):
+        read_layer(gpkg)
+    shp_dir = tmp_path / "shp"
+    shp_dir.mkdir()
+    grids[["code", "geometry"]].to_file(shp_dir / "grids.shp", engine="pyogrio")
+    grids[["code", "geometry"]].to_file(shp_dir / "more.shp", engine="pyogrio")
+    zipped = tmp_path / "no_prj.zip"
+    with zipfile.ZipFile(zipped, "w") as archive:
+        for part in shp_dir.iterdir():
+            archive.write(part, part.name)
+    with pytest.raises(DataFileError, match="exactly one Shapefile") as err:
+        read_layer(zipped)
+    assert "grids.shp" in err.value.message and "more.shp" in err.value.message
+    with pytest.raises(DataFileError, match="does not say which coordinate system"):
+        read_layer(zipped, layer="grids")
+    assert len(read_layer(zipped, layer="grids", crs="cgcs2000")) == 5
 
 
 @pytest.mark.skipif(not MONACO.exists(), reason="needs ../shared/data/monaco beside the repository")
