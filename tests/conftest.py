@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -50,6 +51,17 @@ def create_database(server_url: str, name: str, *, template: str | None = None) 
 def drop_database(server_url: str, name: str) -> None:
     with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def cluster_home() -> Iterator[Path]:
+    """A home for a throw-away embedded cluster. Not under pytest's tmp_path: pytest resets
+    its base directory to mode 700 when another run starts, and the server (running as
+    the postgres user when we are root) would lose its way in mid-flight."""
+    home = TEST_HOME / f"home-{uuid.uuid4().hex[:8]}"
+    yield home
+    EmbeddedCluster(home).stop()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -72,16 +72,16 @@ def test_event_log_is_append_only(engine) -> None:
 
 
 def test_embedded_cluster_starts_is_found_again_stops_and_recovers_from_a_kill(
-    tmp_path: Path,
+    cluster_home: Path,
 ) -> None:
-    cluster = EmbeddedCluster(tmp_path / "home")
+    cluster = EmbeddedCluster(cluster_home)
     info = cluster.start()
     try:
         first_pid = cluster.pid()
         assert first_pid is not None
 
         # A second start finds the running server instead of starting another.
-        again = EmbeddedCluster(tmp_path / "home").start()
+        again = EmbeddedCluster(cluster_home).start()
         assert again.port == info.port
         assert cluster.pid() == first_pid
 
@@ -117,8 +117,8 @@ def _cli(*args: str, env_extra: dict[str, str], cwd: Path) -> subprocess.Complet
     )
 
 
-def test_cli_db_start_status_stop(tmp_path: Path) -> None:
-    env = {"GRIDMAP_HOME": str(tmp_path / "cli-home")}
+def test_cli_db_start_status_stop(cluster_home: Path) -> None:
+    env = {"GRIDMAP_HOME": str(cluster_home)}
     try:
         started = _cli("db", "start", env_extra=env, cwd=ROOT)
         assert started.returncode == 0, started.stderr
