@@ -29,6 +29,8 @@ _FEATURE_ROUTES: dict[str, tuple[str, str]] = {
     "event_log": ("GET", "/api/events/{}/log"),
     "event_actions": ("POST", "/api/events/{}/actions/{}"),
     "place": ("POST", "/api/events/{}/place"),
+    "triage": ("GET", "/api/events/triage"),
+    "photos": ("GET", "/api/events/{}/photos"),
     "stream": ("GET", "/api/stream"),
     "stats": ("GET", "/api/stats"),
 }

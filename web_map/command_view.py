@@ -38,6 +38,8 @@ API_FEATURES = (
     "event_log",
     "event_actions",
     "place",
+    "triage",
+    "photos",
     "stream",
     "stats",
 )

@@ -3,7 +3,11 @@ errors, speaks Chinese or English, answers "who is responsible here?", and shows
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 import json
+import urllib.request
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 import folium
@@ -12,11 +16,46 @@ import pytest
 
 from gridmap.errors import ConfigurationError, InvalidInput
 from tests.browser.conftest import Service, WatchedPage
-from tests.factories import C1, COUNTY, G1, T1, SmallCounty
+from tests.factories import C1, C3, COUNTY, G1, T1, SmallCounty
 from web_map.assets import external_urls, localize, static_file
 from web_map.command_view import build_command_view
 
 XSS = "<img src=x onerror=alert(1)>"
+_external_ids = itertools.count(1)
+
+
+def post_event(service: Service, *, grid: str, description: str, category: str = "ROAD") -> int:
+    """Send an event as the 12345 hotline would, at the middle of `grid`; its id."""
+    lon, lat = SmallCounty.grid_center(grid)
+    body = {
+        "source": "12345",
+        "external_id": f"browser-{next(_external_ids)}-{dt.datetime.now().timestamp()}",
+        "category": category,
+        "description": description,
+        "location": {"lon": lon, "lat": lat, "crs": "wgs84"},
+        "reporter": {"name": "张先生", "phone": "13812345678"},
+        "reported_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
+    answer = call(service, "POST", "/api/events", body)
+    return int(answer["id"])
+
+
+def call(service: Service, method: str, path: str, body: Any = None) -> Any:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"{service.url}{path}",
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as res:
+        return json.loads(res.read())
+
+
+def open_live_page(w: WatchedPage, service: Service) -> None:
+    """The page, loaded and subscribed to the live stream."""
+    open_page(w, f"{service.url}/")
+    w.page.wait_for_selector("#gm-live[data-state=on]", timeout=10_000)  # type: ignore[attr-defined]
 
 
 def open_page(w: WatchedPage, url: str) -> None:
@@ -155,6 +194,80 @@ def test_text_from_the_address_bar_is_shown_as_text_never_run(
     open_page(watched, f"{service.url}/?q={quote(XSS)}")
     page = watched.page
     assert page.input_value("#gm-search-input") == XSS  # type: ignore[attr-defined]
+    assert page.locator("img[src=x]").count() == 0  # type: ignore[attr-defined]
+    assert watched.dialogs == []
+    assert watched.console_errors == []
+
+
+@pytest.mark.browser
+def test_a_posted_event_appears_live_and_its_panel_names_grid_and_team(
+    service: Service, watched: WatchedPage
+) -> None:
+    open_live_page(watched, service)
+    page = watched.page
+    grid = f"{C3}001"
+    event_id = post_event(service, grid=grid, description="路面塌陷，约两平方米")
+    # Live: no reload, within 2 seconds of the API's answer.
+    marker = page.locator(f'.gm-dot[data-event-id="{event_id}"]')  # type: ignore[attr-defined]
+    marker.wait_for(timeout=2_000)
+    assert "prio-routine" in (marker.get_attribute("class") or "")
+    marker.click()
+    panel = page.locator(f'#gm-panel .gm-event[data-event-id="{event_id}"]')  # type: ignore[attr-defined]
+    panel.locator(".gm-team").wait_for()
+    assert panel.locator(".gm-description").inner_text() == "路面塌陷，约两平方米"
+    chain = panel.locator(".gm-chain").inner_text()
+    assert grid in chain and C3 in chain
+    assert f"T-{grid}" in panel.locator(".gm-team").inner_text()
+    text = panel.inner_text()
+    assert "138****5678" in text and "13812345678" not in text
+    watched.screenshot("command_view_event_panel")
+    assert watched.console_errors == []
+
+
+@pytest.mark.browser
+def test_the_operator_walks_an_event_to_closed_from_the_panel(
+    service: Service, watched: WatchedPage
+) -> None:
+    grid = f"{C3}002"
+    event_id = post_event(service, grid=grid, description="路灯不亮")
+    open_live_page(watched, service)
+    page = watched.page
+    page.locator(f'.gm-dot[data-event-id="{event_id}"]').click()  # type: ignore[attr-defined]
+    panel = page.locator("#gm-panel")  # type: ignore[attr-defined]
+    panel.locator(".gm-actions").wait_for()
+    status = call(service, "GET", f"/api/events/{event_id}")["status"]
+    # The closed loop, from wherever ingest left the event (it may register it itself).
+    path = ["register", "assign", "start", "report_back", "close"]
+    before = ["reported", "registered", "assigned", "in_progress", "reported_back"]
+    after = dict(zip(path, [*before[1:], "closed"], strict=True))
+    fills = {"assign": {"team": f"T-{grid}"}, "report_back": {"note": "已修复"}}
+    todo = path[before.index(status) :]
+    for action in todo:
+        for name, value in fills.get(action, {}).items():
+            panel.locator(f'.gm-actions input[name="{name}"]').fill(value)
+        panel.locator(f'button[data-action="{action}"]').click()
+        panel.locator(f'.gm-badge[data-status="{after[action]}"]').wait_for(timeout=5_000)
+    assert call(service, "GET", f"/api/events/{event_id}")["status"] == "closed"
+    # The marker changed with it, and the timeline shows every step.
+    marker = page.locator(f'.gm-dot[data-event-id="{event_id}"]')  # type: ignore[attr-defined]
+    assert "status-closed" in (marker.get_attribute("class") or "")
+    assert panel.locator(".gm-timeline li").count() >= len(todo)
+    watched.screenshot("command_view_closed")
+    assert watched.console_errors == []
+
+
+@pytest.mark.browser
+def test_an_event_description_with_html_is_shown_as_text(
+    service: Service, watched: WatchedPage
+) -> None:
+    grid = f"{C1}002"
+    event_id = post_event(service, grid=grid, description=XSS)
+    open_live_page(watched, service)
+    page = watched.page
+    page.locator(f'.gm-dot[data-event-id="{event_id}"]').click()  # type: ignore[attr-defined]
+    description = page.locator("#gm-panel .gm-description")  # type: ignore[attr-defined]
+    description.wait_for()
+    assert description.inner_text() == XSS
     assert page.locator("img[src=x]").count() == 0  # type: ignore[attr-defined]
     assert watched.dialogs == []
     assert watched.console_errors == []

@@ -20,6 +20,8 @@
     markers: new Map(), // id -> L.Marker
     areas: {}, // layer -> {kind: "geojson"|"tiles", layer: L.Layer, byCode: Map}
     categories: new Map(), // code -> category object
+    departments: new Map(), // department code -> name (from the responsibility list)
+    triage: [], // events no one could place (from /api/events/triage)
     selected: null, // {kind: "event"|"here", id?}
     placing: null, // event id being placed from the triage queue
     lastEventId: null,
@@ -382,7 +384,6 @@
     cluster.addLayers(list);
     refreshHeat();
     recolourGrids();
-    renderTriage();
   }
 
   /** A new or changed event, from the stream or an action: update it in place. */
@@ -411,7 +412,6 @@
     }
     refreshHeat();
     recolourGrids();
-    renderTriage();
   }
 
   function flashMarker(id) {
@@ -431,18 +431,22 @@
 
   // ---------------------------------------------------------------- counters
 
-  async function statsToday() {
-    const now = new Date();
-    const since = new Date(now.getFullYear(), now.getMonth(), now.getDate()).toISOString();
-    const body = await api(`/api/stats?${new URLSearchParams({ since })}`);
-    const names = ["received", "open", "overdue", "closed_on_time"];
-    const totals = body && (body.totals || body.total || body.summary || body);
-    if (totals && names.some((n) => typeof totals[n] === "number")) return totals;
-    const rows = body && (body.rows || body.items || body.groups || (Array.isArray(body) ? body : null));
+  /** Totals of /api/stats (rows per township, summed): null when it says nothing usable. */
+  async function statsTotals(since) {
+    const q = since ? `?${new URLSearchParams({ since: since.toISOString() })}` : "";
+    const body = await api(`/api/stats${q}`);
+    const rows = body && (body.rows || body.items || (Array.isArray(body) ? body : null));
     if (!rows) return null;
     const sum = {};
-    for (const n of names) sum[n] = rows.reduce((acc, r) => acc + (Number(r[n]) || 0), 0);
+    for (const n of ["received", "open", "overdue", "closed_on_time"]) sum[n] = rows.reduce((acc, r) => acc + (Number(r[n]) || 0), 0);
     return sum;
+  }
+
+  async function statsCounters() {
+    // Received and closed on time count today; open and overdue count whenever received.
+    const [today, all] = await Promise.all([statsTotals(windowStart("today")), statsTotals(null)]);
+    if (!today || !all) return null;
+    return { received: today.received, closed_on_time: today.closed_on_time, open: all.open, overdue: all.overdue };
   }
 
   function countLocally() {
@@ -463,7 +467,7 @@
     let c = null;
     if (has("stats")) {
       try {
-        c = await statsToday();
+        c = await statsCounters();
       } catch (err) {
         c = null;
       }
@@ -540,6 +544,7 @@
     }
     upsertEvent(ev, true);
     refreshCounters();
+    if (data.unassigned || S.triage.some((e) => e.id === ev.id)) loadTriage();
     if (S.selected && S.selected.kind === "event" && S.selected.id === ev.id) openEvent(ev.id, { keepScroll: true });
   }
 
@@ -626,7 +631,8 @@
   function teamRows(ev, routing) {
     const r = routing || {};
     const team = pick(ev, "team") || pick(r, "team");
-    const dept = pick(ev, "department") || pick(r, "decision.department");
+    const deptCode = pick(ev, "department_code");
+    const dept = pick(ev, "department") || pick(r, "decision.department") || (deptCode ? S.departments.get(deptCode) || deptCode : null);
     const mode = pick(ev, "handling_mode") || pick(r, "decision.mode");
     return [
       row(L_("team"), team ? (typeof team === "object" ? [team.name, team.code ? ` (${team.code})` : ""].join("") : String(team)) : null),
@@ -684,9 +690,12 @@
   function actionForm(ev) {
     if (!has("event_actions")) return null;
     const status = ev.status;
-    const actions = Object.entries(cfg.workflow)
-      .filter(([, rule]) => rule.from.includes(status))
-      .map(([name]) => name);
+    // The event says what it allows (its row is the truth); the page's table is the fallback.
+    const actions = Array.isArray(ev.allowed_actions)
+      ? ev.allowed_actions.filter((a) => a in cfg.workflow)
+      : Object.entries(cfg.workflow)
+          .filter(([, rule]) => rule.from.includes(status))
+          .map(([name]) => name);
     if (!actions.length) return null;
     const needs = new Set(actions.flatMap((a) => cfg.workflow[a].requires));
     const fields = {};
@@ -725,7 +734,7 @@
               message.className = "gm-action-message ok";
               message.textContent = L_("action_done");
               const changed = result && (result.event || result);
-              if (changed && changed.status) upsertEvent({ id: String(ev.id), p: { status: changed.status, overdue: changed.overdue }, latlng: null }, true);
+              if (changed && changed.status) upsertEvent({ id: String(ev.id), p: Object.assign({}, changed, { id: String(ev.id) }), latlng: null }, true);
               openEvent(String(ev.id), { keepScroll: true });
             } catch (err) {
               message.className = "gm-action-message error";
@@ -750,6 +759,10 @@
     if (!opts || !opts.keepScroll) openPanel(h("p", { className: "gm-muted" }, L_("loading")));
     try {
       if (has("event")) ev = Object.assign({}, ev, await api(`/api/events/${encodeURIComponent(id)}`));
+      if (has("photos")) {
+        const body = await api(`/api/events/${encodeURIComponent(id)}/photos`);
+        ev.photos = Array.isArray(body) ? body : (body && (body.photos || body.items)) || [];
+      }
       if (has("event_log")) {
         const body = await api(`/api/events/${encodeURIComponent(id)}/log`);
         log = Array.isArray(body) ? body : body && (body.entries || body.items || body.log);
@@ -857,12 +870,19 @@
 
   // ---------------------------------------------------------------- triage: events to place
 
-  function unplaced() {
-    return [...S.events.values()].filter((ev) => !ev.latlng || ev.p.outside_coverage);
-  }
+  const loadTriage = debounce(async () => {
+    if (!has("triage")) return;
+    try {
+      const body = await api("/api/events/triage?limit=200");
+      S.triage = ((body && body.events) || []).map((e) => ({ id: String(e.id), p: e }));
+    } catch (err) {
+      return; // the queue keeps what it showed; the next message tries again
+    }
+    renderTriage();
+  }, 300);
 
   function renderTriage() {
-    const list = unplaced();
+    const list = S.triage;
     const box = $("gm-triage");
     box.hidden = list.length === 0;
     $("gm-triage-count").textContent = `(${list.length})`;
@@ -897,8 +917,10 @@
     try {
       const result = await post(`/api/events/${encodeURIComponent(id)}/place`, { lon: latlng.lng, lat: latlng.lat, crs: "wgs84" });
       const ev = (result && (result.event || result)) || {};
-      upsertEvent({ id, p: Object.assign({ outside_coverage: false }, ev.grid_code ? { grid_code: ev.grid_code } : {}, ev.status ? { status: ev.status } : {}), latlng }, true);
+      const loc = ev.location;
+      upsertEvent({ id, p: Object.assign({}, ev, { id }), latlng: loc ? L.latLng(loc.lat, loc.lon) : latlng }, true);
       showToast(L_("placed"), "ok");
+      loadTriage();
       openEvent(id);
     } catch (err) {
       showToast(`${L_("failed")}: ${err.message}`, "error");
@@ -966,7 +988,10 @@
     try {
       const body = await api("/api/categories");
       const list = Array.isArray(body) ? body : (body && (body.categories || body.items)) || [];
-      for (const c of list) if (c && c.code) S.categories.set(c.code, c);
+      for (const c of list) {
+        if (c && c.code) S.categories.set(c.code, c);
+        if (c && c.department_code && c.department_name) S.departments.set(c.department_code, c.department_name);
+      }
     } catch (err) {
       showToast(`${L_("category")}: ${err.message}`, "error");
       return;
@@ -1014,6 +1039,7 @@
     connectStream();
     await loadCategories();
     await Promise.all([loadAreas(overlays), loadEvents()]);
+    loadTriage();
     refreshCounters();
     setInterval(refreshCounters, 60000); // "today" rolls over; deadlines pass
     if (cfg.query) search(cfg.query);
