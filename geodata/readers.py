@@ -47,15 +47,18 @@ def read_layer(
     path = Path(path)
     fmt = _format_of(path)
     source = _gdal_source(path, fmt, layer)
-    gdal_layer = None if fmt == "shapefile_zip" else _choose_layer(path, source, fmt, layer)
-    info = _read_info(path, source, gdal_layer)
+    # A GeoJSON file holds one layer, and opening it with GDAL parses all of it: skip that,
+    # so a file without a stated CRS is refused at once.
+    gdal_layer = (
+        None if fmt in ("shapefile_zip", "geojson") else _choose_layer(path, source, fmt, layer)
+    )
 
     if crs is not None:
         source_crs = _user_crs(path, crs)
     elif fmt == "osm_pbf":
         source_crs = "wgs84"  # OpenStreetMap is WGS84 by definition
     else:
-        stated = _stated_crs(path, fmt, info)
+        stated = _stated_crs(path, fmt, source, gdal_layer)
         if stated is None:
             raise DataFileError(
                 f"{path}: the file does not say which coordinate system its coordinates are "
@@ -217,7 +220,7 @@ def _user_crs(path: Path, crs: str) -> str:
         ) from exc
 
 
-def _stated_crs(path: Path, fmt: Format, info: dict[str, Any]) -> str | None:
+def _stated_crs(path: Path, fmt: Format, source: str, layer: str | None) -> str | None:
     """The CRS the file itself states, canonical, or None if it states none."""
     if fmt == "geojson":
         # GDAL reports EPSG:4326 for every GeoJSON without a "crs" member, so ask the file.
@@ -232,7 +235,7 @@ def _stated_crs(path: Path, fmt: Format, info: dict[str, Any]) -> str | None:
                 f"coordinate system. Name the right one with {CRS_HINT}.",
                 details={"file": str(path), "crs": member},
             ) from exc
-    stated = info.get("crs")
+    stated = _read_info(path, source, layer).get("crs")
     if not stated:
         return None
     if str(stated).upper().startswith("EPSG:"):
@@ -248,7 +251,13 @@ def _stated_crs(path: Path, fmt: Format, info: dict[str, Any]) -> str | None:
     return parse_crs(f"EPSG:{identified}")
 
 
+_SCAN_BYTES = 1 << 20
+
+
 def _geojson_crs_member(path: Path) -> str | None:
+    """The name in a GeoJSON's top-level "crs" member, or None if it has none."""
+    if not _may_have_crs_member(path):
+        return None
     try:
         with path.open("rb") as fh:
             doc = json.load(fh)
@@ -266,6 +275,23 @@ def _geojson_crs_member(path: Path) -> str | None:
             details={"file": str(path)},
         )
     return name
+
+
+def _may_have_crs_member(path: Path) -> bool:
+    """False only when the file surely has no top-level "crs" member, without parsing it.
+
+    A top-level member sits either before "features" (in the head of the file) or after
+    the features array (in its tail); a large file whose head and tail never mention "crs"
+    has none. Anything else (a small file, a mention anywhere) gets a full parse.
+    """
+    size = path.stat().st_size
+    if size <= 4 * _SCAN_BYTES:
+        return True
+    with path.open("rb") as fh:
+        head = fh.read(_SCAN_BYTES)
+        fh.seek(size - _SCAN_BYTES)
+        tail = fh.read()
+    return b'"features"' not in head or b'"crs"' in head or b'"crs"' in tail
 
 
 # --- columns and coordinates ------------------------------------------------------------

@@ -94,6 +94,24 @@ def test_a_geojson_that_does_not_state_its_crs_is_refused_and_never_guessed():
     assert len(read_layer(path, crs="wgs84")) == 5
 
 
+def test_a_large_geojson_states_its_crs_before_or_after_its_features(tmp_path):
+    """Large files are not parsed twice to look for "crs": both places are still found."""
+    doc = json.loads(fixture("community_4_grids.geojson").read_text(encoding="utf-8"))
+    del doc["crs"]
+    for feature in doc["features"]:
+        feature["properties"]["note"] = "x" * 1_400_000  # five features, about 7 MB
+    cgcs = {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::4490"}}
+    path = tmp_path / "big.geojson"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    assert path.stat().st_size > 6_000_000
+    with pytest.raises(DataFileError, match="does not say which coordinate system"):
+        read_layer(path)
+    path.write_text(json.dumps({**doc, "crs": cgcs}), encoding="utf-8")  # after "features"
+    assert read_layer(path).attrs["source_crs"] == "cgcs2000"
+    path.write_text(json.dumps({"crs": cgcs, **doc}), encoding="utf-8")  # before
+    assert read_layer(path).attrs["source_crs"] == "cgcs2000"
+
+
 def test_a_gcj02_file_read_with_crs_gcj02_lands_on_the_wgs84_boundaries():
     wgs84 = read_layer(fixture("community_4_grids.geojson"))
     gcj02 = read_layer(fixture("gcj02_community.geojson"), crs="gcj-02")
