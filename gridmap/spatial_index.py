@@ -633,9 +633,9 @@ class PolygonIndex:
         ring_off, vert_off, vx, vy, pbox = _flatten(geom_arr)
         grid = _choose_grid(pbox)
         x0, y0, inv_cw, inv_ch, nx, ny = grid
-        lat_extreme = max(abs(float(pbox[:, 1].min())), abs(float(pbox[:, 3].max())))
-        if len(id_arr) == 0:
-            lat_extreme = 0.0
+        lat_extreme = 0.0
+        if len(id_arr):
+            lat_extreme = max(abs(float(pbox[:, 1].min())), abs(float(pbox[:, 3].max())))
         m_lon_min, _ = metres_per_degree(min(89.9, lat_extreme))
         owner, near, keys, _ = _build_raster(
             ring_off, vert_off, vx, vy, pbox, x0, y0, inv_cw, inv_ch, nx, ny,
