@@ -100,11 +100,19 @@ def service(
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + 120
         # Ready when both worker processes have their listener connected.
         while _listeners(service_engine) < 2:
             assert proc.poll() is None, (home / "serve.log").read_text()
-            assert time.monotonic() < deadline, "gridmap serve did not start 2 listeners in 60 s"
+            if time.monotonic() > deadline:
+                served = (home / "serve.log").read_text()
+                hint = (
+                    " (uvicorn kept killing workers that did not answer its start-up health"
+                    " check in time: a slow import; see timeout_worker_healthcheck)"
+                    if "died" in served
+                    else ""
+                )
+                raise AssertionError(f"gridmap serve did not start 2 listeners{hint}:\n{served}")
             time.sleep(0.2)
         assert httpx.get(f"{base}/health", timeout=5).status_code == 200
         yield base
