@@ -3,9 +3,10 @@
 Checks: geometry (invalid with GEOS's reason, wrong type, empty), codes (missing, duplicate),
 hierarchy (unknown parent, child outside its parent beyond a tolerance), coverage (overlaps
 between siblings, gaps inside a parent that its children must tile), slivers, and household
-counts of basic grids. Lengths and areas are computed in a local azimuthal-equidistant
-projection centred on the data (metres), never in degrees. Everything is vectorised with
-shapely 2 (STRtree, coverage functions); Python loops run only over problems and parents.
+counts of basic grids (dedicated grids are exempt). Overlays run in lon/lat, where the
+edges were drawn straight; every length and area reported is measured in a local
+azimuthal-equidistant projection centred on the data (metres). Geometry work is vectorised
+with shapely 2 (STRtree, coverage functions); nothing compares features pairwise in Python.
 """
 
 from __future__ import annotations
