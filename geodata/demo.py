@@ -120,6 +120,7 @@ def _write_buildings(session: Session, county_code: str, buildings: gpd.GeoDataF
             "households": buildings["households"].astype(int).values,
             "kind": buildings.get("kind", pd.Series([None] * len(buildings))).values,
             "point": ["SRID=4326;" + w for w in shapely.to_wkt(points, rounding_precision=7)],
+            "attributes": "{}",
         }
     )
     buffer = io.StringIO()
@@ -130,7 +131,7 @@ def _write_buildings(session: Session, county_code: str, buildings: gpd.GeoDataF
     with (
         raw.cursor() as cur,
         cur.copy(
-            "COPY building (county_code, code, households, kind, point) "
+            "COPY building (county_code, code, households, kind, point, attributes) "
             "FROM STDIN WITH (FORMAT csv)"
         ) as copy,
     ):
