@@ -449,13 +449,9 @@ class _Checker:
         parents_m = self.to_metres(parents[not_inside])
         for k, piece, parent_m in zip(not_inside.tolist(), outside, parents_m, strict=True):
             parts = shapely.get_parts(piece)
-            # A difference that is empty (covers() failed on floating-point noise alone)
-            # reaches nowhere.
-            reach = np.array(
-                [shapely.distance(shapely.points(shapely.get_coordinates(part)), parent_m).max()
-                 for part in parts if shapely.get_num_coordinates(part) > 0]
-                or [0.0]
-            )  # fmt: skip
+            # One reach per part, so `far` lines up with `parts`; an empty part (covers()
+            # failed on floating-point noise alone) reaches nowhere.
+            reach = np.array([_reach(part, parent_m) for part in parts], dtype=float)
             far = reach > tolerance_m
             if not far.any():
                 continue
@@ -579,6 +575,14 @@ def _column(gdf: gpd.GeoDataFrame, name: str) -> list[Any]:
         return [None] * len(gdf)
     return [None if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA
             else str(v) for v in gdf[name].tolist()]  # fmt: skip
+
+
+def _reach(part: Any, parent: Any) -> float:
+    """How far the farthest vertex of `part` lies from `parent` (0 for an empty part)."""
+    coords = shapely.get_coordinates(part)
+    if not len(coords):
+        return 0.0
+    return float(shapely.distance(shapely.points(coords), parent).max())
 
 
 def _width(area: float, perimeter: float) -> float:
