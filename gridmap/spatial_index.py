@@ -457,11 +457,51 @@ def _near_other(
     vy: np.ndarray,
     pbox: np.ndarray,
 ) -> bool:
-    """Is a polygon other than `here` (an index) within near_m metres of (x, y)?"""
-    found = _window_candidates(x, y, near_m, x0, y0, inv_cw, inv_ch, nx, ny, owner, cand_off, cand)
-    for p in found:
-        if p != here and _distance_m(p, x, y, ring_off, vert_off, vx, vy, pbox) <= near_m:
-            return True
+    """Is a polygon other than `here` (an index) within near_m metres of (x, y)?
+
+    Allocation-free: it walks the window's cells and may test a polygon twice, which is
+    cheaper than collecting and de-duplicating for the usual one to four cells.
+    """
+    kx, ky = _metres_per_degree(y)
+    kx_min, _ = _metres_per_degree(min(89.9, abs(y) + near_m / _MIN_M_PER_DEG_LAT))
+    du = near_m / kx_min * inv_cw + _EPS_CELLS
+    dv = near_m / _MIN_M_PER_DEG_LAT * inv_ch + _EPS_CELLS
+    u = (x - x0) * inv_cw
+    v = (y - y0) * inv_ch
+    c0 = max(math.floor(u - du), 0)
+    c1 = min(math.floor(u + du), nx - 1)
+    r0 = max(math.floor(v - dv), 0)
+    r1 = min(math.floor(v + dv), ny - 1)
+    # bounding-box margin in degrees, widened a little for the metre approximation
+    mx = near_m / kx * 1.01
+    my = near_m / ky * 1.01
+    near2 = near_m * near_m
+    for r in range(r0, r1 + 1):
+        for c in range(c0, c1 + 1):
+            val = owner[r * nx + c]
+            if val == EMPTY:
+                continue
+            lo, hi, single = 0, 1, val >= 0
+            if not single:
+                k = -2 - val
+                lo, hi = cand_off[k], cand_off[k + 1]
+            for j in range(lo, hi):
+                p = val if single else cand[j]
+                if p == here:
+                    continue
+                if (
+                    x < pbox[p, 0] - mx
+                    or x > pbox[p, 2] + mx
+                    or y < pbox[p, 1] - my
+                    or y > pbox[p, 3] + my
+                ):
+                    continue
+                if _covers(p, x, y, ring_off, vert_off, vx, vy, pbox):
+                    return True
+                for ring in range(ring_off[p], ring_off[p + 1]):
+                    for w in range(vert_off[ring], vert_off[ring + 1] - 1):
+                        if _seg_dist2(vx[w], vy[w], vx[w + 1], vy[w + 1], x, y, kx, ky) <= near2:
+                            return True
     return False
 
 
@@ -621,7 +661,11 @@ class PolygonIndex:
 
     @classmethod
     def build(
-        cls, ids: np.ndarray, geoms: Sequence[BaseGeometry], *, near_m: float = 5.0
+        cls,
+        ids: np.ndarray,
+        geoms: Sequence[BaseGeometry] | np.ndarray,
+        *,
+        near_m: float = 5.0,
     ) -> PolygonIndex:
         """Index polygons (EPSG:4326 lon/lat) by id; `near_m` is the on-boundary distance."""
         started = time.perf_counter()
@@ -780,7 +824,9 @@ def _checked_points(lons: np.ndarray, lats: np.ndarray) -> tuple[np.ndarray, np.
     return xs, ys
 
 
-def _checked_input(ids: np.ndarray, geoms: Sequence[BaseGeometry]) -> tuple[np.ndarray, np.ndarray]:
+def _checked_input(
+    ids: np.ndarray, geoms: Sequence[BaseGeometry] | np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     id_arr = np.asarray(ids, dtype=np.int64)
     geom_arr = np.empty(len(geoms), dtype=object)
     geom_arr[:] = list(geoms)
