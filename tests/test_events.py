@@ -32,16 +32,20 @@ from gridmap.routing import Router
 from gridmap.settings import Settings
 from gridmap.stats import event_stats
 from tests import factories as f
+from tests.small_county_db import small_county_db_url, small_county_template  # noqa: F401
 
 NOW = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)
 G2 = f"{f.C1}002"
 
 
 @pytest.fixture
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Every test here starts from the small county, loaded and activated."""
+    return str(request.getfixturevalue("small_county_db_url"))
+
+
+@pytest.fixture
 def county(engine: Engine, tmp_path: Path) -> Iterator[Router]:
-    with session_factory(engine)() as s:
-        f.load_small_county(s)
-        s.commit()
     yield Router(session_factory(engine), Settings(home=tmp_path))
 
 
