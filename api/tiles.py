@@ -1,0 +1,106 @@
+"""Vector tiles over HTTP: `GET /tiles/{layer}/{z}/{x}/{y}.pbf` and the layer's TileJSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Query, Request, Response
+
+from api.deps import SessionDep
+from gridmap import boundaries, features, tiles
+from gridmap.errors import NotFound
+
+router = APIRouter(tags=["vector tiles"])
+
+MVT = "application/vnd.mapbox-vector-tile"
+# A published version never changes: its tiles may be kept for good.
+IMMUTABLE = "public, max-age=31536000, immutable"
+# Without ?v= the tile is the active version's: ask again each time (the ETag makes that a
+# 304), so a map never shows the old boundaries after a new version is published.
+REVALIDATE = "public, no-cache"
+WORLD = [-180.0, -85.0511, 180.0, 85.0511]
+
+
+def _active(session: SessionDep) -> int:
+    active = boundaries.active_version(session)
+    if active is None:
+        raise NotFound("no boundary version is active yet")
+    return active.id
+
+
+@router.get(
+    "/tiles/{layer}/{z}/{x}/{y}.pbf",
+    summary="A Mapbox Vector Tile of a layer",
+    response_class=Response,
+    responses={200: {"content": {MVT: {}}}, 304: {"description": "not modified"}},
+)
+def get_tile(
+    layer: str,
+    z: int,
+    x: int,
+    y: int,
+    session: SessionDep,
+    v: Annotated[
+        int | None, Query(description="a published boundary version (default: the active one)")
+    ] = None,
+    if_none_match: Annotated[str | None, Header()] = None,
+) -> Response:
+    tiles.check_layer(layer)
+    tiles.check_tile(z, x, y)
+    version = v if v is not None else _active(session)
+    tiles.require_published(session, version_id=version)
+    etag = f'"v{version}-{layer}-{z}-{x}-{y}"'
+    headers = {"ETag": etag, "Cache-Control": IMMUTABLE if v is not None else REVALIDATE}
+    if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
+        return Response(status_code=304, headers=headers)
+    data = tiles.tile(session, layer=layer, z=z, x=x, y=y, version_id=version)
+    return Response(content=data, media_type=MVT, headers=headers)
+
+
+@router.get("/tiles/{layer}.json", summary="TileJSON 3.0 of a layer")
+def tilejson(
+    layer: str,
+    request: Request,
+    session: SessionDep,
+    v: Annotated[int | None, Query(description="a published boundary version")] = None,
+) -> Response:
+    tiles.check_layer(layer)
+    version = v if v is not None else _active(session)
+    tiles.require_published(session, version_id=version)
+    bounds = features.layer_extent(session, layer=layer, version_id=version)
+    base = str(request.base_url).rstrip("/")
+    minzoom = tiles.MIN_ZOOM[layer]
+    maxzoom = max(minzoom, tiles.MAX_NATIVE_ZOOM)
+    body: dict[str, Any] = {
+        "tilejson": "3.0.0",
+        "name": f"gridmap {layer}",
+        "scheme": "xyz",
+        # The version is in the tile URL, so a tile is cacheable for good; a client that
+        # hears `boundaries.published` fetches this document again.
+        "tiles": [f"{base}/tiles/{layer}/{{z}}/{{x}}/{{y}}.pbf?v={version}"],
+        "minzoom": minzoom,
+        "maxzoom": maxzoom,
+        "bounds": list(bounds) if bounds else WORLD,
+        "vector_layers": [
+            {
+                "id": layer,
+                "fields": tiles.FIELDS,
+                "minzoom": minzoom,
+                "maxzoom": maxzoom,
+            }
+        ],
+        "version": "1.0.0",
+        "gridmap_version": version,
+    }
+    if bounds:
+        body["center"] = [
+            (bounds[0] + bounds[2]) / 2,
+            (bounds[1] + bounds[3]) / 2,
+            max(minzoom, 10),
+        ]
+    return Response(
+        content=json.dumps(body, ensure_ascii=False),
+        media_type="application/json",
+        headers={"Cache-Control": REVALIDATE},
+    )
