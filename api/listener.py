@@ -1,13 +1,13 @@
 """One LISTEN connection per worker process: fans stream messages out to its SSE clients.
 
 Every worker process runs one `StreamListener`. It holds one psycopg connection that
-LISTENs on `gridmap_stream` and `gridmap_boundaries`; a NOTIFY from any process (another
-worker, the CLI, an import) wakes it. It then reads the new `stream_message` rows in id
-order, but only up to a *settled* id (see `gridmap.notify`): id 11 waits while the
-transaction holding id 10 is still open, so a client that reconnects with
-`Last-Event-ID: 11` has really seen everything up to 11. It also polls once a second, so
-a lost notification costs at most a second, and it reconnects with back-off when the
-database goes away (the rows are the truth, nothing announced meanwhile is lost).
+polls for new `stream_message` rows every 50 ms (written by any process: another worker,
+the CLI, an import; see `gridmap.notify` for why polling, not a NOTIFY per message) and
+LISTENs on `gridmap_boundaries` (published boundaries) and `gridmap_stream` (an optional
+"look now"). It fans the new rows out in id order, but only up to a *settled* id: id 11
+waits while the transaction holding id 10 is still open, so a client that reconnects with
+`Last-Event-ID: 11` has really seen everything up to 11. It reconnects with back-off when
+the database goes away (the rows are the truth, nothing announced meanwhile is lost).
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ from gridmap.notify import (
 log = logging.getLogger("gridmap.stream")
 
 APPLICATION_NAME = "gridmap-stream-listener"
+MAX_NOTES = 64
 BoundariesCallback = Callable[[], Awaitable[None] | None]
 
 
@@ -91,7 +92,7 @@ class StreamListener:
         database_url: str,
         *,
         queue_size: int = 1000,
-        poll_seconds: float = 1.0,
+        poll_seconds: float = 0.05,
         settle_poll_seconds: float = 0.005,
         max_backoff_seconds: float = 5.0,
     ) -> None:
@@ -107,7 +108,7 @@ class StreamListener:
         self._ready = asyncio.Event()
         # Every message with an id up to `delivered` has been fanned out (or never will be).
         self.delivered = 0
-        self._pending: _Pending | None = None
+        self._pending: list[_Pending] = []
         self.connections = 0  # how many times it (re)connected: a figure for tests and logs
 
     # --- lifecycle ------------------------------------------------------------------
@@ -204,7 +205,7 @@ class StreamListener:
                 )
             except Exception:
                 log.exception("stream listener failed; retrying in %.1f s", backoff)
-            self._pending = None
+            self._pending = []
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff_seconds)
 
@@ -238,18 +239,33 @@ class StreamListener:
             await self._advance(conn)
 
     async def _advance(self, conn: psycopg.AsyncConnection[Any]) -> None:
-        """Fan out every message that is settled and not yet delivered."""
-        if self._pending is None:
-            highest = await self._highest(conn)
-            if highest <= self.delivered:
-                return
-            self._pending = _Pending(highest=highest, in_flight=await self._in_flight(conn))
-        else:
-            self._pending.in_flight &= await self._in_flight(conn)
-        if self._pending.in_flight:
+        """Fan out every message that is settled and not yet delivered.
+
+        Each look notes the high mark and the announcers in flight at that moment. A
+        note is settled once all of its announcers have ended; later notes include
+        the earlier ones' survivors, so the newest settled note bounds what may go out.
+        Noting every look (not waiting for one note to settle before taking the next)
+        keeps the delay near the time the slowest open announcer still needs.
+        """
+        highest = await self._highest(conn)
+        newest = self._pending[-1].highest if self._pending else self.delivered
+        if highest <= newest and not self._pending:
+            return  # nothing new: the usual answer to a poll
+        in_flight = await self._in_flight(conn)
+        if highest > newest and len(self._pending) < MAX_NOTES:
+            self._pending.append(_Pending(highest=highest, in_flight=set(in_flight)))
+        elif highest > newest:
+            # A long-open announcer holds everything back: fold notes rather than pile them up.
+            self._pending[-1].highest = highest
+            self._pending[-1].in_flight |= in_flight
+        up_to = None
+        for note in self._pending:
+            note.in_flight &= in_flight
+            if not note.in_flight:
+                up_to = note.highest
+        if up_to is None:
             return  # look again in settle_poll_seconds, or at the next notification
-        up_to = self._pending.highest
-        self._pending = None
+        self._pending = [note for note in self._pending if note.highest > up_to]
         while self.delivered < up_to:
             async with conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(

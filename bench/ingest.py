@@ -25,14 +25,15 @@ import signal
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 
 from gridmap.db import make_engine, migrate  # noqa: E402
 from gridmap.embedded_db import EmbeddedCluster  # noqa: E402
+from gridmap.notify import STREAM_CHANNEL, announce  # noqa: E402
 from tests.conftest import TEST_HOME, create_database, drop_database  # noqa: E402
 from tests.factories import load_small_county  # noqa: E402
 from tests.servers import free_port  # noqa: E402
@@ -216,6 +218,51 @@ def bench_one(db_url: str, home: Path, run: Run, clients: int, maps: int) -> Non
     engine.dispose()
 
 
+def _commit_loop(
+    engine: Engine, work: Callable[[Session], None], stop: float, counts: list[int]
+) -> None:
+    n = 0
+    while time.perf_counter() < stop:
+        with Session(engine) as session:
+            work(session)
+            session.commit()
+        n += 1
+    counts.append(n)
+
+
+def commit_rates(db_url: str, *, threads: int = 16, seconds: float = 5.0) -> dict[str, float]:
+    """Commits/s of concurrent announcing transactions: as shipped (the row only) versus
+    the obvious alternative, a NOTIFY in every transaction (which PostgreSQL serialises)."""
+
+    def plain(session: Session) -> None:
+        announce(session, kind="event.created", payload={"id": 0})
+
+    def notifying(session: Session) -> None:
+        message_id = announce(session, kind="event.created", payload={"id": 0})
+        notify = text("SELECT pg_notify(:c, :m)")
+        session.execute(notify, {"c": STREAM_CHANNEL, "m": str(message_id)})
+
+    engine = make_engine(db_url, pool_size=threads)
+    rates: dict[str, float] = {}
+    for label, work in (("row only", plain), ("row + NOTIFY", notifying)) * 2:
+        stop = time.perf_counter() + seconds
+        counts: list[int] = []
+        pool = [
+            threading.Thread(target=_commit_loop, args=(engine, work, stop, counts))
+            for _ in range(threads)
+        ]
+        for t in pool:
+            t.start()
+        for t in pool:
+            t.join()
+        # Two rounds each, interleaved; keep the better one (less disturbed by other work).
+        rates[label] = max(rates.get(label, 0.0), sum(counts) / seconds)
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM stream_message"))
+    engine.dispose()
+    return rates
+
+
 def report(runs: list[Run], clients: int, maps: int) -> str:
     lines = [
         "| service | events/s | p50 ms | p99 ms | acknowledged | stored | errors "
@@ -234,12 +281,14 @@ def report(runs: list[Run], clients: int, maps: int) -> str:
     return "\n".join(lines)
 
 
-def write_section(table: str, args: argparse.Namespace) -> None:
+def write_section(table: str, args: argparse.Namespace, load: tuple[float, float]) -> None:
     cores = os.cpu_count()
     section = (
         "## Ingest\n\n"
         f"`bench/ingest.py` on {platform.machine()}, {cores} cores, Python "
-        f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}: {args.clients} concurrent "
+        f"{platform.python_version()}, {time.strftime('%Y-%m-%d')}, load average "
+        f"{load[0]:.1f} before and {load[1]:.1f} after (other work shared the machine): "
+        f"{args.clients} concurrent "
         f"HTTP clients POST /api/events over loopback (small test county, random points, "
         f"3 categories) while {args.maps} command views hold /api/stream open; the load "
         "generator, the service and PostgreSQL share the same cores. Latency is from "
@@ -248,6 +297,7 @@ def write_section(table: str, args: argparse.Namespace) -> None:
         "map received `event.created`.\n\n"
         f"{table}\n\n"
         "Target: ≥ 500 events/s with p99 < 100 ms on 2 cores.\n"
+        + (f"\n{args.note}\n" if args.note else "")
     )
     old = PERFORMANCE_DOC.read_text() if PERFORMANCE_DOC.exists() else "# Performance\n"
     pattern = re.compile(r"^## Ingest\n.*?(?=^## |\Z)", re.S | re.M)
@@ -266,10 +316,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=32)
     parser.add_argument("--maps", type=int, default=20)
     parser.add_argument("--no-write", action="store_true", help="print only")
+    parser.add_argument("--note", default="", help="a line to add under the figures")
     args = parser.parse_args()
     if not 1 <= args.duration <= 300 or not 0 <= args.compare_duration <= 300:
         raise SystemExit("durations are bounded to 300 s")
 
+    load_before = os.getloadavg()[0]
     server = EmbeddedCluster(TEST_HOME).start().url
     name = f"gridmap_bench_ingest_{os.getpid()}"
     db_url = create_database(server, name)
@@ -296,8 +348,16 @@ def main() -> None:
             )
         table = report(runs, args.clients, args.maps)
         print(table)
+        rates = commit_rates(db_url)
+        commits = (
+            "Announcing transactions committed by 16 threads for 5 s (best of 2, same run): "
+            + ", ".join(f"{label} {rate:.0f}/s" for label, rate in rates.items())
+            + ". This is why `announce()` writes the row only and the listeners poll."
+        )
+        print(commits)
+        table = f"{table}\n\n{commits}"
         if not args.no_write:
-            write_section(table, args)
+            write_section(table, args, (load_before, os.getloadavg()[0]))
             print(f"wrote {PERFORMANCE_DOC.relative_to(ROOT)}")
     finally:
         drop_database(server, name)

@@ -1,9 +1,20 @@
-"""Announcements for the live stream: stored in `stream_message`, signalled by PostgreSQL NOTIFY.
+"""Announcements for the live stream: `stream_message` rows written in the change's transaction.
 
 The notifier protocol: a domain change calls `announce()` inside its own transaction, as
-late as possible before the caller commits. The message row and the NOTIFY commit (or roll
-back) together with the change, so nothing is announced that did not happen; NOTIFY is
-delivered to listeners only at commit.
+late as possible before the caller commits. The message row commits (or rolls back)
+together with the change, so nothing is announced that did not happen. Each worker's
+listener (`api/listener.py`) looks for new rows every 50 ms, which carries messages across
+worker processes within a second.
+
+Why no NOTIFY per message: PostgreSQL serialises the commits of every transaction that
+sent a NOTIFY (a cluster-wide lock held through the commit's WAL flush, so concurrent
+commits can no longer share one flush). Measured here with 16 concurrent writers, a
+NOTIFY in each transaction cut commits from about 720/s to about 290/s (bench/ingest.py
+prints the comparison). Reading a sequence 20 times a second costs next to nothing.
+Publishing boundaries is rare and must reach every worker's routing index at once, so it
+still NOTIFYs `BOUNDARIES_CHANNEL` in its transaction (delivered at commit). Any process
+may NOTIFY `STREAM_CHANNEL` to make the listeners look at once instead of at their next
+poll.
 
 Ordering. The message id is the SSE id a reconnecting client sends back (`Last-Event-ID`)
 to catch up with "every message after this one". Ids come from a sequence when a message
@@ -45,7 +56,7 @@ _ANNOUNCE_SQL = text(
         SELECT :kind, :county_code, :township_code, CAST(:payload AS jsonb) FROM held
         RETURNING id
     )
-    SELECT id, pg_notify(:channel, id::text) FROM message
+    SELECT id FROM message
     """
 )
 
@@ -94,11 +105,11 @@ def announce(
     county_code: str | None = None,
     township_code: str | None = None,
 ) -> int:
-    """Record an announcement and NOTIFY it in the caller's transaction; return its id.
+    """Record an announcement in the caller's transaction; return its id (the SSE id).
 
     Call it last before the caller commits: until the transaction ends, the stream holds
-    back every later announcement behind this one. `boundaries.published` also signals
-    `BOUNDARIES_CHANNEL`, so every worker process refreshes its routing index.
+    back every later announcement behind this one. `boundaries.published` also NOTIFYs
+    `BOUNDARIES_CHANNEL` (delivered at commit), so every worker refreshes its routing index.
     """
     if kind not in KINDS:
         raise InvalidInput(
@@ -114,7 +125,6 @@ def announce(
             "county_code": county_code,
             "township_code": township_code,
             "payload": encode_payload(payload, kind=kind),
-            "channel": STREAM_CHANNEL,
         },
     ).one()
     message_id = int(row.id)

@@ -407,6 +407,27 @@ async def test_a_slow_map_is_dropped_and_the_others_still_hear_everything(
         await listener.stop()
 
 
+async def test_a_later_message_held_back_by_one_that_rolls_back_still_goes_out(
+    db_url: str, engine: Engine
+) -> None:
+    listener = StreamListener(db_url)
+    await listener.start()
+    try:
+        assert await listener.wait_ready(timeout=10)
+        sub, _ = listener.subscribe(township_codes=None, last_id=None)
+        abandoned = Session(engine)
+        held_back_by = announce(abandoned, kind="event.created", payload={"n": "abandoned"})
+        later = _announce(engine, event_id=9)
+        await asyncio.sleep(0.3)
+        assert sub.queue.empty() and listener.delivered < held_back_by
+        abandoned.rollback()  # no NOTIFY comes from a rollback: the listener must notice
+        abandoned.close()
+        message = await asyncio.wait_for(sub.queue.get(), 5)
+        assert message.id == later and sub.queue.empty()
+    finally:
+        await listener.stop()
+
+
 def _message(id: int, kind: str, township: str | None) -> StreamMessage:
     return StreamMessage(
         id=id,
