@@ -251,6 +251,16 @@ def _new_grid(cov: Coverage, code: str, geom: BaseGeometry, like: Grid | None) -
     )
 
 
+def as_multipolygon(geom: BaseGeometry) -> MultiPolygon:
+    """The polygon parts of `geom` as one MultiPolygon."""
+    return _multi(geom)
+
+
+def recount(coverage: Coverage) -> Coverage:
+    """Every grid's households counted from the buildings."""
+    return _with(coverage, list(coverage.grids), set(coverage.codes))
+
+
 def diff_coverages(before: Coverage, after: Coverage) -> CoverageChange:
     """The grids an edit wrote (new or different) and the codes it removed."""
     old = {g.code: g for g in before.grids}

@@ -1,0 +1,713 @@
+"""The boundary editor's drafts: edit a community's or township's grids, undo, validate, publish.
+
+A draft is a boundary version (status `draft`) that only its author sees, with its scope
+(the communities it may edit) in `summary["scope"]`. It reads the grids of its base version
+overlaid with its own staged rows (`draft_area`), so what others publish meanwhile does
+not shift under the planner; publishing on a changed base is refused with what changed,
+and the planner rebases. Each edit is computed by `gridmap.editing` (the coverage stays
+exact), staged, and pushed on the undo stack (`draft_edit`). Validation is the import
+core's, handed in by the caller as a `Validator` (gridmap does not import geodata).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import shapely
+from shapely.geometry import LineString
+from shapely.geometry.base import BaseGeometry
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+
+from gridmap import boundaries, editing
+from gridmap.boundaries import VALID_IN, AreaRow, VersionDiff
+from gridmap.editing import Buildings, Coverage, CoverageChange, Grid
+from gridmap.errors import InvalidInput, NotFound, ValidationFailed, VersionConflict
+from gridmap.models import BoundaryVersion
+from gridmap.rerouting import Rerouted, reroute_open_events, router_in_transaction
+from gridmap.settings import Settings
+
+SCOPE_LAYERS = ("community", "township")
+
+# (grids, their communities) → problems as JSON: {"kind", "severity", "code", "message", "where"}.
+Validator = Callable[[Sequence[AreaRow], Sequence[AreaRow]], list[dict[str, Any]]]
+
+
+# --- edits ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Split:
+    code: str
+    line: LineString
+
+
+@dataclass(frozen=True)
+class Merge:
+    codes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Reshape:
+    code: str
+    geometry: BaseGeometry
+
+
+@dataclass(frozen=True)
+class Delete:
+    code: str
+    into: str
+
+
+@dataclass(frozen=True)
+class Add:
+    polygon: BaseGeometry
+    community: str | None = None  # found from the polygon when not given
+
+
+@dataclass(frozen=True)
+class Regenerate:
+    """Replace a community's grids with ones the generator made (the caller runs it)."""
+
+    community: str
+    grids: tuple[Grid, ...]
+
+
+@dataclass(frozen=True)
+class Upload:
+    """Replace the grids of the communities a file covers with the file's grids."""
+
+    rows: tuple[AreaRow, ...]
+
+
+Edit = Split | Merge | Reshape | Delete | Add | Regenerate | Upload
+
+
+@dataclass
+class EditOutcome:
+    seq: int
+    op: str
+    communities: list[str]
+    upserts: list[Grid]
+    removed: list[str]
+
+
+@dataclass
+class PublishResult:
+    version_id: int
+    diff: VersionDiff
+    rerouted: list[Rerouted]
+    exceptions: list[dict[str, Any]] = field(default_factory=list)
+
+
+# --- drafts -----------------------------------------------------------------------------
+
+
+def create_draft(
+    session: Session, *, author: str, layer: str, code: str, name: str = "", note: str = ""
+) -> BoundaryVersion:
+    """A new draft for one community or one township (all its communities)."""
+    if layer not in SCOPE_LAYERS:
+        raise InvalidInput(f"a draft is for a community or a township, not a {layer!r}")
+    active = boundaries.active_version(session)
+    if active is None:
+        raise NotFound("no boundary version is active yet: import and activate one first")
+    row = session.execute(
+        text(
+            f"SELECT county_code, name FROM area WHERE {VALID_IN} AND layer = :layer "
+            "AND code = :code"
+        ),
+        {"version": active.id, "layer": layer, "code": code},
+    ).first()
+    if row is None:
+        raise NotFound(f"there is no {layer} {code} in the active version", details={"code": code})
+    communities = (
+        [code]
+        if layer == "community"
+        else list(
+            session.scalars(
+                text(
+                    f"SELECT code FROM area WHERE {VALID_IN} AND layer = 'community' "
+                    "AND parent_code = :code ORDER BY code"
+                ),
+                {"version": active.id, "code": code},
+            )
+        )
+    )
+    draft = boundaries.create_version(
+        session,
+        name=name or f"edit of {row.name} ({code})",
+        note=note,
+        created_by=author,
+        county_code=row.county_code,
+    )
+    draft.summary = {"scope": {"layer": layer, "code": code, "communities": communities}}
+    session.flush()
+    return draft
+
+
+def _is_editor_draft(version: BoundaryVersion) -> bool:
+    return version.status == "draft" and "scope" in (version.summary or {})
+
+
+def get_draft(session: Session, *, draft_id: int, author: str) -> BoundaryVersion:
+    """The author's draft; anyone else is told it does not exist (drafts are private)."""
+    version = session.get(BoundaryVersion, draft_id)
+    if version is None or not _is_editor_draft(version) or version.created_by != author:
+        raise NotFound(f"draft {draft_id} does not exist or is not yours")
+    return version
+
+
+def list_drafts(session: Session, *, author: str) -> list[BoundaryVersion]:
+    rows = session.scalars(
+        select(BoundaryVersion)
+        .where(BoundaryVersion.status == "draft", BoundaryVersion.created_by == author)
+        .order_by(BoundaryVersion.id)
+    )
+    return [v for v in rows if _is_editor_draft(v)]
+
+
+def scope_of(draft: BoundaryVersion) -> list[str]:
+    """The communities a draft may edit."""
+    return list(draft.summary["scope"]["communities"])
+
+
+# --- reading a draft's coverage ---------------------------------------------------------
+
+
+def _base(draft: BoundaryVersion) -> int:
+    if draft.base_version_id is None:
+        raise NotFound(f"draft {draft.id} has no base version")
+    return draft.base_version_id
+
+
+def load_coverage(session: Session, *, draft: BoundaryVersion, community: str) -> Coverage:
+    """A community's grids as the draft has them (base version + staged rows), its
+    buildings, and every grid code ever issued in it."""
+    if community not in scope_of(draft):
+        raise InvalidInput(
+            f"community {community} is outside draft {draft.id}'s scope",
+            details={"community": community, "scope": scope_of(draft)},
+        )
+    params = {"version": _base(draft), "v": draft.id, "c": draft.county_code, "p": community}
+    parent = session.execute(
+        text(
+            f"SELECT name, ST_AsBinary(geom) AS wkb FROM area WHERE {VALID_IN} "
+            "AND county_code = :c AND layer = 'community' AND code = :p"
+        ),
+        params,
+    ).one()
+    rows = session.execute(
+        text(
+            f"""
+            SELECT code, name, households, kind, attributes, ST_AsBinary(geom) AS wkb
+            FROM area a
+            WHERE {VALID_IN} AND county_code = :c AND layer = 'grid' AND parent_code = :p
+              AND NOT EXISTS (SELECT 1 FROM draft_area d WHERE d.version_id = :v
+                              AND d.county_code = a.county_code AND d.layer = 'grid'
+                              AND d.code = a.code)
+            UNION ALL
+            SELECT code, name, households, kind, attributes, ST_AsBinary(geom)
+            FROM draft_area
+            WHERE version_id = :v AND county_code = :c AND layer = 'grid'
+              AND action = 'upsert' AND parent_code = :p
+            ORDER BY code
+            """
+        ),
+        params,
+    ).all()
+    parent_geom = shapely.from_wkb(bytes(parent.wkb))
+    grids = tuple(
+        Grid(r.code, r.name, shapely.from_wkb(bytes(r.wkb)), r.households, r.kind, r.attributes)
+        for r in rows
+    )
+    b = session.execute(
+        text(
+            "SELECT ST_X(point) AS x, ST_Y(point) AS y, households FROM building "
+            "WHERE county_code = :c AND ST_Intersects(point, ST_GeomFromWKB(:wkb, 4326))"
+        ),
+        {"c": draft.county_code, "wkb": bytes(parent.wkb)},
+    ).all()
+    buildings = Buildings(
+        np.array([r.x for r in b], dtype=np.float64),
+        np.array([r.y for r in b], dtype=np.float64),
+        np.array([r.households for r in b], dtype=np.int64),
+    )
+    used = session.scalars(
+        text(
+            "SELECT code FROM area WHERE county_code = :c AND layer = 'grid' AND code LIKE :like "
+            "UNION SELECT code FROM draft_area WHERE county_code = :c AND layer = 'grid' "
+            "AND code LIKE :like"
+        ),
+        {"c": draft.county_code, "like": community + "%"},
+    )
+    return Coverage(community, parent.name, parent_geom, grids, buildings, frozenset(used))
+
+
+def draft_coverages(session: Session, *, draft: BoundaryVersion) -> list[Coverage]:
+    return [load_coverage(session, draft=draft, community=c) for c in scope_of(draft)]
+
+
+def _community_of(session: Session, draft: BoundaryVersion, code: str) -> str:
+    for cov in draft_coverages(session, draft=draft):
+        if code in cov.codes:
+            return cov.parent_code
+    raise NotFound(
+        f"grid {code} is not in draft {draft.id} (communities {', '.join(scope_of(draft))})",
+        details={"code": code},
+    )
+
+
+def _community_at(session: Session, draft: BoundaryVersion, geom: BaseGeometry) -> str:
+    """The community of the draft's scope that holds most of a drawn polygon."""
+    best, best_area = None, 0.0
+    for cov in draft_coverages(session, draft=draft):
+        shared = cov.parent_geom.intersection(geom).area
+        if shared > best_area:
+            best, best_area = cov.parent_code, shared
+    if best is None:
+        raise InvalidInput(f"the drawn shape lies in none of draft {draft.id}'s communities")
+    return best
+
+
+# --- staging and the undo stack ---------------------------------------------------------
+
+_SNAPSHOT = text(
+    """
+    SELECT action, code, name, parent_code, households, kind, attributes,
+           encode(ST_AsBinary(geom), 'hex') AS wkb
+    FROM draft_area WHERE version_id = :v AND county_code = :c AND layer = 'grid'
+      AND code = ANY(:codes)
+    ORDER BY code
+    """
+)
+
+
+def _snapshot(session: Session, draft: BoundaryVersion, codes: list[str]) -> list[dict[str, Any]]:
+    rows = session.execute(_SNAPSHOT, {"v": draft.id, "c": draft.county_code, "codes": codes})
+    return [dict(r._mapping) for r in rows]
+
+
+def _restore(
+    session: Session, draft: BoundaryVersion, codes: list[str], rows: list[dict[str, Any]]
+) -> None:
+    """Put the staged rows of `codes` back as `rows` had them."""
+    session.execute(
+        text(
+            "DELETE FROM draft_area WHERE version_id = :v AND county_code = :c "
+            "AND layer = 'grid' AND code = ANY(:codes)"
+        ),
+        {"v": draft.id, "c": draft.county_code, "codes": codes},
+    )
+    for r in rows:
+        session.execute(
+            text(
+                """
+                INSERT INTO draft_area (version_id, action, county_code, layer, code, name,
+                                        parent_code, households, kind, attributes, geom)
+                VALUES (:v, :action, :c, 'grid', :code, :name, :parent_code, :households,
+                        :kind, CAST(:attributes AS jsonb),
+                        ST_SetSRID(ST_GeomFromWKB(decode(:wkb, 'hex')), 4326))
+                """
+            ),
+            {**r, "v": draft.id, "c": draft.county_code, "attributes": json.dumps(r["attributes"])},
+        )
+    session.flush()
+
+
+def _stage(
+    session: Session, draft: BoundaryVersion, community: str, change: CoverageChange
+) -> None:
+    boundaries.stage_areas(
+        session,
+        version_id=draft.id,
+        rows=[
+            AreaRow(
+                draft.county_code or "",
+                "grid",
+                g.code,
+                g.name,
+                g.geom,
+                parent_code=community,
+                households=g.households,
+                kind=g.kind,
+                attributes=dict(g.attributes),
+            )
+            for g in change.upserts
+        ],
+    )
+    if not change.removed:
+        return
+    params = {"v": draft.id, "c": draft.county_code, "codes": change.removed, "b": _base(draft)}
+    # A grid this draft created and now removes never existed: drop its row instead.
+    session.execute(
+        text(
+            f"""
+            DELETE FROM draft_area d WHERE d.version_id = :v AND d.county_code = :c
+              AND d.layer = 'grid' AND d.code = ANY(:codes)
+              AND NOT EXISTS (SELECT 1 FROM area a WHERE {VALID_IN.replace(":version", ":b")}
+                              AND a.county_code = d.county_code AND a.layer = 'grid'
+                              AND a.code = d.code)
+            """
+        ),
+        params,
+    )
+    published = session.scalars(
+        text(
+            f"SELECT code FROM area WHERE {VALID_IN.replace(':version', ':b')} "
+            "AND county_code = :c AND layer = 'grid' AND code = ANY(:codes)"
+        ),
+        params,
+    ).all()
+    boundaries.stage_removals(
+        session,
+        version_id=draft.id,
+        keys=[(draft.county_code or "", "grid", code) for code in published],
+    )
+
+
+Computed = list[tuple[str, Coverage, Coverage]]
+
+
+def _compute(session: Session, draft: BoundaryVersion, edit: Edit) -> Computed:
+    """(community, before, after) for each community the edit changes."""
+    if isinstance(edit, Upload):
+        return _compute_upload(session, draft, edit)
+    if isinstance(edit, Regenerate):
+        cov = load_coverage(session, draft=draft, community=edit.community)
+        return [(edit.community, cov, editing.replace_grids(cov, list(edit.grids)))]
+    if isinstance(edit, Add):
+        community = edit.community or _community_at(session, draft, edit.polygon)
+        cov = load_coverage(session, draft=draft, community=community)
+        return [(community, cov, editing.add_grid(cov, edit.polygon))]
+    first = edit.codes[0] if isinstance(edit, Merge) else edit.code
+    cov = load_coverage(session, draft=draft, community=_community_of(session, draft, first))
+    if isinstance(edit, Split):
+        after = editing.split_grid(cov, edit.code, edit.line)
+    elif isinstance(edit, Merge):
+        after = editing.merge_grids(cov, list(edit.codes))
+    elif isinstance(edit, Reshape):
+        after = editing.reshape_edge(cov, edit.code, edit.geometry)
+    else:
+        after = editing.delete_grid(cov, edit.code, edit.into)
+    return [(cov.parent_code, cov, after)]
+
+
+def _compute_upload(session: Session, draft: BoundaryVersion, edit: Upload) -> Computed:
+    out = []
+    by_community: dict[str, list[AreaRow]] = {}
+    for row in edit.rows:
+        if row.layer != "grid":
+            raise InvalidInput(
+                f"feature {row.code}: an upload into a draft holds grids, not {row.layer}",
+                details={"code": row.code},
+            )
+        if row.parent_code not in scope_of(draft):
+            raise InvalidInput(
+                f"grid {row.code}: community {row.parent_code!r} is not in this draft "
+                f"({', '.join(scope_of(draft))})",
+                details={"code": row.code, "parent_code": row.parent_code},
+            )
+        by_community.setdefault(row.parent_code, []).append(row)
+    for community, rows in by_community.items():
+        cov = load_coverage(session, draft=draft, community=community)
+        grids = tuple(
+            Grid(r.code, r.name, editing.as_multipolygon(r.geom), None, r.kind, r.attributes)
+            for r in rows
+        )
+        out.append((community, cov, editing.recount(replace(cov, grids=grids))))
+    return out
+
+
+def apply_edit(session: Session, *, draft_id: int, author: str, edit: Edit) -> EditOutcome:
+    """Compute one edit, stage what it changes, and push it on the undo stack."""
+    draft = get_draft(session, draft_id=draft_id, author=author)
+    results = _compute(session, draft, edit)
+    changes = [(c, editing.diff_coverages(before, after)) for c, before, after in results]
+    codes = sorted({code for _, ch in changes for code in ch.codes})
+    if not codes:
+        raise InvalidInput("the edit changes nothing")
+    before = _snapshot(session, draft, codes)
+    for community, change in changes:
+        _stage(session, draft, community, change)
+    after = _snapshot(session, draft, codes)
+    params = {"v": draft.id}
+    session.execute(text("DELETE FROM draft_edit WHERE version_id = :v AND undone"), params)
+    seq = session.execute(
+        text("SELECT coalesce(max(seq), 0) + 1 FROM draft_edit WHERE version_id = :v"), params
+    ).scalar_one()
+    op = type(edit).__name__.lower()
+    session.execute(
+        text(
+            """
+            INSERT INTO draft_edit (version_id, seq, op, params, keys, before, after, actor)
+            VALUES (:v, :seq, :op, CAST(:params AS jsonb), CAST(:keys AS jsonb),
+                    CAST(:before AS jsonb), CAST(:after AS jsonb), :actor)
+            """
+        ),
+        {
+            "v": draft.id,
+            "seq": seq,
+            "op": op,
+            "params": json.dumps(_describe(edit)),
+            "keys": json.dumps(codes),
+            "before": json.dumps(before),
+            "after": json.dumps(after),
+            "actor": author,
+        },
+    )
+    session.flush()
+    return EditOutcome(
+        seq,
+        op,
+        [c for c, _ in changes],
+        [g for _, ch in changes for g in ch.upserts],
+        [code for _, ch in changes for code in ch.removed],
+    )
+
+
+def _describe(edit: Edit) -> dict[str, Any]:
+    """What the undo list shows about an edit (geometry left out)."""
+    if isinstance(edit, Split | Reshape):
+        return {"code": edit.code}
+    if isinstance(edit, Merge):
+        return {"codes": list(edit.codes)}
+    if isinstance(edit, Delete):
+        return {"code": edit.code, "into": edit.into}
+    if isinstance(edit, Add | Regenerate):
+        return {"community": edit.community}
+    return {"grids": len(edit.rows)}
+
+
+def _step(session: Session, draft_id: int, author: str, *, undo: bool) -> dict[str, Any]:
+    draft = get_draft(session, draft_id=draft_id, author=author)
+    order = "DESC" if undo else "ASC"
+    row = session.execute(
+        text(
+            "SELECT id, seq, op, keys, before, after FROM draft_edit "
+            f"WHERE version_id = :v AND undone = :undone ORDER BY seq {order} LIMIT 1"
+        ),
+        {"v": draft.id, "undone": not undo},
+    ).first()
+    if row is None:
+        raise InvalidInput(f"nothing to {'undo' if undo else 'redo'} in draft {draft_id}")
+    _restore(session, draft, list(row.keys), list(row.before if undo else row.after))
+    session.execute(
+        text("UPDATE draft_edit SET undone = :undone WHERE id = :id"),
+        {"id": row.id, "undone": undo},
+    )
+    session.flush()
+    return {"seq": row.seq, "op": row.op, "codes": list(row.keys)}
+
+
+def undo(session: Session, *, draft_id: int, author: str) -> dict[str, Any]:
+    """Take back the last edit of a draft."""
+    return _step(session, draft_id, author, undo=True)
+
+
+def redo(session: Session, *, draft_id: int, author: str) -> dict[str, Any]:
+    """Apply again the edit undone last."""
+    return _step(session, draft_id, author, undo=False)
+
+
+def edit_history(session: Session, *, draft_id: int, author: str) -> list[dict[str, Any]]:
+    draft = get_draft(session, draft_id=draft_id, author=author)
+    rows = session.execute(
+        text(
+            "SELECT seq, op, params, undone, actor, at FROM draft_edit WHERE version_id = :v "
+            "ORDER BY seq"
+        ),
+        {"v": draft.id},
+    )
+    return [
+        {"seq": r.seq, "op": r.op, "params": r.params, "undone": r.undone, "at": r.at.isoformat()}
+        for r in rows
+    ]
+
+
+# --- validation, diff, rebase -----------------------------------------------------------
+
+
+def validation_input(
+    session: Session, *, draft: BoundaryVersion
+) -> tuple[list[AreaRow], list[AreaRow]]:
+    """The draft's grids and their communities, as the validation core takes them."""
+    grids: list[AreaRow] = []
+    parents: list[AreaRow] = []
+    county = draft.county_code or ""
+    for cov in draft_coverages(session, draft=draft):
+        parents.append(
+            AreaRow(county, "community", cov.parent_code, cov.parent_name, cov.parent_geom)
+        )
+        grids.extend(
+            AreaRow(county, "grid", g.code, g.name, g.geom, cov.parent_code, g.households, g.kind)
+            for g in cov.grids
+        )
+    return grids, parents
+
+
+def validate_draft(
+    session: Session, *, draft_id: int, author: str, validator: Validator
+) -> list[dict[str, Any]]:
+    draft = get_draft(session, draft_id=draft_id, author=author)
+    grids, parents = validation_input(session, draft=draft)
+    return validator(grids, parents)
+
+
+def changes_since_base(session: Session, *, draft: BoundaryVersion) -> list[dict[str, Any]]:
+    """Grids and communities of the draft's scope that versions published after its base
+    added, changed or removed (what the planner must look at before rebasing)."""
+    active = boundaries.active_version(session)
+    base = _base(draft)
+    if active is None or active.id == base:
+        return []
+    scope = scope_of(draft)
+    rows = session.execute(
+        text(
+            """
+            SELECT v.id AS version, v.activated_by, v.note, a.layer, a.code, a.parent_code,
+                   a.valid_from = v.id AS appeared
+            FROM area a JOIN boundary_version v ON v.id IN (a.valid_from, a.valid_to)
+            WHERE v.id > :base AND v.id <= :active AND a.county_code = :c
+              AND ((a.layer = 'grid' AND a.parent_code = ANY(:scope))
+                   OR (a.layer = 'community' AND a.code = ANY(:scope)))
+            ORDER BY v.id, a.layer, a.code
+            """
+        ),
+        {"base": base, "active": active.id, "c": draft.county_code, "scope": scope},
+    ).all()
+    seen: dict[tuple[int, str, str], dict[str, Any]] = {}
+    for r in rows:
+        key = (r.version, r.layer, r.code)
+        entry = seen.setdefault(
+            key,
+            {
+                "version": r.version,
+                "by": r.activated_by,
+                "why": r.note,
+                "layer": r.layer,
+                "code": r.code,
+                "community": r.parent_code if r.layer == "grid" else r.code,
+                "appeared": False,
+                "retired": False,
+            },
+        )
+        entry["appeared" if r.appeared else "retired"] = True
+    out = []
+    for entry in seen.values():
+        appeared, retired = entry.pop("appeared"), entry.pop("retired")
+        entry["change"] = "changed" if appeared and retired else ("removed" if retired else "added")
+        out.append(entry)
+    return out
+
+
+def _touched_communities(session: Session, draft: BoundaryVersion) -> set[str]:
+    rows = session.execute(
+        text("SELECT DISTINCT keys FROM draft_edit WHERE version_id = :v AND NOT undone"),
+        {"v": draft.id},
+    ).all()
+    codes = {c for r in rows for c in r.keys}
+    return {c for c in scope_of(draft) if any(code.startswith(c) for code in codes)}
+
+
+def rebase(
+    session: Session, *, draft_id: int, author: str, keep_mine: bool = False
+) -> list[dict[str, Any]]:
+    """Move a draft onto the active version. Refused (VersionConflict, with what changed)
+    when someone published changes in a community this draft edits, unless the planner
+    chooses to keep their own grids there (`keep_mine`, recorded in the draft's note)."""
+    draft = get_draft(session, draft_id=draft_id, author=author)
+    active = boundaries.active_version(session)
+    if active is None or active.id == draft.base_version_id:
+        return []
+    changed = changes_since_base(session, draft=draft)
+    touched = _touched_communities(session, draft)
+    conflicts = sorted({c["community"] for c in changed if c["community"] in touched})
+    if conflicts and not keep_mine:
+        raise VersionConflict(
+            f"version(s) published since draft {draft.id} was started changed communities "
+            f"{', '.join(conflicts)}, which this draft edits: review the changes, then rebase "
+            "keeping your grids there, or discard the draft",
+            details={"conflicts": conflicts, "changed": changed},
+        )
+    if conflicts:
+        draft.note = (
+            f"{draft.note}\n[rebased onto version {active.id} keeping this draft's grids in "
+            f"{', '.join(conflicts)} over the changes published since version "
+            f"{draft.base_version_id}]"
+        ).strip()
+    draft.base_version_id = active.id
+    session.flush()
+    return changed
+
+
+# --- publish and rollback ---------------------------------------------------------------
+
+
+def publish(
+    session: Session,
+    *,
+    draft_id: int,
+    author: str,
+    reason: str,
+    settings: Settings,
+    validator: Validator,
+    accept_problems: bool = False,
+) -> PublishResult:
+    """Validate, activate and re-route open events, in the caller's transaction.
+
+    Refused when the base is no longer active (VersionConflict with what changed: rebase
+    first), and when validation finds errors unless `accept_problems` (the planner's
+    explicit exception, recorded with the version)."""
+    draft = get_draft(session, draft_id=draft_id, author=author)
+    if not reason.strip():
+        raise InvalidInput("say why these boundaries change: a publish needs a reason")
+    active = boundaries.active_version(session)
+    if active is None or active.id != draft.base_version_id:
+        changed = changes_since_base(session, draft=draft)
+        raise VersionConflict(
+            f"draft {draft.id} was started on version {draft.base_version_id}, but version "
+            f"{active.id if active else None} has been published since: rebase it first",
+            details={
+                "base_version": draft.base_version_id,
+                "active_version": active.id if active else None,
+                "changed": changed,
+            },
+        )
+    problems = validate_draft(session, draft_id=draft_id, author=author, validator=validator)
+    errors = [p for p in problems if p.get("severity") == "error"]
+    if errors and not accept_problems:
+        raise ValidationFailed(
+            f"the draft has {len(errors)} problem(s); fix them, or publish with an explicit "
+            "exception",
+            details={"problems": problems},
+        )
+    draft.note = reason.strip() + (f"\n{draft.note}" if draft.note else "")
+    diff = boundaries.activate_version(session, version_id=draft.id, activated_by=author)
+    if errors:
+        draft.summary = {**draft.summary, "exceptions": errors}
+        draft.note += f"\n[published with {len(errors)} recorded exception(s)]"
+    rerouted = _reroute(session, draft.id, author, settings)
+    return PublishResult(draft.id, diff, rerouted, errors)
+
+
+def _reroute(session: Session, version_id: int, actor: str, settings: Settings) -> list[Rerouted]:
+    router = router_in_transaction(session, settings)
+    return reroute_open_events(session, router=router, version_id=version_id, actor=actor)
+
+
+def rollback(
+    session: Session, *, version_id: int, author: str, reason: str, settings: Settings
+) -> PublishResult:
+    """Publish an old version's geometry again as a new version (history is kept)."""
+    if not reason.strip():
+        raise InvalidInput("say why the boundaries are rolled back: a rollback needs a reason")
+    draft = boundaries.restore_version(
+        session, version_id=version_id, restored_by=author, note=reason.strip()
+    )
+    diff = boundaries.activate_version(session, version_id=draft.id, activated_by=author)
+    return PublishResult(draft.id, diff, _reroute(session, draft.id, author, settings))
