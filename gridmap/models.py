@@ -498,7 +498,10 @@ class AuditLog(Base):
     """Append-only record of every write: who, when, from where, what."""
 
     __tablename__ = "audit_log"
-    __table_args__ = (Index("ix_audit_target", "target_type", "target_id"),)
+    __table_args__ = (
+        Index("ix_audit_target", "target_type", "target_id"),
+        Index("ix_audit_at", "at"),
+    )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
@@ -508,3 +511,32 @@ class AuditLog(Base):
     target_type: Mapped[str] = mapped_column(String(40))
     target_id: Mapped[str | None] = mapped_column(String(80))
     details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+
+class UserSession(Base):
+    """A browser session: only the SHA-256 of the cookie value is stored."""
+
+    __tablename__ = "user_session"
+    __table_args__ = (Index("ix_user_session_user", "user_id"),)
+
+    id_hash: Mapped[bytes] = mapped_column(LargeBinary, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    source_addr: Mapped[str | None] = mapped_column(String(64))
+
+
+class LoginAttempt(Base):
+    """One login try; the rate limit counts recent failures per username and address."""
+
+    __tablename__ = "login_attempt"
+    __table_args__ = (
+        Index("ix_login_attempt_user", "username", "source_addr", "at"),
+        Index("ix_login_attempt_addr", "source_addr", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    username: Mapped[str] = mapped_column(String(80))
+    source_addr: Mapped[str] = mapped_column(String(64))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    succeeded: Mapped[bool] = mapped_column(Boolean)

@@ -50,8 +50,18 @@ class Settings(BaseSettings):
     default_lang: str = "zh"
 
     # Security
-    secret_key: str | None = None
+    auth_required: bool = Field(
+        default=True, description="login or a token for everything but the public routes"
+    )
+    secret_key: str | None = Field(
+        default=None, description="signs CSRF tokens; unset: generated once under `home`"
+    )
     cookie_secure: bool = False
+    session_hours: float = Field(default=12.0, gt=0, description="a browser session's lifetime")
+    login_max_failures: int = Field(
+        default=5, ge=1, description="failed logins per username and address in the window"
+    )
+    login_window_minutes: int = Field(default=15, ge=1)
 
     @model_validator(mode="after")
     def _check_ranges(self) -> Settings:

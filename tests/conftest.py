@@ -24,6 +24,10 @@ from gridmap.db import make_engine, migrate, session_factory
 from gridmap.embedded_db import EmbeddedCluster
 
 ROOT = Path(__file__).resolve().parent.parent
+# Tests that are not about access control call the API without logging in; the ones that
+# are (tests/test_auth.py, tests/test_permissions.py) pass `auth_required=True` themselves.
+# The service's own default stays on (gridmap.settings.Settings.auth_required).
+os.environ.setdefault("GRIDMAP_AUTH_REQUIRED", "false")
 TEST_HOME = ROOT / ".gridmap-test"
 _counter = itertools.count()
 

@@ -30,6 +30,7 @@ def running_service(
     port = free_port()
     clean = {k: v for k, v in os.environ.items() if not k.startswith("GRIDMAP_")}
     clean.update({"GRIDMAP_DATABASE_URL": db_url, "GRIDMAP_HOME": str(home)})
+    clean["GRIDMAP_AUTH_REQUIRED"] = os.environ.get("GRIDMAP_AUTH_REQUIRED", "true")
     clean.update(env or {})
     log_path = home / f"serve-{port}.log"
     home.mkdir(parents=True, exist_ok=True)

@@ -89,6 +89,7 @@ def service(
     port = _free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("GRIDMAP_")}
     env.update({"GRIDMAP_DATABASE_URL": service_db, "GRIDMAP_HOME": str(home)})
+    env["GRIDMAP_AUTH_REQUIRED"] = "false"  # the stream's own behaviour, not access control
     log = (home / "serve.log").open("wb")
     proc = subprocess.Popen(
         [sys.executable, "-m", "gridmap_cli.main", "serve", "--port", str(port), "--workers", "2"],

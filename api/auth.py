@@ -1,0 +1,388 @@
+"""Login, logout, unmasked reporter contacts, and the ONE enforcement point of the
+role × action table.
+
+`enforce` runs before every API route (an app-wide dependency): it finds the route's
+action in `route_action`, resolves the caller (bearer token or session cookie), checks the
+CSRF token on state-changing cookie requests, checks `gridmap.permissions.allowed`, and
+puts the `Principal` on `request.state.principal`. A route without an action is refused
+(deny by default) unless it is in `PUBLIC_ROUTES`.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from typing import Annotated, Any
+from urllib.parse import parse_qs, quote
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.context import AppContext
+from api.deps import ContextDep, SessionDep
+from gridmap import audit
+from gridmap import auth as accounts
+from gridmap.errors import AuthenticationRequired, InvalidInput, NotFound, PermissionDenied
+from gridmap.models import Event
+from gridmap.permissions import SYSTEM, WORKFLOW_ACTIONS, Principal
+
+router = APIRouter(tags=["auth"])
+
+SESSION_COOKIE = "gridmap_session"
+CSRF_COOKIE = "gridmap_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+# Routes anyone may call. /docs and /openapi.json are plain Starlette routes (never
+# reach `enforce`); they are listed so the route test can tell they are public on purpose.
+PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("GET", "/health"),
+        ("GET", "/openapi.json"),
+        ("GET", "/docs"),
+        ("GET", "/docs/oauth2-redirect"),
+        ("GET", "/redoc"),
+        ("GET", "/login"),
+        ("POST", "/api/auth/login"),
+        ("GET", "/static/{path:path}"),
+    }
+)
+
+# (method, path template) → action in gridmap.permissions.ACTIONS.
+ROUTE_ACTIONS: dict[tuple[str, str], str] = {
+    ("GET", "/"): "map.view",
+    ("GET", "/api/locate"): "map.view",
+    ("POST", "/api/locate"): "map.view",
+    ("GET", "/api/categories"): "map.view",
+    ("POST", "/api/events"): "events.ingest",
+    ("GET", "/api/events"): "events.read",
+    ("GET", "/api/events/triage"): "events.read",
+    ("GET", "/api/events/{event_id}"): "events.read",
+    ("GET", "/api/events/{event_id}/log"): "events.read",
+    ("GET", "/api/events/{event_id}/photos"): "events.read",
+    ("GET", "/api/events/{event_id}/photos/{photo_id}"): "events.read",
+    ("POST", "/api/events/{event_id}/photos"): "events.photo",
+    ("POST", "/api/events/{event_id}/place"): "events.place",
+    ("GET", "/api/events/{event_id}/reporter"): "events.reporter",
+    ("GET", "/api/stream"): "events.read",
+    ("GET", "/api/stats"): "events.stats",
+    ("GET", "/api/auth/me"): "account.self",
+    ("POST", "/api/auth/logout"): "account.self",
+}
+# Whole families of read-only map routes.
+MAP_PREFIXES = ("/ogc", "/tiles/")
+ACTION_ROUTE = ("POST", "/api/events/{event_id}/actions/{action}")
+
+
+def route_action(method: str, path: str, path_params: dict[str, Any]) -> str | None:
+    """The action a route needs, or None when it has none (and is refused unless public)."""
+    method = "GET" if method == "HEAD" else method
+    if (method, path) == ACTION_ROUTE:
+        name = str(path_params.get("action", ""))
+        # An unknown action name is the workflow's to refuse (422), not a permission question.
+        return f"event.{name}" if name in WORKFLOW_ACTIONS else "events.read"
+    if method == "GET" and path.startswith(MAP_PREFIXES):
+        return "map.view"
+    return ROUTE_ACTIONS.get((method, path))
+
+
+def source_addr(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _resolve(request: Request, session: Session, key: bytes) -> tuple[Principal | None, str | None]:
+    """The caller and, for a cookie session, its session token (for the CSRF check)."""
+    header = request.headers.get("authorization", "")
+    if header:
+        scheme, _, secret = header.partition(" ")
+        if scheme.lower() != "bearer" or not secret.strip():
+            raise AuthenticationRequired("Authorization must be 'Bearer <token>'")
+        row = accounts.token_row(session, secret=secret.strip())
+        if row is None:
+            raise AuthenticationRequired("the API token is unknown, revoked or expired")
+        return accounts.token_principal(session, token=row), None
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        user = accounts.session_user(session, token=cookie)
+        if user is not None:
+            return accounts.user_principal(session, user=user), cookie
+    return None, None
+
+
+def enforce(request: Request, ctx: ContextDep) -> None:
+    """THE enforcement point (see the module docstring)."""
+    route = request.scope.get("route")
+    path = getattr(route, "path", request.url.path)
+    method = request.method
+    if ("GET" if method == "HEAD" else method, path) in PUBLIC_ROUTES:
+        return
+    action = route_action(method, path, request.path_params)
+    key = accounts.secret_key(ctx.settings)
+    with ctx.sessions() as session:
+        principal, session_token = _resolve(request, session, key)
+    if principal is None:
+        if not ctx.settings.auth_required:
+            request.state.principal = SYSTEM
+            return
+        if method == "GET" and path == "/":
+            # A browser opening the command view goes to the login page instead.
+            raise StarletteHTTPException(
+                303, "login required", headers={"Location": "/login?next=" + quote("/")}
+            )
+        raise AuthenticationRequired("log in or send 'Authorization: Bearer <token>'")
+    if session_token is not None and method in UNSAFE_METHODS:
+        given = request.headers.get(CSRF_HEADER)
+        if not accounts.csrf_ok(key, session_token, given):
+            raise PermissionDenied(
+                f"the {CSRF_HEADER} header is missing or wrong: send the value of the "
+                f"{CSRF_COOKIE} cookie with every {method}",
+                details={"header": CSRF_HEADER},
+            )
+    if action is None:
+        raise PermissionDenied(
+            f"{method} {path} is not in the permission table (deny by default)",
+            details={"route": path, "method": method},
+        )
+    if not principal.may(action):
+        raise PermissionDenied(
+            f"role {principal.role} may not {action}",
+            details={"role": principal.role, "action": action},
+        )
+    request.state.principal = principal
+
+
+def current_principal(request: Request) -> Principal:
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        raise AuthenticationRequired("log in or send 'Authorization: Bearer <token>'")
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+def audit_write(
+    session: Session,
+    request: Request,
+    principal: Principal,
+    *,
+    action: str,
+    target_type: str,
+    target_id: str | int | None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Record a write made through the API (flushed with it, committed with it)."""
+    audit.record(
+        session,
+        actor=principal.actor,
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        details=details,
+        source_addr=source_addr(request),
+    )
+
+
+def check_event_scope(
+    session: Session, principal: Principal, event_id: int, *, acting: bool
+) -> None:
+    """Refuse an event outside the caller's jurisdiction, in the database like the lists.
+
+    Reading answers 404 (what is outside must not show, not even that it exists to this
+    caller); acting answers 403 (an operator should know the case is someone else's).
+    """
+    if principal.jurisdiction.everywhere:
+        return
+    exists = session.scalar(select(Event.id).where(Event.id == event_id))
+    if exists is None:
+        return  # the route's own lookup answers 404
+    inside = session.scalar(
+        select(Event.id).where(Event.id == event_id, principal.jurisdiction.event_clause())
+    )
+    if inside is not None:
+        return
+    if acting:
+        raise PermissionDenied(
+            f"event {event_id} lies outside your jurisdiction",
+            details={"event_id": event_id},
+        )
+    raise NotFound(f"no event {event_id}", details={"event_id": event_id})
+
+
+# --- login and logout -------------------------------------------------------------------
+
+
+class LoginIn(BaseModel):
+    username: str = Field(min_length=1, max_length=80)
+    password: str = Field(min_length=1, max_length=1024)
+    next: str | None = None
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path on this site: never an open redirect to another host."""
+    if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:
+        return value
+    return "/"
+
+
+async def _login_body(request: Request) -> tuple[LoginIn, bool]:
+    """The credentials from JSON or an HTML form; True when it came from a form."""
+    raw = await request.body()
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    is_form = ctype == "application/x-www-form-urlencoded"
+    try:
+        if is_form:
+            fields = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+            return LoginIn.model_validate(fields), True
+        return LoginIn.model_validate(json.loads(raw or b"null")), False
+    except (ValidationError, ValueError):
+        raise InvalidInput(
+            "send username and password as JSON or as a form", details={"field": "body"}
+        ) from None
+
+
+def _set_cookies(response: Response, ctx: AppContext, token: str, csrf: str) -> None:
+    max_age = int(ctx.settings.session_hours * 3600)
+    secure = ctx.settings.cookie_secure
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="lax", secure=secure
+    )
+    # Readable by the page's script, which echoes it in the X-CSRF-Token header.
+    response.set_cookie(
+        CSRF_COOKIE, csrf, max_age=max_age, httponly=False, samesite="lax", secure=secure
+    )
+
+
+@router.post(
+    "/api/auth/login",
+    summary="Log in with username and password (JSON or form); sets the session cookie",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": LoginIn.model_json_schema()}},
+        }
+    },
+)
+async def login(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
+    body, is_form = await _login_body(request)
+    # Argon2 takes tens of milliseconds by design: keep it off the event loop.
+    return await run_in_threadpool(_login, ctx, session, body, is_form, source_addr(request))
+
+
+def _login(ctx: AppContext, session: Session, body: LoginIn, is_form: bool, addr: str) -> Response:
+    accounts.check_login_rate(
+        session, username=body.username, source_addr=addr, settings=ctx.settings
+    )
+    user = accounts.authenticate(
+        session, username=body.username, password=body.password, source_addr=addr
+    )
+    if user is None:
+        session.commit()  # the failure counts towards the rate limit
+        if is_form:
+            target = "/login?failed=1&next=" + quote(_safe_next(body.next))
+            return RedirectResponse(target, status_code=303)
+        # The same answer for an unknown user, a wrong password and a disabled account.
+        raise AuthenticationRequired("wrong username or password")
+    token = accounts.start_session(
+        session, user=user, source_addr=addr, hours=ctx.settings.session_hours
+    )
+    audit.record(
+        session,
+        actor=f"user:{user.username}",
+        action="auth.login",
+        target_type="user",
+        target_id=user.username,
+        source_addr=addr,
+    )
+    session.commit()
+    csrf = accounts.csrf_token(accounts.secret_key(ctx.settings), token)
+    response: Response = (
+        RedirectResponse(_safe_next(body.next), status_code=303)
+        if is_form
+        else JSONResponse({"username": user.username, "role": user.role, "csrf_token": csrf})
+    )
+    _set_cookies(response, ctx, token, csrf)
+    return response
+
+
+@router.post("/api/auth/logout", summary="End this browser session")
+def logout(request: Request, session: SessionDep, principal: PrincipalDep) -> JSONResponse:
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        accounts.end_session(session, token=token)
+        audit_write(
+            session,
+            request,
+            principal,
+            action="auth.logout",
+            target_type="user",
+            target_id=principal.name,
+        )
+        session.commit()
+    response = JSONResponse({"logged_out": True})
+    response.delete_cookie(SESSION_COOKIE)
+    response.delete_cookie(CSRF_COOKIE)
+    return response
+
+
+@router.get("/api/auth/me", summary="Who am I: name, role, areas")
+def me(principal: PrincipalDep) -> dict[str, Any]:
+    return {
+        "name": principal.name,
+        "kind": principal.kind,
+        "role": principal.role,
+        "team_id": principal.team_id,
+        "areas": [{"layer": layer, "code": code} for layer, code in principal.areas],
+    }
+
+
+_LOGIN_PAGE = """<!doctype html>
+<html lang="zh"><head><meta charset="utf-8"><title>登录 · gridmap</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:sans-serif;display:flex;justify-content:center;margin-top:12vh}}
+form{{display:grid;gap:.6em;min-width:18em}}.err{{color:#b00}}</style></head>
+<body><form method="post" action="/api/auth/login">
+<h1>网格化管理指挥中心</h1>{error}
+<label>用户名 <input name="username" autocomplete="username" required autofocus></label>
+<label>密码 <input name="password" type="password" autocomplete="current-password" required>
+</label><input type="hidden" name="next" value="{next}">
+<button type="submit">登录</button></form></body></html>
+"""
+
+
+@router.get("/login", response_class=HTMLResponse, include_in_schema=False)
+def login_page(next: str = "/", failed: int = 0) -> HTMLResponse:
+    error = '<p class="err" role="alert">用户名或密码错误</p>' if failed else ""
+    page = _LOGIN_PAGE.format(error=error, next=html.escape(_safe_next(next), quote=True))
+    return HTMLResponse(page, headers={"Cache-Control": "no-store"})
+
+
+# --- the reporter's contact, unmasked --------------------------------------------------
+
+
+@router.get(
+    "/api/events/{event_id}/reporter",
+    summary="The reporter's full name and phone, to call back (every look is logged)",
+)
+def event_reporter(
+    event_id: int, request: Request, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    check_event_scope(session, principal, event_id, acting=False)
+    event = session.get(Event, event_id)
+    if event is None:
+        raise NotFound(f"no event {event_id}", details={"event_id": event_id})
+    audit_write(
+        session,
+        request,
+        principal,
+        action="event.reporter_unmasked",
+        target_type="event",
+        target_id=event_id,
+    )
+    session.commit()
+    return {"event_id": event_id, "name": event.reporter_name, "phone": event.reporter_phone}

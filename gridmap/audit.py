@@ -1,0 +1,72 @@
+"""The audit log: one append-only row per write, naming who, when, from where and what."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from gridmap.errors import InvalidInput
+from gridmap.models import AuditLog
+
+
+def record(
+    session: Session,
+    *,
+    actor: str,
+    action: str,
+    target_type: str,
+    target_id: str | int | None,
+    details: dict[str, Any] | None = None,
+    source_addr: str | None = None,
+) -> AuditLog:
+    """Append one entry (flushed, not committed: it commits with the write it records)."""
+    entry = AuditLog(
+        actor=actor,
+        action=action,
+        target_type=target_type,
+        target_id=None if target_id is None else str(target_id),
+        details=details or {},
+        source_addr=source_addr,
+    )
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def query(
+    session: Session,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    since: dt.datetime | None = None,
+    limit: int = 100,
+) -> list[AuditLog]:
+    """Entries, newest first. `action` matches a prefix (`event.` finds every event action).
+
+    `target_id` also finds entries that name it in `details["codes"]`, so a boundary
+    publication listing grid G answers "who moved grid G's boundary".
+    """
+    if not 1 <= limit <= 10_000:
+        raise InvalidInput(f"limit must be 1 to 10000, not {limit}", details={"limit": limit})
+    stmt = select(AuditLog)
+    if actor:
+        stmt = stmt.where(AuditLog.actor == actor)
+    if action:
+        stmt = stmt.where(AuditLog.action.startswith(action, autoescape=True))
+    if target_type:
+        stmt = stmt.where(AuditLog.target_type == target_type)
+    if target_id:
+        stmt = stmt.where(
+            or_(
+                AuditLog.target_id == target_id,
+                AuditLog.details["codes"].contains([target_id]),
+            )
+        )
+    if since is not None:
+        stmt = stmt.where(AuditLog.at >= since)
+    return list(session.scalars(stmt.order_by(AuditLog.id.desc()).limit(limit)))

@@ -1,0 +1,548 @@
+"""Accounts: password hashing, users, integration tokens, browser sessions, login limits.
+
+Secrets are stored only as hashes: passwords with Argon2id (argon2-cffi), session cookies
+and API tokens with SHA-256 (they are 256-bit random values, so a fast hash is enough and
+look-ups stay one indexed equality). Functions flush; the caller commits.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import os
+import secrets
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from gridmap.errors import ConfigurationError, Conflict, InvalidInput, NotFound, RateLimited
+from gridmap.models import ApiToken, AppUser, Area, LoginAttempt, Team, UserArea, UserSession
+from gridmap.permissions import (
+    ADMIN,
+    GRID_WORKER,
+    INTEGRATION,
+    JURISDICTION_LAYERS,
+    OPERATOR,
+    PLANNER,
+    SUPERVISOR,
+    TEAM_MEMBER,
+    Jurisdiction,
+    Principal,
+    check_role,
+)
+from gridmap.settings import Settings
+
+_hasher = PasswordHasher()
+# Verified against when the username is unknown, so that a failed login takes as long
+# whether or not the user exists (the answer must not tell which).
+_DUMMY_HASH = _hasher.hash("gridmap: no such user")
+
+MIN_PASSWORD_CHARS = 10
+PLACEHOLDER_SECRETS = frozenset({"", "secret", "changeme", "change-me", "please-change-me", "xxx"})
+MIN_SECRET_CHARS = 32
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _sha256(value: str) -> bytes:
+    return hashlib.sha256(value.encode()).digest()
+
+
+# --- passwords --------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    check_password(password)
+    return _hasher.hash(password)
+
+
+def check_password(password: str) -> None:
+    """Refuse a password too short to resist guessing (the message never repeats it)."""
+    if len(password) < MIN_PASSWORD_CHARS:
+        raise InvalidInput(
+            f"password: at least {MIN_PASSWORD_CHARS} characters, got {len(password)}",
+            details={"field": "password"},
+        )
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+# --- the secret key ---------------------------------------------------------------------
+
+
+def secret_key(settings: Settings) -> bytes:
+    """The key that signs CSRF tokens: from settings, else generated once under `home`.
+
+    A placeholder or a short key is refused: a guessable key makes CSRF tokens forgeable.
+    """
+    if settings.secret_key is not None:
+        key = settings.secret_key.strip()
+        if key.lower() in PLACEHOLDER_SECRETS or len(key) < MIN_SECRET_CHARS:
+            raise ConfigurationError(
+                f"GRIDMAP_SECRET_KEY is a placeholder or shorter than {MIN_SECRET_CHARS} "
+                "characters; set a random one (python -c 'import secrets; "
+                "print(secrets.token_urlsafe(48))') or unset it to have one generated",
+                details={"setting": "secret_key"},
+            )
+        return key.encode()
+    path = Path(settings.home) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # O_EXCL: two workers starting together agree on the one that won.
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_urlsafe(48))
+    key = path.read_text().strip()
+    if len(key) < MIN_SECRET_CHARS:
+        raise ConfigurationError(
+            f"{path} holds a key shorter than {MIN_SECRET_CHARS} characters; delete it to "
+            "have a new one generated",
+            details={"file": str(path)},
+        )
+    return key.encode()
+
+
+def csrf_token(key: bytes, session_token: str) -> str:
+    """The CSRF token of a session: bound to it, so a token from another session fails."""
+    return hmac.new(key, b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()
+
+
+def csrf_ok(key: bytes, session_token: str, given: str | None) -> bool:
+    return given is not None and hmac.compare_digest(csrf_token(key, session_token), given)
+
+
+# --- areas and jurisdictions ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AreaRef:
+    county_code: str
+    layer: str
+    code: str
+
+
+def resolve_areas(session: Session, *, codes: Iterable[str]) -> list[AreaRef]:
+    """The current county/township/community/grid with each code; unknown codes refused."""
+    refs: list[AreaRef] = []
+    for code in codes:
+        rows = session.execute(
+            select(Area.county_code, Area.layer).where(
+                Area.code == code, Area.valid_to.is_(None), Area.layer.in_(JURISDICTION_LAYERS)
+            )
+        ).all()
+        if not rows:
+            raise InvalidInput(
+                f"area {code!r}: no current county, township, community or grid has this code",
+                details={"field": "area", "value": code},
+            )
+        refs.append(AreaRef(county_code=rows[0][0], layer=rows[0][1], code=code))
+    return refs
+
+
+def _parents(session: Session, *, county_code: str, layer: str, codes: Sequence[str]) -> set[str]:
+    """Parent codes of the current areas of `layer` with these codes."""
+    if not codes:
+        return set()
+    rows = session.scalars(
+        select(Area.parent_code).where(
+            Area.county_code == county_code,
+            Area.layer == layer,
+            Area.code.in_(codes),
+            Area.valid_to.is_(None),
+        )
+    )
+    return {r for r in rows if r}
+
+
+def jurisdiction_for(
+    session: Session, *, areas: Sequence[AreaRef], team_id: int | None
+) -> Jurisdiction:
+    """The jurisdiction of these areas (and team), with the townships the stream filters by,
+    found from the current boundary hierarchy."""
+    by_layer: dict[str, set[str]] = {layer: set() for layer in JURISDICTION_LAYERS}
+    for ref in areas:
+        by_layer[ref.layer].add(ref.code)
+    county_wide = set(by_layer["county"])
+    if team_id is not None and not areas:
+        # A department team works county-wide: its stream is the county's.
+        team = session.get(Team, team_id)
+        if team is not None:
+            county_wide.add(team.county_code)
+    townships: set[str] = set(by_layer["township"])
+    for county in {ref.county_code for ref in areas}:
+        grid_parents = _parents(
+            session, county_code=county, layer="grid", codes=sorted(by_layer["grid"])
+        )
+        townships |= _parents(
+            session,
+            county_code=county,
+            layer="community",
+            codes=sorted(by_layer["community"] | grid_parents),
+        )
+    if county_wide:
+        townships |= set(
+            session.scalars(
+                select(Area.code).where(
+                    Area.county_code.in_(sorted(county_wide)),
+                    Area.layer == "township",
+                    Area.valid_to.is_(None),
+                )
+            )
+        )
+    return Jurisdiction(
+        county_codes=frozenset(by_layer["county"]),
+        township_codes=frozenset(by_layer["township"]),
+        community_codes=frozenset(by_layer["community"]),
+        grid_codes=frozenset(by_layer["grid"]),
+        team_id=team_id,
+        stream_townships=frozenset(townships),
+    )
+
+
+def user_areas(session: Session, *, user_id: int) -> list[AreaRef]:
+    rows = session.scalars(
+        select(UserArea).where(UserArea.user_id == user_id).order_by(UserArea.id)
+    )
+    return [AreaRef(county_code=r.county_code, layer=r.layer, code=r.area_code) for r in rows]
+
+
+def user_principal(session: Session, *, user: AppUser) -> Principal:
+    areas = user_areas(session, user_id=user.id)
+    return Principal(
+        kind="user",
+        id=user.id,
+        name=user.username,
+        role=user.role,
+        jurisdiction=jurisdiction_for(session, areas=areas, team_id=user.team_id),
+        team_id=user.team_id,
+        areas=tuple((a.layer, a.code) for a in areas),
+    )
+
+
+def _token_areas(token: ApiToken) -> list[AreaRef]:
+    return [AreaRef(**a) for a in token.area_codes.get("areas", [])]
+
+
+def token_principal(session: Session, *, token: ApiToken) -> Principal:
+    areas = _token_areas(token)
+    return Principal(
+        kind="token",
+        id=token.id,
+        name=token.name,
+        role=token.role,
+        jurisdiction=jurisdiction_for(session, areas=areas, team_id=None),
+        areas=tuple((a.layer, a.code) for a in areas),
+    )
+
+
+# --- users ------------------------------------------------------------------------------
+
+
+def _check_username(username: str) -> str:
+    name = username.strip()
+    if not name or len(name) > 80 or any(c.isspace() or c == ":" for c in name):
+        raise InvalidInput(
+            f"username {username!r}: 1 to 80 characters, no spaces or colons",
+            details={"field": "username"},
+        )
+    return name
+
+
+def get_user(session: Session, *, username: str) -> AppUser:
+    user = session.scalar(select(AppUser).where(AppUser.username == username))
+    if user is None:
+        raise NotFound(f"no user {username!r}", details={"username": username})
+    return user
+
+
+def _team_id(session: Session, team_code: str | None) -> int | None:
+    if team_code is None:
+        return None
+    team = session.scalar(select(Team).where(Team.code == team_code))
+    if team is None:
+        raise InvalidInput(f"team {team_code!r}: no such team", details={"field": "team"})
+    return team.id
+
+
+def create_user(
+    session: Session,
+    *,
+    username: str,
+    role: str,
+    password: str,
+    area_codes: Sequence[str] = (),
+    team_code: str | None = None,
+    display_name: str = "",
+) -> AppUser:
+    """A new user with its jurisdiction. Integrations get tokens, not users."""
+    name = _check_username(username)
+    check_role(role)
+    if role == INTEGRATION:
+        raise InvalidInput(
+            "role integration is for API tokens: use `gridmap tokens create`",
+            details={"field": "role"},
+        )
+    if session.scalar(select(AppUser.id).where(AppUser.username == name)) is not None:
+        raise Conflict(f"user {name!r} exists already", details={"username": name})
+    areas = resolve_areas(session, codes=area_codes)
+    user = AppUser(
+        username=name,
+        display_name=display_name,
+        password_hash=hash_password(password),
+        role=role,
+        team_id=_team_id(session, team_code),
+        disabled=False,
+    )
+    session.add(user)
+    session.flush()
+    for ref in areas:
+        session.add(
+            UserArea(
+                user_id=user.id, county_code=ref.county_code, layer=ref.layer, area_code=ref.code
+            )
+        )
+    session.flush()
+    return user
+
+
+def list_users(session: Session) -> list[tuple[AppUser, list[AreaRef]]]:
+    users = session.scalars(select(AppUser).order_by(AppUser.username))
+    return [(u, user_areas(session, user_id=u.id)) for u in users]
+
+
+def disable_user(session: Session, *, username: str) -> AppUser:
+    """Disable a user and end its sessions at once."""
+    user = get_user(session, username=username)
+    user.disabled = True
+    session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    session.flush()
+    return user
+
+
+def reset_password(session: Session, *, username: str, password: str) -> AppUser:
+    """A new password; every open session of the user ends (it may have been stolen)."""
+    user = get_user(session, username=username)
+    user.password_hash = hash_password(password)
+    session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    session.flush()
+    return user
+
+
+# --- logging in -------------------------------------------------------------------------
+
+
+def check_login_rate(
+    session: Session, *, username: str, source_addr: str, settings: Settings
+) -> None:
+    """Refuse a login after too many recent failures for this username from this address
+    (and, ten times as many, from this address for any username)."""
+    since = _now() - dt.timedelta(minutes=settings.login_window_minutes)
+    failures = session.scalar(
+        select(func.count()).where(
+            LoginAttempt.username == username,
+            LoginAttempt.source_addr == source_addr,
+            LoginAttempt.at >= since,
+            LoginAttempt.succeeded.is_(False),
+        )
+    )
+    from_addr = session.scalar(
+        select(func.count()).where(
+            LoginAttempt.source_addr == source_addr,
+            LoginAttempt.at >= since,
+            LoginAttempt.succeeded.is_(False),
+        )
+    )
+    if (failures or 0) >= settings.login_max_failures or (
+        from_addr or 0
+    ) >= 10 * settings.login_max_failures:
+        raise RateLimited(
+            f"too many failed logins; try again in {settings.login_window_minutes} minutes",
+            details={"retry_after_minutes": settings.login_window_minutes},
+        )
+
+
+def authenticate(
+    session: Session, *, username: str, password: str, source_addr: str
+) -> AppUser | None:
+    """The user these credentials name, or None; the attempt is recorded either way.
+
+    Unknown users cost one hash verification like known ones, and a disabled user is
+    refused only after the password checks out, so timing and answers do not tell
+    whether an account exists.
+    """
+    user = session.scalar(select(AppUser).where(AppUser.username == username))
+    good = verify_password(user.password_hash if user else _DUMMY_HASH, password)
+    ok = user is not None and good and not user.disabled
+    session.add(LoginAttempt(username=username[:80], source_addr=source_addr[:64], succeeded=ok))
+    session.flush()
+    if ok and user is not None and _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    return user if ok else None
+
+
+def start_session(session: Session, *, user: AppUser, source_addr: str, hours: float) -> str:
+    """A new session for `user`; returns the cookie value (stored only as its hash)."""
+    token = secrets.token_urlsafe(32)
+    session.add(
+        UserSession(
+            id_hash=_sha256(token),
+            user_id=user.id,
+            expires_at=_now() + dt.timedelta(hours=hours),
+            source_addr=source_addr[:64],
+        )
+    )
+    session.flush()
+    return token
+
+
+def session_user(session: Session, *, token: str) -> AppUser | None:
+    """The enabled user of an unexpired session, else None."""
+    row = session.get(UserSession, _sha256(token))
+    if row is None or row.expires_at <= _now():
+        return None
+    user = session.get(AppUser, row.user_id)
+    return None if user is None or user.disabled else user
+
+
+def end_session(session: Session, *, token: str) -> None:
+    session.execute(delete(UserSession).where(UserSession.id_hash == _sha256(token)))
+    session.flush()
+
+
+# --- integration tokens -----------------------------------------------------------------
+
+
+def create_token(
+    session: Session,
+    *,
+    name: str,
+    role: str,
+    area_codes: Sequence[str] = (),
+    expires_at: dt.datetime | None = None,
+) -> tuple[ApiToken, str]:
+    """A new bearer token; the secret is returned once and stored only as its SHA-256."""
+    check_role(role)
+    name = _check_username(name)
+    if session.scalar(select(ApiToken.id).where(ApiToken.name == name)) is not None:
+        raise Conflict(f"a token named {name!r} exists already", details={"name": name})
+    areas = resolve_areas(session, codes=area_codes)
+    secret = "gm_" + secrets.token_urlsafe(32)
+    row = ApiToken(
+        name=name,
+        token_hash=_sha256(secret),
+        role=role,
+        area_codes={"areas": [a.__dict__ for a in areas]},
+        expires_at=expires_at,
+    )
+    session.add(row)
+    session.flush()
+    return row, secret
+
+
+def token_row(session: Session, *, secret: str) -> ApiToken | None:
+    """The live token with this secret: None when unknown, revoked or expired."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _sha256(secret)))
+    if row is None or row.revoked_at is not None:
+        return None
+    if row.expires_at is not None and row.expires_at <= _now():
+        return None
+    return row
+
+
+def list_tokens(session: Session) -> list[ApiToken]:
+    return list(session.scalars(select(ApiToken).order_by(ApiToken.name)))
+
+
+def revoke_token(session: Session, *, name: str) -> ApiToken:
+    row = session.scalar(select(ApiToken).where(ApiToken.name == name))
+    if row is None:
+        raise NotFound(f"no token named {name!r}", details={"name": name})
+    if row.revoked_at is None:
+        row.revoked_at = _now()
+        session.flush()
+    return row
+
+
+# --- demo users -------------------------------------------------------------------------
+
+
+def create_demo_users(session: Session, *, county_code: str) -> list[tuple[str, str, str, str]]:
+    """One user per role with a jurisdiction in the county, plus an integration token.
+
+    Returns (username, role, area code or team, password or token) to print once. Run
+    again, it gives the existing demo users new passwords (the old ones were shown once).
+    """
+    township = session.scalar(
+        select(Area.code)
+        .where(Area.county_code == county_code, Area.layer == "township", Area.valid_to.is_(None))
+        .order_by(Area.code)
+    )
+    if township is None:
+        raise NotFound(
+            f"county {county_code}: no current townships; load the demo boundaries first",
+            details={"county_code": county_code},
+        )
+    community = session.scalar(
+        select(Area.code)
+        .where(Area.layer == "community", Area.parent_code == township, Area.valid_to.is_(None))
+        .order_by(Area.code)
+    )
+    grid = session.scalar(
+        select(Area.code)
+        .where(Area.layer == "grid", Area.parent_code == community, Area.valid_to.is_(None))
+        .order_by(Area.code)
+    )
+    dept_team = session.scalar(
+        select(Team.code)
+        .where(Team.county_code == county_code, Team.level == "department")
+        .order_by(Team.code)
+    )
+    plan: list[tuple[str, str, list[str], str | None]] = [
+        ("demo-admin", ADMIN, [county_code], None),
+        ("demo-operator", OPERATOR, [county_code], None),
+        ("demo-township-operator", OPERATOR, [township], None),
+        ("demo-supervisor", SUPERVISOR, [township], None),
+        ("demo-planner", PLANNER, [county_code], None),
+        ("demo-grid-worker", GRID_WORKER, [grid] if grid else [], None),
+        ("demo-team-member", TEAM_MEMBER, [], dept_team),
+    ]
+    out: list[tuple[str, str, str, str]] = []
+    for username, role, areas, team in plan:
+        password = secrets.token_urlsafe(12)
+        if session.scalar(select(AppUser.id).where(AppUser.username == username)) is None:
+            create_user(
+                session,
+                username=username,
+                role=role,
+                password=password,
+                area_codes=areas,
+                team_code=team,
+            )
+        else:
+            reset_password(session, username=username, password=password)
+        out.append((username, role, ",".join(areas) or f"team {team}", password))
+    token_name = f"demo-12345-{county_code}"
+    old = session.scalar(select(ApiToken).where(ApiToken.name == token_name))
+    if old is not None:
+        session.delete(old)
+        session.flush()
+    _, secret = create_token(session, name=token_name, role=INTEGRATION, area_codes=[county_code])
+    out.append((token_name, INTEGRATION, county_code, secret))
+    return out
