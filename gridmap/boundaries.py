@@ -112,7 +112,9 @@ class VersionDiff:
             lines.append(f"  {layer}: +{counts['added']} ~{counts['changed']} -{counts['removed']}")
         for c in self.changes[:limit]:
             detail = ""
-            if c.households_before != c.households_after:
+            if c.change == "added" and c.households_after is not None:
+                detail = f" households {c.households_after}"
+            elif c.change == "changed" and c.households_before != c.households_after:
                 detail = f" households {c.households_before} → {c.households_after}"
             if c.geometry_changed and c.change == "changed":
                 detail += " (boundary moved)"
