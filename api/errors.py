@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -40,8 +41,19 @@ def status_for(exc: e.GridmapError) -> int:
     return 500
 
 
+def _json_safe(value: Any) -> Any:
+    """NaN and infinities are not JSON: the bad input a detail reports may be exactly that."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
 def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": details or {}}}
+    return {"error": {"code": code, "message": message, "details": _json_safe(details or {})}}
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -444,6 +444,9 @@ def activate_version(session: Session, *, version_id: int, activated_by: str) ->
             f"but version {current_id} has been published since: rebase it first",
             details={"base_version": version.base_version_id, "active_version": current_id},
         )
+    # Staged rows were usually written in this very transaction: without statistics the
+    # planner walks the whole current-code index once per staged row (minutes at 10,000).
+    session.execute(text("ANALYZE draft_area"))
     diff = diff_version(session, version_id=version_id)
     params = {"v": version_id}
     # Retire the current rows this version replaces or removes.

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Index,
     Integer,
     LargeBinary,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -162,6 +163,37 @@ class AreaPart(Base):
     geom: Mapped[Any] = mapped_column(
         Geometry("POLYGON", srid=4326, spatial_index=False), nullable=False
     )
+
+
+class AreaTile(Base):
+    """`area` rows in Web Mercator, simplified per zoom band, for vector tiles (derived:
+    kept in step with `area` by triggers, migration 0004; read by gridmap.tiles)."""
+
+    __tablename__ = "area_tile"
+    __table_args__ = (
+        Index("ix_area_tile_area", "area_id"),
+        *(
+            Index(
+                f"ix_area_tile_geom_{layer}",
+                "geom",
+                postgresql_using="gist",
+                postgresql_where=text(f"layer = '{layer}'"),
+            )
+            for layer in LAYERS
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    area_id: Mapped[int] = mapped_column(ForeignKey("area.id", ondelete="CASCADE"))
+    layer: Mapped[str] = mapped_column(String(20))
+    valid_from: Mapped[int] = mapped_column(Integer)
+    valid_to: Mapped[int | None] = mapped_column(Integer)
+    detail: Mapped[int] = mapped_column(SmallInteger)  # highest zoom simplified for; 32 = full
+    code: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    parent_code: Mapped[str | None] = mapped_column(String(40))
+    households: Mapped[int | None] = mapped_column(Integer)
+    geom: Mapped[Any] = mapped_column(Geometry(srid=3857, spatial_index=False), nullable=False)
 
 
 class DraftArea(Base):

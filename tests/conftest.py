@@ -11,7 +11,7 @@ import itertools
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import psycopg
@@ -90,74 +90,94 @@ def _fingerprint(*paths: Path) -> str:
     return digest.hexdigest()[:12]
 
 
-@pytest.fixture(scope="session")
-def template_name(server_url: str) -> str:
-    """A database migrated to head, copied for each test (much faster than migrating).
+def _built_once(
+    server_url: str, name: str, build: Callable[[str], None], *, template: str | None = None
+) -> str:
+    """Database `name`, built by `build(url)` unless a finished one is already there.
 
-    Several test runs may share the server (parallel sessions): the template is keyed by
-    the schema's fingerprint and built once under an advisory lock.
+    Several test runs may share the server (parallel sessions): names carry a fingerprint
+    of the code they were built from, and building happens under an advisory lock.
     """
-    name = f"gridmap_tpl_{_fingerprint(ROOT / 'migrations', ROOT / 'gridmap' / 'models.py')}"
     with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(hashtext('gridmap-test-template'))")
+        conn.execute("SELECT pg_advisory_lock(hashtext(%s))", (name,))
         try:
             ready = conn.execute(
                 "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
                 (name,),
             ).fetchone()
             if not ready or ready[0] != "ready":
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-                conn.execute(f'CREATE DATABASE "{name}"')
-                url = _with_db(server_url, name)
-                migrate(url)
+                build(create_database(server_url, name, template=template))
                 conn.execute(f"COMMENT ON DATABASE \"{name}\" IS 'ready'")
         finally:
-            conn.execute("SELECT pg_advisory_unlock(hashtext('gridmap-test-template'))")
+            conn.execute("SELECT pg_advisory_unlock(hashtext(%s))", (name,))
     return name
+
+
+def _load_with(load: Callable[[Session], object]) -> Callable[[str], None]:
+    def build(url: str) -> None:
+        eng = make_engine(url, pool_size=1)
+        with session_factory(eng)() as s:
+            load(s)
+            s.commit()
+        eng.dispose()
+
+    return build
+
+
+def _copy(server_url: str, template: str, prefix: str) -> Iterator[str]:
+    name = f"gridmap_{prefix}{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
+    url = create_database(server_url, name, template=template)
+    yield url
+    drop_database(server_url, name)
+
+
+@pytest.fixture(scope="session")
+def template_name(server_url: str) -> str:
+    """A database migrated to head, copied for each test (much faster than migrating)."""
+    schema = _fingerprint(ROOT / "migrations", ROOT / "gridmap" / "models.py")
+    return _built_once(server_url, f"gridmap_tpl_{schema}", migrate)
+
+
+@pytest.fixture(scope="session")
+def small_county_template(server_url: str, template_name: str) -> str:
+    from tests import factories
+
+    code = _fingerprint(ROOT / "gridmap", ROOT / "tests" / "factories.py")
+    return _built_once(
+        server_url,
+        f"gridmap_small_{code}",
+        _load_with(factories.load_small_county),
+        template=template_name,
+    )
 
 
 @pytest.fixture(scope="session")
 def gaoping_template(server_url: str, template_name: str) -> str:
-    """A database holding the loaded Gaoping demo, built once per code change and copied
-    for each test that needs it (`gaoping_db_url`)."""
-    name = f"gridmap_gaoping_{_fingerprint(ROOT / 'geodata', ROOT / 'gridmap')}"
-    with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as conn:
-        conn.execute("SELECT pg_advisory_lock(hashtext('gridmap-test-gaoping'))")
-        try:
-            ready = conn.execute(
-                "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-                (name,),
-            ).fetchone()
-            if not ready or ready[0] != "ready":
-                from geodata.demo import load_gaoping
+    """The loaded Gaoping demo, built once per code change."""
+    from geodata.demo import load_gaoping
 
-                url = create_database(server_url, name, template=template_name)
-                eng = make_engine(url, pool_size=1)
-                with session_factory(eng)() as s:
-                    load_gaoping(s)
-                    s.commit()
-                eng.dispose()
-                conn.execute(f"COMMENT ON DATABASE \"{name}\" IS 'ready'")
-        finally:
-            conn.execute("SELECT pg_advisory_unlock(hashtext('gridmap-test-gaoping'))")
-    return name
+    code = _fingerprint(ROOT / "geodata", ROOT / "gridmap")
+    return _built_once(
+        server_url, f"gridmap_gaoping_{code}", _load_with(load_gaoping), template=template_name
+    )
+
+
+@pytest.fixture
+def small_county_db_url(server_url: str, small_county_template: str) -> Iterator[str]:
+    """A fresh database holding the small county (tests/factories.py), loaded and active."""
+    yield from _copy(server_url, small_county_template, "s")
 
 
 @pytest.fixture
 def gaoping_db_url(server_url: str, gaoping_template: str) -> Iterator[str]:
     """A fresh copy of the loaded Gaoping demo."""
-    name = f"gridmap_g{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
-    url = create_database(server_url, name, template=gaoping_template)
-    yield url
-    drop_database(server_url, name)
+    yield from _copy(server_url, gaoping_template, "g")
 
 
 @pytest.fixture
 def db_url(server_url: str, template_name: str) -> Iterator[str]:
-    name = f"gridmap_t{os.getpid()}_{next(_counter)}_{uuid.uuid4().hex[:6]}"
-    url = create_database(server_url, name, template=template_name)
-    yield url
-    drop_database(server_url, name)
+    """A fresh, empty database migrated to head."""
+    yield from _copy(server_url, template_name, "t")
 
 
 @pytest.fixture

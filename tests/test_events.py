@@ -32,7 +32,6 @@ from gridmap.routing import Router
 from gridmap.settings import Settings
 from gridmap.stats import event_stats
 from tests import factories as f
-from tests.small_county_db import small_county_db_url, small_county_template  # noqa: F401
 
 NOW = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)
 G2 = f"{f.C1}002"

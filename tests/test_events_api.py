@@ -18,7 +18,6 @@ from gridmap.db import session_factory
 from gridmap.models import Event, Photo
 from gridmap.settings import Settings
 from tests import factories as f
-from tests.small_county_db import small_county_db_url, small_county_template  # noqa: F401
 
 G2 = f"{f.C1}002"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
