@@ -6,7 +6,13 @@ import os
 
 import typer
 
-from gridmap_cli import boundaries_commands, db_commands, demo_command, route_command
+from gridmap_cli import (
+    boundaries_commands,
+    db_commands,
+    demo_command,
+    events_commands,
+    route_command,
+)
 from gridmap_cli.common import database, friendly_errors, settings
 
 app = typer.Typer(
@@ -16,6 +22,7 @@ app = typer.Typer(
 )
 app.add_typer(db_commands.app, name="db")
 app.add_typer(boundaries_commands.app, name="boundaries")
+app.add_typer(events_commands.app, name="events")
 app.command("route")(route_command.route)
 app.command("demo")(demo_command.demo_command)
 
