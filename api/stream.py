@@ -16,6 +16,7 @@ from api.deps import ContextDep
 from api.listener import StreamListener
 from gridmap.errors import DatabaseUnavailable, InvalidInput
 from gridmap.notify import HIGHEST_ID_SQL, StreamMessage, messages_after
+from gridmap.permissions import Principal
 
 router = APIRouter(tags=["stream"])
 
@@ -30,12 +31,17 @@ def get_listener(request: Request) -> StreamListener:
 
 
 def stream_townships(request: Request) -> frozenset[str] | None:
-    """The filter hook: the township codes this client may see (None: all of them).
+    """The township codes this client may see (None: all of them), from its jurisdiction.
 
-    Until users and jurisdictions exist every client sees everything; the users issue
-    replaces this dependency with one that reads the caller's jurisdiction.
+    `auth.enforce` has put the principal on the request (the unscoped system one when
+    authentication is off). Without one, fail closed: only messages for every map pass.
     """
-    return None
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        return frozenset()
+    if principal.jurisdiction.everywhere:
+        return None
+    return principal.jurisdiction.stream_townships
 
 
 def format_message(message: StreamMessage) -> str:

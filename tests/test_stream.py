@@ -22,8 +22,10 @@ import httpx
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
+from starlette.requests import Request
 
 from api.listener import StreamListener, Subscription
+from api.stream import stream_townships
 from gridmap.db import make_engine
 from gridmap.errors import InvalidInput
 from gridmap.notify import (
@@ -32,6 +34,7 @@ from gridmap.notify import (
     delete_messages_older_than,
     messages_after,
 )
+from gridmap.permissions import SYSTEM, Jurisdiction, Principal
 from tests.conftest import ROOT, create_database, drop_database
 
 pytestmark = pytest.mark.anyio
@@ -466,6 +469,27 @@ def test_a_township_map_sees_only_its_townships_and_the_boundaries(session: Sess
     ):
         live.offer(_message(n, kind, township))
     assert [live.queue.get_nowait().id for _ in range(live.queue.qsize())] == [1, 4]
+
+
+def test_the_stream_filters_by_the_callers_jurisdiction() -> None:
+    def request_from(principal: Principal | None) -> Any:
+        scope: dict[str, Any] = {"type": "http", "state": {}}
+        if principal is not None:
+            scope["state"]["principal"] = principal
+        return Request(scope)
+
+    township_officer = Principal(
+        kind="user",
+        id=7,
+        name="li",
+        role=SYSTEM.role,
+        jurisdiction=Jurisdiction(
+            township_codes=frozenset({"140581101"}), stream_townships=frozenset({"140581101"})
+        ),
+    )
+    assert stream_townships(request_from(township_officer)) == frozenset({"140581101"})
+    assert stream_townships(request_from(SYSTEM)) is None  # authentication off: everything
+    assert stream_townships(request_from(None)) == frozenset()  # no principal: fail closed
 
 
 def test_catch_up_pages_and_stops_at_a_settled_id(session: Session) -> None:
