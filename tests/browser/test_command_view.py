@@ -52,6 +52,26 @@ def call(service: Service, method: str, path: str, body: Any = None) -> Any:
         return json.loads(res.read())
 
 
+def marker(w: WatchedPage, event_id: int, *, timeout_ms: int = 10_000) -> Any:
+    """The event's marker on the map, once it is there."""
+    page = w.page
+    found = page.locator(f'.gm-dot[data-event-id="{event_id}"]')  # type: ignore[attr-defined]
+    try:
+        found.wait_for(timeout=timeout_ms)
+    except Exception as exc:
+        state = page.evaluate(  # type: ignore[attr-defined]
+            """() => ({dots: document.querySelectorAll('.gm-dot').length,
+                       clusters: document.querySelectorAll('.marker-cluster').length,
+                       toast: document.getElementById('gm-hint').textContent})"""
+        )
+        view = page.evaluate(MAP_VIEW)  # type: ignore[attr-defined]
+        raise AssertionError(
+            f"no marker for event {event_id} in {timeout_ms} ms: {state}, view {view}, "
+            f"console {w.console_errors}"
+        ) from exc
+    return found
+
+
 def open_live_page(w: WatchedPage, service: Service) -> None:
     """The page, loaded and subscribed to the live stream."""
     open_page(w, f"{service.url}/")
@@ -69,8 +89,15 @@ def open_page(w: WatchedPage, url: str) -> None:
         raise AssertionError(f"the page did not finish loading: {w.console_errors}") from exc
 
 
-def click_map_at(w: WatchedPage, lon: float, lat: float) -> None:
-    """Click the map where (lon, lat) is drawn, as an operator would."""
+MAP_VIEW = """() => {
+    const cfg = JSON.parse(document.getElementById("gm-config").textContent);
+    const m = window[cfg.mapName];
+    return {center: m.getCenter(), zoom: m.getZoom(), size: m.getSize()};
+}"""
+
+
+def click_map_at(w: WatchedPage, lon: float, lat: float) -> str:
+    """Click the map where (lon, lat) is drawn, as an operator would; the view, for messages."""
     page = w.page
     x, y = page.evaluate(  # type: ignore[attr-defined]
         """([lon, lat]) => {
@@ -81,7 +108,9 @@ def click_map_at(w: WatchedPage, lon: float, lat: float) -> None:
         }""",
         [lon, lat],
     )
+    before = page.evaluate(MAP_VIEW)  # type: ignore[attr-defined]
     page.mouse.click(x, y)  # type: ignore[attr-defined]
+    return f"clicked {x},{y} in view {before}, now {page.evaluate(MAP_VIEW)}"  # type: ignore[attr-defined]
 
 
 # --- the page as built (no browser) ----------------------------------------------------
@@ -176,11 +205,11 @@ def test_clicking_the_map_says_who_is_responsible_there(
         "document.querySelectorAll('.leaflet-gm-grid-pane path').length >= 8"
     )
     lon, lat = SmallCounty.grid_center(G1)
-    click_map_at(watched, lon, lat)
+    how = click_map_at(watched, lon, lat)
     panel = page.locator("#gm-panel")  # type: ignore[attr-defined]
     panel.locator(".gm-here").wait_for()
     text = panel.inner_text()
-    assert G1 in text and C1 in text and T1 in text
+    assert G1 in text and C1 in text and T1 in text, f"{how}: {text}"
     assert f"T-{G1}" in text  # the grid's own team answers for it
     assert COUNTY not in text.split(G1)[0]  # the grid comes first in the chain
     watched.screenshot("command_view_who_is_here")
@@ -208,10 +237,9 @@ def test_a_posted_event_appears_live_and_its_panel_names_grid_and_team(
     grid = f"{C3}001"
     event_id = post_event(service, grid=grid, description="路面塌陷，约两平方米")
     # Live: no reload, within 2 seconds of the API's answer.
-    marker = page.locator(f'.gm-dot[data-event-id="{event_id}"]')  # type: ignore[attr-defined]
-    marker.wait_for(timeout=2_000)
-    assert "prio-routine" in (marker.get_attribute("class") or "")
-    marker.click()
+    dot = marker(watched, event_id, timeout_ms=2_000)
+    assert "prio-routine" in (dot.get_attribute("class") or "")
+    dot.click()
     panel = page.locator(f'#gm-panel .gm-event[data-event-id="{event_id}"]')  # type: ignore[attr-defined]
     panel.locator(".gm-team").wait_for()
     assert panel.locator(".gm-description").inner_text() == "路面塌陷，约两平方米"
@@ -232,7 +260,7 @@ def test_the_operator_walks_an_event_to_closed_from_the_panel(
     event_id = post_event(service, grid=grid, description="路灯不亮")
     open_live_page(watched, service)
     page = watched.page
-    page.locator(f'.gm-dot[data-event-id="{event_id}"]').click()  # type: ignore[attr-defined]
+    marker(watched, event_id).click()
     panel = page.locator("#gm-panel")  # type: ignore[attr-defined]
     panel.locator(".gm-actions").wait_for()
     status = call(service, "GET", f"/api/events/{event_id}")["status"]
@@ -249,8 +277,7 @@ def test_the_operator_walks_an_event_to_closed_from_the_panel(
         panel.locator(f'.gm-badge[data-status="{after[action]}"]').wait_for(timeout=5_000)
     assert call(service, "GET", f"/api/events/{event_id}")["status"] == "closed"
     # The marker changed with it, and the timeline shows every step.
-    marker = page.locator(f'.gm-dot[data-event-id="{event_id}"]')  # type: ignore[attr-defined]
-    assert "status-closed" in (marker.get_attribute("class") or "")
+    assert "status-closed" in (marker(watched, event_id).get_attribute("class") or "")
     assert panel.locator(".gm-timeline li").count() >= len(todo)
     watched.screenshot("command_view_closed")
     assert watched.console_errors == []
@@ -264,7 +291,7 @@ def test_an_event_description_with_html_is_shown_as_text(
     event_id = post_event(service, grid=grid, description=XSS)
     open_live_page(watched, service)
     page = watched.page
-    page.locator(f'.gm-dot[data-event-id="{event_id}"]').click()  # type: ignore[attr-defined]
+    marker(watched, event_id).click()
     description = page.locator("#gm-panel .gm-description")  # type: ignore[attr-defined]
     description.wait_for()
     assert description.inner_text() == XSS
