@@ -26,13 +26,14 @@ Pure functions: no database, no I/O.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import pyproj
 import shapely
 from numpy.typing import NDArray
 from shapely.geometry import MultiPolygon, Polygon
@@ -50,12 +51,18 @@ _BLOCK_CUT_PENALTY = 0.5
 # Infeasible cuts (a side that cannot be split into its grid count within the range) must
 # lose against every feasible one.
 _INFEASIBLE_WEIGHT = 100.0
+_WGS84 = pyproj.CRS.from_epsg(4326)
 _METRES_PER_DEGREE_LAT = 110_574.0
 _METRES_PER_DEGREE_LON_EQUATOR = 111_320.0
 _MAX_SEQUENCE = 999
 # Up to this many units, a split no straight cut can make is searched among all subsets
 # (2^(n-1) candidates, vectorised: 32,768 at most).
 _SUBSET_SEARCH_MAX_UNITS = 16
+# A group out of range is repaired by partitioning it with its neighbours anew when they
+# hold at most this many units, within this many search steps (a few ms each).
+_REGION_MAX_UNITS = 24
+_REGION_SEARCH_STEPS = 20_000
+_REGION_SETS_PER_SEED = 60
 
 
 @dataclass(frozen=True)
@@ -116,11 +123,19 @@ def generate_grids(
 
     blocks = _blocks(area, roads)
     unit_block = _locate(blocks, unit_xy)
+    # One grid needs no tessellation: the area is the grid.
+    tiles = (
+        _tile(area, blocks, unit_xy, unit_block)
+        if len(unit_xy) > 1 and int(unit_households.sum()) > max_households
+        else None
+    )
+    neighbours = tiles.unit_neighbours(len(unit_xy)) if tiles is not None else [[] for _ in unit_xy]
 
     unit_group = _group_units(
         unit_xy,
         unit_households,
         unit_block,
+        neighbours,
         min_households=min_households,
         max_households=max_households,
         rng=np.random.default_rng(seed),
@@ -128,7 +143,10 @@ def generate_grids(
     high_rise_groups = set(unit_group[unit_households > max_households].tolist())
     n_groups = int(unit_group.max()) + 1 if len(unit_group) else 1
 
-    geoms = _tessellate(area, blocks, unit_xy, unit_block, unit_group, n_groups)
+    if n_groups <= 1 or tiles is None:
+        geoms = np.asarray([_as_multipolygon(area)], dtype=object)
+    else:
+        geoms = _dissolve(area, tiles, tiles.face_groups(unit_group, n_groups), n_groups)
     return _result(
         geoms,
         unit_group[unit_of_building] if len(unit_group) else np.zeros(0, dtype=np.int64),
@@ -177,8 +195,8 @@ def _check_inputs(
         raise InvalidInput(
             "the buildings have no 'households' column", details={"field": "households"}
         )
-    households = buildings["households"]
-    bad = buildings.index[households.isna() | (households < 0)].tolist()
+    households = buildings["households"].to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = buildings.index[np.isnan(households) | (households < 0)].tolist()
     if bad:
         raise InvalidInput(
             f"buildings {bad[:10]} have a missing or negative household count",
@@ -260,12 +278,17 @@ def _group_units(
     unit_xy: NDArray[np.float64],
     unit_households: NDArray[np.int64],
     unit_block: NDArray[np.int64],
+    neighbours: list[list[int]],
     *,
     min_households: int,
     max_households: int,
     rng: np.random.Generator,
 ) -> NDArray[np.int64]:
-    """A group number per unit: high-rises alone, the rest by balanced bisection."""
+    """A group number per unit: high-rises alone, the rest by balanced bisection, repaired.
+
+    `neighbours` lists, per unit, the units whose tiles share an edge with its own: a
+    group connected in this graph becomes a grid in one piece.
+    """
     n = len(unit_xy)
     group = np.full(n, -1, dtype=np.int64)
     if n == 0:
@@ -301,9 +324,10 @@ def _group_units(
     splitter.split(rest, k, leaves)
     for offset, leaf in enumerate(leaves, start=len(high)):
         group[leaf] = offset
+    _reattach_pieces(group, neighbours, unit_households, set(range(len(high))), max_households)
     _repair(
         group,
-        unit_xy,
+        neighbours,
         metric,
         unit_households,
         unit_block,
@@ -464,7 +488,7 @@ class _Bisection:
 
 def _repair(
     group: NDArray[np.int64],
-    unit_xy: NDArray[np.float64],
+    neighbours: list[list[int]],
     metric: NDArray[np.float64],
     households: NDArray[np.int64],
     block: NDArray[np.int64],
@@ -473,18 +497,20 @@ def _repair(
     min_households: int,
     max_households: int,
 ) -> None:
-    """Move buildings between neighbouring groups until every group is in range.
+    """Rearrange buildings between neighbouring groups until every group is in range.
 
-    A straight cut cannot always hit the range (eight buildings of 0–11 households with a
-    total of 65 may have no prefix of 30–35 in any direction), though some subset does.
-    A building moves only to a group it touches (Delaunay neighbours), only if the move
-    brings the two groups closer to the range, and only if the giving group stays
-    connected. High-rise groups (`absorbers`) are already over the maximum: they may take
-    in a small neighbour that fits nowhere else, but never give. A group still too small
-    then merges whole into a neighbour it fits with. Changes `group` in place.
+    A straight cut cannot always hit the range: with blocks of 12–48 households a group of
+    24 may sit between groups of 30 and 36, and no prefix in any direction fixes it. For
+    each group out of range, first its touching groups are partitioned anew (an exact
+    search over connected subsets, when the region is small); else one building moves to
+    or from a touching group, if that brings both closer to the range and the giving group
+    stays connected; else the group merges whole into a touching group it fits with.
+    High-rise groups (`absorbers`) are already over the maximum: they may take in a small
+    neighbour that fits nowhere else, but never give. A group with no neighbour at all (on
+    its own part of a multi-part area) joins the nearest group. Changes `group` in place.
     """
     n = len(group)
-    if n < 3 or len(np.unique(group)) < 2:
+    if n < 2 or len(np.unique(group)) < 2:
         return
     lo, hi = min_households, max_households
     ids, inverse = np.unique(group, return_inverse=True)
@@ -496,7 +522,6 @@ def _repair(
 
     if not any(miss(g, t) for g, t in totals.items()):
         return  # the common case: the bisection met the range everywhere
-    neighbours = _delaunay_neighbours(unit_xy)
 
     for _ in range(4 * len(totals)):
         bad = [g for g, t in totals.items() if miss(g, t)]
@@ -504,6 +529,13 @@ def _repair(
             return
         changed = False
         for g in bad:
+            if g not in totals or not miss(g, totals[g]):
+                continue  # an earlier step this round already fixed or absorbed it
+            if _resolve_region(
+                g, group, totals, neighbours, metric, households, block, absorbers, lo, hi
+            ):
+                changed = True
+                continue
             members = np.flatnonzero(group == g)
             moved = _move_one(
                 g,
@@ -518,10 +550,212 @@ def _repair(
                 lo,
                 miss,
             )
-            if moved or _merge_into_neighbour(g, members, group, totals, neighbours, absorbers, hi):
+            if moved or _merge_into_neighbour(
+                g, members, group, totals, neighbours, households, absorbers, hi
+            ):
                 changed = True
         if not changed:
-            return
+            break
+    _merge_islands(group, totals, neighbours, metric, absorbers, lo, hi)
+
+
+def _resolve_region(
+    g: int,
+    group: NDArray[np.int64],
+    totals: dict[int, int],
+    neighbours: list[list[int]],
+    metric: NDArray[np.float64],
+    households: NDArray[np.int64],
+    block: NDArray[np.int64],
+    absorbers: set[int],
+    lo: int,
+    hi: int,
+) -> bool:
+    """Partition group `g` and its touching groups anew, all within range, if possible."""
+    members = np.flatnonzero(group == g)
+    if len(members) > _REGION_MAX_UNITS:
+        return False
+    centre = metric[members].mean(axis=0)
+    region = [g]
+    units = members.tolist()
+    frontier = units
+    # Ring one first (the touching groups), then ring two if ring one has no solution.
+    for _ring in range(2):
+        touching = {int(group[v]) for u in frontier for v in neighbours[u]}
+        candidates = sorted(touching - set(region) - absorbers)
+        if not candidates:
+            return False
+        by_distance = []
+        for h in candidates:
+            h_members = np.flatnonzero(group == h)
+            gap = float(np.linalg.norm(metric[h_members].mean(axis=0) - centre))
+            by_distance.append((gap, h, h_members))
+        added: list[int] = []
+        for _gap, h, h_members in sorted(by_distance, key=lambda t: (t[0], t[1])):
+            if len(units) + len(h_members) <= _REGION_MAX_UNITS:
+                region.append(h)
+                added.extend(h_members.tolist())
+                units = units + h_members.tolist()
+        if not added:
+            return False
+        # Groups within road blocks if possible; across a road only if not.
+        parts = _partition(units, neighbours, households, metric, block, lo, hi, within_blocks=True)
+        if parts is None and len(set(block[units].tolist())) > 1:
+            parts = _partition(units, neighbours, households, metric, block, lo, hi)
+        if parts is not None:
+            fresh = max(totals) + 1
+            ids = region + list(range(fresh, fresh + max(0, len(parts) - len(region))))
+            for old in region:
+                totals.pop(old)
+            for new_id, part in zip(ids, parts, strict=False):
+                group[part] = new_id
+                totals[new_id] = int(households[part].sum())
+            return True
+        frontier = added
+    return False
+
+
+class _SearchExhausted(Exception):
+    """The subset search took more steps than it may: give up on this region."""
+
+
+def _partition(
+    units: list[int],
+    neighbours: list[list[int]],
+    households: NDArray[np.int64],
+    metric: NDArray[np.float64],
+    block: NDArray[np.int64],
+    lo: int,
+    hi: int,
+    *,
+    within_blocks: bool = False,
+) -> list[list[int]] | None:
+    """Split `units` into connected groups each within lo..hi, compact ones first; or None.
+
+    Depth-first: the unit with the fewest free neighbours (the hardest to place) starts a
+    group; every connected set around it within range is tried (only sets inside one road
+    block if `within_blocks`), those within the fewest blocks first, then the most compact, as
+    long as what remains falls apart only into pieces of at least `lo` households.
+    """
+    inside = set(units)
+    # Nearest neighbours first, so the sets found first are compact.
+    adj: dict[int, list[int]] = {}
+    for u in units:
+        near = [
+            v for v in neighbours[u] if v in inside and (not within_blocks or block[v] == block[u])
+        ]
+        gaps = ((metric[near] - metric[u]) ** 2).sum(axis=1) if near else np.zeros(0)
+        adj[u] = [near[i] for i in np.argsort(gaps, kind="stable")]
+    weight = {u: int(households[u]) for u in units}
+    steps = [0]
+
+    def tick() -> None:
+        steps[0] += 1
+        if steps[0] > _REGION_SEARCH_STEPS:
+            raise _SearchExhausted
+
+    def pieces_ok(rest: set[int]) -> bool:
+        seen: set[int] = set()
+        for start in rest:
+            if start in seen:
+                continue
+            seen.add(start)
+            stack, total = [start], 0
+            while stack:
+                x = stack.pop()
+                total += weight[x]
+                for y in adj[x]:
+                    if y in rest and y not in seen:
+                        seen.add(y)
+                        stack.append(y)
+            if total < lo:
+                return False
+        return True
+
+    def sets_around(seed: int, rest: set[int]) -> list[list[int]]:
+        found: list[list[int]] = []
+
+        # Each connected set containing `seed` is reached once: a branch takes ext[i] and
+        # bans ext[:i] for good (weights are non-negative, so a set over `hi` stays over).
+        def grow(chosen: list[int], total: int, ext: list[int], banned: set[int]) -> None:
+            tick()
+            if total >= lo:
+                found.append(chosen)
+            for i, v in enumerate(ext):
+                if len(found) >= _REGION_SETS_PER_SEED:
+                    return  # enough to choose from: nearest neighbours were tried first
+                if total + weight[v] > hi:
+                    continue
+                now_banned = banned | set(ext[: i + 1])
+                tail = ext[i + 1 :]
+                more = [
+                    x
+                    for x in adj[v]
+                    if x in rest and x not in chosen and x not in now_banned and x not in tail
+                ]
+                grow([*chosen, v], total + weight[v], tail + more, now_banned)
+
+        grow([seed], weight[seed], [x for x in adj[seed] if x in rest], {seed})
+
+        def cost(members: list[int]) -> tuple[int, float]:
+            pts = metric[members]
+            return len(set(block[members].tolist())), float(((pts - pts.mean(axis=0)) ** 2).sum())
+
+        return sorted(found, key=cost)
+
+    failed: set[frozenset[int]] = set()
+
+    def solve(rest: set[int]) -> list[list[int]] | None:
+        if not rest:
+            return []
+        key = frozenset(rest)
+        if key in failed:
+            return None
+        seed = min(rest, key=lambda u: (sum(1 for x in adj[u] if x in rest), u))
+        for chosen in sets_around(seed, rest):
+            left = rest - set(chosen)
+            if not pieces_ok(left):
+                continue
+            others = solve(left)
+            if others is not None:
+                return [chosen, *others]
+        failed.add(key)
+        return None
+
+    try:
+        return solve(set(units)) if pieces_ok(set(units)) else None
+    except _SearchExhausted:
+        return None
+
+
+def _merge_islands(
+    group: NDArray[np.int64],
+    totals: dict[int, int],
+    neighbours: list[list[int]],
+    metric: NDArray[np.float64],
+    absorbers: set[int],
+    lo: int,
+    hi: int,
+) -> None:
+    """A group below `lo` that touches no other group joins the nearest group it fits with.
+
+    Such a group sits alone on its own part of a multi-part area (an exclave, an island):
+    its grid will be in pieces, which is better than a grid far below the range.
+    """
+    for g in sorted(totals):
+        if g in absorbers or g not in totals or totals[g] >= lo or len(totals) < 2:
+            continue
+        members = np.flatnonzero(group == g)
+        if any(int(group[v]) != g for u in members for v in neighbours[u]):
+            continue
+        others = np.flatnonzero(group != g)
+        gaps = np.linalg.norm(metric[others][:, None, :] - metric[members][None, :, :], axis=2)
+        nearest = np.argsort(gaps.min(axis=1), kind="stable")
+        ordered = list(dict.fromkeys(int(group[others[i]]) for i in nearest))
+        fitting = [h for h in ordered if h in absorbers or totals[h] + totals[g] <= hi]
+        target = (fitting or ordered)[0]
+        group[members] = target
+        totals[target] += totals.pop(g)
 
 
 def _move_one(
@@ -575,10 +809,12 @@ def _merge_into_neighbour(
     group: NDArray[np.int64],
     totals: dict[int, int],
     neighbours: list[list[int]],
+    households: NDArray[np.int64],
     absorbers: set[int],
     hi: int,
 ) -> bool:
-    """Merge a group out of range into a touching group it fits with, else a high-rise.
+    """Merge a group out of range into a touching group it fits with, or share it out
+    among several, else merge it into a touching high-rise.
 
     Two buildings of 26 and 27 households make no grid of 30–50 either apart or together;
     a neighbouring high-rise grid (already flagged) can take them in.
@@ -590,29 +826,65 @@ def _merge_into_neighbour(
     )
     if totals[g] > hi:
         fits = []
+    for h in fits:
+        group[members] = h
+        totals[h] += totals.pop(g)
+        return True
+    if totals[g] < hi and _share_out(
+        g, members, group, totals, neighbours, households, absorbers, hi
+    ):
+        return True
     towers = sorted(h for h in touching if h in absorbers)
-    for h in fits + towers:
+    for h in towers:
         group[members] = h
         totals[h] += totals.pop(g)
         return True
     return False
 
 
-def _delaunay_neighbours(xy: NDArray[np.float64]) -> list[list[int]]:
-    """For each point, the indices of the points it shares a Delaunay edge with."""
-    edges = shapely.get_parts(shapely.delaunay_triangles(shapely.multipoints(xy), only_edges=True))
-    ends = shapely.get_coordinates(edges).reshape(-1, 2, 2)
-    # Edge ends are input coordinates exactly: find them by (x, y) with a sorted search.
-    keys = xy[:, 0] + 1j * xy[:, 1]
-    order = np.argsort(keys)
-    a = order[np.searchsorted(keys[order], ends[:, 0, 0] + 1j * ends[:, 0, 1])]
-    b = order[np.searchsorted(keys[order], ends[:, 1, 0] + 1j * ends[:, 1, 1])]
-    neighbours: list[list[int]] = [[] for _ in range(len(xy))]
-    for i, j in zip(a.tolist(), b.tolist(), strict=True):
-        if i != j:
-            neighbours[i].append(j)
-            neighbours[j].append(i)
-    return neighbours
+def _share_out(
+    g: int,
+    members: NDArray[np.int64],
+    group: NDArray[np.int64],
+    totals: dict[int, int],
+    neighbours: list[list[int]],
+    households: NDArray[np.int64],
+    absorbers: set[int],
+    hi: int,
+) -> bool:
+    """Dissolve group `g` by giving each of its buildings to a touching group with room.
+
+    118 households make three grids of 30–50, not four: when a fourth, too small group
+    fits into no single neighbour, its buildings can still go one by one to several
+    (those on its edge first, then those that came to border the receivers). Undone
+    unless every building finds a place.
+    """
+    weight = {int(u): int(households[u]) for u in members}
+    remaining = set(weight)
+    given: dict[int, int] = {}
+    progress = True
+    while remaining and progress:
+        progress = False
+        for u in sorted(remaining):
+            room = [
+                (totals[h], h)
+                for h in {int(group[v]) for v in neighbours[u]} - {g}
+                if h not in absorbers and totals[h] + weight[u] <= hi
+            ]
+            if room:
+                h = min(room)[1]  # the emptiest neighbour takes it
+                group[u] = h
+                totals[h] += weight[u]
+                given[u] = h
+                remaining.discard(u)
+                progress = True
+    if remaining:
+        for u, h in given.items():
+            group[u] = g
+            totals[h] -= weight[u]
+        return False
+    totals.pop(g)
+    return True
 
 
 def _stays_connected(
@@ -633,102 +905,290 @@ def _stays_connected(
     return len(seen) == len(members)
 
 
+def _reattach_pieces(
+    group: NDArray[np.int64],
+    neighbours: list[list[int]],
+    households: NDArray[np.int64],
+    absorbers: set[int],
+    hi: int,
+) -> None:
+    """Give each extra connected piece of a group to a touching group, so grids are whole.
+
+    A straight cut can leave a group in pieces that do not touch (around a concave
+    outline, or across two parts of the area). The largest piece keeps the group; another
+    piece goes to the touching group it fits best with (room first, then the most shared
+    edges), and the repair then restores the range. A piece touching no other group (on a
+    part of the area of its own) becomes a group of its own. Changes `group` in place.
+    """
+    order = np.argsort(group, kind="stable")
+    cuts = np.flatnonzero(np.diff(group[order])) + 1
+    fresh = int(group.max()) + 1
+    totals = np.bincount(group, weights=households).astype(np.int64).tolist()
+    for members in np.split(order, cuts):
+        g = int(group[members[0]])
+        if g in absorbers or len(members) < 2:
+            continue
+        pieces = _connected_pieces(members.tolist(), neighbours)
+        if len(pieces) < 2:
+            continue
+        pieces.sort(key=lambda p: (-int(households[p].sum()), p[0]))
+        for piece in pieces[1:]:
+            weight = int(households[piece].sum())
+            contacts: dict[int, int] = {}
+            for u in piece:
+                for v in neighbours[u]:
+                    h = int(group[v])
+                    if h != g and h not in absorbers:
+                        contacts[h] = contacts.get(h, 0) + 1
+            if contacts:
+                h = min(contacts, key=lambda h: (totals[h] + weight > hi, -contacts[h], h))
+                group[piece] = h
+                totals[h] += weight
+            else:
+                group[piece] = fresh
+                totals.append(weight)
+                fresh += 1
+            totals[g] -= weight
+
+
+def _connected_pieces(members: list[int], neighbours: list[list[int]]) -> list[list[int]]:
+    inside = set(members)
+    seen: set[int] = set()
+    pieces: list[list[int]] = []
+    for start in members:
+        if start in seen:
+            continue
+        seen.add(start)
+        piece, stack = [start], [start]
+        while stack:
+            for v in neighbours[stack.pop()]:
+                if v in inside and v not in seen:
+                    seen.add(v)
+                    piece.append(v)
+                    stack.append(v)
+        pieces.append(piece)
+    return pieces
+
+
 # --- polygons ---------------------------------------------------------------------------
 
 
-def _tessellate(
+@dataclass(frozen=True)
+class _Tiles:
+    """The area cut into faces, each a piece of one unit's Voronoi cell inside its block.
+
+    Faces come from one polygonize of all noded cell boundaries, so touching faces share
+    identical vertices: their edges (segments) can be matched exactly, which gives which
+    faces touch and lets grids be dissolved from faces without any geometric union.
+    """
+
+    faces: NDArray[np.object_]
+    # The unit whose buildings lie in the face; -1 for a face with no building (an empty
+    # block, or a piece of a cell cut off from its site by the block's outline).
+    owner: NDArray[np.int64]
+    segments: NDArray[np.float64]  # (m, 2, 2): every distinct edge segment once
+    left: NDArray[np.int64]  # a face on one side of the segment
+    right: NDArray[np.int64]  # the face on the other side, -1 on the area's outline
+
+    def unit_neighbours(self, n_units: int) -> list[list[int]]:
+        """Per unit, the units whose own faces share an edge with its own face."""
+        inner = self.right >= 0
+        a, b = self.owner[self.left[inner]], self.owner[self.right[inner]]
+        pair = (a >= 0) & (b >= 0) & (a != b)
+        keys = np.unique(np.minimum(a[pair], b[pair]) * n_units + np.maximum(a[pair], b[pair]))
+        neighbours: list[list[int]] = [[] for _ in range(n_units)]
+        for i, j in zip((keys // n_units).tolist(), (keys % n_units).tolist(), strict=True):
+            neighbours[i].append(j)
+            neighbours[j].append(i)
+        return neighbours
+
+    def face_groups(self, unit_group: NDArray[np.int64], n_groups: int) -> NDArray[np.int64]:
+        """The group of every face; a face with no building joins a touching group.
+
+        An empty face goes to the group it shares the longest edge with, so it does not
+        become a separate piece of some grid; faces touching no group at all (an empty
+        part of a multi-part area) go to the nearest group.
+        """
+        group = np.where(self.owner >= 0, unit_group[np.maximum(self.owner, 0)], -1)
+        inner = self.right >= 0
+        a = np.concatenate([self.left[inner], self.right[inner]])
+        b = np.concatenate([self.right[inner], self.left[inner]])
+        seg = self.segments[inner]
+        length = np.hypot(*(seg[:, 1] - seg[:, 0]).T)
+        length = np.concatenate([length, length])
+        while (group < 0).any():
+            open_edge = (group[a] < 0) & (group[b] >= 0)
+            if not open_edge.any():
+                break
+            # Shared length per (empty face, touching group); the longest wins.
+            keys = a[open_edge] * n_groups + group[b[open_edge]]
+            uniq, inv = np.unique(keys, return_inverse=True)
+            shared = np.bincount(inv.reshape(-1), weights=length[open_edge])
+            face, to = uniq // n_groups, uniq % n_groups
+            best = np.lexsort((-shared, face))
+            first = np.ones(len(best), dtype=bool)
+            first[1:] = face[best][1:] != face[best][:-1]
+            group[face[best][first]] = to[best][first]
+        lost = np.flatnonzero(group < 0)
+        if len(lost):
+            found = np.flatnonzero(group >= 0)
+            tree = shapely.STRtree(self.faces[found])
+            near = tree.query_nearest(self.faces[lost], all_matches=False)
+            group[lost[near[0]]] = group[found[near[1]]]
+        return group
+
+
+def _tile(
     area: Polygon | MultiPolygon,
     blocks: NDArray[np.object_],
     unit_xy: NDArray[np.float64],
     unit_block: NDArray[np.int64],
-    unit_group: NDArray[np.int64],
-    n_groups: int,
-) -> list[MultiPolygon]:
-    """One MultiPolygon per group, together tiling `area` with exactly shared edges."""
-    if n_groups <= 1:
-        return [_as_multipolygon(area)]
-    pieces: list[BaseGeometry] = []
-    piece_group: list[int] = []
-    empty_blocks: list[int] = []
-    for b, block in enumerate(blocks):
-        in_block = np.flatnonzero(unit_block == b)
-        groups = np.unique(unit_group[in_block])
-        if len(groups) == 0:
-            empty_blocks.append(b)
-        elif len(groups) == 1:
-            pieces.append(block)
-            piece_group.append(int(groups[0]))
-        else:
-            for g, region in _voronoi_regions(block, unit_xy[in_block], unit_group[in_block]):
-                pieces.append(shapely.intersection(block, region))
-                piece_group.append(g)
-    pieces_arr = np.asarray(pieces, dtype=object)
-    groups_arr = np.asarray(piece_group, dtype=np.int64)
-    if empty_blocks:
-        pieces_arr, groups_arr = _attach_empty_blocks(blocks[empty_blocks], pieces_arr, groups_arr)
+) -> _Tiles:
+    """Voronoi cells of the units, each clipped to its block, noded into faces."""
+    per_block = np.bincount(unit_block, minlength=len(blocks))
+    # A block with at most one unit is one piece; the others are divided by Voronoi cells,
+    # computed for all blocks in one vectorised call.
+    whole = np.flatnonzero(per_block <= 1)
+    owner_of_block = np.full(len(blocks), -1, dtype=np.int64)
+    owner_of_block[unit_block] = np.arange(len(unit_xy))
+    pieces = [blocks[whole]]
+    piece_owner = [np.where(per_block[whole] == 1, owner_of_block[whole], -1)]
+    shared = np.flatnonzero(per_block >= 2)
+    if len(shared):
+        local = np.full(len(blocks), -1, dtype=np.int64)
+        local[shared] = np.arange(len(shared))
+        sites = np.flatnonzero(per_block[unit_block] >= 2)
+        sites = sites[np.argsort(local[unit_block[sites]], kind="stable")]
+        site_points = np.asarray(shapely.points(unit_xy[sites]))
+        collections = shapely.voronoi_polygons(
+            shapely.multipoints(site_points, indices=local[unit_block[sites]]),
+            extend_to=blocks[shared],
+            ordered=True,
+        )
+        cells, of_block = shapely.get_parts(collections, return_index=True)
+        if len(cells) == len(sites):
+            cell_owner = sites
+        else:  # GEOS merged near-identical sites: find each cell's site by location
+            cell_owner = sites[
+                _locate(
+                    np.asarray(site_points),
+                    shapely.get_coordinates(shapely.point_on_surface(cells)),
+                )
+            ]
+        # Only cells reaching over the block's outline need clipping (most lie inside).
+        cell_block = blocks[shared][of_block]
+        shapely.prepare(blocks[shared])
+        crossing = ~shapely.within(cells, cell_block)
+        cells[crossing] = shapely.intersection(cells[crossing], cell_block[crossing])
+        pieces.append(cells)
+        piece_owner.append(cell_owner)
+    all_pieces = np.concatenate(pieces)
+    all_owners = np.concatenate(piece_owner)
 
-    # Node every boundary together and polygonize: the faces share identical edges, so
-    # their unions per group form a valid coverage (clipping each piece alone would not).
-    linework = shapely.union_all(shapely.boundary(pieces_arr))
+    if len(blocks) == shapely.get_num_geometries(area):
+        # No roads: the clipped cells themselves usually share their edges vertex for
+        # vertex (Voronoi edges are exact, and both sides of an edge are clipped alike).
+        faces, of_piece = shapely.get_parts(all_pieces, return_index=True)
+        faces = np.asarray(faces)
+        edges = _segments(faces)
+        if _seamless(area, *edges):
+            return _Tiles(faces, _occupy(faces, all_owners[of_piece], unit_xy), *edges)
+
+    # Else node every boundary together and polygonize: the faces then share edges exactly.
+    linework = shapely.union_all(shapely.boundary(all_pieces))
     faces = np.asarray(shapely.get_parts(shapely.polygonize(shapely.get_parts(linework))))
     faces = _faces_inside(area, faces)
     face_xy = shapely.get_coordinates(shapely.point_on_surface(faces))
-    face_group = groups_arr[_locate(pieces_arr, face_xy)]
-    result: list[MultiPolygon] = []
-    for g in range(n_groups):
-        mine = faces[face_group == g]
-        merged = shapely.coverage_union_all(mine) if len(mine) else MultiPolygon()
-        result.append(_as_multipolygon(merged))
+    owner = all_owners[_locate(all_pieces, face_xy)]
+    return _Tiles(faces, _occupy(faces, owner, unit_xy), *_segments(faces))
+
+
+def _seamless(
+    area: BaseGeometry,
+    segments: NDArray[np.float64],
+    left: NDArray[np.int64],
+    right: NDArray[np.int64],
+) -> bool:
+    """Whether every edge without a face on its other side lies on the area's outline."""
+    lonely = np.hypot(*(segments[right < 0, 1] - segments[right < 0, 0]).T).sum()
+    outline = float(shapely.length(shapely.boundary(area)))
+    return bool(abs(lonely - outline) <= 1e-9 * outline)
+
+
+def _occupy(
+    faces: NDArray[np.object_], owner: NDArray[np.int64], unit_xy: NDArray[np.float64]
+) -> NDArray[np.int64]:
+    """The unit in each face, or -1: only the face holding a unit's point keeps the unit.
+
+    The other pieces of a unit's cell (cut off by a concave outline) hold no building.
+    """
+    has = np.flatnonzero(owner >= 0)
+    holds = np.zeros(len(faces), dtype=bool)
+    xy = unit_xy[owner[has]]
+    holds[has] = shapely.intersects_xy(faces[has], xy[:, 0], xy[:, 1])
+    # A point where two pieces of its cell touch: the first piece is its home.
+    held = np.flatnonzero(holds)
+    _, first = np.unique(owner[held], return_index=True)
+    occupied = np.full(len(faces), -1, dtype=np.int64)
+    occupied[held[first]] = owner[held[first]]
+    homeless = np.setdiff1d(np.arange(len(unit_xy)), occupied[occupied >= 0])
+    if len(homeless):  # a site on a face edge after noding: the nearest face is its home
+        tree = shapely.STRtree(faces)
+        near = tree.query_nearest(shapely.points(unit_xy[homeless]), all_matches=False)
+        occupied[near[1]] = homeless[near[0]]
+    return occupied
+
+
+def _segments(
+    faces: NDArray[np.object_],
+) -> tuple[NDArray[np.float64], NDArray[np.int64], NDArray[np.int64]]:
+    """Every distinct edge segment of the faces, with the face on each side (-1: none)."""
+    rings, ring_face = shapely.get_rings(faces, return_index=True)
+    coords, of_ring = shapely.get_coordinates(rings, return_index=True)
+    same = of_ring[:-1] == of_ring[1:]
+    a, b = coords[:-1][same], coords[1:][same]
+    face = ring_face[of_ring[:-1][same]]
+    keep = (a != b).any(axis=1)
+    a, b, face = a[keep], b[keep], face[keep]
+    # The same segment appears once per side, in either direction: orient, sort, pair up.
+    flip = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
+    p = np.where(flip[:, None], b, a)
+    q = np.where(flip[:, None], a, b)
+    order = np.lexsort((q[:, 1], q[:, 0], p[:, 1], p[:, 0]))
+    p, q, face = p[order], q[order], face[order]
+    repeat = np.zeros(len(p), dtype=bool)
+    repeat[1:] = (p[1:] == p[:-1]).all(axis=1) & (q[1:] == q[:-1]).all(axis=1)
+    first = np.flatnonzero(~repeat)
+    second = first + 1
+    paired = second < len(p)
+    paired[paired] = repeat[second[paired]]
+    right = np.full(len(first), -1, dtype=np.int64)
+    right[paired] = face[second[paired]]
+    return np.stack([p[first], q[first]], axis=1), face[first], right
+
+
+def _dissolve(
+    area: Polygon | MultiPolygon, tiles: _Tiles, face_group: NDArray[np.int64], n_groups: int
+) -> NDArray[np.object_]:
+    """One MultiPolygon per group, from one polygonize of the edges between groups.
+
+    An edge between two faces of the same group is interior to a grid: dropping those and
+    polygonizing the rest yields the grids' polygons directly, with exactly shared edges
+    (a valid coverage), with no union per grid.
+    """
+    outer = tiles.right < 0
+    between = ~outer
+    between[between] = face_group[tiles.left[between]] != face_group[tiles.right[between]]
+    lines = np.asarray(shapely.linestrings(tiles.segments[outer | between]))
+    polygons = np.asarray(shapely.get_parts(shapely.polygonize(lines)))
+    polygons = _faces_inside(area, polygons)
+    xy = shapely.get_coordinates(shapely.point_on_surface(polygons))
+    group = face_group[_locate(tiles.faces, xy)]
+    order = np.argsort(group, kind="stable")
+    result = np.asarray(shapely.multipolygons(polygons[order], indices=group[order]), dtype=object)
+    if len(result) != n_groups:
+        raise AssertionError(f"{len(result)} grid shapes for {n_groups} groups")
     return result
-
-
-def _voronoi_regions(
-    block: BaseGeometry, xy: NDArray[np.float64], group: NDArray[np.int64]
-) -> list[tuple[int, BaseGeometry]]:
-    """Voronoi cells of the sites in `block`, dissolved per group (not yet clipped)."""
-    cells = shapely.get_parts(
-        shapely.voronoi_polygons(shapely.multipoints(xy), extend_to=block, ordered=True)
-    )
-    out = []
-    for g in np.unique(group):
-        out.append((int(g), shapely.coverage_union_all(cells[group == g])))
-    return out
-
-
-def _attach_empty_blocks(
-    empty: NDArray[np.object_], pieces: NDArray[np.object_], groups: NDArray[np.int64]
-) -> tuple[NDArray[np.object_], NDArray[np.int64]]:
-    """Give each block without buildings to the neighbour it shares the longest edge with."""
-    pending = list(empty)
-    while pending:
-        tree = shapely.STRtree(pieces)
-        still: list[BaseGeometry] = []
-        new_pieces: list[BaseGeometry] = []
-        new_groups: list[int] = []
-        for block in pending:
-            near = tree.query(block, predicate="intersects")
-            shared = (
-                shapely.length(shapely.intersection(shapely.boundary(pieces[near]), block))
-                if len(near)
-                else np.zeros(0)
-            )
-            if len(near) and shared.max() > 0:
-                new_pieces.append(block)
-                new_groups.append(int(groups[near[int(np.argmax(shared))]]))
-            else:
-                still.append(block)
-        if not new_pieces:
-            # Islands out of reach of every building (e.g. a separate part of the area):
-            # the nearest piece takes them.
-            for block in still:
-                nearest = tree.query_nearest(block, all_matches=False)
-                new_pieces.append(block)
-                new_groups.append(int(groups[nearest[0]]))
-            still = []
-        pieces = np.concatenate([pieces, np.asarray(new_pieces, dtype=object)])
-        groups = np.concatenate([groups, np.asarray(new_groups, dtype=np.int64)])
-        pending = still
-    return pieces, groups
 
 
 def _as_multipolygon(geom: BaseGeometry) -> MultiPolygon:
@@ -740,7 +1200,7 @@ def _as_multipolygon(geom: BaseGeometry) -> MultiPolygon:
 
 
 def _result(
-    geoms: Sequence[MultiPolygon],
+    geoms: NDArray[np.object_],
     building_group: NDArray[np.int64],
     households: NDArray[np.int64],
     building_index: pd.Index,
@@ -758,65 +1218,97 @@ def _result(
             "split the area into smaller communities first",
             details={"code_prefix": code_prefix, "grids": n_groups},
         )
-    group_households = np.bincount(building_group, weights=households, minlength=n_groups)
+    group_households = np.bincount(building_group, weights=households, minlength=n_groups).astype(
+        np.int64
+    )
     group_buildings = np.bincount(building_group, minlength=n_groups)
     # Number along a Hilbert curve so neighbouring grids get neighbouring numbers.
-    centres = gpd.GeoSeries(shapely.point_on_surface(np.asarray(geoms, dtype=object)))
-    hilbert = centres.hilbert_distance() if n_groups > 1 else pd.Series([0])
+    centres = shapely.get_coordinates(shapely.point_on_surface(np.asarray(geoms, dtype=object)))
+    by_sequence = np.argsort(_hilbert(centres), kind="stable")  # group at each position
     sequence_of_group = np.empty(n_groups, dtype=np.int64)
-    sequence_of_group[np.argsort(hilbert.to_numpy(), kind="stable")] = np.arange(1, n_groups + 1)
+    sequence_of_group[by_sequence] = np.arange(1, n_groups + 1)
 
-    rows = []
-    for g in np.argsort(sequence_of_group):
-        seq = int(sequence_of_group[g])
-        count = int(group_households[g])
-        if g in high_rise_groups:
-            flag: str | None = FLAG_HIGH_RISE
-        elif count < min_households:
-            flag = FLAG_UNDER_MIN
-        elif count > max_households:
-            flag = FLAG_OVER_MAX
-        else:
-            flag = None
-        rows.append(
-            {
-                "code": f"{code_prefix}{seq:03d}",
-                "name": f"{name_prefix}第{seq}网格",
-                "households": count,
-                "building_count": int(group_buildings[g]),
-                "flag": flag,
-                "geometry": geoms[g],
-            }
-        )
-    grids = gpd.GeoDataFrame(rows, geometry="geometry", crs="EPSG:4326")
-    code_of_group = np.empty(n_groups, dtype=object)
-    code_of_group[np.argsort(sequence_of_group)] = grids["code"].to_numpy()
+    counts = group_households[by_sequence]
+    flags = np.full(n_groups, None, dtype=object)
+    flags[counts < min_households] = FLAG_UNDER_MIN
+    flags[counts > max_households] = FLAG_OVER_MAX
+    tower = np.isin(by_sequence, sorted(high_rise_groups))
+    flags[tower] = FLAG_HIGH_RISE
+    codes = np.asarray([f"{code_prefix}{seq:03d}" for seq in range(1, n_groups + 1)], dtype=object)
+    # Built from a plain frame: handing the CRS to GeoDataFrame() costs a pyproj round trip.
+    table = pd.DataFrame(
+        {
+            "code": codes,
+            "name": [f"{name_prefix}第{seq}网格" for seq in range(1, n_groups + 1)],
+            "households": counts,
+            "building_count": group_buildings[by_sequence].astype(np.int64),
+            "flag": flags,
+            "geometry": gpd.array.from_shapely(
+                np.asarray(geoms, dtype=object)[by_sequence], crs=_WGS84
+            ),
+        }
+    )
+    grids = gpd.GeoDataFrame(table, geometry="geometry")
+    code_of_group = codes[sequence_of_group - 1]
     assignment = pd.Series(
         code_of_group[building_group] if len(building_group) else [],
         index=building_index,
         name="grid_code",
         dtype=object,
     )
+    regular = counts[~tower]
     return GridGeneration(
         grids=grids,
         assignment=assignment,
         report=_report(
-            grids, int(households.sum()), len(households), min_households, max_households
+            regular,
+            flags,
+            int(households.sum()),
+            len(households),
+            min_households,
+            max_households,
         ),
     )
 
 
+def _hilbert(xy: NDArray[np.float64], order: int = 16) -> NDArray[np.int64]:
+    """Position of each point along a Hilbert curve over the points' bounding box."""
+    if len(xy) < 2:
+        return np.zeros(len(xy), dtype=np.int64)
+    side = 1 << order
+    span = np.ptp(xy, axis=0)
+    scaled = (xy - xy.min(axis=0)) / np.where(span > 0, span, 1) * (side - 1)
+    x, y = scaled[:, 0].astype(np.int64), scaled[:, 1].astype(np.int64)
+    d = np.zeros(len(xy), dtype=np.int64)
+    s = side // 2
+    while s > 0:
+        rx = (x & s) > 0
+        ry = (y & s) > 0
+        d += s * s * ((3 * rx) ^ ry)
+        # Rotate the quadrant so the curve stays continuous.
+        flip = ~ry & rx
+        x = np.where(flip, side - 1 - x, x)
+        y = np.where(flip, side - 1 - y, y)
+        x, y = np.where(~ry, y, x), np.where(~ry, x, y)
+        s //= 2
+    return d
+
+
 def _report(
-    grids: gpd.GeoDataFrame, households: int, buildings: int, lo: int, hi: int
+    regular: NDArray[np.int64],
+    flags: NDArray[np.object_],
+    households: int,
+    buildings: int,
+    lo: int,
+    hi: int,
 ) -> dict[str, Any]:
-    regular = grids.loc[grids["flag"] != FLAG_HIGH_RISE, "households"].to_numpy()
     histogram: dict[str, int] = {}
     if len(regular):
         for start in range(int(regular.min()) // 5 * 5, int(regular.max()) + 1, 5):
             in_band = (regular >= start) & (regular < start + 5)
             histogram[f"{start}–{start + 4}"] = int(in_band.sum())
     return {
-        "count": len(grids),
+        "count": len(flags),
         "households": households,
         "buildings": buildings,
         "range": (lo, hi),
@@ -825,6 +1317,6 @@ def _report(
         "mean": float(regular.mean()) if len(regular) else 0.0,
         "median": float(np.median(regular)) if len(regular) else 0.0,
         "histogram": histogram,
-        "out_of_range": int(grids["flag"].isin([FLAG_UNDER_MIN, FLAG_OVER_MAX]).sum()),
-        "high_rises": int((grids["flag"] == FLAG_HIGH_RISE).sum()),
+        "out_of_range": int(((flags == FLAG_UNDER_MIN) | (flags == FLAG_OVER_MAX)).sum()),
+        "high_rises": int((flags == FLAG_HIGH_RISE).sum()),
     }
