@@ -158,8 +158,9 @@ class Router:
                 details={"category": category},
             )
         grid_id, near_edge = snap.grids.locate_with_near(x, y)
+        dedicated_id = snap.dedicated.locate(x, y) if snap.dedicated is not None else -1
         flags = _NO_FLAGS
-        if grid_id < 0:
+        if grid_id < 0 and dedicated_id < 0:
             grid_id, flags = self._outside(snap, x, y)
         elif near_edge:
             others = [
@@ -169,7 +170,6 @@ class Router:
             ]
             if others:
                 flags = Flags(on_boundary=True, candidates=tuple(others))
-        dedicated_id = snap.dedicated.locate(x, y) if snap.dedicated is not None else -1
         return self._result(snap, lon, lat, canonical, x, y, grid_id, dedicated_id, flags, category)
 
     def _outside(self, snap: RoutingSnapshot, x: float, y: float) -> tuple[int, Flags]:
@@ -266,11 +266,15 @@ class Router:
         snap = self.snapshot if at is None else self.snapshot_at(at)
         grid_ids, near_edge = snap.grids.locate_many_with_near(xs, ys)
         n = len(xs)
+        if snap.dedicated is not None:
+            dedicated = snap.dedicated.locate_many(xs, ys)
+        else:
+            dedicated = np.full(n, -1, dtype=np.int64)
         on_boundary = np.zeros(n, dtype=bool)
-        outside = grid_ids < 0
+        outside = (grid_ids < 0) & (dedicated < 0)
         distance = np.zeros(n, dtype=np.float64)
         # Edges and gaps are rare: settle them one by one with the exact single-point rules.
-        for k in np.flatnonzero(near_edge & ~outside):
+        for k in np.flatnonzero(near_edge & (grid_ids >= 0)):
             x, y = float(xs[k]), float(ys[k])
             on_boundary[k] = any(
                 j != grid_ids[k] for j, _ in snap.grids.near(x, y, self._settings.on_boundary_m)
@@ -279,10 +283,6 @@ class Router:
             gid, flags = self._outside(snap, float(xs[k]), float(ys[k]))
             grid_ids[k] = gid
             distance[k] = flags.distance_m
-        if snap.dedicated is not None:
-            dedicated = snap.dedicated.locate_many(xs, ys)
-        else:
-            dedicated = np.full(n, -1, dtype=np.int64)
         return BatchRouting(snap, xs, ys, grid_ids, dedicated, on_boundary, outside, distance)
 
     def result_at(

@@ -125,29 +125,42 @@ def load_snapshot(session: Session, *, version_id: int, near_m: float = 5.0) -> 
             return None
         return by_code.get((r.county_code, layer, r.parent_code))
 
-    chains: dict[int, Chain] = {}
-    for g in by_layer["grid"]:
-        community = parent(g, "community")
+    def chain_of_community(community: AreaRecord | None) -> Chain:
         township = parent(community, "township")
-        county = parent(township, "county") or by_code.get((g.county_code, "county", g.county_code))
-        chains[g.id] = Chain(
+        county = None
+        if community is not None:
+            county = parent(township, "county") or by_code.get(
+                (community.county_code, "county", community.county_code)
+            )
+        return Chain(
             refs[community.id] if community else None,
             refs[township.id] if township else None,
             refs[county.id] if county else None,
             zone_of_township.get((township.county_code, township.code)) if township else None,
         )
+
+    chains: dict[int, Chain] = {
+        g.id: chain_of_community(parent(g, "community")) for g in by_layer["grid"]
+    }
+    # A dedicated or micro grid hangs either inside a grid (an overlay: a school within a
+    # residential grid) or directly under a community (a tile of its own).
     parent_grid: dict[int, int] = {}
     for layer in ("dedicated_grid", "micro_grid"):
         for r in by_layer[layer]:
             host = parent(r, "grid")
-            if host is None:  # a dedicated grid may be drawn without naming its grid
+            community = parent(r, "community")
+            if host is not None:
+                parent_grid[r.id] = host.id
+                chains[r.id] = chains[host.id]
+            elif community is not None:
+                parent_grid[r.id] = -1
+                chains[r.id] = chain_of_community(community)
+            else:  # drawn without naming its parent: the grid under its inner point
                 p = r.geom.representative_point()
                 gid = grids.locate(p.x, p.y)
                 parent_grid[r.id] = gid
-            else:
-                parent_grid[r.id] = host.id
-            if parent_grid[r.id] >= 0:
-                chains[r.id] = chains[parent_grid[r.id]]
+                if gid >= 0:
+                    chains[r.id] = chains[gid]
 
     teams = _load_teams(session)
     rules, names = _load_rules(session)

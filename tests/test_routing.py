@@ -150,3 +150,42 @@ def test_batch_routing_agrees_with_single_points_and_postgis(
                 session, lon=float(lons[i]), lat=float(lats[i]), version_id=version
             )
             assert truth == batch.grid_ids[i], (lons[i], lats[i])
+
+
+def test_a_dedicated_grid_that_is_a_tile_of_its_community_is_routed_with_its_chain(
+    router: Router, session: Session
+) -> None:
+    # An industrial park drawn as its own tile: grid C3-002 becomes a dedicated grid.
+    from shapely.geometry import box
+
+    from gridmap.boundaries import AreaRow
+
+    v2 = boundaries.create_version(session, name="park", created_by="p")
+    boundaries.stage_removals(session, version_id=v2.id, keys=[(f.COUNTY, "grid", f"{f.C3}002")])
+    boundaries.stage_areas(
+        session,
+        version_id=v2.id,
+        rows=[
+            AreaRow(
+                f.COUNTY,
+                "dedicated_grid",
+                f"{f.C3}P01",
+                "工业园区专属网格",
+                box(112.93, 35.78, 112.94, 35.80),
+                f.C3,
+                kind="industrial_park",
+            )
+        ],
+    )
+    boundaries.activate_version(session, version_id=v2.id, activated_by="p")
+    session.commit()
+    router.reload()
+    result = router.route(112.935, 35.79, category="ROAD")
+    assert result.dedicated_grid is not None and result.dedicated_grid.code == f"{f.C3}P01"
+    assert result.grid is None
+    assert not result.flags.outside_coverage
+    assert result.community is not None and result.community.code == f.C3
+    assert result.township is not None and result.township.code == f.T2
+    assert result.decision is not None and result.decision.mode == "self"
+    batch = router.route_many(np.array([112.935]), np.array([35.79]))
+    assert not batch.outside[0] and batch.dedicated_ids[0] == result.dedicated_grid.id
