@@ -96,7 +96,8 @@ def draw_points(geoms: np.ndarray, n: int, seed: int = 1) -> tuple[np.ndarray, n
     rng = np.random.default_rng(seed)
     minx, miny, maxx, maxy = shapely.total_bounds(geoms)
     n_edge = n // 10
-    rings = shapely.get_exterior_ring(geoms[rng.integers(0, len(geoms), n_edge)])
+    parts = np.asarray(shapely.get_parts(geoms))  # MultiPolygons have no exterior ring
+    rings = shapely.get_exterior_ring(parts[rng.integers(0, len(parts), n_edge)])
     coords, which = shapely.get_coordinates(rings, return_index=True)
     starts = np.r_[0, np.flatnonzero(np.diff(which)) + 1]
     lengths = np.diff(np.r_[starts, len(coords)]) - 1  # edges per ring
