@@ -15,10 +15,12 @@ import folium.plugins
 import pytest
 
 from gridmap.errors import ConfigurationError, InvalidInput
+from gridmap.workflow import RULES, STATES
 from tests.browser.conftest import Service, WatchedPage
 from tests.factories import C1, C3, COUNTY, G1, T1, SmallCounty
 from web_map.assets import external_urls, localize, static_file
 from web_map.command_view import build_command_view
+from web_map.i18n import LABELS
 
 XSS = "<img src=x onerror=alert(1)>"
 _external_ids = itertools.count(1)
@@ -135,6 +137,12 @@ def test_a_basemap_url_is_the_only_outside_address_allowed() -> None:
     page = build_command_view(tile_url=tiles)
     assert tiles in page
     assert external_urls(page, allowed_prefixes=[tiles]) == []
+
+
+def test_both_languages_label_every_state_priority_and_action() -> None:
+    assert LABELS["zh"].keys() == LABELS["en"].keys()
+    needed = [f"action_{a}" for a in RULES] + [f"status_{s}" for s in STATES]
+    assert [k for k in needed if k not in LABELS["zh"]] == []
 
 
 def test_unknown_language_is_refused() -> None:
