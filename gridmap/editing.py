@@ -363,6 +363,13 @@ def merge_grids(coverage: Coverage, codes: Sequence[str]) -> Coverage:
         raise InvalidInput(
             "a merge needs two or more different grid codes", details={"codes": list(codes)}
         )
+    strangers = [c for c in codes if c not in coverage.codes]
+    if strangers:
+        raise InvalidInput(
+            f"grid(s) {', '.join(strangers)} is not in community {coverage.parent_code} "
+            f"({coverage.parent_name}): only grids of one community can be merged",
+            details={"not_in_community": strangers, "community": coverage.parent_code},
+        )
     members = [coverage.grid(c) for c in codes]
     neighbours = _adjacency(coverage, members)
     reached, todo = {0}, [0]

@@ -1,0 +1,506 @@
+"""HTTP doors to the boundary editor: drafts, edits, undo/redo, validate, diff, publish, versions.
+
+Each edit answers with what a map page needs to redraw: the draft's changed grids as
+GeoJSON, the validation problems with their locations, and the diff summary. The
+validation core and the grid generator live in geodata; they are wired in here.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import geopandas as gpd
+import shapely
+from fastapi import APIRouter, File, Form, Header, Query, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from sqlalchemy.orm import Session
+
+from api.deps import ContextDep, SessionDep
+from geodata.export import to_geojson_dict, write_gpkg
+from geodata.gridgen import generate_grids
+from geodata.normalize import normalise
+from geodata.readers import read_layer
+from geodata.validation import validate_areas
+from gridmap import boundaries, drafts
+from gridmap.boundaries import AreaRow
+from gridmap.editing import Grid, as_multipolygon
+from gridmap.errors import InvalidInput
+from gridmap.models import BoundaryVersion
+from gridmap.settings import Settings
+
+router = APIRouter(prefix="/api", tags=["boundary editor"])
+
+
+def actor_of(user: str | None) -> str:
+    """Who is acting. Until the users issue lands this is the X-Gridmap-User header;
+    swap this one function for the signed-in principal."""
+    return (user or "").strip() or "anonymous"
+
+
+UserHeader = Annotated[str | None, Header(alias="X-Gridmap-User")]
+
+
+# --- shapes -----------------------------------------------------------------------------
+
+
+class DraftIn(BaseModel):
+    layer: Literal["community", "township"]
+    code: str = Field(min_length=1, max_length=40)
+    name: str = ""
+    note: str = ""
+
+
+class EditIn(BaseModel):
+    """One edit. Geometries are GeoJSON in WGS84 lon/lat."""
+
+    op: Literal["split", "merge", "reshape", "delete", "add", "regenerate"]
+    code: str | None = None
+    codes: list[str] | None = None
+    into: str | None = None
+    community: str | None = None
+    line: dict[str, Any] | None = None
+    geometry: dict[str, Any] | None = None
+
+
+class PublishIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+    accept_problems: bool = False
+
+
+class RebaseIn(BaseModel):
+    keep_mine: bool = False
+
+
+class RestoreIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def _geometry(value: dict[str, Any] | None, field: str) -> Any:
+    if value is None:
+        raise InvalidInput(f"{field}: a GeoJSON geometry is required", details={"field": field})
+    try:
+        return shapely.from_geojson(json.dumps(value))
+    except Exception as exc:  # GEOS raises several types for malformed GeoJSON
+        raise InvalidInput(
+            f"{field}: not a GeoJSON geometry ({exc})", details={"field": field}
+        ) from exc
+
+
+def _need(value: Any, field: str, op: str) -> Any:
+    if not value:
+        raise InvalidInput(f"{field}: needed for a {op}", details={"field": field})
+    return value
+
+
+def _validator(settings: Settings) -> drafts.Validator:
+    def validate(grids: Any, parents: Any) -> list[dict[str, Any]]:
+        if not grids:
+            return []
+        report = validate_areas(
+            _frame(grids),
+            parents=_frame(parents),
+            households_range=(settings.households_min, settings.households_max),
+        )
+        return [p.to_json() for p in report.problems]
+
+    return validate
+
+
+def _frame(rows: list[AreaRow]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame(
+        {
+            "code": [r.code for r in rows],
+            "name": [r.name for r in rows],
+            "layer": [r.layer for r in rows],
+            "parent_code": [r.parent_code for r in rows],
+            "households": [r.households for r in rows],
+            "kind": [r.kind for r in rows],
+        },
+        geometry=[r.geom for r in rows],
+        crs="EPSG:4326",
+    )
+
+
+def _grids_geojson(grids: list[Grid], community: dict[str, str]) -> dict[str, Any]:
+    if not grids:
+        return {"type": "FeatureCollection", "features": []}
+    frame = gpd.GeoDataFrame(
+        {
+            "code": [g.code for g in grids],
+            "name": [g.name for g in grids],
+            "households": [g.households for g in grids],
+            "kind": [g.kind for g in grids],
+            "community": [community.get(g.code) for g in grids],
+        },
+        geometry=[g.geom for g in grids],
+        crs="EPSG:4326",
+    )
+    return to_geojson_dict(frame)
+
+
+def _draft_json(draft: BoundaryVersion) -> dict[str, Any]:
+    return {
+        "id": draft.id,
+        "name": draft.name,
+        "note": draft.note,
+        "author": draft.created_by,
+        "created_at": draft.created_at.isoformat() if draft.created_at else None,
+        "base_version": draft.base_version_id,
+        "scope": draft.summary.get("scope"),
+    }
+
+
+def _state(session: Session, settings: Settings, draft_id: int, author: str) -> dict[str, Any]:
+    """Problems with their locations and the diff summary: what every edit answers with."""
+    problems = drafts.validate_draft(
+        session, draft_id=draft_id, author=author, validator=_validator(settings)
+    )
+    diff = boundaries.diff_version(session, version_id=draft_id).to_dict()
+    return {"problems": problems, "diff": diff}
+
+
+def _regenerate(session: Session, draft: BoundaryVersion, community: str, s: Settings) -> Any:
+    cov = drafts.load_coverage(session, draft=draft, community=community)
+    b = cov.buildings
+    buildings = gpd.GeoDataFrame(
+        {"households": b.households}, geometry=gpd.points_from_xy(b.lons, b.lats), crs=4326
+    )
+    result = generate_grids(
+        as_multipolygon(cov.parent_geom),
+        buildings,
+        code_prefix=community,
+        min_households=s.households_min,
+        max_households=s.households_max,
+    )
+    return tuple(
+        Grid(str(r.code), str(r.name), r.geometry, None, "community", {})
+        for r in result.grids.itertuples()
+    )
+
+
+def _edit(session: Session, draft_id: int, author: str, body: EditIn, s: Settings) -> drafts.Edit:
+    op = body.op
+    if op == "split":
+        return drafts.Split(_need(body.code, "code", op), _geometry(body.line, "line"))
+    if op == "merge":
+        return drafts.Merge(tuple(_need(body.codes, "codes", op)))
+    if op == "reshape":
+        return drafts.Reshape(_need(body.code, "code", op), _geometry(body.geometry, "geometry"))
+    if op == "delete":
+        return drafts.Delete(_need(body.code, "code", op), _need(body.into, "into", op))
+    if op == "add":
+        return drafts.Add(_geometry(body.geometry, "geometry"), body.community)
+    community = _need(body.community, "community", op)
+    draft = drafts.get_draft(session, draft_id=draft_id, author=author)
+    return drafts.Regenerate(community, _regenerate(session, draft, community, s))
+
+
+# --- drafts -----------------------------------------------------------------------------
+
+
+@router.post("/drafts", status_code=201)
+def create_draft(body: DraftIn, session: SessionDep, user: UserHeader = None) -> dict[str, Any]:
+    draft = drafts.create_draft(
+        session,
+        author=actor_of(user),
+        layer=body.layer,
+        code=body.code,
+        name=body.name,
+        note=body.note,
+    )
+    session.commit()
+    return _draft_json(draft)
+
+
+@router.get("/drafts")
+def list_my_drafts(session: SessionDep, user: UserHeader = None) -> dict[str, Any]:
+    return {"drafts": [_draft_json(d) for d in drafts.list_drafts(session, author=actor_of(user))]}
+
+
+@router.get("/drafts/{draft_id}")
+def get_draft(
+    draft_id: int, session: SessionDep, ctx: ContextDep, user: UserHeader = None
+) -> dict[str, Any]:
+    """The draft with its grids (GeoJSON), households per grid, buildings' households."""
+    author = actor_of(user)
+    draft = drafts.get_draft(session, draft_id=draft_id, author=author)
+    coverages = drafts.draft_coverages(session, draft=draft)
+    grids = [g for c in coverages for g in c.grids]
+    of = {g.code: c.parent_code for c in coverages for g in c.grids}
+    buildings = [
+        {"lon": float(x), "lat": float(y), "households": int(h)}
+        for c in coverages
+        for x, y, h in zip(c.buildings.lons, c.buildings.lats, c.buildings.households, strict=True)
+    ]
+    return {
+        **_draft_json(draft),
+        "grids": _grids_geojson(grids, of),
+        "communities": [
+            {"code": c.parent_code, "name": c.parent_name, "grids": len(c.grids)} for c in coverages
+        ],
+        "buildings": buildings,
+        "history": drafts.edit_history(session, draft_id=draft_id, author=author),
+        **_state(session, ctx.settings, draft_id, author),
+    }
+
+
+@router.post("/drafts/{draft_id}/edits")
+def post_edit(
+    draft_id: int, body: EditIn, session: SessionDep, ctx: ContextDep, user: UserHeader = None
+) -> dict[str, Any]:
+    author = actor_of(user)
+    edit = _edit(session, draft_id, author, body, ctx.settings)
+    outcome = drafts.apply_edit(session, draft_id=draft_id, author=author, edit=edit)
+    state = _state(session, ctx.settings, draft_id, author)
+    session.commit()
+    of = {g.code: c for c in outcome.communities for g in outcome.upserts}
+    return {
+        "seq": outcome.seq,
+        "op": outcome.op,
+        "changed": _grids_geojson(outcome.upserts, of),
+        "removed": outcome.removed,
+        **state,
+    }
+
+
+@router.post("/drafts/{draft_id}/undo")
+def undo(
+    draft_id: int, session: SessionDep, ctx: ContextDep, user: UserHeader = None
+) -> dict[str, Any]:
+    author = actor_of(user)
+    step = drafts.undo(session, draft_id=draft_id, author=author)
+    state = _state(session, ctx.settings, draft_id, author)
+    session.commit()
+    return {"undone": step, **state}
+
+
+@router.post("/drafts/{draft_id}/redo")
+def redo(
+    draft_id: int, session: SessionDep, ctx: ContextDep, user: UserHeader = None
+) -> dict[str, Any]:
+    author = actor_of(user)
+    step = drafts.redo(session, draft_id=draft_id, author=author)
+    state = _state(session, ctx.settings, draft_id, author)
+    session.commit()
+    return {"redone": step, **state}
+
+
+@router.post("/drafts/{draft_id}/validate")
+def validate(
+    draft_id: int, session: SessionDep, ctx: ContextDep, user: UserHeader = None
+) -> dict[str, Any]:
+    problems = drafts.validate_draft(
+        session, draft_id=draft_id, author=actor_of(user), validator=_validator(ctx.settings)
+    )
+    errors = sum(1 for p in problems if p["severity"] == "error")
+    return {"ok": errors == 0, "errors": errors, "problems": problems}
+
+
+@router.get("/drafts/{draft_id}/diff")
+def diff(draft_id: int, session: SessionDep, user: UserHeader = None) -> dict[str, Any]:
+    draft = drafts.get_draft(session, draft_id=draft_id, author=actor_of(user))
+    return {
+        **boundaries.diff_version(session, version_id=draft.id).to_dict(),
+        "changed_since_base": drafts.changes_since_base(session, draft=draft),
+    }
+
+
+@router.post("/drafts/{draft_id}/rebase")
+def rebase(
+    draft_id: int, session: SessionDep, body: RebaseIn | None = None, user: UserHeader = None
+) -> dict[str, Any]:
+    changed = drafts.rebase(
+        session,
+        draft_id=draft_id,
+        author=actor_of(user),
+        keep_mine=body.keep_mine if body else False,
+    )
+    session.commit()
+    draft = drafts.get_draft(session, draft_id=draft_id, author=actor_of(user))
+    return {**_draft_json(draft), "changed_since_base": changed}
+
+
+@router.post("/drafts/{draft_id}/publish")
+def publish(
+    draft_id: int, body: PublishIn, session: SessionDep, ctx: ContextDep, user: UserHeader = None
+) -> dict[str, Any]:
+    """Activate the draft and re-route open events, in one transaction; 409 with what
+    changed when someone published first."""
+    result = drafts.publish(
+        session,
+        draft_id=draft_id,
+        author=actor_of(user),
+        reason=body.reason,
+        settings=ctx.settings,
+        validator=_validator(ctx.settings),
+        accept_problems=body.accept_problems,
+    )
+    session.commit()
+    _reload(ctx)
+    return _published(result)
+
+
+def _reload(ctx: Any) -> None:
+    # This worker redraws at once; the others reload on the NOTIFY the publish sent.
+    if ctx.router is not None:
+        ctx.router.reload()
+
+
+def _published(result: drafts.PublishResult) -> dict[str, Any]:
+    return {
+        "version": result.version_id,
+        "diff": result.diff.to_dict(),
+        "rerouted": [r.to_dict() for r in result.rerouted],
+        "exceptions": result.exceptions,
+    }
+
+
+@router.post("/drafts/{draft_id}/upload")
+async def upload(
+    draft_id: int,
+    session: SessionDep,
+    ctx: ContextDep,
+    file: Annotated[UploadFile, File()],
+    crs: Annotated[str | None, Form()] = None,
+    user: UserHeader = None,
+) -> dict[str, Any]:
+    """A file of grids into the draft (the import core's reader and normaliser): the grids
+    of each community it names are replaced by the file's."""
+    author = actor_of(user)
+    suffix = Path(file.filename or "upload.geojson").suffix or ".geojson"
+    data = await file.read()
+
+    def run() -> dict[str, Any]:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"upload{suffix}"
+            path.write_bytes(data)
+            gdf = normalise(read_layer(path, crs=crs)).gdf
+        draft = drafts.get_draft(session, draft_id=draft_id, author=author)
+        rows = tuple(
+            AreaRow(
+                draft.county_code or "",
+                str(r.layer) if "layer" in gdf.columns and r.layer else "grid",
+                str(r.code),
+                str(r.name or r.code),
+                r.geometry,
+                parent_code=None if r.parent_code is None else str(r.parent_code),
+                kind=None if r.kind is None else str(r.kind),
+            )
+            for r in gdf.itertuples()
+        )
+        outcome = drafts.apply_edit(
+            session, draft_id=draft_id, author=author, edit=drafts.Upload(rows)
+        )
+        state = _state(session, ctx.settings, draft_id, author)
+        session.commit()
+        of = {g.code: c for c in outcome.communities for g in outcome.upserts}
+        return {
+            "seq": outcome.seq,
+            "op": outcome.op,
+            "changed": _grids_geojson(outcome.upserts, of),
+            "removed": outcome.removed,
+            **state,
+        }
+
+    return await run_in_threadpool(run)
+
+
+# --- versions ---------------------------------------------------------------------------
+
+
+def _version_json(v: BoundaryVersion) -> dict[str, Any]:
+    return {
+        "id": v.id,
+        "name": v.name,
+        "status": v.status,
+        "note": v.note,
+        "created_by": v.created_by,
+        "created_at": v.created_at.isoformat() if v.created_at else None,
+        "activated_by": v.activated_by,
+        "activated_at": v.activated_at.isoformat() if v.activated_at else None,
+        "base_version": v.base_version_id,
+        "summary": v.summary,
+    }
+
+
+@router.get("/versions")
+def list_versions(session: SessionDep) -> dict[str, Any]:
+    """Published versions: who, when and why (drafts are private to their authors)."""
+    return {
+        "versions": [
+            _version_json(v)
+            for v in boundaries.list_versions(session)
+            if v.activated_at is not None
+        ]
+    }
+
+
+@router.get("/versions/{version_id}", response_model=None)
+def get_version(
+    version_id: int,
+    session: SessionDep,
+    f: Annotated[Literal["json", "geojson", "gpkg"], Query()] = "json",
+    layer: Annotated[str | None, Query()] = None,
+) -> dict[str, Any] | Response:
+    """A published version; `?f=geojson|gpkg` downloads its areas (optionally one layer)."""
+    version = boundaries.get_version(session, version_id=version_id)
+    if version.activated_at is None:
+        raise InvalidInput(f"version {version_id} is not published")
+    if f == "json":
+        return {
+            **_version_json(version),
+            "diff": boundaries.diff_published(session, version_id=version_id).to_dict(),
+        }
+    records = boundaries.areas_in_version(
+        session, version_id=version_id, layers=[layer] if layer else None
+    )
+    frame = gpd.GeoDataFrame(
+        {
+            "layer": [r.layer for r in records],
+            "code": [r.code for r in records],
+            "name": [r.name for r in records],
+            "parent_code": [r.parent_code for r in records],
+            "households": [r.households for r in records],
+            "kind": [r.kind for r in records],
+        },
+        geometry=[r.geom for r in records],
+        crs="EPSG:4326",
+    )
+    if f == "geojson":
+        return Response(
+            json.dumps(to_geojson_dict(frame), ensure_ascii=False),
+            media_type="application/geo+json",
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = write_gpkg(frame, Path(tmp) / f"version-{version_id}.gpkg")
+        content = path.read_bytes()
+    return Response(
+        content,
+        media_type="application/geopackage+sqlite3",
+        headers={"Content-Disposition": f'attachment; filename="version-{version_id}.gpkg"'},
+    )
+
+
+@router.post("/versions/{version_id}/restore")
+def restore(
+    version_id: int, body: RestoreIn, session: SessionDep, ctx: ContextDep, user: UserHeader = None
+) -> dict[str, Any]:
+    """Roll back: publish an old version's geometry again as a new version."""
+    result = drafts.rollback(
+        session,
+        version_id=version_id,
+        author=actor_of(user),
+        reason=body.reason,
+        settings=ctx.settings,
+    )
+    session.commit()
+    _reload(ctx)
+    return _published(result)
