@@ -7,9 +7,9 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
-from api import drafts, events, health, locate, ogc, pages, stream, tiles
+from api import auth, drafts, events, health, locate, ogc, pages, stream, tiles
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.listener import StreamListener
@@ -58,9 +58,12 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         version=__version__,
         description="Grid management and command center: routing, events, boundaries.",
         lifespan=lifespan,
+        # The one enforcement point of the role × action table (api/auth.py).
+        dependencies=[Depends(auth.enforce)],
     )
     install_error_handlers(app)
     app.include_router(health.router)
+    app.include_router(auth.router)
     app.include_router(locate.router)
     app.include_router(events.router)
     app.include_router(drafts.router)
