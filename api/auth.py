@@ -166,6 +166,12 @@ def current_principal(request: Request) -> Principal:
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
 
 
+def acting_as(principal: Principal, claimed: str) -> str:
+    """The name logs give an action: the caller's own, never one the body claims (only the
+    unscoped system principal, with authentication off, keeps the claimed name)."""
+    return claimed if principal.kind == "system" else principal.actor
+
+
 def audit_write(
     session: Session,
     request: Request,

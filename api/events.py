@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from api.auth import PrincipalDep, acting_as, audit_write, check_event_scope
 from api.context import AppContext
 from api.deps import ContextDep, SessionDep
 from gridmap import events as ev
@@ -188,7 +189,11 @@ def event_out(session: Session, event: Event) -> EventOut:
         description=event.description,
         address=event.address,
         # The map and the lists show a masked phone; the full number stays in the database.
-        reporter={"name": event.reporter_name, "phone": ev.mask_phone(event.reporter_phone)},
+        # GET /api/events/{id}/reporter gives the full contact to those who call back, logged.
+        reporter={
+            "name": ev.mask_name(event.reporter_name),
+            "phone": ev.mask_phone(event.reporter_phone),
+        },
         reported_at=event.reported_at,
         received_at=event.received_at,
         updated_at=event.updated_at,
@@ -263,7 +268,9 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _ingest(ctx: AppContext, session: Session, body: EventIn) -> tuple[EventOut, bool]:
+def _ingest(
+    ctx: AppContext, session: Session, body: EventIn, request: Request, principal: PrincipalDep
+) -> tuple[EventOut, bool]:
     with translate_errors(ctx.database_url):
         event, created = ev.ingest_event(
             session,
@@ -272,6 +279,16 @@ def _ingest(ctx: AppContext, session: Session, body: EventIn) -> tuple[EventOut,
             actor=f"source:{body.source}",
             policy=EventPolicy.from_settings(ctx.settings),
         )
+        if created:
+            audit_write(
+                session,
+                request,
+                principal,
+                action="event.ingest",
+                target_type="event",
+                target_id=event.id,
+                details={"source": body.source},
+            )
         session.commit()  # acknowledged only once committed
         return event_out(session, event), created
 
@@ -289,7 +306,11 @@ def _ingest(ctx: AppContext, session: Session, body: EventIn) -> tuple[EventOut,
     },
 )
 async def post_event(
-    request: Request, response: Response, ctx: ContextDep, session: SessionDep
+    request: Request,
+    response: Response,
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> EventOut:
     raw = await _read_limited(request, MAX_EVENT_BODY_BYTES)
     try:
@@ -302,7 +323,7 @@ async def post_event(
         first = problems[0]
         where = f"{first['where']}: " if first["where"] else ""
         raise InvalidInput(f"{where}{first['problem']}", details={"problems": problems}) from None
-    out, created = await run_in_threadpool(_ingest, ctx, session, body)
+    out, created = await run_in_threadpool(_ingest, ctx, session, body, request, principal)
     response.status_code = 201 if created else 200
     return out
 
@@ -332,6 +353,7 @@ def _bbox(value: str | None) -> tuple[float, float, float, float] | None:
 @router.get("/events", summary="List events, newest first (GeoJSON with ?f=geojson)")
 def get_events(
     session: SessionDep,
+    principal: PrincipalDep,
     status: Annotated[str | None, Query(description="comma-separated states")] = None,
     priority: Annotated[str | None, Query(description="comma-separated priorities")] = None,
     category: Annotated[str | None, Query(description="comma-separated category codes")] = None,
@@ -356,6 +378,7 @@ def get_events(
         overdue=overdue,
         limit=limit,
         cursor=cursor,
+        scope=principal.jurisdiction,
     )
     outs = [event_out(session, e) for e in rows]
     next_cursor = rows[-1].id if len(rows) == limit else None
@@ -370,19 +393,23 @@ def get_events(
 
 @router.get("/events/triage", summary="Events no one could place, for operators to route")
 def get_triage(
-    session: SessionDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
+    session: SessionDep,
+    principal: PrincipalDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    rows = ev.triage_queue(session, limit=limit)
+    rows = ev.triage_queue(session, limit=limit, scope=principal.jurisdiction)
     return {"events": [event_out(session, e).model_dump(mode="json") for e in rows]}
 
 
 @router.get("/events/{event_id}", response_model=EventOut, summary="One event")
-def get_one_event(event_id: int, session: SessionDep) -> EventOut:
+def get_one_event(event_id: int, session: SessionDep, principal: PrincipalDep) -> EventOut:
+    check_event_scope(session, principal, event_id, acting=False)
     return event_out(session, ev.get_event(session, event_id=event_id))
 
 
 @router.get("/events/{event_id}/log", summary="An event's timeline (append-only)")
-def get_event_log(event_id: int, session: SessionDep) -> dict[str, Any]:
+def get_event_log(event_id: int, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+    check_event_scope(session, principal, event_id, acting=False)
     entries = ev.event_log(session, event_id=event_id)
     return {
         "event_id": event_id,
@@ -401,12 +428,20 @@ def get_event_log(event_id: int, session: SessionDep) -> dict[str, Any]:
     response_model=EventOut,
     summary="A workflow action; 409 names the current state when it is not allowed",
 )
-def post_action(event_id: int, action: str, body: ActionIn, session: SessionDep) -> EventOut:
+def post_action(
+    event_id: int,
+    action: str,
+    body: ActionIn,
+    session: SessionDep,
+    request: Request,
+    principal: PrincipalDep,
+) -> EventOut:
+    check_event_scope(session, principal, event_id, acting=True)
     event = ev.act(
         session,
         event_id=event_id,
         action=action,
-        actor=body.actor,
+        actor=acting_as(principal, body.actor),
         team_code=body.team,
         co_team_codes=body.co_teams,
         reason=body.reason,
@@ -415,6 +450,15 @@ def post_action(event_id: int, action: str, body: ActionIn, session: SessionDep)
         satisfaction=body.satisfaction,
         priority=body.priority,
         expected_version=body.row_version,
+    )
+    audit_write(
+        session,
+        request,
+        principal,
+        action=f"event.{action}",
+        target_type="event",
+        target_id=event_id,
+        details={"status": event.status, "team": body.team},
     )
     session.commit()
     return event_out(session, event)
@@ -425,7 +469,15 @@ def post_action(event_id: int, action: str, body: ActionIn, session: SessionDep)
     response_model=EventOut,
     summary="Place an unassigned event on the map and route it (the triage queue)",
 )
-def post_place(event_id: int, body: PlaceIn, ctx: ContextDep, session: SessionDep) -> EventOut:
+def post_place(
+    event_id: int,
+    body: PlaceIn,
+    ctx: ContextDep,
+    session: SessionDep,
+    request: Request,
+    principal: PrincipalDep,
+) -> EventOut:
+    check_event_scope(session, principal, event_id, acting=True)
     if ctx.router is None:
         raise NotFound("routing is not ready: no boundary version is active")
     event = ev.place_event(
@@ -435,7 +487,16 @@ def post_place(event_id: int, body: PlaceIn, ctx: ContextDep, session: SessionDe
         lon=body.lon,
         lat=body.lat,
         crs=body.crs,
-        actor=body.actor,
+        actor=acting_as(principal, body.actor),
+    )
+    audit_write(
+        session,
+        request,
+        principal,
+        action="event.place",
+        target_type="event",
+        target_id=event_id,
+        details={"lon": body.lon, "lat": body.lat, "crs": body.crs},
     )
     session.commit()
     return event_out(session, event)
@@ -467,8 +528,12 @@ def post_photo(
     ctx: ContextDep,
     session: SessionDep,
     file: Annotated[UploadFile, File(description="the photo")],
+    request: Request,
+    principal: PrincipalDep,
     actor: Annotated[str, Query(max_length=100)] = "operator",
 ) -> PhotoOut:
+    check_event_scope(session, principal, event_id, acting=True)
+    actor = acting_as(principal, actor)
     event = ev.get_event(session, event_id=event_id, for_update=True)
     limit = ctx.settings.photo_max_bytes
     data = file.file.read(limit + 1)  # one byte over is enough to refuse it
@@ -485,19 +550,32 @@ def post_photo(
     session.add(photo)
     session.flush()
     ev.log_photo(session, event=event, actor=actor, photo_id=photo.id, sha256=stored.sha256)
+    audit_write(
+        session,
+        request,
+        principal,
+        action="event.photo",
+        target_type="event",
+        target_id=event_id,
+        details={"photo_id": photo.id, "sha256": stored.sha256},
+    )
     session.commit()
     return _photo_out(photo)
 
 
 @router.get("/events/{event_id}/photos", summary="An event's photos")
-def get_photos(event_id: int, session: SessionDep) -> dict[str, Any]:
+def get_photos(event_id: int, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+    check_event_scope(session, principal, event_id, acting=False)
     ev.get_event(session, event_id=event_id)
     photos = session.scalars(select(Photo).where(Photo.event_id == event_id).order_by(Photo.id))
     return {"photos": [_photo_out(p).model_dump(mode="json") for p in photos]}
 
 
 @router.get("/events/{event_id}/photos/{photo_id}", summary="One photo's bytes")
-def get_photo(event_id: int, photo_id: int, ctx: ContextDep, session: SessionDep) -> FileResponse:
+def get_photo(
+    event_id: int, photo_id: int, ctx: ContextDep, session: SessionDep, principal: PrincipalDep
+) -> FileResponse:
+    check_event_scope(session, principal, event_id, acting=False)
     photo = session.get(Photo, photo_id)
     if photo is None or photo.event_id != event_id:
         raise NotFound(f"event {event_id} has no photo {photo_id}")
@@ -524,9 +602,12 @@ def get_categories(
 )
 def get_stats(
     session: SessionDep,
+    principal: PrincipalDep,
     by: Annotated[str, Query(description="grid | community | township | team")] = "township",
     since: Annotated[dt.datetime | None, Query()] = None,
     county: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any]:
-    rows = event_stats(session, by=by, since=since, county_code=county)
+    rows = event_stats(
+        session, by=by, since=since, county_code=county, scope=principal.jurisdiction
+    )
     return {"by": by, "since": since, "rows": [r.to_dict() for r in rows]}

@@ -16,7 +16,7 @@ from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
-from sqlalchemy import case, func, or_, select
+from sqlalchemy import case, func, or_, select, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -45,6 +45,7 @@ from gridmap.models import (
     ResponsibilityRule,
     Team,
 )
+from gridmap.permissions import Jurisdiction
 from gridmap.routing_types import Router, RoutingResult
 from gridmap.settings import Settings
 
@@ -164,6 +165,14 @@ def mask_phone(phone: str | None) -> str | None:
     if len(digits) <= 7:
         return digits[:1] + "*" * (len(digits) - 1)
     return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+def mask_name(name: str | None) -> str | None:
+    """张** / J*** : the family name (first character) only."""
+    if not name:
+        return name
+    stripped = name.strip()
+    return stripped[:1] + "*" * max(len(stripped) - 1, 1)
 
 
 # --- routing into columns ---------------------------------------------------------------
@@ -854,11 +863,15 @@ def list_events(
     overdue: bool | None = None,
     limit: int = 100,
     cursor: int | None = None,
+    scope: Jurisdiction | None = None,
 ) -> list[Event]:
-    """Newest first; `cursor` is the last id of the previous page."""
+    """Newest first; `cursor` is the last id of the previous page; `scope` keeps only the
+    events of a caller's jurisdiction (in the query)."""
     if not 1 <= limit <= 1000:
         raise _bad("limit", "must be 1 to 1000", limit)
     stmt = select(Event)
+    if scope is not None:
+        stmt = stmt.where(scope.event_clause())
     if status:
         unknown = sorted(set(status) - set(wf.STATES))
         if unknown:
@@ -899,7 +912,9 @@ def list_events(
     return list(session.scalars(stmt.order_by(Event.id.desc()).limit(limit)))
 
 
-def triage_queue(session: Session, *, limit: int = 100) -> list[Event]:
+def triage_queue(
+    session: Session, *, limit: int = 100, scope: Jurisdiction | None = None
+) -> list[Event]:
     """Events no one could place: outside every grid or only an address (operators route them)."""
     return list(
         session.scalars(
@@ -908,6 +923,7 @@ def triage_queue(session: Session, *, limit: int = 100) -> list[Event]:
                 Event.status == wf.REPORTED,
                 Event.grid_code.is_(None),
                 Event.dedicated_code.is_(None),
+                scope.event_clause() if scope is not None else true(),
             )
             .order_by(Event.id)
             .limit(limit)

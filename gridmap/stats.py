@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from gridmap import workflow as wf
 from gridmap.errors import InvalidInput
+from gridmap.permissions import Jurisdiction
 
 # What a statistic may be grouped by → the SQL expression of the group key.
 GROUPS = {
@@ -62,6 +63,7 @@ def event_stats(
     by: str,
     since: dt.datetime | None = None,
     county_code: str | None = None,
+    scope: Jurisdiction | None = None,
 ) -> list[StatRow]:
     """Received, open, overdue, closed on time, mean handling time and satisfaction per group.
 
@@ -76,6 +78,8 @@ def event_stats(
             f"by: must be one of {', '.join(GROUPS)}", details={"field": "by", "value": by}
         ) from None
     team_name = "max(t.name)" if by == "team" else "NULL"
+    # A caller's jurisdiction, applied in the query (bound parameters, no string values).
+    scope_sql, scope_params = scope.event_sql("e") if scope is not None else ("TRUE", {})
     open_states = ", ".join(f"'{s}'" for s in sorted(wf.OPEN_STATES))
     sql = f"""
         SELECT {key} AS key,
@@ -96,10 +100,12 @@ def event_stats(
         LEFT JOIN team t ON t.id = e.team_id
         WHERE (CAST(:since AS timestamptz) IS NULL OR e.received_at >= :since)
           AND (CAST(:county AS text) IS NULL OR e.county_code = :county)
+          AND {scope_sql}
         GROUP BY {key}
         ORDER BY {key} NULLS LAST
     """
-    rows = session.execute(text(sql), {"since": since, "county": county_code}).mappings().all()
+    params = {"since": since, "county": county_code, **scope_params}
+    rows = session.execute(text(sql), params).mappings().all()
     names = _area_names(session, by=by, codes=[r["key"] for r in rows if r["key"]])
     return [
         StatRow(
