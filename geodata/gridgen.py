@@ -61,7 +61,7 @@ _SUBSET_SEARCH_MAX_UNITS = 16
 # A group out of range is repaired by partitioning it with its neighbours anew when they
 # hold at most this many units, within this many search steps (a few ms each).
 _REGION_MAX_UNITS = 24
-_REGION_SEARCH_STEPS = 20_000
+_REGION_SEARCH_STEPS = 5_000
 _REGION_SETS_PER_SEED = 60
 
 
@@ -995,12 +995,16 @@ class _Tiles:
         inner = self.right >= 0
         a, b = self.owner[self.left[inner]], self.owner[self.right[inner]]
         pair = (a >= 0) & (b >= 0) & (a != b)
-        keys = np.unique(np.minimum(a[pair], b[pair]) * n_units + np.maximum(a[pair], b[pair]))
-        neighbours: list[list[int]] = [[] for _ in range(n_units)]
-        for i, j in zip((keys // n_units).tolist(), (keys % n_units).tolist(), strict=True):
-            neighbours[i].append(j)
-            neighbours[j].append(i)
-        return neighbours
+        lo_end, hi_end = np.minimum(a[pair], b[pair]), np.maximum(a[pair], b[pair])
+        keys = np.unique(lo_end * n_units + hi_end)
+        i, j = keys // n_units, keys % n_units
+        # Both directions, sorted by the first unit, then cut into one list per unit.
+        first = np.concatenate([i, j])
+        second = np.concatenate([j, i])
+        order = np.lexsort((second, first))
+        first, second = first[order], second[order]
+        cuts = np.searchsorted(first, np.arange(1, n_units))
+        return [part.tolist() for part in np.split(second, cuts)]
 
     def face_groups(self, unit_group: NDArray[np.int64], n_groups: int) -> NDArray[np.int64]:
         """The group of every face; a face with no building joins a touching group.

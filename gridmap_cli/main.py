@@ -12,6 +12,7 @@ from gridmap_cli import (
     demo_command,
     events_commands,
     route_command,
+    users_commands,
 )
 from gridmap_cli.common import database, friendly_errors, settings
 
@@ -23,6 +24,9 @@ app = typer.Typer(
 app.add_typer(db_commands.app, name="db")
 app.add_typer(boundaries_commands.app, name="boundaries")
 app.add_typer(events_commands.app, name="events")
+app.add_typer(users_commands.users_app, name="users")
+app.add_typer(users_commands.tokens_app, name="tokens")
+app.add_typer(users_commands.audit_app, name="audit")
 app.command("route")(route_command.route)
 app.command("demo")(demo_command.demo_command)
 
