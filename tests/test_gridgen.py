@@ -220,3 +220,83 @@ def test_monaco_grids_are_deterministic(
 
 def test_monaco_grid_geometry_is_multipolygon(monaco_result: gpd.GeoDataFrame) -> None:
     assert all(isinstance(g, MultiPolygon) for g in monaco_result.geometry)
+
+
+# --- hard ranges and whole grids ----------------------------------------------------------
+
+
+def city_blocks(n: int, *, seed: int) -> gpd.GeoDataFrame:
+    """Residential blocks of 12–48 households, as in a county town: few per grid."""
+    rng = np.random.default_rng(seed)
+    minx, miny, maxx, maxy = AREA.bounds
+    sizes = rng.choice([12, 18, 24, 24, 30, 36, 36, 48], n)
+    return gpd.GeoDataFrame(
+        {"households": sizes},
+        geometry=gpd.points_from_xy(rng.uniform(minx, maxx, n), rng.uniform(miny, maxy, n)),
+        crs="EPSG:4326",
+    )
+
+
+@pytest.mark.parametrize("seed", [7, 13, 17])
+def test_blocks_of_12_to_48_households_still_make_grids_of_30_to_50(seed: int) -> None:
+    buildings = city_blocks(70, seed=seed)
+    result = generate_grids(AREA, buildings, code_prefix="X")
+
+    assert_partition(AREA, buildings, result)
+    assert result.grids["households"].between(30, 50).all(), result.report_text()
+    assert result.report["out_of_range"] == 0
+
+
+def test_a_village_total_that_allows_three_grids_gets_three_in_range() -> None:
+    # 118 households: three grids of 30–50 fit, four would not.
+    rng = np.random.default_rng(21)
+    xy = rng.normal([112.905, 35.785], 0.0012, (118, 2))
+    buildings = gpd.GeoDataFrame(
+        {"households": np.ones(118, dtype=int)},
+        geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
+        crs="EPSG:4326",
+    )
+    result = generate_grids(AREA, buildings, code_prefix="X")
+
+    assert_partition(AREA, buildings, result)
+    assert len(result.grids) == 3
+    assert result.grids["households"].between(30, 50).all()
+
+
+# A C-shaped area: the cells of houses along one arm reach across the gap into the other
+# arm, where they are cut off from their house by the outline.
+C_SHAPE = AREA.difference(box(112.902, 35.783, 112.911, 35.787))
+
+
+def test_grids_are_one_piece_where_the_outline_cuts_cells_apart() -> None:
+    rng = np.random.default_rng(31)
+    minx, miny, maxx, maxy = C_SHAPE.bounds
+    xy = rng.uniform([minx, miny], [maxx, maxy], (2000, 2))
+    xy = xy[shapely.contains_xy(C_SHAPE, xy[:, 0], xy[:, 1])][:300]
+    buildings = gpd.GeoDataFrame(
+        {"households": rng.integers(0, 9, len(xy))},
+        geometry=gpd.points_from_xy(xy[:, 0], xy[:, 1]),
+        crs="EPSG:4326",
+    )
+    result = generate_grids(C_SHAPE, buildings, code_prefix="X")
+
+    assert_partition(C_SHAPE, buildings, result)
+    pieces = shapely.get_num_geometries(np.asarray(result.grids.geometry.values))
+    assert (pieces == 1).all()
+    assert result.grids["households"].between(30, 50).all()
+
+
+def test_a_part_of_the_area_without_buildings_joins_the_nearest_grid() -> None:
+    # Two islands: the small one has no building, so some grid must hold it as a second
+    # piece; every other grid stays whole.
+    islet = box(112.912, 35.780, 112.913, 35.781)
+    area = MultiPolygon([AREA, islet])
+    buildings = village(300, seed=41)
+    result = generate_grids(area, buildings, code_prefix="X")
+
+    assert_partition(area, buildings, result)
+    pieces = shapely.get_num_geometries(np.asarray(result.grids.geometry.values))
+    assert sorted(pieces)[-2:] == [1, 2]
+    holder = result.grids.geometry.iloc[int(np.argmax(pieces))]
+    assert holder.intersection(islet).area == pytest.approx(islet.area)
+    assert holder.intersection(AREA).area > 0  # the grid with a building also holds the islet
