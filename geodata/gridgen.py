@@ -11,14 +11,21 @@ The method, in three steps:
    sides feasible (k1·min ≤ left ≤ k1·max, and so for the right), stays close to the
    target mean, and — when roads are given — falls between two blocks rather than inside
    one. Unlike a k-means or fixed-building-count split (as hotosm/fmtm-splitter does with
-   building counts), every step checks the household range itself. When no straight cut
-   works, a few units are split by trying every subset, and a last repair moves single
-   buildings between touching groups (or merges a group into a touching high-rise grid).
-3. Polygons. A block whose buildings all fall in one group goes to that group whole; a
-   block shared by several groups is divided by a Voronoi tessellation of its buildings;
-   an empty block joins the neighbour it shares the longest edge with. All boundaries are
-   then noded together and polygonized, so adjacent grids share exactly the same edges (a
-   valid coverage), and the faces are dissolved per group.
+   building counts), every step checks the household range itself. Groups must be
+   connected over shared tile edges (step 3's tiles are made first), so a grid is one
+   piece: a piece cut off a group goes to a touching group. Groups still out of range are
+   repaired: the group and its touching groups are partitioned anew by a bounded search
+   over connected sets when they hold few buildings; else single buildings move between
+   touching groups, or the group merges into one neighbour, is shared out among several,
+   or (last) joins a touching high-rise grid. A group alone on its own part of the area
+   joins the nearest group.
+3. Polygons. Each block is divided by the Voronoi cells of its buildings (one vectorised
+   call; only cells crossing the block's outline are clipped). Without roads the clipped
+   cells share their edges vertex for vertex (checked; else all boundaries are noded and
+   polygonized), so matching edge segments tells which tiles touch. A tile piece holding
+   no building (a cell cut apart by a concave outline, an empty block) joins the group it
+   shares the longest edge with. Grids are then one polygonize of the edges between
+   different groups: adjacent grids share exactly the same edges (a valid coverage).
 
 Pure functions: no database, no I/O.
 """
