@@ -226,6 +226,25 @@ class DraftArea(Base):
     )
 
 
+class DraftEdit(Base):
+    """One edit of a draft on the editor's undo/redo stack (gridmap.drafts)."""
+
+    __tablename__ = "draft_edit"
+    __table_args__ = (UniqueConstraint("version_id", "seq", name="uq_draft_edit_seq"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    version_id: Mapped[int] = mapped_column(ForeignKey("boundary_version.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    op: Mapped[str] = mapped_column(String(20))
+    params: Mapped[dict[str, Any]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    keys: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    before: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    after: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
+    undone: Mapped[bool] = mapped_column(Boolean, server_default=text("false"))
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
 class Building(Base):
     """A house or block with its household count: what grid household counts sum from."""
 
