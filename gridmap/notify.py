@@ -8,9 +8,9 @@ worker processes within a second.
 
 Why no NOTIFY per message: PostgreSQL serialises the commits of every transaction that
 sent a NOTIFY (a cluster-wide lock held through the commit's WAL flush, so concurrent
-commits can no longer share one flush). Measured here with 16 concurrent writers, a
-NOTIFY in each transaction cut commits from about 720/s to about 290/s (bench/ingest.py
-prints the comparison). Reading a sequence 20 times a second costs next to nothing.
+commits can no longer share one flush). bench/ingest.py compares the two in one run: with
+16 concurrent writers on a busy 2-core machine, a NOTIFY in each transaction cut commits
+from 499/s to 278/s. Reading a sequence 20 times a second costs next to nothing.
 Publishing boundaries is rare and must reach every worker's routing index at once, so it
 still NOTIFYs `BOUNDARIES_CHANNEL` in its transaction (delivered at commit). Any process
 may NOTIFY `STREAM_CHANNEL` to make the listeners look at once instead of at their next
