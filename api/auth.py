@@ -73,7 +73,14 @@ ROUTE_ACTIONS: dict[tuple[str, str], str] = {
     ("GET", "/api/stats"): "events.stats",
     ("GET", "/api/auth/me"): "account.self",
     ("POST", "/api/auth/logout"): "account.self",
+    # The boundary editor (api/drafts.py).
+    ("GET", "/api/versions"): "map.view",
+    ("GET", "/api/versions/{version_id}"): "map.view",
+    ("POST", "/api/versions/{version_id}/restore"): "boundaries.publish",
+    ("POST", "/api/drafts/{draft_id}/publish"): "boundaries.publish",
 }
+# Everything else under the drafts is the planners' work in progress.
+DRAFT_PREFIX = "/api/drafts"
 # Whole families of read-only map routes.
 MAP_PREFIXES = ("/ogc", "/tiles/")
 ACTION_ROUTE = ("POST", "/api/events/{event_id}/actions/{action}")
@@ -88,6 +95,8 @@ def route_action(method: str, path: str, path_params: dict[str, Any]) -> str | N
         return f"event.{name}" if name in WORKFLOW_ACTIONS else "events.read"
     if method == "GET" and path.startswith(MAP_PREFIXES):
         return "map.view"
+    if (method, path) not in ROUTE_ACTIONS and path.startswith(DRAFT_PREFIX):
+        return "boundaries.draft"
     return ROUTE_ACTIONS.get((method, path))
 
 
@@ -392,3 +401,25 @@ def event_reporter(
     )
     session.commit()
     return {"event_id": event_id, "name": event.reporter_name, "phone": event.reporter_phone}
+
+
+# --- what the app serves ----------------------------------------------------------------
+
+
+def served_routes(app: Any) -> list[tuple[str, str, bool]]:
+    """(method, path template, guarded by `enforce`) of every route the app serves.
+
+    FastAPI keeps included routers as nested objects (it no longer flattens them into
+    `app.routes`); their effective routes carry the full path and the app's dependencies.
+    """
+    out: list[tuple[str, str, bool]] = []
+    for route in app.routes:
+        members = (
+            route.effective_candidates() if hasattr(route, "effective_candidates") else [route]
+        )
+        for member in members:
+            calls = [d.dependency for d in getattr(member, "dependencies", [])]
+            for method in sorted(getattr(member, "methods", None) or ()):
+                if method != "HEAD":
+                    out.append((method, member.path, enforce in calls))
+    return out

@@ -14,12 +14,13 @@ from typing import Annotated, Any, Literal
 
 import geopandas as gpd
 import shapely
-from fastapi import APIRouter, File, Form, Header, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, Query, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
+from api.auth import acting_as, audit_write
 from api.deps import ContextDep, SessionDep
 from geodata.export import to_geojson_dict, write_gpkg
 from geodata.gridgen import generate_grids
@@ -31,18 +32,47 @@ from gridmap.boundaries import AreaRow
 from gridmap.editing import Grid, as_multipolygon
 from gridmap.errors import InvalidInput
 from gridmap.models import BoundaryVersion
+from gridmap.permissions import Principal
 from gridmap.settings import Settings
 
 router = APIRouter(prefix="/api", tags=["boundary editor"])
 
 
 def actor_of(user: str | None) -> str:
-    """Who is acting. Until the users issue lands this is the X-Gridmap-User header;
-    swap this one function for the signed-in principal."""
+    """Who is acting: the signed-in principal (see `_acting_user`)."""
     return (user or "").strip() or "anonymous"
 
 
-UserHeader = Annotated[str | None, Header(alias="X-Gridmap-User")]
+def _acting_user(
+    request: Request, claimed: Annotated[str | None, Header(alias="X-Gridmap-User")] = None
+) -> str | None:
+    """The principal `api.auth.enforce` resolved; the X-Gridmap-User header counts only
+    when authentication is off (the unscoped system principal)."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        return claimed
+    return acting_as(principal, actor_of(claimed))
+
+
+UserHeader = Annotated[str | None, Depends(_acting_user)]
+
+
+def _audit_published(
+    session: Session, request: Request, action: str, result: drafts.PublishResult, ref: int
+) -> None:
+    """Who published which areas: `gridmap audit --target GRID_CODE` finds it by code."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    if principal is None:
+        return
+    audit_write(
+        session,
+        request,
+        principal,
+        action=action,
+        target_type="boundary_version",
+        target_id=result.version_id,
+        details={"from": ref, "codes": sorted({c.code for c in result.diff.changes})},
+    )
 
 
 # --- shapes -----------------------------------------------------------------------------
@@ -330,7 +360,12 @@ def rebase(
 
 @router.post("/drafts/{draft_id}/publish")
 def publish(
-    draft_id: int, body: PublishIn, session: SessionDep, ctx: ContextDep, user: UserHeader = None
+    draft_id: int,
+    body: PublishIn,
+    session: SessionDep,
+    ctx: ContextDep,
+    request: Request,
+    user: UserHeader = None,
 ) -> dict[str, Any]:
     """Activate the draft and re-route open events, in one transaction; 409 with what
     changed when someone published first."""
@@ -343,6 +378,7 @@ def publish(
         validator=_validator(ctx.settings),
         accept_problems=body.accept_problems,
     )
+    _audit_published(session, request, "boundaries.publish", result, draft_id)
     session.commit()
     _reload(ctx)
     return _published(result)
@@ -491,7 +527,12 @@ def get_version(
 
 @router.post("/versions/{version_id}/restore")
 def restore(
-    version_id: int, body: RestoreIn, session: SessionDep, ctx: ContextDep, user: UserHeader = None
+    version_id: int,
+    body: RestoreIn,
+    session: SessionDep,
+    ctx: ContextDep,
+    request: Request,
+    user: UserHeader = None,
 ) -> dict[str, Any]:
     """Roll back: publish an old version's geometry again as a new version."""
     result = drafts.rollback(
@@ -501,6 +542,7 @@ def restore(
         reason=body.reason,
         settings=ctx.settings,
     )
+    _audit_published(session, request, "boundaries.restore", result, version_id)
     session.commit()
     _reload(ctx)
     return _published(result)
