@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from geodata import demo
+from gridmap.auth import create_demo_users
 from gridmap.db import session_factory, session_scope
 from gridmap.errors import InvalidInput
 from gridmap_cli.common import console, database, friendly_errors, settings
@@ -66,3 +67,9 @@ def demo_command(
     console.print(f"time: {timing}")
     if summary.disclaimer:
         console.print(summary.disclaimer)
+    with session_scope(session_factory(engine)) as session:
+        credentials = create_demo_users(session, county_code=COUNTIES[county])
+    # Shown once: only hashes are stored. Log in at /login (docs/security.md).
+    console.print("demo users (shown once; log in at /login):")
+    for username, role, area, secret in credentials:
+        console.print(f"  {username:28} {role:12} {area:24} {secret}", highlight=False)
