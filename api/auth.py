@@ -100,6 +100,20 @@ def route_action(method: str, path: str, path_params: dict[str, Any]) -> str | N
     return ROUTE_ACTIONS.get((method, path))
 
 
+# Ids are PostgreSQL integers: an id past the column's range cannot exist, and asking the
+# database for it is an error (a 500) rather than "not found". Events use bigint.
+ID_LIMITS = {"event_id": 2**63 - 1}
+INT4_MAX = 2**31 - 1
+
+
+def _check_ids(path_params: dict[str, Any]) -> None:
+    for name, value in path_params.items():
+        if not name.endswith("_id") or not str(value).lstrip("-").isdigit():
+            continue
+        if abs(int(value)) > ID_LIMITS.get(name, INT4_MAX):
+            raise NotFound(f"no {name.removesuffix('_id')} {value}", details={name: str(value)})
+
+
 def source_addr(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -131,6 +145,7 @@ def enforce(request: Request, ctx: ContextDep) -> None:
     if ("GET" if method == "HEAD" else method, path) in PUBLIC_ROUTES:
         return
     action = route_action(method, path, request.path_params)
+    _check_ids(request.path_params)
     key = accounts.secret_key(ctx.settings)
     with ctx.sessions() as session:
         principal, session_token = _resolve(request, session, key)
