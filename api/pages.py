@@ -1,4 +1,5 @@
-"""The map pages and their self-hosted assets: `GET /` (the command view) and `GET /static/...`."""
+"""The map pages and their self-hosted assets: `GET /` (the command view), `GET /editor`
+(the boundary editor) and `GET /static/...`."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from api.deps import ContextDep
 from gridmap.errors import NotFound
 from web_map.assets import static_file, vendor_missing
 from web_map.command_view import build_command_view
+from web_map.editor import build_editor
 
 log = logging.getLogger("gridmap.api")
 router = APIRouter(tags=["pages"])
@@ -69,6 +71,27 @@ def command_view(
         tile_url=ctx.settings.tile_url,
         api_features=api_features(request.app),
         query=q,
+    )
+    return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+
+
+@router.get("/editor", response_class=HTMLResponse, summary="The boundary editor (网格边界编辑)")
+def editor(
+    ctx: ContextDep,
+    lang: Annotated[str | None, Query(description="zh (default) or en")] = None,
+    scope: Annotated[
+        str, Query(max_length=40, description="community or township code to open")
+    ] = "",
+) -> HTMLResponse:
+    missing = vendor_missing()
+    if missing:
+        log.warning("map assets missing (run `npm ci` in web_map/static): %s", missing)
+    page = build_editor(
+        lang=lang or ctx.settings.default_lang,
+        tile_url=ctx.settings.tile_url,
+        households_min=ctx.settings.households_min,
+        households_max=ctx.settings.households_max,
+        scope=scope,
     )
     return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
