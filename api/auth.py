@@ -53,9 +53,13 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
     }
 )
 
+# The HTML pages: an anonymous browser is sent to the login page rather than told 401.
+PAGES = frozenset({"/", "/editor"})
+
 # (method, path template) → action in gridmap.permissions.ACTIONS.
 ROUTE_ACTIONS: dict[tuple[str, str], str] = {
     ("GET", "/"): "map.view",
+    ("GET", "/editor"): "boundaries.draft",
     ("GET", "/api/locate"): "map.view",
     ("POST", "/api/locate"): "map.view",
     ("GET", "/api/categories"): "map.view",
@@ -153,10 +157,10 @@ def enforce(request: Request, ctx: ContextDep) -> None:
         if not ctx.settings.auth_required:
             request.state.principal = SYSTEM
             return
-        if method == "GET" and path == "/":
-            # A browser opening the command view goes to the login page instead.
+        if method == "GET" and path in PAGES:
+            # A browser opening a map page goes to the login page instead.
             raise StarletteHTTPException(
-                303, "login required", headers={"Location": "/login?next=" + quote("/")}
+                303, "login required", headers={"Location": "/login?next=" + quote(path)}
             )
         raise AuthenticationRequired("log in or send 'Authorization: Bearer <token>'")
     if session_token is not None and method in UNSAFE_METHODS:
