@@ -1,4 +1,4 @@
-"""The boundary editor page (/editor): a pure function from settings and labels to the page's HTML."""
+"""The boundary editor page (/editor): a pure function from settings and labels to its HTML."""
 
 from __future__ import annotations
 
@@ -44,9 +44,11 @@ EDITOR_LABELS: dict[str, dict[str, str]] = {
         "tool_delete": "删除网格",
         "tool_regenerate": "按住户重新生成",
         "tool_cancel": "取消",
-        "hint_split": "在要拆分的网格上画一条穿过它的线，双击或点击最后一点结束。",
+        "hint_split": "在要拆分的网格上画一条穿过它的线，再次点击最后一点结束。",
         "hint_merge": "依次点击两个或更多相邻网格，然后点“确认合并”。",
-        "hint_reshape": "点击一个网格，拖动它的顶点；点“保存形状”提交。相邻网格的共用边会一起移动。",
+        "hint_reshape": (
+            "点击一个网格，拖动它的顶点；点“保存形状”提交。相邻网格的共用边会一起移动。"
+        ),
         "hint_add": "画一个多边形作为新网格。",
         "hint_delete": "先点击要删除的网格，再点击接收其范围的相邻网格。",
         "hint_delete_into": "已选 {code}，请点击接收其范围的相邻网格。",
@@ -115,13 +117,20 @@ EDITOR_LABELS: dict[str, dict[str, str]] = {
         "tool_delete": "Delete a grid",
         "tool_regenerate": "Regenerate from households",
         "tool_cancel": "Cancel",
-        "hint_split": "Draw a line across the grid to split; double-click or click the last point to finish.",
+        "hint_split": (
+            "Draw a line across the grid to split; click the last point again to finish."
+        ),
         "hint_merge": "Click two or more adjacent grids, then “Merge these”.",
-        "hint_reshape": "Click a grid and drag its corners; “Save shape” sends it. A shared edge moves for both neighbours.",
+        "hint_reshape": (
+            "Click a grid and drag its corners; “Save shape” sends it. "
+            "A shared edge moves for both neighbours."
+        ),
         "hint_add": "Draw a polygon for the new grid.",
         "hint_delete": "Click the grid to delete, then the neighbour that takes its area.",
         "hint_delete_into": "{code} selected: now click the neighbour that takes its area.",
-        "hint_regenerate": "Click any grid of a community to regenerate all its grids from the households.",
+        "hint_regenerate": (
+            "Click any grid of a community to regenerate all its grids from the households."
+        ),
         "confirm_merge": "Merge these",
         "save_shape": "Save shape",
         "selected": "Selected",
@@ -223,7 +232,8 @@ def _chrome(t: dict[str, str], *, lang: str, scope: str) -> str:
   <div class="gm-brand">{escape(t["brand"])}</div>
   <form id="gm-pick" role="search" autocomplete="off">
     <input id="gm-pick-input" type="search" value="{escape(scope)}"
-           placeholder="{escape(t["pick_placeholder"])}" aria-label="{escape(t["pick_placeholder"])}">
+           placeholder="{escape(t["pick_placeholder"])}"
+           aria-label="{escape(t["pick_placeholder"])}">
   </form>
   <div id="gm-scope" class="gm-scope"></div>
   <a class="gm-link" href="/?lang={lang}">{escape(t["command_view"])}</a>
