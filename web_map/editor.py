@@ -249,7 +249,7 @@ def _chrome(t: dict[str, str], *, lang: str, scope: str) -> str:
     <div id="gm-tools">{tools}</div>
     <p id="gm-hint" class="gm-hint" hidden></p>
     <div id="gm-tool-actions"></div>
-    <div class="gm-row">
+    <div id="gm-undo-row" class="gm-row">
       <button type="button" id="gm-undo">{escape(t["undo"])}</button>
       <button type="button" id="gm-redo">{escape(t["redo"])}</button>
       <button type="button" id="gm-validate">{escape(t["validate"])}</button>

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy.orm import Session
 
+from gridmap.auth import create_user
 from gridmap.db import make_engine, session_factory
 from tests.conftest import ROOT, create_database, drop_database
 from tests.factories import load_small_county
@@ -64,21 +65,55 @@ def service(
         load_small_county(session)
         session.commit()
     engine.dispose()
+    try:
+        yield from _serve(db_url, tmp_path_factory.mktemp("gridmap-home"))
+    finally:
+        drop_database(server_url, name)
 
+
+@pytest.fixture(scope="module")
+def gaoping_service(
+    server_url: str, gaoping_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    """`gridmap serve` on a fresh copy of the loaded Gaoping demo, with login required
+    (as a county runs it): tests log in as a user they create with `add_user`."""
+    name = f"gridmap_gaoping_browser_{os.getpid()}_{time.monotonic_ns() % 10**8}"
+    db_url = create_database(server_url, name, template=gaoping_template)
+    try:
+        yield from _serve(
+            db_url,
+            tmp_path_factory.mktemp("gridmap-home"),
+            env={"GRIDMAP_AUTH_REQUIRED": "true"},
+        )
+    finally:
+        drop_database(server_url, name)
+
+
+def add_user(
+    service: Service, *, username: str, role: str, password: str, areas: tuple[str, ...] = ()
+) -> None:
+    """A user of the service's database, as `gridmap users create` makes one; `areas` are
+    the codes of its jurisdiction."""
+    with service.sessions() as session:
+        create_user(session, username=username, role=role, password=password, area_codes=areas)
+        session.commit()
+
+
+def _serve(db_url: str, home: Path, env: dict[str, str] | None = None) -> Iterator[Service]:
     port = _free_port()
-    home = tmp_path_factory.mktemp("gridmap-home")
     log_path = home / "service.log"
-    env = {
+    environ = {
         **os.environ,
         "GRIDMAP_DATABASE_URL": db_url,
         "GRIDMAP_HOME": str(home),
         "GRIDMAP_PORT": str(port),
+        **(env or {}),
     }
     with log_path.open("w") as log:
         proc = subprocess.Popen(
             [sys.executable, "-m", "gridmap_cli.main", "serve", "--port", str(port)],
             cwd=ROOT,
-            env=env,
+            env=environ,
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -93,7 +128,6 @@ def service(
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        drop_database(server_url, name)
 
 
 def _wait_for_health(base: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:

@@ -262,9 +262,9 @@
       const layer = L.geoJSON(f, { pane: "gm-grids", style: gridStyle }).getLayers()[0];
       if (!layer) continue;
       const p = f.properties;
-      layer.on("click", (e) => {
-        L.DomEvent.stopPropagation(e);
-        clickGrid(p.code);
+      // While Geoman draws, a click on a grid is a point of the line, not a pick.
+      layer.on("click", () => {
+        if (!map.pm.globalDrawModeEnabled()) clickGrid(p.code);
       });
       layer.addTo(gridGroup);
       S.gridLayers.set(p.code, layer);
@@ -437,7 +437,7 @@
     $("gm-history").replaceChildren(
       ...entries.map((e) => {
         const what = e.params && (e.params.code || (e.params.codes || []).join("+") || e.params.community || "");
-        return h("li", { className: e.undone ? "gm-undone" : "" }, `${e.seq}. ${L_("op_" + e.op)} ${what || ""} ${e.undone ? L_("history_undone") : ""}`);
+        return h("li", { className: e.undone ? "gm-undone" : "", dataset: { seq: String(e.seq) } }, `${L_("op_" + e.op)} ${what || ""} ${e.undone ? L_("history_undone") : ""}`);
       }),
     );
   }
@@ -590,8 +590,8 @@
         rerouted.map((r) => h("li", { className: "gm-rerouted", dataset: { event: String(r.event) } }, L_("rerouted", { event: r.event, from: r.from_grid || "–", to: r.to_grid || "–" }))),
       ),
     );
-    $("gm-tools").hidden = true;
-    $("gm-publish").hidden = true;
+    // A published draft is a version now: nothing more to edit, undo or publish in it.
+    for (const id of ["gm-tools", "gm-publish", "gm-undo-row"]) $(id).hidden = true;
     document.body.dataset.published = String(res.version);
   }
 
