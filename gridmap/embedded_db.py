@@ -240,6 +240,11 @@ class EmbeddedCluster:
             # The server died without cleaning up (kill -9, power loss): the pid in the
             # file is gone, so the lock is stale and PostgreSQL will recover from its WAL.
             stale.unlink()
+            # Its orphaned backends inherited the listening socket and hold the port
+            # until they notice the postmaster is gone: give them a moment.
+            deadline = time.monotonic() + 30
+            while self._port_open(info.port) and time.monotonic() < deadline:
+                time.sleep(0.2)
         bindir = find_bindir(self._bindir_hint)
         if self._port_open(info.port):
             raise EmbeddedDatabaseError(

@@ -57,6 +57,12 @@ def drop_database(server_url: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests last: Playwright's sync API keeps an event loop on the main thread for
+    the rest of the session, which the asyncio tests would otherwise trip over."""
+    items.sort(key=lambda item: "tests/browser/" in str(item.path).replace("\\", "/"))
+
+
 @pytest.fixture
 def cluster_home() -> Iterator[Path]:
     """A home for a throw-away embedded cluster. Not under pytest's tmp_path: pytest resets
