@@ -31,6 +31,8 @@ CONFORMANCE = [
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30",
 ]
 CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+# A boundary version id (a database integer); default: the active version.
+VersionParam = Annotated[int | None, Query(ge=1, le=2**31 - 1)]
 
 
 def _base(request: Request) -> str:
@@ -108,7 +110,9 @@ def _collection(request: Request, session: SessionDep, layer: str, version: int)
 
 @router.get("/collections", summary="The layers")
 def collections(
-    request: Request, session: SessionDep, version: int | None = None
+    request: Request,
+    session: SessionDep,
+    version: VersionParam = None,
 ) -> dict[str, Any]:
     v = _version(session, version)
     base = _base(request)
@@ -120,7 +124,10 @@ def collections(
 
 @router.get("/collections/{layer}", summary="One layer")
 def collection(
-    layer: str, request: Request, session: SessionDep, version: int | None = None
+    layer: str,
+    request: Request,
+    session: SessionDep,
+    version: VersionParam = None,
 ) -> dict[str, Any]:
     return _collection(request, session, _layer(layer), _version(session, version))
 
@@ -133,7 +140,7 @@ def items(
     bbox: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
-    version: int | None = None,
+    version: VersionParam = None,
 ) -> JSONResponse:
     layer = _layer(layer)
     v = _version(session, version)

@@ -99,6 +99,11 @@ def serve(
         port=bind_port,
         workers=workers or s.workers,
         log_level="info",
+        # A worker imports the whole stack (numba, geopandas): seconds on a busy machine,
+        # more than uvicorn's default 5 s start-up check allows.
+        timeout_worker_healthcheck=60,
+        # Open event streams would hold a shutdown forever; maps reconnect and catch up.
+        timeout_graceful_shutdown=5,
     )
 
 

@@ -44,11 +44,6 @@ def running_app(
         drop_database(server_url, name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: GET /ogc/collections?version=<beyond int4> is a 500 (psycopg DataError "
-    "not translated); fix in api/ogc.py (Query(le=2**31-1)) or api/errors.py, then drop this",
-)
 def test_no_operation_answers_500(running_app: tuple[Any, str]) -> None:
     app, token = running_app
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
