@@ -30,7 +30,7 @@ from gridmap import boundaries
 from gridmap.crs import parse_crs, point_to_wgs84, to_wgs84
 from gridmap.errors import InvalidCoordinates, NotFound, UnknownCategory
 from gridmap.routing_snapshot import Chain, RoutingSnapshot, load_snapshot
-from gridmap.routing_types import AreaRef, Flags, RoutingResult
+from gridmap.routing_types import Flags, RoutingResult
 from gridmap.settings import Settings
 
 _NO_FLAGS = Flags()
@@ -203,21 +203,13 @@ class Router:
     ) -> RoutingResult:
         grid = snap.refs[grid_id] if grid_id >= 0 else None
         dedicated = snap.refs[dedicated_id] if dedicated_id >= 0 else None
-        anchor = dedicated_id if dedicated_id >= 0 else grid_id
-        chain = snap.chains.get(anchor, _NO_CHAIN) if anchor >= 0 else _NO_CHAIN
-        team = decision = None
-        if anchor >= 0:
-            county = snap.county_of[anchor]
-            path: list[AreaRef | None] = [
-                dedicated,
-                grid,
-                chain.community,
-                chain.township,
-                chain.county,
-            ]
-            team = snap.team_for(county, path)
+        anchor_id = dedicated_id if dedicated_id >= 0 else grid_id
+        chain, team, decision = _NO_CHAIN, None, None
+        if anchor_id >= 0:
+            anchor = snap.anchor(anchor_id)
+            chain, team = anchor.chain, anchor.team
             if category is not None:
-                decision = snap.decision_for(county, category, path)
+                decision = snap.decision_for(anchor.county_code, category, anchor.path)
         return RoutingResult(
             input_lon=lon,
             input_lat=lat,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +43,19 @@ class Chain:
     zone: AreaRef | None
 
 
+_NO_CHAIN = Chain(None, None, None, None)
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """What routing needs once it knows the grid (or dedicated grid) a point is in."""
+
+    chain: Chain
+    path: tuple[AreaRef | None, ...]  # dedicated, grid, community, township, county
+    county_code: str
+    team: TeamRef | None
+
+
 @dataclass
 class RoutingSnapshot:
     version_id: int
@@ -57,8 +71,10 @@ class RoutingSnapshot:
     category_names: dict[tuple[str, str], str]
     build_seconds: float = 0.0
     stats: dict[str, Any] = field(default_factory=dict)
+    category_codes: frozenset[str] = frozenset()
+    anchors: dict[int, Anchor] = field(default_factory=dict)
 
-    def team_for(self, county: str, chain: list[AreaRef | None]) -> TeamRef | None:
+    def team_for(self, county: str, chain: Sequence[AreaRef | None]) -> TeamRef | None:
         """The most local team on duty along a chain (grid first, county last)."""
         for ref in chain:
             if ref is not None:
@@ -68,7 +84,7 @@ class RoutingSnapshot:
         return None
 
     def decision_for(
-        self, county: str, category: str, chain: list[AreaRef | None]
+        self, county: str, category: str, chain: Sequence[AreaRef | None]
     ) -> Decision | None:
         by_area = self.rules.get((county, category))
         if by_area is None:
@@ -80,7 +96,25 @@ class RoutingSnapshot:
         return by_area.get(None)
 
     def knows_category(self, category: str) -> bool:
-        return any(cat == category for _, cat in self.category_names)
+        return category in self.category_codes
+
+    def anchor(self, area_id: int) -> Anchor:
+        """Chain, path and team of a grid or dedicated grid, computed once per snapshot."""
+        found = self.anchors.get(area_id)
+        if found is None:
+            ref = self.refs[area_id]
+            chain = self.chains.get(area_id, _NO_CHAIN)
+            host = self.parent_grid.get(area_id, -1)
+            grid = self.refs[host] if ref.layer != "grid" and host >= 0 else None
+            path: tuple[AreaRef | None, ...] = (
+                (ref, grid, chain.community, chain.township, chain.county)
+                if ref.layer != "grid"
+                else (None, ref, chain.community, chain.township, chain.county)
+            )
+            county = self.county_of[area_id]
+            found = Anchor(chain, path, county, self.team_for(county, list(path)))
+            self.anchors[area_id] = found  # a benign race: every thread computes the same
+        return found
 
 
 def _index(records: list[AreaRecord], near_m: float) -> PolygonIndex | None:
@@ -176,6 +210,7 @@ def load_snapshot(session: Session, *, version_id: int, near_m: float = 5.0) -> 
         teams=teams,
         rules=rules,
         category_names=names,
+        category_codes=frozenset(code for _, code in names),
     )
     snapshot.build_seconds = time.perf_counter() - started
     snapshot.stats = {

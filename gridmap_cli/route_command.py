@@ -49,24 +49,13 @@ def _columns(batch: BatchRouting) -> dict[str, list[object]]:
         "team": [],
     }
     for gid, did in zip(batch.grid_ids.tolist(), batch.dedicated_ids.tolist(), strict=True):
-        anchor = did if did >= 0 else gid
-        chain = snap.chains.get(anchor) if anchor >= 0 else None
-        grid = snap.refs[gid].code if gid >= 0 else None
-        out["grid_code"].append(grid)
+        anchor_id = did if did >= 0 else gid
+        anchor = snap.anchor(anchor_id) if anchor_id >= 0 else None
+        chain = anchor.chain if anchor else None
+        out["grid_code"].append(snap.refs[gid].code if gid >= 0 else None)
         out["community_code"].append(chain.community.code if chain and chain.community else None)
         out["township_code"].append(chain.township.code if chain and chain.township else None)
-        team = None
-        if anchor >= 0 and chain is not None:
-            path = [
-                snap.refs[did] if did >= 0 else None,
-                snap.refs[gid] if gid >= 0 else None,
-                chain.community,
-                chain.township,
-                chain.county,
-            ]
-            found = snap.team_for(snap.county_of[anchor], path)
-            team = found.name if found else None
-        out["team"].append(team)
+        out["team"].append(anchor.team.name if anchor and anchor.team else None)
     return out
 
 
