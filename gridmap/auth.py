@@ -101,14 +101,19 @@ def secret_key(settings: Settings) -> bytes:
     path = Path(settings.home) / "secret_key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        # O_EXCL: two workers starting together agree on the one that won.
+        # Written whole to a private file, then linked into place: link() fails when the
+        # name exists, so workers starting together agree on one key, and none of them
+        # can read a half-written file (measured: O_EXCL alone let a reader see it empty).
+        tmp = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secrets.token_urlsafe(48))
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.link(tmp, path)
         except FileExistsError:
             pass
-        else:
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_urlsafe(48))
+        finally:
+            tmp.unlink()
     key = path.read_text().strip()
     if len(key) < MIN_SECRET_CHARS:
         raise ConfigurationError(
