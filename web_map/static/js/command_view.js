@@ -67,8 +67,18 @@
     }
   }
 
+  /** The session's CSRF token, which every state-changing request must echo. */
+  function csrfToken() {
+    const found = document.cookie.split("; ").find((c) => c.startsWith("gridmap_csrf="));
+    return found ? decodeURIComponent(found.slice("gridmap_csrf=".length)) : "";
+  }
+
   async function api(url, options) {
     const res = await fetch(url, Object.assign({ headers: { Accept: "application/json" } }, options));
+    if (res.status === 401) {
+      // The session expired (or was never there): log in again and come back here.
+      window.location.assign("/login?next=" + encodeURIComponent(location.pathname + location.search));
+    }
     const type = res.headers.get("content-type") || "";
     const body = type.includes("json") ? await res.json().catch(() => null) : null;
     if (!res.ok) throw new ApiError(res.status, body);
@@ -78,7 +88,11 @@
   function post(url, data) {
     return api(url, {
       method: "POST",
-      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      headers: {
+        "Content-Type": "application/json",
+        Accept: "application/json",
+        "X-CSRF-Token": csrfToken(),
+      },
       body: JSON.stringify(data || {}),
     });
   }
