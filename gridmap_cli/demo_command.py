@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from sqlalchemy.orm import Session
 
 from geodata import demo
 from gridmap.auth import create_demo_users
@@ -34,11 +35,17 @@ def demo_command(
     with session_scope(session_factory(engine)) as session:
         if if_missing and demo.demo_loaded(session, county_code=COUNTIES[county]):
             console.print(f"the {county} demo is already loaded")
+            # Passwords are shown once and stored only as hashes: a second `./dev run`
+            # would otherwise leave a newcomer without a way in.
+            _print_credentials(session, COUNTIES[county])
             return
 
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=console,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
     ) as progress:
 
         @contextlib.contextmanager
@@ -68,8 +75,12 @@ def demo_command(
     if summary.disclaimer:
         console.print(summary.disclaimer)
     with session_scope(session_factory(engine)) as session:
-        credentials = create_demo_users(session, county_code=COUNTIES[county])
-    # Shown once: only hashes are stored. Log in at /login (docs/security.md).
-    console.print("demo users (shown once; log in at /login):")
+        _print_credentials(session, COUNTIES[county])
+
+
+def _print_credentials(session: Session, county_code: str) -> None:
+    """Create (or give new passwords to) the demo users and print them once."""
+    credentials = create_demo_users(session, county_code=county_code)
+    console.print("demo users (new passwords, shown once; log in at /login):")
     for username, role, area, secret in credentials:
         console.print(f"  {username:28} {role:12} {area:24} {secret}", highlight=False)
