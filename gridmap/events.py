@@ -16,7 +16,7 @@ from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
-from sqlalchemy import case, func, or_, select, true
+from sqlalchemy import case, func, or_, select, text, true
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -385,23 +385,36 @@ def find_possible_duplicate(
     Only originals are candidates (not events already linked as duplicates), so a burst
     of reports of one pothole all link to the first.
     """
-    new = select(Event.point, Event.category_code, Event.reported_at).where(Event.id == event_id)
-    me = new.subquery()
     window = dt.timedelta(minutes=policy.duplicate_window_minutes)
-    here = func.Geography(me.c.point)
-    return session.scalars(
-        select(Event)
-        .join(me, Event.category_code == me.c.category_code)
-        .where(
-            Event.id != event_id,
-            Event.status.in_(wf.OPEN_STATES),
-            Event.duplicate_of.is_(None),
-            Event.reported_at.between(me.c.reported_at - window, me.c.reported_at + window),
-            func.ST_DWithin(func.Geography(Event.point), here, policy.duplicate_distance_m),
-        )
-        .order_by(func.ST_Distance(func.Geography(Event.point), here), Event.id)
-        .limit(1)
-    ).one_or_none()
+    found = session.execute(
+        _DUPLICATE_SQL,
+        {
+            "id": event_id,
+            "metres": policy.duplicate_distance_m,
+            "window": window,
+            "open": list(wf.OPEN_STATES),
+        },
+    ).scalar_one_or_none()
+    return None if found is None else get_event(session, event_id=found)
+
+
+# One statement, prepared once: the bounding-box test (`&&`, in degrees, widened for the
+# latitude) lets the GiST index on event.point pick the few nearby events before the exact
+# distance on the spheroid; ST_DWithin on geography alone read every open event of the
+# category in the window.
+_DUPLICATE_SQL = text(
+    """
+    SELECT e.id FROM event e, event me
+    WHERE me.id = :id AND e.id <> me.id AND e.category_code = me.category_code
+      AND e.status = ANY(:open) AND e.duplicate_of IS NULL
+      AND e.reported_at BETWEEN me.reported_at - :window AND me.reported_at + :window
+      AND e.point && ST_Expand(me.point,
+            :metres / 110000.0 / greatest(cos(radians(ST_Y(me.point))), 0.01))
+      AND ST_DWithin(e.point::geography, me.point::geography, :metres)
+    ORDER BY ST_Distance(e.point::geography, me.point::geography), e.id
+    LIMIT 1
+    """
+)
 
 
 def place_event(
