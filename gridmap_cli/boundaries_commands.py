@@ -12,7 +12,7 @@ import typer
 from geodata.export import write_geojson, write_gpkg
 from geodata.importer import import_boundaries
 from geodata.readers import read_layer
-from gridmap import boundaries
+from gridmap import audit, boundaries
 from gridmap.db import session_factory, session_scope
 from gridmap.errors import InvalidInput, ValidationFailed
 from gridmap.models import LAYERS
@@ -82,6 +82,15 @@ def activate(version: int = typer.Argument(..., help="the version id")) -> None:
     _, engine = database()
     with session_scope(session_factory(engine)) as session:
         diff = boundaries.activate_version(session, version_id=version, activated_by=_user())
+        # Who moved grid G's boundary: the changed codes go into the audit log too.
+        audit.record(
+            session,
+            actor=f"cli:{_user()}",
+            action="boundaries.publish",
+            target_type="boundary_version",
+            target_id=version,
+            details={"from": "cli", "codes": sorted({c.code for c in diff.changes})},
+        )
     print(f"version {version} is active\n{diff.to_text(limit=20)}")
 
 

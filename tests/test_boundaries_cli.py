@@ -84,6 +84,11 @@ def test_import_dry_run_commit_activate_diff_and_export(
     assert refused.returncode == 1
     assert "gap" in refused.stderr and "nothing was written" in refused.stderr
 
+    # The audit log answers who published the version that brought grid 1 in.
+    who = gridmap(db_url, tmp_path, "audit", "--target", "140581001001001")
+    assert who.returncode == 0, who.stderr
+    assert "boundaries.publish" in who.stdout and "cli:" in who.stdout
+
     listing = gridmap(db_url, tmp_path, "boundaries", "list")
     assert "active" in listing.stdout and "first" in listing.stdout
 
