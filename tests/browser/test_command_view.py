@@ -13,10 +13,12 @@ from urllib.parse import quote, urlsplit
 import folium
 import folium.plugins
 import pytest
+from sqlalchemy import text
 
+from gridmap.auth import create_token
 from gridmap.errors import ConfigurationError, InvalidInput
 from gridmap.workflow import RULES, STATES
-from tests.browser.conftest import Service, WatchedPage
+from tests.browser.conftest import Service, WatchedPage, add_user
 from tests.factories import C1, C3, COUNTY, G1, T1, SmallCounty
 from web_map.assets import external_urls, localize, static_file
 from web_map.command_view import build_command_view
@@ -306,3 +308,92 @@ def test_an_event_description_with_html_is_shown_as_text(
     assert page.locator("img[src=x]").count() == 0  # type: ignore[attr-defined]
     assert watched.dialogs == []
     assert watched.console_errors == []
+
+
+# --- on the Gaoping demo, with login required --------------------------------------------
+
+GAOPING = "140581"
+
+
+@pytest.mark.browser
+def test_the_gaoping_demo_loads_its_grids_with_no_errors_and_a_new_event_shows_live(
+    gaoping_service: Service, watched: WatchedPage
+) -> None:
+    service = gaoping_service
+    add_user(
+        service,
+        username="operator-wang",
+        role="operator",
+        password=GAOPING_PASSWORD,
+        areas=(GAOPING,),
+    )
+    with service.sessions() as s:
+        _, token = create_token(s, name="hotline", role="integration")
+        grid, lon, lat = s.execute(
+            text(
+                "SELECT code, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "
+                "FROM area WHERE layer = 'grid' AND valid_to IS NULL ORDER BY code LIMIT 1"
+            )
+        ).one()
+        s.commit()
+    page: Any = watched.page
+    page.goto(f"{service.url}/")
+    assert "/login" in page.url, "the command view asks an anonymous visitor to log in"
+    page.fill("input[name=username]", "operator-wang")
+    page.fill("input[name=password]", GAOPING_PASSWORD)
+    page.click("button[type=submit]")
+    watched.console_errors.clear()  # the login page is not the command view
+    page.wait_for_selector("body[data-ready=true]", state="attached", timeout=60_000)
+    page.wait_for_selector("#gm-live[data-state=on]", timeout=20_000)
+    # 3,882 grids: more than the page takes as GeoJSON, so they come as vector tiles. The
+    # operator goes to a township with the search box; the grid tiles in view are drawn.
+    page.fill("#gm-search-input", "北城街道")
+    page.press("#gm-search-input", "Enter")
+    page.locator("#gm-search-results .gm-result", has_text="北城街道").first.click()
+    try:
+        page.wait_for_function(
+            "document.querySelectorAll('.leaflet-gm-grid-pane path').length >= 100",
+            timeout=30_000,
+        )
+    except Exception as exc:
+        watched.screenshot("command_view_gaoping_failed")
+        n = page.evaluate("document.querySelectorAll('.leaflet-gm-grid-pane path').length")
+        raise AssertionError(
+            f"{n} grid paths drawn in view {page.evaluate(MAP_VIEW)}; {watched.console_errors}"
+        ) from exc
+    townships = page.locator("#gm-filter-township option").all_inner_texts()[1:]
+    assert len(townships) == 15 and "北城街道" in townships
+    watched.screenshot("command_view_gaoping")
+
+    answer = call_with_token(
+        service,
+        token,
+        {
+            "source": "12345",
+            "external_id": "gaoping-live-1",
+            "category": "CG01",
+            "description": "小区门口路灯不亮",
+            "location": {"lon": lon, "lat": lat, "crs": "wgs84"},
+            "reported_at": dt.datetime.now(dt.UTC).isoformat(),
+        },
+    )
+    assert answer["grid_code"] == grid
+    # Live: no reload, within 2 seconds of the API's answer.
+    marker(watched, int(answer["id"]), timeout_ms=2_000)
+    watched.screenshot("command_view_gaoping_live_event")
+    assert watched.console_errors == []
+    assert watched.hosts == {urlsplit(service.url).netloc}
+
+
+GAOPING_PASSWORD = "operator-pass-2026"
+
+
+def call_with_token(service: Service, token: str, body: Any) -> Any:
+    request = urllib.request.Request(
+        f"{service.url}/api/events",
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=20) as res:
+        return json.loads(res.read())

@@ -186,6 +186,7 @@ def test_the_editor_page_is_built_from_local_assets_only_in_both_languages() -> 
 # --- the story in a browser ------------------------------------------------------------
 
 
+@pytest.mark.browser
 def test_a_planner_splits_an_overfull_village_grid_publishes_and_the_event_follows(
     gaoping_service: Service, watched: WatchedPage
 ) -> None:
