@@ -178,7 +178,7 @@ def mask_name(name: str | None) -> str | None:
 # --- routing into columns ---------------------------------------------------------------
 
 
-def _routing_columns(result: RoutingResult) -> dict[str, Any]:
+def routing_columns(result: RoutingResult) -> dict[str, Any]:
     """The event columns a routing result fills."""
     team_level = result.team.level if result.team else None
     return {
@@ -240,7 +240,7 @@ def _route(
     except (OutsideCoverage, NotFound) as exc:
         # NotFound: no boundary version is active yet. Either way the report is kept.
         return _unplaced_columns(lon, lat, crs, exc.message)
-    columns = _routing_columns(result)
+    columns = routing_columns(result)
     if not result.assigned:
         columns["routing"]["unplaced"] = True
     return columns
@@ -328,7 +328,7 @@ def ingest_event(
             raise Conflict("the event was taken in concurrently and then rolled back; retry")
         return existing, False
     event = get_event(session, event_id=new_id)
-    _log(
+    log_step(
         session,
         event,
         actor=actor,
@@ -340,7 +340,7 @@ def ingest_event(
         original = find_possible_duplicate(session, event_id=event.id, policy=policy)
         if original is not None:
             event.duplicate_of = original.id
-            _log(
+            log_step(
                 session,
                 event,
                 actor=SYSTEM_ACTOR,
@@ -351,7 +351,7 @@ def ingest_event(
                 f"{policy.duplicate_window_minutes} min of event {original.id}",
             )
     session.flush()
-    _announce(session, "event.created", event)
+    announce_event(session, "event.created", event)
     return event, True
 
 
@@ -443,11 +443,11 @@ def place_event(
             details={"lon": lon, "lat": lat, "crs": name},
         )
     before = {"grid_code": event.grid_code, "team_id": event.team_id}
-    for key, value in _routing_columns(result).items():
+    for key, value in routing_columns(result).items():
         setattr(event, key, value)
     event.input_lon, event.input_lat, event.input_crs = lon, lat, name
-    _touch(event)
-    _log(
+    touch(event)
+    log_step(
         session,
         event,
         actor=actor,
@@ -457,7 +457,7 @@ def place_event(
         data={"before": before, "grid_code": event.grid_code},
     )
     session.flush()
-    _announce(session, "event.changed", event)
+    announce_event(session, "event.changed", event)
     return event
 
 
@@ -543,8 +543,8 @@ def act(
         data["satisfaction"] = satisfaction
 
     event.status = to_status
-    _touch(event, now)
-    _log(
+    touch(event, now)
+    log_step(
         session,
         event,
         actor=actor,
@@ -556,7 +556,7 @@ def act(
         data=data,
     )
     session.flush()
-    _announce(session, "event.changed", event)
+    announce_event(session, "event.changed", event)
     return event
 
 
@@ -687,8 +687,8 @@ def _co_handler_report(
         )
     co.reported_back_at = now
     co.note = note
-    _touch(event, now)
-    _log(
+    touch(event, now)
+    log_step(
         session,
         event,
         actor=actor,
@@ -698,7 +698,7 @@ def _co_handler_report(
         note=note,
     )
     session.flush()
-    _announce(session, "event.changed", event)
+    announce_event(session, "event.changed", event)
     return event
 
 
@@ -730,7 +730,7 @@ def _merge(
         )
     event.duplicate_of = target.id
     data["merged_into"] = target.id
-    _log(
+    log_step(
         session,
         target,
         actor=actor,
@@ -741,12 +741,12 @@ def _merge(
     )
 
 
-def _touch(event: Event, now: dt.datetime | None = None) -> None:
+def touch(event: Event, now: dt.datetime | None = None) -> None:
     event.updated_at = now or dt.datetime.now(dt.UTC)
     event.row_version = (event.row_version or 0) + 1
 
 
-def _log(
+def log_step(
     session: Session,
     event: Event,
     *,
@@ -778,7 +778,7 @@ def _log(
 
 def log_photo(session: Session, *, event: Event, actor: str, photo_id: int, sha256: str) -> None:
     """A photo joins the timeline like any other step."""
-    _log(
+    log_step(
         session,
         event,
         actor=actor,
@@ -786,9 +786,9 @@ def log_photo(session: Session, *, event: Event, actor: str, photo_id: int, sha2
         from_status=event.status,
         data={"photo_id": photo_id, "sha256": sha256},
     )
-    _touch(event)
+    touch(event)
     session.flush()
-    _announce(session, "event.changed", event)
+    announce_event(session, "event.changed", event)
 
 
 # --- deadlines --------------------------------------------------------------------------
@@ -823,8 +823,8 @@ def check_overdue(session: Session, *, now: dt.datetime) -> list[int]:
         if which is None:
             continue
         event.overdue = True
-        _touch(event, now)
-        _log(
+        touch(event, now)
+        log_step(
             session,
             event,
             actor=SYSTEM_ACTOR,
@@ -835,7 +835,7 @@ def check_overdue(session: Session, *, now: dt.datetime) -> list[int]:
         )
         log.warning("event %s is overdue (%s deadline); alerting", event.id, which)
         session.flush()
-        _announce(session, "event.overdue", event)
+        announce_event(session, "event.overdue", event)
         _auto_escalate(session, event, which=which, now=now)
         marked.append(event.id)
     session.flush()
@@ -990,7 +990,7 @@ def announcement(event: Event) -> dict[str, Any]:
     }
 
 
-def _announce(session: Session, kind: str, event: Event) -> None:
+def announce_event(session: Session, kind: str, event: Event) -> None:
     notify.announce(
         session,
         kind=kind,

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridmap import workflow as wf
 from gridmap.errors import Conflict
-from gridmap.events import _announce, _log, _routing_columns, _touch, event_lonlat
+from gridmap.events import announce_event, event_lonlat, log_step, routing_columns, touch
 from gridmap.models import Event
 from gridmap.routing import Router
 from gridmap.settings import Settings
@@ -102,7 +102,7 @@ def reroute_open_events(
             crs="wgs84",
             category=event.category_code,
         )
-        columns = _routing_columns(result)
+        columns = routing_columns(result)
         before_grid, before_team = event.grid_code, event.team_id
         for key in _PLACE_COLUMNS:
             setattr(event, key, columns[key])
@@ -111,8 +111,8 @@ def reroute_open_events(
         if event.escalation_level == "grid" and event.handling_mode != "department":
             event.team_id = columns["team_id"]
             event.escalation_level = columns["escalation_level"]
-        _touch(event)
-        _log(
+        touch(event)
+        log_step(
             session,
             event,
             actor=actor,
@@ -133,5 +133,5 @@ def reroute_open_events(
     session.flush()
     for event in events:
         if any(m.event_id == event.id for m in moved):
-            _announce(session, "event.changed", event)
+            announce_event(session, "event.changed", event)
     return moved
