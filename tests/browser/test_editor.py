@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
@@ -313,3 +314,123 @@ def test_a_planner_splits_an_overfull_village_grid_publishes_and_the_event_follo
     panel = page.locator("#gm-panel-body")
     panel.get_by_text(event["team"]["name"]).first.wait_for(timeout=20_000)
     watched.screenshot("editor-5-command-view-moved-event")
+
+
+Pair = tuple[str, str, str, list[tuple[float, float]]]
+
+
+def adjacent_pair(service: Service, township: str) -> Pair:
+    """Two basic grids of one community that share an edge, both within 30-50 households:
+    (community, code a, code b, a point inside each)."""
+    with service.sessions() as s:
+        row = s.execute(
+            text(
+                "SELECT a.parent_code, a.code AS a, b.code AS b, "
+                "ST_X(ST_PointOnSurface(a.geom)) AS ax, ST_Y(ST_PointOnSurface(a.geom)) AS ay, "
+                "ST_X(ST_PointOnSurface(b.geom)) AS bx, ST_Y(ST_PointOnSurface(b.geom)) AS by "
+                "FROM area a JOIN area b ON a.parent_code = b.parent_code AND a.code < b.code "
+                "WHERE a.layer = 'grid' AND b.layer = 'grid' AND a.valid_to IS NULL "
+                "AND b.valid_to IS NULL AND a.kind = 'community' AND b.kind = 'community' "
+                "AND a.households BETWEEN 30 AND 50 AND b.households BETWEEN 30 AND 50 "
+                "AND a.parent_code LIKE :t "
+                "AND ST_Length(ST_Intersection(ST_Boundary(a.geom), ST_Boundary(b.geom))) > 0.002 "
+                "ORDER BY a.code, b.code LIMIT 1"
+            ),
+            {"t": f"{township}%"},
+        ).one()
+    return row.parent_code, row.a, row.b, [(row.ax, row.ay), (row.bx, row.by)]
+
+
+def api_as(service: Service, token: str, method: str, path: str, body: Any = None) -> Any:
+    request = urllib.request.Request(
+        f"{service.url}{path}",
+        data=json.dumps(body).encode() if body is not None else None,
+        method=method,
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=60) as res:
+            return json.loads(res.read())
+    except urllib.error.HTTPError as exc:
+        raise AssertionError(f"{method} {path}: {exc.code} {exc.read().decode()}") from exc
+
+
+@pytest.mark.browser
+def test_a_merge_by_clicks_undoes_and_a_later_publish_is_told_what_changed_and_rebases(
+    gaoping_service: Service, watched: WatchedPage
+) -> None:
+    service = gaoping_service
+    add_user(service, username="planner-zhao", role="planner", password=PASSWORD, areas=(COUNTY,))
+    community, a, b, points = adjacent_pair(service, "140581002")
+    page: Any = watched.page
+    page.goto(f"{service.url}/editor?lang=en&scope={community}")
+    page.fill("input[name=username]", "planner-zhao")
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_selector("body[data-draft]", state="attached", timeout=60_000)
+    watched.console_errors.clear()  # the login page is not the editor's (its favicon 404s)
+    wait_idle(watched)
+    assert page.get_attribute("html", "lang") == "en"
+    before = grid_labels(watched)
+    assert {a, b} <= set(before)
+
+    # Merge: click both grids, then "Merge these".
+    page.evaluate(
+        """(pts) => {
+            const cfg = JSON.parse(document.getElementById("gm-config").textContent);
+            window[cfg.mapName].fitBounds(pts.map(([x, y]) => [y, x]), {padding: [200, 200],
+                                                                          animate: false});
+        }""",
+        points,
+    )
+    page.click('.gm-tool[data-tool="merge"]')
+    for lon, lat in points:
+        page.mouse.click(*screen_point(watched, lon, lat))
+    assert a in page.inner_text("#gm-hint") and b in page.inner_text("#gm-hint")
+    page.click("#gm-merge-go")
+    page.wait_for_selector("body[data-edit-seq]", state="attached", timeout=60_000)
+    wait_idle(watched)
+    merged = grid_labels(watched)
+    assert a in merged and b not in merged
+    assert merged[a] == before[a] + before[b]
+    assert page.locator("#gm-diff").get_attribute("data-removed") == "1"
+    watched.screenshot("editor-6-merged-en")
+
+    # Undo brings both grids back; redo merges again.
+    page.click("#gm-undo")
+    page.wait_for_function(f"document.querySelector('.gm-label[data-code=\"{b}\"]') !== null")
+    wait_idle(watched)
+    assert grid_labels(watched) == before
+    page.click("#gm-redo")
+    page.wait_for_function(f"document.querySelector('.gm-label[data-code=\"{b}\"]') === null")
+    wait_idle(watched)
+
+    # Meanwhile another planner publishes a change to the same community.
+    with service.sessions() as s:
+        _, token = create_token(s, name="planner-sun", role="planner", area_codes=[COUNTY])
+        s.commit()
+    other = api_as(service, token, "POST", "/api/drafts", {"layer": "community", "code": community})
+    draft = f"/api/drafts/{other['id']}"
+    api_as(service, token, "POST", f"{draft}/edits", {"op": "merge", "codes": [a, b]})
+    # The community already has grids out of range: both planners publish with an exception.
+    accepted = {"reason": "先合并", "accept_problems": True}
+    api_as(service, token, "POST", f"{draft}/publish", accepted)
+
+    page.fill("#gm-reason", "merge two small grids")
+    page.check("#gm-accept")
+    page.click("#gm-publish-button")
+    conflict = page.locator("#gm-conflict")
+    conflict.wait_for(timeout=60_000)
+    text_ = conflict.inner_text()
+    assert "Someone published changes to this area first" in text_
+    assert a in text_ and "planner-sun" in text_
+    watched.screenshot("editor-7-conflict")
+    page.click("#gm-rebase-mine")
+    conflict.wait_for(state="hidden", timeout=60_000)
+    wait_idle(watched)
+    versions = page.request.get(f"{service.url}/api/versions").json()["versions"]
+    latest = max(v["id"] for v in versions)
+    assert f"based on version {latest}" in page.inner_text("#gm-draft-info")
+    # Chromium logs the refused publish (409) itself; nothing else may go wrong on the page.
+    unexpected = [e for e in watched.console_errors if "status of 409" not in e]
+    assert not unexpected, unexpected

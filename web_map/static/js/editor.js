@@ -601,11 +601,12 @@
       h("p", null, L_("conflict")),
       h("ul", { className: "gm-list" }, changed.map((c) => h("li", null, L_("conflict_by", { code: c.code, change: L_("diff_" + c.change), by: c.by || "?" })))),
       h("button", { type: "button", id: "gm-rebase-mine", onclick: () => rebase(true) }, L_("rebase")),
-      h("button", { type: "button", id: "gm-rebase-theirs", onclick: () => rebase(false) }, L_("rebase_theirs")),
     );
     box.hidden = false;
   }
 
+  // The API rebases over a community someone else changed only when the planner keeps
+  // their own grids there (recorded in the draft's note); the other way out is a new draft.
   async function rebase(keepMine) {
     const res = await busy(() => post(`/api/drafts/${S.draft.id}/rebase`, { keep_mine: keepMine }));
     if (!res) return;
