@@ -158,9 +158,11 @@ def enforce(request: Request, ctx: ContextDep) -> None:
             request.state.principal = SYSTEM
             return
         if method == "GET" and path in PAGES:
-            # A browser opening a map page goes to the login page instead.
+            # A browser opening a map page goes to the login page instead, and comes back
+            # to the same page with the same query (?scope=…, ?lang=…) afterwards.
+            back = path + (f"?{request.url.query}" if request.url.query else "")
             raise StarletteHTTPException(
-                303, "login required", headers={"Location": "/login?next=" + quote(path)}
+                303, "login required", headers={"Location": "/login?next=" + quote(back, safe="")}
             )
         raise AuthenticationRequired("log in or send 'Authorization: Bearer <token>'")
     if session_token is not None and method in UNSAFE_METHODS:
