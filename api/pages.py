@@ -11,7 +11,8 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from starlette.routing import Route
 
-from api.deps import ContextDep
+from api.deps import ContextDep, SessionDep
+from gridmap import boundaries, features
 from gridmap.errors import NotFound
 from web_map.assets import static_file, vendor_missing
 from web_map.command_view import build_command_view
@@ -56,10 +57,24 @@ def api_features(app: FastAPI) -> list[str]:
     return [name for name, key in _FEATURE_ROUTES.items() if key in served]
 
 
+def _coverage_bounds(session: SessionDep) -> tuple[float, float, float, float] | None:
+    """Where the active version's areas are, so the page opens on them (the page fitting
+    itself after its layers arrive raced Leaflet's own first view and sometimes lost)."""
+    active = boundaries.active_version(session)
+    if active is None:
+        return None
+    for layer in ("county", "township", "grid"):
+        extent = features.layer_extent(session, layer=layer, version_id=active.id)
+        if extent is not None:
+            return extent
+    return None
+
+
 @router.get("/", response_class=HTMLResponse, summary="The command view (一张图)")
 def command_view(
     request: Request,
     ctx: ContextDep,
+    session: SessionDep,
     lang: Annotated[str | None, Query(description="zh (default) or en")] = None,
     q: Annotated[str, Query(max_length=200, description="pre-filled search")] = "",
 ) -> HTMLResponse:
@@ -69,6 +84,7 @@ def command_view(
     page = build_command_view(
         lang=lang or ctx.settings.default_lang,
         tile_url=ctx.settings.tile_url,
+        bounds=_coverage_bounds(session),
         api_features=api_features(request.app),
         query=q,
     )
