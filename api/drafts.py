@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from api.auth import acting_as, audit_write
 from api.deps import ContextDep, SessionDep
-from geodata.export import to_geojson_dict, write_gpkg
+from geodata.export import areas_frame, to_geojson_dict, write_gpkg
 from geodata.gridgen import generate_grids
 from geodata.normalize import normalise
 from geodata.readers import read_layer
@@ -135,28 +135,13 @@ def _validator(settings: Settings) -> drafts.Validator:
         if not grids:
             return []
         report = validate_areas(
-            _frame(grids),
-            parents=_frame(parents),
+            areas_frame(grids),
+            parents=areas_frame(parents),
             households_range=(settings.households_min, settings.households_max),
         )
         return [p.to_json() for p in report.problems]
 
     return validate
-
-
-def _frame(rows: list[AreaRow]) -> gpd.GeoDataFrame:
-    return gpd.GeoDataFrame(
-        {
-            "code": [r.code for r in rows],
-            "name": [r.name for r in rows],
-            "layer": [r.layer for r in rows],
-            "parent_code": [r.parent_code for r in rows],
-            "households": [r.households for r in rows],
-            "kind": [r.kind for r in rows],
-        },
-        geometry=[r.geom for r in rows],
-        crs="EPSG:4326",
-    )
 
 
 def _grids_geojson(grids: list[Grid], community: dict[str, str]) -> dict[str, Any]:
@@ -498,18 +483,7 @@ def get_version(
     records = boundaries.areas_in_version(
         session, version_id=version_id, layers=[layer] if layer else None
     )
-    frame = gpd.GeoDataFrame(
-        {
-            "layer": [r.layer for r in records],
-            "code": [r.code for r in records],
-            "name": [r.name for r in records],
-            "parent_code": [r.parent_code for r in records],
-            "households": [r.households for r in records],
-            "kind": [r.kind for r in records],
-        },
-        geometry=[r.geom for r in records],
-        crs="EPSG:4326",
-    )
+    frame = areas_frame(records)
     if f == "geojson":
         return Response(
             json.dumps(to_geojson_dict(frame), ensure_ascii=False),

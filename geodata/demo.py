@@ -20,7 +20,11 @@ from sqlalchemy.orm import Session
 from geodata import gaoping
 from geodata.gridgen import generate_grids
 from geodata.importer import import_boundaries
-from geodata.responsibility import read_departments, read_responsibility_list
+from geodata.responsibility import (
+    DepartmentEntry,
+    read_departments,
+    read_responsibility_list,
+)
 from gridmap import boundaries, categories, teams
 from gridmap.categories import RuleRow
 
@@ -140,7 +144,8 @@ def _write_buildings(session: Session, county_code: str, buildings: gpd.GeoDataF
     return len(frame)
 
 
-def _load_directory(session: Session, county_code: str, grids: gpd.GeoDataFrame) -> dict[str, int]:
+def _load_county_lists(session: Session, county_code: str) -> tuple[list[DepartmentEntry], int]:
+    """The shipped departments and responsibility list (权责清单), stored for a county."""
     departments = read_departments(gaoping.DEPARTMENTS_FILE)
     for d in departments:
         teams.upsert_department(
@@ -151,24 +156,6 @@ def _load_directory(session: Session, county_code: str, grids: gpd.GeoDataFrame)
             name_en=d.name_en,
             phone=d.phone,
         )
-    plan = gaoping.teams_for_grids(grids)
-    team_ids = teams.upsert_teams(
-        session,
-        county_code=county_code,
-        teams=[
-            teams.TeamRow(t.code, t.name, t.level, t.department_code, t.phone) for t in plan.teams
-        ],
-    )
-    members = teams.replace_members(
-        session,
-        team_ids=team_ids,
-        members=[(m.team_code, m.name, m.role, m.phone) for m in plan.members],
-    )
-    teams.set_duties(
-        session,
-        county_code=county_code,
-        duties=[teams.DutyRow(d.layer, d.area_code, d.team_code, d.role) for d in plan.duties],
-    )
     entries = read_responsibility_list(
         RESPONSIBILITY_FILE, department_codes={d.code for d in departments}
     )
@@ -189,6 +176,29 @@ def _load_directory(session: Session, county_code: str, grids: gpd.GeoDataFrame)
             )
             for e in entries
         ],
+    )
+    return departments, rules
+
+
+def _load_directory(session: Session, county_code: str, grids: gpd.GeoDataFrame) -> dict[str, int]:
+    departments, rules = _load_county_lists(session, county_code)
+    plan = gaoping.teams_for_grids(grids)
+    team_ids = teams.upsert_teams(
+        session,
+        county_code=county_code,
+        teams=[
+            teams.TeamRow(t.code, t.name, t.level, t.department_code, t.phone) for t in plan.teams
+        ],
+    )
+    members = teams.replace_members(
+        session,
+        team_ids=team_ids,
+        members=[(m.team_code, m.name, m.role, m.phone) for m in plan.members],
+    )
+    teams.set_duties(
+        session,
+        county_code=county_code,
+        duties=[teams.DutyRow(d.layer, d.area_code, d.team_code, d.role) for d in plan.duties],
     )
     return {
         "departments": len(departments),
@@ -309,16 +319,7 @@ def _monaco_directory(
 ) -> dict[str, int]:
     """A plain team per area (Monaco has no 1+1+N teams to model) and Gaoping's
     departments and responsibility list, so every category routes somewhere."""
-    departments = read_departments(gaoping.DEPARTMENTS_FILE)
-    for d in departments:
-        teams.upsert_department(
-            session,
-            county_code=county_code,
-            code=d.code,
-            name=d.name,
-            name_en=d.name_en,
-            phone=d.phone,
-        )
+    departments, rules = _load_county_lists(session, county_code)
     rows = [
         teams.TeamRow(f"T-{a.code}", f"{a.name} team", "grid" if a.layer == "grid" else a.layer)
         for a in areas.itertuples()
@@ -335,28 +336,7 @@ def _monaco_directory(
             if a.layer in ("county", "township", "community", "grid")
         ],
     )
-    entries = read_responsibility_list(
-        RESPONSIBILITY_FILE, department_codes={d.code for d in departments}
-    )
-    categories.replace_responsibility_list(
-        session,
-        county_code=county_code,
-        rules=[
-            RuleRow(
-                e.code,
-                e.name,
-                e.mode,
-                e.default_priority,
-                e.time_limit_hours,
-                e.name_en,
-                e.group,
-                e.department_code,
-                e.response_minutes,
-            )
-            for e in entries
-        ],
-    )
-    return {"teams": len(rows), "categories": len(entries)}
+    return {"teams": len(rows), "categories": rules}
 
 
 def load_monaco(

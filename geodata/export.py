@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
+from shapely.geometry.base import BaseGeometry
 
 from gridmap.errors import DataFileError
 
@@ -80,3 +82,37 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, pd.Timestamp):
         return value.isoformat()
     return value
+
+
+class _AreaLike(Protocol):
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def layer(self) -> str: ...
+    @property
+    def parent_code(self) -> str | None: ...
+    @property
+    def households(self) -> int | None: ...
+    @property
+    def kind(self) -> str | None: ...
+    @property
+    def geom(self) -> BaseGeometry: ...
+
+
+def areas_frame(areas: Iterable[_AreaLike]) -> gpd.GeoDataFrame:
+    """Stored or staged areas (`AreaRecord`, `AreaRow`) as a frame with the standard columns."""
+    areas = list(areas)
+    return gpd.GeoDataFrame(
+        {
+            "code": [a.code for a in areas],
+            "name": [a.name for a in areas],
+            "layer": [a.layer for a in areas],
+            "parent_code": [a.parent_code for a in areas],
+            "households": [a.households for a in areas],
+            "kind": [a.kind for a in areas],
+        },
+        geometry=[a.geom for a in areas],
+        crs="EPSG:4326",
+    )

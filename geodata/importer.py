@@ -16,6 +16,7 @@ import geopandas as gpd
 import pandas as pd
 from sqlalchemy.orm import Session
 
+from geodata.export import areas_frame
 from geodata.normalize import Normalised, normalise
 from geodata.validation import ValidationReport, validate_areas
 from gridmap import boundaries
@@ -212,14 +213,4 @@ def _stored_parents(
     ]
     if not records:
         return None
-    return gpd.GeoDataFrame(
-        {
-            "code": [r.code for r in records],
-            "name": [r.name for r in records],
-            "layer": [r.layer for r in records],
-            "parent_code": [r.parent_code for r in records],
-            "households": [r.households for r in records],
-        },
-        geometry=[r.geom for r in records],
-        crs="EPSG:4326",
-    )
+    return areas_frame(records)

@@ -6,10 +6,9 @@ import getpass
 import json
 from pathlib import Path
 
-import geopandas as gpd
 import typer
 
-from geodata.export import write_geojson, write_gpkg
+from geodata.export import areas_frame, write_geojson, write_gpkg
 from geodata.importer import import_boundaries
 from geodata.readers import read_layer
 from gridmap import audit, boundaries
@@ -134,18 +133,7 @@ def export(
     _, engine = database()
     with session_scope(session_factory(engine)) as session:
         records = boundaries.areas_in_version(session, version_id=version, layers=layer or None)
-    gdf = gpd.GeoDataFrame(
-        {
-            "code": [r.code for r in records],
-            "name": [r.name for r in records],
-            "layer": [r.layer for r in records],
-            "parent_code": [r.parent_code for r in records],
-            "households": [r.households for r in records],
-            "kind": [r.kind for r in records],
-        },
-        geometry=[r.geom for r in records],
-        crs="EPSG:4326",
-    )
+    gdf = areas_frame(records)
     suffix = output.suffix.lower()
     if suffix in (".geojson", ".json"):
         write_geojson(gdf, output)
