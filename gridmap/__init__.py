@@ -1,3 +1,3 @@
-"""gridmap's domain: areas and versions, teams, events, routing, the workflow (no web stack here)."""
+"""gridmap's domain: areas, versions, teams, events, routing, the workflow (no web stack)."""
 
 __version__ = "0.1.0"

@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridmap.embedded_db import DB_NAME, EmbeddedCluster

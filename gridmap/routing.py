@@ -52,6 +52,22 @@ def check_point(lon: float, lat: float, *, crs: str) -> None:
         raise InvalidCoordinates(f"latitude {lat} is outside -90…90", details={"lat": lat})
 
 
+def _warm_up(snapshot: RoutingSnapshot) -> None:
+    """Run every compiled look-up once before the snapshot serves anyone: on a fresh
+    checkout numba compiles them on first use (tens of seconds), which must not fall on
+    the first citizen's report."""
+    if not len(snapshot.grids):
+        return
+    for index in (snapshot.grids, snapshot.dedicated):
+        if index is None:
+            continue
+        x, y = index.centre()
+        index.locate_with_near(x, y)
+        index.near(x, y, 1.0)
+        index.locate_many_with_near(np.full(2, x), np.full(2, y))
+        index.locate_many(np.full(2, x), np.full(2, y))
+
+
 @dataclass
 class BatchRouting:
     """Columnar answers for many points (one row per input point, in input order)."""
@@ -94,6 +110,7 @@ class Router:
             snapshot = load_snapshot(
                 session, version_id=active.id, near_m=self._settings.on_boundary_m
             )
+        _warm_up(snapshot)
         self._snapshot = snapshot  # one reference assignment: readers see old or new
         return snapshot
 

@@ -747,6 +747,11 @@ class PolygonIndex:
         p = _locate_idx(lon, lat, *self._grid, self._owner, *self._cand, *self._poly)
         return int(self._ids_mv[p]) if p >= 0 else -1
 
+    def centre(self) -> tuple[float, float]:
+        """The middle of the indexed area (a point the look-ups can be warmed up on)."""
+        x0, y0, inv_cw, inv_ch, nx, ny = self._grid
+        return x0 + nx / 2 / inv_cw, y0 + ny / 2 / inv_ch
+
     def locate_with_near(self, lon: float, lat: float) -> tuple[int, bool]:
         """(id as `locate`, whether another polygon lies within `near_m` metres)."""
         x0, y0, inv_cw, inv_ch, nx, ny = self._grid

@@ -17,11 +17,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.engine import make_url
-from tests.conftest import ROOT, create_database, drop_database
 
 from gridmap.db import downgrade, make_engine, migrate
 from gridmap.embedded_db import EmbeddedCluster
 from gridmap.models import Base
+from tests.conftest import ROOT, create_database, drop_database
 
 GRIDMAP = [sys.executable, "-m", "gridmap_cli.main"]
 

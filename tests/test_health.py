@@ -10,10 +10,10 @@ import time
 
 import httpx
 from fastapi.testclient import TestClient
-from tests.conftest import ROOT
 
 from api.app import create_app
 from gridmap.settings import Settings
+from tests.conftest import ROOT
 
 
 def test_health_reports_postgis_and_no_active_version(db_url: str, tmp_path) -> None:

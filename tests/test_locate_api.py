@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
-from tests import factories as f
 
 from api.app import create_app
 from gridmap.crs import from_wgs84
 from gridmap.settings import Settings
+from tests import factories as f
 
 
 @pytest.fixture

@@ -221,8 +221,13 @@ async def open_maps(
 
         try:
             await asyncio.gather(*(one_more() for _ in range(count)))
-            while len({c.pid for c in clients}) < workers and len(clients) < 40:
+            # A worker may still be starting (a fresh checkout compiles the index code in
+            # each process): keep opening maps for up to a minute.
+            deadline = time.monotonic() + 60
+            while len({c.pid for c in clients}) < workers and time.monotonic() < deadline:
                 await one_more()
+                if len(clients) % 10 == 0:
+                    await asyncio.sleep(1)
             assert len({c.pid for c in clients}) >= workers, "one worker took every connection"
             yield clients
         finally:
