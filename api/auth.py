@@ -379,6 +379,7 @@ def me(principal: PrincipalDep) -> dict[str, Any]:
 
 _LOGIN_PAGE = """<!doctype html>
 <html lang="zh"><head><meta charset="utf-8"><title>登录 · gridmap</title>
+<link rel="icon" type="image/svg+xml" href="/static/img/favicon.svg">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>body{{font-family:sans-serif;display:flex;justify-content:center;margin-top:12vh}}
 form{{display:grid;gap:.6em;min-width:18em}}.err{{color:#b00}}</style></head>
