@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from api.auth import PrincipalDep, acting_as, audit_write, check_event_scope
 from api.context import AppContext
 from api.deps import ContextDep, SessionDep
+from gridmap import event_queries
 from gridmap import events as ev
 from gridmap import workflow as wf
 from gridmap.categories import list_categories
@@ -227,7 +228,7 @@ def event_out(session: Session, event: Event) -> EventOut:
         row_version=event.row_version,
         co_handlers=[
             {"team": t.code, "name": t.name, "reported_back_at": c.reported_back_at}
-            for t, c in ev.co_handlers(session, event_id=event.id)
+            for t, c in event_queries.co_handlers(session, event_id=event.id)
         ],
         allowed_actions=wf.allowed_actions(event.status),
         routing=event.routing,
@@ -366,7 +367,7 @@ def get_events(
     cursor: Annotated[int | None, Query(description="next_cursor of the previous page")] = None,
     f: Annotated[str, Query(pattern="^(json|geojson)$")] = "json",
 ) -> dict[str, Any]:
-    rows = ev.list_events(
+    rows = event_queries.list_events(
         session,
         status=_csv(status),
         priority=_csv(priority),
@@ -397,7 +398,7 @@ def get_triage(
     principal: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> dict[str, Any]:
-    rows = ev.triage_queue(session, limit=limit, scope=principal.jurisdiction)
+    rows = event_queries.triage_queue(session, limit=limit, scope=principal.jurisdiction)
     return {"events": [event_out(session, e).model_dump(mode="json") for e in rows]}
 
 
@@ -410,7 +411,7 @@ def get_one_event(event_id: int, session: SessionDep, principal: PrincipalDep) -
 @router.get("/events/{event_id}/log", summary="An event's timeline (append-only)")
 def get_event_log(event_id: int, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
     check_event_scope(session, principal, event_id, acting=False)
-    entries = ev.event_log(session, event_id=event_id)
+    entries = event_queries.event_log(session, event_id=event_id)
     return {
         "event_id": event_id,
         "entries": [

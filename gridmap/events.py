@@ -16,7 +16,7 @@ from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
-from sqlalchemy import case, func, or_, select, text, true
+from sqlalchemy import case, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
@@ -45,7 +45,6 @@ from gridmap.models import (
     ResponsibilityRule,
     Team,
 )
-from gridmap.permissions import Jurisdiction
 from gridmap.routing_types import Router, RoutingResult
 from gridmap.settings import Settings
 
@@ -94,7 +93,7 @@ class EventInput:
     priority: str | None = None
 
 
-def _bad(field_name: str, message: str, value: Any = None) -> InvalidInput:
+def invalid_field(field_name: str, message: str, value: Any = None) -> InvalidInput:
     return InvalidInput(f"{field_name}: {message}", details={"field": field_name, "value": value})
 
 
@@ -109,11 +108,11 @@ def check_event_input(payload: EventInput, *, policy: EventPolicy) -> EventInput
         ("external_id", payload.external_id, 100),
     ):
         if not value or not value.strip():
-            raise _bad(name, "is required", value)
+            raise invalid_field(name, "is required", value)
         if len(value) > limit:
-            raise _bad(name, f"is longer than {limit} characters", value[:50])
+            raise invalid_field(name, f"is longer than {limit} characters", value[:50])
     if not payload.category or not payload.category.strip():
-        raise _bad("category", "is required", payload.category)
+        raise invalid_field("category", "is required", payload.category)
     if len(payload.description) > policy.description_max_chars:
         raise PayloadTooLarge(
             f"description: {len(payload.description)} characters; the limit is "
@@ -121,17 +120,17 @@ def check_event_input(payload: EventInput, *, policy: EventPolicy) -> EventInput
             details={"field": "description", "limit": policy.description_max_chars},
         )
     if payload.priority is not None and payload.priority not in PRIORITIES:
-        raise _bad("priority", f"must be one of {', '.join(PRIORITIES)}", payload.priority)
+        raise invalid_field("priority", f"must be one of {', '.join(PRIORITIES)}", payload.priority)
     if payload.reported_at.tzinfo is None:
-        raise _bad("reported_at", "needs a timezone, e.g. 2026-11-21T09:30:00+08:00")
+        raise invalid_field("reported_at", "needs a timezone, e.g. 2026-11-21T09:30:00+08:00")
     if payload.address is not None and len(payload.address) > 300:
-        raise _bad("address", "is longer than 300 characters", payload.address[:50])
+        raise invalid_field("address", "is longer than 300 characters", payload.address[:50])
     crs = parse_crs(payload.crs)
     if (payload.lon is None) != (payload.lat is None):
-        raise _bad("location", "needs both lon and lat", [payload.lon, payload.lat])
+        raise invalid_field("location", "needs both lon and lat", [payload.lon, payload.lat])
     if payload.lon is None:
         if not payload.address:
-            raise _bad("location", "an event needs a location or at least an address")
+            raise invalid_field("location", "an event needs a location or at least an address")
     else:
         lon, lat = float(payload.lon), float(payload.lat or 0.0)
         if not (math.isfinite(lon) and math.isfinite(lat)):
@@ -536,7 +535,7 @@ def act(
         _merge(session, event, target_id=target_id or event.duplicate_of, actor=actor, data=data)
     elif action == "visit":
         if satisfaction is None or not 1 <= satisfaction <= 5:
-            raise _bad(
+            raise invalid_field(
                 "satisfaction", "must be 1 (very dissatisfied) to 5 (very satisfied)", satisfaction
             )
         event.satisfaction = satisfaction
@@ -566,13 +565,13 @@ def _team(session: Session, event: Event, code: str) -> Team:
         stmt = stmt.where(Team.county_code == event.county_code)
     found = session.scalars(stmt.limit(2)).all()
     if len(found) != 1:
-        raise _bad(
+        raise invalid_field(
             "team",
             f"no team with code {code!r}" + (" in this county" if event.county_code else ""),
             code,
         )
     if not found[0].active:
-        raise _bad("team", f"team {code!r} is inactive", code)
+        raise invalid_field("team", f"team {code!r} is inactive", code)
     return found[0]
 
 
@@ -581,7 +580,7 @@ def _register(
 ) -> None:
     if priority is not None:
         if priority not in PRIORITIES:
-            raise _bad("priority", f"must be one of {', '.join(PRIORITIES)}", priority)
+            raise invalid_field("priority", f"must be one of {', '.join(PRIORITIES)}", priority)
         event.priority = priority
     rule = _rule_for(session, event)
     deadlines = compute_deadlines(
@@ -653,7 +652,7 @@ def _joint_dispatch(
     """Lead team plus co-handlers (联合哨); each co-handler reports back on its part."""
     codes = [c for c in dict.fromkeys(co_codes) if c != lead.code]
     if not codes:
-        raise _bad(
+        raise invalid_field(
             "co_teams", "name at least one co-handling team other than the lead", list(co_codes)
         )
     for code in codes:
@@ -675,7 +674,7 @@ def _co_handler_report(
         )
     ).one_or_none()
     if co is None:
-        raise _bad(
+        raise invalid_field(
             "team",
             f"team {team.code!r} is neither the lead nor a co-handler of event {event.id}",
             team.code,
@@ -721,7 +720,7 @@ def _merge(
     session: Session, event: Event, *, target_id: int | None, actor: str, data: dict[str, Any]
 ) -> None:
     if target_id is None or target_id == event.id:
-        raise _bad("target", "name another event to merge this one into", target_id)
+        raise invalid_field("target", "name another event to merge this one into", target_id)
     target = get_event(session, event_id=target_id, for_update=True)
     if target.status == wf.MERGED:
         raise Conflict(
@@ -858,107 +857,6 @@ def _auto_escalate(session: Session, event: Event, *, which: str, now: dt.dateti
             )
     except GridmapError as exc:
         log.warning("event %s could not be escalated automatically: %s", event.id, exc.message)
-
-
-# --- queries ----------------------------------------------------------------------------
-
-
-def list_events(
-    session: Session,
-    *,
-    status: Sequence[str] = (),
-    priority: Sequence[str] = (),
-    category: Sequence[str] = (),
-    area: str | None = None,
-    bbox: tuple[float, float, float, float] | None = None,
-    since: dt.datetime | None = None,
-    unassigned: bool | None = None,
-    overdue: bool | None = None,
-    limit: int = 100,
-    cursor: int | None = None,
-    scope: Jurisdiction | None = None,
-) -> list[Event]:
-    """Newest first; `cursor` is the last id of the previous page; `scope` keeps only the
-    events of a caller's jurisdiction (in the query)."""
-    if not 1 <= limit <= 1000:
-        raise _bad("limit", "must be 1 to 1000", limit)
-    stmt = select(Event)
-    if scope is not None:
-        stmt = stmt.where(scope.event_clause())
-    if status:
-        unknown = sorted(set(status) - set(wf.STATES))
-        if unknown:
-            raise _bad("status", f"unknown: {', '.join(unknown)}", unknown)
-        stmt = stmt.where(Event.status.in_(status))
-    if priority:
-        stmt = stmt.where(Event.priority.in_(priority))
-    if category:
-        stmt = stmt.where(Event.category_code.in_(category))
-    if area:
-        stmt = stmt.where(
-            or_(
-                Event.grid_code == area,
-                Event.community_code == area,
-                Event.township_code == area,
-                Event.county_code == area,
-                Event.zone_code == area,
-                Event.dedicated_code == area,
-            )
-        )
-    if bbox is not None:
-        west, south, east, north = bbox
-        if not all(math.isfinite(v) for v in bbox) or west > east or south > north:
-            raise _bad("bbox", "must be west,south,east,north with west<=east, south<=north", bbox)
-        stmt = stmt.where(
-            func.ST_Intersects(Event.point, func.ST_MakeEnvelope(west, south, east, north, 4326))
-        )
-    if since is not None:
-        stmt = stmt.where(Event.received_at >= since)
-    if unassigned is not None:
-        stmt = stmt.where(Event.team_id.is_(None) if unassigned else Event.team_id.is_not(None))
-        if unassigned:
-            stmt = stmt.where(Event.status.in_(wf.OPEN_STATES))
-    if overdue is not None:
-        stmt = stmt.where(Event.overdue.is_(overdue))
-    if cursor is not None:
-        stmt = stmt.where(Event.id < cursor)
-    return list(session.scalars(stmt.order_by(Event.id.desc()).limit(limit)))
-
-
-def triage_queue(
-    session: Session, *, limit: int = 100, scope: Jurisdiction | None = None
-) -> list[Event]:
-    """Events no one could place: outside every grid or only an address (operators route them)."""
-    return list(
-        session.scalars(
-            select(Event)
-            .where(
-                Event.status == wf.REPORTED,
-                Event.grid_code.is_(None),
-                Event.dedicated_code.is_(None),
-                scope.event_clause() if scope is not None else true(),
-            )
-            .order_by(Event.id)
-            .limit(limit)
-        )
-    )
-
-
-def event_log(session: Session, *, event_id: int) -> list[EventLog]:
-    get_event(session, event_id=event_id)
-    return list(
-        session.scalars(select(EventLog).where(EventLog.event_id == event_id).order_by(EventLog.id))
-    )
-
-
-def co_handlers(session: Session, *, event_id: int) -> list[tuple[Team, EventCoHandler]]:
-    rows = session.execute(
-        select(Team, EventCoHandler)
-        .join(EventCoHandler, EventCoHandler.team_id == Team.id)
-        .where(EventCoHandler.event_id == event_id)
-        .order_by(Team.code)
-    ).all()
-    return [(t, c) for t, c in rows]
 
 
 def event_lonlat(event: Event) -> tuple[float, float] | None:

@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from gridmap import event_queries as eq
 from gridmap import events as ev
 from gridmap.db import session_factory
 from gridmap.errors import (
@@ -76,7 +77,7 @@ def team_id(session: Session, code: str) -> int:
 
 
 def actions_logged(session: Session, event_id: int) -> list[str]:
-    return [entry.action for entry in ev.event_log(session, event_id=event_id)]
+    return [entry.action for entry in eq.event_log(session, event_id=event_id)]
 
 
 def count_events(session: Session) -> int:
@@ -157,7 +158,7 @@ def test_an_event_walks_every_step_of_the_closed_loop(session: Session, county: 
     session.commit()
 
     assert event.status == "archived" and event.satisfaction == 5 and event.closed_at == NOW
-    timeline = ev.event_log(session, event_id=event.id)
+    timeline = eq.event_log(session, event_id=event.id)
     assert [(e.action, e.from_status, e.to_status) for e in timeline] == [
         ("report", None, "reported"),
         ("register", "reported", "registered"),
@@ -196,7 +197,7 @@ def test_a_team_returns_a_wrong_event_with_a_reason_and_it_is_reassigned(
     assert event.status == "returned" and event.team_id is None
     ev.act(session, event_id=event.id, action="assign", actor="op", team_code=f"T-{G2}")
     assert event.team_id == team_id(session, f"T-{G2}")
-    returned = [e for e in ev.event_log(session, event_id=event.id) if e.action == "return"]
+    returned = [e for e in eq.event_log(session, event_id=event.id) if e.action == "return"]
     assert returned[0].data["reason"] == "不属本网格"
 
 
@@ -219,7 +220,7 @@ def test_an_event_escalates_grid_community_township_county(
         ev.act(session, event_id=event.id, action="escalate", actor="op", reason="again")
     path = [
         (e.data["from_level"], e.data["to_level"])
-        for e in ev.event_log(session, event_id=event.id)
+        for e in eq.event_log(session, event_id=event.id)
         if e.action == "escalate"
     ]
     assert path == [("grid", "community"), ("community", "township"), ("township", "county")]
@@ -243,7 +244,7 @@ def test_joint_dispatch_closes_only_after_every_co_handler_reported(
         co_team_codes=[f"T-{G2}", "D-ZF"],
     )
     assert event.team_id == team_id(session, f"T-{f.G1}")
-    assert [t.code for t, _ in ev.co_handlers(session, event_id=event.id)] == ["D-ZF", f"T-{G2}"]
+    assert [t.code for t, _ in eq.co_handlers(session, event_id=event.id)] == ["D-ZF", f"T-{G2}"]
     ev.act(session, event_id=event.id, action="start", actor="lead")
     ev.act(
         session,
@@ -295,7 +296,7 @@ def test_joint_dispatch_in_order_closes_when_the_lead_closes(
     ev.act(session, event_id=event.id, action="close", actor="op")
     assert event.status == "closed"
     assert actions_logged(session, event.id).count("co_report_back") == 2
-    assert all(c.reported_back_at for _, c in ev.co_handlers(session, event_id=event.id))
+    assert all(c.reported_back_at for _, c in eq.co_handlers(session, event_id=event.id))
 
 
 def test_a_nearby_report_of_the_same_problem_is_linked_and_merged(
@@ -373,7 +374,7 @@ def test_a_report_far_outside_the_county_is_kept_for_triage_and_placed_later(
     session.commit()
     assert created and event.team_id is None and event.grid_code is None
     assert event.routing["unplaced"] is True
-    assert [e.id for e in ev.triage_queue(session)] == [event.id, address_only.id]
+    assert [e.id for e in eq.triage_queue(session)] == [event.id, address_only.id]
     lon, lat = f.SmallCounty.grid_center(G2)
     ev.place_event(
         session, router=county, event_id=address_only.id, lon=lon, lat=lat, crs="wgs84", actor="op"
@@ -381,7 +382,7 @@ def test_a_report_far_outside_the_county_is_kept_for_triage_and_placed_later(
     session.commit()
     assert address_only.grid_code == G2
     assert address_only.team_id == team_id(session, f"T-{G2}")
-    assert [e.id for e in ev.triage_queue(session)] == [event.id]
+    assert [e.id for e in eq.triage_queue(session)] == [event.id]
 
 
 BAD_REPORTS: list[tuple[dict[str, Any], type[Exception]]] = [

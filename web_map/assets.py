@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from branca.element import Element
 
@@ -154,3 +156,9 @@ def static_file(path: str) -> Path | None:
 def vendor_missing() -> list[str]:
     """The vendor folders not installed yet (`npm ci` in web_map/static has not run)."""
     return [d for d in VENDOR_DIRS if not (NODE_MODULES / d).is_dir()]
+
+
+def json_for_script(data: dict[str, Any]) -> str:
+    """JSON safe inside <script type="application/json">: no `</script>` can close it early."""
+    text = json.dumps(data, ensure_ascii=False)
+    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")

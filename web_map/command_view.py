@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from html import escape
-from typing import Any
 
 import folium
 import folium.plugins
@@ -15,7 +13,7 @@ from jinja2 import Template
 
 from gridmap.errors import ConfigurationError, InvalidInput
 from gridmap.workflow import RULES, STATES
-from web_map.assets import STATIC_URL, external_urls, localize
+from web_map.assets import STATIC_URL, external_urls, json_for_script, localize
 from web_map.i18n import labels
 
 Bounds = tuple[float, float, float, float]  # west, south, east, north (lon/lat, WGS84)
@@ -74,12 +72,6 @@ class _CommandViewScript(JSCSSMixin, MacroElement):
             *folium.plugins.MarkerCluster.default_css,
             ("gm_command_view_css", f"{STATIC_URL}/css/command_view.css"),
         ]
-
-
-def _json_for_script(data: dict[str, Any]) -> str:
-    """JSON safe inside <script type="application/json">: no `</script>` can close it early."""
-    text = json.dumps(data, ensure_ascii=False)
-    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
 
 
 def _options(values: Iterable[str], label_prefix: str, t: dict[str, str]) -> str:
@@ -211,7 +203,7 @@ def build_command_view(
     }
     figure.html.add_child(
         Element(
-            f'<script type="application/json" id="gm-config">{_json_for_script(config)}</script>'
+            f'<script type="application/json" id="gm-config">{json_for_script(config)}</script>'
         ),
         name="gm_config",
     )

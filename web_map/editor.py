@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
 from html import escape
-from typing import Any
 
 import folium
 import folium.plugins
@@ -13,7 +11,7 @@ from folium.elements import JSCSSMixin
 from jinja2 import Template
 
 from gridmap.errors import ConfigurationError, InvalidInput
-from web_map.assets import STATIC_URL, external_urls, localize
+from web_map.assets import STATIC_URL, external_urls, json_for_script, localize
 
 Bounds = tuple[float, float, float, float]  # west, south, east, north (lon/lat, WGS84)
 
@@ -210,12 +208,6 @@ class _EditorScript(JSCSSMixin, MacroElement):
         ]
 
 
-def _json_for_script(data: dict[str, Any]) -> str:
-    """JSON safe inside <script type="application/json">: no `</script>` can close it early."""
-    text = json.dumps(data, ensure_ascii=False)
-    return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
-
-
 def _chrome(t: dict[str, str], *, lang: str, scope: str) -> str:
     """The panels around the map: labels and the escaped scope only; data is written later
     by the script, as text."""
@@ -328,7 +320,7 @@ def build_editor(
     }
     figure.html.add_child(
         Element(
-            f'<script type="application/json" id="gm-config">{_json_for_script(config)}</script>'
+            f'<script type="application/json" id="gm-config">{json_for_script(config)}</script>'
         ),
         name="gm_config",
     )
