@@ -273,12 +273,14 @@ def ingest_event(
     payload: EventInput,
     actor: str,
     policy: EventPolicy | None = None,
+    now: dt.datetime | None = None,
 ) -> tuple[Event, bool]:
     """Take one event in exactly once: (the event, True) when new, (it, False) when known.
 
     Idempotent under concurrency: the unique (source, external_id) with ON CONFLICT DO
     NOTHING lets exactly one of two simultaneous senders insert; the other waits for it
-    to commit and then reads the same row.
+    to commit and then reads the same row. `now` (default: the database's clock) is when
+    it was received; the demo's history passes a past time.
     """
     policy = policy or EventPolicy()
     payload = check_event_input(payload, policy=policy)
@@ -315,6 +317,8 @@ def ingest_event(
         "overdue": False,
         "row_version": 1,
     }
+    if now is not None:
+        values["received_at"] = values["updated_at"] = now
     new_id = session.execute(
         pg_insert(Event)
         .values(**values)
@@ -334,6 +338,7 @@ def ingest_event(
         action="report",
         from_status=None,
         data={"unplaced": bool(event.routing.get("unplaced")), "team_id": event.team_id},
+        at=now,
     )
     if event.point is not None:
         original = find_possible_duplicate(session, event_id=event.id, policy=policy)
@@ -348,6 +353,7 @@ def ingest_event(
                 data={"duplicate_of": original.id},
                 note=f"same category within {policy.duplicate_distance_m:g} m and "
                 f"{policy.duplicate_window_minutes} min of event {original.id}",
+                at=now,
             )
     session.flush()
     announce_event(session, "event.created", event)
@@ -532,7 +538,14 @@ def act(
         data["co_teams"] = _joint_dispatch(session, event, lead=team, co_codes=co_team_codes)
         event.team_id = team.id
     elif action == "merge":
-        _merge(session, event, target_id=target_id or event.duplicate_of, actor=actor, data=data)
+        _merge(
+            session,
+            event,
+            target_id=target_id or event.duplicate_of,
+            actor=actor,
+            data=data,
+            now=now,
+        )
     elif action == "visit":
         if satisfaction is None or not 1 <= satisfaction <= 5:
             raise invalid_field(
@@ -553,6 +566,7 @@ def act(
         note=note,
         reason=reason,
         data=data,
+        at=now,
     )
     session.flush()
     announce_event(session, "event.changed", event)
@@ -695,6 +709,7 @@ def _co_handler_report(
         from_status=event.status,
         team_id=team.id,
         note=note,
+        at=now,
     )
     session.flush()
     announce_event(session, "event.changed", event)
@@ -717,7 +732,13 @@ def _check_co_handlers_done(session: Session, event: Event) -> None:
 
 
 def _merge(
-    session: Session, event: Event, *, target_id: int | None, actor: str, data: dict[str, Any]
+    session: Session,
+    event: Event,
+    *,
+    target_id: int | None,
+    actor: str,
+    data: dict[str, Any],
+    now: dt.datetime,
 ) -> None:
     if target_id is None or target_id == event.id:
         raise invalid_field("target", "name another event to merge this one into", target_id)
@@ -737,6 +758,7 @@ def _merge(
         from_status=target.status,
         data={"event_id": event.id},
         note=f"event {event.id} merged in as a duplicate",
+        at=now,
     )
 
 
@@ -756,7 +778,9 @@ def log_step(
     note: str | None = None,
     reason: str | None = None,
     data: dict[str, Any] | None = None,
+    at: dt.datetime | None = None,
 ) -> None:
+    """Append one step to the event's timeline; `at` defaults to the database's now()."""
     payload = dict(data or {})
     if reason:
         payload["reason"] = reason
@@ -771,6 +795,7 @@ def log_step(
             team_id=team_id,
             note=note,
             data=payload,
+            **({"at": at} if at is not None else {}),
         )
     )
 
@@ -831,6 +856,7 @@ def check_overdue(session: Session, *, now: dt.datetime) -> list[int]:
             from_status=event.status,
             team_id=event.team_id,
             data={"deadline": which},
+            at=now,
         )
         log.warning("event %s is overdue (%s deadline); alerting", event.id, which)
         session.flush()
