@@ -20,14 +20,14 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
-from api.auth import acting_as, audit_write
+from api.auth import PrincipalDep, acting_as, audit_write
 from api.deps import ContextDep, SessionDep
 from geodata.export import areas_frame, to_geojson_dict, write_gpkg
 from geodata.gridgen import generate_grids
 from geodata.normalize import normalise
 from geodata.readers import read_layer
 from geodata.validation import validate_areas
-from gridmap import boundaries, drafts
+from gridmap import area_scope, boundaries, drafts, features
 from gridmap.boundaries import AreaRow
 from gridmap.editing import Grid, as_multipolygon
 from gridmap.errors import InvalidInput
@@ -468,10 +468,12 @@ def list_versions(session: SessionDep) -> dict[str, Any]:
 def get_version(
     version_id: int,
     session: SessionDep,
+    principal: PrincipalDep,
     f: Annotated[Literal["json", "geojson", "gpkg"], Query()] = "json",
     layer: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any] | Response:
-    """A published version; `?f=geojson|gpkg` downloads its areas (optionally one layer)."""
+    """A published version; `?f=geojson|gpkg` downloads its areas (optionally one layer),
+    only those in the caller's jurisdiction (filtered in the query)."""
     version = boundaries.get_version(session, version_id=version_id)
     if version.activated_at is None:
         raise InvalidInput(f"version {version_id} is not published")
@@ -480,8 +482,11 @@ def get_version(
             **_version_json(version),
             "diff": boundaries.diff_published(session, version_id=version_id).to_dict(),
         }
-    records = boundaries.areas_in_version(
-        session, version_id=version_id, layers=[layer] if layer else None
+    scope = area_scope.scope_for(
+        session, jurisdiction=principal.jurisdiction, version_id=version_id
+    )
+    records = features.area_records(
+        session, version_id=version_id, layers=[layer] if layer else None, scope=scope
     )
     frame = areas_frame(records)
     if f == "geojson":

@@ -1,4 +1,8 @@
-"""GET/POST /api/locate: route one point or many (see docs/api.md for the answer's shape)."""
+"""GET/POST /api/locate: route one point or many (see docs/api.md for the answer's shape).
+
+A caller with a jurisdiction is answered only for points inside its areas: elsewhere
+`GET` answers 403 and a batch carries an error in that point's place (docs/security.md).
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from api.auth import PrincipalDep
 from api.deps import ContextDep
-from gridmap.errors import InvalidInput, NotFound, PayloadTooLarge
+from gridmap import area_scope
+from gridmap.area_scope import AreaScope
+from gridmap.errors import InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
+from gridmap.permissions import Principal
 from gridmap.routing import Router
+from gridmap.routing_types import RoutingResult
 
 router = APIRouter(prefix="/api", tags=["routing"])
 
@@ -27,9 +36,42 @@ def _router(ctx: ContextDep) -> Router:
     return router
 
 
+def _scope(ctx: ContextDep, principal: Principal, version: int | None) -> AreaScope | None:
+    """The caller's areas in the version a point was routed under; None when unscoped."""
+    if principal.jurisdiction.everywhere:
+        return None
+    if version is None:
+        return AreaScope(everywhere=False)  # nothing was placed: nothing is in scope
+    with ctx.sessions() as session:
+        return area_scope.scope_for(
+            session, jurisdiction=principal.jurisdiction, version_id=version
+        )
+
+
+def in_scope(scope: AreaScope | None, result: RoutingResult) -> bool:
+    """Does the point lie in the caller's areas? Decided by the chain it was routed to,
+    the rule an event at this point would meet: its county, township, community or grid
+    (or micro-grid) is one the scope holds. A point outside every grid is in no one's
+    areas but the county's (and the unscoped caller's)."""
+    if scope is None or scope.everywhere:
+        return True
+    if result.county is not None and result.county.code in scope.county_codes:
+        return True
+    chain = (result.township, result.community, result.grid, result.micro_grid)
+    return any(area is not None and area.code in scope.codes for area in chain)
+
+
+def _refusal(lon: float, lat: float) -> str:
+    return (
+        f"the point ({lon}, {lat}) lies outside your areas: only the county command "
+        "center may say who answers for it"
+    )
+
+
 @router.get("/locate", summary="Route one point: grid, chain, team, decision and flags")
 def locate_one(
     ctx: ContextDep,
+    principal: PrincipalDep,
     lon: Annotated[float, Query(description="longitude (or x in a projected EPSG system)")],
     lat: Annotated[float, Query(description="latitude (or y)")],
     crs: Annotated[str, Query(description="wgs84 | cgcs2000 | gcj02 | bd09 | EPSG:nnnn")] = (
@@ -40,7 +82,10 @@ def locate_one(
 ) -> dict[str, Any]:
     if at is not None and at.tzinfo is None:
         raise InvalidInput("at: give a time zone, e.g. 2026-03-01T09:00:00+08:00")
-    return _router(ctx).route(lon, lat, crs=crs, category=category, at=at).to_dict()
+    result = _router(ctx).route(lon, lat, crs=crs, category=category, at=at)
+    if not in_scope(_scope(ctx, principal, result.version), result):
+        raise PermissionDenied(_refusal(lon, lat), details={"lon": lon, "lat": lat, "crs": crs})
+    return result.to_dict()
 
 
 def _parse_batch(body: Any) -> tuple[list[float], list[float], str, str | None]:
@@ -87,7 +132,7 @@ def _parse_batch(body: Any) -> tuple[list[float], list[float], str, str | None]:
 
 
 @router.post("/locate", summary="Route many points; results in input order")
-async def locate_many(ctx: ContextDep, request: Request) -> dict[str, Any]:
+async def locate_many(ctx: ContextDep, principal: PrincipalDep, request: Request) -> dict[str, Any]:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_BATCH_BYTES:
         raise PayloadTooLarge(
@@ -111,11 +156,31 @@ async def locate_many(ctx: ContextDep, request: Request) -> dict[str, Any]:
         if category is not None and lons:
             router.route(lons[0], lats[0], crs=crs, category=category)
         batch = router.route_many(lons, lats, crs=crs)
-        return [
+        results = [
             router.result_at(
                 batch, i, input_lon=lons[i], input_lat=lats[i], crs=crs, category=category
-            ).to_dict()
+            )
             for i in range(len(batch))
         ]
+        scopes: dict[int | None, AreaScope | None] = {}
+        out: list[dict[str, Any]] = []
+        for i, result in enumerate(results):
+            if result.version not in scopes:
+                scopes[result.version] = _scope(ctx, principal, result.version)
+            if in_scope(scopes[result.version], result):
+                out.append(result.to_dict())
+            else:
+                # One refused point must not cost the caller the rest of its batch.
+                out.append(
+                    {
+                        "input": {"lon": lons[i], "lat": lats[i], "crs": crs},
+                        "error": {
+                            "code": PermissionDenied.code,
+                            "message": _refusal(lons[i], lats[i]),
+                            "details": {"index": i},
+                        },
+                    }
+                )
+        return out
 
     return {"results": await run_in_threadpool(work)}

@@ -1,5 +1,6 @@
 """OGC API – Features (Part 1 core + GeoJSON) over the active boundary version's layers,
-so QGIS and GDAL's OAPIF driver read gridmap's layers directly."""
+so QGIS and GDAL's OAPIF driver read gridmap's layers directly; each caller gets only the
+areas of its jurisdiction (gridmap.area_scope), filtered in the query."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
+from api.auth import PrincipalDep
 from api.deps import SessionDep
-from gridmap import boundaries, features
+from gridmap import area_scope, boundaries, features
+from gridmap.area_scope import AreaScope
 from gridmap.errors import NotFound
 from gridmap.models import LAYERS
 
@@ -47,6 +50,10 @@ def _version(session: SessionDep, version: int | None) -> int:
     if active is None:
         raise NotFound("no boundary version is active yet")
     return active.id
+
+
+def _scope(session: SessionDep, principal: PrincipalDep, version: int) -> AreaScope:
+    return area_scope.scope_for(session, jurisdiction=principal.jurisdiction, version_id=version)
 
 
 def _layer(layer: str) -> str:
@@ -90,9 +97,11 @@ def conformance() -> dict[str, Any]:
     return {"conformsTo": CONFORMANCE}
 
 
-def _collection(request: Request, session: SessionDep, layer: str, version: int) -> dict[str, Any]:
+def _collection(
+    request: Request, session: SessionDep, layer: str, version: int, scope: AreaScope
+) -> dict[str, Any]:
     base = _base(request)
-    extent = features.layer_extent(session, layer=layer, version_id=version)
+    extent = features.layer_extent(session, layer=layer, version_id=version, scope=scope)
     out: dict[str, Any] = {
         "id": layer,
         "title": TITLES[layer],
@@ -112,13 +121,15 @@ def _collection(request: Request, session: SessionDep, layer: str, version: int)
 def collections(
     request: Request,
     session: SessionDep,
+    principal: PrincipalDep,
     version: VersionParam = None,
 ) -> dict[str, Any]:
     v = _version(session, version)
+    scope = _scope(session, principal, v)
     base = _base(request)
     return {
         "links": [{"href": f"{base}/collections", "rel": "self", "type": "application/json"}],
-        "collections": [_collection(request, session, layer, v) for layer in LAYERS],
+        "collections": [_collection(request, session, layer, v, scope) for layer in LAYERS],
     }
 
 
@@ -127,9 +138,11 @@ def collection(
     layer: str,
     request: Request,
     session: SessionDep,
+    principal: PrincipalDep,
     version: VersionParam = None,
 ) -> dict[str, Any]:
-    return _collection(request, session, _layer(layer), _version(session, version))
+    v = _version(session, version)
+    return _collection(request, session, _layer(layer), v, _scope(session, principal, v))
 
 
 @router.get("/collections/{layer}/items", summary="Features of a layer (GeoJSON)")
@@ -137,6 +150,7 @@ def items(
     layer: str,
     request: Request,
     session: SessionDep,
+    principal: PrincipalDep,
     bbox: str | None = None,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 1000,
     offset: Annotated[int, Query(ge=0)] = 0,
@@ -146,7 +160,13 @@ def items(
     v = _version(session, version)
     box = features.parse_bbox(bbox)
     feats, matched = features.layer_features(
-        session, layer=layer, version_id=v, bbox=box, limit=limit, offset=offset
+        session,
+        layer=layer,
+        version_id=v,
+        bbox=box,
+        limit=limit,
+        offset=offset,
+        scope=_scope(session, principal, v),
     )
     here = f"{_base(request)}/collections/{layer}/items"
     keep = {k: val for k, val in request.query_params.items() if k not in ("offset", "limit")}
@@ -173,9 +193,21 @@ def items(
 
 
 @router.get("/collections/{layer}/items/{area_id}", summary="One feature")
-def item(layer: str, area_id: int, session: SessionDep) -> JSONResponse:
+def item(
+    layer: str,
+    area_id: int,
+    session: SessionDep,
+    principal: PrincipalDep,
+    version: VersionParam = None,
+) -> JSONResponse:
+    """One area by id; outside the caller's areas it answers 404, like an unknown id."""
     layer = _layer(layer)
-    found = features.feature(session, area_id=area_id)
+    scope = area_scope.EVERYWHERE
+    if not principal.jurisdiction.everywhere:
+        # The scope is the version's (the active one unless asked): codes keep their meaning
+        # across versions, so an older row of an area in scope stays in scope.
+        scope = _scope(session, principal, _version(session, version))
+    found = features.feature(session, area_id=area_id, version_id=version, scope=scope)
     if found is None or found["properties"]["layer"] != layer:
         raise NotFound(f"no feature {area_id} in {layer}")
     return JSONResponse(found, media_type=GEOJSON)

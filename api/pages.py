@@ -11,9 +11,11 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from starlette.routing import Route
 
+from api.auth import PrincipalDep
 from api.deps import ContextDep, SessionDep
-from gridmap import boundaries, features
+from gridmap import area_scope, boundaries, features
 from gridmap.errors import NotFound
+from gridmap.permissions import Principal
 from web_map.assets import static_file, vendor_missing
 from web_map.command_view import build_command_view
 from web_map.editor import build_editor
@@ -57,14 +59,20 @@ def api_features(app: FastAPI) -> list[str]:
     return [name for name, key in _FEATURE_ROUTES.items() if key in served]
 
 
-def _coverage_bounds(session: SessionDep) -> tuple[float, float, float, float] | None:
-    """Where the active version's areas are, so the page opens on them (the page fitting
-    itself after its layers arrive raced Leaflet's own first view and sometimes lost)."""
+def _coverage_bounds(
+    session: SessionDep, principal: Principal
+) -> tuple[float, float, float, float] | None:
+    """Where the caller's areas of the active version are, so the page opens on them (a
+    township operator's map on the township; the page fitting itself after its layers
+    arrive raced Leaflet's own first view and sometimes lost)."""
     active = boundaries.active_version(session)
     if active is None:
         return None
+    scope = area_scope.scope_for(session, jurisdiction=principal.jurisdiction, version_id=active.id)
+    # The widest layer the caller sees: a county user's county, a township operator's
+    # township (the county outline is outside its scope), a community's or grid's grids.
     for layer in ("county", "township", "grid"):
-        extent = features.layer_extent(session, layer=layer, version_id=active.id)
+        extent = features.layer_extent(session, layer=layer, version_id=active.id, scope=scope)
         if extent is not None:
             return extent
     return None
@@ -75,6 +83,7 @@ def command_view(
     request: Request,
     ctx: ContextDep,
     session: SessionDep,
+    principal: PrincipalDep,
     lang: Annotated[str | None, Query(description="zh (default) or en")] = None,
     q: Annotated[str, Query(max_length=200, description="pre-filled search")] = "",
 ) -> HTMLResponse:
@@ -84,7 +93,7 @@ def command_view(
     page = build_command_view(
         lang=lang or ctx.settings.default_lang,
         tile_url=ctx.settings.tile_url,
-        bounds=_coverage_bounds(session),
+        bounds=_coverage_bounds(session, principal),
         api_features=api_features(request.app),
         query=q,
     )

@@ -1,14 +1,19 @@
-"""Areas of a version as GeoJSON features, straight from PostGIS (OGC API and exports)."""
+"""Areas of a version as GeoJSON features and export records, straight from PostGIS (OGC API
+and exports), limited in the query to the areas a jurisdiction sees."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
+import shapely
+from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gridmap.boundaries import VALID_IN
+from gridmap.area_scope import EVERYWHERE, AreaScope
+from gridmap.boundaries import VALID_IN, AreaRecord
 from gridmap.errors import InvalidInput
 
 _PROPS = """json_build_object(
@@ -17,7 +22,10 @@ _PROPS = """json_build_object(
 
 
 def _where(
-    layer: str, bbox: tuple[float, float, float, float] | None, county_codes: list[str] | None
+    layer: str,
+    bbox: tuple[float, float, float, float] | None,
+    county_codes: list[str] | None,
+    scope: AreaScope,
 ) -> tuple[str, dict[str, Any]]:
     clauses = [VALID_IN, "layer = :layer"]
     params: dict[str, Any] = {"layer": layer}
@@ -27,6 +35,10 @@ def _where(
     if county_codes is not None:
         clauses.append("county_code = ANY(:counties)")
         params["counties"] = county_codes
+    if not scope.everywhere:
+        fragment, scope_params = scope.sql("area")
+        clauses.append(fragment)
+        params.update(scope_params)
     return " AND ".join(clauses), params
 
 
@@ -56,9 +68,10 @@ def layer_features(
     offset: int = 0,
     county_codes: list[str] | None = None,
     precision: int = 7,
+    scope: AreaScope = EVERYWHERE,
 ) -> tuple[list[dict[str, Any]], int]:
-    """One page of a layer's features and how many match in all."""
-    where, params = _where(layer, bbox, county_codes)
+    """One page of a layer's features in `scope` and how many match in all (in scope)."""
+    where, params = _where(layer, bbox, county_codes, scope)
     params.update(version=version_id, limit=limit, offset=offset, precision=precision)
     matched = session.execute(text(f"SELECT count(*) FROM area WHERE {where}"), params).scalar_one()
     rows = session.execute(
@@ -85,17 +98,29 @@ def layer_features(
 
 
 def feature(
-    session: Session, *, area_id: int, version_id: int | None = None
+    session: Session,
+    *,
+    area_id: int,
+    version_id: int | None = None,
+    scope: AreaScope = EVERYWHERE,
 ) -> dict[str, Any] | None:
+    """One area by id, or None when there is none or it lies outside `scope` (the caller
+    cannot tell which: an area outside a jurisdiction must not show, not even that it exists)."""
+    where = "id = :id"
+    params: dict[str, Any] = {"id": area_id, "version": version_id}
+    if not scope.everywhere:
+        fragment, scope_params = scope.sql("area")
+        where += f" AND {fragment}"
+        params.update(scope_params)
     row = session.execute(
         text(
             f"""
             SELECT id, ST_AsGeoJSON(ST_ForcePolygonCCW(geom), 7) AS geometry,
                    {_PROPS.replace(":version", "coalesce(:version, valid_from)")} AS properties
-            FROM area WHERE id = :id
+            FROM area WHERE {where}
             """
         ),
-        {"id": area_id, "version": version_id},
+        params,
     ).first()
     if row is None:
         return None
@@ -108,9 +133,10 @@ def feature(
 
 
 def layer_extent(
-    session: Session, *, layer: str, version_id: int
+    session: Session, *, layer: str, version_id: int, scope: AreaScope = EVERYWHERE
 ) -> tuple[float, float, float, float] | None:
-    where, params = _where(layer, None, None)
+    """The bounding box of a layer's areas in `scope`, or None when there are none."""
+    where, params = _where(layer, None, None, scope)
     params["version"] = version_id
     row = session.execute(
         text(
@@ -122,3 +148,48 @@ def layer_extent(
     if row is None or row[0] is None:
         return None
     return float(row[0]), float(row[1]), float(row[2]), float(row[3])
+
+
+def area_records(
+    session: Session,
+    *,
+    version_id: int,
+    layers: Iterable[str] | None = None,
+    scope: AreaScope = EVERYWHERE,
+) -> list[AreaRecord]:
+    """The areas of a version in `scope` with their geometry (an export's rows), by layer
+    and code; the scope is part of the query, so nothing outside it leaves the database."""
+    where = [VALID_IN]
+    params: dict[str, Any] = {"version": version_id}
+    if layers is not None:
+        where.append("layer = ANY(:layers)")
+        params["layers"] = list(layers)
+    if not scope.everywhere:
+        fragment, scope_params = scope.sql("area")
+        where.append(fragment)
+        params.update(scope_params)
+    rows = session.execute(
+        text(
+            "SELECT id, county_code, layer, code, name, parent_code, households, kind, "
+            "attributes, ST_AsBinary(geom) AS wkb FROM area WHERE "
+            + " AND ".join(where)
+            + " ORDER BY layer, code"
+        ),
+        params,
+    ).all()
+    geoms: list[BaseGeometry] = list(shapely.from_wkb([bytes(r.wkb) for r in rows]))
+    return [
+        AreaRecord(
+            r.id,
+            r.county_code,
+            r.layer,
+            r.code,
+            r.name,
+            r.parent_code,
+            r.households,
+            r.kind,
+            r.attributes or {},
+            g,
+        )
+        for r, g in zip(rows, geoms, strict=True)
+    ]

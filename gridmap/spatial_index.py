@@ -11,7 +11,7 @@ them no other polygon can be within `near_m`, which keeps the on-boundary check 
 Exactness: the orientation test is Shewchuk's adaptive predicate (a floating-point filter,
 then an exact expansion sum), so points exactly on an edge or a vertex are found on the
 boundary however the coordinates round. Raster cell classification uses a small margin
-(`_EPS_CELLS`), so rounding there can only add candidates, never drop one.
+(`raster_kernels._EPS_CELLS`), so rounding there can only add candidates, never drop one.
 """
 
 from __future__ import annotations
