@@ -10,6 +10,7 @@ import datetime as dt
 import getpass
 import sys
 from contextlib import AbstractContextManager
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -26,6 +27,25 @@ tokens_app = typer.Typer(help="Integration API tokens: create, list, revoke.", n
 audit_app = typer.Typer(help="Query the append-only audit log.")
 
 SOURCE = "local"
+
+
+def _audit(
+    session: Session,
+    action: str,
+    target_type: str,
+    target_id: str,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Every change made here is written to the audit log as the local system user."""
+    audit.record(
+        session,
+        actor=_actor(),
+        action=action,
+        target_type=target_type,
+        target_id=target_id,
+        details=details,
+        source_addr=SOURCE,
+    )
 
 
 def _actor() -> str:
@@ -82,14 +102,12 @@ def add_user(
             team_code=team,
             display_name=display_name,
         )
-        audit.record(
+        _audit(
             session,
-            actor=_actor(),
-            action="user.add",
-            target_type="user",
-            target_id=user.username,
+            "user.add",
+            "user",
+            user.username,
             details={"role": role, "areas": list(area), "team": team},
-            source_addr=SOURCE,
         )
     console.print(f"user {name} ({role}) added")
 
@@ -118,14 +136,7 @@ def disable_user(name: str = typer.Argument(...)) -> None:
     """Disable a user; its open sessions end at once."""
     with _sessions() as session:
         accounts.disable_user(session, username=name)
-        audit.record(
-            session,
-            actor=_actor(),
-            action="user.disable",
-            target_type="user",
-            target_id=name,
-            source_addr=SOURCE,
-        )
+        _audit(session, "user.disable", "user", name)
     console.print(f"user {name} disabled")
 
 
@@ -141,14 +152,7 @@ def reset_password(
     password = _password(password_stdin)
     with _sessions() as session:
         accounts.reset_password(session, username=name, password=password)
-        audit.record(
-            session,
-            actor=_actor(),
-            action="user.reset_password",
-            target_type="user",
-            target_id=name,
-            source_addr=SOURCE,
-        )
+        _audit(session, "user.reset_password", "user", name)
     console.print(f"password of {name} reset")
 
 
@@ -169,14 +173,12 @@ def create_token(
         row, secret = accounts.create_token(
             session, name=name, role=role, area_codes=area, expires_at=expires
         )
-        audit.record(
+        _audit(
             session,
-            actor=_actor(),
-            action="token.create",
-            target_type="token",
-            target_id=row.name,
+            "token.create",
+            "token",
+            row.name,
             details={"role": role, "areas": list(area), "expires_at": str(expires)},
-            source_addr=SOURCE,
         )
     console.print(f"token {name} ({role}) created; it is shown once, keep it now:")
     typer.echo(secret)
@@ -206,14 +208,7 @@ def revoke_token(name: str = typer.Argument(...)) -> None:
     """Revoke a token: refused from the next request on."""
     with _sessions() as session:
         accounts.revoke_token(session, name=name)
-        audit.record(
-            session,
-            actor=_actor(),
-            action="token.revoke",
-            target_type="token",
-            target_id=name,
-            source_addr=SOURCE,
-        )
+        _audit(session, "token.revoke", "token", name)
     console.print(f"token {name} revoked")
 
 
