@@ -36,6 +36,11 @@ def record(
     return entry
 
 
+def _check_filter(name: str, value: str | None) -> None:
+    if value is not None and (len(value) > 100 or not value.isprintable()):
+        raise InvalidInput(f"{name}: at most 100 printable characters", details={"field": name})
+
+
 def query(
     session: Session,
     *,
@@ -44,15 +49,26 @@ def query(
     target_type: str | None = None,
     target_id: str | None = None,
     since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    before_id: int | None = None,
     limit: int = 100,
 ) -> list[AuditLog]:
     """Entries, newest first. `action` matches a prefix (`event.` finds every event action).
 
     `target_id` also finds entries that name it in `details["codes"]`, so a boundary
-    publication listing grid G answers "who moved grid G's boundary".
+    publication listing grid G answers "who moved grid G's boundary". `since` is
+    inclusive, `until` exclusive. `before_id` pages: pass the id of the last entry of the
+    previous page (ids only grow, so a page stays stable while new entries arrive).
     """
     if not 1 <= limit <= 10_000:
         raise InvalidInput(f"limit must be 1 to 10000, not {limit}", details={"limit": limit})
+    for name, value in (
+        ("actor", actor),
+        ("action", action),
+        ("target_type", target_type),
+        ("target_id", target_id),
+    ):
+        _check_filter(name, value)
     stmt = select(AuditLog)
     if actor:
         stmt = stmt.where(AuditLog.actor == actor)
@@ -69,4 +85,8 @@ def query(
         )
     if since is not None:
         stmt = stmt.where(AuditLog.at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditLog.at < until)
+    if before_id is not None:
+        stmt = stmt.where(AuditLog.id < before_id)
     return list(session.scalars(stmt.order_by(AuditLog.id.desc()).limit(limit)))

@@ -147,6 +147,11 @@ def resolve_areas(session: Session, *, codes: Iterable[str]) -> list[AreaRef]:
     """The current county/township/community/grid with each code; unknown codes refused."""
     refs: list[AreaRef] = []
     for code in codes:
+        if not code or len(code) > 40 or not code.isprintable():
+            raise InvalidInput(
+                f"area {code!r}: an area code is 1 to 40 printable characters",
+                details={"field": "area", "value": code[:60]},
+            )
         rows = session.execute(
             select(Area.county_code, Area.layer).where(
                 Area.code == code, Area.valid_to.is_(None), Area.layer.in_(JURISDICTION_LAYERS)
@@ -241,12 +246,13 @@ def user_principal(session: Session, *, user: AppUser) -> Principal:
     )
 
 
-def _token_areas(token: ApiToken) -> list[AreaRef]:
+def token_areas(token: ApiToken) -> list[AreaRef]:
+    """The areas a token was given when it was made."""
     return [AreaRef(**a) for a in token.area_codes.get("areas", [])]
 
 
 def token_principal(session: Session, *, token: ApiToken) -> Principal:
-    areas = _token_areas(token)
+    areas = token_areas(token)
     return Principal(
         kind="token",
         id=token.id,
@@ -262,12 +268,25 @@ def token_principal(session: Session, *, token: ApiToken) -> Principal:
 
 def _check_username(username: str) -> str:
     name = username.strip()
-    if not name or len(name) > 80 or any(c.isspace() or c == ":" for c in name):
+    if (
+        not name
+        or len(name) > 80
+        or not name.isprintable()
+        or any(c.isspace() or c == ":" for c in name)
+    ):
         raise InvalidInput(
-            f"username {username!r}: 1 to 80 characters, no spaces or colons",
+            f"username {username[:100]!r}: 1 to 80 printable characters, no spaces or colons",
             details={"field": "username"},
         )
     return name
+
+
+def _check_display_name(display_name: str) -> str:
+    if len(display_name) > 100 or not display_name.isprintable():
+        raise InvalidInput(
+            "display name: at most 100 printable characters", details={"field": "display_name"}
+        )
+    return display_name
 
 
 def get_user(session: Session, *, username: str) -> AppUser:
@@ -306,10 +325,10 @@ def create_user(
         )
     if session.scalar(select(AppUser.id).where(AppUser.username == name)) is not None:
         raise Conflict(f"user {name!r} exists already", details={"username": name})
-    areas = resolve_areas(session, codes=area_codes)
+    areas = resolve_areas(session, codes=list(dict.fromkeys(area_codes)))
     user = AppUser(
         username=name,
-        display_name=display_name,
+        display_name=_check_display_name(display_name),
         password_hash=hash_password(password),
         role=role,
         team_id=_team_id(session, team_code),
@@ -337,6 +356,30 @@ def disable_user(session: Session, *, username: str) -> AppUser:
     user = get_user(session, username=username)
     user.disabled = True
     session.execute(delete(UserSession).where(UserSession.user_id == user.id))
+    session.flush()
+    return user
+
+
+def enable_user(session: Session, *, username: str) -> AppUser:
+    """Let a disabled user log in again (with its old password; reset it if in doubt)."""
+    user = get_user(session, username=username)
+    user.disabled = False
+    session.flush()
+    return user
+
+
+def set_user_areas(session: Session, *, username: str, area_codes: Sequence[str]) -> AppUser:
+    """Replace a user's areas. Effective from the user's next request: the jurisdiction
+    is read from `user_area` on every request, so its sessions need not end."""
+    user = get_user(session, username=username)
+    areas = resolve_areas(session, codes=list(dict.fromkeys(area_codes)))
+    session.execute(delete(UserArea).where(UserArea.user_id == user.id))
+    for ref in areas:
+        session.add(
+            UserArea(
+                user_id=user.id, county_code=ref.county_code, layer=ref.layer, area_code=ref.code
+            )
+        )
     session.flush()
     return user
 
@@ -447,7 +490,7 @@ def create_token(
     name = _check_username(name)
     if session.scalar(select(ApiToken.id).where(ApiToken.name == name)) is not None:
         raise Conflict(f"a token named {name!r} exists already", details={"name": name})
-    areas = resolve_areas(session, codes=area_codes)
+    areas = resolve_areas(session, codes=list(dict.fromkeys(area_codes)))
     secret = "gm_" + secrets.token_urlsafe(32)
     row = ApiToken(
         name=name,
