@@ -185,6 +185,7 @@ class AreaTile(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     area_id: Mapped[int] = mapped_column(ForeignKey("area.id", ondelete="CASCADE"))
+    county_code: Mapped[str] = mapped_column(String(12))  # migration 0007
     layer: Mapped[str] = mapped_column(String(20))
     valid_from: Mapped[int] = mapped_column(Integer)
     valid_to: Mapped[int | None] = mapped_column(Integer)
@@ -194,6 +195,27 @@ class AreaTile(Base):
     parent_code: Mapped[str | None] = mapped_column(String(40))
     households: Mapped[int | None] = mapped_column(Integer)
     geom: Mapped[Any] = mapped_column(Geometry(srid=3857, spatial_index=False), nullable=False)
+
+
+class StoredTile(Base):
+    """An encoded vector tile of a published version, shared by every worker process
+    (gridmap.tiles; `scope` is `all` or an `AreaScope.key`, `recipe` names the rules and
+    SQL that made it)."""
+
+    __tablename__ = "tile_store"
+
+    version_id: Mapped[int] = mapped_column(
+        ForeignKey("boundary_version.id", ondelete="CASCADE"), primary_key=True
+    )
+    recipe: Mapped[str] = mapped_column(String(16), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    layer: Mapped[str] = mapped_column(String(20), primary_key=True)
+    z: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    x: Mapped[int] = mapped_column(Integer, primary_key=True)
+    y: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    render_ms: Mapped[float] = mapped_column(Float)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 
 
 class DraftArea(Base):

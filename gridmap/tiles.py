@@ -1,25 +1,38 @@
-"""Mapbox Vector Tiles of the area layers, made by PostGIS, with zoom rules and a tile cache.
+"""Mapbox Vector Tiles of the area layers, made by PostGIS: zoom rules, jurisdiction, caches.
 
-A tile shows one layer of one published boundary version. What a zoom shows is decided here
-(`MIN_ZOOM`): grids only when zoomed in, communities from zoom 10, townships, the county and
-enforcement zones always; below a layer's minimum zoom its tile is empty and costs nothing.
-Geometry comes from `area_tile` (migration 0004), kept in step with `area` by triggers:
-already in Web Mercator and simplified per zoom band (`DETAIL_ZOOMS`), so a request only
-selects, clips and encodes. A published version never changes, so an encoded tile is cached
-in process under (database, version, layer, z, x, y) and a new version is a new key.
+A tile shows one layer of one published boundary version, as far as the asker's
+jurisdiction reaches (`gridmap.area_scope`; filtered in the tile query). What a zoom shows
+is decided here (`MIN_ZOOM`): grids only when zoomed in, communities from zoom 10,
+townships, the county and enforcement zones always; below a layer's minimum zoom its tile
+is empty and costs nothing. Geometry comes from `area_tile` (migrations 0004, 0007), kept
+in step with `area` by triggers: already in Web Mercator and simplified per zoom band
+(`DETAIL_ZOOMS`), so a request only selects, clips and encodes.
+
+A published version never changes, so an encoded tile is kept at two levels: in process
+(`TileCache`, an LRU) and, up to `STORE_MAX_ZOOM`, in PostgreSQL (`tile_store`, shared by
+every worker and surviving restarts). When a version is published, `prerender` fills the
+store with the version's costly unscoped tiles (a zoom-13 tile over a dense core holds
+~4,000 grids), one process at a time, so a map rarely meets a cold costly tile.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import math
 import threading
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from gridmap.area_scope import EVERYWHERE, AreaScope
 from gridmap.errors import InvalidInput, NotFound
 from gridmap.models import LAYERS
+
+log = logging.getLogger("gridmap.tiles")
 
 MAX_ZOOM = 22
 # The zoom above which clients overzoom the tiles of this one (TileJSON maxzoom).
@@ -50,6 +63,14 @@ FIELDS: dict[str, str] = {
     "layer": "String",
     "parent_code": "String",
 }
+# Tiles up to this zoom go to `tile_store`: above it a county has tens of thousands of
+# tiles per layer, each cheap (a zoom-15 tile over the megacity's core: 28 ms p99 cold).
+STORE_MAX_ZOOM = 14
+# `prerender` makes the tiles whose features hold at least this many vertices: encoding
+# costs about 4–8 µs a vertex (bench/tiles.py), so these are the tiles above ~10 ms cold.
+PRERENDER_MIN_POINTS = 2000
+# Half the side of the Web Mercator square, metres.
+ORIGIN = 20037508.342789244
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +81,7 @@ class TileKey:
     z: int
     x: int
     y: int
+    scope: str = "all"  # `AreaScope.key`
 
 
 class TileCache:
@@ -159,12 +181,33 @@ def detail_for(layer: str, z: int) -> int:
     return next((d for d in DETAIL_ZOOMS if z <= d), FULL_DETAIL)
 
 
+def stored(z: int) -> bool:
+    """Whether tiles of zoom z are kept in `tile_store`."""
+    return z <= STORE_MAX_ZOOM
+
+
+def tile_range(bounds: tuple[float, float, float, float], z: int) -> tuple[range, range]:
+    """The x and y ranges of the zoom-z tiles a Web Mercator box (minx, miny, maxx, maxy)
+    touches, clamped to the tile matrix."""
+    side = 1 << z
+    size = 2 * ORIGIN / side
+
+    def clamp(v: int) -> int:
+        return min(max(v, 0), side - 1)
+
+    minx, miny, maxx, maxy = bounds
+    x0, x1 = clamp(math.floor((minx + ORIGIN) / size)), clamp(math.floor((maxx + ORIGIN) / size))
+    y0, y1 = clamp(math.floor((ORIGIN - maxy) / size)), clamp(math.floor((ORIGIN - miny) / size))
+    return range(x0, x1 + 1), range(y0, y1 + 1)
+
+
 # --- queries ----------------------------------------------------------------------------
 
 
-def _tile_sql(layer: str, detail: int) -> str:
+def _tile_sql(layer: str, detail: int, where: str = "TRUE") -> str:
     # Layer and detail are literals (both checked against fixed lists above), so the planner
-    # matches the layer's partial spatial index even in a generic, prepared plan.
+    # matches the layer's partial spatial index even in a generic, prepared plan. `where`
+    # is the jurisdiction's fragment (`AreaScope.sql`), with bound parameters.
     return f"""
         SELECT ST_AsMVT(t, '{layer}', {EXTENT}, 'geom', 'id') FROM (
             SELECT a.area_id AS id, a.code, a.name, a.households, a.layer, a.parent_code,
@@ -174,9 +217,20 @@ def _tile_sql(layer: str, detail: int) -> str:
             WHERE a.layer = '{layer}' AND a.detail = {detail}
               AND a.geom && ST_TileEnvelope(:z, :x, :y, margin => {BUFFER / EXTENT})
               AND a.valid_from <= :version AND (a.valid_to IS NULL OR a.valid_to > :version)
+              AND {where}
         ) t
         WHERE t.geom IS NOT NULL
     """
+
+
+def _recipe() -> str:
+    """A name for everything that decides a tile's bytes: a stored tile made by other rules
+    or another query is never served (a new recipe is a new key)."""
+    parts = (MIN_ZOOM, DETAIL_ZOOMS, FULL_DETAIL, FIELDS, _tile_sql("LAYER", 0, "WHERE"))
+    return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
+
+
+RECIPE = _recipe()
 
 
 def _database(session: Session) -> str:
@@ -206,6 +260,72 @@ def require_published(
         cache.mark_published(database, version_id)
 
 
+def render_tile(
+    session: Session,
+    *,
+    layer: str,
+    z: int,
+    x: int,
+    y: int,
+    version_id: int,
+    scope: AreaScope = EVERYWHERE,
+) -> bytes:
+    """Encode one tile in PostGIS, without any cache (checked arguments assumed)."""
+    where, params = scope.sql("a")
+    data = session.execute(
+        text(_tile_sql(layer, detail_for(layer, z), where)),
+        {"z": z, "x": x, "y": y, "version": version_id, **params},
+    ).scalar_one()
+    return bytes(data or b"")
+
+
+def read_stored_tile(
+    session: Session, *, layer: str, z: int, x: int, y: int, version_id: int, scope_key: str
+) -> bytes | None:
+    """The stored tile made by this recipe, or None."""
+    data = session.execute(
+        text(
+            "SELECT data FROM tile_store WHERE version_id = :v AND recipe = :r AND scope = :s "
+            "AND layer = :layer AND z = :z AND x = :x AND y = :y"
+        ),
+        {"v": version_id, "r": RECIPE, "s": scope_key, "layer": layer, "z": z, "x": x, "y": y},
+    ).scalar_one_or_none()
+    return None if data is None else bytes(data)
+
+
+def store_tile(
+    session: Session,
+    *,
+    layer: str,
+    z: int,
+    x: int,
+    y: int,
+    version_id: int,
+    scope_key: str,
+    data: bytes,
+    render_ms: float,
+) -> None:
+    """Keep a tile in `tile_store` (flushed, not committed). Two workers making the same
+    tile at once write the same bytes: the second is ignored."""
+    session.execute(
+        text(
+            "INSERT INTO tile_store (version_id, recipe, scope, layer, z, x, y, data, render_ms) "
+            "VALUES (:v, :r, :s, :layer, :z, :x, :y, :data, :ms) ON CONFLICT DO NOTHING"
+        ),
+        {
+            "v": version_id,
+            "r": RECIPE,
+            "s": scope_key,
+            "layer": layer,
+            "z": z,
+            "x": x,
+            "y": y,
+            "data": data,
+            "ms": render_ms,
+        },
+    )
+
+
 def tile(
     session: Session,
     *,
@@ -214,24 +334,267 @@ def tile(
     x: int,
     y: int,
     version_id: int,
+    scope: AreaScope = EVERYWHERE,
     cache: TileCache | None = CACHE,
+    store: bool = True,
 ) -> bytes:
-    """The encoded MVT of one layer of a published version (b"" when nothing is shown)."""
+    """The encoded MVT of one layer of a published version, as far as `scope` reaches
+    (b"" when nothing is shown).
+
+    Read through the in-process `cache`, then (with `store`, up to `STORE_MAX_ZOOM`) the
+    shared `tile_store`; a tile made here is written to both. Writing to the store is
+    flushed in the caller's transaction: the caller commits.
+    """
     check_layer(layer)
     check_tile(z, x, y)
     require_published(session, version_id=version_id, cache=cache)
     if not shown(layer, z):
         return b""
-    key = TileKey(_database(session), version_id, layer, z, x, y)
+    key = TileKey(_database(session), version_id, layer, z, x, y, scope.key)
     if cache is not None:
         hit = cache.get(key)
         if hit is not None:
             return hit
-    data = session.execute(
-        text(_tile_sql(layer, detail_for(layer, z))),
-        {"z": z, "x": x, "y": y, "version": version_id},
-    ).scalar_one()
-    encoded = bytes(data or b"")
+    use_store = store and stored(z)
+    encoded = None
+    if use_store:
+        encoded = read_stored_tile(
+            session, layer=layer, z=z, x=x, y=y, version_id=version_id, scope_key=scope.key
+        )
+    if encoded is None:
+        start = time.perf_counter()
+        encoded = render_tile(
+            session, layer=layer, z=z, x=x, y=y, version_id=version_id, scope=scope
+        )
+        if use_store:
+            store_tile(
+                session,
+                layer=layer,
+                z=z,
+                x=x,
+                y=y,
+                version_id=version_id,
+                scope_key=scope.key,
+                data=encoded,
+                render_ms=(time.perf_counter() - start) * 1000,
+            )
     if cache is not None:
         cache.put(key, encoded)
     return encoded
+
+
+# --- pre-rendering ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TileAddress:
+    layer: str
+    z: int
+    x: int
+    y: int
+
+
+# Per zoom, the vertices of the layer's features whose bounding box touches each tile:
+# what encoding the tile costs, estimated in one pass over the layer instead of by making
+# every tile of the county.
+_COST_SQL = text(
+    """
+    SELECT x, y, sum(points)::bigint AS points
+    FROM (
+        SELECT ST_NPoints(a.geom) AS points,
+               floor((ST_XMin(a.geom) + :origin) / :size)::int AS x0,
+               floor((ST_XMax(a.geom) + :origin) / :size)::int AS x1,
+               floor((:origin - ST_YMax(a.geom)) / :size)::int AS y0,
+               floor((:origin - ST_YMin(a.geom)) / :size)::int AS y1
+        FROM area_tile a
+        WHERE a.layer = :layer AND a.detail = :detail
+          AND a.valid_from <= :version AND (a.valid_to IS NULL OR a.valid_to > :version)
+    ) f
+    CROSS JOIN LATERAL generate_series(greatest(f.x0, 0), least(f.x1, :last)) AS x
+    CROSS JOIN LATERAL generate_series(greatest(f.y0, 0), least(f.y1, :last)) AS y
+    GROUP BY x, y
+    HAVING sum(points) >= :min_points
+    """
+)
+
+
+def costly_tiles(
+    session: Session,
+    *,
+    version_id: int,
+    min_points: int = PRERENDER_MIN_POINTS,
+    max_zoom: int = STORE_MAX_ZOOM,
+) -> list[TileAddress]:
+    """The tiles of a version, up to `max_zoom`, whose features hold at least `min_points`
+    vertices (with 1, every tile that has a feature), costliest zooms last."""
+    found: list[TileAddress] = []
+    for z in range(max_zoom + 1):
+        side = 1 << z
+        for layer in LAYERS:
+            if not shown(layer, z):
+                continue
+            rows = session.execute(
+                _COST_SQL,
+                {
+                    "origin": ORIGIN,
+                    "size": 2 * ORIGIN / side,
+                    "last": side - 1,
+                    "layer": layer,
+                    "detail": detail_for(layer, z),
+                    "version": version_id,
+                    "min_points": min_points,
+                },
+            ).all()
+            found.extend(TileAddress(layer, z, x, y) for x, y, _ in sorted(rows))
+    return found
+
+
+@dataclass(frozen=True, slots=True)
+class PrerenderReport:
+    version_id: int | None  # None: no version is active
+    planned: int  # costly tiles of the version
+    rendered: int  # made by this call (the rest were in the store already)
+    seconds: float
+    stopped: bool = False  # asked to stop before it finished (or before it got the lock)
+
+
+# One process renders at a time, database-wide.
+PRERENDER_LOCK = "gridmap.tiles.prerender"
+
+
+def prerender(
+    engine: Engine,
+    *,
+    version_id: int | None = None,
+    min_points: int = PRERENDER_MIN_POINTS,
+    stop: threading.Event | None = None,
+    lock_poll_seconds: float = 1.0,
+) -> PrerenderReport:
+    """Put the costly unscoped tiles of a published version (default: the active one)
+    into `tile_store`, those not there already, committing each tile.
+
+    Takes a database-wide advisory lock first, waiting while another process holds it
+    (that process renders; once it is done, this call finds the tiles present), so any
+    number of workers may call this at start and on every publication.
+    """
+    start = time.perf_counter()
+    stop = stop or threading.Event()
+    with engine.connect() as conn:
+        # A session-level lock lives on this one connection, kept for the whole call.
+        while not conn.execute(
+            text("SELECT pg_try_advisory_lock(hashtext(:k))"), {"k": PRERENDER_LOCK}
+        ).scalar_one():
+            conn.commit()
+            if stop.wait(lock_poll_seconds):
+                return PrerenderReport(version_id, 0, 0, time.perf_counter() - start, True)
+        conn.commit()
+        try:
+            with Session(bind=conn) as session:
+                return _prerender_locked(session, version_id, min_points, stop, start)
+        finally:
+            conn.rollback()
+            conn.execute(text("SELECT pg_advisory_unlock(hashtext(:k))"), {"k": PRERENDER_LOCK})
+            conn.commit()
+
+
+def _prerender_locked(
+    session: Session,
+    version_id: int | None,
+    min_points: int,
+    stop: threading.Event,
+    start: float,
+) -> PrerenderReport:
+    if version_id is None:
+        version_id = session.execute(
+            text("SELECT id FROM boundary_version WHERE status = 'active'")
+        ).scalar_one_or_none()
+        if version_id is None:
+            return PrerenderReport(None, 0, 0, time.perf_counter() - start)
+    require_published(session, version_id=version_id, cache=None)
+    plan = costly_tiles(session, version_id=version_id, min_points=min_points)
+    present = {
+        TileAddress(*row)
+        for row in session.execute(
+            text(
+                "SELECT layer, z, x, y FROM tile_store "
+                "WHERE version_id = :v AND recipe = :r AND scope = 'all'"
+            ),
+            {"v": version_id, "r": RECIPE},
+        ).all()
+    }
+    session.commit()
+    rendered = 0
+    for address in plan:
+        if address in present:
+            continue
+        if stop.is_set():
+            return PrerenderReport(
+                version_id, len(plan), rendered, time.perf_counter() - start, True
+            )
+        tile(
+            session,
+            layer=address.layer,
+            z=address.z,
+            x=address.x,
+            y=address.y,
+            version_id=version_id,
+            cache=None,
+        )
+        session.commit()
+        rendered += 1
+    return PrerenderReport(version_id, len(plan), rendered, time.perf_counter() - start)
+
+
+class Prerenderer:
+    """A process's background renderer: `wake()` at start and whenever boundaries are
+    published; one thread renders the active version's costly tiles (`prerender`)."""
+
+    def __init__(self, engine: Engine, *, min_points: int = PRERENDER_MIN_POINTS) -> None:
+        self._engine = engine
+        self._min_points = min_points
+        self._wanted = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.reports: list[PrerenderReport] = []
+
+    def wake(self) -> None:
+        with self._lock:
+            if self._stop.is_set():
+                return
+            self._wanted.set()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="gridmap-tile-prerender", daemon=True
+                )
+                self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        with self._lock:
+            self._stop.set()
+            self._wanted.set()
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            self._wanted.wait()
+            if self._stop.is_set():
+                return
+            self._wanted.clear()
+            try:
+                report = prerender(self._engine, min_points=self._min_points, stop=self._stop)
+            except Exception:
+                # A failed pre-render costs only speed: tiles are still made on demand.
+                log.exception("pre-rendering tiles failed")
+                continue
+            self.reports.append(report)
+            if report.rendered:
+                log.info(
+                    "pre-rendered %d of %d costly tiles of version %s in %.1f s",
+                    report.rendered,
+                    report.planned,
+                    report.version_id,
+                    report.seconds,
+                )
