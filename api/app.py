@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from api import auth, drafts, events, health, locate, ogc, pages, stream, tiles
+from api import auth, drafts, events, health, locate, ogc, pages, search, stream, tiles
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.listener import StreamListener
@@ -70,6 +70,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     app.include_router(ogc.router)
     app.include_router(stream.router)
     app.include_router(tiles.router)
+    app.include_router(search.router)
     app.include_router(pages.router)
     return app
 

@@ -63,6 +63,7 @@ ROUTE_ACTIONS: dict[tuple[str, str], str] = {
     ("GET", "/api/locate"): "map.view",
     ("POST", "/api/locate"): "map.view",
     ("GET", "/api/categories"): "map.view",
+    ("GET", "/api/search"): "map.view",
     ("POST", "/api/events"): "events.ingest",
     ("GET", "/api/events"): "events.read",
     ("GET", "/api/events/triage"): "events.read",
