@@ -15,6 +15,7 @@ from api.errors import install_error_handlers
 from api.listener import StreamListener
 from gridmap import __version__
 from gridmap.db import check_database, make_engine, resolve_database_url, session_factory
+from gridmap.overdue_watch import start_overdue_watch
 from gridmap.routing import Router
 from gridmap.settings import Settings
 
@@ -47,9 +48,15 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         app.state.stream_listener = StreamListener(url)
         app.state.stream_listener.on_boundaries(router.reload)
         await app.state.stream_listener.start()
+        # Deadlines are watched by the service itself; each run in one worker only.
+        app.state.overdue_watch = start_overdue_watch(
+            engine, interval_s=settings.overdue_check_seconds
+        )
         try:
             yield
         finally:
+            if app.state.overdue_watch is not None:
+                await asyncio.to_thread(app.state.overdue_watch.stop)
             await app.state.stream_listener.stop()
             engine.dispose()
 

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     duplicate_window_minutes: int = 120
     photo_max_bytes: int = 10 * 1024 * 1024
     description_max_chars: int = 5000
+    overdue_check_seconds: float = Field(
+        default=60.0, ge=0, description="how often the service marks overdue events; 0: off"
+    )
 
     # Map
     tile_url: str | None = Field(
