@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from api import auth, drafts, events, health, locate, ogc, pages, search, stream, tiles
+from api import admin, auth, drafts, events, health, locate, ogc, pages, search, stream, tiles
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.listener import StreamListener
@@ -71,6 +71,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(auth.router)
+    app.include_router(admin.router)
     app.include_router(locate.router)
     app.include_router(events.router)
     app.include_router(drafts.router)

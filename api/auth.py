@@ -83,6 +83,17 @@ ROUTE_ACTIONS: dict[tuple[str, str], str] = {
     ("GET", "/api/versions/{version_id}"): "map.view",
     ("POST", "/api/versions/{version_id}/restore"): "boundaries.publish",
     ("POST", "/api/drafts/{draft_id}/publish"): "boundaries.publish",
+    # Accounts and the audit log (api/admin.py).
+    ("GET", "/api/admin/users"): "users.manage",
+    ("POST", "/api/admin/users"): "users.manage",
+    ("POST", "/api/admin/users/{username}/disable"): "users.manage",
+    ("POST", "/api/admin/users/{username}/enable"): "users.manage",
+    ("POST", "/api/admin/users/{username}/password"): "users.manage",
+    ("PUT", "/api/admin/users/{username}/areas"): "users.manage",
+    ("GET", "/api/admin/tokens"): "tokens.manage",
+    ("POST", "/api/admin/tokens"): "tokens.manage",
+    ("POST", "/api/admin/tokens/{name}/revoke"): "tokens.manage",
+    ("GET", "/api/audit"): "audit.read",
 }
 # Everything else under the drafts is the planners' work in progress.
 DRAFT_PREFIX = "/api/drafts"

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, String, cast, or_, select
 from sqlalchemy.orm import Session
 
 from gridmap.errors import InvalidInput
-from gridmap.models import AuditLog
+from gridmap.models import AuditLog, Event
 
 
 def record(
@@ -51,6 +51,7 @@ def query(
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
     before_id: int | None = None,
+    events_in: ColumnElement[bool] | None = None,
     limit: int = 100,
 ) -> list[AuditLog]:
     """Entries, newest first. `action` matches a prefix (`event.` finds every event action).
@@ -59,6 +60,8 @@ def query(
     publication listing grid G answers "who moved grid G's boundary". `since` is
     inclusive, `until` exclusive. `before_id` pages: pass the id of the last entry of the
     previous page (ids only grow, so a page stays stable while new entries arrive).
+    `events_in` (a WHERE clause on `event`, e.g. `Jurisdiction.event_clause()`) keeps only
+    the entries about events it covers; entries about other things stay.
     """
     if not 1 <= limit <= 10_000:
         raise InvalidInput(f"limit must be 1 to 10000, not {limit}", details={"limit": limit})
@@ -89,4 +92,7 @@ def query(
         stmt = stmt.where(AuditLog.at < until)
     if before_id is not None:
         stmt = stmt.where(AuditLog.id < before_id)
+    if events_in is not None:
+        covered = select(cast(Event.id, String)).where(events_in)
+        stmt = stmt.where(or_(AuditLog.target_type != "event", AuditLog.target_id.in_(covered)))
     return list(session.scalars(stmt.order_by(AuditLog.id.desc()).limit(limit)))

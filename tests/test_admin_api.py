@@ -1,0 +1,318 @@
+"""An administrator manages users, their areas and integration tokens over HTTP; supervisors
+and administrators read the audit log. Everyone else is refused, and every change is audited.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from api.app import create_app
+from api.auth import CSRF_HEADER
+from gridmap import auth as accounts
+from gridmap.db import make_engine, session_factory
+from gridmap.models import ApiToken
+from gridmap.settings import Settings
+from tests import factories as f
+from tests.conftest import create_database, drop_database
+
+PASSWORD = "correct horse battery"
+ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
+    ("GET", "/api/admin/users", None),
+    ("POST", "/api/admin/users", {"username": "x1", "role": "operator", "password": PASSWORD}),
+    ("POST", "/api/admin/users/west-operator/disable", {}),
+    ("POST", "/api/admin/users/west-operator/enable", {}),
+    ("POST", "/api/admin/users/west-operator/password", {"password": PASSWORD + "2"}),
+    ("PUT", "/api/admin/users/west-operator/areas", {"areas": [f.COUNTY]}),
+    ("GET", "/api/admin/tokens", None),
+    ("POST", "/api/admin/tokens", {"name": "t1", "role": "admin"}),
+    ("POST", "/api/admin/tokens/hotline/revoke", {}),
+]
+
+
+@pytest.fixture(scope="module")
+def county_url(server_url: str, small_county_template: str) -> Iterator[str]:
+    name = f"gridmap_admin_{uuid.uuid4().hex[:8]}"
+    url = create_database(server_url, name, template=small_county_template)
+    engine = make_engine(url, pool_size=1)
+    with session_factory(engine)() as s:
+        for username, role, areas in [
+            ("admin", "admin", [f.COUNTY]),
+            ("west-admin", "admin", [f.T1]),
+            ("west-operator", "operator", [f.T1]),
+            ("east-operator", "operator", [f.T2]),
+            ("county-supervisor", "supervisor", [f.COUNTY]),
+            ("west-supervisor", "supervisor", [f.T1]),
+            ("planner", "planner", [f.COUNTY]),
+        ]:
+            accounts.create_user(
+                s, username=username, role=role, password=PASSWORD, area_codes=areas
+            )
+        accounts.create_token(s, name="hotline", role="integration", area_codes=[f.COUNTY])
+        s.commit()
+    engine.dispose()
+    yield url
+    drop_database(server_url, name)
+
+
+@pytest.fixture(scope="module")
+def app(county_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    settings = Settings(
+        database_url=county_url, home=tmp_path_factory.mktemp("admin"), auth_required=True
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def login(app: TestClient, username: str, password: str = PASSWORD) -> TestClient:
+    browser = TestClient(app.app)
+    answer = browser.post("/api/auth/login", json={"username": username, "password": password})
+    assert answer.status_code == 200, answer.text
+    browser.headers[CSRF_HEADER] = answer.json()["csrf_token"]
+    return browser
+
+
+def audit_trail(client: TestClient, **params: Any) -> list[dict[str, Any]]:
+    answer = client.get("/api/audit", params=params)
+    assert answer.status_code == 200, answer.text
+    return list(answer.json()["entries"])
+
+
+def test_only_an_admin_may_manage_users_and_tokens(app: TestClient) -> None:
+    for who in ("west-operator", "county-supervisor", "planner"):
+        client = login(app, who)
+        for method, path, body in ROUTES:
+            answer = client.request(method, path, json=body)
+            assert answer.status_code == 403, (who, method, path, answer.text)
+            assert answer.json()["error"]["code"] == "permission_denied"
+    hotline = accounts_token(app, "integration")
+    for method, path, body in ROUTES:
+        answer = hotline.request(method, path, json=body)
+        assert answer.status_code == 403, (method, path)
+    # Nothing changed: the refused calls left no user and no token behind.
+    names = {u["username"] for u in login(app, "admin").get("/api/admin/users").json()["users"]}
+    assert "x1" not in names
+
+
+def accounts_token(app: TestClient, role: str) -> TestClient:
+    """A client with a fresh county-wide token of `role`, made by the admin over HTTP."""
+    admin = login(app, "admin")
+    made = admin.post(
+        "/api/admin/tokens",
+        json={"name": f"as-{role}-{uuid.uuid4().hex[:6]}", "role": role, "areas": [f.COUNTY]},
+    )
+    assert made.status_code == 201, made.text
+    return TestClient(app.app, headers={"Authorization": f"Bearer {made.json()['token']}"})
+
+
+def test_an_admin_adds_a_user_who_then_logs_in_and_sees_its_areas(app: TestClient) -> None:
+    admin = login(app, "admin")
+    secret = "Unguessable-" + uuid.uuid4().hex
+    added = admin.post(
+        "/api/admin/users",
+        json={
+            "username": "clerk",
+            "role": "operator",
+            "password": secret,
+            "areas": [f.C1],
+            "display_name": "王小明",
+        },
+    )
+    assert added.status_code == 201, added.text
+    assert added.json()["areas"] == [{"layer": "community", "code": f.C1}]
+    assert secret not in added.text and "argon2" not in added.text
+    listed = admin.get("/api/admin/users").json()["users"]
+    clerk = next(u for u in listed if u["username"] == "clerk")
+    assert clerk == {**added.json(), "disabled": False}
+    assert not any("password" in key for u in listed for key in u)
+    me = login(app, "clerk", secret).get("/api/auth/me").json()
+    assert (me["role"], me["areas"]) == ("operator", [{"layer": "community", "code": f.C1}])
+
+    trail = audit_trail(admin, type="user", target="clerk", action="user.")
+    assert [(e["action"], e["actor"]) for e in trail] == [("user.add", "user:admin")]
+    assert trail[0]["details"]["areas"] == [f.C1] and secret not in str(trail)
+
+    again = admin.post(
+        "/api/admin/users", json={"username": "clerk", "role": "operator", "password": secret}
+    )
+    assert again.status_code == 409
+    typo = admin.post(
+        "/api/admin/users",
+        json={"username": "clerk2", "role": "operator", "password": secret, "areas": ["nowhere"]},
+    )
+    assert typo.status_code == 422 and "nowhere" in typo.json()["error"]["message"]
+    short = admin.post(
+        "/api/admin/users", json={"username": "clerk3", "role": "operator", "password": "short"}
+    )
+    assert short.status_code == 422 and "short" not in short.text
+
+
+def test_disable_enable_reset_and_move_a_user(app: TestClient) -> None:
+    admin = login(app, "admin")
+    admin.post(
+        "/api/admin/users",
+        json={"username": "mover", "role": "operator", "password": PASSWORD, "areas": [f.T1]},
+    )
+    mover = login(app, "mover")
+    assert mover.get("/api/auth/me").status_code == 200
+
+    moved = admin.put("/api/admin/users/mover/areas", json={"areas": [f.T2]})
+    assert moved.status_code == 200 and moved.json()["areas"] == [
+        {"layer": "township", "code": f.T2}
+    ]
+    # Effective at once, in the same session: the east township's grids, not the west's.
+    grids = mover.get("/ogc/collections/grid/items").json()["features"]
+    assert {g["properties"]["parent_code"] for g in grids} == {f.C3, f.C4}
+
+    assert admin.post("/api/admin/users/mover/disable").json()["disabled"] is True
+    assert mover.get("/api/auth/me").status_code == 401  # its session ended
+    refused = TestClient(app.app).post(
+        "/api/auth/login", json={"username": "mover", "password": PASSWORD}
+    )
+    assert refused.status_code == 401
+    assert admin.post("/api/admin/users/mover/enable").json()["disabled"] is False
+    new_password = PASSWORD + " again"
+    reset = admin.post("/api/admin/users/mover/password", json={"password": new_password})
+    assert reset.status_code == 200 and new_password not in reset.text
+    assert login(app, "mover", new_password).get("/api/auth/me").status_code == 200
+
+    trail = [
+        e["action"]
+        for e in reversed(audit_trail(admin, type="user", target="mover", action="user."))
+    ]
+    assert trail == [
+        "user.add",
+        "user.set_areas",
+        "user.disable",
+        "user.enable",
+        "user.reset_password",
+    ]
+    set_areas = audit_trail(admin, action="user.set_areas", target="mover")[0]
+    assert set_areas["details"] == {"before": [f.T1], "after": [f.T2]}
+    assert admin.post("/api/admin/users/nobody/disable").status_code == 404
+    selfish = admin.post("/api/admin/users/admin/disable")
+    assert selfish.status_code == 422 and "yourself" in selfish.json()["error"]["message"]
+
+
+def test_a_township_admin_grants_only_areas_inside_its_township(app: TestClient) -> None:
+    west_admin = login(app, "west-admin")
+    wide = west_admin.post(
+        "/api/admin/users",
+        json={"username": "wide", "role": "operator", "password": PASSWORD, "areas": [f.COUNTY]},
+    )
+    assert wide.status_code == 403 and f.COUNTY in wide.json()["error"]["message"]
+    east = west_admin.put("/api/admin/users/west-operator/areas", json={"areas": [f.T2]})
+    assert east.status_code == 403
+    token = west_admin.post("/api/admin/tokens", json={"name": "east-gis", "areas": [f.C3]})
+    assert token.status_code == 403
+    inside = west_admin.post(
+        "/api/admin/users",
+        json={
+            "username": "c1-worker",
+            "role": "grid_worker",
+            "password": PASSWORD,
+            "areas": [f.G1],
+        },
+    )
+    assert inside.status_code == 201, inside.text
+
+
+def test_a_token_is_shown_once_works_and_stops_working_when_revoked(
+    app: TestClient, county_url: str
+) -> None:
+    admin = login(app, "admin")
+    made = admin.post(
+        "/api/admin/tokens", json={"name": "gis-west", "role": "integration", "areas": [f.T1]}
+    )
+    assert made.status_code == 201, made.text
+    assert made.headers["cache-control"] == "no-store"
+    body = made.json()
+    secret = body["token"]
+    assert secret.startswith("gm_")
+    assert body["areas"] == [{"layer": "township", "code": f.T1}] and body["revoked_at"] is None
+
+    listed = admin.get("/api/admin/tokens")
+    assert secret not in listed.text and "token_hash" not in listed.text
+    assert "gis-west" in {t["name"] for t in listed.json()["tokens"]}
+    trail = audit_trail(admin, type="token", target="gis-west")
+    assert secret not in str(trail)
+    engine = make_engine(county_url, pool_size=1)
+    with session_factory(engine)() as s:
+        row = s.scalar(select(ApiToken).where(ApiToken.name == "gis-west"))
+        assert row is not None and secret.encode() not in row.token_hash
+    engine.dispose()
+
+    gis = TestClient(app.app, headers={"Authorization": f"Bearer {secret}"})
+    assert gis.get("/api/auth/me").json()["name"] == "gis-west"
+    revoked = admin.post("/api/admin/tokens/gis-west/revoke")
+    assert revoked.status_code == 200 and revoked.json()["revoked_at"] is not None
+    refused = gis.get("/api/auth/me")
+    assert refused.status_code == 401 and "revoked" in refused.json()["error"]["message"]
+    assert [e["action"] for e in reversed(audit_trail(admin, type="token", target="gis-west"))] == [
+        "token.create",
+        "token.revoke",
+    ]
+    assert admin.post("/api/admin/tokens/never-made/revoke").status_code == 404
+    assert admin.post("/api/admin/tokens", json={"name": "gis-west"}).status_code == 409
+
+
+def test_supervisors_read_the_audit_log_filtered_and_paged(app: TestClient) -> None:
+    admin = login(app, "admin")
+    for n in range(5):
+        admin.post(
+            "/api/admin/users",
+            json={"username": f"batch-{n}", "role": "planner", "password": PASSWORD},
+        )
+    supervisor = login(app, "county-supervisor")
+    first = supervisor.get("/api/audit", params={"action": "user.add", "limit": 2}).json()
+    assert len(first["entries"]) == 2 and first["next"] is not None
+    seen = [e["target_id"] for e in first["entries"]]
+    cursor = first["next"]
+    while cursor is not None:
+        page = supervisor.get(
+            "/api/audit", params={"action": "user.add", "limit": 2, "cursor": cursor}
+        ).json()
+        seen += [e["target_id"] for e in page["entries"]]
+        cursor = page["next"]
+    batch = [name for name in seen if name.startswith("batch-")]
+    assert batch == [f"batch-{n}" for n in reversed(range(5))]  # newest first, none twice
+    assert len(seen) == len(set(seen))
+
+    by_actor = audit_trail(supervisor, actor="user:admin", action="user.")
+    assert by_actor and all(e["actor"] == "user:admin" for e in by_actor)
+    last = by_actor[0]["at"]
+    assert audit_trail(supervisor, actor="user:admin", since=last)[0]["at"] == last
+    assert all(e["at"] < last for e in audit_trail(supervisor, actor="user:admin", until=last))
+    naive = supervisor.get("/api/audit", params={"since": "2026-11-01T00:00:00"})
+    assert naive.status_code == 422 and "time zone" in naive.json()["error"]["message"]
+    assert login(app, "planner").get("/api/audit").status_code == 403
+
+
+def test_a_township_supervisor_reads_about_its_townships_events_only(app: TestClient) -> None:
+    hotline = accounts_token(app, "integration")
+    ids: dict[str, int] = {}
+    for grid in (f.G1, f"{f.C3}001"):
+        lon, lat = f.SmallCounty.grid_center(grid)
+        made = hotline.post(
+            "/api/events",
+            json={
+                "source": "12345",
+                "external_id": uuid.uuid4().hex,
+                "category": "ROAD",
+                "location": {"lon": lon, "lat": lat},
+                "reported_at": "2026-11-21T09:30:00+08:00",
+            },
+        )
+        assert made.status_code == 201, made.text
+        ids[grid] = made.json()["id"]
+    west = login(app, "west-supervisor")
+    about = {e["target_id"] for e in audit_trail(west, type="event", action="event.ingest")}
+    assert str(ids[f.G1]) in about and str(ids[f"{f.C3}001"]) not in about
+    county = login(app, "county-supervisor")
+    about_all = {e["target_id"] for e in audit_trail(county, type="event")}
+    assert {str(i) for i in ids.values()} <= about_all
