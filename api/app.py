@@ -52,9 +52,11 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         app.state.overdue_watch = start_overdue_watch(
             engine, interval_s=settings.overdue_check_seconds
         )
+        app.state.tile_renderer = tiles.start_prerendering(app.state.ctx, app.state.stream_listener)
         try:
             yield
         finally:
+            await asyncio.to_thread(app.state.tile_renderer.stop)
             if app.state.overdue_watch is not None:
                 await asyncio.to_thread(app.state.overdue_watch.stop)
             await app.state.stream_listener.stop()

@@ -1,4 +1,5 @@
-"""Vector tiles over HTTP: `GET /tiles/{layer}/{z}/{x}/{y}.pbf` and the layer's TileJSON."""
+"""Vector tiles over HTTP: `GET /tiles/{layer}/{z}/{x}/{y}.pbf`, the layer's TileJSON, and
+the worker's background pre-rendering of costly tiles."""
 
 from __future__ import annotations
 
@@ -7,8 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
 
+from api.auth import PrincipalDep
+from api.context import AppContext
 from api.deps import SessionDep
-from gridmap import boundaries, features, tiles
+from api.listener import StreamListener
+from gridmap import area_scope, boundaries, features, tiles
 from gridmap.errors import NotFound
 
 router = APIRouter(tags=["vector tiles"])
@@ -19,6 +23,11 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 # Without ?v= the tile is the active version's: ask again each time (the ETag makes that a
 # 304), so a map never shows the old boundaries after a new version is published.
 REVALIDATE = "public, no-cache"
+# A tile cut to a user's jurisdiction is that user's: never from a shared cache to another.
+PRIVATE_IMMUTABLE = "private, max-age=31536000, immutable"
+PRIVATE_REVALIDATE = "private, no-cache"
+# Who asks decides what a tile holds, so a browser's own cache keys on the login too.
+VARY = "Cookie, Authorization"
 WORLD = [-180.0, -85.0511, 180.0, 85.0511]
 
 
@@ -41,6 +50,7 @@ def get_tile(
     x: int,
     y: int,
     session: SessionDep,
+    principal: PrincipalDep,
     v: Annotated[
         int | None, Query(description="a published boundary version (default: the active one)")
     ] = None,
@@ -50,11 +60,17 @@ def get_tile(
     tiles.check_tile(z, x, y)
     version = v if v is not None else _active(session)
     tiles.require_published(session, version_id=version)
-    etag = f'"v{version}-{layer}-{z}-{x}-{y}"'
-    headers = {"ETag": etag, "Cache-Control": IMMUTABLE if v is not None else REVALIDATE}
+    scope = area_scope.scope_for(session, jurisdiction=principal.jurisdiction, version_id=version)
+    etag = f'"v{version}-{scope.key}-{layer}-{z}-{x}-{y}-{tiles.RECIPE}"'
+    if scope.everywhere:
+        cache_control = IMMUTABLE if v is not None else REVALIDATE
+    else:
+        cache_control = PRIVATE_IMMUTABLE if v is not None else PRIVATE_REVALIDATE
+    headers = {"ETag": etag, "Cache-Control": cache_control, "Vary": VARY}
     if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
         return Response(status_code=304, headers=headers)
-    data = tiles.tile(session, layer=layer, z=z, x=x, y=y, version_id=version)
+    data = tiles.tile(session, layer=layer, z=z, x=x, y=y, version_id=version, scope=scope)
+    session.commit()  # a tile made here is kept in the shared store
     return Response(content=data, media_type=MVT, headers=headers)
 
 
@@ -104,3 +120,12 @@ def tilejson(
         media_type="application/json",
         headers={"Cache-Control": REVALIDATE},
     )
+
+
+def start_prerendering(ctx: AppContext, listener: StreamListener) -> tiles.Prerenderer:
+    """Pre-render the active version's costly tiles now (those missing) and after every
+    publication, in this worker's background thread; stop it with `.stop()`."""
+    renderer = tiles.Prerenderer(ctx.engine)
+    listener.on_boundaries(renderer.wake)
+    renderer.wake()
+    return renderer
