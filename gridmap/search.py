@@ -289,7 +289,10 @@ def search_teams(
                         else None
                     ),
                     "areas": [
-                        {k: a[k] for k in ("layer", "code", "name", "role")}
+                        {
+                            **{k: a[k] for k in ("layer", "code", "name", "role")},
+                            "bbox": list(a["bbox"]) if a["bbox"] else None,
+                        }
                         for a in areas[:_TEAM_AREAS_SHOWN]
                     ],
                     "areas_total": len(areas),

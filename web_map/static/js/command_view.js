@@ -29,10 +29,13 @@
     queued: [], // stream messages that arrived while events were loading
     gridLoad: new Map(), // grid code -> {open, overdue}
     styledTileCodes: new Set(),
+    version: null, // the active boundary version: tile URLs carry it, so tiles cache for good
+    searchSeq: 0, // the latest search typed: an older answer arriving late is dropped
   };
   let cluster = null;
   let heat = null;
   let hereMarker = null;
+  let foundLayer = null; // the outline of what the search found
   let countdownTimer = null;
 
   // ---------------------------------------------------------------- small helpers
@@ -248,7 +251,10 @@
     const style = layer === "grid" ? AREA_STYLE.grid : AREA_STYLE[layer];
     // The MVT layer name inside a tile is the server's choice: style whatever it is called.
     const anyName = new Proxy({}, { get: () => Object.assign({ fill: style.fill !== false }, style) });
-    return L.vectorGrid.protobuf(`/tiles/${encodeURIComponent(layer)}/{z}/{x}/{y}.pbf`, {
+    // With the version in the URL a tile never changes, so the browser keeps it for good;
+    // a new version (boundaries.published) re-creates the layer with the new URL.
+    const v = S.version !== null ? `?v=${encodeURIComponent(S.version)}` : "";
+    return L.vectorGrid.protobuf(`/tiles/${encodeURIComponent(layer)}/{z}/{x}/{y}.pbf${v}`, {
       pane: `gm-${layer}`,
       rendererFactory: L.svg.tile,
       vectorTileLayerStyles: anyName,
@@ -256,6 +262,21 @@
       getFeatureId: (f) => f.properties && f.properties.code,
       maxNativeZoom: 16,
     });
+  }
+
+  /** The active boundary version: the page config's, else /health's (public, always served). */
+  async function loadVersion() {
+    if (cfg.version !== undefined && cfg.version !== null) {
+      S.version = cfg.version;
+      return;
+    }
+    try {
+      const body = await api("/health");
+      const active = body && body.active_version;
+      S.version = active && Number.isInteger(active.id) ? active.id : null;
+    } catch (err) {
+      S.version = null; // tiles then revalidate each time: slower, never stale
+    }
   }
 
   async function loadAreas(overlays) {
@@ -542,6 +563,7 @@
 
   function applyMessage(kind, data) {
     if (kind === "boundaries.published") {
+      if (data && Number.isInteger(data.version)) S.version = data.version;
       loadAreas(S.overlays);
       return;
     }
@@ -616,6 +638,7 @@
   function closePanel() {
     $("gm-panel").hidden = true;
     S.selected = null;
+    clearFound();
     clearInterval(countdownTimer);
     if (hereMarker) {
       map.removeLayer(hereMarker);
@@ -943,49 +966,216 @@
 
   // ---------------------------------------------------------------- search
 
-  function search(text) {
-    const q = text.trim();
-    const box = $("gm-search-results");
-    if (!q) {
-      box.hidden = true;
-      return;
-    }
+  /** What is found without asking the server: an event number, teams of loaded events. */
+  function localResults(q) {
     const needle = q.toLowerCase();
     const results = [];
     const id = q.replace(/^#/, "");
-    if (/^\d+$/.test(id) && (S.events.has(id) || has("event"))) {
-      results.push({ label: `${L_("event")} #${id}`, go: () => openEvent(id) });
-    }
-    for (const layer of ["grid", "community", "township", "enforcement_zone"]) {
-      const entry = S.areas[layer];
-      if (!entry || entry.kind !== "geojson") continue;
-      for (const a of entry.byCode.values()) {
-        if (results.length >= 20) break;
-        if (a.code.toLowerCase().startsWith(needle) || a.name.toLowerCase().includes(needle)) {
-          results.push({
-            label: `${L_("layer_" + layer)}: ${a.name} (${a.code})`,
-            go: () => {
-              const bounds = L.geoJSON(a.feature).getBounds();
-              map.fitBounds(bounds, { maxZoom: 17 });
-              whoIsHere(bounds.getCenter(), $("gm-here-category") ? $("gm-here-category").value : "");
-            },
-          });
-        }
-      }
+    if (/^\d+$/.test(id) && S.events.has(id)) {
+      const ev = S.events.get(id);
+      results.push({ key: `event:${id}`, kind: "event", label: `${L_("event")} #${id} ${categoryName(ev.p.category)}`, go: () => goToEvent(id, ev.latlng) });
     }
     for (const ev of S.events.values()) {
-      if (results.length >= 30) break;
+      if (results.length >= 10) break;
       const team = ev.p.team_name || (ev.p.team && ev.p.team.name) || ev.p.team_code || "";
       if (team && String(team).toLowerCase().includes(needle)) {
-        results.push({ label: `${L_("team")}: ${team} · #${ev.id} ${categoryName(ev.p.category)}`, go: () => openEvent(ev.id) });
+        results.push({ key: `event:${ev.id}`, kind: "event", label: `${L_("team")}: ${team} · #${ev.id} ${categoryName(ev.p.category)}`, go: () => goToEvent(ev.id, ev.latlng) });
       }
     }
-    box.replaceChildren(
-      ...(results.length
-        ? results.map((r) => h("button", { type: "button", className: "gm-result", onclick: () => { box.hidden = true; r.go(); } }, r.label))
-        : [h("p", { className: "gm-muted" }, L_("search_none"))]),
+    return results;
+  }
+
+  function bboxBounds(bbox) {
+    return L.latLngBounds([bbox[1], bbox[0]], [bbox[3], bbox[2]]);
+  }
+
+  function clearFound() {
+    if (foundLayer) map.removeLayer(foundLayer);
+    foundLayer = null;
+  }
+
+  /** Outline what was found: the area's own shape (from the OGC API), else its bbox. */
+  let highlightSeq = 0;
+  async function highlight(hit) {
+    const mine = ++highlightSeq;
+    clearFound();
+    if (!map.getPane("gm-found")) map.createPane("gm-found").style.zIndex = 450;
+    const style = { pane: "gm-found", color: "#06b6d4", weight: 4, fill: true, fillOpacity: 0.08, interactive: false };
+    let layer = L.rectangle(bboxBounds(hit.bbox), Object.assign({ dashArray: "6 4" }, style));
+    if (hit.kind === "area" && hit.id !== null && has("ogc")) {
+      try {
+        const feature = await api(`/ogc/collections/${encodeURIComponent(hit.layer)}/items/${encodeURIComponent(hit.id)}`);
+        if (feature && feature.geometry) layer = L.geoJSON(feature, { style: () => style, pane: "gm-found", interactive: false });
+      } catch (err) {
+        /* the bbox outline stays: the map still shows where it is */
+      }
+    }
+    if (mine !== highlightSeq) return; // another result was chosen meanwhile
+    clearFound();
+    foundLayer = layer.addTo(map);
+    // What is outlined, for the operator's screen reader and for tests.
+    map.getPane("gm-found").dataset.found = `${hit.kind}:${hit.code || hit.id}`;
+  }
+
+  function goToEvent(id, latlng) {
+    clearFound();
+    if (latlng) map.flyTo(latlng, Math.max(map.getZoom(), 17));
+    openEvent(String(id));
+  }
+
+  function goToBbox(bbox) {
+    map.flyToBounds(bboxBounds(bbox), { maxZoom: 17, padding: [30, 30] });
+  }
+
+  const PARENT_LAYER = { township: "county", community: "township", grid: "community", micro_grid: "grid", dedicated_grid: "grid", enforcement_zone: "county" };
+
+  function areaPanel(hit) {
+    const layerName = L_("layer_" + hit.layer);
+    const open = hit.layer === "grid" ? [...S.events.values()].filter((ev) => ev.p.grid_code === hit.code && OPEN.has(ev.p.status)) : null;
+    openPanel(
+      h(
+        "article",
+        { className: "gm-found-area", dataset: { code: hit.code, layer: hit.layer } },
+        h("h2", {}, `${layerName}: ${hit.name}`),
+        h(
+          "dl",
+          {},
+          row(L_("search_code"), hit.code),
+          row(L_("households"), hit.households ?? null),
+          row(L_("search_parent"), hit.parent_code ? areaLabel(hit.parent_code, PARENT_LAYER[hit.layer]) : null),
+        ),
+        open
+          ? h(
+              "section",
+              {},
+              h("h3", {}, `${L_("open_events")} (${open.length})`),
+              open.length
+                ? h("ul", { className: "gm-list" }, open.map((ev) => h("li", {}, h("button", { type: "button", className: "gm-link", onclick: () => openEvent(ev.id) }, `#${ev.id} ${categoryName(ev.p.category)} · ${L_("status_" + ev.p.status)}`))))
+                : h("p", { className: "gm-muted" }, L_("none")),
+            )
+          : null,
+        h("p", { className: "gm-muted" }, L_("who_here_hint")),
+      ),
     );
+  }
+
+  function teamPanel(hit) {
+    const dept = hit.department;
+    const areas = hit.areas || [];
+    openPanel(
+      h(
+        "article",
+        { className: "gm-found-team", dataset: { code: hit.code } },
+        h("h2", {}, `${L_("team")}: ${hit.name}`),
+        h("dl", {}, row(L_("team_code"), hit.code), row(L_("department"), dept ? `${dept.name} (${dept.code})` : null)),
+        h("h3", {}, `${L_("search_duty_areas")} (${hit.areas_total ?? areas.length})`),
+        areas.length
+          ? h(
+              "ul",
+              { className: "gm-list" },
+              areas.map((a) =>
+                h(
+                  "li",
+                  {},
+                  h(
+                    "button",
+                    {
+                      type: "button",
+                      className: "gm-link",
+                      onclick: () => {
+                        if (a.bbox) {
+                          goToBbox(a.bbox);
+                          highlight({ kind: "area", id: null, code: a.code, layer: a.layer, bbox: a.bbox });
+                        }
+                      },
+                    },
+                    `${L_("layer_" + a.layer)}: ${a.name || ""} (${a.code})`,
+                  ),
+                ),
+              ),
+            )
+          : h("p", { className: "gm-muted" }, L_("none")),
+      ),
+    );
+  }
+
+  /** A hit of /api/search as a result line and what clicking it does. */
+  function remoteResult(hit) {
+    if (hit.kind === "event") {
+      const latlng = hit.point ? L.latLng(hit.point[1], hit.point[0]) : null;
+      const status = hit.status ? ` · ${L_("status_" + hit.status)}` : "";
+      return { key: `event:${hit.id}`, kind: "event", label: `${L_("event")} #${hit.id} ${categoryName(hit.category) || hit.name}${status}`, go: () => goToEvent(hit.id, latlng) };
+    }
+    if (hit.kind === "team") {
+      const dept = hit.department ? ` · ${hit.department.name}` : "";
+      return {
+        key: `team:${hit.id}`,
+        kind: "team",
+        label: `${L_("team")}: ${hit.name} (${hit.code})${dept}`,
+        go: () => {
+          clearFound();
+          if (hit.bbox) {
+            goToBbox(hit.bbox);
+            highlight(hit);
+          }
+          teamPanel(hit);
+        },
+      };
+    }
+    return {
+      key: `area:${hit.layer}:${hit.code}`,
+      kind: "area",
+      code: hit.code,
+      label: `${L_("layer_" + hit.layer)}: ${hit.name} (${hit.code})`,
+      go: () => {
+        if (hit.bbox) {
+          goToBbox(hit.bbox);
+          highlight(hit);
+        }
+        areaPanel(hit);
+      },
+    };
+  }
+
+  function showResults(results, state) {
+    const box = $("gm-search-results");
+    const seen = new Set();
+    const unique = results.filter((r) => !seen.has(r.key) && seen.add(r.key));
+    const lines = unique.map((r) =>
+      h("button", { type: "button", className: "gm-result", dataset: { kind: r.kind || "local", code: r.code || "" }, onclick: () => { box.hidden = true; r.go(); } }, r.label),
+    );
+    if (state === "searching") lines.push(h("p", { className: "gm-muted gm-search-state" }, L_("loading")));
+    else if (state === "failed") lines.push(h("p", { className: "gm-error gm-search-state" }, L_("search_failed")));
+    else if (!unique.length) lines.push(h("p", { className: "gm-muted gm-search-state" }, L_("search_none")));
+    box.replaceChildren(...lines);
     box.hidden = false;
+    box.dataset.state = state;
+  }
+
+  async function searchServer(q, seq, local) {
+    try {
+      const body = await api(`/api/search?${new URLSearchParams({ q, limit: "10" })}`);
+      if (seq !== S.searchSeq) return; // the operator typed on meanwhile
+      showResults([...local, ...((body && body.results) || []).map(remoteResult)], "done");
+    } catch (err) {
+      if (seq !== S.searchSeq) return;
+      showResults(local, err.status === 422 ? "done" : "failed");
+    }
+  }
+  const searchServerSoon = debounce(searchServer, 250);
+
+  /** Instant answers from what the page holds, then the server's (debounced while typing). */
+  function search(text, now) {
+    const q = text.trim();
+    const seq = ++S.searchSeq;
+    if (!q) {
+      $("gm-search-results").hidden = true;
+      return;
+    }
+    const local = localResults(q);
+    showResults(local, "searching");
+    if (now) searchServer(q, seq, local);
+    else searchServerSoon(q, seq, local);
   }
 
   // ---------------------------------------------------------------- filters and categories
@@ -1034,8 +1224,9 @@
     $("gm-panel-close").addEventListener("click", closePanel);
     $("gm-search").addEventListener("submit", (e) => {
       e.preventDefault();
-      search($("gm-search-input").value);
+      search($("gm-search-input").value, true);
     });
+    $("gm-search-input").addEventListener("input", (e) => search(e.target.value, false));
     for (const id of ["gm-filter-status", "gm-filter-priority", "gm-filter-category", "gm-filter-township", "gm-filter-window"]) {
       $(id).addEventListener("change", loadEvents);
     }
@@ -1051,12 +1242,12 @@
 
     // The stream first, so nothing that happens while the layers load is missed.
     connectStream();
-    await loadCategories();
+    await Promise.all([loadCategories(), loadVersion()]);
     await Promise.all([loadAreas(overlays), loadEvents()]);
     loadTriage();
     refreshCounters();
     setInterval(refreshCounters, 60000); // "today" rolls over; deadlines pass
-    if (cfg.query) search(cfg.query);
+    if (cfg.query) search(cfg.query, true);
     document.body.dataset.ready = "true";
   }
 
