@@ -1,0 +1,175 @@
+"""The service watches deadlines by itself: a past-due event is marked overdue and the live
+stream says so, and two workers checking at once never mark an event twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
+
+from gridmap import events as ev
+from gridmap.db import session_factory
+from gridmap.models import Event, EventLog
+from gridmap.overdue_watch import LOCK_KEY, OverdueWatch, run_once
+from gridmap.routing import Router
+from gridmap.settings import Settings
+from tests import factories as f
+from tests.servers import running_service
+
+NOW = dt.datetime.now(dt.UTC)
+THREE_DAYS_AGO = NOW - dt.timedelta(days=3)
+
+
+@pytest.fixture
+def db_url(request: pytest.FixtureRequest) -> str:
+    """Every test here starts from the small county, loaded and activated."""
+    return str(request.getfixturevalue("small_county_db_url"))
+
+
+@pytest.fixture
+def router(engine: Engine, tmp_path: Path) -> Iterator[Router]:
+    yield Router(session_factory(engine), Settings(home=tmp_path))
+
+
+def registered_days_ago(engine: Engine, router: Router, count: int) -> list[int]:
+    """`count` potholes reported and registered three days ago, never started: past due."""
+    ids: list[int] = []
+    with Session(engine) as session:
+        for n in range(count):
+            lon, lat = f.SmallCounty.grid_center(list(f.GRIDS)[n % len(f.GRIDS)])
+            event, _ = ev.ingest_event(
+                session,
+                router=router,
+                payload=ev.EventInput(
+                    source="12345",
+                    external_id=f"OLD-{n}",
+                    category="ROAD",
+                    reported_at=THREE_DAYS_AGO,
+                    description="路面坑洼",
+                    lon=lon + n * 1e-4,  # apart, so none is linked as a duplicate
+                    lat=lat,
+                ),
+                actor="hotline",
+                now=THREE_DAYS_AGO,
+            )
+            ev.act(session, event_id=event.id, action="register", actor="op", now=THREE_DAYS_AGO)
+            ids.append(event.id)
+        session.commit()
+    return ids
+
+
+def overdue_marks(engine: Engine) -> dict[int, int]:
+    """Event id → how many `overdue` log entries it has."""
+    with Session(engine) as session:
+        rows = session.execute(
+            select(EventLog.event_id, func.count())
+            .where(EventLog.action == "overdue")
+            .group_by(EventLog.event_id)
+        ).all()
+    return {event_id: n for event_id, n in rows}
+
+
+def test_two_workers_checking_at_once_mark_each_event_exactly_once(
+    engine: Engine, router: Router
+) -> None:
+    ids = registered_days_ago(engine, router, 12)
+    start = threading.Barrier(2)
+    results: list[list[int]] = []
+
+    def worker() -> None:
+        start.wait()
+        results.append(run_once(engine, now=NOW))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+
+    first, second = results
+    assert sorted(first + second) == sorted(ids)  # every one marked, none by both
+    assert overdue_marks(engine) == {i: 1 for i in ids}
+    # A later check finds nothing new: an event is marked once.
+    assert run_once(engine, now=NOW + dt.timedelta(minutes=1)) == []
+
+
+def test_a_check_while_another_worker_holds_the_lock_does_nothing(
+    engine: Engine, router: Router
+) -> None:
+    ids = registered_days_ago(engine, router, 2)
+    with Session(engine) as other_worker:
+        other_worker.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": LOCK_KEY}
+        )
+        assert run_once(engine, now=NOW) == []
+        assert overdue_marks(engine) == {}
+    # The other worker's transaction ended: the next minute's check does the work.
+    assert sorted(run_once(engine, now=NOW)) == ids
+
+
+def test_the_watch_marks_a_past_due_event_on_its_own(engine: Engine, router: Router) -> None:
+    (event_id,) = registered_days_ago(engine, router, 1)
+    watch = OverdueWatch(engine, interval_s=0.1)
+    watch.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not overdue_marks(engine) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        watch.stop()
+    assert overdue_marks(engine) == {event_id: 1}
+    assert watch.runs >= 1
+
+
+def test_the_watch_refuses_a_zero_interval(engine: Engine) -> None:
+    with pytest.raises(ValueError, match="interval_s must be positive"):
+        OverdueWatch(engine, interval_s=0)
+
+
+def test_the_running_service_marks_a_past_due_event_and_the_stream_announces_it(
+    db_url: str, engine: Engine, router: Router, tmp_path: Path
+) -> None:
+    (event_id,) = registered_days_ago(engine, router, 1)
+    with Session(engine) as session:
+        before = session.execute(text("SELECT coalesce(max(id), 0) FROM stream_message")).scalar()
+    env = {"GRIDMAP_OVERDUE_CHECK_SECONDS": "0.5", "GRIDMAP_AUTH_REQUIRED": "false"}
+    with running_service(db_url, tmp_path / "home", env=env) as base:
+        # Nobody runs `gridmap events check-overdue`: the service does it by itself.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            shown = httpx.get(f"{base}/api/events/{event_id}", timeout=5).json()
+            if shown["overdue"]:
+                break
+            time.sleep(0.25)
+        assert shown["overdue"] is True
+
+        # A command view that was watching hears `event.overdue` for it.
+        heard = _stream_until_overdue(base, after=int(before or 0), event_id=event_id)
+        assert heard["id"] == event_id and heard["overdue"] is True
+    with Session(engine) as session:
+        assert session.get(Event, event_id).overdue  # type: ignore[union-attr]
+    assert overdue_marks(engine) == {event_id: 1}
+
+
+def _stream_until_overdue(base: str, *, after: int, event_id: int) -> dict[str, object]:
+    headers = {"Accept": "text/event-stream", "Last-Event-ID": str(after)}
+    timeout = httpx.Timeout(10, read=15)
+    kind = ""
+    with httpx.stream("GET", f"{base}/api/stream", headers=headers, timeout=timeout) as response:
+        assert response.status_code == 200
+        for line in response.iter_lines():
+            if line.startswith("event:"):
+                kind = line.partition(":")[2].strip()
+            elif line.startswith("data:") and kind == "event.overdue":
+                payload: dict[str, object] = json.loads(line.partition(":")[2])
+                if payload.get("id") == event_id:
+                    return payload
+    raise AssertionError(f"the stream ended without event.overdue for event {event_id}")
