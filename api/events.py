@@ -178,8 +178,23 @@ class PhotoOut(BaseModel):
 
 
 def event_out(session: Session, event: Event) -> EventOut:
-    lonlat = ev.event_lonlat(event)
     team = session.get(Team, event.team_id) if event.team_id else None
+    return _event_out(
+        event,
+        team=TeamOut(id=team.id, code=team.code, name=team.name, level=team.level)
+        if team
+        else None,
+        co_handlers=[
+            {"team": t.code, "name": t.name, "reported_back_at": c.reported_back_at}
+            for t, c in event_queries.co_handlers(session, event_id=event.id)
+        ],
+    )
+
+
+def _event_out(
+    event: Event, *, team: TeamOut | None, co_handlers: list[dict[str, Any]]
+) -> EventOut:
+    lonlat = ev.event_lonlat(event)
     return EventOut(
         id=event.id,
         source=event.source,
@@ -213,9 +228,7 @@ def event_out(session: Session, event: Event) -> EventOut:
         on_boundary=event.on_boundary,
         outside_coverage=event.outside_coverage,
         unassigned=event.team_id is None,
-        team=TeamOut(id=team.id, code=team.code, name=team.name, level=team.level)
-        if team
-        else None,
+        team=team,
         handling_mode=event.handling_mode,
         department_code=event.department_code,
         escalation_level=event.escalation_level,
@@ -226,10 +239,7 @@ def event_out(session: Session, event: Event) -> EventOut:
         closed_at=event.closed_at,
         satisfaction=event.satisfaction,
         row_version=event.row_version,
-        co_handlers=[
-            {"team": t.code, "name": t.name, "reported_back_at": c.reported_back_at}
-            for t, c in event_queries.co_handlers(session, event_id=event.id)
-        ],
+        co_handlers=co_handlers,
         allowed_actions=wf.allowed_actions(event.status),
         routing=event.routing,
     )
@@ -273,13 +283,14 @@ def _ingest(
     ctx: AppContext, session: Session, body: EventIn, request: Request, principal: PrincipalDep
 ) -> tuple[EventOut, bool]:
     with translate_errors(ctx.database_url):
-        event, created = ev.ingest_event(
+        taken = ev.take_in_event(
             session,
             router=ctx.router,
             payload=body.to_input(),
             actor=f"source:{body.source}",
             policy=EventPolicy.from_settings(ctx.settings),
         )
+        event, created = taken.event, taken.created
         if created:
             audit_write(
                 session,
@@ -291,7 +302,17 @@ def _ingest(
                 details={"source": body.source},
             )
         session.commit()  # acknowledged only once committed
-        return event_out(session, event), created
+        if not created:
+            return event_out(session, event), False
+        # A new event: its team came back with the insert, and it has no co-handlers yet.
+        team = taken.team
+        return _event_out(
+            event,
+            team=TeamOut(id=team.id, code=team.code, name=team.name, level=team.level)
+            if team
+            else None,
+            co_handlers=[],
+        ), True
 
 
 @router.post(

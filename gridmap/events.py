@@ -8,17 +8,19 @@ append-only `event_log` and announces itself on the live stream in the same tran
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import math
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
 from shapely.geometry import Point
-from sqlalchemy import case, or_, select, text
+from sqlalchemy import Engine, case, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from gridmap import notify, teams
 from gridmap import workflow as wf
@@ -38,14 +40,13 @@ from gridmap.errors import (
 )
 from gridmap.models import (
     PRIORITIES,
-    Department,
     Event,
     EventCoHandler,
     EventLog,
     ResponsibilityRule,
     Team,
 )
-from gridmap.routing_types import Router, RoutingResult
+from gridmap.routing_types import Router, RoutingResult, TeamRef
 from gridmap.settings import Settings
 
 log = logging.getLogger("gridmap.events")
@@ -213,23 +214,22 @@ def _level_of(team_level: str | None) -> str:
 
 def _unplaced_columns(
     lon: float | None, lat: float | None, crs: str, reason: str
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], tuple[float, float] | None]:
     """Columns of an event that could not be routed: kept, unassigned, in the triage queue."""
-    point = None
-    if lon is not None and lat is not None:
-        wlon, wlat = point_to_wgs84(lon, lat, crs)
-        point = from_shape(Point(wlon, wlat), srid=4326)
-    return {
-        "point": point,
+    lonlat = None if lon is None or lat is None else point_to_wgs84(lon, lat, crs)
+    columns = {
+        "point": None if lonlat is None else from_shape(Point(*lonlat), srid=4326),
         "outside_coverage": True,
         "routing": {"unplaced": True, "reason": reason},
         "escalation_level": "grid",
     }
+    return columns, lonlat
 
 
 def _route(
     router: Router | None, *, lon: float | None, lat: float | None, crs: str, category: str
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], tuple[float, float] | None]:
+    """The event's routing columns and its WGS84 point (None when it has no coordinates)."""
     if lon is None or lat is None:
         return _unplaced_columns(None, None, crs, "no coordinates: place it on the map")
     if router is None:
@@ -242,7 +242,7 @@ def _route(
     columns = routing_columns(result)
     if not result.assigned:
         columns["routing"]["unplaced"] = True
-    return columns
+    return columns, (result.lon, result.lat)
 
 
 # --- taking an event in -----------------------------------------------------------------
@@ -266,6 +266,35 @@ def _by_external_id(session: Session, *, source: str, external_id: str) -> Event
     ).one_or_none()
 
 
+# Category codes known to exist, per database (engine). The responsibility list upserts
+# categories and nothing deletes them, so a code once seen stays valid; an unseen code is
+# asked of the database (a category added since is found), so the cache is never wrong.
+_known_categories: weakref.WeakKeyDictionary[Engine, set[str]] = weakref.WeakKeyDictionary()
+
+
+def _category_known(session: Session, code: str) -> bool:
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    known = _known_categories.setdefault(engine, set())
+    if code in known:
+        return True
+    if category_exists(session, code=code):
+        known.add(code)
+        return True
+    return False
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    """What taking one event in gave: the event, whether it is new, and (if new) its team."""
+
+    event: Event
+    created: bool
+    # The team the new event went to, as stored (None when unassigned, or when `created`
+    # is False: read the existing event's team from the database then).
+    team: TeamRef | None = None
+
+
 def ingest_event(
     session: Session,
     *,
@@ -282,24 +311,56 @@ def ingest_event(
     to commit and then reads the same row. `now` (default: the database's clock) is when
     it was received; the demo's history passes a past time.
     """
+    taken = take_in_event(
+        session, router=router, payload=payload, actor=actor, policy=policy, now=now
+    )
+    return taken.event, taken.created
+
+
+def take_in_event(
+    session: Session,
+    *,
+    router: Router | None,
+    payload: EventInput,
+    actor: str,
+    policy: EventPolicy | None = None,
+    now: dt.datetime | None = None,
+) -> Ingested:
+    """`ingest_event`, also giving the new event's team (what the HTTP answer shows).
+
+    A new event costs one statement (`_INGEST_SQL`): the duplicate search, the department
+    hand-over, the event row, its timeline and its announcement together; the caller's
+    commit is the only other round trip. A known (source, external_id) is read once.
+    """
     policy = policy or EventPolicy()
     payload = check_event_input(payload, policy=policy)
-    existing = _by_external_id(session, source=payload.source, external_id=payload.external_id)
-    if existing is not None:
-        return existing, False
-    if not category_exists(session, code=payload.category):
+    if not _category_known(session, payload.category):
+        # A resend of a ticket taken in earlier is answered with it, whatever it says now.
+        existing = _by_external_id(session, source=payload.source, external_id=payload.external_id)
+        if existing is not None:
+            return Ingested(existing, False)
         raise UnknownCategory(
             f"category: {payload.category!r} is not in the responsibility list "
             "(GET /api/categories lists them)",
             details={"field": "category", "value": payload.category},
         )
-    columns = _route(
+    columns, lonlat = _route(
         router, lon=payload.lon, lat=payload.lat, crs=payload.crs, category=payload.category
     )
-    if columns.get("handling_mode") == "department":
-        _hand_to_department(session, columns)
     decided_priority = (columns.get("routing") or {}).get("decision") or {}
-    values = {
+    values: dict[str, Any] = {
+        "county_code": None,
+        "version_id": None,
+        "grid_area_id": None,
+        "grid_code": None,
+        "community_code": None,
+        "township_code": None,
+        "zone_code": None,
+        "dedicated_code": None,
+        "on_boundary": False,
+        "handling_mode": None,
+        "department_code": None,
+        "team_id": None,
         **columns,
         "source": payload.source,
         "external_id": payload.external_id,
@@ -317,108 +378,191 @@ def ingest_event(
         "overdue": False,
         "row_version": 1,
     }
-    if now is not None:
-        values["received_at"] = values["updated_at"] = now
-    new_id = session.execute(
-        pg_insert(Event)
-        .values(**values)
-        .on_conflict_do_nothing(constraint="uq_event_source_external_id")
-        .returning(Event.id)
-    ).scalar_one_or_none()
-    if new_id is None:  # a concurrent sender won the race; theirs is committed now
+    # A category the county took back (上级收回) goes to that department's duty team.
+    hand_over = values["handling_mode"] == "department"
+    row = session.execute(
+        _INGEST_SQL,
+        {
+            **{name: values[name] for name in _INSERTED_COLUMNS},
+            "routing": json.dumps(values["routing"], ensure_ascii=False),
+            "plon": lonlat[0] if lonlat else None,
+            "plat": lonlat[1] if lonlat else None,
+            "now": now,
+            "dept_county": values["county_code"] if hand_over else None,
+            "dept_code": values["department_code"] if hand_over else None,
+            "unplaced": bool(values["routing"].get("unplaced")),
+            "actor": actor,
+            "duplicate_note": f"same category within {policy.duplicate_distance_m:g} m and "
+            f"{policy.duplicate_window_minutes} min of event ",
+            "metres": policy.duplicate_distance_m,
+            "window": dt.timedelta(minutes=policy.duplicate_window_minutes),
+            "open": list(wf.OPEN_STATES),
+            "announcement": notify.encode_payload(
+                _created_announcement(values, lonlat), kind="event.created"
+            ),
+        },
+    ).one_or_none()
+    if row is None:  # known already, or a concurrent sender won the race (committed now)
         existing = _by_external_id(session, source=payload.source, external_id=payload.external_id)
         if existing is None:
             raise Conflict("the event was taken in concurrently and then rolled back; retry")
-        return existing, False
-    event = get_event(session, event_id=new_id)
-    log_step(
-        session,
-        event,
-        actor=actor,
-        action="report",
-        from_status=None,
-        data={"unplaced": bool(event.routing.get("unplaced")), "team_id": event.team_id},
-        at=now,
+        return Ingested(existing, False)
+    event = Event(
+        **values,
+        id=row.id,
+        received_at=row.received_at,
+        updated_at=row.received_at,
+        duplicate_of=row.duplicate_of,
+        response_due_at=None,
+        due_at=None,
+        closed_at=None,
+        satisfaction=None,
     )
-    if event.point is not None:
-        original = find_possible_duplicate(session, event_id=event.id, policy=policy)
-        if original is not None:
-            event.duplicate_of = original.id
-            log_step(
-                session,
-                event,
-                actor=SYSTEM_ACTOR,
-                action="possible_duplicate",
-                from_status=event.status,
-                data={"duplicate_of": original.id},
-                note=f"same category within {policy.duplicate_distance_m:g} m and "
-                f"{policy.duplicate_window_minutes} min of event {original.id}",
-                at=now,
-            )
-    session.flush()
-    announce_event(session, "event.created", event)
-    return event, True
+    event.team_id, event.escalation_level = row.team_id, row.escalation_level
+    # Persistent as if just loaded, without reading the row back: every column is set.
+    make_transient_to_detached(event)
+    session.add(event)
+    team = (
+        TeamRef(id=row.team_id, code=row.team_code, name=row.team_name, level=row.team_level)
+        if row.team_id is not None
+        else None
+    )
+    return Ingested(event, True, team)
 
 
-def _hand_to_department(session: Session, columns: dict[str, Any]) -> None:
-    """A category the county took back (上级收回) goes to that department's duty team."""
-    county, department = columns.get("county_code"), columns.get("department_code")
-    if not county or not department:
-        return
-    team = session.scalars(
-        select(Team)
-        .join(Department, Department.id == Team.department_id)
-        .where(
-            Department.county_code == county,
-            Department.code == department,
-            Team.county_code == county,
-            Team.active.is_(True),
-        )
-        .order_by(Team.id)
-        .limit(1)
-    ).first()
-    if team is not None:
-        columns["team_id"] = team.id
-        columns["escalation_level"] = "county"
+def _created_announcement(
+    values: dict[str, Any], lonlat: tuple[float, float] | None
+) -> dict[str, Any]:
+    """`announcement()` of a new event, less what the statement decides (id, team, duplicate)."""
+    return {
+        "status": values["status"],
+        "priority": values["priority"],
+        "category": values["category_code"],
+        "grid_code": values["grid_code"],
+        "community_code": values["community_code"],
+        "township_code": values["township_code"],
+        "lon": lonlat[0] if lonlat else None,
+        "lat": lonlat[1] if lonlat else None,
+        "overdue": values["overdue"],
+    }
 
 
-def find_possible_duplicate(
-    session: Session, *, event_id: int, policy: EventPolicy
-) -> Event | None:
-    """The nearest open event of the same category within the distance and time window.
+_INSERTED_COLUMNS = (
+    "county_code",
+    "source",
+    "external_id",
+    "category_code",
+    "priority",
+    "status",
+    "description",
+    "address",
+    "reporter_name",
+    "reporter_phone",
+    "reported_at",
+    "input_lon",
+    "input_lat",
+    "input_crs",
+    "version_id",
+    "grid_area_id",
+    "grid_code",
+    "community_code",
+    "township_code",
+    "zone_code",
+    "dedicated_code",
+    "on_boundary",
+    "outside_coverage",
+    "handling_mode",
+    "department_code",
+    "team_id",
+    "escalation_level",
+    "overdue",
+    "row_version",
+)
 
-    Only originals are candidates (not events already linked as duplicates), so a burst
-    of reports of one pothole all link to the first.
-    """
-    window = dt.timedelta(minutes=policy.duplicate_window_minutes)
-    found = session.execute(
-        _DUPLICATE_SQL,
-        {
-            "id": event_id,
-            "metres": policy.duplicate_distance_m,
-            "window": window,
-            "open": list(wf.OPEN_STATES),
-        },
-    ).scalar_one_or_none()
-    return None if found is None else get_event(session, event_id=found)
-
-
-# One statement, prepared once: the bounding-box test (`&&`, in degrees, widened for the
-# latitude) lets the GiST index on event.point pick the few nearby events before the exact
-# distance on the spheroid; ST_DWithin on geography alone read every open event of the
-# category in the window.
-_DUPLICATE_SQL = text(
-    """
-    SELECT e.id FROM event e, event me
-    WHERE me.id = :id AND e.id <> me.id AND e.category_code = me.category_code
-      AND e.status = ANY(:open) AND e.duplicate_of IS NULL
-      AND e.reported_at BETWEEN me.reported_at - :window AND me.reported_at + :window
-      AND e.point && ST_Expand(me.point,
-            :metres / 110000.0 / greatest(cos(radians(ST_Y(me.point))), 0.01))
-      AND ST_DWithin(e.point::geography, me.point::geography, :metres)
-    ORDER BY ST_Distance(e.point::geography, me.point::geography), e.id
-    LIMIT 1
-    """
+# Taking a new event in, as one statement (one round trip; parsed once per connection):
+#   hand_over  the department's duty team, when the county took the category back;
+#   original   the nearest open event of the same category within the distance and time
+#              window; only originals are candidates (not events already linked as
+#              duplicates), so a burst of reports of one pothole all link to the first.
+#              The bounding-box test (`&&`, in degrees, widened for the latitude) lets the
+#              GiST index on event.point pick the few nearby events before the exact
+#              distance on the spheroid. The new row is not in this statement's snapshot,
+#              so it cannot find itself;
+#   new_event  the row; ON CONFLICT DO NOTHING makes a known (source, external_id) insert
+#              nothing (and so log and announce nothing): the caller then reads that one;
+#   steps      the timeline: `report`, and `possible_duplicate` when an original was found;
+#   held, message  the `event.created` announcement, taking gridmap.notify's shared
+#              advisory lock before the message takes its id (see notify's docstring).
+_POINT_SQL = "ST_SetSRID(ST_MakePoint(CAST(:plon AS float8), CAST(:plat AS float8)), 4326)"
+# Each column's value in the INSERT; a plain parameter unless the statement decides it.
+_VALUE_SQL = {
+    "team_id": "coalesce((SELECT id FROM hand_over), CAST(:team_id AS integer))",
+    "escalation_level": "CASE WHEN EXISTS (SELECT 1 FROM hand_over) THEN 'county' "
+    "ELSE :escalation_level END",
+}
+# Whitespace squeezed: psycopg caches its parse of a query only up to 4,096 characters.
+_INGEST_SQL = text(
+    " ".join(
+        f"""
+    WITH hand_over AS (
+        SELECT t.id FROM team t JOIN department d ON d.id = t.department_id
+        WHERE d.county_code = :dept_county AND d.code = :dept_code
+          AND t.county_code = :dept_county AND t.active
+        ORDER BY t.id LIMIT 1
+    ),
+    original AS (
+        SELECT e.id FROM event e
+        WHERE CAST(:plon AS float8) IS NOT NULL AND e.category_code = :category_code
+          AND e.status = ANY(:open) AND e.duplicate_of IS NULL
+          AND e.reported_at BETWEEN CAST(:reported_at AS timestamptz) - :window
+                                AND CAST(:reported_at AS timestamptz) + :window
+          AND e.point && ST_Expand({_POINT_SQL},
+                :metres / 110000.0 / greatest(cos(radians(CAST(:plat AS float8))), 0.01))
+          AND ST_DWithin(e.point::geography, ({_POINT_SQL})::geography, :metres)
+        ORDER BY ST_Distance(e.point::geography, ({_POINT_SQL})::geography), e.id
+        LIMIT 1
+    ),
+    new_event AS (
+        INSERT INTO event ({", ".join(_INSERTED_COLUMNS)},
+                           point, routing, received_at, updated_at, duplicate_of)
+        VALUES ({", ".join(_VALUE_SQL.get(c, f":{c}") for c in _INSERTED_COLUMNS)},
+                {_POINT_SQL}, CAST(:routing AS jsonb),
+                coalesce(CAST(:now AS timestamptz), now()),
+                coalesce(CAST(:now AS timestamptz), now()),
+                (SELECT id FROM original))
+        ON CONFLICT ON CONSTRAINT uq_event_source_external_id DO NOTHING
+        RETURNING id, received_at, team_id, escalation_level, duplicate_of
+    ),
+    steps AS (
+        INSERT INTO event_log (event_id, county_code, at, actor, action, from_status, to_status,
+                               team_id, note, data)
+        SELECT id, :county_code, received_at, :actor, 'report', NULL, :status,
+               CAST(NULL AS integer), NULL,
+               jsonb_build_object('unplaced', CAST(:unplaced AS boolean), 'team_id', team_id)
+        FROM new_event
+        UNION ALL
+        SELECT id, :county_code, received_at, '{SYSTEM_ACTOR}', 'possible_duplicate', :status,
+               :status, NULL, :duplicate_note || duplicate_of,
+               jsonb_build_object('duplicate_of', duplicate_of)
+        FROM new_event WHERE duplicate_of IS NOT NULL
+    ),
+    held AS (
+        SELECT pg_advisory_xact_lock_shared({notify.ANNOUNCE_LOCK[0]}, {notify.ANNOUNCE_LOCK[1]})
+        FROM new_event
+    ),
+    message AS (
+        INSERT INTO stream_message (kind, county_code, township_code, payload)
+        SELECT 'event.created', :county_code, :township_code,
+               CAST(:announcement AS jsonb) || jsonb_build_object(
+                   'id', id, 'team_id', team_id, 'escalation_level', escalation_level,
+                   'duplicate_of', duplicate_of, 'unassigned', team_id IS NULL)
+        FROM new_event, held
+    )
+    SELECT n.id, n.received_at, n.team_id, n.escalation_level, n.duplicate_of,
+           t.code AS team_code, t.name AS team_name, t.level AS team_level
+    FROM new_event n LEFT JOIN team t ON t.id = n.team_id
+    """.split()
+    )
 )
 
 
