@@ -266,7 +266,7 @@ def token_principal(session: Session, *, token: ApiToken) -> Principal:
 # --- users ------------------------------------------------------------------------------
 
 
-def _check_username(username: str) -> str:
+def _check_username(username: str, *, what: str = "username", field: str = "username") -> str:
     name = username.strip()
     if (
         not name
@@ -275,8 +275,8 @@ def _check_username(username: str) -> str:
         or any(c.isspace() or c == ":" for c in name)
     ):
         raise InvalidInput(
-            f"username {username[:100]!r}: 1 to 80 printable characters, no spaces or colons",
-            details={"field": "username"},
+            f"{what} {username[:100]!r}: 1 to 80 printable characters, no spaces or colons",
+            details={"field": field},
         )
     return name
 
@@ -290,7 +290,12 @@ def _check_display_name(display_name: str) -> str:
 
 
 def get_user(session: Session, *, username: str) -> AppUser:
-    user = session.scalar(select(AppUser).where(AppUser.username == username))
+    # PostgreSQL text cannot hold NUL: such a name cannot exist (and must not reach the driver).
+    user = (
+        session.scalar(select(AppUser).where(AppUser.username == username))
+        if username.isprintable()
+        else None
+    )
     if user is None:
         raise NotFound(f"no user {username!r}", details={"username": username})
     return user
@@ -299,7 +304,11 @@ def get_user(session: Session, *, username: str) -> AppUser:
 def _team_id(session: Session, team_code: str | None) -> int | None:
     if team_code is None:
         return None
-    team = session.scalar(select(Team).where(Team.code == team_code))
+    team = (
+        session.scalar(select(Team).where(Team.code == team_code))
+        if team_code.isprintable()
+        else None
+    )
     if team is None:
         raise InvalidInput(f"team {team_code!r}: no such team", details={"field": "team"})
     return team.id
@@ -487,7 +496,7 @@ def create_token(
 ) -> tuple[ApiToken, str]:
     """A new bearer token; the secret is returned once and stored only as its SHA-256."""
     check_role(role)
-    name = _check_username(name)
+    name = _check_username(name, what="token name", field="name")
     if session.scalar(select(ApiToken.id).where(ApiToken.name == name)) is not None:
         raise Conflict(f"a token named {name!r} exists already", details={"name": name})
     areas = resolve_areas(session, codes=list(dict.fromkeys(area_codes)))
@@ -519,7 +528,11 @@ def list_tokens(session: Session) -> list[ApiToken]:
 
 
 def revoke_token(session: Session, *, name: str) -> ApiToken:
-    row = session.scalar(select(ApiToken).where(ApiToken.name == name))
+    row = (
+        session.scalar(select(ApiToken).where(ApiToken.name == name))
+        if name.isprintable()
+        else None
+    )
     if row is None:
         raise NotFound(f"no token named {name!r}", details={"name": name})
     if row.revoked_at is None:
