@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import mapbox_vector_tile
+import numpy as np
 import pytest
 import shapely
 from fastapi.testclient import TestClient
@@ -16,9 +17,12 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from gridmap import boundaries, tiles
+from gridmap import area_scope, boundaries, tiles
+from gridmap import auth as accounts
+from gridmap.area_scope import AreaScope
 from gridmap.boundaries import AreaRow
 from gridmap.errors import InvalidInput, NotFound
+from gridmap.permissions import Jurisdiction
 from gridmap.settings import Settings
 from tests import factories as f
 
@@ -56,17 +60,23 @@ def decode(data: bytes, z: int, x: int, y: int) -> list[dict[str, Any]]:
             geom = shapely.geometry.shape(feat["geometry"])
             geom = shapely.transform(
                 geom,
-                lambda c: [to_lonlat(z, x, y, px, py) for px, py in c],
+                lambda c: np.array([to_lonlat(z, x, y, px, py) for px, py in c]),
             )
             out.append({"layer_name": name, "id": feat["id"], "geom": geom, **feat["properties"]})
     return out
 
 
-def features_over_county(session: Session, layer: str, z: int, version_id: int) -> dict[str, Any]:
+def features_over_county(
+    session: Session,
+    layer: str,
+    z: int,
+    version_id: int,
+    scope: AreaScope = area_scope.EVERYWHERE,
+) -> dict[str, Any]:
     """The layer's features in every tile over the county, by code (clipped parts merged)."""
     found: dict[str, Any] = {}
     for x, y in tiles_over_county(z):
-        data = tiles.tile(session, layer=layer, z=z, x=x, y=y, version_id=version_id)
+        data = tiles.tile(session, layer=layer, z=z, x=x, y=y, version_id=version_id, scope=scope)
         for feat in decode(data, z, x, y):
             if feat["code"] in found:
                 feat["geom"] = found[feat["code"]]["geom"].union(feat["geom"])
@@ -75,10 +85,16 @@ def features_over_county(session: Session, layer: str, z: int, version_id: int) 
 
 
 @pytest.fixture
+def db_url(small_county_db_url: str) -> str:
+    """Every test here starts from a fresh copy of the loaded small county."""
+    return small_county_db_url
+
+
+@pytest.fixture
 def county(session: Session) -> f.SmallCounty:
-    county = f.load_small_county(session)
-    session.commit()
-    return county
+    active = boundaries.active_version(session)
+    assert active is not None
+    return f.SmallCounty(version_id=active.id)
 
 
 def test_zoomed_in_grid_tiles_carry_each_grid_with_the_attributes_the_map_needs(
@@ -87,7 +103,10 @@ def test_zoomed_in_grid_tiles_carry_each_grid_with_the_attributes_the_map_needs(
     grids = features_over_county(session, "grid", 15, county.version_id)
 
     assert sorted(grids) == sorted(f.GRIDS)
-    ids = dict(session.execute(text("SELECT code, id FROM area WHERE layer = 'grid'")).all())
+    ids = {
+        str(code): int(id_)
+        for code, id_ in session.execute(text("SELECT code, id FROM area WHERE layer = 'grid'"))
+    }
     g1 = grids[f.G1]
     assert g1["layer_name"] == "grid"
     assert g1["id"] == ids[f.G1]
@@ -147,15 +166,16 @@ def test_low_zoom_tiles_read_a_simplified_copy_of_every_layer_they_show(
     }
     assert needed == stored
     # A township at zoom 5 is drawn from a coarser copy than at zoom 16.
-    points = dict(
-        session.execute(
+    points = {
+        int(detail): int(n)
+        for detail, n in session.execute(
             text(
                 "SELECT detail, ST_NPoints(geom) FROM area_tile WHERE code = :c "
                 "AND detail IN (5, 32)"
             ),
             {"c": f.T1},
-        ).all()
-    )
+        )
+    }
     assert points[5] <= points[32]
 
 
@@ -207,6 +227,46 @@ def test_a_new_version_shows_its_geometry_and_the_old_version_keeps_its_own(
     again = features_over_county(session, "grid", z, county.version_id)
     assert again[f.G1]["geom"].bounds[2] == pytest.approx(112.91, abs=2e-5)
     assert again[f.G1]["households"] == 40
+
+
+WEST_GRIDS = {code for code, (community, _, _) in f.GRIDS.items() if community.startswith(f.T1)}
+
+
+def test_a_township_operator_sees_only_their_township_in_the_tiles(
+    session: Session, county: f.SmallCounty
+) -> None:
+    west = area_scope.scope_for(
+        session,
+        jurisdiction=Jurisdiction(township_codes=frozenset({f.T1})),
+        version_id=county.version_id,
+    )
+
+    def codes(layer: str, z: int, scope: AreaScope = west) -> set[str]:
+        return set(features_over_county(session, layer, z, county.version_id, scope))
+
+    assert codes("grid", 15) == WEST_GRIDS
+    assert codes("community", 12) == {f.C1, f.C2}
+    assert codes("township", 12) == {f.T1}
+    assert codes("dedicated_grid", 16) == {f.SCHOOL}  # the school inside the township
+    assert codes("enforcement_zone", 12) == {f.ZONE_WEST}  # the zone its events go to
+    assert codes("county", 12) == set()  # nothing above the township
+    # The same tiles, unscoped, still hold everything: the scope is part of the cache key,
+    # in process and in the shared store.
+    assert codes("grid", 15, area_scope.EVERYWHERE) == set(f.GRIDS)
+    assert codes("grid", 15) == WEST_GRIDS
+    assert codes("community", 12, area_scope.EVERYWHERE) == {f.C1, f.C2, f.C3, f.C4}
+    kept = session.execute(
+        text("SELECT DISTINCT scope FROM tile_store WHERE layer = 'community' AND z = 12")
+    ).scalars()
+    assert set(kept) == {"all", west.key}
+
+
+def test_a_user_without_areas_gets_empty_tiles(session: Session, county: f.SmallCounty) -> None:
+    nowhere = area_scope.scope_for(
+        session, jurisdiction=Jurisdiction(), version_id=county.version_id
+    )
+    assert features_over_county(session, "grid", 15, county.version_id, nowhere) == {}
+    assert features_over_county(session, "county", 10, county.version_id, nowhere) == {}
 
 
 def test_a_warm_tile_comes_from_the_cache(session: Session, county: f.SmallCounty) -> None:
@@ -295,3 +355,52 @@ def test_tilejson_names_the_active_version_bounds_and_zooms(client: TestClient) 
     }
     assert client.get("/tiles/township.json").json()["minzoom"] == 0
     assert client.get("/tiles/roads.json").status_code == 404
+
+
+@pytest.fixture
+def tokens(session: Session, county: f.SmallCounty) -> dict[str, str]:
+    """Bearer tokens of a west and an east township operator."""
+    out = {}
+    for name, township in (("west-map", f.T1), ("east-map", f.T2)):
+        _, out[name] = accounts.create_token(
+            session, name=name, role="operator", area_codes=[township]
+        )
+    session.commit()
+    return out
+
+
+def test_each_operator_gets_their_own_tile_and_no_shared_cache_keeps_it(
+    db_url: str, tokens: dict[str, str], tmp_path
+) -> None:
+    settings = Settings(database_url=db_url, home=tmp_path, auth_required=True)
+    x, y = tile_xy(112.92, 35.80, 14)  # a tile across the two townships' boundary
+    path = f"/tiles/grid/14/{x}/{y}.pbf"
+    with TestClient(create_app(settings)) as client:
+        west, east = (
+            client.get(path, headers={"Authorization": f"Bearer {tokens[name]}"})
+            for name in ("west-map", "east-map")
+        )
+        assert client.get(path).status_code == 401
+
+        west_codes = {feat["code"] for feat in decode(west.content, 14, x, y)}
+        east_codes = {feat["code"] for feat in decode(east.content, 14, x, y)}
+        assert west_codes and west_codes <= WEST_GRIDS
+        assert east_codes and east_codes <= set(f.GRIDS) - WEST_GRIDS
+        for answer in (west, east):
+            assert answer.headers["cache-control"] == "private, no-cache"
+            assert set(answer.headers["vary"].split(", ")) == {"Cookie", "Authorization"}
+        assert west.headers["etag"] != east.headers["etag"]
+        # The west operator's ETag does not make the east operator's tile "not modified".
+        again = client.get(
+            path,
+            headers={
+                "Authorization": f"Bearer {tokens['east-map']}",
+                "If-None-Match": west.headers["etag"],
+            },
+        )
+        assert again.status_code == 200 and again.content == east.content
+        pinned = client.get(
+            path, params={"v": 1}, headers={"Authorization": f"Bearer {tokens['west-map']}"}
+        )
+        assert pinned.headers["cache-control"] == "private, max-age=31536000, immutable"
+        assert pinned.content == west.content
