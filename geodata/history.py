@@ -54,6 +54,8 @@ FATES = (
     ("returned", 0.03),  # the team says it is not theirs; the operator assigns it again
     ("stalled", 0.04),  # nobody gets to it: still open, overdue
 )
+# Reports that another caller repeats within the next one and a half hours.
+ECHO_SHARE = 0.04
 # Events a day, Beijing time of day: the hotline and the grid workers are busiest by day.
 _HOUR_WEIGHTS = np.array(
     [1, 1, 1, 1, 1, 2, 4, 8, 12, 14, 13, 11, 9, 10, 12, 12, 11, 10, 8, 6, 5, 3, 2, 1], dtype=float
@@ -155,6 +157,20 @@ def _input(body: dict[str, Any]) -> EventInput:
     )
 
 
+def _echo(body: dict[str, Any], when: dt.datetime, rng: np.random.Generator) -> dict[str, Any]:
+    """A second report of the same problem from another caller (the ingest links it)."""
+    location = dict(body["location"])
+    location["lon"] = round(location["lon"] + float(rng.normal(0, 0.00004)), 7)
+    location["lat"] = round(location["lat"] + float(rng.normal(0, 0.00003)), 7)
+    return {
+        **body,
+        "source": "12345",
+        "external_id": f"{body['external_id']}-R",
+        "location": location,
+        "reported_at": when.isoformat(),
+    }
+
+
 def _team_codes(session: Session, *, county_code: str) -> tuple[dict[int, str], dict[str, str]]:
     """Team id → code, and department code → its team's code (the co-handler of a joint)."""
     rows = session.execute(
@@ -206,7 +222,8 @@ def load_history(
     ).scalar_one()
 
     walks: dict[int, _Walk] = {}
-    # The agenda: (when, tie-breaker, kind, event id); kinds "step" and "check".
+    # The agenda: (when, tie-breaker, kind, key): "receive" (key: index of its receipt
+    # time), "echo" (index of a repeated report), "step" and "check" (an event id).
     agenda: list[tuple[dt.datetime, int, str, int]] = []
     seq = 0
 
@@ -249,12 +266,15 @@ def load_history(
             if walk.fate != "stalled" and at < now:
                 schedule(at + minutes(20, 240), "step", event.id)
 
-    def watch_deadlines(walk: _Walk) -> None:
-        # The service checks every minute: the first check after a deadline marks it.
-        for deadline in (walk.response_due_at, walk.due_at):
+    def watch_deadlines(walk: _Walk, at: dt.datetime, *, registered: bool) -> None:
+        # The service checks every minute: the first check after an event becomes past
+        # due marks it. That is the minute after a deadline, or after a step that puts a
+        # late event back to waiting for a team (escalated, returned).
+        deadlines = [walk.response_due_at, walk.due_at] if registered else [at]
+        for deadline in deadlines:
             if deadline is not None:
                 tick = deadline.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
-                if tick <= now:
+                if tick <= now and (registered or _past_due(walk, tick)):
                     schedule(tick, "check", walk.event_id)
 
     def step(walk: _Walk, at: dt.datetime) -> None:
@@ -338,8 +358,7 @@ def load_history(
             return
         counts["actions"] += 1
         sync(walk, event)
-        if action == "register":
-            watch_deadlines(walk)
+        watch_deadlines(walk, at, registered=action == "register")
         if action in ("visit", "merge") or (walk.status == wf.CLOSED and rng.random() > 0.7):
             return  # done: merged, visited, or closed without a return visit
         if fate == "stalled" and walk.status == wf.ASSIGNED:
@@ -353,8 +372,19 @@ def load_history(
             return ACTOR_OPERATOR
         return ACTOR_VISITOR if action == "visit" else ACTOR_TEAM
 
-    def receive(at: dt.datetime, index: int) -> None:
-        body = generator.next(arrivals[index])
+    echoes: list[dict[str, Any]] = []
+
+    def receive(at: dt.datetime, kind: str, index: int) -> None:
+        if kind == "echo":
+            body = echoes[index]
+        else:
+            body = generator.next(arrivals[index])
+            if rng.random() < ECHO_SHARE:
+                # A neighbour calls about the same thing a little later, a few metres away.
+                echo_at = at + minutes(5, 90)
+                if echo_at < now:
+                    echoes.append(_echo(body, echo_at, rng))
+                    schedule(echo_at, "echo", len(echoes) - 1)
         event, _ = ingest_event(
             session,
             router=router,
@@ -391,8 +421,8 @@ def load_history(
     try:
         while agenda:
             at, tie, kind, key = heapq.heappop(agenda)
-            if kind == "receive":
-                receive(at, key)
+            if kind in ("receive", "echo"):
+                receive(at, kind, key)
             elif kind == "check":
                 if _past_due(walks[key], at):
                     run_check(at)
