@@ -8,9 +8,15 @@ asks for at z10–z16 around the centre:
 
 - plain: one `ST_AsMVT` over `area` for the layer, transformed and clipped per tile, every
   feature at every zoom (the obvious query);
-- gridmap cold: `gridmap.tiles.tile` with an empty tile cache (zoom rules, pre-transformed
-  and pre-simplified geometry);
-- gridmap warm: the same tiles again, from the in-process cache.
+- gridmap, nothing cached: `gridmap.tiles.tile` with no cache and no store (zoom rules,
+  pre-transformed and pre-simplified geometry);
+- gridmap, township scope, nothing cached: the same for the operator of the central
+  township (the jurisdiction filter in the tile query; scoped tiles are not pre-rendered);
+- gridmap, first visit after pre-render: the tile store emptied, `gridmap.tiles.prerender`
+  run as on publication (timed and described), then each tile once without the in-process
+  cache: the costly ones come from the store, the rest are made and stored;
+- gridmap, from the store: the same again (another worker, or a restart);
+- gridmap, in-process cache: the same tiles from the process's LRU.
 
 Run: `.venv/bin/python bench/tiles.py` (add `--rebuild` to rebuild the scratch database,
 `--grids N` for a smaller city). The database is kept between runs: building it takes minutes.
@@ -26,14 +32,15 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psycopg
 import shapely
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
@@ -42,10 +49,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from megacity import COUNTY_CODE, make_megacity
 
-from gridmap import boundaries, tiles
+from gridmap import area_scope, boundaries, tiles
+from gridmap.area_scope import AreaScope
 from gridmap.boundaries import AreaRow
 from gridmap.db import make_engine, migrate, session_factory
 from gridmap.embedded_db import EmbeddedCluster
+from gridmap.permissions import Jurisdiction
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_HOME = ROOT / ".gridmap-bench"
@@ -229,27 +238,83 @@ def plain_tile(session: Session, layer: str, z: int, x: int, y: int, version_id:
 class Timings:
     ms: dict[tuple[str, int, str], list[float]]  # (method, z, layer) -> times
     size: dict[tuple[str, int, str], int]
+    notes: list[str] = field(default_factory=list)
 
 
-def run(session: Session, version_id: int) -> Timings:
+# The methods, in the order the report shows them.
+METHODS = (
+    "plain ST_AsMVT",
+    "gridmap, nothing cached",
+    "gridmap, township scope, nothing cached",
+    "gridmap, first visit after pre-render",
+    "gridmap, from the store",
+    "gridmap, in-process cache",
+)
+
+
+def prerender_fresh(engine: Engine, session: Session, version_id: int) -> list[str]:
+    """Empty the tile store, pre-render the version as a newly published one, and describe
+    what that made."""
+    session.execute(text("DELETE FROM tile_store WHERE version_id = :v"), {"v": version_id})
+    session.commit()
+    report = tiles.prerender(engine, version_id=version_id)
+    rows = session.execute(
+        text(
+            "SELECT z, count(*), sum(length(data)), max(render_ms) FROM tile_store "
+            "WHERE version_id = :v GROUP BY z ORDER BY z"
+        ),
+        {"v": version_id},
+    ).all()
+    session.commit()
+    lines = [
+        f"pre-render: {report.rendered:,} costly tiles (features with >= "
+        f"{tiles.PRERENDER_MIN_POINTS:,} vertices, z <= {tiles.STORE_MAX_ZOOM}) in "
+        f"{report.seconds:.0f} s, {sum(r[2] for r in rows) / 1e6:.1f} MB stored",
+        "",
+        "| zoom | tiles pre-rendered | MB | slowest to make, ms |",
+        "| --- | --- | --- | --- |",
+    ]
+    lines += [f"| {z} | {n:,} | {b / 1e6:.1f} | {ms:.0f} |" for z, n, b, ms in rows]
+    return lines
+
+
+def run(engine: Engine, session: Session, version_id: int, township: AreaScope) -> Timings:
+    def gridmap(**options: Any) -> Callable[[str, int, int, int], bytes]:
+        def fn(layer: str, z: int, x: int, y: int) -> bytes:
+            data = tiles.tile(session, layer=layer, z=z, x=x, y=y, version_id=version_id, **options)
+            session.commit()  # as the route does: a tile made on demand is stored
+            return data
+
+        return fn
+
     methods: dict[str, Callable[[str, int, int, int], bytes]] = {
         "plain ST_AsMVT": lambda layer, z, x, y: plain_tile(session, layer, z, x, y, version_id),
-        "gridmap cold": lambda layer, z, x, y: tiles.tile(
-            session, layer=layer, z=z, x=x, y=y, version_id=version_id
-        ),
-        "gridmap warm": lambda layer, z, x, y: tiles.tile(
-            session, layer=layer, z=z, x=x, y=y, version_id=version_id
-        ),
+        "gridmap, nothing cached": gridmap(cache=None, store=False),
+        "gridmap, township scope, nothing cached": gridmap(cache=None, store=False, scope=township),
+        # A worker meets the tiles for the first time after the version's costly ones were
+        # pre-rendered: those come from the store, the rest are made (and stored).
+        "gridmap, first visit after pre-render": gridmap(cache=None),
+        # Another worker, or this one after a restart: every tile up to the store zoom is
+        # in the store now.
+        "gridmap, from the store": gridmap(cache=None),
+        "gridmap, in-process cache": gridmap(),
     }
     # Warm PostgreSQL's buffers for both tables on the centre view, outside the timings.
     for z in ZOOMS:
         cx, cy = tile_xy(*CENTER, z)
         for layer in TILE_LAYERS:
             plain_tile(session, layer, z, cx, cy, version_id)
-            tiles.tile(session, layer=layer, z=z, x=cx, y=cy, version_id=version_id, cache=None)
+            gridmap(cache=None, store=False)(layer, z, cx, cy)
     tiles.CACHE.clear()
     out = Timings({}, {})
     for method, fn in methods.items():
+        if method == "gridmap, first visit after pre-render":
+            out.notes = prerender_fresh(engine, session, version_id)
+        if method == "gridmap, in-process cache":
+            for z in ZOOMS:  # fill the cache, outside the timings
+                for layer in TILE_LAYERS:
+                    for x, y in view_tiles(z):
+                        fn(layer, z, x, y)
         for z in ZOOMS:
             for layer in TILE_LAYERS:
                 times, total = [], 0
@@ -260,6 +325,7 @@ def run(session: Session, version_id: int) -> Timings:
                     total += len(data)
                 out.ms[(method, z, layer)] = times
                 out.size[(method, z, layer)] = total
+        print(f"  timed {method}", flush=True)
     return out
 
 
@@ -269,9 +335,7 @@ def p99(values: list[float]) -> float:
 
 
 def report(t: Timings, n_areas: int) -> list[str]:
-    methods = sorted(
-        {m for m, _, _ in t.ms}, key=["plain ST_AsMVT", "gridmap cold", "gridmap warm"].index
-    )
+    methods = sorted({m for m, _, _ in t.ms}, key=METHODS.index)
     lines = [
         f"{n_areas:,} areas; {len(list(ZOOMS))} zooms × {len(TILE_LAYERS)} layers "
         f"({', '.join(TILE_LAYERS)}); per zoom the tiles of a 1920×1080 view "
@@ -312,6 +376,20 @@ def machine() -> str:
     return f"{os.cpu_count()} CPUs (nproc), {model}, {platform.system()} {platform.release()}"
 
 
+def central_township(session: Session, version_id: int) -> AreaScope:
+    """The jurisdiction of the operator of the township at the centre (the dense core)."""
+    code = session.execute(
+        text(
+            f"SELECT code FROM area WHERE layer = 'township' AND {boundaries.VALID_IN} "
+            "AND ST_Covers(geom, ST_SetSRID(ST_Point(:lon, :lat), 4326))"
+        ),
+        {"version": version_id, "lon": CENTER[0], "lat": CENTER[1]},
+    ).scalar_one()
+    return area_scope.scope_for(
+        session, jurisdiction=Jurisdiction(township_codes=frozenset({code})), version_id=version_id
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grids", type=int, default=200_000)
@@ -321,16 +399,24 @@ def main() -> None:
     name = "gridmap_bench_tiles" if args.grids == 200_000 else f"gridmap_bench_tiles_{args.grids}"
     url = build_database(info.url, name, args.grids, rebuild=args.rebuild)
     engine = make_engine(url)
+    load_before = os.getloadavg()
     with session_factory(engine)() as session:
         active = boundaries.active_version(session)
         assert active is not None
         n_areas = session.execute(
             text(f"SELECT count(*) FROM area WHERE {boundaries.VALID_IN}"), {"version": active.id}
         ).scalar_one()
-        timings = run(session, active.id)
+        township = central_township(session, active.id)
+        timings = run(engine, session, active.id, township)
     engine.dispose()
+    load_after = os.getloadavg()
     print(f"machine: {machine()}")
+    before, after = (" ".join(f"{v:.1f}" for v in load) for load in (load_before, load_after))
+    print(f"load average (1, 5, 15 min) before: {before}; after: {after}")
     for line in report(timings, int(n_areas)):
+        print(line)
+    print()
+    for line in timings.notes:
         print(line)
 
 

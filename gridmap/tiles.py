@@ -306,7 +306,13 @@ def store_tile(
     render_ms: float,
 ) -> None:
     """Keep a tile in `tile_store` (flushed, not committed). Two workers making the same
-    tile at once write the same bytes: the second is ignored."""
+    tile at once write the same bytes: the second is ignored.
+
+    The caller's transaction then commits without waiting for the disk: a stored tile is
+    a copy, one lost in a crash is made again, and the wait (an fsync) would cost a first
+    visit more than making a cheap tile does.
+    """
+    session.execute(text("SET LOCAL synchronous_commit = off"))
     session.execute(
         text(
             "INSERT INTO tile_store (version_id, recipe, scope, layer, z, x, y, data, render_ms) "
@@ -343,7 +349,8 @@ def tile(
 
     Read through the in-process `cache`, then (with `store`, up to `STORE_MAX_ZOOM`) the
     shared `tile_store`; a tile made here is written to both. Writing to the store is
-    flushed in the caller's transaction: the caller commits.
+    flushed in the caller's transaction, which the caller commits (without waiting for
+    the disk: see `store_tile`).
     """
     check_layer(layer)
     check_tile(z, x, y)
