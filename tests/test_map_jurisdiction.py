@@ -306,9 +306,12 @@ def test_the_gaoping_demo_users_each_see_exactly_their_part(
                 client = TestClient(app.app, headers={"Authorization": f"Bearer {secret}"})
             else:
                 client = login(app, name, secret)
-            grids = client.get("/ogc/collections/grid/items", params={"limit": 10_000}).json()
+            county_wide = area == "140581" or area.startswith("team")
+            # County-wide users: the count is the answer (4,000 polygons would only be slow).
+            limit = 1 if county_wide else 10_000
+            grids = client.get("/ogc/collections/grid/items", params={"limit": limit}).json()
             codes = {feat["properties"]["code"] for feat in grids["features"]}
-            if area == "140581" or area.startswith("team"):
+            if county_wide:
                 # The county, and a department team (which works county-wide on the map).
                 assert grids["numberMatched"] == all_grids, name
             elif role == "grid_worker":
