@@ -7,6 +7,7 @@ is a committed one.
 from __future__ import annotations
 
 import datetime as dt
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
@@ -16,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.auth import PrincipalDep, acting_as, audit_write, check_event_scope
+from api.auth import PrincipalDep, acting_as, audit_write, check_event_scope, current_principal
 from api.context import AppContext
 from api.deps import ContextDep, SessionDep
 from gridmap import event_queries
@@ -181,6 +182,7 @@ def event_out(session: Session, event: Event) -> EventOut:
     team = session.get(Team, event.team_id) if event.team_id else None
     return _event_out(
         event,
+        lonlat=ev.event_lonlat(event),
         team=TeamOut(id=team.id, code=team.code, name=team.name, level=team.level)
         if team
         else None,
@@ -192,9 +194,13 @@ def event_out(session: Session, event: Event) -> EventOut:
 
 
 def _event_out(
-    event: Event, *, team: TeamOut | None, co_handlers: list[dict[str, Any]]
+    event: Event | SimpleNamespace,
+    *,
+    lonlat: tuple[float, float] | None,
+    team: TeamOut | None,
+    co_handlers: list[dict[str, Any]],
 ) -> EventOut:
-    lonlat = ev.event_lonlat(event)
+    """The answer for an event: an ORM object, or a new event's columns as attributes."""
     return EventOut(
         id=event.id,
         source=event.source,
@@ -279,10 +285,11 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _ingest(
-    ctx: AppContext, session: Session, body: EventIn, request: Request, principal: PrincipalDep
-) -> tuple[EventOut, bool]:
-    with translate_errors(ctx.database_url):
+def _ingest(ctx: AppContext, body: EventIn, request: Request) -> tuple[EventOut, bool]:
+    # The session is opened here, in the one worker thread the route uses, rather than as
+    # a dependency: every synchronous dependency is another hop to the thread pool.
+    principal = current_principal(request)
+    with translate_errors(ctx.database_url), ctx.sessions() as session:
         taken = ev.take_in_event(
             session,
             router=ctx.router,
@@ -290,29 +297,27 @@ def _ingest(
             actor=f"source:{body.source}",
             policy=EventPolicy.from_settings(ctx.settings),
         )
-        event, created = taken.event, taken.created
-        if created:
-            audit_write(
-                session,
-                request,
-                principal,
-                action="event.ingest",
-                target_type="event",
-                target_id=event.id,
-                details={"source": body.source},
-            )
+        if taken.existing is not None:
+            session.commit()
+            return event_out(session, taken.existing), False
+        audit_write(
+            session,
+            request,
+            principal,
+            action="event.ingest",
+            target_type="event",
+            target_id=taken.columns["id"],
+            details={"source": body.source},
+        )
         session.commit()  # acknowledged only once committed
-        if not created:
-            return event_out(session, event), False
-        # A new event: its team came back with the insert, and it has no co-handlers yet.
-        team = taken.team
-        return _event_out(
-            event,
-            team=TeamOut(id=team.id, code=team.code, name=team.name, level=team.level)
-            if team
-            else None,
-            co_handlers=[],
-        ), True
+    # A new event answers from the columns it was stored with: no reload, no ORM object;
+    # it has no co-handlers yet.
+    return _event_out(
+        SimpleNamespace(**taken.columns),
+        lonlat=taken.lonlat,
+        team=TeamOut(**taken.team.to_dict()) if taken.team else None,
+        co_handlers=[],
+    ), True
 
 
 @router.post(
@@ -327,13 +332,7 @@ def _ingest(
         }
     },
 )
-async def post_event(
-    request: Request,
-    response: Response,
-    ctx: ContextDep,
-    session: SessionDep,
-    principal: PrincipalDep,
-) -> EventOut:
+async def post_event(request: Request, response: Response, ctx: ContextDep) -> EventOut:
     raw = await _read_limited(request, MAX_EVENT_BODY_BYTES)
     try:
         body = EventIn.model_validate_json(raw)
@@ -345,7 +344,7 @@ async def post_event(
         first = problems[0]
         where = f"{first['where']}: " if first["where"] else ""
         raise InvalidInput(f"{where}{first['problem']}", details={"problems": problems}) from None
-    out, created = await run_in_threadpool(_ingest, ctx, session, body, request, principal)
+    out, created = await run_in_threadpool(_ingest, ctx, body, request)
     response.status_code = 201 if created else 200
     return out
 

@@ -13,7 +13,7 @@ import logging
 import math
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from geoalchemy2.shape import from_shape, to_shape
@@ -286,12 +286,15 @@ def _category_known(session: Session, code: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Ingested:
-    """What taking one event in gave: the event, whether it is new, and (if new) its team."""
+    """What taking one event in gave: the known event, or the new one's columns and team."""
 
-    event: Event
     created: bool
-    # The team the new event went to, as stored (None when unassigned, or when `created`
-    # is False: read the existing event's team from the database then).
+    # The event already known under (source, external_id), when `created` is False.
+    existing: Event | None = None
+    # A new event's columns as stored (every column of `event`), its WGS84 point and its
+    # team: enough to answer the sender without building an ORM object (`as_event` does).
+    columns: dict[str, Any] = field(default_factory=dict)
+    lonlat: tuple[float, float] | None = None
     team: TeamRef | None = None
 
 
@@ -314,7 +317,17 @@ def ingest_event(
     taken = take_in_event(
         session, router=router, payload=payload, actor=actor, policy=policy, now=now
     )
-    return taken.event, taken.created
+    if taken.existing is not None:
+        return taken.existing, False
+    return as_event(session, taken.columns), True
+
+
+def as_event(session: Session, columns: dict[str, Any]) -> Event:
+    """The new event as a persistent ORM object, as if just loaded, without reading it back."""
+    event = Event(**columns)
+    make_transient_to_detached(event)  # every column is set, so nothing is left to load
+    session.add(event)
+    return event
 
 
 def take_in_event(
@@ -326,7 +339,8 @@ def take_in_event(
     policy: EventPolicy | None = None,
     now: dt.datetime | None = None,
 ) -> Ingested:
-    """`ingest_event`, also giving the new event's team (what the HTTP answer shows).
+    """`ingest_event` for a caller that answers from the columns (the HTTP route): a new
+    event comes back as its stored columns and team, with no ORM object built.
 
     A new event costs one statement (`_INGEST_SQL`): the duplicate search, the department
     hand-over, the event row, its timeline and its announcement together; the caller's
@@ -338,7 +352,7 @@ def take_in_event(
         # A resend of a ticket taken in earlier is answered with it, whatever it says now.
         existing = _by_external_id(session, source=payload.source, external_id=payload.external_id)
         if existing is not None:
-            return Ingested(existing, False)
+            return Ingested(False, existing)
         raise UnknownCategory(
             f"category: {payload.category!r} is not in the responsibility list "
             "(GET /api/categories lists them)",
@@ -406,28 +420,25 @@ def take_in_event(
         existing = _by_external_id(session, source=payload.source, external_id=payload.external_id)
         if existing is None:
             raise Conflict("the event was taken in concurrently and then rolled back; retry")
-        return Ingested(existing, False)
-    event = Event(
-        **values,
+        return Ingested(False, existing)
+    values.update(
         id=row.id,
         received_at=row.received_at,
         updated_at=row.received_at,
+        team_id=row.team_id,
+        escalation_level=row.escalation_level,
         duplicate_of=row.duplicate_of,
         response_due_at=None,
         due_at=None,
         closed_at=None,
         satisfaction=None,
     )
-    event.team_id, event.escalation_level = row.team_id, row.escalation_level
-    # Persistent as if just loaded, without reading the row back: every column is set.
-    make_transient_to_detached(event)
-    session.add(event)
     team = (
         TeamRef(id=row.team_id, code=row.team_code, name=row.team_name, level=row.team_level)
         if row.team_id is not None
         else None
     )
-    return Ingested(event, True, team)
+    return Ingested(True, columns=values, lonlat=lonlat, team=team)
 
 
 def _created_announcement(
