@@ -226,7 +226,15 @@ def _tile_sql(layer: str, detail: int, where: str = "TRUE") -> str:
 def _recipe() -> str:
     """A name for everything that decides a tile's bytes: a stored tile made by other rules
     or another query is never served (a new recipe is a new key)."""
-    parts = (MIN_ZOOM, DETAIL_ZOOMS, FULL_DETAIL, FIELDS, _tile_sql("LAYER", 0, "WHERE"))
+    sample_scope = AreaScope(everywhere=False, county_codes=frozenset("C"), codes=frozenset("A"))
+    parts = (
+        MIN_ZOOM,
+        DETAIL_ZOOMS,
+        FULL_DETAIL,
+        FIELDS,
+        _tile_sql("LAYER", 0, "WHERE"),
+        sample_scope.sql("a"),  # the jurisdiction rule, which `AreaScope.key` does not name
+    )
     return hashlib.blake2b(repr(parts).encode(), digest_size=8).hexdigest()
 
 
@@ -522,6 +530,9 @@ def _prerender_locked(
         if version_id is None:
             return PrerenderReport(None, 0, 0, time.perf_counter() - start)
     require_published(session, version_id=version_id, cache=None)
+    # Tiles made by earlier rules are never read again (`RECIPE`).
+    session.execute(text("DELETE FROM tile_store WHERE recipe <> :r"), {"r": RECIPE})
+    session.commit()
     plan = costly_tiles(session, version_id=version_id, min_points=min_points)
     present = {
         TileAddress(*row)

@@ -114,6 +114,17 @@ def test_prerendering_makes_each_costly_tile_once_and_every_reader_gets_it(
     finally:
         tiles.RECIPE = original
 
+    # After an upgrade, pre-rendering drops what earlier rules made and makes it anew.
+    county.execute(
+        text("UPDATE tile_store SET recipe = 'earlier' WHERE z = 14 AND recipe = :r"),
+        {"r": tiles.RECIPE},
+    )
+    county.commit()
+    upgraded = tiles.prerender(county_engine, min_points=1)
+    assert upgraded.rendered == sum(1 for a in stored(county, 1) if a.z == 14) > 0
+    recipes = county.execute(text("SELECT DISTINCT recipe FROM tile_store")).scalars()
+    assert set(recipes) == {tiles.RECIPE}
+
 
 def test_a_tile_made_on_demand_is_kept_for_the_next_worker_up_to_the_store_zoom(
     county: Session,
