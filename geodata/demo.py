@@ -15,10 +15,11 @@ import geopandas as gpd
 import pandas as pd
 import shapely
 from sqlalchemy import text
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from geodata import gaoping
 from geodata.gridgen import generate_grids
+from geodata.history import HistorySummary, load_history
 from geodata.importer import import_boundaries
 from geodata.responsibility import (
     DepartmentEntry,
@@ -27,8 +28,13 @@ from geodata.responsibility import (
 )
 from gridmap import boundaries, categories, teams
 from gridmap.categories import RuleRow
+from gridmap.routing import Router
+from gridmap.settings import Settings
 
 RESPONSIBILITY_FILE = gaoping.SAMPLES / "responsibility_list.csv"
+# Past events a day in the demo's history: a fraction of the few hundred a county of this
+# size receives, because each takes ~7 real workflow steps (docs/demo-data.md, measured).
+DEFAULT_HISTORY_PER_DAY = 20.0
 
 # A step reporter: called with a step's name and its size, returns a context whose
 # `advance(n)` the step calls (the CLI passes rich progress bars; tests pass nothing).
@@ -53,6 +59,7 @@ class DemoSummary:
     seconds: dict[str, float] = field(default_factory=dict)
     grid_report: dict[str, Any] = field(default_factory=dict)
     disclaimer: str = ""
+    history: HistorySummary | None = None
 
 
 def _grids_for(args: tuple[str, str, Any, gpd.GeoDataFrame, int, int]) -> gpd.GeoDataFrame:
@@ -215,9 +222,16 @@ def load_gaoping(
     households_range: tuple[int, int] = (30, 50),
     workers: int = 2,
     report: Reporter = _silent,
+    history_days: int = 0,
+    history_per_day: float = DEFAULT_HISTORY_PER_DAY,
+    settings: Settings | None = None,
 ) -> DemoSummary:
     """Synthesise Gaoping, generate its grids, import and activate them, and load its
-    buildings, departments, teams, duties and responsibility list (caller commits)."""
+    buildings, departments, teams, duties and responsibility list (caller commits).
+
+    `history_days` > 0 also walks that many past days of events through the workflow
+    (`geodata.history`); off by default, so tests that need the county alone stay fast.
+    """
     seconds: dict[str, float] = {}
     started = time.perf_counter()
     with report("synthesising the county", 1) as bar:
@@ -275,6 +289,23 @@ def load_gaoping(
         counts.update(_load_directory(session, gaoping.COUNTY_CODE, grids))
         bar.advance(1)
     seconds["directory"] = time.perf_counter() - started
+    history = None
+    if history_days > 0:
+        started = time.perf_counter()
+        with report(f"{history_days} days of events", 1) as bar:
+            # Routes against the version activated above, read on this transaction's
+            # own connection (it is not committed yet).
+            router = Router(sessionmaker(bind=session.connection()), settings or Settings())
+            history = load_history(
+                session,
+                router=router,
+                county_code=gaoping.COUNTY_CODE,
+                days=history_days,
+                per_day=history_per_day,
+                seed=seed,
+            )
+            bar.advance(1)
+        seconds["history"] = time.perf_counter() - started
     counts.update(
         {
             "townships": len(data.townships),
@@ -296,6 +327,7 @@ def load_gaoping(
             "flags": {str(k): int(v) for k, v in flags.items()},
         },
         disclaimer=data.disclaimer,
+        history=history,
     )
 
 

@@ -25,6 +25,12 @@ def demo_command(
     if_missing: bool = typer.Option(
         False, "--if-missing", help="do nothing when the county is already loaded"
     ),
+    history_days: int = typer.Option(
+        30, min=0, help="Gaoping: days of past events walked through the workflow (0: none)"
+    ),
+    history_per_day: float = typer.Option(
+        demo.DEFAULT_HISTORY_PER_DAY, min=0.1, help="Gaoping: past events a day, on average"
+    ),
 ) -> None:
     """Load a demo county: Gaoping (高平市, synthetic geometry inside a real outline) or
     Monaco (real OpenStreetMap buildings)."""
@@ -61,7 +67,12 @@ def demo_command(
         with session_scope(session_factory(engine)) as session:
             if county == "gaoping":
                 summary = demo.load_gaoping(
-                    session, households_range=(s.households_min, s.households_max), report=report
+                    session,
+                    households_range=(s.households_min, s.households_max),
+                    report=report,
+                    history_days=history_days,
+                    history_per_day=history_per_day,
+                    settings=s,
                 )
             else:
                 summary = demo.load_monaco(
@@ -72,6 +83,8 @@ def demo_command(
     console.print(f"[bold]{county}[/] loaded as version {summary.version_id}: {counts}")
     console.print(f"grids: {summary.grid_report}")
     console.print(f"time: {timing}")
+    if summary.history is not None:
+        console.print(f"history: {summary.history.line()}", highlight=False)
     if summary.disclaimer:
         console.print(summary.disclaimer)
     with session_scope(session_factory(engine)) as session:
