@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from geodata import gaoping
 from geodata.gridgen import generate_grids
-from geodata.history import HistorySummary, load_history
+from geodata.history import DEFAULT_PER_DAY, HistorySummary, load_history
 from geodata.importer import import_boundaries
 from geodata.responsibility import (
     DepartmentEntry,
@@ -32,9 +32,7 @@ from gridmap.routing import Router
 from gridmap.settings import Settings
 
 RESPONSIBILITY_FILE = gaoping.SAMPLES / "responsibility_list.csv"
-# Past events a day in the demo's history: a fraction of the few hundred a county of this
-# size receives, because each takes ~7 real workflow steps (docs/demo-data.md, measured).
-DEFAULT_HISTORY_PER_DAY = 20.0
+DEFAULT_HISTORY_PER_DAY = DEFAULT_PER_DAY
 
 # A step reporter: called with a step's name and its size, returns a context whose
 # `advance(n)` the step calls (the CLI passes rich progress bars; tests pass nothing).

@@ -54,6 +54,9 @@ FATES = (
     ("returned", 0.03),  # the team says it is not theirs; the operator assigns it again
     ("stalled", 0.04),  # nobody gets to it: still open, overdue
 )
+# Events a day by default: a fraction of the few hundred a county of ~3,900 grids receives,
+# because each one costs about seven real workflow calls (docs/demo-data.md, measured).
+DEFAULT_PER_DAY = 20.0
 # Reports that another caller repeats within the next one and a half hours.
 ECHO_SHARE = 0.04
 # Events a day, Beijing time of day: the hotline and the grid workers are busiest by day.
@@ -194,7 +197,7 @@ def load_history(
     router: Router,
     county_code: str,
     days: int = 30,
-    per_day: float = 240.0,
+    per_day: float = DEFAULT_PER_DAY,
     seed: int = 0,
     now: dt.datetime | None = None,
     policy: EventPolicy | None = None,
@@ -204,6 +207,8 @@ def load_history(
     Deterministic for a seed and `now`. Flushes, never commits (the caller commits). The
     live-stream announcements the steps make are removed again before returning: they
     describe the past, and a command view catching up must not replay a month of it.
+    For the same reason the overdue warnings of `gridmap.events` are silenced while it
+    runs (it is a loading step: the CLI and tests call it, never a serving process).
     """
     if days < 1:
         raise InvalidInput(f"days must be at least 1, not {days}", details={"days": days})
