@@ -2,9 +2,10 @@
 
 Every query filters by the caller's jurisdiction inside the SQL (areas and teams through
 `AreaScope`, events through `Jurisdiction.event_clause`), so nothing outside it is even
-counted. Area matching is split into three small LIMITed queries (exact code, code
-prefix, name substring) rather than one query ordered over every match: a common word
-such as "网格" matches every grid of a megacity, and only the first few are shown.
+counted. Areas are matched in small LIMITed branches rather than one query ordered over
+every match (a code prefix such as the county's matches all 200,000 grids of a megacity):
+codes as index ranges per layer, names by one scan that stops at the first few matches
+(bench/search.py measures both against the single query).
 """
 
 from __future__ import annotations
@@ -113,48 +114,70 @@ def _bbox(row: Any) -> Bbox | None:
 
 # --- areas ------------------------------------------------------------------------------
 
-_AREA_BRANCH = """
-    (SELECT a.id, {rank} AS rank FROM area a
-     WHERE a.valid_from <= :version AND (a.valid_to IS NULL OR a.valid_to > :version)
-       AND {scope} AND {match}
-     {order} LIMIT :limit)
+# The counties present, by a loose index scan of ix_area_lookup (county_code, layer, code,
+# valid_from): one index descent per county instead of reading 200,000 rows.
+_COUNTIES = """
+    WITH RECURSIVE c AS (
+        SELECT min(county_code) AS v FROM area
+        UNION ALL
+        SELECT (SELECT min(county_code) FROM area WHERE county_code > c.v) FROM c
+        WHERE c.v IS NOT NULL
+    ) SELECT v FROM c WHERE v IS NOT NULL
 """
+# Codes by prefix, one layer at a time, as a range on ix_area_lookup: the range finds the
+# candidates in the index, LIKE keeps exactly the prefixed ones (a linguistic collation may
+# order a few codes outside the range; the embedded cluster's C.UTF-8 orders by code point).
+# A LIMIT per layer, so the thousands of grids under a prefix cannot crowd out its township.
+_CODE_BRANCH = """
+    (SELECT a.id, a.code, CASE WHEN a.code = :q THEN 0 ELSE 1 END AS rank,
+            {layer_rank} AS layer_rank FROM area a
+     WHERE a.county_code = ANY(ARRAY({counties})) AND a.layer = '{layer}'
+       AND a.code >= :q AND a.code < :q_end AND a.code LIKE :prefix ESCAPE '\\'
+       AND a.valid_from <= :version AND (a.valid_to IS NULL OR a.valid_to > :version)
+       AND {scope}
+     LIMIT :limit)
+"""
+# Names by substring: no index can help ILIKE '%…%' (that needs pg_trgm), so one scan that
+# stops at the first `limit` matches.
+_NAME_BRANCH = """
+    (SELECT a.id, a.code, 2 AS rank, {layer_rank} AS layer_rank FROM area a
+     WHERE a.name ILIKE :substring ESCAPE '\\' AND NOT a.code LIKE :prefix ESCAPE '\\'
+       AND a.valid_from <= :version AND (a.valid_to IS NULL OR a.valid_to > :version)
+       AND {scope}
+     LIMIT :limit)
+"""
+# Past every character a code can hold: [q, q + this) holds every string starting with q.
+_LAST_CHAR = "\U0010ffff"
 
 
 def search_areas(
     session: Session, *, query: str, version_id: int, scope: AreaScope, limit: int = 10
 ) -> list[SearchHit]:
-    """Areas of `version_id` in `scope` whose code is `query` or starts with it
-    (case-insensitive), or whose name contains it; exact code first, then code prefixes
-    (shorter codes, i.e. higher layers, first), then names."""
+    """Areas of `version_id` in `scope` whose code is `query` or starts with it, or whose
+    name contains it (case-insensitive); the exact code first, then code prefixes (higher
+    layers first), then names. Bounding boxes are read for the hits only."""
     q = check_query(query)
     _check_limit(limit)
     where, params = scope.sql("a")
     escaped = _like_escaped(q)
+    layer_rank = (
+        "CASE a.layer "
+        + " ".join(f"WHEN '{layer}' THEN {i}" for i, layer in enumerate(_LAYER_ORDER))
+        + " ELSE 99 END"
+    )
     branches = [
-        _AREA_BRANCH.format(rank=0, scope=where, match="lower(a.code) = lower(:q)", order=""),
-        _AREA_BRANCH.format(
-            rank=1,
-            scope=where,
-            match="a.code ILIKE :prefix ESCAPE '\\' AND lower(a.code) <> lower(:q)",
-            order="ORDER BY length(a.code), a.code",
-        ),
-        _AREA_BRANCH.format(
-            rank=2,
-            scope=where,
-            match="a.name ILIKE :substring ESCAPE '\\' AND NOT a.code ILIKE :prefix ESCAPE '\\'",
-            order="",
-        ),
+        _CODE_BRANCH.format(counties=_COUNTIES, layer=layer, scope=where, layer_rank=i)
+        for i, layer in enumerate(_LAYER_ORDER)
     ]
-    layer_rank = " ".join(f"WHEN '{layer}' THEN {i}" for i, layer in enumerate(_LAYER_ORDER))
+    branches.append(_NAME_BRANCH.format(scope=where, layer_rank=layer_rank))
     sql = f"""
         WITH hits AS ({" UNION ALL ".join(branches)})
         SELECT a.id, a.code, a.name, a.layer, a.parent_code, a.households, a.county_code,
                h.rank, ST_XMin(a.geom) AS west, ST_YMin(a.geom) AS south,
                ST_XMax(a.geom) AS east, ST_YMax(a.geom) AS north
-        FROM hits h JOIN area a ON a.id = h.id
-        ORDER BY h.rank, CASE a.layer {layer_rank} ELSE 99 END, length(a.code), a.code
-        LIMIT :limit
+        FROM (SELECT * FROM hits ORDER BY rank, layer_rank, length(code), code LIMIT :limit) h
+        JOIN area a ON a.id = h.id
+        ORDER BY h.rank, h.layer_rank, length(h.code), h.code
     """
     rows = session.execute(
         text(sql),
@@ -162,6 +185,7 @@ def search_areas(
             **params,
             "version": version_id,
             "q": q,
+            "q_end": q + _LAST_CHAR,
             "prefix": escaped + "%",
             "substring": "%" + escaped + "%",
             "limit": limit,
