@@ -17,7 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from api.auth import PrincipalDep, acting_as, audit_write, check_event_scope, current_principal
+from api.auth import (
+    PrincipalDep,
+    acting_as,
+    audit_write,
+    check_event_scope,
+    current_principal,
+    source_addr,
+)
 from api.context import AppContext
 from api.deps import ContextDep, SessionDep
 from gridmap import event_queries
@@ -26,7 +33,7 @@ from gridmap import workflow as wf
 from gridmap.categories import list_categories
 from gridmap.db import translate_errors
 from gridmap.errors import InvalidInput, NotFound, PayloadTooLarge
-from gridmap.events import EventInput, EventPolicy
+from gridmap.events import EventInput, EventPolicy, IngestAudit
 from gridmap.models import Event, Photo, Team
 from gridmap.photos import store_photo, stored_photo_file
 from gridmap.stats import event_stats
@@ -296,19 +303,17 @@ def _ingest(ctx: AppContext, body: EventIn, request: Request) -> tuple[EventOut,
             payload=body.to_input(),
             actor=f"source:{body.source}",
             policy=EventPolicy.from_settings(ctx.settings),
+            # Written by the ingest statement itself, as `audit_write` would: one round
+            # trip fewer, and no ORM flush.
+            audit=IngestAudit(
+                actor=principal.actor,
+                source_addr=source_addr(request),
+                details={"source": body.source},
+            ),
         )
         if taken.existing is not None:
             session.commit()
             return event_out(session, taken.existing), False
-        audit_write(
-            session,
-            request,
-            principal,
-            action="event.ingest",
-            target_type="event",
-            target_id=taken.columns["id"],
-            details={"source": body.source},
-        )
         session.commit()  # acknowledged only once committed
     # A new event answers from the columns it was stored with: no reload, no ORM object;
     # it has no co-handlers yet.

@@ -298,6 +298,15 @@ class Ingested:
     team: TeamRef | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class IngestAudit:
+    """The audit entry (gridmap.audit) of an ingest through the API: who, from where, what."""
+
+    actor: str
+    source_addr: str | None
+    details: dict[str, Any]
+
+
 def ingest_event(
     session: Session,
     *,
@@ -338,9 +347,12 @@ def take_in_event(
     actor: str,
     policy: EventPolicy | None = None,
     now: dt.datetime | None = None,
+    audit: IngestAudit | None = None,
 ) -> Ingested:
     """`ingest_event` for a caller that answers from the columns (the HTTP route): a new
-    event comes back as its stored columns and team, with no ORM object built.
+    event comes back as its stored columns and team, with no ORM object built. `audit`
+    is the `event.ingest` audit entry, written with a new event (as `gridmap.audit.record`
+    would, in the same statement).
 
     A new event costs one statement (`_INGEST_SQL`): the duplicate search, the department
     hand-over, the event row, its timeline and its announcement together; the caller's
@@ -411,6 +423,9 @@ def take_in_event(
             "metres": policy.duplicate_distance_m,
             "window": dt.timedelta(minutes=policy.duplicate_window_minutes),
             "open": list(wf.OPEN_STATES),
+            "audit_actor": audit.actor if audit else None,
+            "audit_addr": audit.source_addr if audit else None,
+            "audit_details": json.dumps(audit.details if audit else {}, ensure_ascii=False),
             "announcement": notify.encode_payload(
                 _created_announcement(values, lonlat), kind="event.created"
             ),
@@ -503,7 +518,8 @@ _INSERTED_COLUMNS = (
 #              nothing (and so log and announce nothing): the caller then reads that one;
 #   steps      the timeline: `report`, and `possible_duplicate` when an original was found;
 #   held, message  the `event.created` announcement, taking gridmap.notify's shared
-#              advisory lock before the message takes its id (see notify's docstring).
+#              advisory lock before the message takes its id (see notify's docstring);
+#   audit      the API's audit entry (gridmap.audit's table), when one is given.
 _POINT_SQL = "ST_SetSRID(ST_MakePoint(CAST(:plon AS float8), CAST(:plat AS float8)), 4326)"
 # Each column's value in the INSERT; a plain parameter unless the statement decides it.
 _VALUE_SQL = {
@@ -568,6 +584,12 @@ _INGEST_SQL = text(
                    'id', id, 'team_id', team_id, 'escalation_level', escalation_level,
                    'duplicate_of', duplicate_of, 'unassigned', team_id IS NULL)
         FROM new_event, held
+    ),
+    audit AS (
+        INSERT INTO audit_log (actor, source_addr, action, target_type, target_id, details)
+        SELECT CAST(:audit_actor AS text), :audit_addr, 'event.ingest', 'event', CAST(id AS text),
+               CAST(:audit_details AS jsonb)
+        FROM new_event WHERE CAST(:audit_actor AS text) IS NOT NULL
     )
     SELECT n.id, n.received_at, n.team_id, n.escalation_level, n.duplicate_of,
            t.code AS team_code, t.name AS team_name, t.level AS team_level
