@@ -74,7 +74,8 @@ def load_picture(session: Session, *, county_code: str) -> CountyPicture:
     ).all()
     if not homes or not cats:
         raise LookupError(f"county {county_code} has no buildings or no categories loaded")
-    xyh = np.array(homes, dtype=float)
+    # Plain tuples: numpy reading SQLAlchemy rows column by column costs seconds here.
+    xyh = np.array([tuple(r) for r in homes], dtype=float)
     edges = (
         shapely.get_coordinates(shapely.boundary(np.array([g.geom for g in grids])))
         if grids
