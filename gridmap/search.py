@@ -155,42 +155,54 @@ def search_areas(
 ) -> list[SearchHit]:
     """Areas of `version_id` in `scope` whose code is `query` or starts with it, or whose
     name contains it (case-insensitive); the exact code first, then code prefixes (higher
-    layers first), then names. Bounding boxes are read for the hits only."""
+    layers first), then names. Bounding boxes are read for the hits only.
+
+    Names are searched only when the codes leave room: no exact code and fewer than
+    `limit` prefixed ones. A name scan reads the whole table when nothing matches, and
+    someone who typed a whole code wants that area, not names that happen to contain it.
+    """
     q = check_query(query)
     _check_limit(limit)
-    where, params = scope.sql("a")
+    where, scope_params = scope.sql("a")
     escaped = _like_escaped(q)
-    layer_rank = (
-        "CASE a.layer "
-        + " ".join(f"WHEN '{layer}' THEN {i}" for i, layer in enumerate(_LAYER_ORDER))
-        + " ELSE 99 END"
-    )
-    branches = [
+    params = {
+        **scope_params,
+        "version": version_id,
+        "q": q,
+        "q_end": q + _LAST_CHAR,
+        "prefix": escaped + "%",
+        "substring": "%" + escaped + "%",
+        "limit": limit,
+    }
+    code_branches = [
         _CODE_BRANCH.format(counties=_COUNTIES, layer=layer, scope=where, layer_rank=i)
         for i, layer in enumerate(_LAYER_ORDER)
     ]
-    branches.append(_NAME_BRANCH.format(scope=where, layer_rank=layer_rank))
-    sql = f"""
-        WITH hits AS ({" UNION ALL ".join(branches)})
-        SELECT a.id, a.code, a.name, a.layer, a.parent_code, a.households, a.county_code,
-               h.rank, ST_XMin(a.geom) AS west, ST_YMin(a.geom) AS south,
-               ST_XMax(a.geom) AS east, ST_YMax(a.geom) AS north
-        FROM (SELECT * FROM hits ORDER BY rank, layer_rank, length(code), code LIMIT :limit) h
-        JOIN area a ON a.id = h.id
-        ORDER BY h.rank, h.layer_rank, length(h.code), h.code
-    """
+    hits = list(session.execute(text(" UNION ALL ".join(code_branches)), params).all())
+    if len(hits) < limit and not any(h.rank == 0 for h in hits):
+        layer_rank = (
+            "CASE a.layer "
+            + " ".join(f"WHEN '{layer}' THEN {i}" for i, layer in enumerate(_LAYER_ORDER))
+            + " ELSE 99 END"
+        )
+        hits += session.execute(
+            text(_NAME_BRANCH.format(scope=where, layer_rank=layer_rank)), params
+        ).all()
+    chosen = sorted(hits, key=lambda h: (h.rank, h.layer_rank, len(h.code), h.code))[:limit]
+    ranks = {int(h.id): int(h.rank) for h in chosen}
     rows = session.execute(
-        text(sql),
-        {
-            **params,
-            "version": version_id,
-            "q": q,
-            "q_end": q + _LAST_CHAR,
-            "prefix": escaped + "%",
-            "substring": "%" + escaped + "%",
-            "limit": limit,
-        },
+        text(
+            """
+            SELECT a.id, a.code, a.name, a.layer, a.parent_code, a.households, a.county_code,
+                   ST_XMin(a.geom) AS west, ST_YMin(a.geom) AS south,
+                   ST_XMax(a.geom) AS east, ST_YMax(a.geom) AS north
+            FROM area a WHERE a.id = ANY(:ids)
+            """
+        ),
+        {"ids": list(ranks)},
     ).all()
+    order = {int(h.id): i for i, h in enumerate(chosen)}
+    rows = sorted(rows, key=lambda r: order[int(r.id)])
     match = {0: "code", 1: "code_prefix", 2: "name"}
     return [
         SearchHit(
@@ -200,7 +212,7 @@ def search_areas(
             name=r.name,
             layer=r.layer,
             bbox=_bbox(r),
-            match=match[int(r.rank)],
+            match=match[ranks[int(r.id)]],
             extra={
                 "parent_code": r.parent_code,
                 "households": r.households,
