@@ -438,6 +438,7 @@ def take_in_event(
         return Ingested(False, existing)
     values.update(
         id=row.id,
+        reported_at=row.reported_at,  # in the database's time zone, as a reload gives it
         received_at=row.received_at,
         updated_at=row.received_at,
         team_id=row.team_id,
@@ -558,7 +559,7 @@ _INGEST_SQL = text(
                 coalesce(CAST(:now AS timestamptz), now()),
                 (SELECT id FROM original))
         ON CONFLICT ON CONSTRAINT uq_event_source_external_id DO NOTHING
-        RETURNING id, received_at, team_id, escalation_level, duplicate_of
+        RETURNING id, reported_at, received_at, team_id, escalation_level, duplicate_of
     ),
     steps AS (
         INSERT INTO event_log (event_id, county_code, at, actor, action, from_status, to_status,
@@ -591,7 +592,7 @@ _INGEST_SQL = text(
                CAST(:audit_details AS jsonb)
         FROM new_event WHERE CAST(:audit_actor AS text) IS NOT NULL
     )
-    SELECT n.id, n.received_at, n.team_id, n.escalation_level, n.duplicate_of,
+    SELECT n.id, n.reported_at, n.received_at, n.team_id, n.escalation_level, n.duplicate_of,
            t.code AS team_code, t.name AS team_name, t.level AS team_level
     FROM new_event n LEFT JOIN team t ON t.id = n.team_id
     """.split()
