@@ -142,13 +142,15 @@ def build_command_view(
     bounds: Bounds | None = None,
     api_features: Iterable[str] = (),
     query: str = "",
+    version: int | None = None,
 ) -> str:
     """The whole command view page as HTML.
 
     `tile_url` is an optional basemap (none is needed: the county's own layers are the map);
     `bounds` the first view (west, south, east, north), else the page fits to the county
     layer once it arrives; `api_features` which parts of the API the service has (names from
-    API_FEATURES); `query` pre-fills the search box. Every asset comes from this service:
+    API_FEATURES); `query` pre-fills the search box; `version` the active boundary version
+    (tile URLs carry it; without it the page asks /health). Every asset comes from this service:
     a CDN link left in the page raises ConfigurationError.
     """
     t = labels(lang)
@@ -200,6 +202,7 @@ def build_command_view(
         "geojsonMaxFeatures": GEOJSON_MAX_FEATURES,
         "fitToCounty": bounds is None,
         "query": query,
+        "version": version,
     }
     figure.html.add_child(
         Element(

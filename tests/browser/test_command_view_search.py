@@ -13,6 +13,7 @@ import pytest
 from tests.browser.conftest import Service, WatchedPage
 from tests.browser.test_command_view import MAP_VIEW, open_page, post_event
 from tests.factories import C3, G1, GRIDS
+from web_map.command_view import build_command_view
 
 EAST_GRID = f"{C3}001"  # 第5网格, in the east township
 _, EAST_WEST, EAST_SOUTH = GRIDS[EAST_GRID]
@@ -122,3 +123,15 @@ def test_tiled_grids_are_found_coloured_by_open_events_and_carry_the_version(
     assert all(url.endswith(f".pbf?v={version}") for url in tile_urls), tile_urls[:3]
     watched.screenshot("command_view_search_tiled")
     assert watched.console_errors == []
+
+
+def test_the_page_config_carries_the_boundary_version_its_tiles_ask_for() -> None:
+    page = build_command_view(version=7)
+    config = json.loads(page.split('id="gm-config">', 1)[1].split("</script>", 1)[0])
+    assert config["version"] == 7
+    assert (
+        json.loads(build_command_view().split('id="gm-config">', 1)[1].split("</script>", 1)[0])[
+            "version"
+        ]
+        is None
+    )
