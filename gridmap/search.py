@@ -74,7 +74,8 @@ class SearchHit:
 
 def check_query(query: str) -> str:
     """The search text, trimmed; refused when empty, too long or holding control characters
-    (PostgreSQL text cannot hold NUL, and no code or name holds the others)."""
+    or lone surrogates (PostgreSQL text cannot hold NUL, and no code or name holds the
+    others)."""
     q = query.strip()
     if not q:
         raise InvalidInput("q: give something to search for", details={"field": "q"})
@@ -83,7 +84,10 @@ def check_query(query: str) -> str:
             f"q: at most {MAX_QUERY_CHARS} characters, got {len(q)}",
             details={"field": "q", "length": len(q)},
         )
-    bad = sorted({f"U+{ord(c):04X}" for c in q if ord(c) < 32 or ord(c) == 127})
+    # Lone surrogates cannot be encoded for the database either.
+    bad = sorted(
+        {f"U+{ord(c):04X}" for c in q if ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) < 0xE000}
+    )
     if bad:
         raise InvalidInput(
             f"q: control characters are not searchable ({', '.join(bad)})",

@@ -16,6 +16,8 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from gridmap import auth as accounts
 from gridmap.db import make_engine, session_factory
+from gridmap.errors import InvalidInput
+from gridmap.search import check_query
 from gridmap.settings import Settings
 from tests import factories as f
 from tests.conftest import create_database, drop_database
@@ -196,6 +198,13 @@ def test_bad_input_is_refused_with_what_was_wrong(
     response = county.client.get("/api/search", params=params, headers=county.county_operator)
     assert response.status_code == 422, response.text
     assert field in response.text
+
+
+def test_text_the_database_cannot_hold_is_refused_before_it_gets_there() -> None:
+    for bad in ("a\x00b", "\ud800", "\x1b[31m"):
+        with pytest.raises(InvalidInput, match="not searchable"):
+            check_query(bad)
+    assert check_query("  北城街道 ") == "北城街道"
 
 
 def test_wildcards_and_huge_numbers_are_taken_literally(county: County) -> None:
