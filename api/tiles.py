@@ -61,7 +61,10 @@ def get_tile(
     version = v if v is not None else _active(session)
     tiles.require_published(session, version_id=version)
     scope = area_scope.scope_for(session, jurisdiction=principal.jurisdiction, version_id=version)
-    etag = f'"v{version}-{scope.key}-{layer}-{z}-{x}-{y}-{tiles.RECIPE}"'
+    shared = tiles.tile_scope(session, scope=scope, version_id=version)
+    etag = f'"v{version}-{shared.key}-{layer}-{z}-{x}-{y}-{tiles.RECIPE}"'
+    # Even a county-wide user's tile is private: a shared cache that ignored `Vary` would
+    # otherwise hand it to a township user asking for the same address.
     if scope.everywhere:
         cache_control = IMMUTABLE if v is not None else REVALIDATE
     else:

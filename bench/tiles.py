@@ -12,11 +12,15 @@ asks for at z10–z16 around the centre:
   pre-transformed and pre-simplified geometry);
 - gridmap, township scope, nothing cached: the same for the operator of the central
   township (the jurisdiction filter in the tile query; scoped tiles are not pre-rendered);
-- gridmap, first visit after pre-render: the tile store emptied, `gridmap.tiles.prerender`
-  run as on publication (timed and described), then each tile once without the in-process
-  cache: the costly ones come from the store, the rest are made and stored;
+- gridmap, first visit after pre-render: the tile store emptied and
+  `gridmap.tiles.prerender` run as on publication (timed and described) before any
+  timing; then each tile once without the in-process cache: the costly ones come from
+  the store, the rest are made (and stored up to `STORE_MAX_ZOOM`);
 - gridmap, from the store: the same again (another worker, or a restart);
 - gridmap, in-process cache: the same tiles from the process's LRU.
+
+Each tile is timed by every method in turn, so a shared machine's changing load weighs on
+all methods alike.
 
 Run: `.venv/bin/python bench/tiles.py` (add `--rebuild` to rebuild the scratch database,
 `--grids N` for a smaller city). The database is kept between runs: building it takes minutes.
@@ -306,26 +310,23 @@ def run(engine: Engine, session: Session, version_id: int, township: AreaScope) 
             plain_tile(session, layer, z, cx, cy, version_id)
             gridmap(cache=None, store=False)(layer, z, cx, cy)
     tiles.CACHE.clear()
-    out = Timings({}, {})
-    for method, fn in methods.items():
-        if method == "gridmap, first visit after pre-render":
-            out.notes = prerender_fresh(engine, session, version_id)
-        if method == "gridmap, in-process cache":
-            for z in ZOOMS:  # fill the cache, outside the timings
-                for layer in TILE_LAYERS:
-                    for x, y in view_tiles(z):
-                        fn(layer, z, x, y)
-        for z in ZOOMS:
-            for layer in TILE_LAYERS:
-                times, total = [], 0
-                for x, y in view_tiles(z):
+    out = Timings({}, {}, prerender_fresh(engine, session, version_id))
+    # Tile by tile, every method in turn: the load of a shared machine changes by the
+    # minute, and this way it weighs on all methods alike.
+    for z in ZOOMS:
+        for layer in TILE_LAYERS:
+            for method in methods:
+                out.ms[(method, z, layer)] = []
+                out.size[(method, z, layer)] = 0
+            for x, y in view_tiles(z):
+                for method, fn in methods.items():
+                    if method == "gridmap, in-process cache":
+                        fn(layer, z, x, y)  # into the cache, outside the timings
                     start = time.perf_counter()
                     data = fn(layer, z, x, y)
-                    times.append((time.perf_counter() - start) * 1000)
-                    total += len(data)
-                out.ms[(method, z, layer)] = times
-                out.size[(method, z, layer)] = total
-        print(f"  timed {method}", flush=True)
+                    out.ms[(method, z, layer)].append((time.perf_counter() - start) * 1000)
+                    out.size[(method, z, layer)] += len(data)
+        print(f"  timed zoom {z}", flush=True)
     return out
 
 

@@ -87,8 +87,8 @@ class TileKey:
 class TileCache:
     """A thread-safe LRU of encoded tiles, bounded by total bytes.
 
-    Also remembers which versions are published: that never changes once true, so a warm
-    tile is answered without touching the database.
+    Also remembers which versions are published, and the counties each holds: neither
+    changes once published, so a warm tile is answered without touching the database.
     """
 
     def __init__(self, *, max_bytes: int = 128 * 1024 * 1024) -> None:
@@ -96,6 +96,7 @@ class TileCache:
         self._tiles: OrderedDict[TileKey, bytes] = OrderedDict()
         self._size = 0
         self._published: set[tuple[str, int]] = set()
+        self._counties: dict[tuple[str, int], frozenset[str]] = {}
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -131,10 +132,19 @@ class TileCache:
         with self._lock:
             self._published.add((database, version_id))
 
+    def counties(self, database: str, version_id: int) -> frozenset[str] | None:
+        with self._lock:
+            return self._counties.get((database, version_id))
+
+    def set_counties(self, database: str, version_id: int, counties: frozenset[str]) -> None:
+        with self._lock:
+            self._counties[(database, version_id)] = counties
+
     def clear(self) -> None:
         with self._lock:
             self._tiles.clear()
             self._published.clear()
+            self._counties.clear()
             self._size = 0
             self.hits = self.misses = 0
 
@@ -268,6 +278,31 @@ def require_published(
         cache.mark_published(database, version_id)
 
 
+def tile_scope(
+    session: Session, *, scope: AreaScope, version_id: int, cache: TileCache | None = CACHE
+) -> AreaScope:
+    """The scope a tile is made and kept under: a jurisdiction over every county the
+    (published) version holds sees what the unscoped tile shows, so it shares that tile,
+    pre-rendered, instead of a copy of its own (a county's command centre is such a user)."""
+    if scope.everywhere or not scope.county_codes:
+        return scope
+    database = _database(session)
+    counties = cache.counties(database, version_id) if cache is not None else None
+    if counties is None:
+        counties = frozenset(
+            session.scalars(
+                text(
+                    "SELECT DISTINCT county_code FROM area "
+                    "WHERE valid_from <= :v AND (valid_to IS NULL OR valid_to > :v)"
+                ),
+                {"v": version_id},
+            )
+        )
+        if cache is not None:
+            cache.set_counties(database, version_id, counties)
+    return EVERYWHERE if counties <= scope.county_codes else scope
+
+
 def render_tile(
     session: Session,
     *,
@@ -365,6 +400,7 @@ def tile(
     require_published(session, version_id=version_id, cache=cache)
     if not shown(layer, z):
         return b""
+    scope = tile_scope(session, scope=scope, version_id=version_id, cache=cache)
     key = TileKey(_database(session), version_id, layer, z, x, y, scope.key)
     if cache is not None:
         hit = cache.get(key)
@@ -381,7 +417,8 @@ def tile(
         encoded = render_tile(
             session, layer=layer, z=z, x=x, y=y, version_id=version_id, scope=scope
         )
-        if use_store:
+        # An empty tile is not worth a write: making it again is one index probe.
+        if use_store and encoded:
             store_tile(
                 session,
                 layer=layer,
@@ -553,14 +590,27 @@ def _prerender_locked(
             return PrerenderReport(
                 version_id, len(plan), rendered, time.perf_counter() - start, True
             )
-        tile(
+        # Stored even when empty (a feature's box touched the tile, its shape did not), so
+        # the next call finds the plan complete.
+        made = time.perf_counter()
+        data = render_tile(
             session,
             layer=address.layer,
             z=address.z,
             x=address.x,
             y=address.y,
             version_id=version_id,
-            cache=None,
+        )
+        store_tile(
+            session,
+            layer=address.layer,
+            z=address.z,
+            x=address.x,
+            y=address.y,
+            version_id=version_id,
+            scope_key=EVERYWHERE.key,
+            data=data,
+            render_ms=(time.perf_counter() - made) * 1000,
         )
         session.commit()
         rendered += 1

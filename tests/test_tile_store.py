@@ -13,11 +13,12 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from gridmap import boundaries, tiles
+from gridmap import area_scope, boundaries, tiles
 from gridmap.boundaries import AreaRow
 from gridmap.db import make_engine, session_factory
+from gridmap.permissions import Jurisdiction
 from tests import factories as f
-from tests.test_tiles import tiles_over_county
+from tests.test_tiles import tile_xy, tiles_over_county
 
 
 @pytest.fixture
@@ -105,6 +106,17 @@ def test_prerendering_makes_each_costly_tile_once_and_every_reader_gets_it(
         {"x": x, "y": y},
     )
     assert tiles.tile(county, layer="grid", z=14, x=x, y=y, version_id=1, cache=None) == b"stored"
+    # A county's command centre sees the whole county, so it shares the unscoped tile; a
+    # township operator gets a tile of their own.
+    for jurisdiction, shares in (
+        (Jurisdiction(county_codes=frozenset({f.COUNTY})), True),
+        (Jurisdiction(township_codes=frozenset({f.T1})), False),
+    ):
+        scope = area_scope.scope_for(county, jurisdiction=jurisdiction, version_id=1)
+        scoped = tiles.tile(
+            county, layer="grid", z=14, x=x, y=y, version_id=1, scope=scope, cache=None
+        )
+        assert (scoped == b"stored") is shares
 
     # Tiles made by other rules or another query are not served: a new recipe, a new key.
     original = tiles.RECIPE
@@ -126,13 +138,12 @@ def test_prerendering_makes_each_costly_tile_once_and_every_reader_gets_it(
     assert set(recipes) == {tiles.RECIPE}
 
 
-def test_a_tile_made_on_demand_is_kept_for_the_next_worker_up_to_the_store_zoom(
+def test_a_tile_made_on_demand_is_kept_for_the_next_worker_up_to_the_store_zoom_unless_empty(
     county: Session,
 ) -> None:
-    z14 = tiles_over_county(14)[0]
-    z15 = tiles_over_county(15)[0]
-    tiles.tile(county, layer="grid", z=14, x=z14[0], y=z14[1], version_id=1, cache=None)
-    tiles.tile(county, layer="grid", z=15, x=z15[0], y=z15[1], version_id=1, cache=None)
+    z14, z15 = tile_xy(112.905, 35.79, 14), tile_xy(112.905, 35.79, 15)
+    for z, (x, y) in ((14, z14), (15, z15), (14, (0, 0))):  # (0, 0): empty, far away
+        tiles.tile(county, layer="grid", z=z, x=x, y=y, version_id=1, cache=None)
     county.commit()
     assert stored(county, 1) == {tiles.TileAddress("grid", 14, *z14)}
     render_ms = county.execute(text("SELECT render_ms FROM tile_store")).scalar_one()

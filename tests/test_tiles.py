@@ -359,12 +359,10 @@ def test_tilejson_names_the_active_version_bounds_and_zooms(client: TestClient) 
 
 @pytest.fixture
 def tokens(session: Session, county: f.SmallCounty) -> dict[str, str]:
-    """Bearer tokens of a west and an east township operator."""
+    """Bearer tokens of a west and an east township operator and the county's."""
     out = {}
-    for name, township in (("west-map", f.T1), ("east-map", f.T2)):
-        _, out[name] = accounts.create_token(
-            session, name=name, role="operator", area_codes=[township]
-        )
+    for name, area in (("west-map", f.T1), ("east-map", f.T2), ("county-map", f.COUNTY)):
+        _, out[name] = accounts.create_token(session, name=name, role="operator", area_codes=[area])
     session.commit()
     return out
 
@@ -404,3 +402,9 @@ def test_each_operator_gets_their_own_tile_and_no_shared_cache_keeps_it(
         )
         assert pinned.headers["cache-control"] == "private, max-age=31536000, immutable"
         assert pinned.content == west.content
+        # The county's operator sees everything: the same tile (and ETag) as the unscoped
+        # one, still kept out of shared caches.
+        whole = client.get(path, headers={"Authorization": f"Bearer {tokens['county-map']}"})
+        assert {feat["code"] for feat in decode(whole.content, 14, x, y)} == west_codes | east_codes
+        assert whole.headers["etag"].startswith('"v1-all-')
+        assert whole.headers["cache-control"] == "private, no-cache"
