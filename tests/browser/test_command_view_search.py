@@ -4,15 +4,17 @@ vector tiles are found too, coloured by their open events, and cached by version
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import urllib.request
 from typing import Any
 
 import pytest
 
+from gridmap import boundaries
 from tests.browser.conftest import Service, WatchedPage
 from tests.browser.test_command_view import MAP_VIEW, open_page, post_event
-from tests.factories import C3, G1, GRIDS
+from tests.factories import C3, COUNTY, G1, GRIDS, area_rows
 from web_map.command_view import build_command_view
 
 EAST_GRID = f"{C3}001"  # 第5网格, in the east township
@@ -122,6 +124,26 @@ def test_tiled_grids_are_found_coloured_by_open_events_and_carry_the_version(
     assert tile_urls, "grids should come as vector tiles"
     assert all(url.endswith(f".pbf?v={version}") for url in tile_urls), tile_urls[:3]
     watched.screenshot("command_view_search_tiled")
+
+    # A planner publishes a new version (one grid renamed): the open page hears it on the
+    # live stream and asks for the new version's tiles, without a reload.
+    tile_urls.clear()
+    with service.sessions() as s:
+        draft = boundaries.create_version(s, name="rename", created_by="test", county_code=COUNTY)
+        renamed = next(r for r in area_rows() if r.code == EAST_GRID)
+        boundaries.stage_areas(
+            s, version_id=draft.id, rows=[dataclasses.replace(renamed, name="第5网格（新）")]
+        )
+        boundaries.activate_version(s, version_id=draft.id, activated_by="test")
+        s.commit()
+    page.wait_for_function(
+        f"() => performance.getEntriesByType('resource')"
+        f".some((r) => r.name.includes('/tiles/grid/') && r.name.endsWith('?v={draft.id}'))",
+        timeout=15_000,
+    )
+    # Once the new version is heard, no tile of the old one is asked for.
+    first_new = next(i for i, url in enumerate(tile_urls) if url.endswith(f"?v={draft.id}"))
+    assert all(url.endswith(f".pbf?v={draft.id}") for url in tile_urls[first_new:])
     assert watched.console_errors == []
 
 
