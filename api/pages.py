@@ -15,6 +15,7 @@ from api.auth import PrincipalDep
 from api.deps import ContextDep, SessionDep
 from gridmap import area_scope, boundaries, features
 from gridmap.errors import NotFound
+from gridmap.models import BoundaryVersion
 from gridmap.permissions import Principal
 from web_map.assets import static_file, vendor_missing
 from web_map.command_view import build_command_view
@@ -60,12 +61,11 @@ def api_features(app: FastAPI) -> list[str]:
 
 
 def _coverage_bounds(
-    session: SessionDep, principal: Principal
+    session: SessionDep, principal: Principal, active: BoundaryVersion | None
 ) -> tuple[float, float, float, float] | None:
     """Where the caller's areas of the active version are, so the page opens on them (a
     township operator's map on the township; the page fitting itself after its layers
     arrive raced Leaflet's own first view and sometimes lost)."""
-    active = boundaries.active_version(session)
     if active is None:
         return None
     scope = area_scope.scope_for(session, jurisdiction=principal.jurisdiction, version_id=active.id)
@@ -90,12 +90,14 @@ def command_view(
     missing = vendor_missing()
     if missing:
         log.warning("map assets missing (run `npm ci` in web_map/static): %s", missing)
+    active = boundaries.active_version(session)
     page = build_command_view(
         lang=lang or ctx.settings.default_lang,
         tile_url=ctx.settings.tile_url,
-        bounds=_coverage_bounds(session, principal),
+        bounds=_coverage_bounds(session, principal, active),
         api_features=api_features(request.app),
         query=q,
+        version=active.id if active else None,
     )
     return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
