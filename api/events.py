@@ -10,12 +10,13 @@ import datetime as dt
 from types import SimpleNamespace
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import QueuePool
 
 from api.auth import (
     PrincipalDep,
@@ -349,9 +350,26 @@ async def post_event(request: Request, response: Response, ctx: ContextDep) -> E
         first = problems[0]
         where = f"{first['where']}: " if first["where"] else ""
         raise InvalidInput(f"{where}{first['problem']}", details={"problems": problems}) from None
-    out, created = await run_in_threadpool(_ingest, ctx, body, request)
+    out, created = await anyio.to_thread.run_sync(
+        _ingest, ctx, body, request, limiter=_ingest_limiter(request, ctx)
+    )
     response.status_code = 201 if created else 200
     return out
+
+
+def _ingest_limiter(request: Request, ctx: AppContext) -> anyio.CapacityLimiter:
+    """At most as many ingests at once as the connection pool keeps open, per app.
+
+    More concurrent senders than that made the pool open and close an overflow connection
+    per request (a new PostgreSQL backend each time: measured at ~6% of a worker's CPU
+    with 32 senders); waiting for a pooled connection is cheaper.
+    """
+    limiter: anyio.CapacityLimiter | None = getattr(request.app.state, "ingest_limiter", None)
+    if limiter is None:
+        pool = ctx.engine.pool
+        limiter = anyio.CapacityLimiter(pool.size() if isinstance(pool, QueuePool) else 10)
+        request.app.state.ingest_limiter = limiter
+    return limiter
 
 
 # --- reading ----------------------------------------------------------------------------
