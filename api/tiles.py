@@ -13,6 +13,7 @@ from api.context import AppContext
 from api.deps import SessionDep
 from api.listener import StreamListener
 from gridmap import area_scope, boundaries, features, tiles
+from gridmap.db import make_engine
 from gridmap.errors import NotFound
 
 router = APIRouter(tags=["vector tiles"])
@@ -128,7 +129,10 @@ def tilejson(
 def start_prerendering(ctx: AppContext, listener: StreamListener) -> tiles.Prerenderer:
     """Pre-render the active version's costly tiles now (those missing) and after every
     publication, in this worker's background thread; stop it with `.stop()`."""
-    renderer = tiles.Prerenderer(ctx.engine)
+    # Its own one-connection engine: rendering, or waiting while another worker renders,
+    # never takes a connection the requests' pool counts on.
+    engine = make_engine(ctx.database_url, pool_size=1, max_overflow=0)
+    renderer = tiles.Prerenderer(engine, dispose_engine=True)
     listener.on_boundaries(renderer.wake)
     renderer.wake()
     return renderer

@@ -621,8 +621,15 @@ class Prerenderer:
     """A process's background renderer: `wake()` at start and whenever boundaries are
     published; one thread renders the active version's costly tiles (`prerender`)."""
 
-    def __init__(self, engine: Engine, *, min_points: int = PRERENDER_MIN_POINTS) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        min_points: int = PRERENDER_MIN_POINTS,
+        dispose_engine: bool = False,
+    ) -> None:
         self._engine = engine
+        self._dispose_engine = dispose_engine  # the engine is this renderer's own
         self._min_points = min_points
         self._wanted = threading.Event()
         self._stop = threading.Event()
@@ -648,6 +655,8 @@ class Prerenderer:
             thread = self._thread
         if thread is not None:
             thread.join(timeout)
+        if self._dispose_engine:
+            self._engine.dispose()
 
     def _run(self) -> None:
         while True:
