@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import threading
 import time
 from collections import OrderedDict
@@ -194,21 +193,6 @@ def detail_for(layer: str, z: int) -> int:
 def stored(z: int) -> bool:
     """Whether tiles of zoom z are kept in `tile_store`."""
     return z <= STORE_MAX_ZOOM
-
-
-def tile_range(bounds: tuple[float, float, float, float], z: int) -> tuple[range, range]:
-    """The x and y ranges of the zoom-z tiles a Web Mercator box (minx, miny, maxx, maxy)
-    touches, clamped to the tile matrix."""
-    side = 1 << z
-    size = 2 * ORIGIN / side
-
-    def clamp(v: int) -> int:
-        return min(max(v, 0), side - 1)
-
-    minx, miny, maxx, maxy = bounds
-    x0, x1 = clamp(math.floor((minx + ORIGIN) / size)), clamp(math.floor((maxx + ORIGIN) / size))
-    y0, y1 = clamp(math.floor((ORIGIN - maxy) / size)), clamp(math.floor((ORIGIN - miny) / size))
-    return range(x0, x1 + 1), range(y0, y1 + 1)
 
 
 # --- queries ----------------------------------------------------------------------------
