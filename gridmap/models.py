@@ -118,6 +118,14 @@ class Area(Base):
         CheckConstraint("valid_to IS NULL OR valid_to > valid_from", name="ck_area_range"),
         Index("ix_area_geom", "geom", postgresql_using="gist"),
         Index("ix_area_lookup", "county_code", "layer", "code", "valid_from"),
+        # Down the hierarchy (jurisdiction scopes) and search by part of a name (0008).
+        Index("ix_area_parent", "parent_code"),
+        Index(
+            "ix_area_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
         # A code names one current area: never two current rows with the same code.
         Index(
             "uq_area_current_code",
