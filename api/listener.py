@@ -8,13 +8,19 @@ LISTENs on `gridmap_boundaries` (published boundaries) and `gridmap_stream` (an 
 waits while the transaction holding id 10 is still open, so a client that reconnects with
 `Last-Event-ID: 11` has really seen everything up to 11. It reconnects with back-off when
 the database goes away (the rows are the truth, nothing announced meanwhile is lost).
+
+Fan-out is cheap per client: each message is encoded as SSE text once (`LiveMessage.sse`),
+and a client whose queue fills is not dropped but marked `behind`: its response reads what
+it missed from the table and carries on (see `catch_up` and api/stream.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import inspect
+import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
@@ -43,6 +49,21 @@ MAX_NOTES = 64
 BoundariesCallback = Callable[[], Awaitable[None] | None]
 
 
+def format_message(message: StreamMessage) -> str:
+    """One message as Server-Sent Events text (id, event, one data line)."""
+    data = json.dumps(message.payload, ensure_ascii=False, separators=(",", ":"))
+    # JSON text from json.dumps has no raw newlines, so one `data:` line is enough.
+    return f"id: {message.id}\nevent: {message.kind}\ndata: {data}\n\n"
+
+
+class LiveMessage(StreamMessage):
+    """A message fanned out live: its SSE text is encoded once, not once per client."""
+
+    @functools.cached_property
+    def sse(self) -> str:
+        return format_message(self)
+
+
 @dataclass(eq=False)
 class Subscription:
     """One connected SSE client: its queue, its jurisdiction, and what it has already seen."""
@@ -51,11 +72,12 @@ class Subscription:
     township_codes: frozenset[str] | None
     # Messages with an id up to this one reach the client by replay, not through the queue.
     after: int
-    # Set when the client fell too far behind; it must end its response and reconnect.
-    dropped: bool = False
+    # Set when the client's queue was full: later messages are not queued; its response
+    # reads what it missed from the table (`StreamListener.catch_up`) and carries on.
+    behind: bool = False
 
     def offer(self, message: StreamMessage) -> None:
-        if self.dropped or message.id <= self.after:
+        if self.behind or message.id <= self.after:
             return
         if not visible_to(
             kind=message.kind,
@@ -66,9 +88,16 @@ class Subscription:
         try:
             self.queue.put_nowait(message)
         except asyncio.QueueFull:
-            # A slow client must not hold the others back: drop it; it reconnects with
-            # Last-Event-ID and catches up from the table.
-            self.dropped = True
+            # A slow client must not hold the others back, nor lose messages: it stops
+            # queueing here and catches up from the table, at its own pace.
+            self.behind = True
+
+    def take(self) -> list[StreamMessage]:
+        """Everything queued now, in id order (one write to the client, not one per message)."""
+        out: list[StreamMessage] = []
+        while not self.queue.empty():
+            out.append(self.queue.get_nowait())
+        return out
 
 
 @dataclass
@@ -152,6 +181,18 @@ class StreamListener:
         )
         self._subscriptions.add(sub)
         return sub, watermark
+
+    def catch_up(self, sub: Subscription) -> int:
+        """Put a client that fell `behind` back on the live queue; return the id up to which
+        it must now read from the table (after the last message it was sent).
+
+        No `await` here, for the same reason as in `subscribe`: every message up to
+        `delivered` has been offered, every later one will be, to a queue emptied now.
+        """
+        sub.take()  # all of it is at most `delivered`: the replay sends it again
+        sub.after = max(sub.after, self.delivered)
+        sub.behind = False
+        return sub.after
 
     def unsubscribe(self, sub: Subscription) -> None:
         self._subscriptions.discard(sub)
@@ -274,7 +315,7 @@ class StreamListener:
                 )
                 rows = await cur.fetchall()
             for row in rows:
-                self._fan_out(StreamMessage(**row))
+                self._fan_out(LiveMessage(**row))
             self.delivered = rows[-1]["id"] if len(rows) == 1000 else up_to
 
     def _fan_out(self, message: StreamMessage) -> None:

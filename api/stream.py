@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -13,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from sqlalchemy import text
 
 from api.deps import ContextDep
-from api.listener import StreamListener
+from api.listener import LiveMessage, StreamListener, format_message
 from gridmap.errors import DatabaseUnavailable, InvalidInput
 from gridmap.notify import HIGHEST_ID_SQL, StreamMessage, messages_after
 from gridmap.permissions import Principal
@@ -42,12 +41,6 @@ def stream_townships(request: Request) -> frozenset[str] | None:
     if principal.jurisdiction.everywhere:
         return None
     return principal.jurisdiction.stream_townships
-
-
-def format_message(message: StreamMessage) -> str:
-    data = json.dumps(message.payload, ensure_ascii=False, separators=(",", ":"))
-    # JSON text from json.dumps has no raw newlines, so one `data:` line is enough.
-    return f"id: {message.id}\nevent: {message.kind}\ndata: {data}\n\n"
 
 
 def parse_last_id(header: str | None, query: int | None) -> int | None:
@@ -99,19 +92,29 @@ async def stream(
     async def body() -> AsyncIterator[str]:
         try:
             yield f"retry: {RETRY_MS}\n: connected pid={os.getpid()}\n\n"
-            after = since
-            while after is not None and after < watermark:
-                page = await asyncio.to_thread(_replay_page, ctx, after, watermark, townships)
-                for message in page:
-                    yield format_message(message)
-                after = page[-1].id if len(page) == REPLAY_PAGE else watermark
-            while not sub.dropped:
-                try:
-                    message = await asyncio.wait_for(sub.queue.get(), HEARTBEAT_SECONDS)
-                except TimeoutError:
-                    yield ": heartbeat\n\n"
-                    continue
-                yield format_message(message)
+            replay_after, replay_to = since, watermark
+            while True:
+                while replay_after is not None and replay_after < replay_to:
+                    page = await asyncio.to_thread(
+                        _replay_page, ctx, replay_after, replay_to, townships
+                    )
+                    if page:
+                        yield "".join(format_message(m) for m in page)
+                    replay_after = page[-1].id if len(page) == REPLAY_PAGE else replay_to
+                sent = sub.after
+                while not sub.behind:
+                    try:
+                        first = await asyncio.wait_for(sub.queue.get(), HEARTBEAT_SECONDS)
+                    except TimeoutError:
+                        yield ": heartbeat\n\n"
+                        continue
+                    # Whatever queued meanwhile goes in the same write: one send per poll
+                    # of the listener, however many events it brought.
+                    batch = [first, *sub.take()]
+                    yield "".join(_sse(m) for m in batch)
+                    sent = batch[-1].id
+                # Its queue overflowed: read what it missed from the table, then go on live.
+                replay_after, replay_to = sent, listener.catch_up(sub)
         finally:
             listener.unsubscribe(sub)
 
@@ -120,6 +123,10 @@ async def stream(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+def _sse(message: StreamMessage) -> str:
+    return message.sse if isinstance(message, LiveMessage) else format_message(message)
 
 
 def _highest_id(ctx: ContextDep) -> int:
