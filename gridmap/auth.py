@@ -83,11 +83,25 @@ def verify_password(password_hash: str, password: str) -> bool:
 # --- the secret key ---------------------------------------------------------------------
 
 
+# Keys already read by this process, by setting or file: every request checks CSRF, and
+# reading the file each time cost about 5% of a worker's CPU under load.
+_secret_keys: dict[tuple[str | None, str], bytes] = {}
+
+
 def secret_key(settings: Settings) -> bytes:
     """The key that signs CSRF tokens: from settings, else generated once under `home`.
 
     A placeholder or a short key is refused: a guessable key makes CSRF tokens forgeable.
+    Read once per process (a changed key takes effect when the service restarts).
     """
+    cache_key = (settings.secret_key, str(Path(settings.home).resolve()))
+    cached = _secret_keys.get(cache_key)
+    if cached is None:
+        cached = _secret_keys[cache_key] = _read_secret_key(settings)
+    return cached
+
+
+def _read_secret_key(settings: Settings) -> bytes:
     if settings.secret_key is not None:
         key = settings.secret_key.strip()
         if key.lower() in PLACEHOLDER_SECRETS or len(key) < MIN_SECRET_CHARS:

@@ -522,6 +522,19 @@ def test_a_placeholder_secret_key_is_refused_and_an_unset_one_is_generated_once(
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
+def test_a_worker_reads_its_key_file_once_and_keeps_that_key_until_it_restarts(
+    tmp_path: Path,
+) -> None:
+    first = accounts.secret_key(Settings(home=tmp_path))
+    # Changed on disk while the service runs: CSRF tokens already handed out stay valid.
+    (tmp_path / "secret_key").write_text("k" * 64)
+    assert accounts.secret_key(Settings(home=tmp_path)) == first
+    # Another home is another key.
+    other = tmp_path / "other"
+    assert accounts.secret_key(Settings(home=other)) != first
+    assert accounts.secret_key(Settings(home=other)) == (other / "secret_key").read_bytes().strip()
+
+
 def test_authentication_is_on_unless_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GRIDMAP_AUTH_REQUIRED", raising=False)
     assert Settings().auth_required is True
