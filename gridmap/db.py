@@ -7,14 +7,15 @@ Query functions take a `Session` and flush; whoever opened the unit of work comm
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridmap.embedded_db import DB_NAME, EmbeddedCluster
@@ -61,15 +62,45 @@ def _ensure_database(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{DB_NAME}"')
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+# A pooled connection idle longer than this is checked with a round trip before use.
+IDLE_PING_SECONDS = 10.0
+
+
+def make_engine(url: str, *, idle_ping_seconds: float = IDLE_PING_SECONDS, **kwargs: Any) -> Engine:
+    """An engine whose pool checks only connections that sat idle, not every checkout.
+
+    `pool_pre_ping` cost a round trip per request. A connection in steady use fails loudly
+    instead: the error becomes `DatabaseUnavailable` (503) and SQLAlchemy then discards
+    every pooled connection older than the failure, so the next request connects afresh.
+    """
     options: dict[str, Any] = {
-        "pool_pre_ping": True,
         "pool_size": 10,
         "max_overflow": 20,
         "connect_args": {"connect_timeout": 10},
     }
     options.update(kwargs)
-    return create_engine(url, **options)
+    engine = create_engine(url, **options)
+    if not options.get("pool_pre_ping"):
+        _ping_when_idle(engine, idle_ping_seconds)
+    return engine
+
+
+def _ping_when_idle(engine: Engine, seconds: float) -> None:
+    @event.listens_for(engine, "checkin")
+    def _checked_in(dbapi_connection: Any, record: Any) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
+        checked_in = record.info.get("checked_in")
+        if checked_in is None or time.monotonic() - checked_in < seconds:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+            dbapi_connection.rollback()  # the ping's implicit transaction must not linger
+        except Exception as exc:
+            # The pool discards this connection and checks out (or opens) another.
+            raise DisconnectionError(f"pooled connection idle {seconds:g} s is gone") from exc
 
 
 EXTERNAL_HINT = "is it running? unset GRIDMAP_DATABASE_URL to use the embedded database"

@@ -10,15 +10,17 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine, inspect, select
+from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.dialects.postgresql import psycopg as pg_dialect
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from api.app import create_app
 from gridmap import event_queries as eq
 from gridmap import events as ev
 from gridmap.categories import RuleRow, replace_responsibility_list
-from gridmap.db import session_factory
+from gridmap.db import make_engine, session_factory
 from gridmap.errors import UnknownCategory
 from gridmap.events import EventInput
 from gridmap.models import AuditLog, Event, StreamMessage, Team
@@ -221,3 +223,44 @@ def test_each_ingest_through_the_api_is_audited_once(client: TestClient, engine:
             ("event", str(posted["id"]), {"source": "12345"})
         ]
         assert entries[0].actor and entries[0].source_addr
+
+
+# --- the connection pool: no round trip per checkout, dead connections still noticed -----
+
+
+def _terminate_others(db_url: str) -> None:
+    """Kill every other connection to the test database (as a restart of the server does)."""
+    conninfo = make_url(db_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
+def _backend_pid(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
+
+
+def test_a_connection_in_steady_use_is_not_pinged_and_a_dead_one_fails_once(db_url: str) -> None:
+    engine = make_engine(db_url, pool_size=1, max_overflow=0, idle_ping_seconds=3600)
+    try:
+        before = _backend_pid(engine)
+        assert _backend_pid(engine) == before  # the pooled connection, reused as is
+        _terminate_others(db_url)
+        with pytest.raises(OperationalError):
+            _backend_pid(engine)  # the request that meets the dead connection: a 503
+        assert _backend_pid(engine) != before  # the next one connects afresh
+    finally:
+        engine.dispose()
+
+
+def test_a_connection_that_sat_idle_is_checked_and_replaced_before_use(db_url: str) -> None:
+    engine = make_engine(db_url, pool_size=1, max_overflow=0, idle_ping_seconds=0)
+    try:
+        before = _backend_pid(engine)
+        _terminate_others(db_url)
+        assert _backend_pid(engine) != before  # no error: the ping found it dead
+    finally:
+        engine.dispose()
