@@ -65,6 +65,9 @@ def serve(
         0, "--simulate", help="also post N simulated events a minute (a demo that moves)"
     ),
     simulate_county: str = typer.Option("140581", help="county the simulation reports in"),
+    access_log: bool = typer.Option(
+        False, "--access-log", help="log every request (off by default: a line per request)"
+    ),
 ) -> None:
     """Run the HTTP service (the API and the map pages)."""
     import threading
@@ -99,6 +102,8 @@ def serve(
         port=bind_port,
         workers=workers or s.workers,
         log_level="info",
+        # A log line per request cost a measurable share of a worker's CPU under load.
+        access_log=access_log,
         # A worker imports the whole stack (numba, geopandas): seconds on a busy machine,
         # more than uvicorn's default 5 s start-up check allows.
         timeout_worker_healthcheck=60,
