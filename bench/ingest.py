@@ -70,6 +70,10 @@ class Run:
     heard_at: dict[int, list[float]] = field(default_factory=dict)
     heard_ms: list[float] = field(default_factory=list)
     announced_per_map: list[int] = field(default_factory=list)
+    # CPU seconds used during the drive: the service's processes, their PostgreSQL backends.
+    cpu_service: float = 0.0
+    cpu_postgres: float = 0.0
+    cpu_client: float = 0.0
 
     @property
     def rate(self) -> float:
@@ -127,6 +131,37 @@ def service(db_url: str, home: Path, workers: int) -> Iterator[tuple[str, subpro
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
         log.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of one process so far (0 when it has gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def service_pids(root: int) -> list[int]:
+    """`gridmap serve` and its worker processes."""
+    children = Path(f"/proc/{root}/task/{root}/children")
+    found = [root]
+    with contextlib.suppress(FileNotFoundError):
+        for child in children.read_text().split():
+            found += service_pids(int(child))
+    return found
+
+
+def backend_pids(engine: Engine) -> list[int]:
+    with engine.connect() as conn:
+        return list(
+            conn.execute(
+                text(
+                    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                    "AND pid <> pg_backend_pid()"
+                )
+            ).scalars()
+        )
 
 
 def event_body(run_id: str, n: int, rng: random.Random) -> dict[str, object]:
@@ -287,8 +322,17 @@ def bench_one(db_url: str, home: Path, run: Run, clients: int, maps: int) -> Non
     engine = make_engine(db_url, pool_size=1)
     with engine.begin() as conn:
         before = conn.execute(text("SELECT count(*) FROM event")).scalar_one()
-    with service(db_url, home, run.workers) as (base, _):
+    with service(db_url, home, run.workers) as (base, proc):
+        workers = service_pids(proc.pid)
+        backends = backend_pids(engine)
+        cpu_before = {pid: cpu_seconds(pid) for pid in workers + backends}
+        client_before = time.process_time()
         run_loop(drive(base, run, clients, maps, lean=run.client == "lean"))
+        run.cpu_client = time.process_time() - client_before
+        # Backends opened during the run count from zero (their start-up is in the figure).
+        backends = sorted(set(backends) | set(backend_pids(engine)))
+        run.cpu_service = sum(cpu_seconds(p) - cpu_before.get(p, 0.0) for p in workers)
+        run.cpu_postgres = sum(cpu_seconds(p) - cpu_before.get(p, 0.0) for p in backends)
     with engine.begin() as conn:
         run.stored = conn.execute(text("SELECT count(*) FROM event")).scalar_one() - before
     engine.dispose()
@@ -344,17 +388,21 @@ def commit_rates(
 def report(runs: list[Run], clients: int, maps: int) -> str:
     lines = [
         "| service | events/s | p50 ms | p99 ms | acknowledged | stored | errors "
-        "| maps heard each | heard p50 / p99 ms after the 201 |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- |",
+        "| maps heard each | heard p50 / p99 ms after the 201 "
+        "| CPU ms per event: service / PostgreSQL / load generator |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | --- | --- | --- | --- |",
     ]
     for r in runs:
+        n = max(r.acknowledged, 1)
         errors = ", ".join(f"{k} {v}" for k, v in r.errors.items()) or "none"
         per_map = sorted(set(r.announced_per_map))
         lines.append(
             f"| {r.label} | {r.rate:.0f} | {r.pct(r.latencies_ms, 0.5):.1f} "
             f"| {r.pct(r.latencies_ms, 0.99):.1f} | {r.acknowledged} | {r.stored} | {errors} "
             f"| {'/'.join(str(n) for n in per_map)} of {r.acknowledged} "
-            f"| {r.pct(r.heard_ms, 0.5):.0f} / {r.pct(r.heard_ms, 0.99):.0f} |"
+            f"| {r.pct(r.heard_ms, 0.5):.0f} / {r.pct(r.heard_ms, 0.99):.0f} "
+            f"| {r.cpu_service * 1000 / n:.1f} / {r.cpu_postgres * 1000 / n:.1f} "
+            f"/ {r.cpu_client * 1000 / n:.1f} |"
         )
     return "\n".join(lines)
 
