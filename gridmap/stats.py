@@ -31,7 +31,8 @@ class StatRow:
     name: str | None
     received: int
     open: int
-    overdue: int
+    overdue: int  # ever marked overdue (the assessed rate), closed late included
+    open_overdue: int  # still open and past a deadline: what needs attention now
     closed: int
     closed_on_time: int
     merged: int
@@ -46,6 +47,7 @@ class StatRow:
             "received": self.received,
             "open": self.open,
             "overdue": self.overdue,
+            "open_overdue": self.open_overdue,
             "closed": self.closed,
             "closed_on_time": self.closed_on_time,
             "merged": self.merged,
@@ -87,6 +89,8 @@ def event_stats(
                count(*) AS received,
                count(*) FILTER (WHERE e.status IN ({open_states})) AS open,
                count(*) FILTER (WHERE e.overdue) AS overdue,
+               count(*) FILTER (WHERE e.overdue AND e.status IN ({open_states}))
+                   AS open_overdue,
                count(*) FILTER (WHERE e.closed_at IS NOT NULL) AS closed,
                count(*) FILTER (WHERE e.closed_at IS NOT NULL
                                 AND (e.due_at IS NULL OR e.closed_at <= e.due_at))
@@ -114,6 +118,7 @@ def event_stats(
             received=r["received"],
             open=r["open"],
             overdue=r["overdue"],
+            open_overdue=r["open_overdue"],
             closed=r["closed"],
             closed_on_time=r["closed_on_time"],
             merged=r["merged"],

@@ -479,6 +479,24 @@ def test_statistics_per_township_count_received_open_overdue_and_satisfaction(
         event_stats(session, by="planet")
 
 
+def test_statistics_tell_overdue_ever_from_overdue_and_still_open(
+    session: Session, county: Router
+) -> None:
+    late, _ = ev.ingest_event(session, router=county, payload=report("L1"), actor="x")
+    waiting, _ = ev.ingest_event(session, router=county, payload=report("L2"), actor="x")
+    for event in (late, waiting):
+        ev.act(session, event_id=event.id, action="register", actor="op")
+    assert waiting.due_at is not None
+    later = waiting.due_at + dt.timedelta(minutes=1)
+    ev.check_overdue(session, now=later)
+    # The overdue check sent both up a level (assigned to the community); one closes late.
+    for action, kw in [("start", {}), ("report_back", {"note": "ok"}), ("close", {})]:
+        ev.act(session, event_id=late.id, action=action, actor="op", now=later, **kw)  # type: ignore[arg-type]
+    session.commit()
+    (row,) = event_stats(session, by="township")
+    assert (row.overdue, row.open_overdue, row.closed_on_time) == (2, 1, 0)
+
+
 def test_the_policy_comes_from_settings() -> None:
     policy = EventPolicy.from_settings(Settings(duplicate_distance_m=10, description_max_chars=9))
     assert (policy.duplicate_distance_m, policy.description_max_chars) == (10, 9)

@@ -473,15 +473,16 @@
     const rows = body && (body.rows || body.items || (Array.isArray(body) ? body : null));
     if (!rows) return null;
     const sum = {};
-    for (const n of ["received", "open", "overdue", "closed_on_time"]) sum[n] = rows.reduce((acc, r) => acc + (Number(r[n]) || 0), 0);
+    for (const n of ["received", "open", "open_overdue", "closed_on_time"]) sum[n] = rows.reduce((acc, r) => acc + (Number(r[n]) || 0), 0);
     return sum;
   }
 
   async function statsCounters() {
-    // Received and closed on time count today; open and overdue count whenever received.
+    // Received and closed on time count today; open and overdue (still open, past a
+    // deadline: what needs attention now) count whenever received.
     const [today, all] = await Promise.all([statsTotals(windowStart("today")), statsTotals(null)]);
     if (!today || !all) return null;
-    return { received: today.received, closed_on_time: today.closed_on_time, open: all.open, overdue: all.overdue };
+    return { received: today.received, closed_on_time: today.closed_on_time, open: all.open, overdue: all.open_overdue };
   }
 
   function countLocally() {
