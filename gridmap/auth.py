@@ -94,7 +94,8 @@ def secret_key(settings: Settings) -> bytes:
     A placeholder or a short key is refused: a guessable key makes CSRF tokens forgeable.
     Read once per process (a changed key takes effect when the service restarts).
     """
-    cache_key = (settings.secret_key, str(Path(settings.home).resolve()))
+    # Not resolve(): a file-system walk per request was what the cache is here to save.
+    cache_key = (settings.secret_key, str(settings.home))
     cached = _secret_keys.get(cache_key)
     if cached is None:
         cached = _secret_keys[cache_key] = _read_secret_key(settings)
