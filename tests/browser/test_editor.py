@@ -218,6 +218,7 @@ def test_a_planner_splits_an_overfull_village_grid_publishes_and_the_event_follo
         f'#gm-problems li[data-kind="households_out_of_range"][data-code="{grid.code}"]'
     )
     assert out_of_range.count() == 1, "the overfull grid is listed among the checks"
+    assert "户数超出范围" in out_of_range.inner_text(), "the kind of problem is said in Chinese"
     watched.screenshot("editor-1-overfull-grid")
 
     # Zoom to the grid, as the planner would, and draw the cut with the mouse.

@@ -357,7 +357,9 @@
     list.replaceChildren(
       ...problems.map((p) => {
         const who = [p.code, p.name].filter(Boolean).join(" ");
-        const text = `${L_("severity_" + p.severity)} · ${who}: ${p.message}`;
+        // The kind in the page's language first; the validator's detailed words after it.
+        const kind = p.kind && `problem_${p.kind}` in t ? `${t[`problem_${p.kind}`]} · ` : "";
+        const text = `${L_("severity_" + p.severity)} · ${kind}${who}: ${p.message}`;
         const shape = problemShape(p, text);
         if (p.code && S.gridLayers.has(p.code) && p.severity === "error") {
           S.gridLayers.get(p.code).setStyle({ color: "#b91c1c", weight: 3 });
