@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -266,16 +267,43 @@ def token_areas(token: ApiToken) -> list[AreaRef]:
     return [AreaRef(**a) for a in token.area_codes.get("areas", [])]
 
 
+# A token's principal, kept for at most this long per process. Only the jurisdiction is
+# reused: whether the token is live (revoked, expired) is read from the database on every
+# request by `token_row`, so revocation takes effect at once in every worker. What may lag
+# by up to this long is a change of the boundaries under the token's areas (the townships
+# its stream shows). Working it out took about 0.8 ms of CPU per request (bench figures in
+# docs/performance.md, "Ingest").
+TOKEN_PRINCIPAL_SECONDS = 2.0
+_token_principals: dict[tuple[object, ...], tuple[float, Principal]] = {}
+
+
 def token_principal(session: Session, *, token: ApiToken) -> Principal:
     areas = token_areas(token)
-    return Principal(
+    area_pairs = tuple((a.layer, a.code) for a in areas)
+    # The database is part of the key: ids start at 1 in every database.
+    key = (
+        session.get_bind().engine.url.render_as_string(),
+        token.id,
+        token.name,
+        token.role,
+        area_pairs,
+    )
+    now = time.monotonic()
+    cached = _token_principals.get(key)
+    if cached is not None and now - cached[0] < TOKEN_PRINCIPAL_SECONDS:
+        return cached[1]
+    principal = Principal(
         kind="token",
         id=token.id,
         name=token.name,
         role=token.role,
         jurisdiction=jurisdiction_for(session, areas=areas, team_id=None),
-        areas=tuple((a.layer, a.code) for a in areas),
+        areas=area_pairs,
     )
+    if len(_token_principals) >= 1000:  # bounded: stale entries go in one sweep
+        _token_principals.clear()
+    _token_principals[key] = (now, principal)
+    return principal
 
 
 # --- users ------------------------------------------------------------------------------

@@ -522,6 +522,20 @@ def test_a_placeholder_secret_key_is_refused_and_an_unset_one_is_generated_once(
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
+def test_a_tokens_jurisdiction_is_reused_briefly_but_never_lent_to_another_token(
+    county_engine: Engine,
+) -> None:
+    with session_factory(county_engine)() as s:
+        west, _ = accounts.create_token(s, name="west", role="integration", area_codes=[f.T1])
+        east, _ = accounts.create_token(s, name="east", role="integration", area_codes=[f.T2])
+        s.commit()
+        first = accounts.token_principal(s, token=west)
+        assert accounts.token_principal(s, token=west) is first  # reused within the bound
+        other = accounts.token_principal(s, token=east)
+        assert other.jurisdiction.stream_townships == frozenset({f.T2})
+        assert first.jurisdiction.stream_townships == frozenset({f.T1})
+
+
 def test_a_worker_reads_its_key_file_once_and_keeps_that_key_until_it_restarts(
     tmp_path: Path,
 ) -> None:
