@@ -66,6 +66,7 @@ class _CommandViewScript(JSCSSMixin, MacroElement):
             *folium.plugins.MarkerCluster.default_js,
             *folium.plugins.HeatMap.default_js,
             *folium.plugins.VectorGridProtobuf.default_js,
+            ("gm_common_js", f"{STATIC_URL}/js/common.js"),
             ("gm_command_view_js", f"{STATIC_URL}/js/command_view.js"),
         ]
         self.default_css = [

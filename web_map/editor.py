@@ -230,6 +230,7 @@ class _EditorScript(JSCSSMixin, MacroElement):
         # folium's own Geoman asset names, so localize() maps them to our pinned copies.
         self.default_js = [
             *folium.plugins.GeoMan.default_js,
+            ("gm_common_js", f"{STATIC_URL}/js/common.js"),
             ("gm_editor_js", f"{STATIC_URL}/js/editor.js"),
         ]
         self.default_css = [
