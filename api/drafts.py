@@ -27,7 +27,7 @@ from geodata.gridgen import generate_grids
 from geodata.normalize import normalise
 from geodata.readers import read_layer
 from geodata.validation import validate_areas
-from gridmap import area_scope, boundaries, drafts, features
+from gridmap import area_scope, boundaries, drafts
 from gridmap.boundaries import AreaRow
 from gridmap.editing import Grid, as_multipolygon
 from gridmap.errors import InvalidInput
@@ -485,7 +485,7 @@ def get_version(
     scope = area_scope.scope_for(
         session, jurisdiction=principal.jurisdiction, version_id=version_id
     )
-    records = features.area_records(
+    records = boundaries.areas_in_version(
         session, version_id=version_id, layers=[layer] if layer else None, scope=scope
     )
     frame = areas_frame(records)

@@ -3,7 +3,7 @@ inside the query (gridmap.features with an AreaScope) against the obvious altern
 fetching the whole layer and keeping the rows in scope in Python, in the same run.
 
 Also: computing the township's scope once (the recursive query; later calls hit the
-cache), and the version export's rows (`features.area_records`) for the township against
+cache), and the version export's rows (`boundaries.areas_in_version`) for the township against
 the whole county.
 
 Reuses the scratch database `bench/tiles.py` builds under `.gridmap-bench/` (building it
@@ -130,11 +130,11 @@ def main() -> None:
         out.append(line("  whole layer fetched, filtered in Python", t_after, n_after))
 
         def export(s: AreaScope) -> Callable[[], int]:
-            return lambda: len(features.area_records(session, version_id=version, scope=s))
+            return lambda: len(boundaries.areas_in_version(session, version_id=version, scope=s))
 
         t_town, n_town = timed(export(scope), args.repeat)
         t_all, n_all = timed(export(EVERYWHERE), max(1, args.repeat // 2))
-        out.append("version export rows (area_records, every layer):")
+        out.append("version export rows (areas_in_version, every layer):")
         out.append(line("  one township's operator", t_town, n_town))
         out.append(line("  the county (no scope)", t_all, n_all))
     engine.dispose()

@@ -24,6 +24,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from gridmap import notify
+from gridmap.area_scope import EVERYWHERE, AreaScope
 from gridmap.errors import Conflict, InvalidInput, NotFound, VersionConflict
 from gridmap.models import LAYERS, BoundaryVersion
 
@@ -594,8 +595,11 @@ def areas_in_version(
     version_id: int,
     layers: Iterable[str] | None = None,
     county_code: str | None = None,
+    scope: AreaScope = EVERYWHERE,
 ) -> list[AreaRecord]:
-    """Every area valid in a published version (optionally some layers / one county)."""
+    """Every area valid in a published version (optionally some layers / one county / a
+    jurisdiction's scope), by layer and code, with its geometry. The scope is part of the
+    query, so an export holds nothing outside it."""
     where = [VALID_IN]
     params: dict[str, Any] = {"version": version_id}
     if layers is not None:
@@ -604,6 +608,10 @@ def areas_in_version(
     if county_code is not None:
         where.append("county_code = :county")
         params["county"] = county_code
+    if not scope.everywhere:
+        fragment, scope_params = scope.sql("area")
+        where.append(fragment)
+        params.update(scope_params)
     rows = session.execute(
         text(
             "SELECT id, county_code, layer, code, name, parent_code, households, kind, "

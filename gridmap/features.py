@@ -4,16 +4,13 @@ and exports), limited in the query to the areas a jurisdiction sees."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from typing import Any
 
-import shapely
-from shapely.geometry.base import BaseGeometry
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gridmap.area_scope import EVERYWHERE, AreaScope
-from gridmap.boundaries import VALID_IN, AreaRecord
+from gridmap.boundaries import VALID_IN
 from gridmap.errors import InvalidInput
 
 _PROPS = """json_build_object(
@@ -148,48 +145,3 @@ def layer_extent(
     if row is None or row[0] is None:
         return None
     return float(row[0]), float(row[1]), float(row[2]), float(row[3])
-
-
-def area_records(
-    session: Session,
-    *,
-    version_id: int,
-    layers: Iterable[str] | None = None,
-    scope: AreaScope = EVERYWHERE,
-) -> list[AreaRecord]:
-    """The areas of a version in `scope` with their geometry (an export's rows), by layer
-    and code; the scope is part of the query, so nothing outside it leaves the database."""
-    where = [VALID_IN]
-    params: dict[str, Any] = {"version": version_id}
-    if layers is not None:
-        where.append("layer = ANY(:layers)")
-        params["layers"] = list(layers)
-    if not scope.everywhere:
-        fragment, scope_params = scope.sql("area")
-        where.append(fragment)
-        params.update(scope_params)
-    rows = session.execute(
-        text(
-            "SELECT id, county_code, layer, code, name, parent_code, households, kind, "
-            "attributes, ST_AsBinary(geom) AS wkb FROM area WHERE "
-            + " AND ".join(where)
-            + " ORDER BY layer, code"
-        ),
-        params,
-    ).all()
-    geoms: list[BaseGeometry] = list(shapely.from_wkb([bytes(r.wkb) for r in rows]))
-    return [
-        AreaRecord(
-            r.id,
-            r.county_code,
-            r.layer,
-            r.code,
-            r.name,
-            r.parent_code,
-            r.households,
-            r.kind,
-            r.attributes or {},
-            g,
-        )
-        for r, g in zip(rows, geoms, strict=True)
-    ]
