@@ -34,7 +34,8 @@ from gridmap import workflow as wf
 from gridmap.categories import list_categories
 from gridmap.db import translate_errors
 from gridmap.errors import InvalidInput, NotFound, PayloadTooLarge
-from gridmap.events import EventInput, EventPolicy, IngestAudit
+from gridmap.event_input import EventInput, EventPolicy, mask_name, mask_phone
+from gridmap.events import IngestAudit
 from gridmap.models import Event, Photo, Team
 from gridmap.photos import store_photo, stored_photo_file
 from gridmap.stats import event_stats
@@ -221,8 +222,8 @@ def _event_out(
         # The map and the lists show a masked phone; the full number stays in the database.
         # GET /api/events/{id}/reporter gives the full contact to those who call back, logged.
         reporter={
-            "name": ev.mask_name(event.reporter_name),
-            "phone": ev.mask_phone(event.reporter_phone),
+            "name": mask_name(event.reporter_name),
+            "phone": mask_phone(event.reporter_phone),
         },
         reported_at=event.reported_at,
         received_at=event.received_at,

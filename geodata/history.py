@@ -36,7 +36,8 @@ from geodata.simulation import EventGenerator, load_picture
 from gridmap import workflow as wf
 from gridmap.deadlines import missed_deadline
 from gridmap.errors import Conflict, InvalidInput
-from gridmap.events import EventInput, EventPolicy, act, check_overdue, ingest_event
+from gridmap.event_input import EventInput, EventPolicy
+from gridmap.events import act, check_overdue, ingest_event
 from gridmap.models import Event
 from gridmap.routing_types import Router
 

@@ -11,7 +11,8 @@ from sqlalchemy import func, or_, select, true
 from sqlalchemy.orm import Session
 
 from gridmap import workflow as wf
-from gridmap.events import get_event, invalid_field
+from gridmap.event_input import invalid_field
+from gridmap.events import get_event
 from gridmap.models import Event, EventCoHandler, EventLog, Team
 from gridmap.permissions import Jurisdiction
 

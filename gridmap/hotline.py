@@ -18,7 +18,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from gridmap.errors import DataFileError, InvalidInput
-from gridmap.events import EventInput, EventPolicy, ingest_event
+from gridmap.event_input import EventInput, EventPolicy
+from gridmap.events import ingest_event
 from gridmap.routing_types import Router
 
 # Naive times in a hotline export are Beijing time: that is what the call centre's clock says.

@@ -9,7 +9,8 @@ from pathlib import Path
 import typer
 
 from gridmap.db import session_factory, session_scope
-from gridmap.events import EventPolicy, check_overdue
+from gridmap.event_input import EventPolicy
+from gridmap.events import check_overdue
 from gridmap.hotline import import_events, read_hotline_export
 from gridmap.routing import Router
 from gridmap_cli.common import console, database, friendly_errors, settings

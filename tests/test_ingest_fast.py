@@ -22,7 +22,7 @@ from gridmap import events as ev
 from gridmap.categories import RuleRow, replace_responsibility_list
 from gridmap.db import make_engine, session_factory
 from gridmap.errors import UnknownCategory
-from gridmap.events import EventInput
+from gridmap.event_input import EventInput
 from gridmap.models import AuditLog, Event, StreamMessage, Team
 from gridmap.routing import Router
 from gridmap.settings import Settings

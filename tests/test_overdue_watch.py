@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from gridmap import events as ev
 from gridmap.db import session_factory
+from gridmap.event_input import EventInput
 from gridmap.models import Event, EventLog
 from gridmap.overdue_watch import LOCK_KEY, OverdueWatch, run_once
 from gridmap.routing import Router
@@ -48,7 +49,7 @@ def registered_days_ago(engine: Engine, router: Router, count: int) -> list[int]
             event, _ = ev.ingest_event(
                 session,
                 router=router,
-                payload=ev.EventInput(
+                payload=EventInput(
                     source="12345",
                     external_id=f"OLD-{n}",
                     category="ROAD",

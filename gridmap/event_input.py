@@ -1,0 +1,135 @@
+"""What an event is when it comes in: the sender's fields, the deployment's rules, checks.
+
+Pure: nothing here touches the database. `check_event_input` refuses what can be refused
+before anything is stored (a missing field, NaN, a latitude of 95, an unknown CRS, a 50 MB
+description), naming the field; `mask_phone` / `mask_name` are how reporters are shown to
+those who need not call them back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from gridmap.crs import parse_crs, point_to_wgs84
+from gridmap.errors import InvalidCoordinates, InvalidInput, PayloadTooLarge
+from gridmap.models import PRIORITIES
+from gridmap.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class EventPolicy:
+    """The event rules a deployment sets (from `Settings`)."""
+
+    description_max_chars: int = 5000
+    duplicate_distance_m: float = 50.0
+    duplicate_window_minutes: int = 120
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> EventPolicy:
+        return cls(
+            description_max_chars=settings.description_max_chars,
+            duplicate_distance_m=settings.duplicate_distance_m,
+            duplicate_window_minutes=settings.duplicate_window_minutes,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class EventInput:
+    """One event as an integrating system sends it (see docs/events.md)."""
+
+    source: str
+    external_id: str
+    category: str
+    reported_at: dt.datetime
+    description: str = ""
+    lon: float | None = None
+    lat: float | None = None
+    crs: str = "wgs84"
+    address: str | None = None
+    reporter_name: str | None = None
+    reporter_phone: str | None = None
+    priority: str | None = None
+
+
+def invalid_field(field_name: str, message: str, value: Any = None) -> InvalidInput:
+    return InvalidInput(f"{field_name}: {message}", details={"field": field_name, "value": value})
+
+
+def check_event_input(payload: EventInput, *, policy: EventPolicy) -> EventInput:
+    """Validate everything that can be checked without the database; return it normalised.
+
+    Raises an `InvalidInput` subclass naming the field. Coordinates are converted once
+    here so NaN, a latitude of 95 or an unknown CRS fail before anything is stored.
+    """
+    for name, value, limit in (
+        ("source", payload.source, 40),
+        ("external_id", payload.external_id, 100),
+    ):
+        if not value or not value.strip():
+            raise invalid_field(name, "is required", value)
+        if len(value) > limit:
+            raise invalid_field(name, f"is longer than {limit} characters", value[:50])
+    if not payload.category or not payload.category.strip():
+        raise invalid_field("category", "is required", payload.category)
+    if len(payload.description) > policy.description_max_chars:
+        raise PayloadTooLarge(
+            f"description: {len(payload.description)} characters; the limit is "
+            f"{policy.description_max_chars}",
+            details={"field": "description", "limit": policy.description_max_chars},
+        )
+    if payload.priority is not None and payload.priority not in PRIORITIES:
+        raise invalid_field("priority", f"must be one of {', '.join(PRIORITIES)}", payload.priority)
+    if payload.reported_at.tzinfo is None:
+        raise invalid_field("reported_at", "needs a timezone, e.g. 2026-11-21T09:30:00+08:00")
+    if payload.address is not None and len(payload.address) > 300:
+        raise invalid_field("address", "is longer than 300 characters", payload.address[:50])
+    crs = parse_crs(payload.crs)
+    if (payload.lon is None) != (payload.lat is None):
+        raise invalid_field("location", "needs both lon and lat", [payload.lon, payload.lat])
+    if payload.lon is None:
+        if not payload.address:
+            raise invalid_field("location", "an event needs a location or at least an address")
+    else:
+        lon, lat = float(payload.lon), float(payload.lat or 0.0)
+        if not (math.isfinite(lon) and math.isfinite(lat)):
+            # Details as text: NaN is not JSON, and the error must still reach the sender.
+            raise InvalidCoordinates(
+                f"location: coordinates must be finite numbers, got lon={lon}, lat={lat}",
+                details={"field": "location", "lon": str(lon), "lat": str(lat)},
+            )
+        point_to_wgs84(lon, lat, crs)  # raises if out of range or not convertible
+    return EventInput(
+        source=payload.source.strip(),
+        external_id=payload.external_id.strip(),
+        category=payload.category.strip(),
+        reported_at=payload.reported_at,
+        description=payload.description,
+        lon=payload.lon,
+        lat=payload.lat,
+        crs=crs,
+        address=payload.address,
+        reporter_name=payload.reporter_name,
+        reporter_phone=payload.reporter_phone,
+        priority=payload.priority,
+    )
+
+
+def mask_phone(phone: str | None) -> str | None:
+    """138****5678: enough for an operator to recognise a caller, not to dial them."""
+    if not phone:
+        return phone
+    digits = phone.strip()
+    if len(digits) <= 7:
+        return digits[:1] + "*" * (len(digits) - 1)
+    return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+def mask_name(name: str | None) -> str | None:
+    """张** / J*** : the family name (first character) only."""
+    if not name:
+        return name
+    stripped = name.strip()
+    return stripped[:1] + "*" * max(len(stripped) - 1, 1)
