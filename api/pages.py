@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 from starlette.routing import Route
 
-from api.auth import PrincipalDep
+from api.auth import PrincipalDep, route_action
 from api.deps import ContextDep, SessionDep
 from gridmap import area_scope, boundaries, features
 from gridmap.errors import NotFound
@@ -24,19 +24,19 @@ from web_map.editor import build_editor
 log = logging.getLogger("gridmap.api")
 router = APIRouter(tags=["pages"])
 
-# Which route (method, path with its parameters blanked) gives the page which feature.
+# Which route (method, path template) gives the page which feature.
 _FEATURE_ROUTES: dict[str, tuple[str, str]] = {
-    "ogc": ("GET", "/ogc/collections/{}/items"),
-    "tiles": ("GET", "/tiles/{}/{}/{}/{}.pbf"),
+    "ogc": ("GET", "/ogc/collections/{layer}/items"),
+    "tiles": ("GET", "/tiles/{layer}/{z}/{x}/{y}.pbf"),
     "locate": ("GET", "/api/locate"),
     "categories": ("GET", "/api/categories"),
     "events": ("GET", "/api/events"),
-    "event": ("GET", "/api/events/{}"),
-    "event_log": ("GET", "/api/events/{}/log"),
-    "event_actions": ("POST", "/api/events/{}/actions/{}"),
-    "place": ("POST", "/api/events/{}/place"),
+    "event": ("GET", "/api/events/{event_id}"),
+    "event_log": ("GET", "/api/events/{event_id}/log"),
+    "event_actions": ("POST", "/api/events/{event_id}/actions/{action}"),
+    "place": ("POST", "/api/events/{event_id}/place"),
     "triage": ("GET", "/api/events/triage"),
-    "photos": ("GET", "/api/events/{}/photos"),
+    "photos": ("GET", "/api/events/{event_id}/photos"),
     "stream": ("GET", "/api/stream"),
     "stats": ("GET", "/api/stats"),
 }
@@ -57,7 +57,23 @@ def api_features(app: FastAPI) -> list[str]:
     for route in app.routes:
         if isinstance(route, Route) and route.include_in_schema is False:
             served.update((m, _PARAM.sub("{}", route.path)) for m in route.methods or ())
-    return [name for name, key in _FEATURE_ROUTES.items() if key in served]
+    return [
+        name
+        for name, (method, path) in _FEATURE_ROUTES.items()
+        if (method, _PARAM.sub("{}", path)) in served
+    ]
+
+
+def features_for(principal: Principal, served: list[str]) -> list[str]:
+    """The served features this caller's role may use: a grid worker's page does not ask
+    for statistics only to be refused (a 403 is a console error on the wall screen)."""
+    allowed = []
+    for name in served:
+        method, path = _FEATURE_ROUTES[name]
+        action = route_action(method, path, {})
+        if action is not None and principal.may(action):
+            allowed.append(name)
+    return allowed
 
 
 def _coverage_bounds(
@@ -95,7 +111,7 @@ def command_view(
         lang=lang or ctx.settings.default_lang,
         tile_url=ctx.settings.tile_url,
         bounds=_coverage_bounds(session, principal, active),
-        api_features=api_features(request.app),
+        api_features=features_for(principal, api_features(request.app)),
         query=q,
         version=active.id if active else None,
     )

@@ -268,6 +268,25 @@ def test_the_command_view_opens_on_the_users_own_areas(app: TestClient) -> None:
     )
 
 
+def page_features(client: TestClient) -> list[str]:
+    page = client.get("/")
+    found = re.search(r'<script[^>]*id="gm-config"[^>]*>(.*?)</script>', page.text, re.S)
+    assert found is not None
+    return list(json.loads(found.group(1))["features"])
+
+
+def test_the_page_asks_only_for_what_the_role_may_read(app: TestClient) -> None:
+    # A grid worker may not read statistics or place events: its page must not ask (a 403
+    # would be a console error); the operator's page has both.
+    worker, operator = (
+        page_features(login(app, "g1-worker")),
+        page_features(login(app, "west-operator")),
+    )
+    assert "stats" not in worker and "place" not in worker
+    assert {"stats", "place", "events", "stream", "tiles"} <= set(operator)
+    assert {"events", "stream", "ogc"} <= set(worker)
+
+
 # --- the Gaoping demo -------------------------------------------------------------------
 
 
