@@ -16,7 +16,7 @@ from api.deps import ContextDep, SessionDep
 from gridmap import area_scope, boundaries, features
 from gridmap.errors import NotFound
 from gridmap.models import BoundaryVersion
-from gridmap.permissions import Principal
+from gridmap.permissions import WORKFLOW_ACTIONS, Principal
 from web_map.assets import static_file, vendor_missing
 from web_map.command_view import build_command_view
 from web_map.editor import build_editor
@@ -114,6 +114,7 @@ def command_view(
         api_features=features_for(principal, api_features(request.app)),
         query=q,
         version=active.id if active else None,
+        may_act=[a for a in WORKFLOW_ACTIONS if principal.may(f"event.{a}")],
     )
     return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 

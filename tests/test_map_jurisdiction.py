@@ -268,11 +268,16 @@ def test_the_command_view_opens_on_the_users_own_areas(app: TestClient) -> None:
     )
 
 
-def page_features(client: TestClient) -> list[str]:
+def page_config(client: TestClient) -> dict[str, Any]:
     page = client.get("/")
     found = re.search(r'<script[^>]*id="gm-config"[^>]*>(.*?)</script>', page.text, re.S)
     assert found is not None
-    return list(json.loads(found.group(1))["features"])
+    config: dict[str, Any] = json.loads(found.group(1))
+    return config
+
+
+def page_features(client: TestClient) -> list[str]:
+    return list(page_config(client)["features"])
 
 
 def test_the_page_asks_only_for_what_the_role_may_read(app: TestClient) -> None:
@@ -285,6 +290,15 @@ def test_the_page_asks_only_for_what_the_role_may_read(app: TestClient) -> None:
     assert "stats" not in worker and "place" not in worker
     assert {"stats", "place", "events", "stream", "tiles"} <= set(operator)
     assert {"events", "stream", "ogc"} <= set(worker)
+
+
+def test_the_event_panel_offers_only_the_actions_the_role_may_take(app: TestClient) -> None:
+    worker = page_config(login(app, "g1-worker"))["mayAct"]
+    operator = page_config(login(app, "west-operator"))["mayAct"]
+    # Grid workers handle (start, report back, return, send up), operators dispatch too.
+    assert {"start", "report_back", "escalate"} <= set(worker)
+    assert not {"assign", "close", "joint_dispatch", "merge"} & set(worker)
+    assert {"assign", "close", "joint_dispatch", "merge", "start"} <= set(operator)
 
 
 # --- the Gaoping demo -------------------------------------------------------------------

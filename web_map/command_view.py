@@ -144,6 +144,7 @@ def build_command_view(
     api_features: Iterable[str] = (),
     query: str = "",
     version: int | None = None,
+    may_act: Iterable[str] | None = None,
 ) -> str:
     """The whole command view page as HTML.
 
@@ -151,7 +152,8 @@ def build_command_view(
     `bounds` the first view (west, south, east, north), else the page fits to the county
     layer once it arrives; `api_features` which parts of the API the service has (names from
     API_FEATURES); `query` pre-fills the search box; `version` the active boundary version
-    (tile URLs carry it; without it the page asks /health). Every asset comes from this service:
+    (tile URLs carry it; without it the page asks /health); `may_act` the workflow actions
+    the viewer's role may take (None: all). Every asset comes from this service:
     a CDN link left in the page raises ConfigurationError.
     """
     t = labels(lang)
@@ -196,6 +198,9 @@ def build_command_view(
         # The workflow table, so the panel offers only the actions allowed from an
         # event's state and asks for what each needs (the API checks again).
         "actions": list(RULES),
+        # The actions the viewer's role may take: the panel shows no button that would be
+        # refused (the API checks again).
+        "mayAct": list(RULES) if may_act is None else [a for a in RULES if a in set(may_act)],
         "workflow": {
             name: {"from": sorted(rule.from_states), "requires": list(rule.requires)}
             for name, rule in RULES.items()

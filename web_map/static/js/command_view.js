@@ -675,11 +675,13 @@
     if (!has("event_actions")) return null;
     const status = ev.status;
     // The event says what it allows (its row is the truth); the page's table is the fallback.
-    const actions = Array.isArray(ev.allowed_actions)
+    // Buttons only for what the viewer's role may do (cfg.mayAct; the API checks again).
+    const actions = (Array.isArray(ev.allowed_actions)
       ? ev.allowed_actions.filter((a) => a in cfg.workflow)
       : Object.entries(cfg.workflow)
           .filter(([, rule]) => rule.from.includes(status))
-          .map(([name]) => name);
+          .map(([name]) => name)
+    ).filter((a) => cfg.mayAct.includes(a));
     if (!actions.length) return null;
     const needs = new Set(actions.flatMap((a) => cfg.workflow[a].requires));
     const fields = {};
