@@ -294,6 +294,28 @@ def test_the_operator_walks_an_event_to_closed_from_the_panel(
 
 
 @pytest.mark.browser
+def test_a_half_written_note_survives_the_event_changing_underneath(
+    service: Service, watched: WatchedPage
+) -> None:
+    grid = f"{C3}001"
+    event_id = post_event(service, grid=grid, description="井盖缺失")
+    open_live_page(watched, service)
+    page = watched.page
+    marker(watched, event_id).click()
+    panel = page.locator("#gm-panel")  # type: ignore[attr-defined]
+    note = panel.locator('.gm-actions input[name="note"]')
+    note.fill("已联系物业，正在")
+    before = call(service, "GET", f"/api/events/{event_id}")["status"]
+    # Someone else moves the event on; the stream redraws the open panel.
+    action = "register" if before == "reported" else "assign"
+    body = {"team": f"T-{grid}"} if action == "assign" else {}
+    after = call(service, "POST", f"/api/events/{event_id}/actions/{action}", body)["status"]
+    panel.locator(f'.gm-badge[data-status="{after}"]').wait_for(timeout=5_000)
+    assert note.input_value() == "已联系物业，正在"
+    assert watched.console_errors == []
+
+
+@pytest.mark.browser
 def test_an_event_description_with_html_is_shown_as_text(
     service: Service, watched: WatchedPage
 ) -> None:

@@ -721,6 +721,7 @@
               message.textContent = L_("action_done");
               const changed = result && (result.event || result);
               if (changed && changed.status) upsertEvent({ id: String(ev.id), p: Object.assign({}, changed, { id: String(ev.id) }), latlng: null }, true);
+              clearTypedInputs();
               openEvent(String(ev.id), { keepScroll: true });
             } catch (err) {
               message.className = "gm-action-message error";
@@ -766,6 +767,7 @@
     const phone = maskPhone(reporter.phone || ev.reporter_phone);
     const name = reporter.name || ev.reporter_name;
     const due = ev.due_at || ev.deadline;
+    const typed = typedInputs(id);
     openPanel(
       h(
         "article",
@@ -789,8 +791,35 @@
         has("event_log") ? h("section", {}, h("h3", {}, L_("timeline")), timeline(log)) : null,
       ),
     );
+    restoreInputs(typed);
     if (opts && opts.keepScroll) $("gm-panel-body").scrollTop = scroll;
     if (local && local.latlng && !(opts && opts.keepScroll)) map.panTo(local.latlng);
+  }
+
+  /** What the operator has typed into the open event's action form: the panel is redrawn
+   * whenever the event changes (the live stream), and a half-written note must survive. */
+  function typedInputs(id) {
+    const form = document.querySelector(`#gm-panel-body .gm-event[data-event-id="${CSS.escape(id)}"] .gm-actions`);
+    if (!form) return null;
+    const values = {};
+    for (const input of form.querySelectorAll("input[name]")) if (input.value) values[input.name] = input.value;
+    const focused = form.contains(document.activeElement) ? document.activeElement.name : null;
+    return { values, focused };
+  }
+
+  function restoreInputs(typed) {
+    if (!typed) return;
+    const form = document.querySelector("#gm-panel-body .gm-event .gm-actions");
+    if (!form) return;
+    for (const input of form.querySelectorAll("input[name]")) {
+      if (typed.values[input.name] !== undefined && !input.value) input.value = typed.values[input.name];
+      if (input.name === typed.focused) input.focus();
+    }
+  }
+
+  /** After an action went through, its words are spent: clear the form it was typed in. */
+  function clearTypedInputs() {
+    for (const input of document.querySelectorAll("#gm-panel-body .gm-actions input[name]")) input.value = "";
   }
 
   // ---------------------------------------------------------------- who is responsible here?
