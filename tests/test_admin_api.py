@@ -12,16 +12,13 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from api.app import create_app
-from api.auth import CSRF_HEADER
 from gridmap import auth as accounts
 from gridmap.db import make_engine, session_factory
 from gridmap.models import ApiToken
-from gridmap.settings import Settings
 from tests import factories as f
 from tests.conftest import create_database, drop_database
+from tests.logins import PASSWORD, login, service_with_login
 
-PASSWORD = "correct horse battery"
 ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
     ("GET", "/api/admin/users", None),
     ("POST", "/api/admin/users", {"username": "x1", "role": "operator", "password": PASSWORD}),
@@ -62,19 +59,7 @@ def county_url(server_url: str, small_county_template: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def app(county_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings(
-        database_url=county_url, home=tmp_path_factory.mktemp("admin"), auth_required=True
-    )
-    with TestClient(create_app(settings)) as client:
-        yield client
-
-
-def login(app: TestClient, username: str, password: str = PASSWORD) -> TestClient:
-    browser = TestClient(app.app)
-    answer = browser.post("/api/auth/login", json={"username": username, "password": password})
-    assert answer.status_code == 200, answer.text
-    browser.headers[CSRF_HEADER] = answer.json()["csrf_token"]
-    return browser
+    yield from service_with_login(county_url, tmp_path_factory.mktemp("admin"))
 
 
 def audit_trail(client: TestClient, **params: Any) -> list[dict[str, Any]]:

@@ -29,8 +29,8 @@ from gridmap.models import ApiToken, AppUser, AuditLog, LoginAttempt
 from gridmap.settings import Settings
 from tests import factories as f
 from tests.conftest import create_database, drop_database
+from tests.logins import PASSWORD, login, service_with_login
 
-PASSWORD = "correct horse battery"
 G_EAST = f"{f.C3}001"  # a grid in the second township
 
 
@@ -75,20 +75,7 @@ def users(county_engine: Engine) -> dict[str, str]:
 def app_client(
     county_url: str, users: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[TestClient]:
-    settings = Settings(
-        database_url=county_url, home=tmp_path_factory.mktemp("auth"), auth_required=True
-    )
-    with TestClient(create_app(settings)) as c:
-        yield c
-
-
-def login(app_client: TestClient, username: str, password: str = PASSWORD) -> TestClient:
-    """A browser of its own (its own cookie jar), logged in as `username`."""
-    browser = TestClient(app_client.app)
-    response = browser.post("/api/auth/login", json={"username": username, "password": password})
-    assert response.status_code == 200, response.text
-    browser.headers[CSRF_HEADER] = response.json()["csrf_token"]
-    return browser
+    yield from service_with_login(county_url, tmp_path_factory.mktemp("auth"))
 
 
 def ingest(app_client: TestClient, token: str, grid: str, **changes: Any) -> dict[str, Any]:

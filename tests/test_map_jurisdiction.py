@@ -20,7 +20,6 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 
 from api.app import create_app
-from api.auth import CSRF_HEADER
 from gridmap import auth as accounts
 from gridmap import boundaries
 from gridmap.db import make_engine, session_factory
@@ -28,8 +27,8 @@ from gridmap.models import Area
 from gridmap.settings import Settings
 from tests import factories as f
 from tests.conftest import create_database, drop_database
+from tests.logins import PASSWORD, login, service_with_login
 
-PASSWORD = "correct horse battery"
 WEST_GRIDS = {code for code, (community, _, _) in f.GRIDS.items() if community in (f.C1, f.C2)}
 EAST_GRIDS = set(f.GRIDS) - WEST_GRIDS
 G2 = f"{f.C1}002"  # G1's neighbour in the same community
@@ -59,19 +58,7 @@ def county_url(server_url: str, small_county_template: str) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def app(county_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    settings = Settings(
-        database_url=county_url, home=tmp_path_factory.mktemp("mapj"), auth_required=True
-    )
-    with TestClient(create_app(settings)) as client:
-        yield client
-
-
-def login(app: TestClient, username: str, password: str = PASSWORD) -> TestClient:
-    browser = TestClient(app.app)
-    answer = browser.post("/api/auth/login", json={"username": username, "password": password})
-    assert answer.status_code == 200, answer.text
-    browser.headers[CSRF_HEADER] = answer.json()["csrf_token"]
-    return browser
+    yield from service_with_login(county_url, tmp_path_factory.mktemp("mapj"))
 
 
 def item_codes(client: TestClient, layer: str, **params: Any) -> list[str]:
