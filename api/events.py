@@ -28,14 +28,14 @@ from api.auth import (
 )
 from api.context import AppContext
 from api.deps import ContextDep, SessionDep
-from gridmap import event_queries
+from gridmap import event_queries, ingest
 from gridmap import events as ev
 from gridmap import workflow as wf
 from gridmap.categories import list_categories
 from gridmap.db import translate_errors
 from gridmap.errors import InvalidInput, NotFound, PayloadTooLarge
 from gridmap.event_input import EventInput, EventPolicy, mask_name, mask_phone
-from gridmap.events import IngestAudit
+from gridmap.ingest import IngestAudit
 from gridmap.models import Event, Photo, Team
 from gridmap.photos import store_photo, stored_photo_file
 from gridmap.stats import event_stats
@@ -299,7 +299,7 @@ def _ingest(ctx: AppContext, body: EventIn, request: Request) -> tuple[EventOut,
     # a dependency: every synchronous dependency is another hop to the thread pool.
     principal = current_principal(request)
     with translate_errors(ctx.database_url), ctx.sessions() as session:
-        taken = ev.take_in_event(
+        taken = ingest.take_in_event(
             session,
             router=ctx.router,
             payload=body.to_input(),

@@ -2,7 +2,7 @@
 
 `load_history` generates the reports a county receives (`geodata.simulation.EventGenerator`:
 categories from the responsibility list, points where households are, edges, duplicates,
-emergencies), takes each in with `gridmap.events.ingest_event` at its simulated receipt
+emergencies), takes each in with `gridmap.ingest.ingest_event` at its simulated receipt
 time, and then lets every event's handlers act on it with `gridmap.events.act` at simulated
 times, in one global time order, while `check_overdue` runs at the minute after any deadline
 passes, exactly as the service's overdue watch would. Nothing is written around the
@@ -37,7 +37,8 @@ from gridmap import workflow as wf
 from gridmap.deadlines import missed_deadline
 from gridmap.errors import Conflict, InvalidInput
 from gridmap.event_input import EventInput, EventPolicy
-from gridmap.events import act, check_overdue, ingest_event
+from gridmap.events import act, check_overdue
+from gridmap.ingest import ingest_event
 from gridmap.models import Event
 from gridmap.routing_types import Router
 

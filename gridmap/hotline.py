@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from gridmap.errors import DataFileError, InvalidInput
 from gridmap.event_input import EventInput, EventPolicy
-from gridmap.events import ingest_event
+from gridmap.ingest import ingest_event
 from gridmap.routing_types import Router
 
 # Naive times in a hotline export are Beijing time: that is what the call centre's clock says.

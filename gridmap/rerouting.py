@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridmap import workflow as wf
 from gridmap.errors import Conflict
-from gridmap.events import announce_event, event_lonlat, log_step, routing_columns, touch
+from gridmap.event_routing import routing_columns
+from gridmap.events import announce_event, event_lonlat, log_step, touch
 from gridmap.models import Event
 from gridmap.routing import Router
 from gridmap.settings import Settings

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 from gridmap.errors import IllegalTransition, InvalidInput
 
+# Who acts when no person does: the overdue check, the duplicate search.
+SYSTEM_ACTOR = "system"
+
 # States, in the order of the closed loop; the last two leave it.
 REPORTED = "reported"  # 问题上报: taken in, maybe not yet placed on the map
 REGISTERED = "registered"  # 案卷建立

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from gridmap import event_queries as eq
 from gridmap import events as ev
+from gridmap import ingest
 from gridmap.db import session_factory
 from gridmap.errors import (
     Conflict,
@@ -87,7 +88,9 @@ def count_events(session: Session) -> int:
 def test_a_report_is_routed_to_its_grid_team_logged_and_announced(
     session: Session, county: Router
 ) -> None:
-    event, created = ev.ingest_event(session, router=county, payload=report("A1"), actor="hotline")
+    event, created = ingest.ingest_event(
+        session, router=county, payload=report("A1"), actor="hotline"
+    )
     session.commit()
     assert created
     assert (event.grid_code, event.community_code, event.township_code) == (f.G1, f.C1, f.T1)
@@ -103,9 +106,13 @@ def test_a_report_is_routed_to_its_grid_team_logged_and_announced(
 
 
 def test_the_same_ticket_sent_twice_is_one_event(session: Session, county: Router) -> None:
-    first, created_first = ev.ingest_event(session, router=county, payload=report("A1"), actor="x")
+    first, created_first = ingest.ingest_event(
+        session, router=county, payload=report("A1"), actor="x"
+    )
     session.commit()
-    again, created_again = ev.ingest_event(session, router=county, payload=report("A1"), actor="x")
+    again, created_again = ingest.ingest_event(
+        session, router=county, payload=report("A1"), actor="x"
+    )
     assert (created_first, created_again) == (True, False)
     assert again.id == first.id
     assert count_events(session) == 1
@@ -121,7 +128,7 @@ def test_concurrent_senders_of_one_ticket_make_one_event(engine: Engine, county:
         try:
             with factory() as s:
                 barrier.wait()
-                event, created = ev.ingest_event(
+                event, created = ingest.ingest_event(
                     s, router=county, payload=report("RACE-1"), actor="gateway"
                 )
                 s.commit()
@@ -142,7 +149,7 @@ def test_concurrent_senders_of_one_ticket_make_one_event(engine: Engine, county:
 
 
 def test_an_event_walks_every_step_of_the_closed_loop(session: Session, county: Router) -> None:
-    event, _ = ev.ingest_event(session, router=county, payload=report("LOOP"), actor="hotline")
+    event, _ = ingest.ingest_event(session, router=county, payload=report("LOOP"), actor="hotline")
     grid_team = event.team_id
     ev.act(session, event_id=event.id, action="register", actor="坐席01", now=NOW)
     # ROAD is routine with a 72-hour limit in the responsibility list.
@@ -175,7 +182,7 @@ def test_an_event_walks_every_step_of_the_closed_loop(session: Session, county: 
 
 
 def test_an_illegal_step_is_refused_and_changes_nothing(session: Session, county: Router) -> None:
-    event, _ = ev.ingest_event(session, router=county, payload=report("ILL"), actor="x")
+    event, _ = ingest.ingest_event(session, router=county, payload=report("ILL"), actor="x")
     session.commit()
     with pytest.raises(IllegalTransition) as caught:
         ev.act(session, event_id=event.id, action="close", actor="坐席01")
@@ -188,7 +195,7 @@ def test_an_illegal_step_is_refused_and_changes_nothing(session: Session, county
 def test_a_team_returns_a_wrong_event_with_a_reason_and_it_is_reassigned(
     session: Session, county: Router
 ) -> None:
-    event, _ = ev.ingest_event(session, router=county, payload=report("RET"), actor="x")
+    event, _ = ingest.ingest_event(session, router=county, payload=report("RET"), actor="x")
     ev.act(session, event_id=event.id, action="register", actor="op")
     ev.act(session, event_id=event.id, action="assign", actor="op")
     with pytest.raises(InvalidInput, match="reason"):
@@ -204,7 +211,7 @@ def test_a_team_returns_a_wrong_event_with_a_reason_and_it_is_reassigned(
 def test_an_event_escalates_grid_community_township_county(
     session: Session, county: Router
 ) -> None:
-    event, _ = ev.ingest_event(session, router=county, payload=report("UP"), actor="x")
+    event, _ = ingest.ingest_event(session, router=county, payload=report("UP"), actor="x")
     ev.act(session, event_id=event.id, action="register", actor="op")
     ev.act(session, event_id=event.id, action="assign", actor="op")
     holders = []
@@ -230,7 +237,7 @@ def test_joint_dispatch_closes_only_after_every_co_handler_reported(
     session: Session, county: Router
 ) -> None:
     # On the shared edge of G1 and G2: the router flags it on a boundary.
-    event, _ = ev.ingest_event(
+    event, _ = ingest.ingest_event(
         session, router=county, payload=report("EDGE", at=(112.91, 35.79)), actor="x"
     )
     assert event.on_boundary
@@ -269,7 +276,7 @@ def test_joint_dispatch_closes_only_after_every_co_handler_reported(
 def test_joint_dispatch_in_order_closes_when_the_lead_closes(
     session: Session, county: Router
 ) -> None:
-    event, _ = ev.ingest_event(
+    event, _ = ingest.ingest_event(
         session, router=county, payload=report("JOINT", category="MULTI"), actor="x"
     )
     assert event.priority == "coordination"
@@ -303,18 +310,18 @@ def test_a_nearby_report_of_the_same_problem_is_linked_and_merged(
     session: Session, county: Router
 ) -> None:
     lon, lat = f.SmallCounty.grid_center(f.G1)
-    first, _ = ev.ingest_event(session, router=county, payload=report("D1"), actor="x")
+    first, _ = ingest.ingest_event(session, router=county, payload=report("D1"), actor="x")
     # About 20 m away, 10 minutes later: the same pothole.
-    second, _ = ev.ingest_event(
+    second, _ = ingest.ingest_event(
         session, router=county, payload=report("D2", at=(lon + 0.0002, lat), minutes=10), actor="x"
     )
-    other_kind, _ = ev.ingest_event(
+    other_kind, _ = ingest.ingest_event(
         session,
         router=county,
         payload=report("D3", category="VEND", at=(lon + 0.0002, lat)),
         actor="x",
     )
-    far, _ = ev.ingest_event(
+    far, _ = ingest.ingest_event(
         session, router=county, payload=report("D4", at=(lon + 0.003, lat)), actor="x"
     )
     assert second.duplicate_of == first.id
@@ -329,12 +336,12 @@ def test_a_nearby_report_of_the_same_problem_is_linked_and_merged(
 def test_an_overdue_emergency_is_marked_announced_and_escalated(
     session: Session, county: Router
 ) -> None:
-    event, _ = ev.ingest_event(
+    event, _ = ingest.ingest_event(
         session, router=county, payload=report("FIRE", category="SMOKE"), actor="iot"
     )
     assert event.priority == "emergency"
     assert event.team_id == team_id(session, "D-XF")  # a department's matter
-    routine, _ = ev.ingest_event(
+    routine, _ = ingest.ingest_event(
         session, router=county, payload=report("SLOW", at=(112.935, 35.81)), actor="x"
     )
     ev.act(session, event_id=event.id, action="register", actor="op", now=NOW)
@@ -362,10 +369,10 @@ def test_an_overdue_emergency_is_marked_announced_and_escalated(
 def test_a_report_far_outside_the_county_is_kept_for_triage_and_placed_later(
     session: Session, county: Router
 ) -> None:
-    event, created = ev.ingest_event(
+    event, created = ingest.ingest_event(
         session, router=county, payload=report("LOST", at=(113.5, 36.5)), actor="x"
     )
-    address_only, _ = ev.ingest_event(
+    address_only, _ = ingest.ingest_event(
         session,
         router=county,
         payload=report("ADDR", lon=None, lat=None, address="西镇幸福路12号"),
@@ -402,7 +409,7 @@ BAD_REPORTS: list[tuple[dict[str, Any], type[Exception]]] = [
 def test_bad_input_is_refused_and_nothing_is_stored(session: Session, county: Router) -> None:
     for changes, error in BAD_REPORTS:
         with pytest.raises(error):
-            ev.ingest_event(session, router=county, payload=report("BAD", **changes), actor="x")
+            ingest.ingest_event(session, router=county, payload=report("BAD", **changes), actor="x")
         session.rollback()
     assert count_events(session) == 0
     assert session.scalar(select(func.count()).select_from(EventLog)) == 0
@@ -454,9 +461,13 @@ def test_an_all_or_nothing_import_with_a_bad_row_stores_nothing(
 def test_statistics_per_township_count_received_open_overdue_and_satisfaction(
     session: Session, county: Router
 ) -> None:
-    west, _ = ev.ingest_event(session, router=county, payload=report("S1"), actor="x")
-    ev.ingest_event(session, router=county, payload=report("S2", at=(112.935, 35.81)), actor="x")
-    ev.ingest_event(session, router=county, payload=report("S3", at=(112.915, 35.81)), actor="x")
+    west, _ = ingest.ingest_event(session, router=county, payload=report("S1"), actor="x")
+    ingest.ingest_event(
+        session, router=county, payload=report("S2", at=(112.935, 35.81)), actor="x"
+    )
+    ingest.ingest_event(
+        session, router=county, payload=report("S3", at=(112.915, 35.81)), actor="x"
+    )
     for action, kw in [
         ("register", {}),
         ("assign", {}),
@@ -482,8 +493,8 @@ def test_statistics_per_township_count_received_open_overdue_and_satisfaction(
 def test_statistics_tell_overdue_ever_from_overdue_and_still_open(
     session: Session, county: Router
 ) -> None:
-    late, _ = ev.ingest_event(session, router=county, payload=report("L1"), actor="x")
-    waiting, _ = ev.ingest_event(session, router=county, payload=report("L2"), actor="x")
+    late, _ = ingest.ingest_event(session, router=county, payload=report("L1"), actor="x")
+    waiting, _ = ingest.ingest_event(session, router=county, payload=report("L2"), actor="x")
     for event in (late, waiting):
         ev.act(session, event_id=event.id, action="register", actor="op")
     assert waiting.due_at is not None

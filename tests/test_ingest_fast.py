@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from api.app import create_app
 from gridmap import event_queries as eq
 from gridmap import events as ev
+from gridmap import ingest
 from gridmap.categories import RuleRow, replace_responsibility_list
 from gridmap.db import make_engine, session_factory
 from gridmap.errors import UnknownCategory
@@ -79,7 +80,7 @@ def announced(session: Session, event_id: int) -> list[dict[str, Any]]:
 def test_the_event_handed_back_is_the_stored_row_with_nothing_left_to_load(
     session: Session, engine: Engine, county: Router
 ) -> None:
-    event, created = ev.ingest_event(session, router=county, payload=report("R1"), actor="x")
+    event, created = ingest.ingest_event(session, router=county, payload=report("R1"), actor="x")
     session.commit()
     assert created
     assert inspect(event).unloaded == set()  # reading any column costs no query
@@ -91,7 +92,7 @@ def test_the_event_handed_back_is_the_stored_row_with_nothing_left_to_load(
 def test_a_category_the_county_took_back_goes_to_the_department_in_the_same_statement(
     session: Session, engine: Engine, county: Router
 ) -> None:
-    event, _ = ev.ingest_event(
+    event, _ = ingest.ingest_event(
         session, router=county, payload=report("CONS-1", category="CONS"), actor="hotline"
     )
     session.commit()
@@ -110,14 +111,14 @@ def test_the_stream_says_of_each_new_event_what_announcement_says_of_the_stored_
     session: Session, county: Router
 ) -> None:
     lon, _ = f.SmallCounty.grid_center(f.G1)
-    first, _ = ev.ingest_event(session, router=county, payload=report("S1"), actor="x")
-    near, _ = ev.ingest_event(
+    first, _ = ingest.ingest_event(session, router=county, payload=report("S1"), actor="x")
+    near, _ = ingest.ingest_event(
         session, router=county, payload=report("S2", lon=lon + 0.0002), actor="x"
     )
-    handed, _ = ev.ingest_event(
+    handed, _ = ingest.ingest_event(
         session, router=county, payload=report("S3", category="CONS"), actor="x"
     )
-    lost, _ = ev.ingest_event(
+    lost, _ = ingest.ingest_event(
         session, router=county, payload=report("S4", lon=113.5, lat=36.5), actor="x"
     )
     session.commit()
@@ -131,8 +132,8 @@ def test_a_nearby_report_is_linked_and_both_steps_are_on_its_timeline(
     session: Session, county: Router
 ) -> None:
     lon, _ = f.SmallCounty.grid_center(f.G1)
-    first, _ = ev.ingest_event(session, router=county, payload=report("D1"), actor="x")
-    second, _ = ev.ingest_event(
+    first, _ = ingest.ingest_event(session, router=county, payload=report("D1"), actor="x")
+    second, _ = ingest.ingest_event(
         session, router=county, payload=report("D2", lon=lon + 0.0002), actor="gateway"
     )
     session.commit()
@@ -149,7 +150,9 @@ def test_a_category_added_after_a_refusal_is_accepted_at_once(
     session: Session, county: Router
 ) -> None:
     with pytest.raises(UnknownCategory, match="'WATER' is not in the responsibility list"):
-        ev.ingest_event(session, router=county, payload=report("W1", category="WATER"), actor="x")
+        ingest.ingest_event(
+            session, router=county, payload=report("W1", category="WATER"), actor="x"
+        )
     session.rollback()
     rules = [
         *f.RULES,
@@ -157,7 +160,7 @@ def test_a_category_added_after_a_refusal_is_accepted_at_once(
     ]
     replace_responsibility_list(session, county_code=f.COUNTY, rules=rules)
     session.commit()
-    event, created = ev.ingest_event(
+    event, created = ingest.ingest_event(
         session, router=county, payload=report("W1", category="WATER"), actor="x"
     )
     assert created and event.category_code == "WATER"
@@ -166,10 +169,10 @@ def test_a_category_added_after_a_refusal_is_accepted_at_once(
 def test_a_resent_ticket_is_answered_with_the_stored_event_whatever_it_says_now(
     session: Session, county: Router
 ) -> None:
-    first, _ = ev.ingest_event(session, router=county, payload=report("T1"), actor="x")
+    first, _ = ingest.ingest_event(session, router=county, payload=report("T1"), actor="x")
     session.commit()
     for changed in (report("T1", category="NO-SUCH"), report("T1", description="另一个")):
-        again, created = ev.ingest_event(session, router=county, payload=changed, actor="x")
+        again, created = ingest.ingest_event(session, router=county, payload=changed, actor="x")
         assert (again.id, created, again.description) == (first.id, False, "路面坑洼")
     session.commit()
     assert len(announced(session, first.id)) == 1
@@ -177,7 +180,7 @@ def test_a_resent_ticket_is_answered_with_the_stored_event_whatever_it_says_now(
 
 def test_the_ingest_statement_fits_the_drivers_parse_cache() -> None:
     # psycopg re-parses every execution of a longer query (measured: ~1 ms per event).
-    compiled = str(ev._INGEST_SQL.compile(dialect=pg_dialect.dialect()))
+    compiled = str(ingest._INGEST_SQL.compile(dialect=pg_dialect.dialect()))
     assert len(compiled) <= psycopg._queries.MAX_CACHED_STATEMENT_LENGTH
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session
 
 from gridmap import events as ev
+from gridmap import ingest
 from gridmap.db import session_factory
 from gridmap.event_input import EventInput
 from gridmap.models import Event, EventLog
@@ -46,7 +47,7 @@ def registered_days_ago(engine: Engine, router: Router, count: int) -> list[int]
     with Session(engine) as session:
         for n in range(count):
             lon, lat = f.SmallCounty.grid_center(list(f.GRIDS)[n % len(f.GRIDS)])
-            event, _ = ev.ingest_event(
+            event, _ = ingest.ingest_event(
                 session,
                 router=router,
                 payload=EventInput(
