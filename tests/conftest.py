@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import re
 import shutil
 import uuid
 from collections.abc import Callable, Iterator
@@ -96,6 +97,56 @@ def _fingerprint(*paths: Path) -> str:
     return digest.hexdigest()[:12]
 
 
+# Template databases are named by a fingerprint of the code they were built from, so every
+# code change used to leave the old ones behind (gigabytes after a day of work). A session
+# now drops the templates of this project that no live session uses. "Uses" is a shared
+# advisory lock that a session takes on each of its templates before it builds or clones
+# from one, held on one connection until the session ends; the cleaner drops a template
+# only while it holds the exclusive form of that lock. PostgreSQL releases a session's
+# locks when its connection closes, so a crashed run protects nothing forever, and no age
+# threshold has to guess how long a run may last: a template goes exactly when no session
+# can be cloning from it. (Two-key advisory locks are a key space apart from the one-key
+# build lock in `_built_once`, so claiming a template never blocks building it.)
+TEMPLATE_NAME = re.compile(r"gridmap_(?:tpl|small|gaoping)_[0-9a-f]{12}")
+_IN_USE_KEYS = "hashtext('gridmap test template in use'), hashtext(%s)"
+
+
+class TemplateUse:
+    """A test session's claim on the template databases it builds and clones from."""
+
+    def __init__(self, server_url: str) -> None:
+        self._conn = psycopg.connect(_admin_conninfo(server_url), autocommit=True)
+
+    def claim(self, name: str) -> None:
+        """No session drops `name` while this claim is open (see `drop_stale_templates`)."""
+        self._conn.execute(f"SELECT pg_advisory_lock_shared({_IN_USE_KEYS})", (name,))
+
+    def close(self) -> None:
+        """End every claim: what this session used may go at the next session's start."""
+        self._conn.close()
+
+
+def drop_stale_templates(server_url: str) -> list[str]:
+    """Drop the template databases no live session claims; the names dropped."""
+    dropped: list[str] = []
+    with psycopg.connect(_admin_conninfo(server_url), autocommit=True) as conn:
+        names = [row[0] for row in conn.execute("SELECT datname FROM pg_database")]
+        for name in sorted(n for n in names if TEMPLATE_NAME.fullmatch(n)):
+            free = conn.execute(f"SELECT pg_try_advisory_lock({_IN_USE_KEYS})", (name,))
+            if not free.fetchone()[0]:  # type: ignore[index]
+                continue
+            try:
+                # Without FORCE: a connection nobody announced (a person in psql, a run of
+                # an older conftest cloning right now) makes the drop fail, and it stays.
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+                dropped.append(name)
+            except psycopg.errors.ObjectInUse:
+                pass
+            finally:
+                conn.execute(f"SELECT pg_advisory_unlock({_IN_USE_KEYS})", (name,))
+    return dropped
+
+
 def _built_once(
     server_url: str, name: str, build: Callable[[str], None], *, template: str | None = None
 ) -> str:
@@ -138,33 +189,60 @@ def _copy(server_url: str, template: str, prefix: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def template_name(server_url: str) -> str:
-    """A database migrated to head, copied for each test (much faster than migrating)."""
+def template_names() -> dict[str, str]:
+    """This code's template databases by kind, each named by a fingerprint of what it is
+    built from; computed once, so a file edited during the run cannot change them."""
     schema = _fingerprint(ROOT / "migrations", ROOT / "gridmap" / "models.py")
-    return _built_once(server_url, f"gridmap_tpl_{schema}", migrate)
+    small = _fingerprint(ROOT / "gridmap", ROOT / "tests" / "factories.py")
+    gaoping = _fingerprint(ROOT / "geodata", ROOT / "gridmap")
+    return {
+        "schema": f"gridmap_tpl_{schema}",
+        "small": f"gridmap_small_{small}",
+        "gaoping": f"gridmap_gaoping_{gaoping}",
+    }
 
 
 @pytest.fixture(scope="session")
-def small_county_template(server_url: str, template_name: str) -> str:
+def template_use(server_url: str, template_names: dict[str, str]) -> Iterator[TemplateUse]:
+    """Claims this session's templates (even those it has not built yet), then drops the
+    templates of other code versions that no live session claims."""
+    use = TemplateUse(server_url)
+    for name in template_names.values():
+        use.claim(name)
+    drop_stale_templates(server_url)
+    yield use
+    use.close()
+
+
+@pytest.fixture(scope="session")
+def template_name(
+    server_url: str, template_names: dict[str, str], template_use: TemplateUse
+) -> str:
+    """A database migrated to head, copied for each test (much faster than migrating)."""
+    return _built_once(server_url, template_names["schema"], migrate)
+
+
+@pytest.fixture(scope="session")
+def small_county_template(
+    server_url: str, template_name: str, template_names: dict[str, str]
+) -> str:
     from tests import factories
 
-    code = _fingerprint(ROOT / "gridmap", ROOT / "tests" / "factories.py")
     return _built_once(
         server_url,
-        f"gridmap_small_{code}",
+        template_names["small"],
         _load_with(factories.load_small_county),
         template=template_name,
     )
 
 
 @pytest.fixture(scope="session")
-def gaoping_template(server_url: str, template_name: str) -> str:
+def gaoping_template(server_url: str, template_name: str, template_names: dict[str, str]) -> str:
     """The loaded Gaoping demo, built once per code change."""
     from geodata.demo import load_gaoping
 
-    code = _fingerprint(ROOT / "geodata", ROOT / "gridmap")
     return _built_once(
-        server_url, f"gridmap_gaoping_{code}", _load_with(load_gaoping), template=template_name
+        server_url, template_names["gaoping"], _load_with(load_gaoping), template=template_name
     )
 
 
