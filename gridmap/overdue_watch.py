@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
 import threading
 from collections.abc import Callable
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from gridmap.errors import ConfigurationError
 from gridmap.events import check_overdue
 
 log = logging.getLogger("gridmap.overdue_watch")
@@ -59,8 +61,14 @@ class OverdueWatch:
         interval_s: float,
         clock: Callable[[], dt.datetime] = _utc_now,
     ) -> None:
-        if interval_s <= 0:
-            raise ValueError(f"interval_s must be positive, not {interval_s}")
+        if not (interval_s > 0 and math.isfinite(interval_s)):
+            # Zero means "no watch" to the setting (`start_overdue_watch` returns None);
+            # a watch itself needs a real interval or its thread would spin or never run.
+            raise ConfigurationError(
+                f"the overdue check needs a positive number of seconds between runs, not "
+                f"{interval_s!r} (GRIDMAP_OVERDUE_CHECK_SECONDS=0 turns it off)",
+                details={"setting": "GRIDMAP_OVERDUE_CHECK_SECONDS", "value": str(interval_s)},
+            )
         self._engine = engine
         self._interval_s = interval_s
         self._clock = clock

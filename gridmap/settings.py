@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import (
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from gridmap.errors import ConfigurationError
+
+# Deadlines are hours apart: a check rarer than daily would let them pass unnoticed.
+OVERDUE_CHECK_MAX_SECONDS = 86_400.0
 
 
 class Settings(BaseSettings):
@@ -43,7 +56,7 @@ class Settings(BaseSettings):
     photo_max_bytes: int = 10 * 1024 * 1024
     description_max_chars: int = 5000
     overdue_check_seconds: float = Field(
-        default=60.0, ge=0, description="how often the service marks overdue events; 0: off"
+        default=60.0, description="how often the service marks overdue events; 0: off"
     )
 
     # Map
@@ -65,6 +78,24 @@ class Settings(BaseSettings):
         default=5, ge=1, description="failed logins per username and address in the window"
     )
     login_window_minutes: int = Field(default=15, ge=1)
+
+    @field_validator("overdue_check_seconds", mode="wrap")
+    @classmethod
+    def _check_overdue_seconds(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> float:
+        # A ConfigurationError, not pydantic's ValueError: pydantic passes it through, and
+        # `gridmap serve` then prints one line naming the variable instead of a traceback
+        # naming a Python field.
+        try:
+            seconds = float(handler(value))
+        except ValidationError:
+            seconds = math.nan
+        if not 0 <= seconds <= OVERDUE_CHECK_MAX_SECONDS:  # also refuses NaN
+            raise ConfigurationError(
+                f"GRIDMAP_OVERDUE_CHECK_SECONDS must be a number of seconds from 0 (the overdue "
+                f"check off) to {OVERDUE_CHECK_MAX_SECONDS:.0f} (daily), not {value!r}",
+                details={"setting": "GRIDMAP_OVERDUE_CHECK_SECONDS", "value": str(value)},
+            )
+        return seconds
 
     @model_validator(mode="after")
     def _check_ranges(self) -> Settings:

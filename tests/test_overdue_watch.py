@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -12,17 +13,20 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlalchemy import Engine, func, select, text
+from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.orm import Session
+from typer.testing import CliRunner
 
 from gridmap import events as ev
 from gridmap import ingest
 from gridmap.db import session_factory
+from gridmap.errors import ConfigurationError
 from gridmap.event_input import EventInput
 from gridmap.models import Event, EventLog
 from gridmap.overdue_watch import LOCK_KEY, OverdueWatch, run_once
 from gridmap.routing import Router
 from gridmap.settings import Settings
+from gridmap_cli.main import app as cli
 from tests import factories as f
 from tests.servers import running_service
 
@@ -131,9 +135,44 @@ def test_the_watch_marks_a_past_due_event_on_its_own(engine: Engine, router: Rou
     assert watch.runs >= 1
 
 
-def test_the_watch_refuses_a_zero_interval(engine: Engine) -> None:
-    with pytest.raises(ValueError, match="interval_s must be positive"):
-        OverdueWatch(engine, interval_s=0)
+@pytest.mark.parametrize("interval_s", [0, -1.0, math.nan, math.inf])
+def test_the_watch_refuses_an_interval_it_cannot_run_at(interval_s: float) -> None:
+    never_used = create_engine("postgresql+psycopg://nobody@127.0.0.1:1/nothing")
+    with pytest.raises(ConfigurationError, match="positive number of seconds") as refused:
+        OverdueWatch(never_used, interval_s=interval_s)
+    assert refused.value.details["setting"] == "GRIDMAP_OVERDUE_CHECK_SECONDS"
+
+
+@pytest.mark.parametrize("written", ["every minute", "-5", "nan", "inf", "1e9", ""])
+def test_a_bad_overdue_check_setting_is_refused_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch, written: str
+) -> None:
+    monkeypatch.setenv("GRIDMAP_OVERDUE_CHECK_SECONDS", written)
+    with pytest.raises(ConfigurationError, match=r"^GRIDMAP_OVERDUE_CHECK_SECONDS must be") as bad:
+        Settings()
+    assert repr(written) in bad.value.message
+    assert bad.value.details == {"setting": "GRIDMAP_OVERDUE_CHECK_SECONDS", "value": written}
+
+
+@pytest.mark.parametrize(("written", "seconds"), [("0", 0.0), ("30", 30.0), ("0.5", 0.5)])
+def test_the_overdue_check_setting_takes_seconds_and_zero_turns_it_off(
+    monkeypatch: pytest.MonkeyPatch, written: str, seconds: float
+) -> None:
+    monkeypatch.setenv("GRIDMAP_OVERDUE_CHECK_SECONDS", written)
+    assert Settings().overdue_check_seconds == seconds
+
+
+def test_gridmap_serve_with_a_bad_overdue_check_setting_stops_at_start_up_with_one_line() -> None:
+    # An unreachable database: were the setting let through, the command fails on that
+    # instead of starting a server, and the assertions below say so.
+    env = {
+        "GRIDMAP_OVERDUE_CHECK_SECONDS": "-1",
+        "GRIDMAP_DATABASE_URL": "postgresql+psycopg://nobody@127.0.0.1:1/nothing",
+    }
+    result = CliRunner().invoke(cli, ["serve"], env=env)
+    assert result.exit_code == 1
+    assert "GRIDMAP_OVERDUE_CHECK_SECONDS must be" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
 
 
 def test_the_running_service_marks_a_past_due_event_and_the_stream_announces_it(
