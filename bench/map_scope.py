@@ -21,23 +21,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-import psycopg
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import tiles as tile_bench  # bench/tiles.py: builds the megacity database
-from megacity import COUNTY_CODE
+from megacity_db import DEFAULT_GRIDS, TOWNSHIP, megacity_database_url
+from tiles import machine
 
 from gridmap import area_scope, boundaries, features
 from gridmap.area_scope import EVERYWHERE, AreaScope
 from gridmap.db import make_engine, session_factory
-from gridmap.embedded_db import EmbeddedCluster
 from gridmap.permissions import Jurisdiction
-
-TOWNSHIP = f"{COUNTY_CODE}001"
 
 
 def timed(fn: Callable[[], int], repeat: int) -> tuple[list[float], int]:
@@ -59,23 +54,10 @@ def line(label: str, times: list[float], found: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--grids", type=int, default=200_000)
+    parser.add_argument("--grids", type=int, default=DEFAULT_GRIDS)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
-    info = EmbeddedCluster(tile_bench.BENCH_HOME).start()
-    name = "gridmap_bench_tiles" if args.grids == 200_000 else f"gridmap_bench_tiles_{args.grids}"
-    admin = make_url(info.url).set(database="postgres", drivername="postgresql")
-    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
-        ready = conn.execute(
-            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-            (name,),
-        ).fetchone()
-    if ready and ready[0] == "ready":
-        # Read only: nothing here touches a table a newer migration changes.
-        url = make_url(info.url).set(database=name).render_as_string(hide_password=False)
-    else:
-        url = tile_bench.build_database(info.url, name, args.grids, rebuild=False)
-    engine = make_engine(url)
+    engine = make_engine(megacity_database_url(args.grids))
     load_before = os.getloadavg()
     out: list[str] = []
     with session_factory(engine)() as session:
@@ -139,7 +121,7 @@ def main() -> None:
         out.append(line("  the county (no scope)", t_all, n_all))
     engine.dispose()
     load_after = os.getloadavg()
-    print(f"machine: {tile_bench.machine()}")
+    print(f"machine: {machine()}")
     before, after = (" ".join(f"{v:.1f}" for v in load) for load in (load_before, load_after))
     print(f"load average (1, 5, 15 min) before: {before}; after: {after}")
     for text_line in out:

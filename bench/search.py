@@ -25,26 +25,23 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-import psycopg
 from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import tiles as tile_bench  # bench/tiles.py: builds the megacity database
 from megacity import COUNTY_CODE
+from megacity_db import DEFAULT_GRIDS, TOWNSHIP, megacity_database_url
+from tiles import machine
 
 from gridmap import area_scope, boundaries, search
 from gridmap.area_scope import AreaScope
 from gridmap.db import make_engine, session_factory
-from gridmap.embedded_db import EmbeddedCluster
 from gridmap.permissions import EVERYWHERE, Jurisdiction
 
 REPEAT = 20
 LIMIT = 10
-TOWNSHIP = f"{COUNTY_CODE}001"
 # (what the operator types, what it stands for)
 QUERIES = [
     (COUNTY_CODE, "code prefix: the county (every area matches)"),
@@ -112,22 +109,9 @@ def timed(fn: Callable[[], int]) -> tuple[list[float], int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--grids", type=int, default=200_000)
+    parser.add_argument("--grids", type=int, default=DEFAULT_GRIDS)
     args = parser.parse_args()
-    info = EmbeddedCluster(tile_bench.BENCH_HOME).start()
-    name = "gridmap_bench_tiles" if args.grids == 200_000 else f"gridmap_bench_tiles_{args.grids}"
-    admin = make_url(info.url).set(database="postgres", drivername="postgresql")
-    with psycopg.connect(admin.render_as_string(hide_password=False), autocommit=True) as conn:
-        ready = conn.execute(
-            "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
-            (name,),
-        ).fetchone()
-    if ready and ready[0] == "ready":
-        # Read only: the search touches no table a newer migration changes.
-        url = make_url(info.url).set(database=name).render_as_string(hide_password=False)
-    else:
-        url = tile_bench.build_database(info.url, name, args.grids, rebuild=False)
-    engine = make_engine(url)
+    engine = make_engine(megacity_database_url(args.grids))
     with session_factory(engine)() as session:
         active = boundaries.active_version(session)
         assert active is not None
@@ -138,7 +122,7 @@ def main() -> None:
             "county": EVERYWHERE,
             "township": Jurisdiction(township_codes=frozenset({TOWNSHIP})),
         }
-        print(f"machine: {tile_bench.machine()}")
+        print(f"machine: {machine()}")
         print(f"{n_areas:,} areas in the active version; {REPEAT} runs per query, limit {LIMIT}")
         print()
         print(
