@@ -136,8 +136,8 @@ def drop_stale_templates(server_url: str) -> list[str]:
             if not free.fetchone()[0]:  # type: ignore[index]
                 continue
             try:
-                # Without FORCE: a connection nobody announced (a person in psql, a run of
-                # an older conftest cloning right now) makes the drop fail, and it stays.
+                # Without FORCE: a connection nobody announced (a person in psql, say)
+                # makes the drop fail, and the template stays.
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
                 dropped.append(name)
             except psycopg.errors.ObjectInUse:
