@@ -478,10 +478,7 @@ def get_version(
     if version.activated_at is None:
         raise InvalidInput(f"version {version_id} is not published")
     if f == "json":
-        return {
-            **_version_json(version),
-            "diff": boundaries.diff_published(session, version_id=version_id).to_dict(),
-        }
+        return _version_with_diff(session, version, principal)
     scope = area_scope.scope_for(
         session, jurisdiction=principal.jurisdiction, version_id=version_id
     )
@@ -502,6 +499,24 @@ def get_version(
         media_type="application/geopackage+sqlite3",
         headers={"Content-Disposition": f'attachment; filename="version-{version_id}.gpkg"'},
     )
+
+
+def _version_with_diff(
+    session: Session, version: BoundaryVersion, principal: Principal
+) -> dict[str, Any]:
+    """A version and what it changed, as far as the caller's areas reach: a township's
+    user sees its township's changes, and counts (the summary's too) of those only."""
+    if principal.jurisdiction.everywhere:
+        diff = boundaries.diff_published(session, version_id=version.id)
+        return {**_version_json(version), "diff": diff.to_dict()}
+    diff = boundaries.diff_published_for(
+        session, version_id=version.id, jurisdiction=principal.jurisdiction
+    )
+    summary = {
+        **{change: diff.count(change) for change in ("added", "changed", "removed")},
+        "by_layer": diff.by_layer(),
+    }
+    return {**_version_json(version), "summary": summary, "diff": diff.to_dict()}
 
 
 @router.post("/versions/{version_id}/restore")

@@ -24,9 +24,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from gridmap import notify
-from gridmap.area_scope import EVERYWHERE, AreaScope
+from gridmap.area_scope import EVERYWHERE, AreaScope, scope_for
 from gridmap.errors import Conflict, InvalidInput, NotFound, VersionConflict
 from gridmap.models import LAYERS, BoundaryVersion
+from gridmap.permissions import Jurisdiction
 
 # ST_Subdivide's vertex budget: small boxes keep the GiST look-up and ST_Covers cheap.
 SUBDIVIDE_MAX_VERTICES = 64
@@ -366,9 +367,63 @@ def diff_published(session: Session, *, version_id: int) -> VersionDiff:
     version = get_version(session, version_id=version_id)
     if version.activated_at is None:
         return diff_version(session, version_id=version_id)
+    return _published_diff(session, version, where="TRUE", params={})
+
+
+def diff_published_for(
+    session: Session, *, version_id: int, jurisdiction: Jurisdiction
+) -> VersionDiff:
+    """`diff_published` as a jurisdiction sees it: only the changes of its areas, and
+    `unchanged` counts only its areas, so every count matches what is listed.
+
+    A change is the jurisdiction's when the area as published is in its scope of this
+    version, or the area as it was is in its scope of the version before: a grid moved
+    out of a township, or removed with its community, still shows to that township.
+    """
+    version = get_version(session, version_id=version_id)
+    if version.activated_at is None:
+        raise Conflict(f"version {version_id} is not published: it changed nothing yet")
+    new = scope_for(session, jurisdiction=jurisdiction, version_id=version_id)
+    if new.everywhere:
+        return _published_diff(session, version, where="TRUE", params={})
+    old = (
+        scope_for(session, jurisdiction=jurisdiction, version_id=version.base_version_id)
+        if version.base_version_id is not None
+        else AreaScope(everywhere=False)
+    )
+    new_where, new_params = new.sql("n")
+    old_where, old_params = _renamed(old.sql("o"), prefix="before_")
+    return _published_diff(
+        session,
+        version,
+        where=f"((n.id IS NOT NULL AND {new_where}) OR (o.id IS NOT NULL AND {old_where}))",
+        params={**new_params, **old_params},
+        unchanged_where=new.sql("a"),
+    )
+
+
+def _renamed(fragment: tuple[str, dict[str, Any]], *, prefix: str) -> tuple[str, dict[str, Any]]:
+    """A scope's SQL with its parameters renamed: two scopes in one query would otherwise
+    bind the same names (`scope_codes`) to different lists."""
+    where, params = fragment
+    for name in sorted(params, key=len, reverse=True):
+        where = where.replace(f":{name}", f":{prefix}{name}")
+    return where, {prefix + name: value for name, value in params.items()}
+
+
+def _published_diff(
+    session: Session,
+    version: BoundaryVersion,
+    *,
+    where: str,
+    params: dict[str, Any],
+    unchanged_where: tuple[str, dict[str, Any]] = ("TRUE", {}),
+) -> VersionDiff:
+    """The rows a published version retired (`o`) and inserted (`n`), paired by code and
+    kept when `where` holds; `unchanged_where` filters the count of untouched areas (`a`)."""
     rows = session.execute(
         text(
-            """
+            f"""
             SELECT coalesce(n.layer, o.layer) AS layer, coalesce(n.code, o.code) AS code,
                    coalesce(n.name, o.name) AS name, o.households AS before,
                    n.households AS after, o.id IS NOT NULL AS existed, n.id IS NOT NULL AS kept,
@@ -377,10 +432,11 @@ def diff_published(session: Session, *, version_id: int) -> VersionDiff:
             FROM (SELECT * FROM area WHERE valid_from = :v) n
             FULL JOIN (SELECT * FROM area WHERE valid_to = :v) o
               ON o.county_code = n.county_code AND o.layer = n.layer AND o.code = n.code
+            WHERE {where}
             ORDER BY 1, 2
             """
         ),
-        {"v": version_id},
+        {"v": version.id, **params},
     )
     changes = [
         AreaChange(
@@ -394,11 +450,15 @@ def diff_published(session: Session, *, version_id: int) -> VersionDiff:
         )
         for r in rows
     ]
+    unchanged_sql, unchanged_params = unchanged_where
     unchanged = session.execute(
-        text(f"SELECT count(*) FROM area WHERE {VALID_IN} AND valid_from < :version"),
-        {"version": version_id},
+        text(
+            f"SELECT count(*) FROM area a WHERE {VALID_IN} AND valid_from < :version"
+            f" AND {unchanged_sql}"
+        ),
+        {"version": version.id, **unchanged_params},
     ).scalar_one()
-    return VersionDiff(version_id, version.base_version_id, changes, int(unchanged))
+    return VersionDiff(version.id, version.base_version_id, changes, int(unchanged))
 
 
 def _classify(r: Row[Any]) -> str | None:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,34 +27,27 @@ from gridmap.db import make_engine, session_factory
 from gridmap.models import Area
 from gridmap.settings import Settings
 from tests import factories as f
-from tests.conftest import create_database, drop_database
-from tests.logins import PASSWORD, login, service_with_login
+from tests.county_users import add_accounts, county_with_accounts
+from tests.logins import login, service_with_login
 
 WEST_GRIDS = {code for code, (community, _, _) in f.GRIDS.items() if community in (f.C1, f.C2)}
 EAST_GRIDS = set(f.GRIDS) - WEST_GRIDS
+C2_GRIDS = {code for code, (community, _, _) in f.GRIDS.items() if community == f.C2}
 G2 = f"{f.C1}002"  # G1's neighbour in the same community
 G_EAST = f"{f.C3}001"
+MAP_USERS = [
+    ("county-operator", "operator", [f.COUNTY]),
+    ("west-operator", "operator", [f.T1]),
+    ("g1-worker", "grid_worker", [f.G1]),
+    ("no-areas", "operator", []),
+]
 
 
 @pytest.fixture(scope="module")
 def county_url(server_url: str, small_county_template: str) -> Iterator[str]:
-    name = f"gridmap_mapj_{uuid.uuid4().hex[:8]}"
-    url = create_database(server_url, name, template=small_county_template)
-    engine = make_engine(url, pool_size=1)
-    with session_factory(engine)() as s:
-        for username, role, areas in [
-            ("county-operator", "operator", [f.COUNTY]),
-            ("west-operator", "operator", [f.T1]),
-            ("g1-worker", "grid_worker", [f.G1]),
-            ("no-areas", "operator", []),
-        ]:
-            accounts.create_user(
-                s, username=username, role=role, password=PASSWORD, area_codes=areas
-            )
-        s.commit()
-    engine.dispose()
-    yield url
-    drop_database(server_url, name)
+    yield from county_with_accounts(
+        server_url, small_county_template, prefix="mapj", users=MAP_USERS
+    )
 
 
 @pytest.fixture(scope="module")
@@ -191,6 +185,81 @@ def test_an_empty_download_is_a_valid_empty_file(app: TestClient, county_url: st
     answer = nobody.get(f"/api/versions/{version}", params={"f": "geojson"})
     assert answer.status_code == 200
     assert json.loads(answer.content)["features"] == []
+
+
+# --- what a version changed -------------------------------------------------------------
+
+
+def publish_changes(url: str) -> int:
+    """A new version: G1 and an east grid get new household counts, and the west
+    township's northern community C2 is removed with both its grids."""
+    rows = {row.code: row for row in f.area_rows()}
+    engine = make_engine(url, pool_size=1)
+    with session_factory(engine)() as s:
+        version = boundaries.create_version(
+            s, name="spring review", created_by="test", county_code=f.COUNTY
+        )
+        boundaries.stage_areas(
+            s,
+            version_id=version.id,
+            rows=[replace(rows[f.G1], households=45), replace(rows[G_EAST], households=35)],
+        )
+        removed = [("community", f.C2), *(("grid", code) for code in sorted(C2_GRIDS))]
+        boundaries.stage_removals(
+            s, version_id=version.id, keys=[(f.COUNTY, layer, code) for layer, code in removed]
+        )
+        boundaries.activate_version(s, version_id=version.id, activated_by="test")
+        s.commit()
+        version_id = version.id
+    engine.dispose()
+    return version_id
+
+
+def test_a_version_lists_only_the_changes_inside_the_callers_areas(
+    small_county_db_url: str, tmp_path: Path
+) -> None:
+    add_accounts(small_county_db_url, users=MAP_USERS)
+    version = publish_changes(small_county_db_url)
+    with contextmanager(service_with_login)(small_county_db_url, tmp_path) as app:
+
+        def seen_by(username: str) -> dict[str, Any]:
+            answer = login(app, username).get(f"/api/versions/{version}")
+            assert answer.status_code == 200, answer.text
+            body: dict[str, Any] = answer.json()
+            return body
+
+        def changes(body: dict[str, Any]) -> set[tuple[str, str]]:
+            return {(c["code"], c["change"]) for c in body["diff"]["changes"]}
+
+        west = seen_by("west-operator")
+        # Its own grid's new count, and its community removed with its grids (which no
+        # longer exist in the new version, so only the version before places them).
+        assert changes(west) == {
+            (f.G1, "changed"),
+            (f.C2, "removed"),
+            *((code, "removed") for code in C2_GRIDS),
+        }
+        assert G_EAST not in json.dumps(west)  # the east's change is not its business
+        # Every count says what is listed: the diff's, and the version's summary.
+        counts = {"added": 0, "changed": 1, "removed": 3}
+        assert {k: west["diff"][k] for k in counts} == counts
+        assert west["summary"] == {**counts, "by_layer": west["diff"]["by_layer"]}
+        # Unchanged: its areas in the new version (as its download holds them) but G1.
+        download = login(app, "west-operator").get(
+            f"/api/versions/{version}", params={"f": "geojson"}
+        )
+        assert west["diff"]["unchanged"] == len(download.json()["features"]) - 1
+
+        worker = seen_by("g1-worker")
+        assert changes(worker) == {(f.G1, "changed")}
+        assert worker["summary"]["removed"] == worker["diff"]["removed"] == 0
+
+        county = seen_by("county-operator")
+        assert changes(county) == changes(west) | {(G_EAST, "changed")}
+        assert county["summary"]["changed"] == county["diff"]["changed"] == 2
+
+        nobody = seen_by("no-areas")
+        assert nobody["diff"]["changes"] == [] and nobody["diff"]["unchanged"] == 0
 
 
 # --- who is responsible here? -----------------------------------------------------------
