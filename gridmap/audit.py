@@ -52,6 +52,7 @@ def query(
     until: dt.datetime | None = None,
     before_id: int | None = None,
     events_in: ColumnElement[bool] | None = None,
+    where: ColumnElement[bool] | None = None,
     limit: int = 100,
 ) -> list[AuditLog]:
     """Entries, newest first. `action` matches a prefix (`event.` finds every event action).
@@ -61,7 +62,9 @@ def query(
     inclusive, `until` exclusive. `before_id` pages: pass the id of the last entry of the
     previous page (ids only grow, so a page stays stable while new entries arrive).
     `events_in` (a WHERE clause on `event`, e.g. `Jurisdiction.event_clause()`) keeps only
-    the entries about events it covers; entries about other things stay.
+    the entries about events it covers; entries about other things stay. `where` (a
+    WHERE clause on `audit_log`) keeps only the entries it holds for; both are part of the
+    query, so a page is never cut short by a filter applied after the LIMIT.
     """
     if not 1 <= limit <= 10_000:
         raise InvalidInput(f"limit must be 1 to 10000, not {limit}", details={"limit": limit})
@@ -95,4 +98,6 @@ def query(
     if events_in is not None:
         covered = select(cast(Event.id, String)).where(events_in)
         stmt = stmt.where(or_(AuditLog.target_type != "event", AuditLog.target_id.in_(covered)))
+    if where is not None:
+        stmt = stmt.where(where)
     return list(session.scalars(stmt.order_by(AuditLog.id.desc()).limit(limit)))
