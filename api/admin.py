@@ -1,23 +1,38 @@
 """HTTP doors to accounts and the audit log: users and their areas, integration tokens
-(admins), and querying the audit log (supervisors and admins). Every write is audited."""
+(admins), and querying the audit log (supervisors and admins). Every write is audited,
+and a caller below the county sees and changes only the accounts inside its areas."""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select, text
+from sqlalchemy import (
+    ColumnElement,
+    String,
+    and_,
+    column,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import TextualSelect
 
 from api.auth import PrincipalDep, audit_write
 from api.deps import SessionDep
 from gridmap import area_scope, audit, boundaries
 from gridmap import auth as accounts
 from gridmap.errors import InvalidInput, PermissionDenied
-from gridmap.models import ApiToken, AppUser, AuditLog, Team
+from gridmap.models import ApiToken, AppUser, AuditLog, Team, UserArea
 from gridmap.permissions import INTEGRATION, Principal
 
 router = APIRouter(prefix="/api", tags=["administration"])
@@ -98,18 +113,78 @@ def _audit_json(entry: AuditLog) -> dict[str, Any]:
     }
 
 
+# --- what a caller's areas hold ---------------------------------------------------------
+#
+# An account is inside a caller's areas when it has areas and every one of them lies in
+# the caller's map scope (`area_scope.scope_for` on the active version): what the caller
+# could have granted (`_check_within`). A caller whose scope is a whole county (the county
+# among its areas, a team without areas, or the unscoped system) sees every account.
+
+
+def _scope(session: Session, principal: Principal) -> area_scope.AreaScope:
+    """The caller's areas on the active map."""
+    if principal.jurisdiction.everywhere:
+        return area_scope.EVERYWHERE
+    active = boundaries.active_version(session)
+    if active is None:
+        return area_scope.AreaScope(everywhere=False)
+    return area_scope.scope_for(session, jurisdiction=principal.jurisdiction, version_id=active.id)
+
+
+def _county_wide(scope: area_scope.AreaScope) -> bool:
+    return scope.everywhere or bool(scope.county_codes)
+
+
+def _codes_inside(scope: area_scope.AreaScope) -> TextualSelect:
+    """The codes of the current areas in `scope`, as a subquery."""
+    where, params = scope.sql("a")
+    return (
+        text(f"SELECT a.code FROM area a WHERE a.valid_to IS NULL AND {where}")
+        .bindparams(**params)
+        .columns(code=String)
+    )
+
+
+def _users_inside(scope: area_scope.AreaScope) -> ColumnElement[bool]:
+    """A WHERE clause on `app_user`: the users inside `scope`."""
+    if _county_wide(scope):
+        return true()
+    own = UserArea.user_id == AppUser.id
+    return and_(
+        exists().where(own),
+        ~exists().where(own, UserArea.area_code.not_in(_codes_inside(scope))),
+    )
+
+
+def _tokens_inside(scope: area_scope.AreaScope) -> ColumnElement[bool]:
+    """A WHERE clause on `api_token`: the tokens inside `scope` (areas kept as JSON)."""
+    if _county_wide(scope):
+        return true()
+    code = func.jsonb_array_elements(ApiToken.area_codes["areas"]).table_valued(
+        column("value", JSONB)
+    )
+    listed = select(code.c.value["code"].astext)
+    return and_(
+        exists(listed),
+        ~exists(listed.where(code.c.value["code"].astext.not_in(_codes_inside(scope)))),
+    )
+
+
 def _check_within(session: Session, principal: Principal, codes: list[str]) -> None:
     """An admin with areas may grant only areas inside them: a township's administrator
-    must not make a county-wide account (the unscoped admin may grant any)."""
+    must not make a county-wide account, nor one without areas (which would then be
+    outside its own reach); the county's or the unscoped admin may grant any."""
     accounts.resolve_areas(session, codes=codes)  # a typo is a 422 naming it, not a 403
-    if principal.jurisdiction.everywhere or not codes:
+    scope = _scope(session, principal)
+    if scope.everywhere:
         return
-    active = boundaries.active_version(session)
-    scope = (
-        area_scope.scope_for(session, jurisdiction=principal.jurisdiction, version_id=active.id)
-        if active is not None
-        else area_scope.AreaScope(everywhere=False)
-    )
+    if not codes:
+        if _county_wide(scope):
+            return
+        raise PermissionDenied(
+            "give at least one area inside your own: an account without areas is the county's",
+            details={"areas": []},
+        )
     where, params = scope.sql("a")
     inside = set(
         session.scalars(
@@ -128,16 +203,67 @@ def _check_within(session: Session, principal: Principal, codes: list[str]) -> N
         )
 
 
-def _user(session: Session, username: str) -> AppUser:
-    return accounts.get_user(session, username=username)
+def _check_user_inside(session: Session, principal: Principal, username: str) -> None:
+    """Refuse a change to an existing user outside the caller's areas (403, as acting on
+    an event elsewhere); a user that does not exist is the domain's 404."""
+    user = accounts.get_user(session, username=username)
+    inside = session.scalar(
+        select(AppUser.id).where(AppUser.id == user.id, _users_inside(_scope(session, principal)))
+    )
+    if inside is None:
+        raise PermissionDenied(
+            f"user {username} has areas outside yours: ask the county's administrator",
+            details={"username": username},
+        )
+
+
+def _check_token_inside(session: Session, principal: Principal, name: str) -> None:
+    """As `_check_user_inside`, for a token (one that does not exist is the domain's 404)."""
+    found = session.execute(
+        select(ApiToken.id, _tokens_inside(_scope(session, principal))).where(ApiToken.name == name)
+    ).first()
+    if found is not None and not found[1]:
+        raise PermissionDenied(
+            f"token {name} has areas outside yours: ask the county's administrator",
+            details={"name": name},
+        )
+
+
+def _change_user(
+    session: Session,
+    request: Request,
+    principal: Principal,
+    *,
+    username: str,
+    action: str,
+    change: Callable[[], AppUser],
+    details: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The shape of every change to a user: find it (404) inside the caller's areas (403),
+    change it, audit the change, commit, answer with the user as it is now."""
+    _check_user_inside(session, principal, username)
+    user = change()
+    audit_write(
+        session,
+        request,
+        principal,
+        action=action,
+        target_type="user",
+        target_id=username,
+        details=details,
+    )
+    session.commit()
+    return _user_json(session, user)
 
 
 # --- users ------------------------------------------------------------------------------
 
 
-@router.get("/admin/users", summary="Every user: role, areas, team, disabled (no passwords)")
-def list_users(session: SessionDep) -> dict[str, Any]:
-    users = session.scalars(select(AppUser).order_by(AppUser.username))
+@router.get("/admin/users", summary="Users inside your areas: role, areas, team, disabled")
+def list_users(session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+    users = session.scalars(
+        select(AppUser).where(_users_inside(_scope(session, principal))).order_by(AppUser.username)
+    )
     return {"users": [_user_json(session, u) for u in users]}
 
 
@@ -177,24 +303,28 @@ def disable_user(
             "you cannot disable yourself: ask another administrator",
             details={"username": username},
         )
-    user = accounts.disable_user(session, username=username)
-    audit_write(
-        session, request, principal, action="user.disable", target_type="user", target_id=username
+    return _change_user(
+        session,
+        request,
+        principal,
+        username=username,
+        action="user.disable",
+        change=lambda: accounts.disable_user(session, username=username),
     )
-    session.commit()
-    return _user_json(session, user)
 
 
 @router.post("/admin/users/{username}/enable", summary="Let a disabled user log in again")
 def enable_user(
     username: str, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    user = accounts.enable_user(session, username=username)
-    audit_write(
-        session, request, principal, action="user.enable", target_type="user", target_id=username
+    return _change_user(
+        session,
+        request,
+        principal,
+        username=username,
+        action="user.enable",
+        change=lambda: accounts.enable_user(session, username=username),
     )
-    session.commit()
-    return _user_json(session, user)
 
 
 @router.post(
@@ -207,17 +337,14 @@ def reset_password(
     session: SessionDep,
     principal: PrincipalDep,
 ) -> dict[str, Any]:
-    user = accounts.reset_password(session, username=username, password=body.password)
-    audit_write(
+    return _change_user(
         session,
         request,
         principal,
+        username=username,
         action="user.reset_password",
-        target_type="user",
-        target_id=username,
+        change=lambda: accounts.reset_password(session, username=username, password=body.password),
     )
-    session.commit()
-    return _user_json(session, user)
 
 
 @router.put("/admin/users/{username}/areas", summary="Replace a user's areas (its jurisdiction)")
@@ -229,27 +356,28 @@ def set_areas(
     principal: PrincipalDep,
 ) -> dict[str, Any]:
     _check_within(session, principal, body.areas)
-    before = [a.code for a in accounts.user_areas(session, user_id=_user(session, username).id)]
-    user = accounts.set_user_areas(session, username=username, area_codes=body.areas)
-    audit_write(
+    user_id = accounts.get_user(session, username=username).id
+    before = [a.code for a in accounts.user_areas(session, user_id=user_id)]
+    return _change_user(
         session,
         request,
         principal,
+        username=username,
         action="user.set_areas",
-        target_type="user",
-        target_id=username,
+        change=lambda: accounts.set_user_areas(session, username=username, area_codes=body.areas),
         details={"before": before, "after": list(dict.fromkeys(body.areas))},
     )
-    session.commit()
-    return _user_json(session, user)
 
 
 # --- integration tokens -----------------------------------------------------------------
 
 
-@router.get("/admin/tokens", summary="Every token: name, role, areas, dates (never the secret)")
-def list_tokens(session: SessionDep) -> dict[str, Any]:
-    return {"tokens": [_token_json(row) for row in accounts.list_tokens(session)]}
+@router.get("/admin/tokens", summary="Tokens inside your areas: name, role, areas, dates")
+def list_tokens(session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+    rows = session.scalars(
+        select(ApiToken).where(_tokens_inside(_scope(session, principal))).order_by(ApiToken.name)
+    )
+    return {"tokens": [_token_json(row) for row in rows]}
 
 
 @router.post(
@@ -287,6 +415,7 @@ def create_token(
 def revoke_token(
     name: str, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
+    _check_token_inside(session, principal, name)
     row = accounts.revoke_token(session, name=name)
     audit_write(
         session, request, principal, action="token.revoke", target_type="token", target_id=name
@@ -296,6 +425,25 @@ def revoke_token(
 
 
 # --- the audit log ----------------------------------------------------------------------
+
+
+def _audit_inside(scope: area_scope.AreaScope) -> ColumnElement[bool] | None:
+    """A WHERE clause on `audit_log` for a caller below the county: entries about events
+    (the events themselves are filtered by `events_in`), users and tokens inside its
+    areas; nothing about boundaries or anything else, which is the county's business."""
+    if _county_wide(scope):
+        return None
+    return or_(
+        AuditLog.target_type == "event",
+        and_(
+            AuditLog.target_type == "user",
+            AuditLog.target_id.in_(select(AppUser.username).where(_users_inside(scope))),
+        ),
+        and_(
+            AuditLog.target_type == "token",
+            AuditLog.target_id.in_(select(ApiToken.name).where(_tokens_inside(scope))),
+        ),
+    )
 
 
 @router.get("/audit", summary="The audit log, newest first: who, action, object, time; paged")
@@ -338,6 +486,7 @@ def audit_log(
         events_in=None
         if principal.jurisdiction.everywhere
         else principal.jurisdiction.event_clause(),
+        where=_audit_inside(_scope(session, principal)),
         limit=limit + 1,  # one more than asked: is there a next page?
     )
     page = entries[:limit]

@@ -12,11 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from gridmap import auth as accounts
+from gridmap import audit
 from gridmap.db import make_engine, session_factory
 from gridmap.models import ApiToken
 from tests import factories as f
-from tests.conftest import create_database, drop_database
+from tests.county_users import county_with_accounts
 from tests.logins import PASSWORD, login, service_with_login
 
 ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
@@ -34,11 +34,11 @@ ROUTES: list[tuple[str, str, dict[str, Any] | None]] = [
 
 @pytest.fixture(scope="module")
 def county_url(server_url: str, small_county_template: str) -> Iterator[str]:
-    name = f"gridmap_admin_{uuid.uuid4().hex[:8]}"
-    url = create_database(server_url, name, template=small_county_template)
-    engine = make_engine(url, pool_size=1)
-    with session_factory(engine)() as s:
-        for username, role, areas in [
+    yield from county_with_accounts(
+        server_url,
+        small_county_template,
+        prefix="admin",
+        users=[
             ("admin", "admin", [f.COUNTY]),
             ("west-admin", "admin", [f.T1]),
             ("west-operator", "operator", [f.T1]),
@@ -46,15 +46,9 @@ def county_url(server_url: str, small_county_template: str) -> Iterator[str]:
             ("county-supervisor", "supervisor", [f.COUNTY]),
             ("west-supervisor", "supervisor", [f.T1]),
             ("planner", "planner", [f.COUNTY]),
-        ]:
-            accounts.create_user(
-                s, username=username, role=role, password=PASSWORD, area_codes=areas
-            )
-        accounts.create_token(s, name="hotline", role="integration", area_codes=[f.COUNTY])
-        s.commit()
-    engine.dispose()
-    yield url
-    drop_database(server_url, name)
+        ],
+        tokens=[("hotline", "integration", [f.COUNTY])],
+    )
 
 
 @pytest.fixture(scope="module")
@@ -301,3 +295,125 @@ def test_a_township_supervisor_reads_about_its_townships_events_only(app: TestCl
     county = login(app, "county-supervisor")
     about_all = {e["target_id"] for e in audit_trail(county, type="event")}
     assert {str(i) for i in ids.values()} <= about_all
+
+
+# --- an administrator or supervisor below the county ------------------------------------
+
+WEST_CODES = {f.T1, f.C1, f.C2, *(g for g, (c, _, _) in f.GRIDS.items() if c in (f.C1, f.C2))}
+
+
+def listed(client: TestClient, what: str) -> dict[str, list[str]]:
+    """Name → area codes of every user or token the caller's list shows."""
+    answer = client.get(f"/api/admin/{what}")
+    assert answer.status_code == 200, answer.text
+    key = "username" if what == "users" else "name"
+    return {row[key]: [a["code"] for a in row["areas"]] for row in answer.json()[what]}
+
+
+def test_a_township_admin_lists_only_the_accounts_inside_its_township(app: TestClient) -> None:
+    admin = login(app, "admin")
+    for name, areas in [("west-lister", [f.C2]), ("east-lister", [f.T2])]:
+        made = admin.post(
+            "/api/admin/tokens", json={"name": name, "role": "integration", "areas": areas}
+        )
+        assert made.status_code == 201, made.text
+    everyone, every_token = listed(admin, "users"), listed(admin, "tokens")
+    west_admin = login(app, "west-admin")
+    users, tokens = listed(west_admin, "users"), listed(west_admin, "tokens")
+
+    assert {"west-admin", "west-operator", "west-supervisor"} <= set(users)
+    assert not {"admin", "east-operator", "county-supervisor", "planner"} & set(users)
+    assert "west-lister" in tokens and not {"hotline", "east-lister"} & set(tokens)
+    # Exactly the accounts that have areas, all of them in the west township, and the
+    # county's administrator still sees every one (those without areas too).
+    assert users == {n: a for n, a in everyone.items() if a and set(a) <= WEST_CODES}
+    assert tokens == {n: a for n, a in every_token.items() if a and set(a) <= WEST_CODES}
+    assert {"admin", "east-operator", "west-operator"} <= set(everyone)
+
+
+def test_a_township_admin_cannot_change_an_account_outside_its_township(
+    app: TestClient,
+) -> None:
+    west_admin = login(app, "west-admin")
+    for method, path, body in [
+        ("POST", "/api/admin/users/admin/password", {"password": PASSWORD + " taken over"}),
+        ("POST", "/api/admin/users/east-operator/disable", {}),
+        ("POST", "/api/admin/users/east-operator/enable", {}),
+        ("PUT", "/api/admin/users/east-operator/areas", {"areas": [f.C1]}),
+        ("POST", "/api/admin/tokens/hotline/revoke", {}),
+    ]:
+        answer = west_admin.request(method, path, json=body)
+        assert answer.status_code == 403, (path, answer.text)
+        assert "outside yours" in answer.json()["error"]["message"]
+    # Nothing happened: the county admin's password and the hotline's token still work,
+    # and no entry claims a change.
+    assert login(app, "admin").get("/api/auth/me").status_code == 200
+    assert accounts_token(app, "integration").get("/api/auth/me").status_code == 200
+    trail = audit_trail(login(app, "admin"), actor="user:west-admin")
+    assert not {e["target_id"] for e in trail} & {"admin", "east-operator", "hotline"}
+    # An account without areas would be outside its reach at once: it may not make one.
+    bare = west_admin.post(
+        "/api/admin/users", json={"username": "bare", "role": "operator", "password": PASSWORD}
+    )
+    assert bare.status_code == 403 and "at least one area" in bare.json()["error"]["message"]
+    # Inside its township it manages as before.
+    assert west_admin.post("/api/admin/users/west-operator/enable").status_code == 200
+    assert west_admin.post("/api/admin/users/nobody-at-all/enable").status_code == 404
+
+
+def test_a_township_supervisor_reads_about_accounts_inside_its_township_only(
+    app: TestClient, county_url: str
+) -> None:
+    admin = login(app, "admin")
+    for username, areas in [("west-audited", [f.C1]), ("east-audited", [f.C3])]:
+        made = admin.post(
+            "/api/admin/users",
+            json={"username": username, "role": "operator", "password": PASSWORD, "areas": areas},
+        )
+        assert made.status_code == 201, made.text
+    for name, areas in [("west-audited-gis", [f.T1]), ("east-audited-gis", [f.T2])]:
+        admin.post("/api/admin/tokens", json={"name": name, "areas": areas})
+    # A boundary publication from the command line, as `gridmap boundaries publish` writes it.
+    engine = make_engine(county_url, pool_size=1)
+    with session_factory(engine)() as s:
+        audit.record(
+            s,
+            actor="cli:planner",
+            action="boundaries.publish",
+            target_type="boundary_version",
+            target_id=1,
+            details={"codes": [f.G1]},
+        )
+        s.commit()
+    engine.dispose()
+
+    west = login(app, "west-supervisor")
+    about = {(e["target_type"], e["target_id"]) for e in audit_trail(west, limit=1000)}
+    assert {("user", "west-audited"), ("token", "west-audited-gis")} <= about
+    assert not {("user", "east-audited"), ("token", "east-audited-gis")} & about
+    assert not {kind for kind, _ in about} - {"user", "token", "event"}  # no boundaries
+    assert audit_trail(west, target=f.G1, type="boundary_version") == []
+    county = {
+        (e["target_type"], e["target_id"])
+        for e in audit_trail(login(app, "county-supervisor"), limit=1000)
+    }
+    assert {("user", "east-audited"), ("token", "east-audited-gis"), ("boundary_version", "1")} <= (
+        county
+    )
+
+    # The filter is in the query: pages of one are full until the last, and together they
+    # hold what one big page holds.
+    whole = [e["id"] for e in audit_trail(west, action="user.", limit=1000)]
+    paged: list[int] = []
+    cursor: int | None = None
+    while True:
+        params: dict[str, Any] = {"action": "user.", "limit": 1}
+        if cursor is not None:
+            params["cursor"] = cursor
+        page = west.get("/api/audit", params=params).json()
+        assert len(page["entries"]) == 1
+        paged += [e["id"] for e in page["entries"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert paged == whole and len(whole) >= 2
