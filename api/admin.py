@@ -185,16 +185,8 @@ def _check_within(session: Session, principal: Principal, codes: list[str]) -> N
             "give at least one area inside your own: an account without areas is the county's",
             details={"areas": []},
         )
-    where, params = scope.sql("a")
-    inside = set(
-        session.scalars(
-            text(
-                f"SELECT a.code FROM area a WHERE a.valid_to IS NULL AND a.code = ANY(:codes)"
-                f" AND {where}"
-            ),
-            {"codes": codes, **params},
-        )
-    )
+    current = _codes_inside(scope).subquery()
+    inside = set(session.scalars(select(current.c.code).where(current.c.code.in_(codes))))
     outside = [code for code in codes if code not in inside]
     if outside:
         raise PermissionDenied(
@@ -212,7 +204,7 @@ def _check_user_inside(session: Session, principal: Principal, username: str) ->
     )
     if inside is None:
         raise PermissionDenied(
-            f"user {username} has areas outside yours: ask the county's administrator",
+            f"user {username} lies outside your areas: ask the county's administrator",
             details={"username": username},
         )
 
@@ -224,7 +216,7 @@ def _check_token_inside(session: Session, principal: Principal, name: str) -> No
     ).first()
     if found is not None and not found[1]:
         raise PermissionDenied(
-            f"token {name} has areas outside yours: ask the county's administrator",
+            f"token {name} lies outside your areas: ask the county's administrator",
             details={"name": name},
         )
 

@@ -344,7 +344,7 @@ def test_a_township_admin_cannot_change_an_account_outside_its_township(
     ]:
         answer = west_admin.request(method, path, json=body)
         assert answer.status_code == 403, (path, answer.text)
-        assert "outside yours" in answer.json()["error"]["message"]
+        assert "outside your areas" in answer.json()["error"]["message"]
     # Nothing happened: the county admin's password and the hotline's token still work,
     # and no entry claims a change.
     assert login(app, "admin").get("/api/auth/me").status_code == 200
