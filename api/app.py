@@ -15,6 +15,7 @@ from api.errors import install_error_handlers
 from api.listener import StreamListener
 from gridmap import __version__
 from gridmap.db import check_database, make_engine, resolve_database_url, session_factory
+from gridmap.ingest_batcher import IngestBatcher
 from gridmap.overdue_watch import start_overdue_watch
 from gridmap.routing import Router
 from gridmap.settings import Settings
@@ -44,6 +45,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         router = Router(app.state.ctx.sessions, settings)
         await asyncio.to_thread(router.reload)
         app.state.ctx.router = router
+        app.state.ctx.ingest_batcher = IngestBatcher(app.state.ctx.sessions, database_url=url)
         # One LISTEN connection per worker process feeds this worker's /api/stream clients.
         app.state.stream_listener = StreamListener(url)
         app.state.stream_listener.on_boundaries(router.reload)
@@ -56,6 +58,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         try:
             yield
         finally:
+            await app.state.ctx.ingest_batcher.drain()
             await asyncio.to_thread(app.state.tile_renderer.stop)
             if app.state.overdue_watch is not None:
                 await asyncio.to_thread(app.state.overdue_watch.stop)

@@ -153,8 +153,19 @@ def _resolve(request: Request, session: Session, key: bytes) -> tuple[Principal 
     return None, None
 
 
-def enforce(request: Request, ctx: ContextDep) -> None:
-    """THE enforcement point (see the module docstring)."""
+def _resolve_caller(
+    request: Request, ctx: AppContext, key: bytes
+) -> tuple[Principal | None, str | None]:
+    with ctx.sessions() as session:
+        return _resolve(request, session, key)
+
+
+async def enforce(request: Request, ctx: ContextDep) -> None:
+    """THE enforcement point (see the module docstring).
+
+    async, with the database asked on a worker thread only when the request carries a
+    credential: a plain `def` dependency would cost every request a thread hop.
+    """
     route = request.scope.get("route")
     path = getattr(route, "path", request.url.path)
     method = request.method
@@ -163,8 +174,9 @@ def enforce(request: Request, ctx: ContextDep) -> None:
     action = route_action(method, path, request.path_params)
     _check_ids(request.path_params)
     key = accounts.secret_key(ctx.settings)
-    with ctx.sessions() as session:
-        principal, session_token = _resolve(request, session, key)
+    principal, session_token = None, None
+    if request.headers.get("authorization") or request.cookies.get(SESSION_COOKIE):
+        principal, session_token = await run_in_threadpool(_resolve_caller, request, ctx, key)
     if principal is None:
         if not ctx.settings.auth_required:
             request.state.principal = SYSTEM
@@ -205,7 +217,11 @@ def current_principal(request: Request) -> Principal:
     return principal
 
 
-PrincipalDep = Annotated[Principal, Depends(current_principal)]
+async def _principal(request: Request) -> Principal:
+    return current_principal(request)  # async for the same reason as `enforce`
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
 
 
 def acting_as(principal: Principal, claimed: str) -> str:

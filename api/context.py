@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from gridmap.ingest_batcher import IngestBatcher
 from gridmap.settings import Settings
 
 
@@ -19,4 +20,6 @@ class AppContext:
     database_url: str
     # gridmap.routing.Router once boundaries are loaded (None: no active version yet).
     router: Any = None
+    # Takes concurrent ingests in together (started in the lifespan; None in a bare context).
+    ingest_batcher: IngestBatcher | None = None
     extras: dict[str, Any] = field(default_factory=dict)

@@ -12,7 +12,8 @@ from api.context import AppContext
 from gridmap.db import translate_errors
 
 
-def get_context(request: Request) -> AppContext:
+async def get_context(request: Request) -> AppContext:
+    # async: FastAPI runs a plain `def` dependency on a worker thread, a hop per request.
     ctx: AppContext = request.app.state.ctx
     return ctx
 

@@ -34,7 +34,13 @@ from gridmap import workflow as wf
 from gridmap.categories import list_categories
 from gridmap.db import translate_errors
 from gridmap.errors import InvalidInput, NotFound, PayloadTooLarge
-from gridmap.event_input import EventInput, EventPolicy, mask_name, mask_phone
+from gridmap.event_input import (
+    EventInput,
+    EventPolicy,
+    check_event_input,
+    mask_name,
+    mask_phone,
+)
 from gridmap.ingest import IngestAudit
 from gridmap.models import Event, Photo, Team
 from gridmap.photos import store_photo, stored_photo_file
@@ -294,29 +300,32 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def _ingest(ctx: AppContext, body: EventIn, request: Request) -> tuple[EventOut, bool]:
-    # The session is opened here, in the one worker thread the route uses, rather than as
-    # a dependency: every synchronous dependency is another hop to the thread pool.
-    principal = current_principal(request)
+def _ingest_alone(
+    ctx: AppContext, payload: EventInput, audit: IngestAudit
+) -> tuple[EventOut, bool]:
+    """An ingest in its own transaction: a category the batcher has not seen yet (it may
+    not exist, or it is a resend answered whatever it says now), or no batcher running."""
     with translate_errors(ctx.database_url), ctx.sessions() as session:
         taken = ingest.take_in_event(
             session,
             router=ctx.router,
-            payload=body.to_input(),
-            actor=f"source:{body.source}",
+            payload=payload,
+            actor=f"source:{payload.source}",
             policy=EventPolicy.from_settings(ctx.settings),
-            # Written by the ingest statement itself, as `audit_write` would: one round
-            # trip fewer, and no ORM flush.
-            audit=IngestAudit(
-                actor=principal.actor,
-                source_addr=source_addr(request),
-                details={"source": body.source},
-            ),
+            audit=audit,
         )
-        if taken.existing is not None:
-            session.commit()
-            return event_out(session, taken.existing), False
         session.commit()  # acknowledged only once committed
+        if taken.existing is not None:
+            return event_out(session, taken.existing), False
+    return _new_event_out(taken), True
+
+
+def _known_event_out(ctx: AppContext, event: Event) -> EventOut:
+    with translate_errors(ctx.database_url), ctx.sessions() as session:
+        return event_out(session, event)
+
+
+def _new_event_out(taken: ingest.Ingested) -> EventOut:
     # A new event answers from the columns it was stored with: no reload, no ORM object;
     # it has no co-handlers yet.
     return _event_out(
@@ -324,7 +333,7 @@ def _ingest(ctx: AppContext, body: EventIn, request: Request) -> tuple[EventOut,
         lonlat=taken.lonlat,
         team=TeamOut(**taken.team.to_dict()) if taken.team else None,
         co_handlers=[],
-    ), True
+    )
 
 
 @router.post(
@@ -351,15 +360,41 @@ async def post_event(request: Request, response: Response, ctx: ContextDep) -> E
         first = problems[0]
         where = f"{first['where']}: " if first["where"] else ""
         raise InvalidInput(f"{where}{first['problem']}", details={"problems": problems}) from None
-    out, created = await anyio.to_thread.run_sync(
-        _ingest, ctx, body, request, limiter=_ingest_limiter(request, ctx)
+    policy = EventPolicy.from_settings(ctx.settings)
+    payload = check_event_input(body.to_input(), policy=policy)
+    # Written by the ingest statement itself, as `audit_write` would: no extra round trip.
+    audit = IngestAudit(
+        actor=current_principal(request).actor,
+        source_addr=source_addr(request),
+        details={"source": payload.source},
     )
+    if ctx.ingest_batcher is None or not ingest.category_seen(ctx.engine, payload.category):
+        out, created = await anyio.to_thread.run_sync(
+            _ingest_alone, ctx, payload, audit, limiter=_ingest_limiter(request, ctx)
+        )
+    else:
+        # Routing is in memory (microseconds), so it runs here, on the event loop; the
+        # batcher answers once the batch holding this event is committed.
+        new = ingest.prepare_event(
+            router=ctx.router,
+            payload=payload,
+            actor=f"source:{payload.source}",
+            policy=policy,
+            audit=audit,
+        )
+        taken = await ctx.ingest_batcher.submit(new)
+        created = taken.existing is None
+        out = (
+            _new_event_out(taken)
+            if taken.existing is None
+            else await anyio.to_thread.run_sync(_known_event_out, ctx, taken.existing)
+        )
     response.status_code = 201 if created else 200
     return out
 
 
 def _ingest_limiter(request: Request, ctx: AppContext) -> anyio.CapacityLimiter:
-    """At most as many ingests at once as the connection pool keeps open, per app.
+    """At most as many lone ingests at once as the connection pool keeps open, per app.
 
     More concurrent senders than that made the pool open and close an overflow connection
     per request (a new PostgreSQL backend each time: measured at ~6% of a worker's CPU
