@@ -32,7 +32,7 @@ from api.deps import SessionDep
 from gridmap import area_scope, audit, boundaries
 from gridmap import auth as accounts
 from gridmap.errors import InvalidInput, PermissionDenied
-from gridmap.models import ApiToken, AppUser, AuditLog, Team, UserArea
+from gridmap.models import ApiToken, AppUser, AuditLog, Duty, Team, UserArea
 from gridmap.permissions import INTEGRATION, Principal
 
 router = APIRouter(prefix="/api", tags=["administration"])
@@ -116,9 +116,10 @@ def _audit_json(entry: AuditLog) -> dict[str, Any]:
 # --- what a caller's areas hold ---------------------------------------------------------
 #
 # An account is inside a caller's areas when it has areas and every one of them lies in
-# the caller's map scope (`area_scope.scope_for` on the active version): what the caller
-# could have granted (`_check_within`). A caller whose scope is a whole county (the county
-# among its areas, a team without areas, or the unscoped system) sees every account.
+# the caller's map scope (`area_scope.scope_for` on the active version), and its team, if
+# any, is on duty only there: what the caller could have granted (`_check_within`). A
+# caller whose scope is a whole county (the county among its areas, a team without areas,
+# or the unscoped system) sees every account.
 
 
 def _scope(session: Session, principal: Principal) -> area_scope.AreaScope:
@@ -145,14 +146,31 @@ def _codes_inside(scope: area_scope.AreaScope) -> TextualSelect:
     )
 
 
+def _teams_inside(scope: area_scope.AreaScope) -> ColumnElement[bool]:
+    """A WHERE clause on `team`: teams on duty only for areas in `scope`. A user's team
+    reaches the events assigned to it wherever they are: a township's administrator must
+    not hand out (or take over, by resetting a password) a county department's reach."""
+    if _county_wide(scope):
+        return true()
+    own = Duty.team_id == Team.id
+    return and_(
+        exists().where(own),
+        ~exists().where(own, Duty.area_code.not_in(_codes_inside(scope))),
+    )
+
+
 def _users_inside(scope: area_scope.AreaScope) -> ColumnElement[bool]:
-    """A WHERE clause on `app_user`: the users inside `scope`."""
+    """A WHERE clause on `app_user`: the users inside `scope` (areas and team)."""
     if _county_wide(scope):
         return true()
     own = UserArea.user_id == AppUser.id
     return and_(
         exists().where(own),
         ~exists().where(own, UserArea.area_code.not_in(_codes_inside(scope))),
+        or_(
+            AppUser.team_id.is_(None),
+            AppUser.team_id.in_(select(Team.id).where(_teams_inside(scope))),
+        ),
     )
 
 
@@ -170,21 +188,24 @@ def _tokens_inside(scope: area_scope.AreaScope) -> ColumnElement[bool]:
     )
 
 
-def _check_within(session: Session, principal: Principal, codes: list[str]) -> None:
-    """An admin with areas may grant only areas inside them: a township's administrator
-    must not make a county-wide account, nor one without areas (which would then be
-    outside its own reach); the county's or the unscoped admin may grant any."""
+def _check_within(
+    session: Session, principal: Principal, codes: list[str], *, team: str | None = None
+) -> None:
+    """An admin with areas may grant only areas (and a team) inside them: a township's
+    administrator must not make a county-wide account, nor one without areas (which would
+    then be outside its own reach); a county's administrator may grant anything in its county."""
     accounts.resolve_areas(session, codes=codes)  # a typo is a 422 naming it, not a 403
     scope = _scope(session, principal)
     if scope.everywhere:
         return
-    if not codes:
-        if _county_wide(scope):
-            return
-        raise PermissionDenied(
-            "give at least one area inside your own: an account without areas is the county's",
-            details={"areas": []},
-        )
+    if not _county_wide(scope):
+        if not codes:
+            raise PermissionDenied(
+                "give at least one area inside your own: an account without areas is the county's",
+                details={"areas": []},
+            )
+        if team is not None:
+            _check_team_inside(session, scope, team)
     current = _codes_inside(scope).subquery()
     inside = set(session.scalars(select(current.c.code).where(current.c.code.in_(codes))))
     outside = [code for code in codes if code not in inside]
@@ -192,6 +213,15 @@ def _check_within(session: Session, principal: Principal, codes: list[str]) -> N
         raise PermissionDenied(
             f"area {outside[0]} lies outside your own areas: you may grant only areas inside them",
             details={"areas": outside},
+        )
+
+
+def _check_team_inside(session: Session, scope: area_scope.AreaScope, team: str) -> None:
+    found = session.execute(select(Team.id, _teams_inside(scope)).where(Team.code == team)).first()
+    if found is not None and not found[1]:  # an unknown team is the domain's 422
+        raise PermissionDenied(
+            f"team {team} is on duty outside your areas: you may give only a team of yours",
+            details={"team": team},
         )
 
 
@@ -263,7 +293,7 @@ def list_users(session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
 def add_user(
     body: UserIn, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    _check_within(session, principal, body.areas)
+    _check_within(session, principal, body.areas, team=body.team)
     user = accounts.create_user(
         session,
         username=body.username,

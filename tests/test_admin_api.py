@@ -302,12 +302,27 @@ def test_a_township_supervisor_reads_about_its_townships_events_only(app: TestCl
 WEST_CODES = {f.T1, f.C1, f.C2, *(g for g, (c, _, _) in f.GRIDS.items() if c in (f.C1, f.C2))}
 
 
-def listed(client: TestClient, what: str) -> dict[str, list[str]]:
-    """Name → area codes of every user or token the caller's list shows."""
+# The teams on duty in the west only (the factory names each area's team T-<code>).
+WEST_TEAMS = {None, *(f"T-{code}" for code in WEST_CODES)}
+
+
+def listed(client: TestClient, what: str) -> dict[str, tuple[list[str], str | None]]:
+    """Name → (area codes, team) of every user or token the caller's list shows."""
     answer = client.get(f"/api/admin/{what}")
     assert answer.status_code == 200, answer.text
     key = "username" if what == "users" else "name"
-    return {row[key]: [a["code"] for a in row["areas"]] for row in answer.json()[what]}
+    return {
+        row[key]: ([a["code"] for a in row["areas"]], row.get("team"))
+        for row in answer.json()[what]
+    }
+
+
+def in_the_west(accounts: dict[str, tuple[list[str], str | None]]) -> set[str]:
+    return {
+        name
+        for name, (areas, team) in accounts.items()
+        if areas and set(areas) <= WEST_CODES and team in WEST_TEAMS
+    }
 
 
 def test_a_township_admin_lists_only_the_accounts_inside_its_township(app: TestClient) -> None:
@@ -324,10 +339,10 @@ def test_a_township_admin_lists_only_the_accounts_inside_its_township(app: TestC
     assert {"west-admin", "west-operator", "west-supervisor"} <= set(users)
     assert not {"admin", "east-operator", "county-supervisor", "planner"} & set(users)
     assert "west-lister" in tokens and not {"hotline", "east-lister"} & set(tokens)
-    # Exactly the accounts that have areas, all of them in the west township, and the
-    # county's administrator still sees every one (those without areas too).
-    assert users == {n: a for n, a in everyone.items() if a and set(a) <= WEST_CODES}
-    assert tokens == {n: a for n, a in every_token.items() if a and set(a) <= WEST_CODES}
+    # Exactly the accounts that have areas, all of them in the west township (and a west
+    # team if any), while the county's administrator sees every one (those without areas
+    # too).
+    assert set(users) == in_the_west(everyone) and set(tokens) == in_the_west(every_token)
     assert {"admin", "east-operator", "west-operator"} <= set(everyone)
 
 
@@ -417,3 +432,32 @@ def test_a_township_supervisor_reads_about_accounts_inside_its_township_only(
         if cursor is None:
             break
     assert paged == whole and len(whole) >= 2
+
+
+def test_a_township_admin_neither_gives_nor_takes_over_a_county_departments_team(
+    app: TestClient,
+) -> None:
+    # A team reaches the events assigned to it wherever they are: a county department's
+    # team would carry the west administrator's accounts across the whole county.
+    west_admin = login(app, "west-admin")
+    helper = {"role": "team_member", "password": PASSWORD, "areas": [f.C1]}
+    given = west_admin.post(
+        "/api/admin/users", json={**helper, "username": "zf-helper", "team": "D-ZF"}
+    )
+    assert given.status_code == 403 and "D-ZF" in given.json()["error"]["message"]
+    own = west_admin.post(
+        "/api/admin/users", json={**helper, "username": "c1-helper", "team": f"T-{f.C1}"}
+    )
+    assert own.status_code == 201, own.text
+
+    made = login(app, "admin").post(
+        "/api/admin/users", json={**helper, "username": "zf-west", "team": "D-ZF"}
+    )
+    assert made.status_code == 201, made.text
+    users = listed(west_admin, "users")
+    assert "c1-helper" in users and "zf-west" not in users
+    takeover = west_admin.post(
+        "/api/admin/users/zf-west/password", json={"password": PASSWORD + " mine now"}
+    )
+    assert takeover.status_code == 403
+    assert login(app, "zf-west").get("/api/auth/me").status_code == 200
