@@ -472,8 +472,8 @@ def get_version(
     f: Annotated[Literal["json", "geojson", "gpkg"], Query()] = "json",
     layer: Annotated[str | None, Query()] = None,
 ) -> dict[str, Any] | Response:
-    """A published version; `?f=geojson|gpkg` downloads its areas (optionally one layer),
-    only those in the caller's jurisdiction (filtered in the query)."""
+    """A published version and what it changed; `?f=geojson|gpkg` downloads its areas
+    (optionally one layer). Both hold only the caller's jurisdiction (filtered in the query)."""
     version = boundaries.get_version(session, version_id=version_id)
     if version.activated_at is None:
         raise InvalidInput(f"version {version_id} is not published")
