@@ -56,16 +56,28 @@ def error_body(code: str, message: str, details: dict[str, Any] | None = None) -
     return {"error": {"code": code, "message": message, "details": _json_safe(details or {})}}
 
 
+def domain_error_response(request: Request, exc: e.GridmapError) -> JSONResponse:
+    status = status_for(exc)
+    if status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, exc.message)
+    headers = {"Retry-After": "5"} if status == 503 else None
+    return JSONResponse(
+        error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers
+    )
+
+
+def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse(
+        error_body("internal_error", "internal error; the server log has the details"),
+        status_code=500,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.GridmapError)
     async def _domain(request: Request, exc: e.GridmapError) -> JSONResponse:
-        status = status_for(exc)
-        if status >= 500:
-            log.error("%s %s: %s", request.method, request.url.path, exc.message)
-        headers = {"Retry-After": "5"} if status == 503 else None
-        return JSONResponse(
-            error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers
-        )
+        return domain_error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -91,8 +103,4 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return JSONResponse(
-            error_body("internal_error", "internal error; the server log has the details"),
-            status_code=500,
-        )
+        return unexpected_error_response(request, exc)

@@ -349,6 +349,15 @@ def _new_event_out(taken: ingest.Ingested) -> EventOut:
     },
 )
 async def post_event(request: Request, response: Response, ctx: ContextDep) -> EventOut:
+    # In a running service `api.ingest_door` answers this path before FastAPI routes it,
+    # through the same `take_in_post`; this route documents it and serves an app without it.
+    out, created = await take_in_post(request, ctx)
+    response.status_code = 201 if created else 200
+    return out
+
+
+async def take_in_post(request: Request, ctx: AppContext) -> tuple[EventOut, bool]:
+    """POST /api/events, once the caller may ingest: (the event, True when it is new)."""
     raw = await _read_limited(request, MAX_EVENT_BODY_BYTES)
     try:
         body = EventIn.model_validate_json(raw)
@@ -369,28 +378,22 @@ async def post_event(request: Request, response: Response, ctx: ContextDep) -> E
         details={"source": payload.source},
     )
     if ctx.ingest_batcher is None or not ingest.category_seen(ctx.engine, payload.category):
-        out, created = await anyio.to_thread.run_sync(
+        return await anyio.to_thread.run_sync(
             _ingest_alone, ctx, payload, audit, limiter=_ingest_limiter(request, ctx)
         )
-    else:
-        # Routing is in memory (microseconds), so it runs here, on the event loop; the
-        # batcher answers once the batch holding this event is committed.
-        new = ingest.prepare_event(
-            router=ctx.router,
-            payload=payload,
-            actor=f"source:{payload.source}",
-            policy=policy,
-            audit=audit,
-        )
-        taken = await ctx.ingest_batcher.submit(new)
-        created = taken.existing is None
-        out = (
-            _new_event_out(taken)
-            if taken.existing is None
-            else await anyio.to_thread.run_sync(_known_event_out, ctx, taken.existing)
-        )
-    response.status_code = 201 if created else 200
-    return out
+    # Routing is in memory (microseconds), so it runs here, on the event loop; the
+    # batcher answers once the batch holding this event is committed.
+    new = ingest.prepare_event(
+        router=ctx.router,
+        payload=payload,
+        actor=f"source:{payload.source}",
+        policy=policy,
+        audit=audit,
+    )
+    taken = await ctx.ingest_batcher.submit(new)
+    if taken.existing is None:
+        return _new_event_out(taken), True
+    return await anyio.to_thread.run_sync(_known_event_out, ctx, taken.existing), False
 
 
 def _ingest_limiter(request: Request, ctx: AppContext) -> anyio.CapacityLimiter:
