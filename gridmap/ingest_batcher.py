@@ -40,7 +40,7 @@ class IngestBatcher:
         *,
         database_url: str | None = None,
         max_batch: int = 64,
-        concurrency: int = 2,
+        concurrency: int = 1,
     ) -> None:
         if max_batch < 1 or concurrency < 1:
             raise InvalidInput("an ingest batch needs max_batch >= 1 and concurrency >= 1")
