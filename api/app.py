@@ -46,7 +46,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         router = Router(app.state.ctx.sessions, settings)
         await asyncio.to_thread(router.reload)
         app.state.ctx.router = router
-        app.state.ctx.ingest_batcher = IngestBatcher(app.state.ctx.sessions, database_url=url)
+        app.state.ctx.ingest_batcher = IngestBatcher(url)
         # One LISTEN connection per worker process feeds this worker's /api/stream clients.
         app.state.stream_listener = StreamListener(url)
         app.state.stream_listener.on_boundaries(router.reload)
@@ -59,7 +59,7 @@ def create_app(settings: Settings, *, database_url: str | None = None) -> FastAP
         try:
             yield
         finally:
-            await app.state.ctx.ingest_batcher.drain()
+            await app.state.ctx.ingest_batcher.close()
             await asyncio.to_thread(app.state.tile_renderer.stop)
             if app.state.overdue_watch is not None:
                 await asyncio.to_thread(app.state.overdue_watch.stop)

@@ -320,11 +320,6 @@ def _ingest_alone(
     return _new_event_out(taken), True
 
 
-def _known_event_out(ctx: AppContext, event: Event) -> EventOut:
-    with translate_errors(ctx.database_url), ctx.sessions() as session:
-        return event_out(session, event)
-
-
 def _new_event_out(taken: ingest.Ingested) -> EventOut:
     # A new event answers from the columns it was stored with: no reload, no ORM object;
     # it has no co-handlers yet.
@@ -391,9 +386,12 @@ async def take_in_post(request: Request, ctx: AppContext) -> tuple[EventOut, boo
         audit=audit,
     )
     taken = await ctx.ingest_batcher.submit(new)
-    if taken.existing is None:
+    if taken is not None:
         return _new_event_out(taken), True
-    return await anyio.to_thread.run_sync(_known_event_out, ctx, taken.existing), False
+    # Known already (a resend, or a repeat within the batch): answered with the stored one.
+    return await anyio.to_thread.run_sync(
+        _ingest_alone, ctx, payload, audit, limiter=_ingest_limiter(request, ctx)
+    )
 
 
 def _ingest_limiter(request: Request, ctx: AppContext) -> anyio.CapacityLimiter:

@@ -29,8 +29,8 @@ from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
-from sqlalchemy.engine import make_url
 
+from gridmap.db import libpq_conninfo
 from gridmap.notify import (
     ANNOUNCE_LOCK,
     BOUNDARIES_CHANNEL,
@@ -106,11 +106,6 @@ class _Pending:
 
     highest: int
     in_flight: set[str] = field(default_factory=set)
-
-
-def libpq_conninfo(database_url: str) -> str:
-    """A SQLAlchemy URL (`postgresql+psycopg://…`) as a libpq URL psycopg connects with."""
-    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 class StreamListener:

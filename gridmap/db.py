@@ -66,6 +66,11 @@ def _ensure_database(url: str) -> None:
 IDLE_PING_SECONDS = 10.0
 
 
+def libpq_conninfo(database_url: str) -> str:
+    """A SQLAlchemy URL (`postgresql+psycopg://…`) as a libpq URL psycopg connects with."""
+    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
 def make_engine(url: str, *, idle_ping_seconds: float = IDLE_PING_SECONDS, **kwargs: Any) -> Engine:
     """An engine whose pool checks only connections that sat idle, not every checkout.
 

@@ -257,15 +257,40 @@ def take_in_batch(session: Session, events: Sequence[NewEvent]) -> list[Ingested
             rows.append(cursor.fetchone())
             if not cursor.nextset():
                 break
-    return [_ingested(session, new, row) for new, row in zip(events, rows, strict=True)]
-
-
-def _ingested(session: Session, new: NewEvent, row: Any) -> Ingested:
-    if row is None:  # known already, or a concurrent sender won the race (committed now)
+    taken = []
+    for new, row in zip(events, rows, strict=True):
+        if row is not None:
+            taken.append(taken_from_row(new, row))
+            continue
+        # Known already, or a concurrent sender won the race (committed by now).
         existing = by_external_id(session, source=new.source, external_id=new.external_id)
         if existing is None:
             raise Conflict("the event was taken in concurrently and then rolled back; retry")
-        return Ingested(False, existing)
+        taken.append(Ingested(False, existing))
+    return taken
+
+
+async def take_in_rows(
+    connection: psycopg.AsyncConnection[Any], events: Sequence[NewEvent]
+) -> list[Ingested | None]:
+    """`take_in_batch` on an asyncio connection, in the transaction the caller holds: a
+    new event's Ingested, or None for a (source, external_id) known already (the caller
+    reads that one once its transaction is over)."""
+    rows: list[Any] = []
+    async with connection.cursor(row_factory=namedtuple_row) as cursor:
+        await cursor.executemany(_INGEST_DRIVER_SQL, [e.params for e in events], returning=True)
+        while True:
+            rows.append(await cursor.fetchone())
+            if not cursor.nextset():
+                break
+    return [
+        None if row is None else taken_from_row(new, row)
+        for new, row in zip(events, rows, strict=True)
+    ]
+
+
+def taken_from_row(new: NewEvent, row: Any) -> Ingested:
+    """A new event as stored: its prepared columns and what the statement returned."""
     values = {
         **new.values,
         "id": row.id,

@@ -12,7 +12,7 @@ import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
-from gridmap.db import make_engine, session_factory
+from gridmap.db import session_factory
 from gridmap.errors import DatabaseUnavailable
 from gridmap.event_input import EventInput, EventPolicy
 from gridmap.ingest import IngestAudit, Ingested, NewEvent, prepare_event
@@ -50,19 +50,28 @@ def new_event(router: Router, external_id: str, *, grid: str = f.G1, **kw: Any) 
     )
 
 
-async def send_all(
+def send_all(
     batcher: IngestBatcher, events: list[NewEvent]
-) -> list[Ingested | BaseException]:
+) -> list[Ingested | BaseException | None]:
     """Every sender at once, as concurrent HTTP requests reach one worker."""
-    return await asyncio.gather(*(batcher.submit(e) for e in events), return_exceptions=True)
+
+    async def send() -> list[Ingested | BaseException | None]:
+        try:
+            return await asyncio.gather(
+                *(batcher.submit(e) for e in events), return_exceptions=True
+            )
+        finally:
+            await batcher.close()
+
+    return asyncio.run(send())
 
 
 def test_forty_concurrent_senders_share_a_few_transactions_and_each_gets_its_own_event(
-    engine: Engine, county: Router
+    engine: Engine, county: Router, db_url: str
 ) -> None:
-    batcher = IngestBatcher(session_factory(engine))
+    batcher = IngestBatcher(db_url)
     events = [new_event(county, f"B{n}", grid=list(f.GRIDS)[n % 8]) for n in range(40)]
-    answers = asyncio.run(send_all(batcher, events))
+    answers = send_all(batcher, events)
 
     assert all(isinstance(a, Ingested) and a.created for a in answers)
     taken = [a for a in answers if isinstance(a, Ingested)]
@@ -87,20 +96,17 @@ def test_forty_concurrent_senders_share_a_few_transactions_and_each_gets_its_own
 
 
 def test_a_repeat_inside_one_batch_is_known_and_a_second_report_nearby_links_to_the_first(
-    engine: Engine, county: Router
+    engine: Engine, county: Router, db_url: str
 ) -> None:
-    batcher = IngestBatcher(session_factory(engine), concurrency=1)
+    batcher = IngestBatcher(db_url)
     first, again = new_event(county, "R1"), new_event(county, "R1", description="再报")
     near = new_event(county, "R2")
     # The first sender's batch starts alone at once; the three behind it wait and go together.
     lead = new_event(county, "R0", grid=list(f.GRIDS)[-1])
-    answers = asyncio.run(send_all(batcher, [lead, first, again, near]))[1:]
+    answers = send_all(batcher, [lead, first, again, near])[1:]
 
     assert isinstance(answers[0], Ingested) and answers[0].created
-    assert isinstance(answers[1], Ingested) and not answers[1].created
-    assert answers[1].existing is not None
-    assert answers[1].existing.id == answers[0].columns["id"]
-    assert answers[1].existing.description == "路面坑洼"  # the first report's, kept
+    assert answers[1] is None  # known: its sender is answered with the stored R1
     assert isinstance(answers[2], Ingested) and answers[2].created
     assert answers[2].columns["duplicate_of"] == answers[0].columns["id"]
     with engine.connect() as conn:
@@ -109,8 +115,10 @@ def test_a_repeat_inside_one_batch_is_known_and_a_second_report_nearby_links_to_
     assert len({r[1] for r in rows if r[0] != "R0"}) == 1  # R1 and R2: one transaction
 
 
-def test_one_bad_event_fails_only_its_own_sender(engine: Engine, county: Router) -> None:
-    batcher = IngestBatcher(session_factory(engine), concurrency=1)
+def test_one_bad_event_fails_only_its_own_sender(
+    engine: Engine, county: Router, db_url: str
+) -> None:
+    batcher = IngestBatcher(db_url)
     good = [new_event(county, f"G{n}") for n in range(6)]
     # An id longer than the column (which the HTTP door refuses before it gets here): the
     # database refuses the row, failing the whole batch's transaction; the batcher then
@@ -119,7 +127,7 @@ def test_one_bad_event_fails_only_its_own_sender(engine: Engine, county: Router)
     bad = dataclasses.replace(
         good[3], external_id=too_long, params={**good[3].params, "external_id": too_long}
     )
-    answers = asyncio.run(send_all(batcher, [*good[:3], bad, *good[3:]]))
+    answers = send_all(batcher, [*good[:3], bad, *good[3:]])
 
     assert isinstance(answers[3], psycopg.errors.StringDataRightTruncation)
     assert all(isinstance(a, Ingested) and a.created for i, a in enumerate(answers) if i != 3)
@@ -131,14 +139,13 @@ def test_one_bad_event_fails_only_its_own_sender(engine: Engine, county: Router)
 def test_an_unreachable_database_fails_every_waiting_sender_and_stores_nothing(
     engine: Engine, county: Router, db_url: str
 ) -> None:
-    dead = make_engine("postgresql+psycopg://gridmap@127.0.0.1:9/nowhere")
-    batcher = IngestBatcher(session_factory(dead), database_url="postgresql://127.0.0.1:9/x")
-    answers = asyncio.run(send_all(batcher, [new_event(county, f"D{n}") for n in range(5)]))
+    batcher = IngestBatcher("postgresql+psycopg://gridmap@127.0.0.1:9/nowhere")
+    answers = send_all(batcher, [new_event(county, f"D{n}") for n in range(5)])
 
     assert all(isinstance(a, DatabaseUnavailable) for a in answers)
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM event")).scalar_one() == 0
     # Back up (here: the live database), the same senders succeed.
-    batcher = IngestBatcher(session_factory(engine))
-    answers = asyncio.run(send_all(batcher, [new_event(county, f"D{n}") for n in range(5)]))
+    batcher = IngestBatcher(db_url)
+    answers = send_all(batcher, [new_event(county, f"D{n}") for n in range(5)])
     assert all(isinstance(a, Ingested) and a.created for a in answers)
