@@ -21,6 +21,7 @@ from gridmap.ingest_batcher import IngestBatcher
 from gridmap.overdue_watch import start_overdue_watch
 from gridmap.routing import Router
 from gridmap.settings import Settings
+from gridmap.token_gate import TokenGate
 
 log = logging.getLogger("gridmap.api")
 
@@ -52,6 +53,7 @@ def create_app(
         await asyncio.to_thread(router.reload)
         app.state.ctx.router = router
         app.state.ctx.ingest_batcher = IngestBatcher(url)
+        app.state.ctx.token_gate = TokenGate(url)
         # One LISTEN connection per worker process feeds this worker's /api/stream clients.
         app.state.stream_listener = StreamListener(url)
         app.state.stream_listener.on_boundaries(router.reload)
@@ -71,6 +73,7 @@ def create_app(
             yield
         finally:
             await app.state.ctx.ingest_batcher.close()
+            await app.state.ctx.token_gate.close()
             await asyncio.to_thread(app.state.tile_renderer.stop)
             if app.state.overdue_watch is not None:
                 await asyncio.to_thread(app.state.overdue_watch.stop)

@@ -134,14 +134,22 @@ def source_addr(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def _bearer_secret(request: Request) -> str | None:
+    """The bearer token's secret, None without an Authorization header."""
+    header = request.headers.get("authorization", "")
+    if not header:
+        return None
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise AuthenticationRequired("Authorization must be 'Bearer <token>'")
+    return secret.strip()
+
+
 def _resolve(request: Request, session: Session, key: bytes) -> tuple[Principal | None, str | None]:
     """The caller and, for a cookie session, its session token (for the CSRF check)."""
-    header = request.headers.get("authorization", "")
-    if header:
-        scheme, _, secret = header.partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
-            raise AuthenticationRequired("Authorization must be 'Bearer <token>'")
-        row = accounts.token_row(session, secret=secret.strip())
+    secret = _bearer_secret(request)
+    if secret is not None:
+        row = accounts.token_row(session, secret=secret)
         if row is None:
             raise AuthenticationRequired("the API token is unknown, revoked or expired")
         return accounts.token_principal(session, token=row), None
@@ -175,8 +183,18 @@ async def enforce(request: Request, ctx: ContextDep) -> None:
     _check_ids(request.path_params)
     key = accounts.secret_key(ctx.settings)
     principal, session_token = None, None
-    if request.headers.get("authorization") or request.cookies.get(SESSION_COOKIE):
+    secret = _bearer_secret(request)
+    gate = ctx.token_gate
+    known = gate.known(secret) if gate is not None and secret is not None else None
+    if gate is not None and known is not None and known.id is not None:
+        # A token seen lately: its principal from memory, its liveness from the database.
+        if not await gate.live(known.id):
+            raise AuthenticationRequired("the API token is unknown, revoked or expired")
+        principal = known
+    elif secret is not None or request.cookies.get(SESSION_COOKIE):
         principal, session_token = await run_in_threadpool(_resolve_caller, request, ctx, key)
+        if gate is not None and secret is not None and principal is not None:
+            gate.remember(secret, principal)
     if principal is None:
         if not ctx.settings.auth_required:
             request.state.principal = SYSTEM

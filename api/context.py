@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from gridmap.ingest_batcher import IngestBatcher
 from gridmap.settings import Settings
+from gridmap.token_gate import TokenGate
 
 
 @dataclass
@@ -22,4 +23,6 @@ class AppContext:
     router: Any = None
     # Takes concurrent ingests in together (started in the lifespan; None in a bare context).
     ingest_batcher: IngestBatcher | None = None
+    # Bearer tokens' principals kept and liveness checked on the loop (None: ask each time).
+    token_gate: TokenGate | None = None
     extras: dict[str, Any] = field(default_factory=dict)

@@ -43,11 +43,12 @@ from sqlalchemy.orm import Session
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from gridmap.auth import create_token  # noqa: E402
 from gridmap.db import make_engine, migrate  # noqa: E402
 from gridmap.embedded_db import EmbeddedCluster  # noqa: E402
 from gridmap.notify import STREAM_CHANNEL, announce  # noqa: E402
 from tests.conftest import TEST_HOME, create_database, drop_database  # noqa: E402
-from tests.factories import load_small_county  # noqa: E402
+from tests.factories import COUNTY, load_small_county  # noqa: E402
 from tests.servers import free_port  # noqa: E402
 
 CATEGORIES = ("ROAD", "VEND", "CONS")
@@ -67,6 +68,9 @@ class Run:
     # Events/s offered in an open loop (paced_loop), or None: closed loop, as fast as answered.
     rate_offered: float | None = None
     clients: int = 32
+    # An integration token's secret, sent as a bearer token (None: no credential, as the
+    # service runs with authentication off): the lookup every authenticated sender costs.
+    token: str | None = None
     latencies_ms: list[float] = field(default_factory=list)
     acknowledged: int = 0
     errors: dict[str, int] = field(default_factory=dict)
@@ -232,11 +236,12 @@ class LeanConnection:
     load generator measuring itself. This client does the same POSTs for a fraction of it.
     """
 
-    def __init__(self, base: str) -> None:
+    def __init__(self, base: str, token: str | None = None) -> None:
         self.host, self.port = base.removeprefix("http://").split(":")
         self.head = (
             f"POST /api/events HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
             "Content-Type: application/json\r\n"
+            + (f"Authorization: Bearer {token}\r\n" if token else "")
         )
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
@@ -291,7 +296,7 @@ async def paced_loop(
     requests late, and that lateness is its latency (no coordinated omission).
     """
     rng = random.Random(hash((run_id, id(seq), time.perf_counter_ns())))
-    connection = LeanConnection(base)
+    connection = LeanConnection(base, run.token)
     end = start + WARMUP_SECONDS + run.duration
     try:
         while True:
@@ -550,6 +555,9 @@ def main() -> None:
         engine = make_engine(db_url, pool_size=1)
         with Session(engine) as session:
             load_small_county(session)
+            _, token = create_token(
+                session, name="bench-hotline", role="integration", area_codes=[COUNTY]
+            )
             session.commit()
         engine.dispose()
         workers = f"{args.workers} worker{'s' if args.workers != 1 else ''}"
@@ -564,10 +572,18 @@ def main() -> None:
             )
         ]
         if args.compare_duration > 0:
-            # As fast as answered (closed loop), then the obvious alternatives in the same
-            # run: the usual Python client, one worker.
+            # The same offer from a sender with a bearer token; as fast as answered (closed
+            # loop); then the obvious alternatives in the same run: httpx, one worker.
             closed = f"closed loop, {args.clients}"
             runs += [
+                Run(
+                    f"{workers}, {args.rate:g} events/s offered, open loop, bearer token",
+                    workers=args.workers,
+                    duration=args.compare_duration,
+                    rate_offered=args.rate,
+                    clients=args.connections,
+                    token=token,
+                ),
                 Run(
                     f"{workers}, {closed} lean clients",
                     workers=args.workers,

@@ -2,10 +2,9 @@
 
 Each new event on its own costs a transaction: a pooled connection, a round trip for the
 statement and one for the commit, and PostgreSQL's per-transaction work. Under load many
-senders wait at once, so the batcher takes whatever is waiting and runs it as one batch
-of pipelined statements (`gridmap.ingest.take_in_rows`), and answers every sender only
-after that batch is committed. There is no timer: a lone event goes at once as a batch of
-one, and a batch grows only while the one before it is still in the database.
+senders wait at once, so the batcher takes whatever is waiting (`gridmap.coalesce`) and
+runs it as one batch of pipelined statements (`gridmap.ingest.take_in_rows`), and answers
+every sender only after that batch is committed.
 
 The batcher talks to PostgreSQL on its own asyncio connection, on the event loop: a batch
 handed to a worker thread instead cost a thread hop and a fight for the GIL with the
@@ -14,22 +13,21 @@ loop answering the senders (docs/performance.md, "Ingest").
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
 
 import psycopg
 
+from gridmap.coalesce import Coalescer
 from gridmap.db import libpq_conninfo, translate_errors
-from gridmap.errors import DatabaseUnavailable, InvalidInput
+from gridmap.errors import DatabaseUnavailable
 from gridmap.ingest import Ingested, NewEvent, take_in_rows
 
 log = logging.getLogger("gridmap.ingest")
 
 # What a sender gets: its new event, or None when its (source, external_id) was known.
 Taken = Ingested | None
-_Waiting = tuple[NewEvent, "asyncio.Future[Taken]"]
 
 
 class IngestBatcher:
@@ -42,57 +40,31 @@ class IngestBatcher:
     """
 
     def __init__(self, database_url: str, *, max_batch: int = 64) -> None:
-        if max_batch < 1:
-            raise InvalidInput("an ingest batch needs max_batch >= 1")
         self._url = database_url
         self._conninfo = libpq_conninfo(database_url)
-        self._max_batch = max_batch
         self._connection: psycopg.AsyncConnection[Any] | None = None
-        self._waiting: list[_Waiting] = []
-        self._running: asyncio.Task[None] | None = None
+        self._batches: Coalescer[NewEvent, Taken] = Coalescer(self._run, max_batch=max_batch)
 
     async def submit(self, event: NewEvent) -> Taken:
         """Take `event` in; returns once the batch holding it is committed."""
-        future: asyncio.Future[Taken] = asyncio.get_running_loop().create_future()
-        self._waiting.append((event, future))
-        self._start_batch()
-        return await future
+        return await self._batches.submit(event)
 
-    def _start_batch(self) -> None:
-        if self._waiting and self._running is None:
-            batch = self._waiting[: self._max_batch]
-            del self._waiting[: self._max_batch]
-            self._running = asyncio.create_task(self._run(batch))
-
-    async def _run(self, batch: list[_Waiting]) -> None:
+    async def _run(self, events: Sequence[NewEvent]) -> Sequence[Taken | BaseException]:
         try:
-            try:
-                results = await self._commit([event for event, _ in batch])
-            except Exception as exc:
-                if len(batch) == 1 or isinstance(exc, DatabaseUnavailable):
-                    for _, future in batch:
-                        _fail(future, exc)
-                    return
-                log.warning("a batch of %d events failed (%s); one by one now", len(batch), exc)
-                for waiting in batch:
-                    await self._run_alone(waiting)
-                return
-            for (_, future), taken in zip(batch, results, strict=True):
-                if not future.done():  # a sender that hung up has cancelled its future
-                    future.set_result(taken)
-        finally:
-            self._running = None
-            self._start_batch()
-
-    async def _run_alone(self, waiting: _Waiting) -> None:
-        event, future = waiting
-        try:
-            (taken,) = await self._commit([event])
+            return await self._commit(events)
+        except DatabaseUnavailable:
+            raise  # every sender gets it: nothing to retry one by one
         except Exception as exc:
-            _fail(future, exc)
-        else:
-            if not future.done():
-                future.set_result(taken)
+            if len(events) == 1:
+                raise
+            log.warning("a batch of %d events failed (%s); one by one now", len(events), exc)
+        alone: list[Taken | BaseException] = []
+        for event in events:
+            try:
+                alone += await self._commit([event])
+            except Exception as exc:
+                alone.append(exc)
+        return alone
 
     async def _commit(self, events: Sequence[NewEvent]) -> list[Taken]:
         with translate_errors(self._url):
@@ -114,13 +86,7 @@ class IngestBatcher:
 
     async def close(self) -> None:
         """Let the running batch finish, then close the connection (at shutdown)."""
-        while self._running is not None:
-            await asyncio.gather(self._running, return_exceptions=True)
+        await self._batches.drain()
         if self._connection is not None:
             await self._connection.close()
             self._connection = None
-
-
-def _fail(future: asyncio.Future[Taken], exc: BaseException) -> None:
-    if not future.done():
-        future.set_exception(exc)
