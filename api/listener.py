@@ -20,13 +20,13 @@ import asyncio
 import contextlib
 import functools
 import inspect
-import json
 import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg.rows import dict_row
 
@@ -51,8 +51,8 @@ BoundariesCallback = Callable[[], Awaitable[None] | None]
 
 def format_message(message: StreamMessage) -> str:
     """One message as Server-Sent Events text (id, event, one data line)."""
-    data = json.dumps(message.payload, ensure_ascii=False, separators=(",", ":"))
-    # JSON text from json.dumps has no raw newlines, so one `data:` line is enough.
+    data = orjson.dumps(message.payload).decode()  # compact, UTF-8 as is: as json.dumps was
+    # JSON text has no raw newlines (they are escaped in strings), so one `data:` line.
     return f"id: {message.id}\nevent: {message.kind}\ndata: {data}\n\n"
 
 
