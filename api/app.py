@@ -13,7 +13,7 @@ from fastapi import Depends, FastAPI
 from api import admin, auth, drafts, events, health, locate, ogc, pages, search, stream, tiles
 from api.context import AppContext
 from api.errors import install_error_handlers
-from api.ingest_door import IngestDoor
+from api.ingest_door import GridmapApp
 from api.listener import StreamListener
 from gridmap import __version__
 from gridmap.db import check_database, make_engine, resolve_database_url, session_factory
@@ -80,7 +80,7 @@ def create_app(
             await app.state.stream_listener.stop()
             engine.dispose()
 
-    app = FastAPI(
+    app = GridmapApp(
         title="gridmap",
         version=__version__,
         description="Grid management and command center: routing, events, boundaries.",
@@ -89,7 +89,6 @@ def create_app(
         dependencies=[Depends(auth.enforce)],
     )
     install_error_handlers(app)
-    app.add_middleware(IngestDoor)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(admin.router)

@@ -175,7 +175,9 @@ async def enforce(request: Request, ctx: ContextDep) -> None:
     credential: a plain `def` dependency would cost every request a thread hop.
     """
     route = request.scope.get("route")
-    path = getattr(route, "path", request.url.path)
+    # The scope's path, not request.url.path: building a URL was ~3 % of a worker's time
+    # at 500 events/s, on the ingest path that has no route.
+    path = route.path if route is not None else request.scope["path"]
     method = request.method
     if ("GET" if method == "HEAD" else method, path) in PUBLIC_ROUTES:
         return

@@ -344,8 +344,8 @@ def _new_event_out(taken: ingest.Ingested) -> EventOut:
     },
 )
 async def post_event(request: Request, response: Response, ctx: ContextDep) -> EventOut:
-    # In a running service `api.ingest_door` answers this path before FastAPI routes it,
-    # through the same `take_in_post`; this route documents it and serves an app without it.
+    # `api.ingest_door.GridmapApp` answers this path before FastAPI routes it, through the
+    # same `take_in_post`; this route documents it (OpenAPI) and serves a plain FastAPI app.
     out, created = await take_in_post(request, ctx)
     response.status_code = 201 if created else 200
     return out
