@@ -1,10 +1,11 @@
-"""Taking events in exactly once: the one ingest statement, alone or many to a transaction.
+"""Taking events in exactly once: one set-based statement for a batch of new events.
 
-A new event costs one statement (`_INGEST_SQL`): the duplicate search, the department
-hand-over, the event row, its timeline, its announcement and its audit entry together.
-Several events go to one transaction as pipelined statements (`take_in_batch`): one round
-trip and one commit for all of them, each statement seeing the rows the earlier ones wrote,
-so duplicates link and repeats are known exactly as if they had come one by one.
+The statement (`_BATCH_SQL`) does, for every event of a batch at once, the duplicate
+search, the department hand-over, the event row, its timeline, its announcement and its
+audit entry: one round trip, one executor run and one commit for all of them. Events of a
+batch that could see each other (a repeated (source, external_id), a report near an earlier
+one) go in consecutive statements of the same transaction (`independent_runs`), so
+duplicates link and repeats are known exactly as if they had come one by one.
 
 Functions take a Session, flush and never commit: the caller commits, and only then
 answers the sender.
@@ -13,6 +14,7 @@ answers the sender.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,8 +23,7 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg.rows import namedtuple_row
-from sqlalchemy import Engine, select, text
-from sqlalchemy.dialects.postgresql import psycopg as psycopg_dialect
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from gridmap import notify
@@ -217,7 +218,7 @@ def prepare_event(
     hand_over = values["handling_mode"] == "department"
     params = {
         **{name: values[name] for name in _INSERTED_COLUMNS},
-        "routing": _json(values["routing"]),
+        "routing": values["routing"],
         "plon": lonlat[0] if lonlat else None,
         "plat": lonlat[1] if lonlat else None,
         "now": now,
@@ -228,37 +229,34 @@ def prepare_event(
         "duplicate_note": f"same category within {policy.duplicate_distance_m:g} m and "
         f"{policy.duplicate_window_minutes} min of event ",
         "metres": policy.duplicate_distance_m,
-        "window": dt.timedelta(minutes=policy.duplicate_window_minutes),
-        "open": list(wf.OPEN_STATES),
+        "window_s": policy.duplicate_window_minutes * 60.0,
         "audit_actor": audit.actor if audit else None,
         "audit_addr": audit.source_addr if audit else None,
-        "audit_details": _json(audit.details if audit else {}),
-        "announcement": _json(_created_announcement(values, lonlat)),
+        "audit_details": audit.details if audit else {},
+        "announcement": _created_announcement(values, lonlat),
     }
     return NewEvent(payload.source, payload.external_id, values, lonlat, params)
 
 
 def take_in_batch(session: Session, events: Sequence[NewEvent]) -> list[Ingested]:
-    """Take prepared events in, in order, in the session's transaction: one round trip.
+    """Take prepared events in, in order, in the session's transaction.
 
-    The statements are pipelined (psycopg's executemany), each seeing what the earlier
-    ones wrote: a repeat of a (source, external_id) earlier in the same batch is known, a
-    report near an earlier one of the batch links to it as its possible duplicate. Any
-    statement failing fails the whole transaction (the caller rolls back).
+    As if one by one (`independent_runs`): a repeat of a (source, external_id) earlier in
+    the batch is known, a report near an earlier one of the batch links to it as its
+    possible duplicate. Any statement failing fails the whole transaction (the caller
+    rolls back).
     """
     driver = session.connection().connection.driver_connection
     assert isinstance(driver, psycopg.Connection)  # the psycopg dialect (gridmap.db)
-    rows: list[Any] = []
+    rows: dict[int, Any] = {}
     with driver.cursor(row_factory=namedtuple_row) as cursor:
-        cursor.executemany(_INGEST_DRIVER_SQL, [e.params for e in events], returning=True)
-        while True:
-            rows.append(cursor.fetchone())
-            if not cursor.nextset():
-                break
+        for run in independent_runs(events):
+            cursor.execute(_BATCH_SQL, _batch_params(events, run))
+            rows.update((row.ord, row) for row in cursor.fetchall())
     taken = []
-    for new, row in zip(events, rows, strict=True):
-        if row is not None:
-            taken.append(taken_from_row(new, row))
+    for i, new in enumerate(events):
+        if i in rows:
+            taken.append(taken_from_row(new, rows[i]))
             continue
         # Known already, or a concurrent sender won the race (committed by now).
         existing = by_external_id(session, source=new.source, external_id=new.external_id)
@@ -274,17 +272,64 @@ async def take_in_rows(
     """`take_in_batch` on an asyncio connection, in the transaction the caller holds: a
     new event's Ingested, or None for a (source, external_id) known already (the caller
     reads that one once its transaction is over)."""
-    rows: list[Any] = []
+    rows: dict[int, Any] = {}
     async with connection.cursor(row_factory=namedtuple_row) as cursor:
-        await cursor.executemany(_INGEST_DRIVER_SQL, [e.params for e in events], returning=True)
-        while True:
-            rows.append(await cursor.fetchone())
-            if not cursor.nextset():
-                break
+        for run in independent_runs(events):
+            await cursor.execute(_BATCH_SQL, _batch_params(events, run))
+            rows.update((row.ord, row) for row in await cursor.fetchall())
     return [
-        None if row is None else taken_from_row(new, row)
-        for new, row in zip(events, rows, strict=True)
+        taken_from_row(new, rows[i]) if i in rows else None for i, new in enumerate(events)
     ]
+
+
+def independent_runs(events: Sequence[NewEvent]) -> list[range]:
+    """The batch cut, in order, into runs whose events cannot see each other.
+
+    One statement takes a run in, and its rows are not in its own snapshot, so an event
+    must not meet an earlier one of its run: a repeat of its (source, external_id), or a
+    possible original (same category, near in place and time: `_may_link`). Such an
+    event starts the next run, which does see the earlier runs' rows (same transaction).
+    So the outcome is the same as one by one; in a storm of reports of one flood the runs
+    get short, and in the usual mix a batch is one run.
+    """
+    runs: list[range] = []
+    start = 0
+    keys: set[tuple[str, str]] = set()
+    by_category: dict[str, list[NewEvent]] = {}
+    for i, new in enumerate(events):
+        category = new.values["category_code"]
+        key = (new.source, new.external_id)
+        if key in keys or any(_may_link(new, other) for other in by_category.get(category, ())):
+            runs.append(range(start, i))
+            start, keys, by_category = i, set(), {}
+        keys.add(key)
+        by_category.setdefault(category, []).append(new)
+    if start < len(events):
+        runs.append(range(start, len(events)))
+    return runs
+
+
+def _may_link(new: NewEvent, earlier: NewEvent) -> bool:
+    """Whether `earlier` (same category) could be `new`'s original: near in time and, by
+    a generous flat-earth distance (half as far again as the window), in place."""
+    if new.lonlat is None or earlier.lonlat is None:
+        return False  # an event without a point neither links nor is linked to
+    window = dt.timedelta(seconds=new.params["window_s"])
+    if abs(new.params["reported_at"] - earlier.params["reported_at"]) > window:
+        return False
+    (lon1, lat1), (lon2, lat2) = new.lonlat, earlier.lonlat
+    dx = (lon1 - lon2) * 111_320.0 * math.cos(math.radians((lat1 + lat2) / 2))
+    dy = (lat1 - lat2) * 110_574.0
+    return math.hypot(dx, dy) <= 1.5 * new.params["metres"] + 1.0
+
+
+def _batch_params(events: Sequence[NewEvent], run: range) -> dict[str, Any]:
+    rows = [{**events[i].params, "ord": i} for i in run]
+    # orjson: the stdlib's encoder with ensure_ascii=False was ~10 % of a worker's time at
+    # 500 events/s. Same JSON: UTF-8 as is, shortest floats, datetimes in ISO 8601.
+    # Routed points may be numpy floats.
+    data = orjson.dumps(rows, option=orjson.OPT_SERIALIZE_NUMPY).decode()
+    return {"rows": data, "open": list(wf.OPEN_STATES)}
 
 
 def taken_from_row(new: NewEvent, row: Any) -> Ingested:
@@ -309,12 +354,6 @@ def taken_from_row(new: NewEvent, row: Any) -> Ingested:
         else None
     )
     return Ingested(True, columns=values, lonlat=new.lonlat, team=team)
-
-
-def _json(value: dict[str, Any]) -> str:
-    # orjson: the stdlib's encoder with ensure_ascii=False was ~10 % of a worker's time
-    # at 500 events/s (three documents per event). Same JSON: UTF-8 as is, shortest floats.
-    return orjson.dumps(value).decode()
 
 
 def _created_announcement(
@@ -366,97 +405,119 @@ _INSERTED_COLUMNS = (
     "row_version",
 )
 
-# Taking a new event in, as one statement (one round trip; parsed once per connection):
-#   hand_over  the department's duty team, when the county took the category back;
-#   original   the nearest open event of the same category within the distance and time
-#              window; only originals are candidates (not events already linked as
-#              duplicates), so a burst of reports of one pothole all link to the first.
-#              The bounding-box test (`&&`, in degrees, widened for the latitude) lets the
-#              GiST index on event.point pick the few nearby events before the exact
-#              distance on the spheroid. The new row is not in this statement's snapshot,
-#              so it cannot find itself;
-#   new_event  the row; ON CONFLICT DO NOTHING makes a known (source, external_id) insert
-#              nothing (and so log and announce nothing): the caller then reads that one;
-#   steps      the timeline: `report`, and `possible_duplicate` when an original was found;
-#   held, message  the `event.created` announcement, taking gridmap.notify's shared
-#              advisory lock before the message takes its id (see notify's docstring);
-#   audit      the API's audit entry (gridmap.audit's table), when one is given.
-_POINT_SQL = "ST_SetSRID(ST_MakePoint(CAST(:plon AS float8), CAST(:plat AS float8)), 4326)"
-# Each column's value in the INSERT; a plain parameter unless the statement decides it.
-_VALUE_SQL = {
-    "team_id": "coalesce((SELECT id FROM hand_over), CAST(:team_id AS integer))",
-    "escalation_level": "CASE WHEN EXISTS (SELECT 1 FROM hand_over) THEN 'county' "
-    "ELSE :escalation_level END",
+# The batch's rows travel as one JSON array (`_batch_params`), typed here by the event
+# table's columns (base types: a VARCHAR(n) here would truncate silently, where the
+# INSERT's own assignment refuses a value too long) and by the statement's own inputs.
+_BASE_TYPES = {str: "text", int: "int8", float: "float8", bool: "bool", dt.datetime: "timestamptz"}
+_ROW_TYPES = {
+    "ord": "int4",
+    **{c: _BASE_TYPES[Event.__table__.c[c].type.python_type] for c in _INSERTED_COLUMNS},
+    "routing": "jsonb",
+    "plon": "float8",
+    "plat": "float8",
+    "now": "timestamptz",
+    "dept_county": "text",
+    "dept_code": "text",
+    "unplaced": "bool",
+    "actor": "text",
+    "duplicate_note": "text",
+    "metres": "float8",
+    "window_s": "float8",
+    "audit_actor": "text",
+    "audit_addr": "text",
+    "audit_details": "jsonb",
+    "announcement": "jsonb",
 }
-# Whitespace squeezed: psycopg caches its parse of a query only up to 4,096 characters.
-_INGEST_SQL = text(
-    " ".join(
-        f"""
-    WITH hand_over AS (
-        SELECT t.id FROM team t JOIN department d ON d.id = t.department_id
-        WHERE d.county_code = :dept_county AND d.code = :dept_code
-          AND t.county_code = :dept_county AND t.active
-        ORDER BY t.id LIMIT 1
-    ),
-    original AS (
-        SELECT e.id FROM event e
-        WHERE CAST(:plon AS float8) IS NOT NULL AND e.category_code = :category_code
-          AND e.status = ANY(:open) AND e.duplicate_of IS NULL
-          AND e.reported_at BETWEEN CAST(:reported_at AS timestamptz) - :window
-                                AND CAST(:reported_at AS timestamptz) + :window
-          AND e.point && ST_Expand({_POINT_SQL},
-                :metres / 110000.0 / greatest(cos(radians(CAST(:plat AS float8))), 0.01))
-          AND ST_DWithin(e.point::geography, ({_POINT_SQL})::geography, :metres)
-        ORDER BY ST_Distance(e.point::geography, ({_POINT_SQL})::geography), e.id
-        LIMIT 1
-    ),
-    new_event AS (
+
+# Taking a batch of new events in, as one statement (one round trip, one plan, one parse
+# in the driver's cache), for events that cannot see each other (`independent_runs`):
+#   r          the rows, each with its WGS84 point;
+#   l          each row with its department's duty team (`ho`), when the county took the
+#              category back, and its original (`orig`): the nearest open event of the same
+#              category within the distance and time window. Only originals are candidates
+#              (not events already linked as duplicates), so a burst of reports of one
+#              pothole all link to the first. The bounding-box test (`&&`, in degrees,
+#              widened for the latitude) lets the GiST index on event.point pick the few
+#              nearby events before the exact distance on the spheroid. The batch's own rows
+#              are not in this statement's snapshot, so none finds itself or a neighbour;
+#   n          the rows inserted, in input order (ids follow it); ON CONFLICT DO NOTHING
+#              makes a known (source, external_id) insert nothing (and so log, announce and
+#              audit nothing): the caller then reads that one;
+#   j          each new row beside its input;
+#   steps      the timeline: `report`, and `possible_duplicate` when an original was found;
+#   held, msg  the `event.created` announcements, taking gridmap.notify's shared advisory
+#              lock before the first message takes its id (see notify's docstring);
+#   audit      the API's audit entry (gridmap.audit's table), for rows that carry one.
+_VALUE_SQL = {
+    "team_id": "coalesce(ho, team_id)",
+    "escalation_level": "CASE WHEN ho IS NOT NULL THEN 'county' ELSE escalation_level END",
+}
+_BATCH_SQL = " ".join(
+    f"""
+    WITH r AS (SELECT x.*, ST_SetSRID(ST_MakePoint(x.plon, x.plat), 4326) AS pt
+               FROM jsonb_to_recordset(%(rows)s::jsonb)
+               AS x({", ".join(f"{c} {t}" for c, t in _ROW_TYPES.items())})),
+    l AS (SELECT r.*,
+        (SELECT t.id FROM team t JOIN department d ON d.id = t.department_id
+         WHERE d.county_code = r.dept_county AND d.code = r.dept_code
+           AND t.county_code = r.dept_county AND t.active ORDER BY t.id LIMIT 1) AS ho,
+        (SELECT e.id FROM event e
+         WHERE r.pt IS NOT NULL AND e.category_code = r.category_code
+           AND e.status = ANY(%(open)s) AND e.duplicate_of IS NULL
+           AND e.reported_at BETWEEN r.reported_at - make_interval(secs => r.window_s)
+                                 AND r.reported_at + make_interval(secs => r.window_s)
+           AND e.point && ST_Expand(r.pt,
+                 r.metres / 110000.0 / greatest(cos(radians(r.plat)), 0.01))
+           AND ST_DWithin(e.point::geography, r.pt::geography, r.metres)
+         ORDER BY ST_Distance(e.point::geography, r.pt::geography), e.id LIMIT 1) AS orig
+        FROM r),
+    n AS (
         INSERT INTO event ({", ".join(_INSERTED_COLUMNS)},
                            point, routing, received_at, updated_at, duplicate_of)
-        VALUES ({", ".join(_VALUE_SQL.get(c, f":{c}") for c in _INSERTED_COLUMNS)},
-                {_POINT_SQL}, CAST(:routing AS jsonb),
-                coalesce(CAST(:now AS timestamptz), now()),
-                coalesce(CAST(:now AS timestamptz), now()),
-                (SELECT id FROM original))
+        SELECT {", ".join(_VALUE_SQL.get(c, c) for c in _INSERTED_COLUMNS)},
+               pt, routing, coalesce(now, now()), coalesce(now, now()), orig
+        FROM l ORDER BY ord
         ON CONFLICT ON CONSTRAINT uq_event_source_external_id DO NOTHING
-        RETURNING id, reported_at, received_at, team_id, escalation_level, duplicate_of
+        RETURNING id, source, external_id, reported_at, received_at, team_id,
+                  escalation_level, duplicate_of
     ),
+    j AS (SELECT n.*, l.ord, l.county_code, l.township_code, l.status, l.actor, l.unplaced,
+                 l.duplicate_note, l.announcement, l.audit_actor, l.audit_addr,
+                 l.audit_details
+          FROM n JOIN l ON l.source = n.source AND l.external_id = n.external_id),
     steps AS (
-        INSERT INTO event_log (event_id, county_code, at, actor, action, from_status, to_status,
-                               team_id, note, data)
-        SELECT id, :county_code, received_at, :actor, 'report', NULL, :status,
-               CAST(NULL AS integer), NULL,
-               jsonb_build_object('unplaced', CAST(:unplaced AS boolean), 'team_id', team_id)
-        FROM new_event
-        UNION ALL
-        SELECT id, :county_code, received_at, '{wf.SYSTEM_ACTOR}', 'possible_duplicate', :status,
-               :status, NULL, :duplicate_note || duplicate_of,
-               jsonb_build_object('duplicate_of', duplicate_of)
-        FROM new_event WHERE duplicate_of IS NOT NULL
+        INSERT INTO event_log (event_id, county_code, at, actor, action, from_status,
+                               to_status, team_id, note, data)
+        SELECT id, county_code, received_at, who, action, f, status, NULL, note, data
+        FROM (SELECT j.*, 0 AS k, actor AS who, 'report' AS action, NULL AS f, NULL AS note,
+                     jsonb_build_object('unplaced', unplaced, 'team_id', team_id) AS data
+              FROM j
+              UNION ALL
+              SELECT j.*, 1, '{wf.SYSTEM_ACTOR}', 'possible_duplicate', status,
+                     duplicate_note || duplicate_of,
+                     jsonb_build_object('duplicate_of', duplicate_of)
+              FROM j WHERE duplicate_of IS NOT NULL) s
+        ORDER BY ord, k
     ),
     held AS (
         SELECT pg_advisory_xact_lock_shared({notify.ANNOUNCE_LOCK[0]}, {notify.ANNOUNCE_LOCK[1]})
-        FROM new_event
+        FROM (SELECT 1 FROM n LIMIT 1) one
     ),
-    message AS (
+    msg AS (
         INSERT INTO stream_message (kind, county_code, township_code, payload)
-        SELECT 'event.created', :county_code, :township_code,
-               CAST(:announcement AS jsonb) || jsonb_build_object(
+        SELECT 'event.created', county_code, township_code,
+               announcement || jsonb_build_object(
                    'id', id, 'team_id', team_id, 'escalation_level', escalation_level,
                    'duplicate_of', duplicate_of, 'unassigned', team_id IS NULL)
-        FROM new_event, held
+        FROM j, held ORDER BY ord
     ),
     audit AS (
         INSERT INTO audit_log (actor, source_addr, action, target_type, target_id, details)
-        SELECT CAST(:audit_actor AS text), :audit_addr, 'event.ingest', 'event', CAST(id AS text),
-               CAST(:audit_details AS jsonb)
-        FROM new_event WHERE CAST(:audit_actor AS text) IS NOT NULL
+        SELECT audit_actor, audit_addr, 'event.ingest', 'event', id::text, audit_details
+        FROM j WHERE audit_actor IS NOT NULL ORDER BY ord
     )
-    SELECT n.id, n.reported_at, n.received_at, n.team_id, n.escalation_level, n.duplicate_of,
-           t.code AS team_code, t.name AS team_name, t.level AS team_level
-    FROM new_event n LEFT JOIN team t ON t.id = n.team_id
+    SELECT j.ord, j.id, j.reported_at, j.received_at, j.team_id, j.escalation_level,
+           j.duplicate_of, t.code AS team_code, t.name AS team_name, t.level AS team_level
+    FROM j LEFT JOIN team t ON t.id = j.team_id
     """.split()
-    )
 )
-# The same statement in the driver's own placeholders, for pipelining on its cursor.
-_INGEST_DRIVER_SQL = str(_INGEST_SQL.compile(dialect=psycopg_dialect.dialect()))

@@ -15,7 +15,7 @@ from sqlalchemy import Engine, text
 from gridmap.db import session_factory
 from gridmap.errors import DatabaseUnavailable
 from gridmap.event_input import EventInput, EventPolicy
-from gridmap.ingest import IngestAudit, Ingested, NewEvent, prepare_event
+from gridmap.ingest import IngestAudit, Ingested, NewEvent, independent_runs, prepare_event
 from gridmap.ingest_batcher import IngestBatcher
 from gridmap.routing import Router
 from gridmap.settings import Settings
@@ -37,10 +37,13 @@ def county(engine: Engine, tmp_path: Path) -> Router:
 
 def new_event(router: Router, external_id: str, *, grid: str = f.G1, **kw: Any) -> NewEvent:
     lon, lat = f.SmallCounty.grid_center(grid)
-    values: dict[str, Any] = {"category": "ROAD", "description": "路面坑洼", **kw}
-    payload = EventInput(
-        source="12345", external_id=external_id, reported_at=NOW, lon=lon, lat=lat, **values
-    )
+    values: dict[str, Any] = {
+        "category": "ROAD",
+        "description": "路面坑洼",
+        "reported_at": NOW,
+        **kw,
+    }
+    payload = EventInput(source="12345", external_id=external_id, lon=lon, lat=lat, **values)
     return prepare_event(
         router=router,
         payload=payload,
@@ -149,3 +152,24 @@ def test_an_unreachable_database_fails_every_waiting_sender_and_stores_nothing(
     batcher = IngestBatcher(db_url)
     answers = send_all(batcher, [new_event(county, f"D{n}") for n in range(5)])
     assert all(isinstance(a, Ingested) and a.created for a in answers)
+
+
+def test_a_batch_is_cut_only_where_an_event_could_see_an_earlier_one(county: Router) -> None:
+    g1, g8 = list(f.GRIDS)[0], list(f.GRIDS)[-1]
+    usual = [
+        new_event(county, "U1", grid=g1),
+        new_event(county, "U2", grid=g8),  # same category, far away
+        new_event(county, "U3", grid=g1, category="VEND"),  # near, another category
+        new_event(county, "U4", grid=g1, reported_at=NOW + dt.timedelta(hours=3)),  # later
+    ]
+    assert independent_runs(usual) == [range(0, 4)]
+
+    storm = [
+        new_event(county, "S1", grid=g1),
+        new_event(county, "S2", grid=g8),
+        new_event(county, "S3", grid=g1),  # may link to S1: a new run
+        new_event(county, "S4", grid=g8),  # may link to S2, in the earlier run: no cut
+        new_event(county, "S3", grid=g8),  # a repeat of S3: a new run
+    ]
+    assert independent_runs(storm) == [range(0, 2), range(2, 4), range(4, 5)]
+    assert independent_runs([]) == []

@@ -11,7 +11,6 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, inspect, select, text
-from sqlalchemy.dialects.postgresql import psycopg as pg_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
@@ -176,12 +175,6 @@ def test_a_resent_ticket_is_answered_with_the_stored_event_whatever_it_says_now(
         assert (again.id, created, again.description) == (first.id, False, "路面坑洼")
     session.commit()
     assert len(announced(session, first.id)) == 1
-
-
-def test_the_ingest_statement_fits_the_drivers_parse_cache() -> None:
-    # psycopg re-parses every execution of a longer query (measured: ~1 ms per event).
-    compiled = str(ingest._INGEST_SQL.compile(dialect=pg_dialect.dialect()))
-    assert len(compiled) <= psycopg._queries.MAX_CACHED_STATEMENT_LENGTH
 
 
 @pytest.fixture
