@@ -252,7 +252,8 @@ def take_in_batch(session: Session, events: Sequence[NewEvent]) -> list[Ingested
     with driver.cursor(row_factory=namedtuple_row) as cursor:
         for run in independent_runs(events):
             cursor.execute(_BATCH_SQL, _batch_params(events, run))
-            rows.update((row.ord, row) for row in cursor.fetchall())
+            found: list[Any] = cursor.fetchall()
+            rows.update((row.ord, row) for row in found)
     taken = []
     for i, new in enumerate(events):
         if i in rows:
@@ -276,7 +277,8 @@ async def take_in_rows(
     async with connection.cursor(row_factory=namedtuple_row) as cursor:
         for run in independent_runs(events):
             await cursor.execute(_BATCH_SQL, _batch_params(events, run))
-            rows.update((row.ord, row) for row in await cursor.fetchall())
+            found: list[Any] = await cursor.fetchall()
+            rows.update((row.ord, row) for row in found)
     return [
         taken_from_row(new, rows[i]) if i in rows else None for i, new in enumerate(events)
     ]
