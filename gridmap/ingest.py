@@ -13,6 +13,7 @@ answers the sender.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import weakref
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from gridmap import notify
 from gridmap import workflow as wf
 from gridmap.categories import category_exists
-from gridmap.errors import Conflict, UnknownCategory
+from gridmap.errors import Conflict, InvalidInput, UnknownCategory
 from gridmap.event_input import EventInput, EventPolicy, check_event_input
 from gridmap.event_routing import route_columns
 from gridmap.models import Event
@@ -270,12 +271,20 @@ def take_in_batch(session: Session, events: Sequence[NewEvent]) -> list[Ingested
 async def take_in_rows(
     connection: psycopg.AsyncConnection[Any], events: Sequence[NewEvent]
 ) -> list[Ingested | None]:
-    """`take_in_batch` on an asyncio connection, in the transaction the caller holds: a
+    """`take_in_batch` on an autocommit asyncio connection, committed when it returns: a
     new event's Ingested, or None for a (source, external_id) known already (the caller
-    reads that one once its transaction is over)."""
+    reads that one afterwards).
+
+    A batch of one run is one statement, its own transaction: the server answers it only
+    after the commit, so there is no BEGIN and COMMIT to wait for. Several runs share one.
+    """
+    if not connection.autocommit:
+        raise InvalidInput("take_in_rows commits by itself: it needs an autocommit connection")
+    runs = independent_runs(events)
     rows: dict[int, Any] = {}
-    async with connection.cursor(row_factory=namedtuple_row) as cursor:
-        for run in independent_runs(events):
+    together = connection.transaction() if len(runs) > 1 else contextlib.nullcontext()
+    async with together, connection.cursor(row_factory=namedtuple_row) as cursor:
+        for run in runs:
             await cursor.execute(_BATCH_SQL, _batch_params(events, run))
             found: list[Any] = await cursor.fetchall()
             rows.update((row.ord, row) for row in found)
