@@ -7,6 +7,8 @@ import logging
 import math
 from typing import Any
 
+import psycopg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -74,6 +76,20 @@ def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def data_error_response(request: Request, exc: Exception) -> JSONResponse:
+    """A value the database refused (a NUL character, a number out of range) is the
+    sender's bad input, not the server's failure: 422 with the driver's one-line reason.
+    Checks that name the field come first (`gridmap.event_input`); this is the net under
+    every path that has none."""
+    orig = getattr(exc, "orig", None) or exc
+    diag = getattr(orig, "diag", None)
+    reason = (diag.message_primary if diag is not None else None) or str(orig).splitlines()[0]
+    log.warning("%s %s: the database refused a value: %s", request.method, request.url.path, reason)
+    return JSONResponse(
+        error_body("invalid_input", f"a value cannot be stored: {reason}"), status_code=422
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(e.GridmapError)
     async def _domain(request: Request, exc: e.GridmapError) -> JSONResponse:
@@ -100,6 +116,11 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(
             error_body(code, str(exc.detail)), status_code=exc.status_code, headers=exc.headers
         )
+
+    @app.exception_handler(sqlalchemy.exc.DataError)
+    @app.exception_handler(psycopg.DataError)
+    async def _data(request: Request, exc: Exception) -> JSONResponse:
+        return data_error_response(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

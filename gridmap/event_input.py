@@ -58,6 +58,23 @@ def invalid_field(field_name: str, message: str, value: Any = None) -> InvalidIn
     return InvalidInput(f"{field_name}: {message}", details={"field": field_name, "value": value})
 
 
+def refuse_unstorable_text(**fields: str | None) -> None:
+    """Refuse the first field holding U+0000 or a lone surrogate.
+
+    PostgreSQL text cannot hold NUL and UTF-8 cannot encode a lone surrogate; both are
+    valid in JSON, so without this check they would reach the driver and fail there as
+    an internal error instead of an answer naming the field.
+    """
+    for name, value in fields.items():
+        if not value:
+            continue
+        bad = sorted({f"U+{ord(c):04X}" for c in value if c == "\x00" or "\ud800" <= c <= "\udfff"})
+        if bad:
+            raise invalid_field(
+                name, f"holds characters that cannot be stored ({', '.join(bad)})", bad
+            )
+
+
 def check_event_input(payload: EventInput, *, policy: EventPolicy) -> EventInput:
     """Validate everything that can be checked without the database; return it normalised.
 
@@ -74,6 +91,16 @@ def check_event_input(payload: EventInput, *, policy: EventPolicy) -> EventInput
             raise invalid_field(name, f"is longer than {limit} characters", value[:50])
     if not payload.category or not payload.category.strip():
         raise invalid_field("category", "is required", payload.category)
+    refuse_unstorable_text(
+        source=payload.source,
+        external_id=payload.external_id,
+        category=payload.category,
+        description=payload.description,
+        address=payload.address,
+        reporter_name=payload.reporter_name,
+        reporter_phone=payload.reporter_phone,
+        crs=payload.crs,
+    )
     if len(payload.description) > policy.description_max_chars:
         raise PayloadTooLarge(
             f"description: {len(payload.description)} characters; the limit is "

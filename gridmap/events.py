@@ -32,7 +32,7 @@ from gridmap.errors import (
     OutsideCoverage,
     VersionConflict,
 )
-from gridmap.event_input import invalid_field
+from gridmap.event_input import invalid_field, refuse_unstorable_text
 from gridmap.event_routing import routing_columns
 from gridmap.models import (
     PRIORITIES,
@@ -128,6 +128,7 @@ def act(
     """Take one workflow action; refuse it (409) if the current state does not allow it."""
     now = now or dt.datetime.now(dt.UTC)
     wf.rule_for(action)  # an unknown action fails before the row is locked
+    refuse_unstorable_text(actor=actor, team=team_code, reason=reason, note=note)
     event = get_event(session, event_id=event_id, for_update=True)
     if expected_version is not None and event.row_version != expected_version:
         raise VersionConflict(

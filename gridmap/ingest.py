@@ -288,9 +288,7 @@ async def take_in_rows(
             await cursor.execute(_BATCH_SQL, _batch_params(events, run))
             found: list[Any] = await cursor.fetchall()
             rows.update((row.ord, row) for row in found)
-    return [
-        taken_from_row(new, rows[i]) if i in rows else None for i, new in enumerate(events)
-    ]
+    return [taken_from_row(new, rows[i]) if i in rows else None for i, new in enumerate(events)]
 
 
 def independent_runs(events: Sequence[NewEvent]) -> list[range]:
