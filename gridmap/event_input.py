@@ -66,20 +66,38 @@ def refuse_unstorable_text(**fields: str | None) -> None:
     an internal error instead of an answer naming the field.
     """
     for name, value in fields.items():
-        if not value:
+        if not value or _storable(value):
             continue
         bad = sorted({f"U+{ord(c):04X}" for c in value if c == "\x00" or "\ud800" <= c <= "\udfff"})
-        if bad:
-            raise invalid_field(
-                name, f"holds characters that cannot be stored ({', '.join(bad)})", bad
-            )
+        raise invalid_field(name, f"holds characters that cannot be stored ({', '.join(bad)})", bad)
 
 
-def check_event_input(payload: EventInput, *, policy: EventPolicy) -> EventInput:
+def _storable(value: str) -> bool:
+    # On the ingest path for every event: the scans run in C, not per character in Python.
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return False
+    return True
+
+
+# A sender's clock may run ahead (or be set to the wrong zone): a day is allowed. Beyond
+# that, or before any grid system existed, the time is wrong, and it would skew the
+# deadlines and the statistics counties are assessed on.
+EARLIEST_REPORT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+CLOCK_AHEAD = dt.timedelta(days=1)
+
+
+def check_event_input(
+    payload: EventInput, *, policy: EventPolicy, now: dt.datetime | None = None
+) -> EventInput:
     """Validate everything that can be checked without the database; return it normalised.
 
     Raises an `InvalidInput` subclass naming the field. Coordinates are converted once
     here so NaN, a latitude of 95 or an unknown CRS fail before anything is stored.
+    `now` (default: the clock) bounds `reported_at`.
     """
     for name, value, limit in (
         ("source", payload.source, 40),
@@ -111,6 +129,14 @@ def check_event_input(payload: EventInput, *, policy: EventPolicy) -> EventInput
         raise invalid_field("priority", f"must be one of {', '.join(PRIORITIES)}", payload.priority)
     if payload.reported_at.tzinfo is None:
         raise invalid_field("reported_at", "needs a timezone, e.g. 2026-11-21T09:30:00+08:00")
+    latest = (now or dt.datetime.now(dt.UTC)) + CLOCK_AHEAD
+    if not EARLIEST_REPORT <= payload.reported_at <= latest:
+        raise invalid_field(
+            "reported_at",
+            f"must lie between {EARLIEST_REPORT:%Y-%m-%d} and a day from now "
+            f"({latest.astimezone(dt.UTC):%Y-%m-%dT%H:%MZ})",
+            payload.reported_at.isoformat(),
+        )
     if payload.address is not None and len(payload.address) > 300:
         raise invalid_field("address", "is longer than 300 characters", payload.address[:50])
     crs = parse_crs(payload.crs)

@@ -151,7 +151,7 @@ def take_in_event(
     would, in the same statement). A known (source, external_id) is read once.
     """
     policy = policy or EventPolicy()
-    payload = check_event_input(payload, policy=policy)
+    payload = check_event_input(payload, policy=policy, now=now)
     if not _category_known(session, payload.category):
         # A resend of a ticket taken in earlier is answered with it, whatever it says now.
         existing = by_external_id(session, source=payload.source, external_id=payload.external_id)

@@ -201,6 +201,10 @@ BAD_TICKETS: list[tuple[dict[str, Any], int, str]] = [
     ({"location": {"lon": 112.9, "lat": 35.8, "crs": "EPSG:999999"}}, 422, "unknown_crs"),
     ({"location": {"lon": "abc", "lat": 35.8}}, 422, "invalid_input"),
     ({"reported_at": "yesterday"}, 422, "invalid_input"),
+    # Out of the database's range (was a 500), and a clock far off.
+    ({"reported_at": "0001-01-01T00:00:00+14:00"}, 422, "invalid_input"),
+    ({"reported_at": "9999-12-31T23:59:59-12:00"}, 422, "invalid_input"),
+    ({"reported_at": "4000-01-01T00:00:00+08:00"}, 422, "invalid_input"),
     ({"description": "长" * 6000}, 413, "payload_too_large"),
     ({"description": "x" * (50 * 1024 * 1024)}, 413, "payload_too_large"),
     # PostgreSQL text cannot hold U+0000: refused by name, not a 500 from the driver.
