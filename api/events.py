@@ -43,14 +43,27 @@ from gridmap.event_input import (
 )
 from gridmap.ingest import IngestAudit
 from gridmap.models import Event, Photo, Team
-from gridmap.photos import store_photo, stored_photo_file
+from gridmap.photos import (
+    MAX_PHOTOS_PER_EVENT,
+    base64_length,
+    check_photo,
+    decode_photo,
+    store_photo,
+    stored_photo_file,
+)
 from gridmap.stats import event_stats
 
 router = APIRouter(prefix="/api", tags=["events"])
 
 # A report is a few kilobytes; the body limit refuses a 50 MB description before it is
-# parsed (the description limit itself is a setting, checked after parsing).
+# parsed (the description limit itself is a setting, checked after parsing). Photos sent
+# in the JSON add room for as many photos of the photo limit as an event may carry.
 MAX_EVENT_BODY_BYTES = 1024 * 1024
+
+
+def event_body_limit(photo_max_bytes: int) -> int:
+    # 100 bytes a photo for a data: URL's header and the JSON around it.
+    return MAX_EVENT_BODY_BYTES + MAX_PHOTOS_PER_EVENT * (base64_length(photo_max_bytes) + 100)
 
 
 # --- request and response shapes --------------------------------------------------------
@@ -81,6 +94,12 @@ class EventIn(BaseModel):
     address: str | None = None
     reporter: ReporterIn | None = None
     reported_at: dt.datetime
+    photos: list[str] = Field(
+        default_factory=list,
+        max_length=MAX_PHOTOS_PER_EVENT,
+        description="JPEG, PNG or WebP photos as base64 text or data: URLs, checked by "
+        "content; more can be attached with POST /api/events/{id}/photos",
+    )
 
     def to_input(self) -> EventInput:
         return EventInput(
@@ -301,23 +320,46 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 
 
 def _ingest_alone(
-    ctx: AppContext, payload: EventInput, audit: IngestAudit
+    ctx: AppContext, payload: EventInput, audit: IngestAudit, photos: list[bytes] | None = None
 ) -> tuple[EventOut, bool]:
     """An ingest in its own transaction: a category the batcher has not seen yet (it may
-    not exist, or it is a resend answered whatever it says now), or no batcher running."""
+    not exist, or it is a resend answered whatever it says now), no batcher running, or
+    an event sent with photos (checked already; stored in the event's transaction).
+    A resend is answered with the stored event: its photos came with it the first time."""
+    actor = f"source:{payload.source}"
     with translate_errors(ctx.database_url), ctx.sessions() as session:
         taken = ingest.take_in_event(
             session,
             router=ctx.router,
             payload=payload,
-            actor=f"source:{payload.source}",
+            actor=actor,
             policy=EventPolicy.from_settings(ctx.settings),
             audit=audit,
         )
+        if taken.existing is None and photos:
+            event = ev.get_event(session, event_id=taken.columns["id"])
+            for data in photos:
+                stored = store_photo(
+                    data, photo_dir=ctx.settings.photo_dir, max_bytes=ctx.settings.photo_max_bytes
+                )
+                ev.attach_photo(session, event=event, photo=stored, actor=actor)
+            session.commit()
+            return event_out(session, event), True
         session.commit()  # acknowledged only once committed
         if taken.existing is not None:
             return event_out(session, taken.existing), False
     return _new_event_out(taken), True
+
+
+def _checked_photos(body: EventIn, *, max_bytes: int) -> list[bytes]:
+    """Every photo of the body decoded and checked, before anything is stored."""
+    photos = []
+    for i, text in enumerate(body.photos):
+        field = f"photos[{i}]"
+        data = decode_photo(text, field=field)
+        check_photo(data, max_bytes=max_bytes, where={"field": field})
+        photos.append(data)
+    return photos
 
 
 def _new_event_out(taken: ingest.Ingested) -> EventOut:
@@ -353,7 +395,7 @@ async def post_event(request: Request, response: Response, ctx: ContextDep) -> E
 
 async def take_in_post(request: Request, ctx: AppContext) -> tuple[EventOut, bool]:
     """POST /api/events, once the caller may ingest: (the event, True when it is new)."""
-    raw = await _read_limited(request, MAX_EVENT_BODY_BYTES)
+    raw = await _read_limited(request, event_body_limit(ctx.settings.photo_max_bytes))
     try:
         body = EventIn.model_validate_json(raw)
     except ValidationError as exc:
@@ -366,12 +408,17 @@ async def take_in_post(request: Request, ctx: AppContext) -> tuple[EventOut, boo
         raise InvalidInput(f"{where}{first['problem']}", details={"problems": problems}) from None
     policy = EventPolicy.from_settings(ctx.settings)
     payload = check_event_input(body.to_input(), policy=policy)
+    photos = _checked_photos(body, max_bytes=ctx.settings.photo_max_bytes)
     # Written by the ingest statement itself, as `audit_write` would: no extra round trip.
     audit = IngestAudit(
         actor=current_principal(request).actor,
         source_addr=source_addr(request),
-        details={"source": payload.source},
+        details={"source": payload.source, **({"photos": len(photos)} if photos else {})},
     )
+    if photos:
+        return await anyio.to_thread.run_sync(
+            _ingest_alone, ctx, payload, audit, photos, limiter=_ingest_limiter(request, ctx)
+        )
     if ctx.ingest_batcher is None or not ingest.category_seen(ctx.engine, payload.category):
         return await anyio.to_thread.run_sync(
             _ingest_alone, ctx, payload, audit, limiter=_ingest_limiter(request, ctx)
@@ -621,16 +668,7 @@ def post_photo(
     stored = store_photo(
         data, photo_dir=ctx.settings.photo_dir, max_bytes=limit, filename=file.filename
     )
-    photo = Photo(
-        event_id=event.id,
-        sha256=stored.sha256,
-        media_type=stored.media_type,
-        size=stored.size,
-        uploaded_by=actor,
-    )
-    session.add(photo)
-    session.flush()
-    ev.log_photo(session, event=event, actor=actor, photo_id=photo.id, sha256=stored.sha256)
+    photo = ev.attach_photo(session, event=event, photo=stored, actor=actor)
     audit_write(
         session,
         request,

@@ -39,9 +39,11 @@ from gridmap.models import (
     Event,
     EventCoHandler,
     EventLog,
+    Photo,
     ResponsibilityRule,
     Team,
 )
+from gridmap.photos import StoredPhoto
 from gridmap.routing_types import Router
 
 log = logging.getLogger("gridmap.events")
@@ -441,19 +443,29 @@ def log_step(
     )
 
 
-def log_photo(session: Session, *, event: Event, actor: str, photo_id: int, sha256: str) -> None:
-    """A photo joins the timeline like any other step."""
+def attach_photo(session: Session, *, event: Event, photo: StoredPhoto, actor: str) -> Photo:
+    """A stored photo becomes the event's, and joins the timeline like any other step."""
+    row = Photo(
+        event_id=event.id,
+        sha256=photo.sha256,
+        media_type=photo.media_type,
+        size=photo.size,
+        uploaded_by=actor,
+    )
+    session.add(row)
+    session.flush()
     log_step(
         session,
         event,
         actor=actor,
         action="photo",
         from_status=event.status,
-        data={"photo_id": photo_id, "sha256": sha256},
+        data={"photo_id": row.id, "sha256": photo.sha256},
     )
     touch(event)
     session.flush()
     announce_event(session, "event.changed", event)
+    return row
 
 
 # --- deadlines --------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from tests import factories as f
 
 G2 = f"{f.C1}002"
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF" + b"\x00" * 40
 
 
 @pytest.fixture
@@ -294,6 +296,55 @@ def test_a_photo_is_checked_by_content_stored_once_and_served_back(
         assert s.scalar(select(func.count()).select_from(Photo)) == 2
     log = client.get(f"/api/events/{event_id}/log").json()["entries"]
     assert [e["action"] for e in log].count("photo") == 2
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def photo_files(home: Path) -> list[Path]:
+    return sorted(p for p in (home / "photos").rglob("*") if p.is_file())
+
+
+def test_a_phone_report_brings_its_photos_in_the_same_request(
+    client: TestClient, engine: Engine, tmp_path: Path
+) -> None:
+    body = ticket("PHONE-1", photos=[b64(PNG), "data:image/jpeg;base64," + b64(JPEG)])
+    first = client.post("/api/events", json=body)
+    assert first.status_code == 201, first.text
+    event_id = first.json()["id"]
+    photos = client.get(f"/api/events/{event_id}/photos").json()["photos"]
+    assert [p["media_type"] for p in photos] == ["image/png", "image/jpeg"]
+    assert client.get(photos[1]["url"]).content == JPEG
+    log = client.get(f"/api/events/{event_id}/log").json()["entries"]
+    assert [e["action"] for e in log] == ["report", "photo", "photo"]
+    # The phone resends on a flaky line: the same event, its photos not added again.
+    again = client.post("/api/events", json=body)
+    assert (again.status_code, again.json()["id"]) == (200, event_id)
+    with session_factory(engine)() as s:
+        assert s.scalar(select(func.count()).select_from(Photo)) == 2
+    assert len(photo_files(tmp_path)) == 2
+
+
+BAD_PHOTOS: list[tuple[list[str], int, str]] = [
+    ([b64(PNG), b64(b"MZ\x90\x00" + b"\x00" * 60)], 415, "photos[1]"),  # an executable
+    (["not base64!"], 422, "photos[0]"),
+    (["data:image/png," + b64(PNG)], 422, "photos[0]"),  # a data: URL that is not base64
+    ([b64(PNG + b"\x00" * 70_000)], 413, "photos[0]"),  # over the test's 64 KiB
+    ([""], 422, "photos[0]"),
+    ([b64(PNG)] * 5, 422, "photos"),  # more than an event may carry
+]
+
+
+def test_an_event_with_a_bad_photo_is_refused_whole(
+    client: TestClient, engine: Engine, tmp_path: Path
+) -> None:
+    for photos, status, where in BAD_PHOTOS:
+        response = client.post("/api/events", json=ticket("PHONE-BAD", photos=photos))
+        assert response.status_code == status, (where, response.text[:300])
+        assert where in response.json()["error"]["message"], response.text[:300]
+    assert stored(engine) == 0
+    assert photo_files(tmp_path) == []
 
 
 def test_categories_and_geojson_listing(client: TestClient) -> None:
