@@ -37,6 +37,7 @@ from gridmap import workflow as wf
 from gridmap.deadlines import missed_deadline
 from gridmap.errors import Conflict, InvalidInput
 from gridmap.event_input import EventInput, EventPolicy
+from gridmap.event_queries import co_handlers
 from gridmap.events import act, check_overdue
 from gridmap.ingest import ingest_event
 from gridmap.models import Event
@@ -312,7 +313,7 @@ def load_history(
             else:
                 action = "start"
         elif status == wf.IN_PROGRESS:
-            if walk.co_pending and fate == "joint":
+            if walk.co_pending:
                 co = walk.co_pending.pop(0)
                 event = act(
                     session,
@@ -365,6 +366,13 @@ def load_history(
             return
         counts["actions"] += 1
         sync(walk, event)
+        if action in ("assign", "joint_dispatch"):
+            # An assignment the rules make joint (a boundary, coordination) brings co-handlers.
+            walk.co_pending = [
+                t.code
+                for t, co in co_handlers(session, event_id=walk.event_id)
+                if co.reported_back_at is None
+            ]
         watch_deadlines(walk, at, registered=action == "register")
         if action in ("visit", "merge") or (walk.status == wf.CLOSED and rng.random() > 0.7):
             return  # done: merged, visited, or closed without a return visit

@@ -34,6 +34,7 @@ from gridmap.errors import (
 )
 from gridmap.event_input import invalid_field, refuse_unstorable_text
 from gridmap.event_routing import routing_columns
+from gridmap.joint_dispatch import JointPlan, plan_joint_dispatch
 from gridmap.models import (
     PRIORITIES,
     Event,
@@ -143,6 +144,28 @@ def act(
     if action == "report_back" and team is not None and team.id != event.team_id:
         return _co_handler_report(session, event, team=team, actor=actor, note=note, now=now)
 
+    joint: JointPlan | None = None
+    if (
+        action == "assign"
+        and team is None
+        and event.team_id is not None
+        and event.status in wf.rule_for("assign").from_states  # else the 409 of assign
+    ):
+        # The default assignment of an event the rules call a joint dispatch for (on a
+        # boundary, coordination priority) is that joint dispatch: no side can push it
+        # to the other.
+        joint = plan_joint_dispatch(session, event=event, lead=None)
+        if joint is not None:
+            action = "joint_dispatch"
+    elif action == "joint_dispatch":
+        if team is None and event.team_id is not None:
+            team = session.get(Team, event.team_id)  # the lead: whoever has it now
+        if not co_team_codes:
+            joint = plan_joint_dispatch(session, event=event, lead=team)
+    if joint is not None:
+        team = joint.lead
+        co_team_codes = [t.code for t in joint.co_teams]
+
     given: set[str] = set()
     if team is not None or (action == "assign" and event.team_id is not None):
         given.add(wf.TEAM)
@@ -179,6 +202,8 @@ def act(
     elif action == "joint_dispatch":
         assert team is not None
         data["co_teams"] = _joint_dispatch(session, event, lead=team, co_codes=co_team_codes)
+        if joint is not None:
+            data["reasons"] = list(joint.reasons)
         event.team_id = team.id
     elif action == "merge":
         _merge(

@@ -183,6 +183,51 @@ def test_a_joint_dispatch_closes_when_the_lead_closes_after_the_co_handlers(
     assert closed["co_handlers"][0]["reported_back_at"] is not None
 
 
+def last_step(client: TestClient, event_id: int) -> dict[str, Any]:
+    return dict(client.get(f"/api/events/{event_id}/log").json()["entries"][-1])
+
+
+def test_an_event_on_a_boundary_is_assigned_jointly_by_default(client: TestClient) -> None:
+    body = client.post(
+        "/api/events", json=ticket("EDGE-AUTO", location={"lon": 112.91, "lat": 35.79})
+    ).json()
+    assert body["on_boundary"] is True
+    lead = body["team"]["code"]
+    act(client, body["id"], "register")
+    assigned = act(client, body["id"], "assign")  # no team named: the rules decide
+    assert assigned["status"] == "assigned" and assigned["team"]["code"] == lead
+    assert [c["team"] for c in assigned["co_handlers"]] == sorted({f"T-{f.G1}", f"T-{G2}"} - {lead})
+    step = last_step(client, body["id"])
+    assert step["action"] == "joint_dispatch" and step["data"]["reasons"] == ["on_boundary"]
+    # Assigning it again is still the 409 of assign, not a second joint dispatch.
+    again = client.post(f"/api/events/{body['id']}/actions/assign", json={})
+    assert again.status_code == 409 and again.json()["error"]["code"] == "illegal_transition"
+    # An event well inside its grid is a plain assignment.
+    inside = client.post("/api/events", json=ticket("INSIDE")).json()
+    act(client, inside["id"], "register")
+    assert act(client, inside["id"], "assign")["co_handlers"] == []
+    assert last_step(client, inside["id"])["action"] == "assign"
+
+
+def test_a_coordination_event_brings_in_its_department(client: TestClient) -> None:
+    def registered(external_id: str) -> int:
+        body = client.post("/api/events", json=ticket(external_id, category="MULTI")).json()
+        assert body["priority"] == "coordination"
+        act(client, body["id"], "register")
+        return int(body["id"])
+
+    by_default = act(client, registered("MULTI-1"), "assign")
+    assert by_default["team"]["code"] == f"T-{f.G1}"
+    assert [c["team"] for c in by_default["co_handlers"]] == ["D-ZF"]
+    assert last_step(client, by_default["id"])["data"]["reasons"] == ["coordination"]
+    # A joint dispatch that names no team takes the same plan.
+    unnamed = act(client, registered("MULTI-2"), "joint_dispatch")
+    assert [c["team"] for c in unnamed["co_handlers"]] == ["D-ZF"]
+    # An operator who names the team decides: a plain assignment.
+    named = act(client, registered("MULTI-3"), "assign", team=f"T-{f.G1}")
+    assert named["co_handlers"] == [] and last_step(client, named["id"])["action"] == "assign"
+
+
 def test_a_duplicate_is_linked_and_merged(client: TestClient) -> None:
     lon, lat = f.SmallCounty.grid_center(f.G1)
     first = client.post("/api/events", json=ticket("P1")).json()

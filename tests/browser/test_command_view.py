@@ -143,7 +143,10 @@ def test_a_basemap_url_is_the_only_outside_address_allowed() -> None:
 
 def test_both_languages_label_every_state_priority_and_action() -> None:
     assert LABELS["zh"].keys() == LABELS["en"].keys()
-    needed = [f"action_{a}" for a in RULES] + [f"status_{s}" for s in STATES]
+    # The timeline also shows the steps the system writes, not only the workflow's actions.
+    logged = ["report", "possible_duplicate", "co_report_back", "photo", "merged_in"]
+    logged += ["overdue", "place", "reroute"]
+    needed = [f"action_{a}" for a in [*RULES, *logged]] + [f"status_{s}" for s in STATES]
     assert [k for k in needed if k not in LABELS["zh"]] == []
 
 
@@ -312,6 +315,32 @@ def test_a_half_written_note_survives_the_event_changing_underneath(
     after = call(service, "POST", f"/api/events/{event_id}/actions/{action}", body)["status"]
     panel.locator(f'.gm-badge[data-status="{after}"]').wait_for(timeout=5_000)
     assert note.input_value() == "已联系物业，正在"
+    assert watched.console_errors == []
+
+
+@pytest.mark.browser
+def test_a_coordination_event_shows_its_co_handlers_and_who_has_reported(
+    service: Service, watched: WatchedPage
+) -> None:
+    grid = f"{C4}001"
+    event_id = post_event(service, grid=grid, description="多部门联合整治", category="MULTI")
+    if call(service, "GET", f"/api/events/{event_id}")["status"] == "reported":
+        call(service, "POST", f"/api/events/{event_id}/actions/register", {})
+    # Assigned without naming a team: the rules make it a joint dispatch with the department.
+    call(service, "POST", f"/api/events/{event_id}/actions/assign", {})
+    open_live_page(watched, service)
+    page = watched.page
+    marker(watched, event_id).click()
+    co = page.locator('#gm-panel .gm-co[data-team="D-ZF"]')  # type: ignore[attr-defined]
+    co.wait_for(timeout=5_000)
+    assert "is-pending" in (co.get_attribute("class") or "")
+    assert LABELS["zh"]["co_pending"] in co.inner_text()
+    call(service, "POST", f"/api/events/{event_id}/actions/start", {})
+    body = {"team": "D-ZF", "note": "执法队已完成"}
+    call(service, "POST", f"/api/events/{event_id}/actions/report_back", body)
+    # The stream redraws the open panel: the department is marked as reported.
+    page.locator('#gm-panel .gm-co.is-done[data-team="D-ZF"]').wait_for(timeout=5_000)  # type: ignore[attr-defined]
+    watched.screenshot("command_view_co_handlers")
     assert watched.console_errors == []
 
 

@@ -622,7 +622,21 @@
       row(L_("team"), team ? (typeof team === "object" ? [team.name, team.code ? ` (${team.code})` : ""].join("") : String(team)) : null),
       row(L_("department"), dept ? (typeof dept === "object" ? dept.name || dept.code : String(dept)) : null),
       row(L_("mode"), mode ? L_(`mode_${mode}`) : null),
+      coHandlerRow(ev.co_handlers),
     ];
+  }
+
+  /** A joint dispatch's co-handlers, each marked done or awaited: who the lead waits for. */
+  function coHandlerRow(list) {
+    if (!Array.isArray(list) || !list.length) return null;
+    const items = list.map((c) =>
+      h(
+        "li",
+        { className: `gm-co ${c.reported_back_at ? "is-done" : "is-pending"}`, dataset: { team: c.team } },
+        `${c.name || c.team} (${c.team}) · ${L_(c.reported_back_at ? "co_done" : "co_pending")}`,
+      ),
+    );
+    return row(L_("co_handlers"), h("ul", { className: "gm-co-handlers" }, items));
   }
 
   function countdown(dueAt) {
