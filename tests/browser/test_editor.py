@@ -295,11 +295,20 @@ def test_a_planner_splits_an_overfull_village_grid_publishes_and_the_event_follo
         [grid.cut_lon - 0.002, grid.south, grid.cut_lon + 0.002, grid.north],
     )
     answers = {}
+    panel = page.locator("#gm-panel-body")
     for side, (lon, lat) in (("west", grid.west_point), ("east", grid.east_point)):
+        before = panel.inner_text()
         view = click_map_at(watched, lon, lat - 2e-4)  # beside the event's marker
-        panel = page.locator("#gm-panel-body")
         try:
-            panel.get_by_text(grid.community).first.wait_for(timeout=20_000)
+            # This click's answer, not the one before it still on the panel.
+            page.wait_for_function(
+                """([before, community]) => {
+                    const t = document.getElementById("gm-panel-body").innerText;
+                    return t !== before && t.includes(community);
+                }""",
+                arg=[before, grid.community],
+                timeout=20_000,
+            )
         except Exception as exc:
             watched.screenshot("editor-4-who-is-here-failed")
             raise AssertionError(f"no answer on the command view: {view}") from exc
