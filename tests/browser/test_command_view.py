@@ -345,6 +345,31 @@ def test_a_coordination_event_shows_its_co_handlers_and_who_has_reported(
 
 
 @pytest.mark.browser
+def test_the_counters_count_a_new_event_live(service: Service, watched: WatchedPage) -> None:
+    open_live_page(watched, service)
+    page = watched.page
+    value = '[data-counter="{}"] .gm-counter-value'
+    # Wait for the first count (a dash until the statistics answer).
+    page.wait_for_function(  # type: ignore[attr-defined]
+        "(sel) => /^[0-9]+$/.test(document.querySelector(sel).textContent)",
+        arg=value.format("received"),
+        timeout=10_000,
+    )
+    before = {
+        name: int(page.locator(value.format(name)).inner_text())  # type: ignore[attr-defined]
+        for name in ("received", "open")
+    }
+    post_event(service, grid=f"{C3}001", description="counted live")
+    for name, count in before.items():
+        page.wait_for_function(  # type: ignore[attr-defined]
+            "([sel, n]) => document.querySelector(sel).textContent === String(n)",
+            arg=[value.format(name), count + 1],
+            timeout=5_000,
+        )
+    assert watched.console_errors == []
+
+
+@pytest.mark.browser
 def test_an_event_description_with_html_is_shown_as_text(
     service: Service, watched: WatchedPage
 ) -> None:
