@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from gridmap import teams
-from gridmap.models import Department, Event, EventCoHandler, Team
+from gridmap.models import Event, EventCoHandler, Team
 
 ON_BOUNDARY = "on_boundary"
 COORDINATION = "coordination"
@@ -65,7 +65,7 @@ def plan_joint_dispatch(session: Session, *, event: Event, lead: Team | None) ->
             if ON_BOUNDARY not in reasons:
                 reasons.append(ON_BOUNDARY)
     if event.priority == COORDINATION and event.department_code:
-        team = _department_team(
+        team = teams.department_team(
             session, county_code=event.county_code, department_code=event.department_code
         )
         if team is not None and team.id != lead.id:
@@ -79,18 +79,3 @@ def plan_joint_dispatch(session: Session, *, event: Event, lead: Team | None) ->
 def _has_co_handlers(session: Session, event: Event) -> bool:
     stmt = select(EventCoHandler.id).where(EventCoHandler.event_id == event.id).limit(1)
     return session.scalar(stmt) is not None
-
-
-def _department_team(session: Session, *, county_code: str, department_code: str) -> Team | None:
-    """A department's first active team."""
-    return session.scalars(
-        select(Team)
-        .join(Department, Department.id == Team.department_id)
-        .where(
-            Department.county_code == county_code,
-            Department.code == department_code,
-            Team.active.is_(True),
-        )
-        .order_by(Team.id)
-        .limit(1)
-    ).first()

@@ -143,6 +143,21 @@ def responsible_team(
     ).one_or_none()
 
 
+def department_team(session: Session, *, county_code: str, department_code: str) -> Team | None:
+    """A department's first active team."""
+    return session.scalars(
+        select(Team)
+        .join(Department, Department.id == Team.department_id)
+        .where(
+            Department.county_code == county_code,
+            Department.code == department_code,
+            Team.active.is_(True),
+        )
+        .order_by(Team.id)
+        .limit(1)
+    ).first()
+
+
 @dataclass(frozen=True, slots=True)
 class TeamRow:
     code: str
