@@ -15,6 +15,7 @@ from api.context import AppContext
 from api.errors import install_error_handlers
 from api.ingest_door import GridmapApp
 from api.listener import StreamListener
+from api.security_headers import SecurityHeaders
 from gridmap import __version__
 from gridmap.db import check_database, make_engine, resolve_database_url, session_factory
 from gridmap.ingest_batcher import IngestBatcher
@@ -88,6 +89,8 @@ def create_app(
         # The one enforcement point of the role × action table (api/auth.py).
         dependencies=[Depends(auth.enforce)],
     )
+    # CSP, nosniff, frame and referrer headers on every answer (api/security_headers.py).
+    app.security_headers = SecurityHeaders(tile_url=settings.tile_url)
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(auth.router)

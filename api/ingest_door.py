@@ -18,6 +18,7 @@ from starlette.types import Receive, Scope, Send
 from api.auth import enforce
 from api.errors import domain_error_response, unexpected_error_response
 from api.events import take_in_post
+from api.security_headers import SecurityHeaders
 from gridmap.errors import GridmapError
 
 INGEST_PATH = "/api/events"
@@ -26,7 +27,13 @@ INGEST_PATH = "/api/events"
 class GridmapApp(FastAPI):
     """FastAPI, with POST /api/events taken in before its middleware stack."""
 
+    # Set by `api.app.create_app`: added to every answer, this one and the stack's (the
+    # stack's outermost error handler included).
+    security_headers: SecurityHeaders | None = None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.security_headers is not None:
+            send = self.security_headers.wrap(scope, send)
         if scope["type"] == "http" and scope["method"] == "POST" and scope["path"] == INGEST_PATH:
             scope["app"] = self  # as Starlette sets it: Request.app, the app's state
             await answer_ingest(scope, receive, send)

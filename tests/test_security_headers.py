@@ -1,0 +1,73 @@
+"""Security headers on every answer: pages, API, static files, errors, the ingest path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.security_headers import CSP_HEADER, page_policy, tile_source
+from gridmap.errors import ConfigurationError
+from gridmap.settings import Settings
+
+CSP = CSP_HEADER.decode()
+
+
+def _directives(policy: str) -> dict[str, list[str]]:
+    out = {}
+    for part in policy.split(";"):
+        name, *values = part.split()
+        out[name] = values
+    return out
+
+
+def _assert_secured(response, *, docs: bool = False) -> None:
+    h = response.headers
+    assert h["x-content-type-options"] == "nosniff", response.url
+    assert h["x-frame-options"] == "DENY", response.url
+    assert h["referrer-policy"] == "no-referrer", response.url
+    policy = _directives(h[CSP])
+    assert policy["default-src"] == ["'self'"]
+    assert policy["frame-ancestors"] == ["'none'"]
+    if not docs:
+        assert policy["script-src"] == ["'self'"], response.url
+        assert all("http" not in v for values in policy.values() for v in values)
+
+
+def test_every_kind_of_answer_carries_the_headers(db_url: str, tmp_path: Path) -> None:
+    app = create_app(Settings(database_url=db_url, home=tmp_path, auth_required=True))
+    with TestClient(app) as client:
+        answers = [
+            client.get("/health"),
+            client.get("/login"),
+            client.get("/", follow_redirects=False),  # 303 to the login page
+            client.get("/api/events"),  # 401
+            client.post("/api/events", json={}),  # the ingest door, before the stack: 401
+            client.get("/static/js/common.js"),
+            client.get("/static/nothing.js"),  # 404
+            client.get("/openapi.json"),
+        ]
+        for response in answers:
+            _assert_secured(response)
+        assert [a.status_code for a in answers[2:5]] == [303, 401, 401]
+        docs = client.get("/docs")
+        _assert_secured(docs, docs=True)
+
+
+def test_tile_host_is_allowed_for_images_only() -> None:
+    policy = _directives(page_policy("https://{s}.tile.example.org/{z}/{x}/{y}.png"))
+    assert policy["img-src"] == ["'self'", "data:", "https://*.tile.example.org"]
+    assert policy["script-src"] == ["'self'"]
+    assert policy["connect-src"] == ["'self'"]
+    assert tile_source("http://t{s}.tianditu.gov.cn:8080/img/{z}/{x}/{y}") == (
+        "http://*.tianditu.gov.cn:8080"
+    )
+    assert tile_source("https://tiles.county.gov.cn/{z}/{x}/{y}.png") == (
+        "https://tiles.county.gov.cn"
+    )
+    assert tile_source("/basemap/{z}/{x}/{y}.png") is None  # served by gridmap: 'self'
+    for bad in ("ftp://tiles.example.org/{z}.png", "https://{s}.org/{z}.png"):
+        with pytest.raises(ConfigurationError):
+            tile_source(bad)
