@@ -77,6 +77,17 @@ _sqrt = math.sqrt
 _TOL_DEG = 1e-7
 _MAX_ITER = 30
 
+# The longest segment left after densifying, in metres. GCJ-02's shift bends a straight edge
+# by well under a millimetre over 20 m (its second derivative is below ~4e-7 per metre), so the
+# converted edges follow the true image of the original ones far within the 1 cm the
+# validator calls rounding.
+MAX_SEGMENT_M = 20.0
+# A vertex this close (in degrees, about 1 cm) to another polygon's edge lies on that edge.
+NODE_TOLERANCE_DEG = 1e-7
+# Degrees to metres for choosing how many pieces a segment needs (not for measuring).
+_M_PER_DEG_LAT = 110_574.0
+_M_PER_DEG_LON = 111_320.0
+
 
 # --- names ------------------------------------------------------------------------------
 
@@ -274,24 +285,162 @@ def from_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str) -> tuple[Floats, Floats
     return np.asarray(ox, dtype=np.float64), np.asarray(oy, dtype=np.float64)
 
 
-def geometry_to_wgs84(geom: G, crs: str) -> G:
+def geometry_to_wgs84(geom: G, crs: str, *, max_segment_m: float = MAX_SEGMENT_M) -> G:
     """Any shapely geometry (or array of geometries) in `crs` → the same in WGS84.
 
-    Z values, if any, are carried through unchanged (normalisation decides whether to drop
-    them). WGS84 and CGCS2000 input is returned as is.
+    GCJ-02 and BD-09 are not projections but a position-dependent shift, so straight edges
+    do not stay straight and a vertex lying on a neighbour's edge (a T-junction) would not
+    stay on it if each vertex were simply moved. Their polygons are therefore first noded
+    and densified together (`node_and_densify`): every vertex that lies on another polygon's
+    edge becomes a vertex of that edge, and no segment is longer than `max_segment_m`.
+    Shared boundaries are then shared vertex for vertex, and every distinct input
+    coordinate converts to one output coordinate, so a coverage stays a coverage; the
+    converted edges follow the true image of the original edges to well under a centimetre
+    (docs/boundary-data.md). Z values, if any, are carried through unchanged. WGS84 and
+    CGCS2000 input is returned as is.
     """
     name = parse_crs(crs)
     if name in (WGS84, CGCS2000):
         return geom
 
+    source: Any = geom
+    if name in (GCJ02, BD09):
+        single = isinstance(geom, shapely.Geometry)
+        arr = np.array([geom], dtype=object) if single else np.asarray(geom, dtype=object)
+        noded = node_and_densify(arr, max_segment_m=max_segment_m)
+        source = noded[0] if single else noded
+
     def convert(coords: Floats) -> Floats:
+        # Each distinct coordinate is converted once, so equal input gives bit-equal output
+        # wherever it occurs (vectorised maths may round a value differently by position).
         out = coords.copy()
-        out[:, 0], out[:, 1] = to_wgs84(coords[:, 0], coords[:, 1], name)
+        xy, inverse = np.unique(coords[:, :2], axis=0, return_inverse=True)
+        x, y = to_wgs84(xy[:, 0], xy[:, 1], name)
+        out[:, 0], out[:, 1] = x[inverse.reshape(-1)], y[inverse.reshape(-1)]
         return out
 
-    source: Any = geom
     result: Any = shapely.transform(source, convert, include_z=True)
     return result  # type: ignore[no-any-return]
+
+
+# --- noding and densifying a coverage before a non-linear transform ---------------------------
+
+
+
+def node_and_densify(
+    geoms: npt.NDArray[Any],
+    *,
+    max_segment_m: float | None = MAX_SEGMENT_M,
+    tolerance_deg: float = NODE_TOLERANCE_DEG,
+) -> npt.NDArray[Any]:
+    """Node the polygons of `geoms` against each other, then densify their edges.
+
+    Every vertex of any polygon lying within `tolerance_deg` of another polygon's edge (a
+    T-junction) is inserted into that edge, and every segment longer than `max_segment_m`
+    (lon/lat degrees, metres approximated locally) is cut into equal pieces. Shared edges
+    end up with the same vertices on both sides: the points a segment gets are computed
+    from its lexicographically smaller end, so both polygons that share it get bit-equal
+    points. Non-polygonal, empty and missing geometries are returned unchanged; the shapes
+    themselves do not change (each inserted point lies on its edge, or within the
+    tolerance of it). Vectorised: one STRtree query, no Python loop over features.
+    """
+    out = np.array(geoms, dtype=object, copy=True)
+    types = shapely.get_type_id(out)
+    polygonal = np.isin(types, [shapely.GeometryType.POLYGON, shapely.GeometryType.MULTIPOLYGON])
+    polygonal &= ~shapely.is_empty(out)
+    idx = np.flatnonzero(polygonal)
+    if not len(idx):
+        return out
+    gtype, coords, offsets = shapely.to_ragged_array(out[idx])
+    ring_off = np.asarray(offsets[0], dtype=np.int64)
+    coords, ring_off = _insert_t_junctions(coords, ring_off, tolerance_deg)
+    if max_segment_m is not None:
+        coords, ring_off = _densify(coords, ring_off, max_segment_m)
+    rebuilt = shapely.from_ragged_array(gtype, coords, (ring_off, *offsets[1:]))
+    was_polygon = types[idx] == shapely.GeometryType.POLYGON
+    if gtype == shapely.GeometryType.MULTIPOLYGON and was_polygon.any():
+        rebuilt[was_polygon] = shapely.get_geometry(rebuilt[was_polygon], 0)
+    out[idx] = rebuilt
+    return out
+
+
+def _segment_starts(n: int, ring_off: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """Index of the first vertex of every segment (every vertex but each ring's last)."""
+    last = np.zeros(n, dtype=bool)
+    last[ring_off[1:] - 1] = True
+    return np.flatnonzero(~last)
+
+
+def _insert(
+    coords: Floats,
+    ring_off: npt.NDArray[np.int64],
+    after: npt.NDArray[np.int64],
+    t: Floats,
+    points: Floats,
+) -> tuple[Floats, npt.NDArray[np.int64]]:
+    """Insert `points` into the segments starting at vertex `after`, ordered by `t` (0..1)
+    along each segment; ring offsets move by the number inserted before each ring."""
+    if not len(after):
+        return coords, ring_off
+    n = len(coords)
+    keys_vertex = np.concatenate([np.arange(n, dtype=np.int64), after])
+    keys_t = np.concatenate([np.zeros(n), t])
+    order = np.lexsort((keys_t, keys_vertex))
+    merged = np.concatenate([coords, points])[order]
+    inserted_before = np.searchsorted(np.sort(after), ring_off, side="left")
+    return merged, ring_off + inserted_before
+
+
+def _insert_t_junctions(
+    coords: Floats, ring_off: npt.NDArray[np.int64], tol: float
+) -> tuple[Floats, npt.NDArray[np.int64]]:
+    seg = _segment_starts(len(coords), ring_off)
+    a, b = coords[seg, :2], coords[seg + 1, :2]
+    vertices, first = np.unique(coords[:, :2], axis=0, return_index=True)
+    tree = shapely.STRtree(shapely.points(vertices))
+    lines = shapely.linestrings(np.stack([a, b], axis=1))
+    si, pi = tree.query(lines, predicate="dwithin", distance=tol)
+    if not len(si):
+        return coords, ring_off
+    p, sa, sb = vertices[pi], a[si], b[si]
+    d = sb - sa
+    length2 = (d * d).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = ((p - sa) * d).sum(axis=1) / length2
+    near_a = np.hypot(*(p - sa).T) <= tol
+    near_b = np.hypot(*(p - sb).T) <= tol
+    keep = (length2 > 0) & (t > 0) & (t < 1) & ~near_a & ~near_b
+    if not keep.any():
+        return coords, ring_off
+    # The inserted point is the vertex itself (with its Z, if any), so both sides agree.
+    points = coords[first[pi[keep]]]
+    return _insert(coords, ring_off, seg[si[keep]], t[keep], points)
+
+
+def _densify(
+    coords: Floats, ring_off: npt.NDArray[np.int64], max_m: float
+) -> tuple[Floats, npt.NDArray[np.int64]]:
+    seg = _segment_starts(len(coords), ring_off)
+    a, b = coords[seg], coords[seg + 1]
+    # Work from each segment's lexicographically smaller end so that the two polygons
+    # sharing a segment (traversing it in opposite directions) compute the same points.
+    flip = (a[:, 0] > b[:, 0]) | ((a[:, 0] == b[:, 0]) & (a[:, 1] > b[:, 1]))
+    lo = np.where(flip[:, None], b, a)
+    hi = np.where(flip[:, None], a, b)
+    d = hi - lo
+    mid_lat = np.radians((lo[:, 1] + hi[:, 1]) / 2.0)
+    metres = np.hypot(d[:, 0] * _M_PER_DEG_LON * np.cos(mid_lat), d[:, 1] * _M_PER_DEG_LAT)
+    pieces = np.maximum(np.ceil(metres / max_m), 1).astype(np.int64)
+    extra = pieces - 1
+    if not extra.sum():
+        return coords, ring_off
+    owner = np.repeat(np.arange(len(seg)), extra)
+    # k = 1..pieces-1 within each segment
+    k = np.arange(len(owner)) - np.repeat(np.cumsum(extra) - extra, extra) + 1
+    frac = k / pieces[owner]
+    points = lo[owner] + frac[:, None] * d[owner]
+    t = np.where(flip[owner], 1.0 - frac, frac)
+    return _insert(coords, ring_off, seg[owner], t, points)
 
 
 # --- one point, the routing hot path ------------------------------------------------------

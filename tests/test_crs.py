@@ -204,6 +204,7 @@ def test_an_unknown_crs_on_a_single_point_is_refused():
 
 
 def test_a_polygon_with_a_hole_converts_vertex_by_vertex():
+    # Every original vertex is kept (densifying only adds vertices between them).
     shell = [(116.40, 39.90), (116.42, 39.90), (116.42, 39.92), (116.40, 39.92)]
     hole = [(116.405, 39.905), (116.41, 39.905), (116.41, 39.91)]
     wgs = shapely.Polygon(shell, [hole])
@@ -212,7 +213,8 @@ def test_a_polygon_with_a_hole_converts_vertex_by_vertex():
     assert back.geom_type == "Polygon" and len(back.interiors) == 1
     got = shapely.get_coordinates(back)
     want = shapely.get_coordinates(wgs)
-    assert metres_apart(got[:, 0], got[:, 1], want[:, 0], want[:, 1]).max() < 0.01
+    nearest = np.array([np.argmin(np.hypot(*(got - w).T)) for w in want])
+    assert metres_apart(got[nearest, 0], got[nearest, 1], want[:, 0], want[:, 1]).max() < 0.01
 
 
 def test_geometry_conversion_keeps_z_and_works_on_arrays():
