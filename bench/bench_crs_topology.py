@@ -18,9 +18,9 @@ import shapely
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_validation import synthetic  # noqa: E402
+from bench_validation import synthetic
 
-from gridmap.crs import MAX_SEGMENT_M, gcj02_to_wgs84, geometry_to_wgs84  # noqa: E402
+from gridmap.crs import MAX_SEGMENT_M, gcj02_to_wgs84, geometry_to_wgs84
 
 
 def main(sizes: list[int]) -> None:

@@ -285,7 +285,7 @@ def from_wgs84(lon: ArrayLike, lat: ArrayLike, crs: str) -> tuple[Floats, Floats
     return np.asarray(ox, dtype=np.float64), np.asarray(oy, dtype=np.float64)
 
 
-def geometry_to_wgs84(geom: G, crs: str, *, max_segment_m: float = MAX_SEGMENT_M) -> G:
+def geometry_to_wgs84(geom: G, crs: str, *, max_segment_m: float | None = MAX_SEGMENT_M) -> G:
     """Any shapely geometry (or array of geometries) in `crs` → the same in WGS84.
 
     GCJ-02 and BD-09 are not projections but a position-dependent shift, so straight edges
@@ -296,7 +296,7 @@ def geometry_to_wgs84(geom: G, crs: str, *, max_segment_m: float = MAX_SEGMENT_M
     Shared boundaries are then shared vertex for vertex, and every distinct input
     coordinate converts to one output coordinate, so a coverage stays a coverage; the
     converted edges follow the true image of the original edges to well under a centimetre
-    (docs/boundary-data.md). Z values, if any, are carried through unchanged. WGS84 and
+    (docs/boundary-data.md). `max_segment_m=None` nodes without densifying. Z values, if any, are carried through unchanged. WGS84 and
     CGCS2000 input is returned as is.
     """
     name = parse_crs(crs)
@@ -324,7 +324,6 @@ def geometry_to_wgs84(geom: G, crs: str, *, max_segment_m: float = MAX_SEGMENT_M
 
 
 # --- noding and densifying a coverage before a non-linear transform ---------------------------
-
 
 
 def node_and_densify(
@@ -356,7 +355,8 @@ def node_and_densify(
     coords, ring_off = _insert_t_junctions(coords, ring_off, tolerance_deg)
     if max_segment_m is not None:
         coords, ring_off = _densify(coords, ring_off, max_segment_m)
-    rebuilt = shapely.from_ragged_array(gtype, coords, (ring_off, *offsets[1:]))
+    new_offsets: list[Any] = [ring_off, *offsets[1:]]
+    rebuilt = shapely.from_ragged_array(gtype, coords, tuple(new_offsets))
     was_polygon = types[idx] == shapely.GeometryType.POLYGON
     if gtype == shapely.GeometryType.MULTIPOLYGON and was_polygon.any():
         rebuilt[was_polygon] = shapely.get_geometry(rebuilt[was_polygon], 0)
@@ -397,7 +397,8 @@ def _insert_t_junctions(
     seg = _segment_starts(len(coords), ring_off)
     a, b = coords[seg, :2], coords[seg + 1, :2]
     vertices, first = np.unique(coords[:, :2], axis=0, return_index=True)
-    tree = shapely.STRtree(shapely.points(vertices))
+    points_all: Any = shapely.points(vertices)
+    tree = shapely.STRtree(points_all)
     lines = shapely.linestrings(np.stack([a, b], axis=1))
     si, pi = tree.query(lines, predicate="dwithin", distance=tol)
     if not len(si):

@@ -8,6 +8,8 @@ edge; the conversion must node and densify first so nothing opens or overlaps.
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pyproj
 import pytest
@@ -36,7 +38,7 @@ def _bricks(x0: float, y0: float, w: float, h: float, cols: int, rows: int) -> l
         xs = [x0 + c * bw for c in range(cols + 1)]
         if r % 2:
             xs = [x0] + [x + bw / 2 for x in xs[:-1]] + [x0 + w]
-        for xa, xb in zip(xs[:-1], xs[1:], strict=True):
+        for xa, xb in itertools.pairwise(xs):
             cells.append(shapely.box(xa, ya, xb, yb))
     return cells
 
@@ -126,7 +128,9 @@ def test_converted_edges_lie_within_a_centimetre_of_the_true_image_of_the_origin
         c = shapely.get_coordinates(original)
         lon, lat = inverse(c[:, 0], c[:, 1])
         px, py = t.transform(lon, lat)
-        edge = shapely.transform(converted, lambda q: np.column_stack(t.transform(q[:, 0], q[:, 1])))
+        edge = shapely.transform(
+            converted, lambda q: np.column_stack(t.transform(q[:, 0], q[:, 1]))
+        )
         worst = max(worst, float(shapely.distance(shapely.points(px, py), edge).max()))
     assert worst < 0.01, f"{worst * 1000:.2f} mm"
 
