@@ -17,15 +17,19 @@ The method, in three steps:
    repaired: the group and its touching groups are partitioned anew by a bounded search
    over connected sets when they hold few buildings; else single buildings move between
    touching groups, or the group merges into one neighbour, is shared out among several,
-   or (last) joins a touching high-rise grid. A group alone on its own part of the area
-   joins the nearest group.
+   or (last) joins a touching high-rise grid. Every grid is one piece: a group whose
+   buildings do not all touch (alone on its own part of the area, say) is split, and a
+   grid that is then out of range is flagged `detached` (or `under_min`/`over_max`) with
+   the reason in the `reason` column, never joined to a grid it does not touch.
 3. Polygons. Each block is divided by the Voronoi cells of its buildings (one vectorised
    call; only cells crossing the block's outline are clipped). Without roads the clipped
    cells share their edges vertex for vertex (checked; else all boundaries are noded and
    polygonized), so matching edge segments tells which tiles touch. A tile piece holding
    no building (a cell cut apart by a concave outline, an empty block) joins the group it
-   shares the longest edge with. Grids are then one polygonize of the edges between
-   different groups: adjacent grids share exactly the same edges (a valid coverage).
+   shares the longest edge with; a part of the area touching no group (an empty island)
+   becomes an empty grid of its own, flagged `detached`. Grids are then one polygonize of
+   the edges between different groups: adjacent grids share exactly the same edges (a
+   valid coverage).
 
 Pure functions: no database, no I/O.
 """
@@ -51,6 +55,9 @@ from gridmap.errors import InvalidInput
 FLAG_HIGH_RISE = "high_rise"
 FLAG_UNDER_MIN = "under_min"
 FLAG_OVER_MAX = "over_max"
+# A grid alone on a separate part of the area (an exclave, an island, a part with no
+# building) whose households are out of range: in range it would have to be in pieces.
+FLAG_DETACHED = "detached"
 
 # A cut inside a road block costs as much as this share of the allowed deviation from the
 # target mean: a street cut that is a little less balanced beats a perfect cut through a block.
@@ -130,10 +137,13 @@ def generate_grids(
 
     blocks = _blocks(area, roads)
     unit_block = _locate(blocks, unit_xy)
-    # One grid needs no tessellation: the area is the grid.
+    several_parts = bool(shapely.get_num_geometries(area) > 1)
+    # One grid needs no tessellation: the area is the grid (unless it has several parts,
+    # which must not make one grid in pieces).
     tiles = (
         _tile(area, blocks, unit_xy, unit_block)
-        if len(unit_xy) > 1 and int(unit_households.sum()) > max_households
+        if (len(unit_xy) > 1 and int(unit_households.sum()) > max_households)
+        or (several_parts and len(unit_xy) > 0)
         else None
     )
     neighbours = tiles.unit_neighbours(len(unit_xy)) if tiles is not None else [[] for _ in unit_xy]
@@ -146,14 +156,18 @@ def generate_grids(
         min_households=min_households,
         max_households=max_households,
         rng=np.random.default_rng(seed),
+        split_pieces=tiles is not None,
     )
     high_rise_groups = set(unit_group[unit_households > max_households].tolist())
     n_groups = int(unit_group.max()) + 1 if len(unit_group) else 1
 
-    if n_groups <= 1 or tiles is None:
+    if tiles is None and several_parts:  # no building at all: one empty grid per part
+        geoms = np.asarray([_as_multipolygon(p) for p in shapely.get_parts(area)], dtype=object)
+    elif tiles is None:
         geoms = np.asarray([_as_multipolygon(area)], dtype=object)
     else:
-        geoms = _dissolve(area, tiles, tiles.face_groups(unit_group, n_groups), n_groups)
+        face_group = tiles.face_groups(unit_group, n_groups)
+        geoms = _dissolve(area, tiles, face_group, int(face_group.max()) + 1)
     return _result(
         geoms,
         unit_group[unit_of_building] if len(unit_group) else np.zeros(0, dtype=np.int64),
@@ -164,6 +178,7 @@ def generate_grids(
         name_prefix=name_prefix,
         min_households=min_households,
         max_households=max_households,
+        detached=several_parts,
     )
 
 
@@ -290,11 +305,13 @@ def _group_units(
     min_households: int,
     max_households: int,
     rng: np.random.Generator,
+    split_pieces: bool = True,
 ) -> NDArray[np.int64]:
     """A group number per unit: high-rises alone, the rest by balanced bisection, repaired.
 
     `neighbours` lists, per unit, the units whose tiles share an edge with its own: a
-    group connected in this graph becomes a grid in one piece.
+    group connected in this graph becomes a grid in one piece, and with `split_pieces` a
+    group that is not connected is split (without tiles there is no graph to split by).
     """
     n = len(unit_xy)
     group = np.full(n, -1, dtype=np.int64)
@@ -320,7 +337,9 @@ def _group_units(
         # the nearest high-rise grid rather than leaving a grid far below the minimum.
         d = np.linalg.norm(metric[rest][:, None, :] - metric[high][None, :, :], axis=2)
         group[rest] = group[high[np.argmin(d, axis=1)]]
-        return group
+        if split_pieces:
+            _split_pieces(group, neighbours)
+        return np.unique(group, return_inverse=True)[1].reshape(-1).astype(np.int64)
     if len(rest) == 0:
         return group
     leaves: list[NDArray[np.int64]] = []
@@ -331,7 +350,8 @@ def _group_units(
     splitter.split(rest, k, leaves)
     for offset, leaf in enumerate(leaves, start=len(high)):
         group[leaf] = offset
-    _reattach_pieces(group, neighbours, unit_households, set(range(len(high))), max_households)
+    if split_pieces:  # without tiles there is no graph: the area is the one grid
+        _reattach_pieces(group, neighbours, unit_households, set(range(len(high))), max_households)
     _repair(
         group,
         neighbours,
@@ -342,8 +362,27 @@ def _group_units(
         min_households=min_households,
         max_households=max_households,
     )
+    if split_pieces:
+        _split_pieces(group, neighbours)
     # Merges leave gaps in the numbering: renumber 0..n-1.
     return np.unique(group, return_inverse=True)[1].reshape(-1).astype(np.int64)
+
+
+def _split_pieces(group: NDArray[np.int64], neighbours: list[list[int]]) -> None:
+    """Make every group one connected piece: a piece that does not touch the rest of its
+    group (alone on a separate part of the area, or cut off by a repair) becomes a group of
+    its own. A grid in one piece out of range is flagged; a grid in two pieces is never made.
+    Changes `group` in place."""
+    fresh = int(group.max()) + 1 if len(group) else 0
+    for g in np.unique(group):
+        members = np.flatnonzero(group == g).tolist()
+        pieces = _connected_pieces(members, neighbours)
+        if len(pieces) < 2:
+            continue
+        pieces.sort(key=lambda p: (-len(p), p[0]))
+        for piece in pieces[1:]:
+            group[piece] = fresh
+            fresh += 1
 
 
 def _best_grid_count(total: int, units: int, lo: int, hi: int) -> int:
@@ -563,7 +602,6 @@ def _repair(
                 changed = True
         if not changed:
             break
-    _merge_islands(group, totals, neighbours, metric, absorbers, lo, hi)
 
 
 def _resolve_region(
@@ -733,36 +771,6 @@ def _partition(
         return solve(set(units)) if pieces_ok(set(units)) else None
     except _SearchExhausted:
         return None
-
-
-def _merge_islands(
-    group: NDArray[np.int64],
-    totals: dict[int, int],
-    neighbours: list[list[int]],
-    metric: NDArray[np.float64],
-    absorbers: set[int],
-    lo: int,
-    hi: int,
-) -> None:
-    """A group below `lo` that touches no other group joins the nearest group it fits with.
-
-    Such a group sits alone on its own part of a multi-part area (an exclave, an island):
-    its grid will be in pieces, which is better than a grid far below the range.
-    """
-    for g in sorted(totals):
-        if g in absorbers or g not in totals or totals[g] >= lo or len(totals) < 2:
-            continue
-        members = np.flatnonzero(group == g)
-        if any(int(group[v]) != g for u in members for v in neighbours[u]):
-            continue
-        others = np.flatnonzero(group != g)
-        gaps = np.linalg.norm(metric[others][:, None, :] - metric[members][None, :, :], axis=2)
-        nearest = np.argsort(gaps.min(axis=1), kind="stable")
-        ordered = list(dict.fromkeys(int(group[others[i]]) for i in nearest))
-        fitting = [h for h in ordered if h in absorbers or totals[h] + totals[g] <= hi]
-        target = (fitting or ordered)[0]
-        group[members] = target
-        totals[target] += totals.pop(g)
 
 
 def _move_one(
@@ -1018,7 +1026,7 @@ class _Tiles:
 
         An empty face goes to the group it shares the longest edge with, so it does not
         become a separate piece of some grid; faces touching no group at all (an empty
-        part of a multi-part area) go to the nearest group.
+        part of a multi-part area) become new groups, numbered from `n_groups` up.
         """
         group = np.where(self.owner >= 0, unit_group[np.maximum(self.owner, 0)], -1)
         inner = self.right >= 0
@@ -1040,12 +1048,21 @@ class _Tiles:
             first = np.ones(len(best), dtype=bool)
             first[1:] = face[best][1:] != face[best][:-1]
             group[face[best][first]] = to[best][first]
-        lost = np.flatnonzero(group < 0)
-        if len(lost):
-            found = np.flatnonzero(group >= 0)
-            tree = shapely.STRtree(self.faces[found])
-            near = tree.query_nearest(self.faces[lost], all_matches=False)
-            group[lost[near[0]]] = group[found[near[1]]]
+        # Faces touching no group (an empty part of a multi-part area) become grids of
+        # their own, one per connected set: joined to a grid they would be a second piece.
+        fresh = n_groups
+        for empty in np.flatnonzero(group < 0).tolist():
+            if group[empty] >= 0:
+                continue
+            group[empty] = fresh
+            stack = [empty]
+            while stack:
+                f = stack.pop()
+                for other in np.concatenate([b[a == f], a[b == f]]):
+                    if group[other] < 0:
+                        group[other] = fresh
+                        stack.append(int(other))
+            fresh += 1
         return group
 
 
@@ -1221,6 +1238,7 @@ def _result(
     name_prefix: str,
     min_households: int,
     max_households: int,
+    detached: bool = False,
 ) -> GridGeneration:
     n_groups = len(geoms)
     if n_groups > _MAX_SEQUENCE:
@@ -1245,6 +1263,15 @@ def _result(
     flags[counts > max_households] = FLAG_OVER_MAX
     tower = np.isin(by_sequence, sorted(high_rise_groups))
     flags[tower] = FLAG_HIGH_RISE
+    if detached and n_groups > 1:
+        ordered = np.asarray(geoms, dtype=object)[by_sequence]
+        left, right = shapely.STRtree(ordered).query(ordered, predicate="intersects")
+        touching = np.bincount(left[left != right], minlength=n_groups) > 0
+        flags[~touching & (flags != None)] = FLAG_DETACHED  # noqa: E711 (elementwise)
+    reasons = [
+        _reason(f, int(c), min_households, max_households)
+        for f, c in zip(flags, counts, strict=True)
+    ]
     codes = np.asarray([f"{code_prefix}{seq:03d}" for seq in range(1, n_groups + 1)], dtype=object)
     # Built from a plain frame: handing the CRS to GeoDataFrame() costs a pyproj round trip.
     table = pd.DataFrame(
@@ -1254,6 +1281,7 @@ def _result(
             "households": counts,
             "building_count": group_buildings[by_sequence].astype(np.int64),
             "flag": flags,
+            "reason": reasons,
             "geometry": gpd.array.from_shapely(
                 np.asarray(geoms, dtype=object)[by_sequence], crs=_WGS84
             ),
@@ -1280,6 +1308,22 @@ def _result(
             max_households,
         ),
     )
+
+
+def _reason(flag: str | None, households: int, lo: int, hi: int) -> str | None:
+    """Why a grid is out of range, in words a planner can accept or act on."""
+    if flag == FLAG_HIGH_RISE:
+        return f"one building holds more than {hi} households ({households} in the grid)"
+    if flag == FLAG_DETACHED:
+        return (
+            f"alone on a separate part of the area with {households} households: a grid of "
+            f"{lo}–{hi} there would be in pieces"
+        )
+    if flag == FLAG_UNDER_MIN:
+        return f"{households} households, under {lo}: too few buildings to reach the range"
+    if flag == FLAG_OVER_MAX:
+        return f"{households} households, over {hi}: the buildings cannot be split in range"
+    return None
 
 
 def _hilbert(xy: NDArray[np.float64], order: int = 16) -> NDArray[np.int64]:

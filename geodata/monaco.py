@@ -118,8 +118,18 @@ def monaco_grids(
         frames.append(result.grids.assign(parent_code=ward.code))
     grids = pd.concat(frames, ignore_index=True)
     # concat turns the None of unflagged grids into NaN; keep None (JSON null).
-    grids["flag"] = grids["flag"].astype(object).where(grids["flag"].notna(), None)
-    columns = ["code", "name", "parent_code", "households", "building_count", "flag", "geometry"]
+    for column in ("flag", "reason"):
+        grids[column] = grids[column].astype(object).where(grids[column].notna(), None)
+    columns = [
+        "code",
+        "name",
+        "parent_code",
+        "households",
+        "building_count",
+        "flag",
+        "reason",
+        "geometry",
+    ]
     return gpd.GeoDataFrame(grids[columns], geometry="geometry", crs="EPSG:4326")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pytest
 import shapely
 from shapely.geometry import LineString, MultiPolygon, box
@@ -201,7 +202,7 @@ def test_monaco_grids_meet_the_range_except_flagged_high_rises(
     regular = monaco_result[monaco_result["flag"].isna()]
     towers = monaco_result[monaco_result["flag"] == "high_rise"]
     assert regular["households"].between(30, 50).all()
-    assert set(monaco_result["flag"].dropna()) <= {"high_rise"}
+    assert set(monaco_result["flag"].dropna()) <= {"high_rise", "detached"}
     assert len(regular) > 100
     # Each high-rise grid holds a building above the maximum.
     biggest = monaco.buildings[monaco.buildings["households"] > 50]
@@ -297,9 +298,19 @@ def test_grids_are_one_piece_where_the_outline_cuts_cells_apart() -> None:
     assert result.grids["households"].between(30, 50).all()
 
 
-def test_a_part_of_the_area_without_buildings_joins_the_nearest_grid() -> None:
-    # Two islands: the small one has no building, so some grid must hold it as a second
-    # piece; every other grid stays whole.
+def test_every_monaco_grid_is_one_piece(monaco_result: gpd.GeoDataFrame) -> None:
+    # On Monaco's real streets, La Condamine's ward has a small second part with no
+    # building: it was given to the nearest grid, which came out in two pieces 56 m apart.
+    pieces = shapely.get_num_geometries(np.asarray(monaco_result.geometry.values))
+    assert (pieces == 1).all(), list(monaco_result.loc[pieces > 1, "code"])
+    detached = monaco_result[monaco_result["flag"] == "detached"]
+    assert len(detached) >= 1
+    assert detached["reason"].str.contains("separate part").all()
+
+
+def test_a_part_of_the_area_without_buildings_is_its_own_flagged_grid() -> None:
+    # Two islands: the small one has no building. Joined to a grid it would make that grid
+    # two pieces; it becomes an empty grid of its own, flagged with the reason.
     islet = box(112.912, 35.780, 112.913, 35.781)
     area = MultiPolygon([AREA, islet])
     buildings = village(300, seed=41)
@@ -307,7 +318,45 @@ def test_a_part_of_the_area_without_buildings_joins_the_nearest_grid() -> None:
 
     assert_partition(area, buildings, result)
     pieces = shapely.get_num_geometries(np.asarray(result.grids.geometry.values))
-    assert sorted(pieces)[-2:] == [1, 2]
-    holder = result.grids.geometry.iloc[int(np.argmax(pieces))]
-    assert holder.intersection(islet).area == pytest.approx(islet.area)
-    assert holder.intersection(AREA).area > 0  # the grid with a building also holds the islet
+    assert (pieces == 1).all()
+    holder = result.grids[result.grids.geometry.intersection(islet).area > 0]
+    assert len(holder) == 1
+    assert holder.geometry.iloc[0].symmetric_difference(islet).area < 1e-12
+    assert holder["flag"].iloc[0] == "detached"
+    assert holder["households"].iloc[0] == 0
+    assert "separate part" in holder["reason"].iloc[0]
+    assert result.grids.loc[result.grids["flag"].isna(), "reason"].isna().all()
+
+
+def test_houses_on_an_island_make_a_flagged_grid_not_a_second_piece() -> None:
+    # A few houses on an exclave: too few for a grid, but joining them to the nearest
+    # grid across the water would make it two pieces.
+    islet = box(112.912, 35.780, 112.913, 35.781)
+    area = MultiPolygon([AREA, islet])
+    main = village(300, seed=43)
+    island = gpd.GeoDataFrame(
+        {"households": [3, 4, 2]},
+        geometry=gpd.points_from_xy([112.9123, 112.9125, 112.9127], [35.7803, 35.7805, 35.7807]),
+        crs="EPSG:4326",
+    )
+    buildings = gpd.GeoDataFrame(
+        pd.concat([main, island], ignore_index=True), geometry="geometry", crs="EPSG:4326"
+    )
+    result = generate_grids(area, buildings, code_prefix="X")
+
+    assert_partition(area, buildings, result)
+    assert (shapely.get_num_geometries(np.asarray(result.grids.geometry.values)) == 1).all()
+    on_island = result.grids[result.grids.geometry.intersection(islet).area > 0]
+    assert list(on_island["households"]) == [9]
+    assert list(on_island["flag"]) == ["detached"]
+
+
+def test_a_small_community_in_two_parts_makes_two_grids_not_one_in_pieces() -> None:
+    islet = box(112.912, 35.780, 112.913, 35.781)
+    area = MultiPolygon([AREA, islet])
+    buildings = village(4, seed=5)  # a handful of households: one grid if it were one part
+    result = generate_grids(area, buildings, code_prefix="X")
+
+    assert_partition(area, buildings, result)
+    assert len(result.grids) == 2
+    assert (shapely.get_num_geometries(np.asarray(result.grids.geometry.values)) == 1).all()

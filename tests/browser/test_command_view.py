@@ -421,7 +421,7 @@ def test_the_gaoping_demo_loads_its_grids_with_no_errors_and_a_new_event_shows_l
     watched.console_errors.clear()  # the login page is not the command view
     page.wait_for_selector("body[data-ready=true]", state="attached", timeout=60_000)
     page.wait_for_selector("#gm-live[data-state=on]", timeout=20_000)
-    # 3,882 grids: more than the page takes as GeoJSON, so they come as vector tiles. The
+    # 3,883 grids: more than the page takes as GeoJSON, so they come as vector tiles. The
     # operator goes to a township with the search box; the grid tiles in view are drawn.
     page.fill("#gm-search-input", "北城街道")
     page.press("#gm-search-input", "Enter")
