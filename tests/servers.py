@@ -53,7 +53,7 @@ def running_service(
         )
         base = f"http://127.0.0.1:{port}"
         try:
-            deadline = time.monotonic() + 90
+            deadline = time.monotonic() + 180
             while True:
                 try:
                     if httpx.get(f"{base}/health", timeout=2).status_code == 200:

@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api.app import create_app
+from gridmap import auth as accounts
 from gridmap import boundaries
 from gridmap.settings import Settings
 from tests import factories as f
@@ -82,3 +83,26 @@ def test_gdal_oapif_reads_every_layer_as_stored(
             by_code = {a.code: a for a in stored}
             for row in df.itertuples():
                 assert row.geometry.equals_exact(by_code[row.code].geom, 1e-7), row.code
+
+
+def test_a_gis_client_reads_the_layers_with_a_bearer_token_through_gdal(
+    db_url: str, county: f.SmallCounty, session: Session, tmp_path
+) -> None:
+    """What docs/gis-clients.md tells a county's GIS staff: GDAL (and so QGIS and ogr2ogr)
+    sends the integration token with GDAL_HTTP_AUTH=BEARER, and reads only the token's
+    areas; without the token the service refuses the read."""
+    _, secret = accounts.create_token(
+        session, name="county-gis", role="integration", area_codes=[f.T1]
+    )
+    session.commit()
+    env = {"GRIDMAP_AUTH_REQUIRED": "true"}
+    with running_service(db_url, tmp_path, env=env) as base:
+        with pytest.raises(pyogrio.errors.DataSourceError):
+            pyogrio.read_dataframe(f"OAPIF:{base}/ogc", layer="grid")
+        pyogrio.set_gdal_config_options({"GDAL_HTTP_AUTH": "BEARER", "GDAL_HTTP_BEARER": secret})
+        try:
+            grids = pyogrio.read_dataframe(f"OAPIF:{base}/ogc", layer="grid")
+        finally:
+            pyogrio.set_gdal_config_options({"GDAL_HTTP_AUTH": None, "GDAL_HTTP_BEARER": None})
+    west = sorted(code for code, (community, *_) in f.GRIDS.items() if community in (f.C1, f.C2))
+    assert sorted(grids["code"]) == west
