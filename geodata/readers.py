@@ -15,18 +15,20 @@ from typing import Any, Literal
 
 import geopandas as gpd
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyogrio
 import pyproj
+import shapely
 
 from gridmap.crs import CRS_OPTIONS, geometry_to_wgs84, parse_crs
 from gridmap.errors import DataFileError, UnknownCRS
 
 STANDARD_COLUMNS = ("code", "name", "layer", "parent_code", "households", "kind")
 CRS_HINT = "--crs wgs84|cgcs2000|gcj02|bd09|EPSG:nnnn"
-FORMATS = ".geojson/.json, .gpkg, .zip (zipped Shapefile), .osm.pbf"
+FORMATS = ".geojson/.json, .gpkg, .zip (zipped Shapefile), .osm.pbf, .osm"
 
-Format = Literal["geojson", "gpkg", "shapefile_zip", "osm_pbf"]
+Format = Literal["geojson", "gpkg", "shapefile_zip", "osm_pbf", "osm_xml"]
 OsmWhat = Literal["buildings", "admin", "roads"]
 
 
@@ -36,13 +38,22 @@ def read_layer(
     crs: str | None = None,
     layer: str | None = None,
     columns: dict[str, str] | None = None,
+    code: str | None = None,
+    name: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read one layer of a boundary file, converted to WGS84 (EPSG:4326).
 
     `columns` maps the file's column names to the standard ones (e.g. {"GRID_ID": "code"});
-    standard names are otherwise matched case-insensitively. The result has `code`, `name`,
-    `parent_code`, `households`, `kind` (None where the file has none), `layer` if the file has
-    one, any other columns unchanged, and `attrs["source_crs"]` / `attrs["source"]`.
+    standard names are otherwise matched case-insensitively. `code` and `name` give the code
+    and name of a file that holds a single geometry (a bare GeoJSON geometry, an outline);
+    a bare GeoJSON geometry's own top-level members (`"code"`, `"name"`, …) are read as its
+    attributes. Coordinates that cannot be in the file's coordinate system (metres in a
+    lon/lat CRS, latitudes beyond 90°) are refused with the likely CRS named.
+
+    The result has `code`, `name`, `parent_code`, `households`, `kind` (None where the file
+    has none), `layer` if the file has one, any other columns unchanged, and
+    `attrs["source_crs"]` / `attrs["source"]` / `attrs["unreadable"]` (features whose
+    geometry GEOS cannot build, e.g. a ring of two points: kept with no geometry).
     """
     path = Path(path)
     fmt = _format_of(path)
@@ -55,7 +66,7 @@ def read_layer(
 
     if crs is not None:
         source_crs = _user_crs(path, crs)
-    elif fmt == "osm_pbf":
+    elif fmt in ("osm_pbf", "osm_xml"):
         source_crs = "wgs84"  # OpenStreetMap is WGS84 by definition
     else:
         stated = _stated_crs(path, fmt, source, gdal_layer)
@@ -69,27 +80,52 @@ def read_layer(
             )
         source_crs = stated
 
-    try:
-        gdf = pyogrio.read_dataframe(source, layer=gdal_layer)
-    except Exception as exc:  # pyogrio raises several unrelated types for unreadable data
-        raise DataFileError(
-            f"{path}: cannot read the file: {exc}", details={"file": str(path)}
-        ) from exc
+    attrs, geoms, unreadable = _read_tolerant(path, source, gdal_layer)
+    if fmt == "geojson" and len(attrs) == 1:
+        attrs = _bare_geometry_members(path, attrs)
+    if code is not None or name is not None:
+        if len(attrs) != 1:
+            raise DataFileError(
+                f"{path}: a code or name can be given only for a file of one geometry; this "
+                f"one has {len(attrs)} features. Name the columns that hold them instead "
+                "(--code-field F --name-field F).",
+                details={"file": str(path), "features": len(attrs)},
+            )
+        attrs = attrs.copy()
+        if code is not None:
+            attrs["code"] = [code]
+        if name is not None:
+            attrs["name"] = [name]
+    _check_plausible(path, geoms, source_crs)
+    gdf = gpd.GeoDataFrame(attrs, geometry=list(geoms))
     gdf = _standardise_columns(gdf, path, columns)
-    return _to_wgs84(gdf, path, source_crs)
+    gdf = _to_wgs84(gdf, path, source_crs)
+    # A geometry that cannot be built is kept as an empty one, so the report names it.
+    gdf.attrs["unreadable"] = [
+        {"feature": i + 1, "code": gdf["code"].iloc[i], "problem": reason}
+        for i, reason in unreadable
+    ]
+    return gdf
 
 
 def read_osm(path: str | Path, *, what: OsmWhat) -> gpd.GeoDataFrame:
-    """Buildings, administrative boundaries or roads from an OpenStreetMap .osm.pbf file.
+    """Buildings, administrative boundaries or roads from an OpenStreetMap file
+    (.osm.pbf, or .osm XML).
 
     Columns: `code` ("way/123" or "relation/456"), `name`, `kind` (the building or highway
     value, or "admin_level=N"), plus `levels` (buildings: `building:levels`, NaN if absent)
     or `admin_level` (admin). Geometry in WGS84: polygons, or lines for roads.
+
+    Raw OSM has broken geometry as a matter of course (a building way of two points, a
+    ring that crosses itself, a way whose nodes are outside the extract). None of it stops
+    the read: what cannot be a polygon (or line) is skipped and listed in
+    `attrs["skipped"]`, what make_valid can repair is repaired and listed in
+    `attrs["repaired"]`, each entry `{"code": "way/…", "problem": …, "action": …}`.
     """
     path = Path(path)
-    if _format_of(path) != "osm_pbf":
+    if _format_of(path) not in ("osm_pbf", "osm_xml"):
         raise DataFileError(
-            f"{path}: read_osm reads OpenStreetMap .osm.pbf files only",
+            f"{path}: read_osm reads OpenStreetMap .osm.pbf and .osm files only",
             details={"file": str(path)},
         )
     if what == "buildings":
@@ -103,15 +139,10 @@ def read_osm(path: str | Path, *, what: OsmWhat) -> gpd.GeoDataFrame:
             f"{path}: unknown OSM selection {what!r}; use buildings, admin or roads",
             details={"file": str(path), "what": what},
         )
-    try:
-        raw = pyogrio.read_dataframe(str(path), layer=layer, where=where)
-    except Exception as exc:
-        raise DataFileError(
-            f"{path}: cannot read the OSM file: {exc}", details={"file": str(path)}
-        ) from exc
+    raw, geoms, unreadable = _read_tolerant(path, str(path), layer, where=where)
 
     if layer == "lines":
-        code = "way/" + raw["osm_id"].astype(str)
+        code = ("way/" + raw["osm_id"].astype(str)).to_numpy()
     else:
         # GDAL gives closed ways an osm_way_id and multipolygon relations an osm_id.
         code = np.where(
@@ -119,6 +150,19 @@ def read_osm(path: str | Path, *, what: OsmWhat) -> gpd.GeoDataFrame:
             "way/" + raw["osm_way_id"].astype(str),
             "relation/" + raw["osm_id"].astype(str),
         )
+    skipped: list[dict[str, str]] = [
+        {"code": str(code[i]), "problem": reason, "action": "skipped"} for i, reason in unreadable
+    ]
+    repaired: list[dict[str, str]] = []
+    keep = ~shapely.is_missing(geoms)
+    if layer == "multipolygons":
+        geoms, keep = _repair_osm_polygons(geoms, keep, code, skipped, repaired)
+    else:
+        empty = keep & shapely.is_empty(geoms)
+        for i in np.flatnonzero(empty).tolist():
+            skipped.append({"code": str(code[i]), "problem": "no coordinates", "action": "skipped"})
+        keep &= ~empty
+
     out = pd.DataFrame({"code": code, "name": raw["name"]})
     if what == "buildings":
         out["kind"] = raw["building"]
@@ -128,10 +172,84 @@ def read_osm(path: str | Path, *, what: OsmWhat) -> gpd.GeoDataFrame:
         out["kind"] = "admin_level=" + raw["admin_level"].astype(str)
     else:
         out["kind"] = raw["highway"]
-    gdf = gpd.GeoDataFrame(out, geometry=raw.geometry.values, crs="EPSG:4326")
+    rows = np.flatnonzero(keep)
+    gdf = gpd.GeoDataFrame(
+        out.iloc[rows].reset_index(drop=True), geometry=list(geoms[rows]), crs="EPSG:4326"
+    )
     gdf.attrs["source_crs"] = "wgs84"
     gdf.attrs["source"] = str(path)
+    gdf.attrs["skipped"] = sorted(skipped, key=lambda e: e["code"])
+    gdf.attrs["repaired"] = sorted(repaired, key=lambda e: e["code"])
     return gdf
+
+
+def _repair_osm_polygons(
+    geoms: npt.NDArray[Any],
+    keep: npt.NDArray[np.bool_],
+    code: npt.NDArray[Any],
+    skipped: list[dict[str, str]],
+    repaired: list[dict[str, str]],
+) -> tuple[npt.NDArray[Any], npt.NDArray[np.bool_]]:
+    """Repair invalid polygons with make_valid (their polygonal parts); skip what has no area."""
+    geoms = geoms.copy()
+    keep = keep.copy()
+    invalid = keep & ~shapely.is_valid(geoms)
+    for i in np.flatnonzero(invalid).tolist():
+        reason = str(shapely.is_valid_reason(geoms[i]))
+        fixed = shapely.make_valid(geoms[i], method="structure")
+        parts = [p for p in shapely.get_parts(fixed) if isinstance(p, shapely.Polygon)]
+        parts = [p for p in parts if not p.is_empty and p.area > 0]
+        if not parts:
+            skipped.append(
+                {
+                    "code": str(code[i]),
+                    "problem": f"invalid: {reason}; no area",
+                    "action": "skipped",
+                }
+            )
+            keep[i] = False
+            continue
+        geoms[i] = shapely.MultiPolygon(parts)
+        repaired.append(
+            {
+                "code": str(code[i]),
+                "problem": f"invalid: {reason}",
+                "action": "repaired with make_valid",
+            }
+        )
+    empty = keep & (shapely.is_empty(geoms) | (shapely.area(geoms) <= 0))
+    for i in np.flatnonzero(empty).tolist():
+        skipped.append({"code": str(code[i]), "problem": "no area", "action": "skipped"})
+    keep &= ~empty
+    return geoms, keep
+
+
+def _read_tolerant(
+    path: Path, source: str, layer: str | None, *, where: str | None = None
+) -> tuple[pd.DataFrame, npt.NDArray[Any], list[tuple[int, str]]]:
+    """Attributes and geometry of a layer, where a geometry GEOS cannot even build (a ring
+    of two points) is None instead of stopping the read. Returns the attributes, the
+    geometries and, for each unreadable one, its row and the reason."""
+    try:
+        attrs = pyogrio.read_dataframe(source, layer=layer, where=where, read_geometry=False)
+        _, _, wkb, _ = pyogrio.raw.read(source, layer=layer, where=where, columns=[])
+    except Exception as exc:  # pyogrio raises several unrelated types for unreadable data
+        raise DataFileError(
+            f"{path}: cannot read the file: {exc}", details={"file": str(path)}
+        ) from exc
+    wkb = np.asarray(wkb, dtype=object)
+    geoms = np.asarray(shapely.from_wkb(wkb, on_invalid="ignore"), dtype=object)
+    if len(attrs) != len(geoms):  # a layer without attribute columns reads as 0 rows
+        attrs = pd.DataFrame(index=pd.RangeIndex(len(geoms)))
+    unreadable: list[tuple[int, str]] = []
+    for i in np.flatnonzero(shapely.is_missing(geoms) & (wkb != None)).tolist():  # noqa: E711
+        try:
+            shapely.from_wkb(wkb[i])
+            reason = "unreadable geometry"
+        except shapely.errors.GEOSException as exc:
+            reason = str(exc).removeprefix("IllegalArgumentException: ")
+        unreadable.append((i, reason))
+    return attrs, geoms, unreadable
 
 
 # --- format, layer, CRS -----------------------------------------------------------------
@@ -149,6 +267,8 @@ def _format_of(path: Path) -> Format:
         return "shapefile_zip"
     if name.endswith(".osm.pbf"):
         return "osm_pbf"
+    if name.endswith(".osm"):
+        return "osm_xml"
     raise DataFileError(
         f"{path}: unsupported file type; supported are {FORMATS}",
         details={"file": str(path), "formats": FORMATS},
@@ -177,7 +297,7 @@ def _gdal_source(path: Path, fmt: Format, layer: str | None) -> str:
 
 
 def _choose_layer(path: Path, source: str, fmt: Format, layer: str | None) -> str | None:
-    if fmt == "osm_pbf":
+    if fmt in ("osm_pbf", "osm_xml"):
         return layer or "multipolygons"
     try:
         layers = [str(name) for name, _ in pyogrio.list_layers(source)]
@@ -249,6 +369,110 @@ def _stated_crs(path: Path, fmt: Format, source: str, layer: str | None) -> str 
             details={"file": str(path), "crs": str(stated)},
         )
     return parse_crs(f"EPSG:{identified}")
+
+
+_GEOGRAPHIC = ("wgs84", "cgcs2000", "gcj02", "bd09")
+
+
+def _check_plausible(path: Path, geoms: npt.NDArray[Any], source_crs: str) -> None:
+    """Refuse coordinates that cannot be in `source_crs`, naming the likely one.
+
+    A lon/lat CRS needs |x| <= 180 and |y| <= 90; a file in metres that declares EPSG:4326
+    would otherwise fail deep in a projection with an unrelated message.
+    """
+    geographic = source_crs in _GEOGRAPHIC or (
+        source_crs.startswith("EPSG:") and pyproj.CRS.from_user_input(source_crs).is_geographic
+    )
+    if not geographic or not len(geoms):
+        return
+    present = geoms[~shapely.is_missing(geoms)]
+    if not len(present):
+        return
+    coords = shapely.get_coordinates(present)
+    if not len(coords):
+        return
+    finite = np.isfinite(coords).all(axis=1)
+    x, y = coords[finite, 0], coords[finite, 1]
+    if finite.all() and (np.abs(x) <= 180).all() and (np.abs(y) <= 90).all():
+        return
+    bounds = [float(x.min()), float(y.min()), float(x.max()), float(y.max())] if len(x) else []
+    raise DataFileError(
+        f"{path}: the coordinates (x {bounds[0]:.6g} to {bounds[2]:.6g}, y {bounds[1]:.6g} "
+        f"to {bounds[3]:.6g}) cannot be longitudes and latitudes in {source_crs}: "
+        f"{_likely_crs(x, y)} Name the right one with {CRS_HINT}.",
+        details={"file": str(path), "crs": source_crs, "bounds": bounds},
+    )
+
+
+def _likely_crs(x: npt.NDArray[np.float64], y: npt.NDArray[np.float64]) -> str:
+    """A guess at what the coordinates are, for the message (never applied)."""
+    if not len(x):
+        return "they are not numbers."
+    if (np.abs(x) <= 90).all() and (np.abs(y) <= 180).all():
+        return (
+            "the latitude is over 90 degrees while x would be a valid latitude; latitude and "
+            "longitude look swapped (x must be the longitude)."
+        )
+    xm, ym = float(np.median(x)), float(np.median(y))
+    if 0 < ym < 10_000_000:
+        zone = int(xm // 1_000_000)
+        if 25 <= zone <= 45:
+            return (
+                f"they look like metres in CGCS2000 3-degree Gauss-Kruger zone {zone} "
+                f"(EPSG:{4513 + zone - 25}: the easting starts with the zone number)."
+            )
+        if 13 <= zone <= 23:
+            return (
+                f"they look like metres in CGCS2000 6-degree Gauss-Kruger zone {zone} "
+                f"(EPSG:{4491 + zone - 13}: the easting starts with the zone number)."
+            )
+        if 100_000 <= xm <= 900_000:
+            return (
+                "they look like metres in a projected CRS without a zone prefix: UTM "
+                "(EPSG:32643-32653 across China) or CGCS2000 3-degree Gauss-Kruger by "
+                "central meridian (EPSG:4534-4554)."
+            )
+    return "they look like metres or another projected unit, not degrees."
+
+
+def _bare_geometry_members(path: Path, attrs: pd.DataFrame) -> pd.DataFrame:
+    """For a GeoJSON that is a bare geometry (no Feature), its top-level members other
+    than the geometry's own (e.g. "code", "name") as attributes; else `attrs` unchanged."""
+    with path.open("rb") as fh:
+        head = fh.read(_SCAN_BYTES)
+    if b'"features"' in head or b'"properties"' in head:
+        return attrs
+    try:
+        with path.open("rb") as fh:
+            doc = json.load(fh)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return attrs
+    if not isinstance(doc, dict) or doc.get("type") not in _GEOMETRY_TYPES:
+        return attrs
+    members = {
+        k: v
+        for k, v in doc.items()
+        if k not in ("type", "coordinates", "geometries", "crs", "bbox")
+        and isinstance(v, (str, int, float, bool))
+    }
+    if not members:
+        return attrs
+    out = attrs.copy()
+    for k, v in members.items():
+        if k not in out.columns or out[k].isna().all():
+            out[k] = [v]
+    return out
+
+
+_GEOMETRY_TYPES = (
+    "Point",
+    "MultiPoint",
+    "LineString",
+    "MultiLineString",
+    "Polygon",
+    "MultiPolygon",
+    "GeometryCollection",
+)
 
 
 _SCAN_BYTES = 1 << 20
