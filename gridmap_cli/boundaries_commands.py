@@ -40,10 +40,15 @@ def import_command(
     fix_invalid: bool = typer.Option(False, "--fix-invalid", help="repair invalid geometry"),
     force: bool = typer.Option(False, "--force", help="keep it despite validation errors"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
+    code_field: str = typer.Option(None, "--code-field", help="the file's column of area codes"),
+    name_field: str = typer.Option(None, "--name-field", help="the file's column of area names"),
+    code: str = typer.Option(None, "--code", help="the code of a file's single geometry"),
+    area_name: str = typer.Option(None, "--area-name", help="the name of its single geometry"),
 ) -> None:
     """Read, validate and compare a boundary file with the active version; --commit keeps it."""
     s = settings()
-    gdf = read_layer(path, crs=crs)
+    mapping = {f: std for f, std in ((code_field, "code"), (name_field, "name")) if f}
+    gdf = read_layer(path, crs=crs, columns=mapping or None, code=code, name=area_name)
     _, engine = database(s)
     try:
         with session_scope(session_factory(engine)) as session:
