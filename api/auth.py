@@ -27,6 +27,7 @@ from api.context import AppContext
 from api.deps import ContextDep, SessionDep
 from gridmap import audit
 from gridmap import auth as accounts
+from gridmap.db import translate_errors
 from gridmap.errors import AuthenticationRequired, InvalidInput, NotFound, PermissionDenied
 from gridmap.models import Event
 from gridmap.permissions import SYSTEM, WORKFLOW_ACTIONS, Principal
@@ -164,7 +165,9 @@ def _resolve(request: Request, session: Session, key: bytes) -> tuple[Principal 
 def _resolve_caller(
     request: Request, ctx: AppContext, key: bytes
 ) -> tuple[Principal | None, str | None]:
-    with ctx.sessions() as session:
+    # The caller's session or token is the first thing a request asks of the database:
+    # when it is down, that is a 503 like every other query (not an unexpected 500).
+    with translate_errors(ctx.database_url), ctx.sessions() as session:
         return _resolve(request, session, key)
 
 

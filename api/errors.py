@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gridmap import errors as e
+from gridmap.db import database_unavailable, is_connection_failure
 
 log = logging.getLogger("gridmap.api")
 
@@ -69,6 +70,9 @@ def domain_error_response(request: Request, exc: e.GridmapError) -> JSONResponse
 
 
 def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
+    if is_connection_failure(exc):
+        # A query that no `translate_errors` wrapped: the database is still the one down.
+        return domain_error_response(request, database_unavailable(exc))
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(
         error_body("internal_error", "internal error; the server log has the details"),
@@ -121,6 +125,15 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(psycopg.DataError)
     async def _data(request: Request, exc: Exception) -> JSONResponse:
         return data_error_response(request, exc)
+
+    # The net under every query that no `translate_errors` wrapped: a lost database is a
+    # 503 with Retry-After wherever it is noticed, never an unexpected 500.
+    @app.exception_handler(sqlalchemy.exc.OperationalError)
+    @app.exception_handler(sqlalchemy.exc.DisconnectionError)
+    @app.exception_handler(sqlalchemy.exc.InterfaceError)
+    @app.exception_handler(psycopg.OperationalError)
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        return unexpected_error_response(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -7,6 +7,7 @@ Query functions take a `Session` and flush; whoever opened the unit of work comm
 from __future__ import annotations
 
 import contextlib
+import select
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any
 import psycopg
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DisconnectionError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridmap.embedded_db import DB_NAME, EmbeddedCluster
@@ -72,11 +73,16 @@ def libpq_conninfo(database_url: str) -> str:
 
 
 def make_engine(url: str, *, idle_ping_seconds: float = IDLE_PING_SECONDS, **kwargs: Any) -> Engine:
-    """An engine whose pool checks only connections that sat idle, not every checkout.
+    """An engine whose pool checks a connection only when it may be dead, not every checkout.
 
-    `pool_pre_ping` cost a round trip per request. A connection in steady use fails loudly
-    instead: the error becomes `DatabaseUnavailable` (503) and SQLAlchemy then discards
-    every pooled connection older than the failure, so the next request connects afresh.
+    `pool_pre_ping` cost a round trip per request. Instead a connection is pinged at
+    checkout when it sat idle (`idle_ping_seconds`) or when its socket has something to
+    read although no statement is running: a server that stopped, restarted or ended the
+    connection has sent its goodbye (or closed the socket), so the first request after a
+    database restart gets a fresh connection instead of a 503. The check is one `poll()`
+    system call (about a microsecond). A connection that dies while in use still fails
+    loudly: the error becomes `DatabaseUnavailable` (503) and SQLAlchemy then discards
+    every pooled connection older than the failure.
     """
     options: dict[str, Any] = {
         "pool_size": 10,
@@ -86,11 +92,29 @@ def make_engine(url: str, *, idle_ping_seconds: float = IDLE_PING_SECONDS, **kwa
     options.update(kwargs)
     engine = create_engine(url, **options)
     if not options.get("pool_pre_ping"):
-        _ping_when_idle(engine, idle_ping_seconds)
+        _ping_when_suspect(engine, idle_ping_seconds)
     return engine
 
 
-def _ping_when_idle(engine: Engine, seconds: float) -> None:
+def _socket_readable(dbapi_connection: Any) -> bool:
+    """Whether the server sent something on an idle connection (or its socket is gone)."""
+    try:
+        fd = dbapi_connection.fileno()
+        poller = select.poll()
+        poller.register(fd, select.POLLIN)
+        return bool(poller.poll(0))
+    except (OSError, ValueError, psycopg.Error):
+        return True  # no usable socket: let the ping decide
+
+
+def needs_reconnect(connection: psycopg.Connection[Any] | psycopg.AsyncConnection[Any]) -> bool:
+    """Whether an idle connection of our own (not LISTENing) must be opened anew before use:
+    closed, broken, or its server has said goodbye (a restart, an administrator's kill),
+    so the first statement after a database restart does not fail on the dead one."""
+    return connection.closed or connection.broken or _socket_readable(connection)
+
+
+def _ping_when_suspect(engine: Engine, seconds: float) -> None:
     @event.listens_for(engine, "checkin")
     def _checked_in(dbapi_connection: Any, record: Any) -> None:
         record.info["checked_in"] = time.monotonic()
@@ -98,18 +122,52 @@ def _ping_when_idle(engine: Engine, seconds: float) -> None:
     @event.listens_for(engine, "checkout")
     def _checked_out(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         checked_in = record.info.get("checked_in")
-        if checked_in is None or time.monotonic() - checked_in < seconds:
+        if checked_in is None:
+            return  # just connected
+        idle = time.monotonic() - checked_in >= seconds
+        if not idle and not _socket_readable(dbapi_connection):
             return
         try:
             engine.dialect.do_ping(dbapi_connection)
             dbapi_connection.rollback()  # the ping's implicit transaction must not linger
         except Exception as exc:
             # The pool discards this connection and checks out (or opens) another.
-            raise DisconnectionError(f"pooled connection idle {seconds:g} s is gone") from exc
+            raise DisconnectionError("pooled connection is gone (server restarted?)") from exc
 
 
 EXTERNAL_HINT = "is it running? unset GRIDMAP_DATABASE_URL to use the embedded database"
 EMBEDDED_HINT = "is it running? start it with `gridmap db start`"
+
+
+# Driver errors that mean "the database cannot be reached": the server is down, restarting,
+# refusing connections, or a connection died under a statement. (psycopg's OperationalError
+# also covers a cancelled statement; that too is the database not answering, a 503.)
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OperationalError,
+    DisconnectionError,
+    psycopg.OperationalError,
+)
+
+
+def is_connection_failure(exc: BaseException) -> bool:
+    """Whether `exc` is the database being unreachable (rather than a bug or bad input)."""
+    if isinstance(exc, CONNECTION_ERRORS):
+        return True
+    # A statement on a connection the driver found dead (e.g. InterfaceError "the
+    # connection is closed"): SQLAlchemy marks the connection invalidated.
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+def database_unavailable(
+    exc: BaseException, url: str | None = None, *, hint: str | None = None
+) -> DatabaseUnavailable:
+    """The `DatabaseUnavailable` (503) a connection failure becomes, saying what to do."""
+    where = f" at {_safe(url)}" if url else ""
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return DatabaseUnavailable(
+        f"cannot connect to the database{where}" + (f": {hint}" if hint else ""),
+        details={"reason": reason[0][:300] if reason else ""},
+    )
 
 
 @contextlib.contextmanager
@@ -117,13 +175,10 @@ def translate_errors(url: str | None = None, *, hint: str | None = None) -> Iter
     """Turn driver connection failures into `DatabaseUnavailable` saying what to do."""
     try:
         yield
-    except (OperationalError, psycopg.OperationalError) as exc:
-        where = f" at {_safe(url)}" if url else ""
-        reason = str(getattr(exc, "orig", exc)).strip().splitlines()
-        raise DatabaseUnavailable(
-            f"cannot connect to the database{where}" + (f": {hint}" if hint else ""),
-            details={"reason": reason[0][:300] if reason else ""},
-        ) from exc
+    except Exception as exc:
+        if not is_connection_failure(exc):
+            raise
+        raise database_unavailable(exc, url, hint=hint) from exc
 
 
 def hint_for(settings: Settings) -> str:

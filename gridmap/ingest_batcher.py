@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 
 from gridmap.coalesce import Coalescer
-from gridmap.db import libpq_conninfo, translate_errors
+from gridmap.db import libpq_conninfo, needs_reconnect, translate_errors
 from gridmap.errors import DatabaseUnavailable
 from gridmap.ingest import Ingested, NewEvent, take_in_rows
 
@@ -73,9 +73,11 @@ class IngestBatcher:
             return await take_in_rows(connection, events)
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        """The batcher's connection, opened anew when the last one broke (a restarted
-        server fails the batch that finds out, with 503; the next one reconnects)."""
-        if self._connection is None or self._connection.closed or self._connection.broken:
+        """The batcher's connection, opened anew when the last one broke or its server
+        said goodbye (a restart: the first batch after it does not fail on the dead one)."""
+        if self._connection is None or needs_reconnect(self._connection):
+            if self._connection is not None:
+                await self._connection.close()
             self._connection = await psycopg.AsyncConnection.connect(
                 self._conninfo,
                 autocommit=True,  # a batch's statement is its own transaction (take_in_rows)

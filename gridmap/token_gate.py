@@ -23,7 +23,7 @@ import psycopg
 
 from gridmap.auth import TOKEN_PRINCIPAL_SECONDS
 from gridmap.coalesce import Coalescer
-from gridmap.db import libpq_conninfo, translate_errors
+from gridmap.db import libpq_conninfo, needs_reconnect, translate_errors
 from gridmap.permissions import Principal
 
 # The rule of `gridmap.auth.token_row`: not revoked, not past its expiry.
@@ -62,7 +62,9 @@ class TokenGate:
 
     async def _live(self, token_ids: Sequence[int]) -> list[bool]:
         with translate_errors(self._url):
-            if self._connection is None or self._connection.closed or self._connection.broken:
+            if self._connection is None or needs_reconnect(self._connection):
+                if self._connection is not None:
+                    await self._connection.close()
                 self._connection = await psycopg.AsyncConnection.connect(
                     self._conninfo,
                     autocommit=True,
