@@ -10,7 +10,20 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
 
-from api import admin, auth, drafts, events, health, locate, ogc, pages, search, stream, tiles
+from api import (
+    admin,
+    auth,
+    drafts,
+    events,
+    health,
+    locate,
+    ogc,
+    pages,
+    search,
+    stats,
+    stream,
+    tiles,
+)
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.ingest_door import GridmapApp
@@ -97,6 +110,7 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(locate.router)
     app.include_router(events.router)
+    app.include_router(stats.router)
     app.include_router(drafts.router)
     app.include_router(ogc.router)
     app.include_router(stream.router)

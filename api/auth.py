@@ -77,6 +77,9 @@ ROUTE_ACTIONS: dict[tuple[str, str], str] = {
     ("GET", "/api/events/{event_id}/reporter"): "events.reporter",
     ("GET", "/api/stream"): "events.read",
     ("GET", "/api/stats"): "events.stats",
+    ("GET", "/api/stats/series"): "events.stats",
+    ("GET", "/api/stats/events"): "events.stats",
+    ("GET", "/api/stats/definitions"): "events.stats",
     ("GET", "/api/auth/me"): "account.self",
     ("POST", "/api/auth/logout"): "account.self",
     # The boundary editor (api/drafts.py).

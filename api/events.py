@@ -1,4 +1,5 @@
-"""HTTP doors to events: ingest, list, workflow actions, photos, timeline, categories, stats.
+"""HTTP doors to events: ingest, list, workflow actions, photos, timeline, categories
+(statistics: api/stats.py).
 
 Routes parse, call `gridmap.events`, commit, and only then answer: an acknowledged event
 is a committed one.
@@ -51,7 +52,6 @@ from gridmap.photos import (
     store_photo,
     stored_photo_file,
 )
-from gridmap.stats import event_stats
 
 router = APIRouter(prefix="/api", tags=["events"])
 
@@ -706,7 +706,7 @@ def get_photo(
     )
 
 
-# --- the responsibility list and statistics ---------------------------------------------
+# --- the responsibility list ---------------------------------------------------------
 
 
 @router.get("/categories", summary="The responsibility list (权责清单): categories and rules")
@@ -714,19 +714,3 @@ def get_categories(
     session: SessionDep, county: Annotated[str | None, Query()] = None
 ) -> dict[str, Any]:
     return {"categories": list_categories(session, county_code=county)}
-
-
-@router.get(
-    "/stats", summary="Received, open, overdue, closed on time, handling time, satisfaction"
-)
-def get_stats(
-    session: SessionDep,
-    principal: PrincipalDep,
-    by: Annotated[str, Query(description="grid | community | township | team")] = "township",
-    since: Annotated[dt.datetime | None, Query()] = None,
-    county: Annotated[str | None, Query()] = None,
-) -> dict[str, Any]:
-    rows = event_stats(
-        session, by=by, since=since, county_code=county, scope=principal.jurisdiction
-    )
-    return {"by": by, "since": since, "rows": [r.to_dict() for r in rows]}

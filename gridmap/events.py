@@ -223,6 +223,7 @@ def act(
         data["satisfaction"] = satisfaction
 
     event.status = to_status
+    _keep_assessment_clocks(event, action=action, to_status=to_status, now=now)
     touch(event, now)
     log_step(
         session,
@@ -239,6 +240,20 @@ def act(
     session.flush()
     announce_event(session, "event.changed", event)
     return event
+
+
+def _keep_assessment_clocks(event: Event, *, action: str, to_status: str, now: dt.datetime) -> None:
+    """The moments and counts the assessment reads (gridmap.stats), kept on the event:
+    the handling clock starts when it is first assigned, the response clock stops when a
+    team first starts on it; returns and reopenings are counted."""
+    if to_status == wf.ASSIGNED and event.assigned_at is None:
+        event.assigned_at = now
+    if action == "start" and event.responded_at is None:
+        event.responded_at = now
+    if action == "return":
+        event.returned_count = (event.returned_count or 0) + 1
+    elif action == "reopen":
+        event.reopened_count = (event.reopened_count or 0) + 1
 
 
 def _team(session: Session, event: Event, code: str) -> Team:

@@ -423,6 +423,7 @@ class Event(Base):
         Index("ix_event_grid", "grid_code"),
         Index("ix_event_township", "township_code"),
         Index("ix_event_received", "received_at"),
+        Index("ix_event_county_received", "county_code", "received_at"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -467,6 +468,13 @@ class Event(Base):
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     satisfaction: Mapped[int | None] = mapped_column(Integer)
+    # What the assessment reads (gridmap.stats), kept by gridmap.events.act: when the
+    # handling clock started (first assigned) and the response clock stopped (first
+    # started), and how often it was returned (退回) and reopened.
+    assigned_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    responded_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    returned_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    reopened_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Optimistic locking for concurrent actions.
     row_version: Mapped[int] = mapped_column(Integer, default=1)
 

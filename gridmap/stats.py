@@ -1,62 +1,709 @@
-"""Event statistics per grid, community, township or team: the command center's ledger (台账).
+"""The assessment (考核): every figure supervisors read, defined once, computed in PostGIS.
 
-One GROUP BY in PostGIS, so the numbers are the database's, not a page's guess.
+What each figure counts is written here and nowhere else: `COUNTS` holds the SQL
+predicate of every count (the same predicate lists the events behind a number, so a
+drill-down always equals the figure), `DURATIONS` the clock of every time, and the rates
+are pure functions of the counts (`rates`). `docs/assessment.md` carries the table
+`definitions_markdown()` prints.
+
+The events of a period are those *received* in it (the period is a range of local days in
+China Standard Time, UTC+8); what became of them is read as it stands now. Two clocks
+run on an event (docs/assessment.md): the response clock from receipt until a team first
+starts on it (调查落实), the handling clock from the first assignment (任务指派) until it
+is closed (结案). Every query takes the caller's jurisdiction and applies it in SQL
+(`Jurisdiction.event_sql`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import RowMapping, text
 from sqlalchemy.orm import Session
 
 from gridmap import workflow as wf
 from gridmap.errors import InvalidInput
 from gridmap.permissions import Jurisdiction
 
-# What a statistic may be grouped by → the SQL expression of the group key.
-GROUPS = {
-    "grid": "e.grid_code",
-    "community": "e.community_code",
-    "township": "e.township_code",
-    "team": "t.code",
-}
+CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+_OPEN = "(" + ", ".join(f"'{s}'" for s in sorted(wf.OPEN_STATES)) + ")"
 
 
 @dataclass(frozen=True, slots=True)
-class StatRow:
-    key: str | None  # None: events not (yet) placed / assigned
-    name: str | None
-    received: int
-    open: int
-    overdue: int  # ever marked overdue (the assessed rate), closed late included
-    open_overdue: int  # still open and past a deadline: what needs attention now
-    closed: int
-    closed_on_time: int
-    merged: int
-    mean_handling_hours: float | None
-    satisfaction: float | None
-    visits: int
+class Count:
+    """A count of events: `predicate` (SQL on the event alias `e`) says which."""
+
+    name: str
+    zh: str
+    en: str
+    predicate: str
+    definition: str
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """A time in hours between two moments of an event, over the events where both exist."""
+
+    name: str
+    zh: str
+    en: str
+    start: str
+    end: str
+    definition: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    name: str
+    zh: str
+    en: str
+    numerator: str
+    denominator: str
+    definition: str
+
+
+COUNTS: tuple[Count, ...] = (
+    Count("received", "受理", "received", "TRUE", "received in the period (duplicates too)"),
+    Count(
+        "merged",
+        "重复合并",
+        "duplicates merged",
+        "e.status = 'merged'",
+        "merged into another event as its duplicate",
+    ),
+    Count(
+        "assessed",
+        "应考核",
+        "assessed",
+        "e.status <> 'merged'",
+        "received and not merged: the base of the overdue and returned rates",
+    ),
+    Count(
+        "open",
+        "在办",
+        "open",
+        f"e.status IN {_OPEN}",
+        "still someone's work now (reported … reported back, or returned)",
+    ),
+    Count(
+        "closed",
+        "办结",
+        "closed",
+        "e.closed_at IS NOT NULL",
+        "closed (结案) or archived, and not reopened since",
+    ),
+    Count(
+        "closed_on_time",
+        "按期办结",
+        "closed on time",
+        "e.closed_at IS NOT NULL AND (e.due_at IS NULL OR e.closed_at <= e.due_at)",
+        "closed no later than its handling deadline (`due_at`)",
+    ),
+    Count(
+        "closed_late",
+        "超期办结",
+        "closed late",
+        "e.closed_at IS NOT NULL AND e.due_at IS NOT NULL AND e.closed_at > e.due_at",
+        "closed after its handling deadline",
+    ),
+    Count(
+        "overdue",
+        "超期",
+        "overdue",
+        "e.overdue",
+        "ever marked overdue by the deadline watch (response or handling deadline "
+        "passed while open), closed late included",
+    ),
+    Count(
+        "open_overdue",
+        "超期在办",
+        "overdue, still open",
+        f"e.overdue AND e.status IN {_OPEN}",
+        "marked overdue and still open: what needs attention now",
+    ),
+    Count(
+        "responded",
+        "已响应",
+        "responded",
+        "e.responded_at IS NOT NULL",
+        "a team has started on it (调查落实): the response clock stopped",
+    ),
+    Count(
+        "responded_on_time",
+        "按时响应",
+        "responded on time",
+        "e.responded_at IS NOT NULL "
+        "AND (e.response_due_at IS NULL OR e.responded_at <= e.response_due_at)",
+        "started no later than its response deadline (`response_due_at`)",
+    ),
+    Count(
+        "visited",
+        "已回访",
+        "return-visited",
+        "e.satisfaction IS NOT NULL",
+        "return visit made and satisfaction rated (回访, 1–5)",
+    ),
+    Count(
+        "satisfied",
+        "满意",
+        "satisfied",
+        "e.satisfaction >= 4",
+        "rated 4 (satisfied) or 5 (very satisfied)",
+    ),
+    Count(
+        "returned",
+        "退回/重办",
+        "returned or reopened",
+        "(e.returned_count > 0 OR e.reopened_count > 0)",
+        "returned by a team as not theirs (退回) or reopened after closing, at least once",
+    ),
+)
+COUNT_BY_NAME: dict[str, Count] = {c.name: c for c in COUNTS}
+
+DURATIONS: tuple[Duration, ...] = (
+    Duration(
+        "response",
+        "响应用时",
+        "response time",
+        "e.received_at",
+        "e.responded_at",
+        "the response clock: from receipt (`received_at`; registering does not reset it) "
+        "to the first start of handling (`responded_at`), for the events responded",
+    ),
+    Duration(
+        "handling",
+        "办理用时",
+        "handling time",
+        "e.assigned_at",
+        "e.closed_at",
+        "the handling clock: from the first assignment (`assigned_at`) to closing "
+        "(`closed_at`), for the events closed after being assigned",
+    ),
+)
+# The percentiles reported of every duration: linear interpolation between the two
+# nearest events (PostgreSQL's percentile_cont).
+PERCENTILES: dict[str, float] = {"median": 0.5, "p90": 0.9}
+
+RATES: tuple[Rate, ...] = (
+    Rate(
+        "on_time_rate",
+        "按期办结率",
+        "on-time closure rate",
+        "closed_on_time",
+        "closed",
+        "closed on time ÷ closed",
+    ),
+    Rate("closure_rate", "办结率", "closure rate", "closed", "assessed", "closed ÷ assessed"),
+    Rate("overdue_rate", "超期率", "overdue rate", "overdue", "assessed", "overdue ÷ assessed"),
+    Rate(
+        "response_on_time_rate",
+        "按时响应率",
+        "on-time response rate",
+        "responded_on_time",
+        "responded",
+        "responded on time ÷ responded",
+    ),
+    Rate(
+        "visit_rate",
+        "回访率",
+        "return-visit rate",
+        "visited",
+        "closed",
+        "return-visited ÷ closed",
+    ),
+    Rate(
+        "satisfied_rate",
+        "满意率",
+        "satisfied rate",
+        "satisfied",
+        "visited",
+        "rated 4 or 5 ÷ return-visited",
+    ),
+    Rate(
+        "returned_rate",
+        "退回重办率",
+        "returned/reopened rate",
+        "returned",
+        "assessed",
+        "returned or reopened ÷ assessed",
+    ),
+)
+RATE_BY_NAME: dict[str, Rate] = {r.name: r for r in RATES}
+
+# Figures the assessment names but gridmap does not record yet (the grid workers' phone
+# app brings patrols and household visits): reported as "no data yet" (暂无数据), never 0.
+NO_DATA_YET: dict[str, tuple[str, str]] = {
+    "patrols": ("巡查（一日双巡）", "patrols (twice a day)"),
+    "patrol_km": ("巡查里程", "patrol distance"),
+    "household_visits": ("入户走访", "household visits"),
+}
+
+# What a figure may be grouped by → (SQL of the key, SQL of the name, joins it needs).
+# A grid worker answers for the events of their grid's team: with two grid workers in a
+# team, each is credited with all of them (one row per worker).
+GROUPS: dict[str, tuple[str, str]] = {
+    "township": ("e.township_code", "NULL"),
+    "community": ("e.community_code", "NULL"),
+    "grid": ("e.grid_code", "NULL"),
+    "team": ("t.code", "t.name"),
+    "grid_worker": ("m.id::text", "m.name"),
+    "department": ("e.department_code", "NULL"),
+    "category": ("e.category_code", "NULL"),
+}
+# The names of the keys that are codes, looked up after grouping (current names: codes
+# never change meaning once issued).
+_NAME_SQL: dict[str, str] = {
+    "township": "SELECT code, name FROM area WHERE layer = 'township' AND code = ANY(:keys) "
+    "AND valid_to IS NULL",
+    "community": "SELECT code, name FROM area WHERE layer = 'community' AND code = ANY(:keys) "
+    "AND valid_to IS NULL",
+    "grid": "SELECT code, name FROM area WHERE layer = 'grid' AND code = ANY(:keys) "
+    "AND valid_to IS NULL",
+    "department": "SELECT code, name FROM department WHERE code = ANY(:keys)",
+    "category": "SELECT code, name FROM category WHERE code = ANY(:keys)",
+}
+GROUP_LABELS: dict[str, tuple[str, str]] = {
+    "township": ("乡镇（街道）", "township"),
+    "community": ("社区", "community"),
+    "grid": ("网格", "grid"),
+    "team": ("处置队伍", "team"),
+    "grid_worker": ("网格员", "grid worker"),
+    "department": ("职能部门", "department"),
+    "category": ("事件类别", "category"),
+}
+# The map layer of a grouping (a choropleth can colour it).
+AREA_GROUPS = ("township", "community", "grid")
+
+
+# --- periods ------------------------------------------------------------------------------
+
+PERIODS = ("today", "yesterday", "week", "last_week", "month", "last_month", "custom", "all")
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """[start, end) in time; `days` the local dates it covers (for a daily series)."""
+
+    name: str
+    start: dt.datetime | None
+    end: dt.datetime | None
+
+    @property
+    def first_day(self) -> dt.date | None:
+        return self.start.astimezone(CHINA_TZ).date() if self.start else None
+
+    @property
+    def last_day(self) -> dt.date | None:
+        return (
+            (self.end - dt.timedelta(microseconds=1)).astimezone(CHINA_TZ).date()
+            if self.end
+            else None
+        )
+
+    def previous(self) -> Period | None:
+        """The period of the same length just before (this week → last week); a month's
+        previous is the calendar month before."""
+        if self.start is None or self.end is None:
+            return None
+        if self.name in ("month", "last_month"):
+            first = self.start.astimezone(CHINA_TZ).date()
+            prev_first = (first - dt.timedelta(days=1)).replace(day=1)
+            return Period("previous", _local_midnight(prev_first), self.start)
+        return Period("previous", self.start - (self.end - self.start), self.start)
 
     def to_dict(self) -> dict[str, Any]:
         return {
+            "name": self.name,
+            "from": self.first_day.isoformat() if self.first_day else None,
+            "to": self.last_day.isoformat() if self.last_day else None,
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+        }
+
+
+def _local_midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), CHINA_TZ)
+
+
+def resolve_period(
+    *,
+    period: str | None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    now: dt.datetime | None = None,
+) -> Period:
+    """A named period (today, week: Monday to now, month, …) or `date_from`..`date_to`
+    inclusive (local days). Pure."""
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(CHINA_TZ)
+    today = now.date()
+    name = period or ("custom" if date_from or date_to else "all")
+    if name not in PERIODS:
+        raise InvalidInput(
+            f"period: must be one of {', '.join(PERIODS)}",
+            details={"field": "period", "value": name},
+        )
+    if name == "custom":
+        if date_from is None or date_to is None:
+            raise InvalidInput(
+                "a custom period needs from and to (dates, inclusive)",
+                details={"field": "from" if date_from is None else "to"},
+            )
+        if date_to < date_from:
+            raise InvalidInput(
+                "to is before from", details={"field": "to", "value": date_to.isoformat()}
+            )
+        if (date_to - date_from).days > 3 * 366:
+            raise InvalidInput("a period is at most three years", details={"field": "to"})
+        return Period(name, _local_midnight(date_from), _local_midnight(date_to + dt.timedelta(1)))
+    if name == "all":
+        return Period(name, None, None)
+    if name in ("today", "yesterday"):
+        day = today if name == "today" else today - dt.timedelta(days=1)
+        return Period(name, _local_midnight(day), _local_midnight(day + dt.timedelta(days=1)))
+    if name in ("week", "last_week"):
+        monday = today - dt.timedelta(days=today.weekday())
+        if name == "last_week":
+            monday -= dt.timedelta(days=7)
+        return Period(name, _local_midnight(monday), _local_midnight(monday + dt.timedelta(7)))
+    first = today.replace(day=1)
+    if name == "last_month":
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    nxt = (first + dt.timedelta(days=32)).replace(day=1)
+    return Period(name, _local_midnight(first), _local_midnight(nxt))
+
+
+# --- figures ------------------------------------------------------------------------------
+
+
+def ratio(numerator: int, denominator: int) -> float | None:
+    """A rate in [0, 1], rounded to 4 places; None when nothing is counted below it."""
+    return round(numerator / denominator, 4) if denominator else None
+
+
+def rates(counts: Mapping[str, int]) -> dict[str, float | None]:
+    """Every rate of `RATES` from the counts. Pure."""
+    return {r.name: ratio(counts[r.numerator], counts[r.denominator]) for r in RATES}
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """The assessment of one unit (or the total, key None)."""
+
+    key: str | None
+    name: str | None
+    counts: dict[str, int]
+    hours: dict[str, float | None]  # "response_median", "handling_p90", …
+    satisfaction: float | None  # mean rating 1–5 of the return-visited
+    previous: Figures | None = None
+
+    @property
+    def rates(self) -> dict[str, float | None]:
+        return rates(self.counts)
+
+    def __getattr__(self, name: str) -> Any:
+        # Counts read as attributes (row.received), as the older StatRow had them.
+        if name in COUNT_BY_NAME:
+            return self.counts[name]
+        if name == "visits":
+            return self.counts["visited"]
+        raise AttributeError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"key": self.key, "name": self.name, **self.counts}
+        out.update(self.rates)
+        out.update({f"{k}_hours": v for k, v in self.hours.items()})
+        out["satisfaction"] = self.satisfaction
+        # Kept for the command view and older callers: the mean of the handling clock.
+        out["mean_handling_hours"] = self.hours.get("handling_mean")
+        out["visits"] = self.counts["visited"]
+        out["no_data"] = sorted(NO_DATA_YET)
+        if self.previous is not None:
+            out["previous"] = self.previous.to_dict()
+            out["previous"].pop("previous", None)
+        return out
+
+
+def _figure_columns() -> str:
+    cols = [f"count(*) FILTER (WHERE {c.predicate}) AS {c.name}" for c in COUNTS]
+    for d in DURATIONS:
+        hours = f"extract(epoch FROM {d.end} - {d.start}) / 3600.0"
+        where = f"{d.start} IS NOT NULL AND {d.end} IS NOT NULL"
+        for label, q in PERCENTILES.items():
+            cols.append(
+                f"percentile_cont({q}) WITHIN GROUP (ORDER BY {hours}) "
+                f"FILTER (WHERE {where}) AS {d.name}_{label}"
+            )
+        cols.append(f"avg({hours}) FILTER (WHERE {where}) AS {d.name}_mean")
+    cols.append("avg(e.satisfaction) AS satisfaction")
+    return ",\n               ".join(cols)
+
+
+_FIGURE_COLUMNS = _figure_columns()
+_HOUR_NAMES = [f"{d.name}_{p}" for d in DURATIONS for p in (*PERCENTILES, "mean")]
+
+
+def _row_figures(row: RowMapping, *, key: str | None, name: str | None) -> Figures:
+    hours = {n: (round(float(row[n]), 2) if row[n] is not None else None) for n in _HOUR_NAMES}
+    sat = row["satisfaction"]
+    return Figures(
+        key=key,
+        name=name,
+        counts={c.name: int(row[c.name]) for c in COUNTS},
+        hours=hours,
+        satisfaction=round(float(sat), 2) if sat is not None else None,
+    )
+
+
+def _check_groups(by: Sequence[str]) -> None:
+    for b in by:
+        if b not in GROUPS:
+            raise InvalidInput(
+                f"by: must be one of {', '.join(GROUPS)}", details={"field": "by", "value": b}
+            )
+
+
+def _where(
+    *,
+    period: Period,
+    area: str | None,
+    county_code: str | None,
+    scope: Jurisdiction | None,
+) -> tuple[str, dict[str, Any]]:
+    """The events of a period, an area and a jurisdiction (the caller's, in the query)."""
+    scope_sql, params = scope.event_sql("e") if scope is not None else ("TRUE", {})
+    terms = [scope_sql]
+    if period.start is not None:
+        terms.append("e.received_at >= :p_start")
+        params["p_start"] = period.start
+    if period.end is not None:
+        terms.append("e.received_at < :p_end")
+        params["p_end"] = period.end
+    if county_code:
+        terms.append("e.county_code = :p_county")
+        params["p_county"] = county_code
+    if area:
+        terms.append(
+            "(e.township_code = :p_area OR e.community_code = :p_area "
+            "OR e.grid_code = :p_area OR e.county_code = :p_area)"
+        )
+        params["p_area"] = area
+    return " AND ".join(terms), params
+
+
+def _from(by: str | None) -> str:
+    joins = "event e"
+    if by in ("team", "grid_worker"):
+        joins += " JOIN team t ON t.id = e.team_id"
+    if by == "grid_worker":
+        joins += " JOIN member m ON m.team_id = t.id AND m.role = 'grid_worker'"
+    return joins
+
+
+def assess(
+    session: Session,
+    *,
+    by: Sequence[str] = (),
+    period: Period,
+    area: str | None = None,
+    county_code: str | None = None,
+    scope: Jurisdiction | None = None,
+    compare: bool = False,
+) -> dict[str, Any]:
+    """The total and the rows per unit of each grouping in `by`, for a period; with
+    `compare`, each with the figures of the previous period beside it.
+
+    Returns {"total": Figures, "groups": {by: [Figures, …]}}; rows with no key (events not
+    placed or not assigned) come last, key None.
+    """
+    _check_groups(by)
+    where, params = _where(period=period, area=area, county_code=county_code, scope=scope)
+    total_row = (
+        session.execute(text(f"SELECT {_FIGURE_COLUMNS} FROM event e WHERE {where}"), params)
+        .mappings()
+        .one()
+    )
+    total = _row_figures(total_row, key=None, name=None)
+    groups: dict[str, list[Figures]] = {}
+    for b in by:
+        key_sql, name_sql = GROUPS[b]
+        rows = (
+            session.execute(
+                text(
+                    f"""
+                SELECT {key_sql} AS key, max({name_sql}) AS name, {_FIGURE_COLUMNS}
+                FROM {_from(b)}
+                WHERE {where}
+                GROUP BY {key_sql}
+                ORDER BY {key_sql} NULLS LAST
+                """
+                ),
+                params,
+            )
+            .mappings()
+            .all()
+        )
+        names = _names(session, by=b, keys=[r["key"] for r in rows])
+        groups[b] = [
+            _row_figures(r, key=r["key"], name=names.get(r["key"], r["name"])) for r in rows
+        ]
+    if compare:
+        prev = period.previous()
+        if prev is not None:
+            before = assess(
+                session, by=by, period=prev, area=area, county_code=county_code, scope=scope
+            )
+            total = _with_previous(total, before["total"])
+            for b in by:
+                old = {f.key: f for f in before["groups"][b]}
+                groups[b] = [_with_previous(f, old.get(f.key)) for f in groups[b]]
+    return {"total": total, "groups": groups}
+
+
+def _names(session: Session, *, by: str | None, keys: Sequence[str | None]) -> dict[Any, str]:
+    sql = _NAME_SQL.get(by or "")
+    wanted = sorted({k for k in keys if k is not None})
+    if sql is None or not wanted:
+        return {}
+    return {code: name for code, name in session.execute(text(sql), {"keys": wanted}).all()}
+
+
+def _with_previous(now: Figures, before: Figures | None) -> Figures:
+    return Figures(now.key, now.name, now.counts, now.hours, now.satisfaction, before)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    day: dt.date
+    key: str | None
+    name: str | None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "day": self.day.isoformat(),
             "key": self.key,
             "name": self.name,
-            "received": self.received,
-            "open": self.open,
-            "overdue": self.overdue,
-            "open_overdue": self.open_overdue,
-            "closed": self.closed,
-            "closed_on_time": self.closed_on_time,
-            "merged": self.merged,
-            "mean_handling_hours": (
-                round(self.mean_handling_hours, 2) if self.mean_handling_hours is not None else None
-            ),
-            "satisfaction": round(self.satisfaction, 2) if self.satisfaction is not None else None,
-            "visits": self.visits,
+            **self.counts,
+            **rates(self.counts),
         }
+
+
+def series(
+    session: Session,
+    *,
+    by: str | None,
+    period: Period,
+    area: str | None = None,
+    county_code: str | None = None,
+    scope: Jurisdiction | None = None,
+    interval: str = "day",
+) -> list[SeriesPoint]:
+    """The counts per local day of receipt (per unit of `by`, or in total), every day of
+    the period present (zeros included) for the total."""
+    if interval != "day":
+        raise InvalidInput(
+            "interval: only day is supported", details={"field": "interval", "value": interval}
+        )
+    if period.start is None or period.end is None:
+        raise InvalidInput(
+            "a series needs a bounded period (today, week, month or from/to)",
+            details={"field": "period", "value": period.name},
+        )
+    if by is not None:
+        _check_groups([by])
+    where, params = _where(period=period, area=area, county_code=county_code, scope=scope)
+    counts = ", ".join(f"count(*) FILTER (WHERE {c.predicate}) AS {c.name}" for c in COUNTS)
+    day_sql = "(e.received_at AT TIME ZONE 'Asia/Shanghai')::date"
+    if by is None:
+        key_sql, name_sql = "NULL::text", "NULL::text"
+    else:
+        key_sql, name_sql = GROUPS[by]
+    rows = (
+        session.execute(
+            text(
+                f"""
+            SELECT {day_sql} AS day, {key_sql} AS key, max({name_sql}) AS name, {counts}
+            FROM {_from(by)}
+            WHERE {where}
+            GROUP BY 1, 2
+            ORDER BY 1, 2 NULLS LAST
+            """
+            ),
+            params,
+        )
+        .mappings()
+        .all()
+    )
+    names = _names(session, by=by, keys=[r["key"] for r in rows])
+    points = [
+        SeriesPoint(
+            r["day"],
+            r["key"],
+            names.get(r["key"], r["name"]),
+            {c.name: int(r[c.name]) for c in COUNTS},
+        )
+        for r in rows
+    ]
+    if by is None:
+        seen = {p.day for p in points}
+        first, last = period.first_day, period.last_day
+        assert first is not None and last is not None
+        day = first
+        zero = {c.name: 0 for c in COUNTS}
+        while day <= last:
+            if day not in seen:
+                points.append(SeriesPoint(day, None, None, dict(zero)))
+            day += dt.timedelta(days=1)
+        points.sort(key=lambda p: p.day)
+    return points
+
+
+def figure_events(
+    session: Session,
+    *,
+    figure: str,
+    period: Period,
+    by: str | None = None,
+    key: str | None = None,
+    area: str | None = None,
+    county_code: str | None = None,
+    scope: Jurisdiction | None = None,
+    limit: int = 500,
+) -> tuple[list[int], int]:
+    """The ids of the events behind one count (newest first, at most `limit`) and how
+    many there are: the same predicate as the figure, so the list adds up to it."""
+    try:
+        count = COUNT_BY_NAME[figure]
+    except KeyError:
+        raise InvalidInput(
+            f"figure: must be one of {', '.join(COUNT_BY_NAME)}",
+            details={"field": "figure", "value": figure},
+        ) from None
+    if not 1 <= limit <= 5000:
+        raise InvalidInput("limit: must be 1 to 5000", details={"field": "limit", "value": limit})
+    where, params = _where(period=period, area=area, county_code=county_code, scope=scope)
+    key_term = "TRUE"
+    if by is not None:
+        _check_groups([by])
+        key_sql = GROUPS[by][0]
+        if key is None:
+            key_term = f"{key_sql} IS NULL"
+        else:
+            key_term = f"{key_sql} = :p_key"
+            params["p_key"] = key
+    sql = f"""
+        SELECT DISTINCT e.id, count(*) OVER () AS n FROM {_from(by)}
+        WHERE {where} AND {key_term} AND {count.predicate}
+        ORDER BY e.id DESC LIMIT :p_limit
+    """
+    rows = session.execute(text(sql), {**params, "p_limit": limit}).all()
+    return [r[0] for r in rows], (int(rows[0][1]) if rows else 0)
+
+
+# --- the older per-group call (the command view's counters use it) -------------------------
 
 
 def event_stats(
@@ -66,81 +713,28 @@ def event_stats(
     since: dt.datetime | None = None,
     county_code: str | None = None,
     scope: Jurisdiction | None = None,
-) -> list[StatRow]:
-    """Received, open, overdue, closed on time, mean handling time and satisfaction per group.
-
-    Closed means closed at some point (closed or archived). On time: closed no later than
-    the handling deadline. Handling time runs from receipt to close. Merged duplicates
-    count as received but not as open.
-    """
-    try:
-        key = GROUPS[by]
-    except KeyError:
-        raise InvalidInput(
-            f"by: must be one of {', '.join(GROUPS)}", details={"field": "by", "value": by}
-        ) from None
-    team_name = "max(t.name)" if by == "team" else "NULL"
-    # A caller's jurisdiction, applied in the query (bound parameters, no string values).
-    scope_sql, scope_params = scope.event_sql("e") if scope is not None else ("TRUE", {})
-    open_states = ", ".join(f"'{s}'" for s in sorted(wf.OPEN_STATES))
-    sql = f"""
-        SELECT {key} AS key,
-               {team_name} AS team_name,
-               count(*) AS received,
-               count(*) FILTER (WHERE e.status IN ({open_states})) AS open,
-               count(*) FILTER (WHERE e.overdue) AS overdue,
-               count(*) FILTER (WHERE e.overdue AND e.status IN ({open_states}))
-                   AS open_overdue,
-               count(*) FILTER (WHERE e.closed_at IS NOT NULL) AS closed,
-               count(*) FILTER (WHERE e.closed_at IS NOT NULL
-                                AND (e.due_at IS NULL OR e.closed_at <= e.due_at))
-                   AS closed_on_time,
-               count(*) FILTER (WHERE e.status = 'merged') AS merged,
-               avg(extract(epoch FROM e.closed_at - e.received_at) / 3600.0)
-                   FILTER (WHERE e.closed_at IS NOT NULL) AS mean_handling_hours,
-               avg(e.satisfaction) AS satisfaction,
-               count(e.satisfaction) AS visits
-        FROM event e
-        LEFT JOIN team t ON t.id = e.team_id
-        WHERE (CAST(:since AS timestamptz) IS NULL OR e.received_at >= :since)
-          AND (CAST(:county AS text) IS NULL OR e.county_code = :county)
-          AND {scope_sql}
-        GROUP BY {key}
-        ORDER BY {key} NULLS LAST
-    """
-    params = {"since": since, "county": county_code, **scope_params}
-    rows = session.execute(text(sql), params).mappings().all()
-    names = _area_names(session, by=by, codes=[r["key"] for r in rows if r["key"]])
-    return [
-        StatRow(
-            key=r["key"],
-            name=r["team_name"] if by == "team" else names.get(r["key"]),
-            received=r["received"],
-            open=r["open"],
-            overdue=r["overdue"],
-            open_overdue=r["open_overdue"],
-            closed=r["closed"],
-            closed_on_time=r["closed_on_time"],
-            merged=r["merged"],
-            mean_handling_hours=(
-                float(r["mean_handling_hours"]) if r["mean_handling_hours"] is not None else None
-            ),
-            satisfaction=float(r["satisfaction"]) if r["satisfaction"] is not None else None,
-            visits=r["visits"],
-        )
-        for r in rows
-    ]
+) -> list[Figures]:
+    """The figures per unit of `by` for the events received since `since` (all if None)."""
+    period = Period("since" if since else "all", since, None)
+    found = assess(session, by=[by], period=period, county_code=county_code, scope=scope)
+    rows: list[Figures] = found["groups"][by]
+    return rows
 
 
-def _area_names(session: Session, *, by: str, codes: list[str]) -> dict[str, str]:
-    if by == "team" or not codes:
-        return {}
-    # Names from the areas current now: codes never change meaning once issued.
-    rows = session.execute(
-        text(
-            "SELECT code, name FROM area WHERE layer = :layer AND code = ANY(:codes) "
-            "AND valid_to IS NULL"
-        ),
-        {"layer": by, "codes": codes},
-    ).all()
-    return {code: name for code, name in rows}
+# --- the definitions, for docs/assessment.md ---------------------------------------------
+
+
+def definitions_markdown() -> str:
+    """The table of every figure's definition (docs/assessment.md holds this text)."""
+    lines = ["| figure | 中文 | what it counts |", "| --- | --- | --- |"]
+    for c in COUNTS:
+        lines.append(f"| `{c.name}` | {c.zh} | {c.definition} |")
+    for d in DURATIONS:
+        pct = ", ".join(f"`{d.name}_{p}_hours`" for p in (*PERCENTILES, "mean"))
+        lines.append(f"| {pct} | {d.zh} | {d.definition} |")
+    lines.append("| `satisfaction` | 满意度 | the mean rating (1–5) of the return-visited events |")
+    for r in RATES:
+        lines.append(f"| `{r.name}` | {r.zh} | {r.definition} |")
+    for name, (zh, en) in NO_DATA_YET.items():
+        lines.append(f"| `{name}` | {zh} | {en}: no data yet (暂无数据) |")
+    return "\n".join(lines) + "\n"

@@ -29,6 +29,7 @@ VENDOR_DIRS = (
     "leaflet.heat/dist",
     "leaflet.vectorgrid/dist",
     "@geoman-io/leaflet-geoman-free/dist",
+    "echarts/dist",
 )
 
 # folium names each asset (the first item of its `default_js` / `default_css` pairs); the

@@ -1,0 +1,365 @@
+"""The assessment (考核) on real PostGIS: the service's figures against figures the test
+computes itself from the event rows, for a hand-made set of events walked through the
+real workflow at known moments; and a township supervisor sees only its township."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import statistics
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
+
+from gridmap import events as ev
+from gridmap import ingest, stats
+from gridmap.db import make_engine, session_factory
+from gridmap.errors import InvalidInput
+from gridmap.event_input import EventInput
+from gridmap.models import Event
+from gridmap.routing import Router
+from gridmap.settings import Settings
+from tests import factories as f
+from tests.county_users import county_with_accounts
+from tests.logins import login, service_with_login
+
+# Monday 16 November 2026, 09:00 in China (01:00 UTC): the week the events arrive in.
+T0 = dt.datetime(2026, 11, 16, 1, 0, tzinfo=dt.UTC)
+WEEK = {"period": "custom", "from": "2026-11-16", "to": "2026-11-22"}
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _walk(session: Session, router: Router, n: int, seed: int = 21) -> None:
+    """`n` events spread over the grids, each taken a random way through the loop at
+    known moments (minutes after its receipt)."""
+    rng = random.Random(seed)
+    grids = sorted(f.GRIDS)
+    for i in range(n):
+        grid = grids[i % len(grids)]
+        lon, lat = f.SmallCounty.grid_center(grid)
+        received = T0 + dt.timedelta(hours=i * 3, minutes=rng.randint(0, 59))
+        event, _ = ingest.ingest_event(
+            session,
+            router=router,
+            payload=EventInput(
+                source="12345",
+                external_id=f"A{i}",
+                category="ROAD" if i % 3 else "VEND",
+                reported_at=received,
+                description="路面坑洼",
+                lon=lon + rng.uniform(-0.003, 0.003),
+                lat=lat + rng.uniform(-0.005, 0.005),
+            ),
+            actor="test",
+            now=received,
+        )
+        session.execute(update(Event).where(Event.id == event.id).values(received_at=received))
+        t = received
+        fate = rng.random()
+        steps: list[tuple[str, dict[str, Any]]] = [("register", {}), ("assign", {})]
+        if fate > 0.1:
+            steps.append(("start", {}))
+        if fate > 0.25:
+            if rng.random() < 0.15:
+                steps += [("return", {"reason": "不归我们"}), ("assign", {}), ("start", {})]
+            steps += [("report_back", {"note": "ok"}), ("close", {})]
+            if rng.random() < 0.6:
+                steps.append(("visit", {"satisfaction": rng.randint(2, 5)}))
+            if rng.random() < 0.1:
+                steps.append(("reopen", {"reason": "群众不满意"}))
+        for action, kw in steps:
+            # Some close within the deadline (72 h), some after it.
+            t += dt.timedelta(minutes=rng.choice([7, 45, 300, 1500, 2400]))
+            if action == "assign" and kw == {}:
+                kw = {"team_code": f"T-{grid}"}
+            ev.act(session, event_id=event.id, action=action, actor="op", now=t, **kw)
+        if fate < 0.2:
+            ev.check_overdue(session, now=T0 + dt.timedelta(days=6))
+    # One duplicate merged into the first event.
+    dup, _ = ingest.ingest_event(
+        session,
+        router=router,
+        payload=EventInput(
+            source="12345",
+            external_id="DUP",
+            category="ROAD",
+            reported_at=T0,
+            description="重复",
+            lon=f.SmallCounty.grid_center(grids[0])[0],
+            lat=f.SmallCounty.grid_center(grids[0])[1],
+        ),
+        actor="test",
+        now=T0,
+    )
+    session.execute(update(Event).where(Event.id == dup.id).values(received_at=T0))
+    first = session.scalars(select(Event.id).where(Event.external_id == "A0")).one()
+    ev.act(session, event_id=dup.id, action="register", actor="op", now=T0)
+    ev.act(session, event_id=dup.id, action="merge", actor="op", target_id=first, now=T0)
+
+
+@pytest.fixture(scope="module")
+def county_url(server_url: str, small_county_template: str) -> Iterator[str]:
+    users = [
+        ("county-sup", "supervisor", [f.COUNTY]),
+        ("west-sup", "supervisor", [f.T1]),
+    ]
+    yield from county_with_accounts(server_url, small_county_template, prefix="assess", users=users)
+
+
+@pytest.fixture(scope="module")
+def walked(county_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
+    engine = make_engine(county_url, pool_size=2)
+    sessions = session_factory(engine)
+    router = Router(sessions, Settings(home=tmp_path_factory.mktemp("home")))
+    router.reload()
+    with sessions() as session:
+        _walk(session, router, 48)
+        session.commit()
+    engine.dispose()
+    return county_url
+
+
+@pytest.fixture(scope="module")
+def app(walked: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    yield from service_with_login(walked, tmp_path_factory.mktemp("svc"))
+
+
+@pytest.fixture
+def db(walked: str) -> Iterator[Session]:
+    engine = make_engine(walked, pool_size=1)
+    with session_factory(engine)() as session:
+        yield session
+    engine.dispose()
+
+
+# --- the test's own arithmetic, from the rows --------------------------------------------
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    """Linear interpolation between the nearest ranks (as percentile_cont)."""
+    if not values:
+        return None
+    xs = sorted(values)
+    pos = q * (len(xs) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(xs) - 1)
+    return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
+
+
+def _hours(a: dt.datetime, b: dt.datetime) -> float:
+    return (b - a).total_seconds() / 3600
+
+
+def _expected(rows: list[Any]) -> dict[str, Any]:
+    assessed = [r for r in rows if r.status != "merged"]
+    closed = [r for r in rows if r.closed_at is not None]
+    on_time = [r for r in closed if r.due_at is None or r.closed_at <= r.due_at]
+    rated = [r.satisfaction for r in rows if r.satisfaction is not None]
+    response = [_hours(r.received_at, r.responded_at) for r in rows if r.responded_at]
+    handling = [_hours(r.assigned_at, r.closed_at) for r in closed if r.assigned_at]
+    returned = [r for r in assessed if r.returned_count or r.reopened_count]
+    return {
+        "received": len(rows),
+        "merged": len(rows) - len(assessed),
+        "closed": len(closed),
+        "closed_on_time": len(on_time),
+        "overdue": sum(1 for r in rows if r.overdue),
+        "on_time_rate": round(len(on_time) / len(closed), 4) if closed else None,
+        "overdue_rate": round(sum(1 for r in assessed if r.overdue) / len(assessed), 4),
+        "visit_rate": round(len(rated) / len(closed), 4) if closed else None,
+        "returned_rate": round(len(returned) / len(assessed), 4),
+        "satisfaction": round(statistics.fmean(rated), 2) if rated else None,
+        "response_median_hours": _round(_percentile(response, 0.5)),
+        "response_p90_hours": _round(_percentile(response, 0.9)),
+        "handling_median_hours": _round(_percentile(handling, 0.5)),
+        "handling_p90_hours": _round(_percentile(handling, 0.9)),
+    }
+
+
+def _round(v: float | None) -> float | None:
+    return round(v, 2) if v is not None else None
+
+
+def _rows(db: Session, where: str = "TRUE", **params: Any) -> list[Any]:
+    return list(
+        db.execute(
+            text("SELECT * FROM event WHERE received_at >= :a AND received_at < :b AND " + where),
+            {"a": T0 - dt.timedelta(hours=1), "b": T0 + dt.timedelta(days=7), **params},
+        ).all()
+    )
+
+
+def _pick(answer: dict[str, Any]) -> dict[str, Any]:
+    return {
+        k: answer[k]
+        for k in (
+            "received",
+            "merged",
+            "closed",
+            "closed_on_time",
+            "overdue",
+            "on_time_rate",
+            "overdue_rate",
+            "visit_rate",
+            "returned_rate",
+            "satisfaction",
+            "response_median_hours",
+            "response_p90_hours",
+            "handling_median_hours",
+            "handling_p90_hours",
+        )
+    }
+
+
+# --- the figures --------------------------------------------------------------------------
+
+
+def test_the_walk_covers_every_case(db: Session) -> None:
+    rows = _rows(db)
+    assert len(rows) == 49
+    assert any(r.overdue for r in rows) and any(r.returned_count for r in rows)
+    assert any(r.reopened_count for r in rows) and any(r.status == "merged" for r in rows)
+    assert any(r.closed_at and r.closed_at > r.due_at for r in rows)
+    assert any(r.closed_at and r.closed_at <= r.due_at for r in rows)
+    assert sum(1 for r in rows if r.satisfaction) >= 10
+
+
+def test_the_county_total_equals_the_test_s_own_arithmetic(app: TestClient, db: Session) -> None:
+    sup = login(app, "county-sup")
+    answer = sup.get("/api/stats", params={**WEEK, "by": "grid"}).json()
+    assert _pick(answer["total"]) == _expected(_rows(db))
+
+
+@pytest.mark.parametrize("by", ["township", "grid", "community", "category", "department", "team"])
+def test_every_unit_s_figures_equal_the_test_s_own(app: TestClient, db: Session, by: str) -> None:
+    sup = login(app, "county-sup")
+    answer = sup.get("/api/stats", params={**WEEK, "by": by}).json()
+    column = {
+        "township": "township_code",
+        "grid": "grid_code",
+        "community": "community_code",
+        "category": "category_code",
+        "department": "department_code",
+    }.get(by)
+    assert answer["rows"], by
+    for row in answer["rows"]:
+        if column is None:  # team: by the team's code
+            own = _rows(db, "team_id = (SELECT id FROM team WHERE code = :k)", k=row["key"])
+        elif row["key"] is None:
+            own = _rows(db, f"{column} IS NULL")
+        else:
+            own = _rows(db, f"{column} = :k", k=row["key"])
+        assert _pick(row) == _expected(own), (by, row["key"])
+    assert sum(r["received"] for r in answer["rows"]) == answer["total"]["received"] or by == "team"
+
+
+def test_the_grid_worker_is_credited_with_the_events_of_their_grid_team(
+    app: TestClient, db: Session
+) -> None:
+    sup = login(app, "county-sup")
+    rows = sup.get("/api/stats", params={**WEEK, "by": "grid_worker"}).json()["rows"]
+    assert {r["name"] for r in rows} == {"李网格"}
+    own = _rows(db, "team_id IN (SELECT id FROM team WHERE level = 'grid')")
+    assert sum(r["received"] for r in rows) == len(own)
+
+
+def test_the_figures_named_but_not_recorded_say_no_data_yet(app: TestClient) -> None:
+    answer = login(app, "county-sup").get("/api/stats", params=WEEK).json()
+    assert set(answer["no_data"]) == {"patrols", "patrol_km", "household_visits"}
+    assert "patrols" not in answer["total"]  # never a 0 that would read as "none done"
+
+
+def test_the_previous_period_is_beside_this_one(app: TestClient, db: Session) -> None:
+    sup = login(app, "county-sup")
+    nxt = {"period": "custom", "from": "2026-11-23", "to": "2026-11-29", "compare": "true"}
+    answer = sup.get("/api/stats", params={**nxt, "by": "township"}).json()
+    assert answer["previous_period"]["from"] == "2026-11-16"
+    assert answer["previous_period"]["to"] == "2026-11-22"
+    assert answer["total"]["received"] == 0
+    assert answer["total"]["previous"]["received"] == len(_rows(db))
+
+
+def test_the_daily_series_adds_up_to_the_total(app: TestClient, db: Session) -> None:
+    sup = login(app, "county-sup")
+    points = sup.get("/api/stats/series", params=WEEK).json()["points"]
+    assert [p["day"] for p in points] == [f"2026-11-{d}" for d in range(16, 23)]
+    assert sum(p["received"] for p in points) == len(_rows(db))
+    assert sum(p["closed_on_time"] for p in points) == _expected(_rows(db))["closed_on_time"]
+    by_grid = sup.get("/api/stats/series", params={**WEEK, "by": "grid"}).json()["points"]
+    assert sum(p["received"] for p in by_grid) == len(_rows(db))
+
+
+@pytest.mark.parametrize("figure", ["overdue", "closed_on_time", "closed_late", "returned"])
+def test_a_figure_drills_down_to_exactly_its_events(
+    app: TestClient, db: Session, figure: str
+) -> None:
+    sup = login(app, "county-sup")
+    rows = sup.get("/api/stats", params={**WEEK, "by": "grid"}).json()["rows"]
+    worst = max(rows, key=lambda r: (r[figure], r["key"]))
+    listed = sup.get(
+        "/api/stats/events",
+        params={**WEEK, "figure": figure, "by": "grid", "key": worst["key"]},
+    ).json()
+    assert listed["count"] == worst[figure] == len(listed["events"])
+    predicate = stats.COUNT_BY_NAME[figure].predicate.replace("e.", "")
+    own = _rows(db, f"grid_code = :k AND {predicate}", k=worst["key"])
+    assert sorted(e["id"] for e in listed["events"]) == sorted(r.id for r in own)
+
+
+def test_a_township_supervisor_sees_only_its_township(app: TestClient, db: Session) -> None:
+    west = login(app, "west-sup")
+    answer = west.get("/api/stats", params={**WEEK, "by": "grid"}).json()
+    assert {r["key"][:9] for r in answer["rows"]} == {f.T1}
+    assert answer["total"]["received"] == len(_rows(db, "township_code = :t", t=f.T1))
+    town = west.get("/api/stats", params={**WEEK, "by": "township"}).json()["rows"]
+    assert [r["key"] for r in town] == [f.T1]
+    points = west.get("/api/stats/series", params={**WEEK, "by": "township"}).json()["points"]
+    assert {p["key"] for p in points} == {f.T1}
+    # Asking for the other township's area, or its events, gives nothing of it.
+    other = west.get("/api/stats", params={**WEEK, "area": f.T2}).json()
+    assert other["total"]["received"] == 0
+    listed = west.get(
+        "/api/stats/events", params={**WEEK, "figure": "received", "by": "township", "key": f.T2}
+    ).json()
+    assert listed["count"] == 0 and listed["events"] == []
+
+
+def test_periods_are_local_days_and_bad_ones_are_refused() -> None:
+    now = dt.datetime(2026, 11, 18, 17, 0, tzinfo=dt.UTC)  # Thursday 01:00 in China
+    week = stats.resolve_period(period="week", now=now)
+    assert (week.first_day, week.last_day) == (dt.date(2026, 11, 16), dt.date(2026, 11, 22))
+    today = stats.resolve_period(period="today", now=now)
+    assert today.first_day == dt.date(2026, 11, 19)
+    month = stats.resolve_period(period="month", now=now)
+    prev = month.previous()
+    assert prev is not None and (prev.first_day, prev.last_day) == (
+        dt.date(2026, 10, 1),
+        dt.date(2026, 10, 31),
+    )
+    with pytest.raises(InvalidInput):
+        stats.resolve_period(period="fortnight")
+    with pytest.raises(InvalidInput):
+        stats.resolve_period(period="custom", date_from=dt.date(2026, 11, 2))
+    with pytest.raises(InvalidInput):
+        stats.resolve_period(
+            period="custom", date_from=dt.date(2026, 11, 2), date_to=dt.date(2026, 11, 1)
+        )
+
+
+def test_bad_questions_get_a_stable_error(app: TestClient) -> None:
+    sup = login(app, "county-sup")
+    for params in ({"by": "planet"}, {"period": "fortnight"}, {"figure": "x"}):
+        url = "/api/stats/events" if "figure" in params else "/api/stats"
+        answer = sup.get(url, params=params)
+        assert answer.status_code == 422, params
+        assert answer.json()["error"]["code"]
+
+
+def test_the_definitions_are_written_once_and_in_the_docs() -> None:
+    doc = (ROOT / "docs" / "assessment.md").read_text()
+    assert stats.definitions_markdown() in doc
