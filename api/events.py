@@ -32,6 +32,7 @@ from api.deps import ContextDep, SessionDep
 from gridmap import event_queries, ingest
 from gridmap import events as ev
 from gridmap import workflow as wf
+from gridmap.audit import record as record_audit
 from gridmap.categories import list_categories
 from gridmap.db import translate_errors
 from gridmap.errors import InvalidInput, NotFound, PayloadTooLarge
@@ -44,6 +45,7 @@ from gridmap.event_input import (
 )
 from gridmap.ingest import IngestAudit
 from gridmap.models import Event, Photo, Team
+from gridmap.permissions import Jurisdiction
 from gridmap.photos import (
     MAX_PHOTOS_PER_EVENT,
     base64_length,
@@ -94,6 +96,13 @@ class EventIn(BaseModel):
     address: str | None = None
     reporter: ReporterIn | None = None
     reported_at: dt.datetime
+    county: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=12,
+        description="the county (code) an event without a place on the map belongs to; "
+        "default: the sender's",
+    )
     photos: list[str] = Field(
         default_factory=list,
         max_length=MAX_PHOTOS_PER_EVENT,
@@ -188,6 +197,14 @@ class EventOut(BaseModel):
     co_handlers: list[dict[str, Any]]
     allowed_actions: list[str]
     routing: dict[str, Any]
+
+
+class EventAck(BaseModel):
+    """The answer to a sender whose areas do not hold the event: taken in (or known), and
+    nothing about where it lies or who handles it (as `/api/locate` would refuse to say)."""
+
+    id: int
+    status: str
 
 
 class LogEntryOut(BaseModel):
@@ -320,12 +337,18 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 
 
 def _ingest_alone(
-    ctx: AppContext, payload: EventInput, audit: IngestAudit, photos: list[bytes] | None = None
-) -> tuple[EventOut, bool]:
+    ctx: AppContext,
+    payload: EventInput,
+    audit: IngestAudit,
+    scope: Jurisdiction,
+    county: str | None,
+    photos: list[bytes] | None = None,
+) -> tuple[EventOut | EventAck, bool]:
     """An ingest in its own transaction: a category the batcher has not seen yet (it may
     not exist, or it is a resend answered whatever it says now), no batcher running, or
     an event sent with photos (checked already; stored in the event's transaction).
-    A resend is answered with the stored event: its photos came with it the first time."""
+    A resend is answered with the stored event as far as the sender may read it (its
+    photos came with it the first time), and audited."""
     actor = f"source:{payload.source}"
     with translate_errors(ctx.database_url), ctx.sessions() as session:
         taken = ingest.take_in_event(
@@ -335,6 +358,7 @@ def _ingest_alone(
             actor=actor,
             policy=EventPolicy.from_settings(ctx.settings),
             audit=audit,
+            county_code=county,
         )
         if taken.existing is None and photos:
             event = ev.get_event(session, event_id=taken.columns["id"])
@@ -344,11 +368,47 @@ def _ingest_alone(
                 )
                 ev.attach_photo(session, event=event, photo=stored, actor=actor)
             session.commit()
-            return event_out(session, event), True
-        session.commit()  # acknowledged only once committed
+            return _answer(session, event, scope), True
         if taken.existing is not None:
-            return event_out(session, taken.existing), False
-    return _new_event_out(taken), True
+            answer = _answer(session, taken.existing, scope)
+            record_audit(
+                session,
+                actor=audit.actor,
+                action="event.ingest_repeat",
+                target_type="event",
+                target_id=taken.existing.id,
+                details={
+                    **audit.details,
+                    "external_id": payload.external_id,
+                    "answered": "event" if isinstance(answer, EventOut) else "acknowledgement",
+                },
+                source_addr=audit.source_addr,
+            )
+            session.commit()  # acknowledged only once committed
+            return answer, False
+        session.commit()  # acknowledged only once committed
+    return _new_answer(taken, scope), True
+
+
+def _answer(session: Session, event: Event, scope: Jurisdiction) -> EventOut | EventAck:
+    """A stored event as its sender may see it: whole when its jurisdiction holds it."""
+    if scope.covers(event, co_handler_team_ids=ev.co_handler_team_ids(session, event_id=event.id)):
+        return event_out(session, event)
+    return EventAck(id=event.id, status=event.status)
+
+
+def _new_answer(taken: ingest.Ingested, scope: Jurisdiction) -> EventOut | EventAck:
+    """A new event as its sender may see it (it has no co-handlers yet)."""
+    c = taken.columns
+    if scope.covers_codes(
+        county_code=c["county_code"],
+        township_code=c["township_code"],
+        community_code=c["community_code"],
+        grid_code=c["grid_code"],
+        team_id=c["team_id"],
+    ):
+        return _new_event_out(taken)
+    return EventAck(id=c["id"], status=c["status"])
 
 
 def _checked_photos(body: EventIn, *, max_bytes: int) -> list[bytes]:
@@ -377,7 +437,7 @@ def _new_event_out(taken: ingest.Ingested) -> EventOut:
     "/events",
     summary="Ingest one event: 201 when new, 200 when (source, external_id) is known",
     status_code=201,
-    response_model=EventOut,
+    response_model=EventOut | EventAck,
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -385,7 +445,7 @@ def _new_event_out(taken: ingest.Ingested) -> EventOut:
         }
     },
 )
-async def post_event(request: Request, response: Response, ctx: ContextDep) -> EventOut:
+async def post_event(request: Request, response: Response, ctx: ContextDep) -> EventOut | EventAck:
     # `api.ingest_door.GridmapApp` answers this path before FastAPI routes it, through the
     # same `take_in_post`; this route documents it (OpenAPI) and serves a plain FastAPI app.
     out, created = await take_in_post(request, ctx)
@@ -393,8 +453,13 @@ async def post_event(request: Request, response: Response, ctx: ContextDep) -> E
     return out
 
 
-async def take_in_post(request: Request, ctx: AppContext) -> tuple[EventOut, bool]:
-    """POST /api/events, once the caller may ingest: (the event, True when it is new)."""
+async def take_in_post(request: Request, ctx: AppContext) -> tuple[EventOut | EventAck, bool]:
+    """POST /api/events, once the caller may ingest: (the answer, True when it is new).
+
+    The answer is the event when the caller's jurisdiction holds it, else only its id and
+    status (`EventAck`): a sender learns nothing about a place outside its areas, whether
+    it reports there or repeats another sender's (source, external_id).
+    """
     raw = await _read_limited(request, event_body_limit(ctx.settings.photo_max_bytes))
     try:
         body = EventIn.model_validate_json(raw)
@@ -409,19 +474,29 @@ async def take_in_post(request: Request, ctx: AppContext) -> tuple[EventOut, boo
     policy = EventPolicy.from_settings(ctx.settings)
     payload = check_event_input(body.to_input(), policy=policy)
     photos = _checked_photos(body, max_bytes=ctx.settings.photo_max_bytes)
+    principal = current_principal(request)
+    scope = principal.jurisdiction
+    county = scope.unplaced_county(body.county)
     # Written by the ingest statement itself, as `audit_write` would: no extra round trip.
     audit = IngestAudit(
-        actor=current_principal(request).actor,
+        actor=principal.actor,
         source_addr=source_addr(request),
         details={"source": payload.source, **({"photos": len(photos)} if photos else {})},
     )
     if photos:
         return await anyio.to_thread.run_sync(
-            _ingest_alone, ctx, payload, audit, photos, limiter=_ingest_limiter(request, ctx)
+            _ingest_alone,
+            ctx,
+            payload,
+            audit,
+            scope,
+            county,
+            photos,
+            limiter=_ingest_limiter(request, ctx),
         )
     if ctx.ingest_batcher is None or not ingest.category_seen(ctx.engine, payload.category):
         return await anyio.to_thread.run_sync(
-            _ingest_alone, ctx, payload, audit, limiter=_ingest_limiter(request, ctx)
+            _ingest_alone, ctx, payload, audit, scope, county, limiter=_ingest_limiter(request, ctx)
         )
     # Routing is in memory (microseconds), so it runs here, on the event loop; the
     # batcher answers once the batch holding this event is committed.
@@ -431,13 +506,14 @@ async def take_in_post(request: Request, ctx: AppContext) -> tuple[EventOut, boo
         actor=f"source:{payload.source}",
         policy=policy,
         audit=audit,
+        county_code=county,
     )
     taken = await ctx.ingest_batcher.submit(new)
     if taken is not None:
-        return _new_event_out(taken), True
+        return _new_answer(taken, scope), True
     # Known already (a resend, or a repeat within the batch): answered with the stored one.
     return await anyio.to_thread.run_sync(
-        _ingest_alone, ctx, payload, audit, limiter=_ingest_limiter(request, ctx)
+        _ingest_alone, ctx, payload, audit, scope, county, limiter=_ingest_limiter(request, ctx)
     )
 
 
@@ -578,6 +654,7 @@ def post_action(
         satisfaction=body.satisfaction,
         priority=body.priority,
         expected_version=body.row_version,
+        scope=principal.jurisdiction,
     )
     audit_write(
         session,

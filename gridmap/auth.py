@@ -206,11 +206,14 @@ def jurisdiction_for(
     for ref in areas:
         by_layer[ref.layer].add(ref.code)
     county_wide = set(by_layer["county"])
-    if team_id is not None and not areas:
-        # A department team works county-wide: its stream is the county's.
+    home_counties = {ref.county_code for ref in areas}
+    if team_id is not None:
         team = session.get(Team, team_id)
         if team is not None:
-            county_wide.add(team.county_code)
+            home_counties.add(team.county_code)
+            if not areas:
+                # A department team works county-wide: its stream is the county's.
+                county_wide.add(team.county_code)
     townships: set[str] = set(by_layer["township"])
     for county in {ref.county_code for ref in areas}:
         grid_parents = _parents(
@@ -239,6 +242,7 @@ def jurisdiction_for(
         grid_codes=frozenset(by_layer["grid"]),
         team_id=team_id,
         stream_townships=frozenset(townships),
+        home_counties=frozenset(home_counties),
     )
 
 

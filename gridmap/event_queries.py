@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from gridmap import workflow as wf
 from gridmap.event_input import invalid_field
-from gridmap.events import get_event
+from gridmap.events import PLACEABLE_STATES, get_event
 from gridmap.models import Event, EventCoHandler, EventLog, Team
 from gridmap.permissions import Jurisdiction
 
@@ -84,12 +84,14 @@ def list_events(
 def triage_queue(
     session: Session, *, limit: int = 100, scope: Jurisdiction | None = None
 ) -> list[Event]:
-    """Events no one could place: outside every grid or only an address (operators route them)."""
+    """Events no one could place: outside every grid or only an address (operators route
+    them). Each stays here until it is placed, whatever step it has reached meanwhile
+    (the states `gridmap.events.place_event` places from)."""
     return list(
         session.scalars(
             select(Event)
             .where(
-                Event.status == wf.REPORTED,
+                Event.status.in_(PLACEABLE_STATES),
                 Event.grid_code.is_(None),
                 Event.dedicated_code.is_(None),
                 scope.event_clause() if scope is not None else true(),

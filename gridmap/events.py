@@ -16,12 +16,13 @@ from typing import Any
 
 from geoalchemy2.shape import to_shape
 from shapely.geometry import Point
-from sqlalchemy import case, or_, select
+from sqlalchemy import case, literal, or_, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session
 
-from gridmap import notify, teams
+from gridmap import boundaries, notify, teams
 from gridmap import workflow as wf
+from gridmap.area_scope import scope_for
 from gridmap.crs import parse_crs
 from gridmap.deadlines import compute_deadlines, missed_deadline
 from gridmap.errors import (
@@ -30,6 +31,7 @@ from gridmap.errors import (
     InvalidInput,
     NotFound,
     OutsideCoverage,
+    PermissionDenied,
     VersionConflict,
 )
 from gridmap.event_input import invalid_field, refuse_unstorable_text
@@ -37,6 +39,7 @@ from gridmap.event_routing import routing_columns
 from gridmap.joint_dispatch import JointPlan, plan_joint_dispatch
 from gridmap.models import (
     PRIORITIES,
+    Duty,
     Event,
     EventCoHandler,
     EventLog,
@@ -44,6 +47,7 @@ from gridmap.models import (
     ResponsibilityRule,
     Team,
 )
+from gridmap.permissions import EVERYWHERE, Jurisdiction
 from gridmap.photos import StoredPhoto
 from gridmap.routing_types import Router
 
@@ -53,6 +57,9 @@ SYSTEM_ACTOR = wf.SYSTEM_ACTOR
 
 
 # --- placing an event -----------------------------------------------------------------
+
+# The states an event can be placed from: not yet handed to anyone to handle.
+PLACEABLE_STATES = (wf.REPORTED, wf.REGISTERED, wf.RETURNED)
 
 
 def get_event(session: Session, *, event_id: int, for_update: bool = False) -> Event:
@@ -77,7 +84,7 @@ def place_event(
 ) -> Event:
     """An operator places an unassigned event on the map (the triage queue): route it now."""
     event = get_event(session, event_id=event_id, for_update=True)
-    if event.status not in (wf.REPORTED, wf.REGISTERED, wf.RETURNED):
+    if event.status not in PLACEABLE_STATES:
         raise Conflict(
             f"event {event_id} is {event.status}; only a reported, registered or returned "
             "event can be placed",
@@ -127,8 +134,16 @@ def act(
     priority: str | None = None,
     expected_version: int | None = None,
     now: dt.datetime | None = None,
+    scope: Jurisdiction = EVERYWHERE,
 ) -> Event:
-    """Take one workflow action; refuse it (409) if the current state does not allow it."""
+    """Take one workflow action; refuse it (409) if the current state does not allow it.
+
+    `scope` is the caller's jurisdiction (the caller has checked that it covers the event
+    itself): whatever else the caller names must be inside its reach too — the event it
+    merges into (`scope.covers`) and the teams it assigns or brings in (`team_in_reach`),
+    403 otherwise. Teams the rules choose (a default joint dispatch across a boundary,
+    escalation to the next level's duty team) are the workflow's, not the caller's choice.
+    """
     now = now or dt.datetime.now(dt.UTC)
     wf.rule_for(action)  # an unknown action fails before the row is locked
     refuse_unstorable_text(actor=actor, team=team_code, reason=reason, note=note)
@@ -140,6 +155,11 @@ def act(
             details={"row_version": event.row_version},
         )
     team = _team(session, event, team_code) if team_code else None
+    if not scope.everywhere:
+        named = [team] if team is not None else []
+        named += [_team(session, event, code) for code in dict.fromkeys(co_team_codes)]
+        for one in named:
+            check_team_in_reach(session, scope=scope, team=one)
 
     if action == "report_back" and team is not None and team.id != event.team_id:
         return _co_handler_report(session, event, team=team, actor=actor, note=note, now=now)
@@ -213,6 +233,7 @@ def act(
             actor=actor,
             data=data,
             now=now,
+            scope=scope,
         )
     elif action == "visit":
         if satisfaction is None or not 1 <= satisfaction <= 5:
@@ -272,6 +293,48 @@ def _team(session: Session, event: Event, code: str) -> Team:
     return found[0]
 
 
+# Teams that serve a whole county: the departments a township blows the whistle for
+# (吹哨报到) and the enforcement units.
+COUNTY_UNITS = ("department", "enforcement")
+
+
+def team_in_reach(session: Session, *, scope: Jurisdiction, team: Team) -> bool:
+    """Whether a caller of `scope` may hand an event to `team` (assign, joint dispatch).
+
+    Its own team; a department or enforcement team of a county its areas lie in; or a
+    team on duty for an area inside its areas on the active map (`area_scope`, the map's
+    rule). Not another township's grid or duty team, nor one a level above the caller.
+    """
+    if scope.everywhere or team.id == scope.team_id:
+        return True
+    if team.level in COUNTY_UNITS and team.county_code in scope.home_counties:
+        return True
+    active = boundaries.active_version(session)
+    if active is None:
+        return False
+    where, params = scope_for(session, jurisdiction=scope, version_id=active.id).sql("a")
+    codes = list(session.scalars(select(Duty.area_code).where(Duty.team_id == team.id)))
+    if not codes:
+        return False
+    inside = session.execute(
+        text(
+            f"SELECT 1 FROM area a WHERE a.valid_to IS NULL AND a.code = ANY(:codes) "
+            f"AND {where} LIMIT 1"
+        ),
+        {"codes": codes, **params},
+    ).first()
+    return inside is not None
+
+
+def check_team_in_reach(session: Session, *, scope: Jurisdiction, team: Team) -> None:
+    if not team_in_reach(session, scope=scope, team=team):
+        raise PermissionDenied(
+            f"team {team.code} is on duty outside your areas: hand the event to a team of "
+            "yours, a county department, or escalate it",
+            details={"team": team.code},
+        )
+
+
 def _register(
     session: Session, event: Event, *, priority: str | None, now: dt.datetime, data: dict[str, Any]
 ) -> None:
@@ -299,9 +362,15 @@ def _register(
 def _rule_for(session: Session, event: Event) -> ResponsibilityRule | None:
     """The most specific rule: this grid's, community's, township's, else the county-wide one."""
     areas = [c for c in (event.grid_code, event.community_code, event.township_code) if c]
-    specificity = case(
-        *[(ResponsibilityRule.area_code == code, n) for n, code in enumerate(areas)],
-        else_=len(areas),
+    # An event not yet placed has no areas: only a county-wide rule can fit (and a CASE
+    # without a WHEN is not SQL).
+    specificity = (
+        case(
+            *[(ResponsibilityRule.area_code == code, n) for n, code in enumerate(areas)],
+            else_=len(areas),
+        )
+        if areas
+        else literal(0)
     )
     stmt = select(ResponsibilityRule).where(
         ResponsibilityRule.category_code == event.category_code,
@@ -422,10 +491,18 @@ def _merge(
     actor: str,
     data: dict[str, Any],
     now: dt.datetime,
+    scope: Jurisdiction = EVERYWHERE,
 ) -> None:
     if target_id is None or target_id == event.id:
         raise invalid_field("target", "name another event to merge this one into", target_id)
     target = get_event(session, event_id=target_id, for_update=True)
+    if not scope.everywhere and not scope.covers(
+        target, co_handler_team_ids=co_handler_team_ids(session, event_id=target.id)
+    ):
+        raise PermissionDenied(
+            f"event {target_id} lies outside your jurisdiction: merge only into an event of yours",
+            details={"target": target_id},
+        )
     if target.status == wf.MERGED:
         raise Conflict(
             f"event {target_id} is itself merged into {target.duplicate_of}; merge into that",
@@ -442,6 +519,12 @@ def _merge(
         data={"event_id": event.id},
         note=f"event {event.id} merged in as a duplicate",
         at=now,
+    )
+
+
+def co_handler_team_ids(session: Session, *, event_id: int) -> list[int]:
+    return list(
+        session.scalars(select(EventCoHandler.team_id).where(EventCoHandler.event_id == event_id))
     )
 
 
@@ -608,10 +691,16 @@ def announcement(event: Event) -> dict[str, Any]:
 
 
 def announce_event(session: Session, kind: str, event: Event) -> None:
+    # The co-handling teams ride along: the stream sends a message only to those who may
+    # read the event (`Jurisdiction.covers_message`), and co-handlers may.
+    payload = {
+        **announcement(event),
+        "co_team_ids": co_handler_team_ids(session, event_id=event.id),
+    }
     notify.announce(
         session,
         kind=kind,
-        payload=announcement(event),
+        payload=payload,
         county_code=event.county_code,
         township_code=event.township_code,
     )

@@ -111,16 +111,24 @@ def ingest_event(
     actor: str,
     policy: EventPolicy | None = None,
     now: dt.datetime | None = None,
+    county_code: str | None = None,
 ) -> tuple[Event, bool]:
     """Take one event in exactly once: (the event, True) when new, (it, False) when known.
 
     Idempotent under concurrency: the unique (source, external_id) with ON CONFLICT DO
     NOTHING lets exactly one of two simultaneous senders insert; the other waits for it
     to commit and then reads the same row. `now` (default: the database's clock) is when
-    it was received; the demo's history passes a past time.
+    it was received; the demo's history passes a past time. `county_code` is the county
+    the event belongs to if it cannot be placed on the map (`prepare_event`).
     """
     taken = take_in_event(
-        session, router=router, payload=payload, actor=actor, policy=policy, now=now
+        session,
+        router=router,
+        payload=payload,
+        actor=actor,
+        policy=policy,
+        now=now,
+        county_code=county_code,
     )
     if taken.existing is not None:
         return taken.existing, False
@@ -144,6 +152,7 @@ def take_in_event(
     policy: EventPolicy | None = None,
     now: dt.datetime | None = None,
     audit: IngestAudit | None = None,
+    county_code: str | None = None,
 ) -> Ingested:
     """`ingest_event` for a caller that answers from the columns (the HTTP route): a new
     event comes back as its stored columns and team, with no ORM object built. `audit`
@@ -163,7 +172,13 @@ def take_in_event(
             details={"field": "category", "value": payload.category},
         )
     new = prepare_event(
-        router=router, payload=payload, actor=actor, policy=policy, now=now, audit=audit
+        router=router,
+        payload=payload,
+        actor=actor,
+        policy=policy,
+        now=now,
+        audit=audit,
+        county_code=county_code,
     )
     return take_in_batch(session, [new])[0]
 
@@ -176,14 +191,20 @@ def prepare_event(
     policy: EventPolicy,
     now: dt.datetime | None = None,
     audit: IngestAudit | None = None,
+    county_code: str | None = None,
 ) -> NewEvent:
     """Route a checked `payload` (`check_event_input`) and fill the statement's parameters.
 
     No database: the category must already be known to exist (`category_seen`).
+    `county_code` is the county an event that lands in no county belongs to (only an
+    address, a point outside coverage): the sender's (`Jurisdiction.unplaced_county`), so
+    that county's operators find it in their triage queue.
     """
     columns, lonlat = route_columns(
         router, lon=payload.lon, lat=payload.lat, crs=payload.crs, category=payload.category
     )
+    if columns.get("county_code") is None and county_code is not None:
+        columns["county_code"] = county_code
     decided_priority = (columns.get("routing") or {}).get("decision") or {}
     values: dict[str, Any] = {
         "county_code": None,

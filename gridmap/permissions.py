@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, false, or_, select, true
 
-from gridmap.errors import InvalidInput
+from gridmap.errors import InvalidInput, PermissionDenied
 from gridmap.models import Event, EventCoHandler
 
 # --- roles ------------------------------------------------------------------------------
@@ -24,6 +24,7 @@ TEAM_MEMBER = "team_member"  # 职能部门、执法队
 SUPERVISOR = "supervisor"  # 督办
 ADMIN = "admin"
 INTEGRATION = "integration"  # 12345 hotline, sensors, a county's GIS
+READER = "reader"  # 只读: a wall screen, a county's GIS reading events; reads, never writes
 
 ROLES: tuple[str, ...] = (
     OPERATOR,
@@ -33,6 +34,7 @@ ROLES: tuple[str, ...] = (
     SUPERVISOR,
     ADMIN,
     INTEGRATION,
+    READER,
 )
 ROLE_LABELS: dict[str, str] = {
     OPERATOR: "指挥中心坐席 command-center operator",
@@ -42,7 +44,12 @@ ROLE_LABELS: dict[str, str] = {
     SUPERVISOR: "督办 supervisor",
     ADMIN: "管理员 administrator",
     INTEGRATION: "系统接入 integration (token only)",
+    READER: "只读 read-only: the map, events and the stream",
 }
+# The roles a token is made for: an integration, or something that only reads. Any other
+# role on a token (a credential no person holds, copied into scripts) needs a county-wide
+# administrator to ask for it explicitly, and is audited as such (`check_token_role`).
+TOKEN_ROLES: tuple[str, ...] = (INTEGRATION, READER)
 
 # --- actions ----------------------------------------------------------------------------
 
@@ -120,6 +127,19 @@ def check_role(role: str) -> str:
     return role
 
 
+def check_token_role(role: str, *, privileged: bool = False) -> str:
+    """A token's role: one of `TOKEN_ROLES`, or any role when asked for explicitly."""
+    check_role(role)
+    if role not in TOKEN_ROLES and not privileged:
+        raise PermissionDenied(
+            f"a token is for an integration: role {' or '.join(TOKEN_ROLES)}; a token of "
+            f"role {role} must be asked for explicitly by a county-wide administrator "
+            "(privileged, audited)",
+            details={"field": "role", "value": role, "token_roles": list(TOKEN_ROLES)},
+        )
+    return role
+
+
 def table_markdown() -> str:
     """The role × action table as Markdown (docs/security.md holds this text)."""
     head = "| action | what | " + " | ".join(ROLES) + " |"
@@ -143,8 +163,9 @@ class Jurisdiction:
     """The areas a principal sees and acts in, by layer, plus the events of its team.
 
     `everywhere` is the unscoped principal (authentication switched off, or a test).
-    `stream_townships` is the coarser filter the live stream applies (it filters by
-    township only); it holds the townships that contain or lie in the areas.
+    `stream_townships` holds the townships that contain or lie in the areas (the map
+    opens on them). `home_counties` are the counties the areas (or the team) lie in: an
+    event that could not be placed on the map belongs to its sender's county.
     """
 
     everywhere: bool = False
@@ -154,6 +175,23 @@ class Jurisdiction:
     grid_codes: frozenset[str] = frozenset()
     team_id: int | None = None
     stream_townships: frozenset[str] = frozenset()
+    home_counties: frozenset[str] = frozenset()
+
+    def unplaced_county(self, named: str | None = None) -> str | None:
+        """The county an event nobody could place belongs to (it waits in that county's
+        triage queue): the one the sender names, which must be one of its own, else the
+        sender's county when its areas lie in exactly one. None: no county is known (an
+        unscoped sender naming none)."""
+        if named is not None:
+            if not self.everywhere and named not in self.home_counties:
+                raise PermissionDenied(
+                    f"county {named} is not yours: name the county your areas lie in",
+                    details={"field": "county", "value": named},
+                )
+            return named
+        if len(self.home_counties) == 1:
+            return next(iter(self.home_counties))
+        return None
 
     def event_clause(self) -> ColumnElement[bool]:
         """A WHERE clause on `event`: the events this jurisdiction covers."""
@@ -202,19 +240,79 @@ class Jurisdiction:
             params["j_team"] = self.team_id
         return ("(" + " OR ".join(terms) + ")" if terms else "FALSE"), params
 
+    def message_sql(self) -> tuple[str, dict[str, Any]]:
+        """The same rule on a `stream_message` row: its county and township columns, the
+        community, grid, team and co-handling teams its payload names (`gridmap.events.
+        announcement`). Messages about no event (`notify.PUBLIC_KINDS`) are the caller's."""
+        if self.everywhere:
+            return "TRUE", {}
+        terms: list[str] = []
+        params: dict[str, Any] = {}
+        for expression, name, codes in (
+            ("county_code", "county", self.county_codes),
+            ("township_code", "township", self.township_codes),
+            ("payload->>'community_code'", "community", self.community_codes),
+            ("payload->>'grid_code'", "grid", self.grid_codes),
+        ):
+            if codes:
+                terms.append(f"{expression} = ANY(:m_{name})")
+                params[f"m_{name}"] = sorted(codes)
+        if self.team_id is not None:
+            terms.append(
+                "(payload->>'team_id' = CAST(:m_team AS text) OR "
+                "coalesce(payload->'co_team_ids', '[]'::jsonb) @> to_jsonb(CAST(:m_team AS int)))"
+            )
+            params["m_team"] = self.team_id
+        return ("(" + " OR ".join(terms) + ")" if terms else "FALSE"), params
+
+    def covers_message(
+        self, *, county_code: str | None, township_code: str | None, payload: dict[str, Any]
+    ) -> bool:
+        """`message_sql` for one message in Python (the live fan-out)."""
+        team = payload.get("team_id")
+        return self.covers_codes(
+            county_code=county_code,
+            township_code=township_code,
+            community_code=payload.get("community_code"),
+            grid_code=payload.get("grid_code"),
+            team_id=team if isinstance(team, int) else None,
+            co_handler_team_ids=payload.get("co_team_ids") or (),
+        )
+
     def covers(self, event: Event, *, co_handler_team_ids: Iterable[int] = ()) -> bool:
         """The same rule for one loaded event (the `event_clause` predicate, in Python)."""
+        return self.covers_codes(
+            county_code=event.county_code,
+            township_code=event.township_code,
+            community_code=event.community_code,
+            grid_code=event.grid_code,
+            team_id=event.team_id,
+            co_handler_team_ids=co_handler_team_ids,
+        )
+
+    def covers_codes(
+        self,
+        *,
+        county_code: str | None,
+        township_code: str | None,
+        community_code: str | None,
+        grid_code: str | None,
+        team_id: int | None,
+        co_handler_team_ids: Iterable[int] = (),
+    ) -> bool:
+        """The same rule on an event's codes and teams (a new event's columns, a stream
+        message's payload)."""
         if self.everywhere:
             return True
         if self.team_id is not None and (
-            event.team_id == self.team_id or self.team_id in set(co_handler_team_ids)
+            team_id == self.team_id or self.team_id in set(co_handler_team_ids)
         ):
             return True
         return (
-            event.county_code in self.county_codes
-            or event.township_code in self.township_codes
-            or event.community_code in self.community_codes
-            or event.grid_code in self.grid_codes
+            (county_code is not None and county_code in self.county_codes)
+            or (township_code is not None and township_code in self.township_codes)
+            or (community_code is not None and community_code in self.community_codes)
+            or (grid_code is not None and grid_code in self.grid_codes)
         )
 
 
