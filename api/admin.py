@@ -33,7 +33,7 @@ from gridmap import area_scope, audit, boundaries
 from gridmap import auth as accounts
 from gridmap.errors import InvalidInput, PermissionDenied
 from gridmap.models import ApiToken, AppUser, AuditLog, Duty, Team, UserArea
-from gridmap.permissions import INTEGRATION, Principal
+from gridmap.permissions import INTEGRATION, TOKEN_ROLES, Principal, check_token_role
 
 router = APIRouter(prefix="/api", tags=["administration"])
 
@@ -64,6 +64,11 @@ class TokenIn(BaseModel):
     role: str = Field(default=INTEGRATION, min_length=1, max_length=20)
     areas: AreaList = []
     days: int | None = Field(default=None, ge=1, le=3650, description="expire after N days")
+    privileged: bool = Field(
+        default=False,
+        description="a county-wide administrator asks for a role other than integration or "
+        "reader (audited)",
+    )
 
 
 # --- what the answers hold (never a password, its hash, or a token's secret) -----------
@@ -410,6 +415,12 @@ def list_tokens(session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
 def create_token(
     body: TokenIn, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> JSONResponse:
+    check_token_role(body.role, privileged=body.privileged)
+    if body.role not in TOKEN_ROLES and not _county_wide(_scope(session, principal)):
+        raise PermissionDenied(
+            f"only a county-wide administrator may make a token of role {body.role}",
+            details={"field": "role", "value": body.role},
+        )
     _check_within(session, principal, body.areas)
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=body.days) if body.days else None
     row, secret = accounts.create_token(
@@ -422,7 +433,12 @@ def create_token(
         action="token.create",
         target_type="token",
         target_id=row.name,
-        details={"role": row.role, "areas": list(body.areas), "expires_at": _iso(expires)},
+        details={
+            "role": row.role,
+            "areas": list(body.areas),
+            "expires_at": _iso(expires),
+            **({"privileged": True} if row.role not in TOKEN_ROLES else {}),
+        },
     )
     session.commit()
     # Not cached anywhere on the way: the secret exists only in this answer.

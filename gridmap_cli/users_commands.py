@@ -20,6 +20,7 @@ from gridmap import audit
 from gridmap import auth as accounts
 from gridmap.db import session_factory, session_scope
 from gridmap.errors import InvalidInput
+from gridmap.permissions import TOKEN_ROLES, check_token_role
 from gridmap_cli.common import console, database, friendly_errors, settings
 
 users_app = typer.Typer(help="Users: add, list, disable, reset a password.", no_args_is_help=True)
@@ -166,9 +167,18 @@ def create_token(
     role: str = typer.Option("integration", help="usually integration"),
     area: list[str] = typer.Option([], help="area codes it may see; repeat"),
     days: int | None = typer.Option(None, min=1, help="expire after this many days"),
+    privileged: bool = typer.Option(
+        False,
+        "--privileged-role",
+        help="allow a role other than integration or reader (audited as privileged)",
+    ),
 ) -> None:
-    """Create a token; it is printed once, alone on the last line, and never again."""
+    """Create a token; it is printed once, alone on the last line, and never again.
+
+    A token is for an integration (role `integration`) or a reader (`reader`); any other
+    role must be asked for with --privileged-role."""
     expires = dt.datetime.now(dt.UTC) + dt.timedelta(days=days) if days else None
+    check_token_role(role, privileged=privileged)
     with _sessions() as session:
         row, secret = accounts.create_token(
             session, name=name, role=role, area_codes=area, expires_at=expires
@@ -178,7 +188,12 @@ def create_token(
             "token.create",
             "token",
             row.name,
-            details={"role": role, "areas": list(area), "expires_at": str(expires)},
+            details={
+                "role": role,
+                "areas": list(area),
+                "expires_at": str(expires),
+                **({"privileged": True} if role not in TOKEN_ROLES else {}),
+            },
         )
     console.print(f"token {name} ({role}) created; it is shown once, keep it now:")
     typer.echo(secret)

@@ -461,3 +461,72 @@ def test_a_township_admin_neither_gives_nor_takes_over_a_county_departments_team
     )
     assert takeover.status_code == 403
     assert login(app, "zf-west").get("/api/auth/me").status_code == 200
+
+
+def test_tokens_are_made_for_integrations_and_readers_only_unless_asked_explicitly(
+    app: TestClient, county_url: str
+) -> None:
+    west_admin = login(app, "west-admin")
+    for role in ("admin", "operator", "supervisor"):
+        refused = west_admin.post(
+            "/api/admin/tokens", json={"name": f"w-{role}", "role": role, "areas": [f.T1]}
+        )
+        assert refused.status_code == 403, (role, refused.text)
+        assert refused.json()["error"]["code"] == "permission_denied"
+        # Asking explicitly is the county's to do, not a township's.
+        asked = west_admin.post(
+            "/api/admin/tokens",
+            json={"name": f"w-{role}", "role": role, "areas": [f.T1], "privileged": True},
+        )
+        assert asked.status_code == 403, (role, asked.text)
+    for role in ("integration", "reader"):
+        made = west_admin.post(
+            "/api/admin/tokens", json={"name": f"w-{role}", "role": role, "areas": [f.T1]}
+        )
+        assert made.status_code == 201, made.text
+    reader = TestClient(app.app)
+    reader.headers["Authorization"] = f"Bearer {made.json()['token']}"
+    assert reader.get("/api/events").status_code == 200
+    assert reader.post("/api/events", json={}).status_code == 403  # reads, never writes
+    # A token never reaches further than its maker.
+    wider = west_admin.post(
+        "/api/admin/tokens", json={"name": "w-county", "role": "reader", "areas": [f.COUNTY]}
+    )
+    assert wider.status_code == 403
+
+    admin = login(app, "admin")
+    plain = admin.post(
+        "/api/admin/tokens", json={"name": "c-admin", "role": "admin", "areas": [f.COUNTY]}
+    )
+    assert plain.status_code == 403
+    asked = admin.post(
+        "/api/admin/tokens",
+        json={"name": "c-admin", "role": "admin", "areas": [f.COUNTY], "privileged": True},
+    )
+    assert asked.status_code == 201, asked.text
+    (entry,) = audit_trail(admin, type="token", target="c-admin", action="token.create")
+    assert entry["details"]["privileged"] is True and entry["details"]["role"] == "admin"
+    names = set(listed(admin, "tokens"))
+    assert not {"w-admin", "w-operator", "w-supervisor"} & names
+
+
+def test_the_command_line_makes_a_privileged_token_only_when_asked(county_url: str) -> None:
+    from typer.testing import CliRunner
+
+    from gridmap_cli.users_commands import tokens_app
+
+    runner = CliRunner()
+    env = {"GRIDMAP_DATABASE_URL": county_url}
+    refused = runner.invoke(tokens_app, ["create", "cli-admin", "--role", "admin"], env=env)
+    assert refused.exit_code == 1 and "integration" in refused.output
+    asked = runner.invoke(
+        tokens_app,
+        ["create", "cli-admin", "--role", "admin", "--area", f.COUNTY, "--privileged-role"],
+        env=env,
+    )
+    assert asked.exit_code == 0, asked.output
+    engine = make_engine(county_url, pool_size=1)
+    with session_factory(engine)() as s:
+        entries = audit.query(s, target_type="token", target_id="cli-admin")
+    engine.dispose()
+    assert [e.details.get("privileged") for e in entries] == [True]
