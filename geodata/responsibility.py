@@ -161,9 +161,39 @@ def read_responsibility_list(
     """
     path = Path(path)
     problems = _Problems(path)
+    return _responsibility_entries(
+        path, _rows(path, RESPONSIBILITY_COLUMNS, problems), problems, department_codes
+    )
+
+
+def read_responsibility_table(
+    path: str | Path, *, department_codes: set[str]
+) -> list[ResponsibilityEntry]:
+    """`read_responsibility_list` for a CSV or an XLSX workbook (its `rules` sheet, else
+    the first); problems name the row as the spreadsheet shows it."""
+    from geodata.tables import read_table
+
+    path = Path(path)
+    problems = _Problems(path)
+    table = read_table(
+        path,
+        required=("code", "name", "mode", "time_limit_hours"),
+        optional=RESPONSIBILITY_COLUMNS,
+        sheet="rules",
+    )
+    rows = ((r.row, {c: r.get(c) for c in RESPONSIBILITY_COLUMNS}) for r in table.rows)
+    return _responsibility_entries(path, rows, problems, department_codes)
+
+
+def _responsibility_entries(
+    path: Path,
+    rows: Iterator[tuple[int, dict[str, str]]],
+    problems: _Problems,
+    department_codes: set[str],
+) -> list[ResponsibilityEntry]:
     entries: list[ResponsibilityEntry] = []
     seen: dict[str, int] = {}
-    for line, row in _rows(path, RESPONSIBILITY_COLUMNS, problems):
+    for line, row in rows:
         code = row["code"]
         if not code:
             problems.add(line, "empty category code")

@@ -298,6 +298,23 @@ class Building(Base):
     )
 
 
+class Division(Base):
+    """One line of a county's official division list (统计用区划代码): a township of any
+    kind or a village/community committee. What the county's areas are named and coded
+    after; a division without an area yet is what onboarding still has to draw."""
+
+    __tablename__ = "division"
+    __table_args__ = (UniqueConstraint("county_code", "code", name="uq_division_code"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    code: Mapped[str] = mapped_column(String(12))
+    name: Mapped[str] = mapped_column(String(200))
+    level: Mapped[str] = mapped_column(String(20))  # township | community
+    parent_code: Mapped[str | None] = mapped_column(String(12))
+    kind: Mapped[str] = mapped_column(String(20))  # street/town/…; urban/rural/…
+
+
 # --- teams and the responsibility list --------------------------------------------------
 
 

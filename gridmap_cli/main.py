@@ -9,6 +9,7 @@ import typer
 
 from gridmap_cli import (
     boundaries_commands,
+    county_commands,
     db_commands,
     demo_command,
     events_commands,
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 app.add_typer(db_commands.app, name="db")
 app.add_typer(boundaries_commands.app, name="boundaries")
+app.add_typer(county_commands.app, name="county")
 app.add_typer(events_commands.app, name="events")
 app.add_typer(users_commands.users_app, name="users")
 app.add_typer(users_commands.tokens_app, name="tokens")

@@ -1,0 +1,141 @@
+"""Publish some layers of one county through the one import core, only when they change.
+
+Every onboarding step that draws areas (the outline, townships, communities, grids) ends
+here: the layers are validated and staged by `geodata.importer.import_boundaries` like any
+planner's file, compared with what is active, and — with `commit` and only if something
+changed — kept and published as a new version. Running a step twice publishes nothing
+the second time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import geopandas as gpd
+from sqlalchemy.orm import Session
+
+from geodata.importer import ImportResult, import_boundaries
+from gridmap import audit, boundaries
+from gridmap.errors import ValidationFailed
+
+# Problems a generated grid may carry when the generator flagged it with a reason.
+ACCEPTED_KINDS = frozenset({"households_out_of_range"})
+
+
+@dataclass
+class PublishStep:
+    """What a step did (or, in a dry run, would do) to the county's boundaries."""
+
+    county_code: str
+    layers: list[str]
+    result: ImportResult
+    published_version: int | None = None
+    accepted: int = 0  # flagged exceptions published despite being out of range
+
+    @property
+    def unchanged(self) -> bool:
+        return not self.result.diff.changes
+
+    def to_text(self) -> str:
+        what = ", ".join(self.layers)
+        if self.unchanged:
+            return f"{what}: nothing to change (the active version already holds this)"
+        head = (
+            f"{what}: published as version {self.published_version}"
+            if self.published_version is not None
+            else f"{what}: dry run, nothing written (add --commit to publish)"
+        )
+        lines = [head, self.result.report.to_text(), self.result.diff.to_text(limit=30)]
+        if self.accepted:
+            lines.append(f"{self.accepted} flagged grid(s) accepted as exceptions (see reasons)")
+        return "\n".join(lines)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "layers": self.layers,
+            "unchanged": self.unchanged,
+            "published_version": self.published_version,
+            "accepted_exceptions": self.accepted,
+            **self.result.to_json(),
+        }
+
+
+def publish_layers(
+    session: Session,
+    frame: gpd.GeoDataFrame,
+    *,
+    county_code: str,
+    name: str,
+    created_by: str,
+    commit: bool,
+    households_range: tuple[int, int] = (30, 50),
+    accepted_codes: frozenset[str] = frozenset(),
+) -> PublishStep:
+    """Validate `frame` (standard columns, EPSG:4326, a `layer` column) as the whole of its
+    layers in `county_code`, and publish it when `commit` and it changes anything.
+
+    `accepted_codes`: areas whose only problem may be a household count out of range (the
+    grid generator's flagged exceptions, each with its reason in its attributes).
+    """
+    layers = sorted(set(frame["layer"]))
+    force = False
+    try:
+        dry = _import(session, frame, county_code, name, created_by, False, households_range)
+    except ValidationFailed as exc:
+        if not _only_accepted(exc, accepted_codes):
+            raise
+        force = True
+        dry = _import(session, frame, county_code, name, created_by, False, households_range, True)
+    accepted = sum(
+        1 for p in dry.report.errors if p.kind in ACCEPTED_KINDS and p.code in accepted_codes
+    )
+    step = PublishStep(county_code, layers, dry, accepted=accepted)
+    if not commit or step.unchanged:
+        return step
+    kept = _import(session, frame, county_code, name, created_by, True, households_range, force)
+    assert kept.version_id is not None
+    # TODO(h1): call the one publish core here once it lands (it also re-routes open events).
+    diff = boundaries.activate_version(session, version_id=kept.version_id, activated_by=created_by)
+    audit.record(
+        session,
+        actor=f"cli:{created_by}",
+        action="boundaries.publish",
+        target_type="boundary_version",
+        target_id=kept.version_id,
+        details={"from": "county onboarding", "codes": sorted({c.code for c in diff.changes})},
+    )
+    step.result = kept
+    step.published_version = kept.version_id
+    return step
+
+
+def _import(
+    session: Session,
+    frame: gpd.GeoDataFrame,
+    county_code: str,
+    name: str,
+    created_by: str,
+    commit: bool,
+    households_range: tuple[int, int],
+    force: bool = False,
+) -> ImportResult:
+    return import_boundaries(
+        session,
+        frame,
+        name=name,
+        created_by=created_by,
+        county_code=county_code,
+        commit=commit,
+        households_range=households_range,
+        force=force,
+        note="onboarded with `gridmap county`",
+    )
+
+
+def _only_accepted(exc: ValidationFailed, accepted: frozenset[str]) -> bool:
+    problems = exc.details.get("problems") or []
+    errors = [p for p in problems if p.get("severity") == "error"]
+    return bool(errors) and all(
+        p.get("kind") in ACCEPTED_KINDS and p.get("code") in accepted for p in errors
+    )
