@@ -41,6 +41,7 @@ from numpy.typing import NDArray
 from shapely.geometry import MultiPolygon, Point
 from shapely.geometry.base import BaseGeometry
 
+from geodata.divisions import township_kind
 from geodata.responsibility import read_departments
 from gridmap.crs import geometry_to_wgs84
 from gridmap.errors import DataFileError, InvalidInput
@@ -110,13 +111,14 @@ class Division:
 
     @property
     def kind(self) -> str:
-        """urban (居委会), rural (村委会), park (other committees); street/town/township."""
+        """urban (居委会), rural (村委会), park (other committees); a township's kind by its
+        name (geodata.divisions.township_kind: every kind a county lists is accepted)."""
         if self.level == "community":
             if self.name.endswith("居委会"):
                 return "urban"
             return "rural" if self.name.endswith("村委会") else "park"
         if self.level == "township":
-            return {"街道": "street", "镇": "town", "乡": "township"}[_division_suffix(self.name)]
+            return township_kind(self.name)  # 街道 street, 镇 town, 乡 township, 管委会 zone …
         return self.level
 
 
@@ -176,13 +178,6 @@ ROLE_LABELS = {
 
 
 # --- the real data --------------------------------------------------------------------------
-
-
-def _division_suffix(name: str) -> str:
-    for suffix in ("街道", "镇", "乡"):
-        if name.endswith(suffix):
-            return suffix
-    raise DataFileError(f"{DIVISIONS_FILE.name}: township {name!r} is not a 街道, 镇 or 乡")
 
 
 def read_divisions(path: Path = DIVISIONS_FILE) -> list[Division]:
