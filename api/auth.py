@@ -11,6 +11,7 @@ puts the `Principal` on `request.state.principal`. A route without an action is 
 from __future__ import annotations
 
 import html
+import ipaddress
 import json
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
@@ -31,6 +32,7 @@ from gridmap.db import translate_errors
 from gridmap.errors import AuthenticationRequired, InvalidInput, NotFound, PermissionDenied
 from gridmap.models import Event
 from gridmap.permissions import SYSTEM, WORKFLOW_ACTIONS, Principal
+from gridmap.settings import Network, trusted_networks
 
 router = APIRouter(tags=["auth"])
 
@@ -135,7 +137,39 @@ def _check_ids(path_params: dict[str, Any]) -> None:
 
 
 def source_addr(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address: the peer's, unless the peer is a trusted proxy
+    (`GRIDMAP_TRUSTED_PROXIES`); then the nearest address in `X-Forwarded-For` that is
+    not itself a trusted proxy. What a client writes in the header is never believed."""
+    peer = request.client.host if request.client else "unknown"
+    ctx: AppContext | None = getattr(request.app.state, "ctx", None)
+    networks = trusted_networks(ctx.settings.trusted_proxies) if ctx is not None else ()
+    return client_address(peer, request.headers.getlist("x-forwarded-for"), networks)
+
+
+def client_address(peer: str, forwarded_for: list[str], networks: tuple[Network, ...]) -> str:
+    def trusted(addr: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(addr)
+        except ValueError:
+            return False
+        return any(ip in net for net in networks)
+
+    if not networks or not trusted(peer):
+        return peer
+    # Each proxy appends the address it received from: read from the right, skip our own
+    # proxies; the first other address is the client (what is left of it, the client
+    # may have written itself).
+    hops = [h.strip() for header in forwarded_for for h in header.split(",")]
+    address = peer
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            break  # garbage: keep the last address a trusted proxy vouched for
+        address = hop
+        if not trusted(hop):
+            break
+    return address
 
 
 def _bearer_secret(request: Request) -> str | None:
@@ -365,14 +399,16 @@ async def login(request: Request, ctx: ContextDep, session: SessionDep) -> Respo
 
 
 def _login(ctx: AppContext, session: Session, body: LoginIn, is_form: bool, addr: str) -> Response:
-    accounts.check_login_rate(
+    # Counted (as a failure until the password checks out) and committed before the
+    # password is checked: parallel guesses cannot all slip under the limit.
+    attempt = accounts.start_login_attempt(
         session, username=body.username, source_addr=addr, settings=ctx.settings
     )
+    session.commit()
     user = accounts.authenticate(
-        session, username=body.username, password=body.password, source_addr=addr
+        session, username=body.username, password=body.password, attempt=attempt
     )
     if user is None:
-        session.commit()  # the failure counts towards the rate limit
         if is_form:
             target = "/login?failed=1&next=" + quote(_safe_next(body.next))
             return RedirectResponse(target, status_code=303)

@@ -452,27 +452,34 @@ def reset_password(session: Session, *, username: str, password: str) -> AppUser
 # --- logging in -------------------------------------------------------------------------
 
 
-def check_login_rate(
+def start_login_attempt(
     session: Session, *, username: str, source_addr: str, settings: Settings
-) -> None:
-    """Refuse a login after too many recent failures for this username from this address
-    (and, ten times as many, from this address for any username)."""
+) -> LoginAttempt:
+    """Count a login attempt before its password is checked, or refuse it (429).
+
+    The attempt is recorded as failed at once, under a transaction-level advisory lock on
+    its source address, so concurrent attempts are counted one after another: of 200 sent
+    together, only `login_max_failures` reach the password check. Refused after too many
+    recent failures for this username from this address (and, ten times as many, from this
+    address for any username). The caller commits at once (ending the lock) and then checks
+    the password with `authenticate`, which marks the attempt succeeded.
+    """
+    username, source_addr = username[:80], source_addr[:64]
+    session.execute(
+        select(
+            func.pg_advisory_xact_lock(func.hashtext("gridmap login"), func.hashtext(source_addr))
+        )
+    )
     since = _now() - dt.timedelta(minutes=settings.login_window_minutes)
+    failed_here = (
+        LoginAttempt.source_addr == source_addr,
+        LoginAttempt.at >= since,
+        LoginAttempt.succeeded.is_(False),
+    )
     failures = session.scalar(
-        select(func.count()).where(
-            LoginAttempt.username == username,
-            LoginAttempt.source_addr == source_addr,
-            LoginAttempt.at >= since,
-            LoginAttempt.succeeded.is_(False),
-        )
+        select(func.count()).where(LoginAttempt.username == username, *failed_here)
     )
-    from_addr = session.scalar(
-        select(func.count()).where(
-            LoginAttempt.source_addr == source_addr,
-            LoginAttempt.at >= since,
-            LoginAttempt.succeeded.is_(False),
-        )
-    )
+    from_addr = session.scalar(select(func.count()).where(*failed_here))
     if (failures or 0) >= settings.login_max_failures or (
         from_addr or 0
     ) >= 10 * settings.login_max_failures:
@@ -480,12 +487,17 @@ def check_login_rate(
             f"too many failed logins; try again in {settings.login_window_minutes} minutes",
             details={"retry_after_minutes": settings.login_window_minutes},
         )
+    attempt = LoginAttempt(username=username, source_addr=source_addr, succeeded=False)
+    session.add(attempt)
+    session.flush()
+    return attempt
 
 
 def authenticate(
-    session: Session, *, username: str, password: str, source_addr: str
+    session: Session, *, username: str, password: str, attempt: LoginAttempt
 ) -> AppUser | None:
-    """The user these credentials name, or None; the attempt is recorded either way.
+    """The user these credentials name, or None; `attempt` (from `start_login_attempt`,
+    counted as a failure until now) is marked succeeded when they are right.
 
     Unknown users cost one hash verification like known ones, and a disabled user is
     refused only after the password checks out, so timing and answers do not tell
@@ -494,8 +506,9 @@ def authenticate(
     user = session.scalar(select(AppUser).where(AppUser.username == username))
     good = verify_password(user.password_hash if user else _DUMMY_HASH, password)
     ok = user is not None and good and not user.disabled
-    session.add(LoginAttempt(username=username[:80], source_addr=source_addr[:64], succeeded=ok))
-    session.flush()
+    if ok:
+        attempt.succeeded = True
+        session.flush()
     if ok and user is not None and _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     return user if ok else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import math
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,34 @@ from gridmap.errors import ConfigurationError
 
 # Deadlines are hours apart: a check rarer than daily would let them pass unnoticed.
 OVERDUE_CHECK_MAX_SECONDS = 86_400.0
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@functools.lru_cache(maxsize=16)
+def trusted_networks(value: str) -> tuple[Network, ...]:
+    """`GRIDMAP_TRUSTED_PROXIES` parsed: "10.0.0.5, 10.1.0.0/16, ::1" → networks."""
+    if not value.strip():
+        return ()
+    networks: list[Network] = []
+    for part in value.split(","):
+        item = part.strip()
+        if not item:
+            raise _bad_proxies(value, "an empty entry")
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise _bad_proxies(value, f"{item!r} is not an address or network") from None
+    return tuple(networks)
+
+
+def _bad_proxies(value: str, why: str) -> ConfigurationError:
+    return ConfigurationError(
+        f"GRIDMAP_TRUSTED_PROXIES: {why}; give comma-separated addresses or CIDR networks "
+        "of your reverse proxies (e.g. 10.0.0.5,10.1.0.0/16), or leave it empty",
+        details={"setting": "GRIDMAP_TRUSTED_PROXIES", "value": value[:200]},
+    )
 
 
 class Settings(BaseSettings):
@@ -78,6 +108,17 @@ class Settings(BaseSettings):
         default=5, ge=1, description="failed logins per username and address in the window"
     )
     login_window_minutes: int = Field(default=15, ge=1)
+    trusted_proxies: str = Field(
+        default="",
+        description="comma-separated addresses or networks (CIDR) of reverse proxies whose "
+        "X-Forwarded-For is believed; empty: none, the peer address is the client",
+    )
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _check_trusted_proxies(cls, value: str) -> str:
+        trusted_networks(value)  # raises ConfigurationError naming the variable
+        return value
 
     @field_validator("overdue_check_seconds", mode="wrap")
     @classmethod

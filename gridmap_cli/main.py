@@ -111,6 +111,10 @@ def serve(
         timeout_worker_healthcheck=60,
         # Open event streams would hold a shutdown forever; maps reconnect and catch up.
         timeout_graceful_shutdown=5,
+        # uvicorn would believe X-Forwarded-For from 127.0.0.1 by default, letting any
+        # local client pick its address (login limit, audit log): gridmap reads it itself,
+        # only from GRIDMAP_TRUSTED_PROXIES (api.auth.source_addr).
+        proxy_headers=False,
     )
 
 
