@@ -118,7 +118,9 @@ class StreamListener:
         queue_size: int = 1000,
         poll_seconds: float = 0.05,
         settle_poll_seconds: float = 0.005,
-        max_backoff_seconds: float = 5.0,
+        # Short: after a failover the stream is late by up to this much (a refused or
+        # read-only server answers a connection attempt at once, so retrying is cheap).
+        max_backoff_seconds: float = 1.0,
     ) -> None:
         self._conninfo = libpq_conninfo(database_url)
         self.queue_size = queue_size

@@ -7,13 +7,16 @@ Query functions take a `Session` and flush; whoever opened the unit of work comm
 from __future__ import annotations
 
 import contextlib
+import re
 import select
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import psycopg
+from psycopg.conninfo import make_conninfo
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
@@ -26,10 +29,39 @@ from gridmap.settings import Settings
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
+# libpq's multi-host form: `scheme://[userinfo@]host1[:port1],host2[:port2]/database?...`.
+_MULTI_HOST = re.compile(
+    r"^(?P<scheme>[^:/]+)://(?P<user>[^@/]*@)?(?P<hosts>[^/?@]*,[^/?@]*)(?P<rest>[/?].*)?$"
+)
+
+
+def _multi_host_to_query(url: str) -> str:
+    """libpq's `h1:p1,h2:p2` host list as SQLAlchemy's `?host=h1:p1&host=h2:p2`.
+
+    SQLAlchemy's URL parser reads one host and one port (it fails on `5432,h2:5433`), but
+    its PostgreSQL dialects take repeated `host` query parameters and hand libpq the list
+    (`host=h1,h2 port=p1,p2`), which then tries each in turn (`target_session_attrs`
+    says which one it keeps).
+    """
+    match = _MULTI_HOST.match(url)
+    if match is None:
+        return url
+    rest = match["rest"] or "/"
+    path, _, query = rest.partition("?")
+    hosts = "&".join(f"host={quote(h.strip(), safe='')}" for h in match["hosts"].split(","))
+    query = f"{hosts}&{query}" if query else hosts
+    return f"{match['scheme']}://{match['user'] or ''}{path or '/'}?{query}"
+
+
 def normalise_url(url: str) -> str:
-    """Accept `postgres://` and `postgresql://` URLs and use the psycopg 3 driver."""
+    """Accept `postgres://` and `postgresql://` URLs and use the psycopg 3 driver.
+
+    A URL may list several hosts, as libpq does (`postgresql://u:p@h1:5432,h2:5432/gridmap?
+    target_session_attrs=read-write`): every connection gridmap opens goes to whichever
+    of them is the primary at that moment (docs/deployment.md).
+    """
     try:
-        parsed = make_url(url)
+        parsed = make_url(_multi_host_to_query(url))
     except Exception as exc:  # SQLAlchemy raises ArgumentError with a terse message
         raise ConfigurationError(f"GRIDMAP_DATABASE_URL is not a database URL: {url!r}") from exc
     if parsed.get_backend_name() not in ("postgresql", "postgres"):
@@ -68,8 +100,15 @@ IDLE_PING_SECONDS = 10.0
 
 
 def libpq_conninfo(database_url: str) -> str:
-    """A SQLAlchemy URL (`postgresql+psycopg://…`) as a libpq URL psycopg connects with."""
-    return make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
+    """A SQLAlchemy URL (`postgresql+psycopg://…`) as the libpq conninfo psycopg connects with.
+
+    Built the way SQLAlchemy's engine builds its own connections, so a connection opened
+    directly (the ingest batcher's, the stream listener's) goes where the pool's do: with
+    several hosts, `host=h1,h2 port=p1,p2` and the URL's `target_session_attrs`.
+    """
+    url = make_url(_multi_host_to_query(database_url)).set(drivername="postgresql+psycopg")
+    _, params = url.get_dialect()().create_connect_args(url)
+    return make_conninfo("", **{k: v for k, v in params.items() if isinstance(v, str | int)})
 
 
 def make_engine(url: str, *, idle_ping_seconds: float = IDLE_PING_SECONDS, **kwargs: Any) -> Engine:
