@@ -1,4 +1,5 @@
-"""GET /health: is the database there, which PostGIS, which boundary version is active."""
+"""GET /health: is the database there, which PostGIS, which boundary version is active, and
+the database's role (primary or standby) with its standbys' sync state and replay lag."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from sqlalchemy import text
 
 from api.deps import ContextDep, SessionDep
 from gridmap.db import check_database
+from gridmap.replication import replication_status
 
 router = APIRouter(tags=["health"])
 
@@ -19,9 +21,11 @@ def health(ctx: ContextDep, session: SessionDep) -> dict[str, Any]:
     active = session.execute(
         text("SELECT id, name, activated_at FROM boundary_version WHERE status = 'active'")
     ).first()
+    # Role and lag: a service behind a multi-host URL shows which server it follows now.
+    replication = replication_status(session)
     return {
         "status": "ok",
-        "database": {"server_version": db["server_version"], "reachable": True},
+        "database": {"server_version": db["server_version"], "reachable": True, **replication},
         "postgis_version": db["postgis_version"],
         "active_version": (
             {"id": active.id, "name": active.name, "activated_at": active.activated_at}

@@ -20,8 +20,12 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from gridmap.errors import EmbeddedDatabaseError
+
+if TYPE_CHECKING:
+    from gridmap.replication import ReplicationGrant
 
 DB_NAME = "gridmap"
 DB_USER = "gridmap"
@@ -35,10 +39,11 @@ class ClusterInfo:
     home: Path
     port: int
     password: str
+    user: str = DB_USER
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg://{DB_USER}:{self.password}@127.0.0.1:{self.port}/{DB_NAME}"
+        return f"postgresql+psycopg://{self.user}:{self.password}@127.0.0.1:{self.port}/{DB_NAME}"
 
 
 def find_bindir(explicit: Path | None = None) -> Path:
@@ -98,8 +103,16 @@ class EmbeddedCluster:
             return list(args)
         return ["runuser", "-u", user, "--", *args]
 
-    def _run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(self._cmd(*args), capture_output=True, text=True, check=False)
+    def _run(
+        self, *args: str, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            self._cmd(*args),
+            capture_output=True,
+            text=True,
+            check=False,
+            env={**os.environ, **env} if env else None,
+        )
         if check and proc.returncode != 0:
             raise EmbeddedDatabaseError(
                 f"{Path(args[0]).name} failed: {(proc.stderr or proc.stdout).strip()}"
@@ -130,8 +143,8 @@ class EmbeddedCluster:
             return None
         return json.loads(self.state_file.read_text())
 
-    def _save_state(self, port: int, password: str) -> None:
-        self.state_file.write_text(json.dumps({"port": port, "password": password}))
+    def _save_state(self, port: int, password: str, **more: str) -> None:
+        self.state_file.write_text(json.dumps({"port": port, "password": password, **more}))
         os.chmod(self.state_file, 0o600)
 
     @staticmethod
@@ -150,7 +163,12 @@ class EmbeddedCluster:
             raise EmbeddedDatabaseError(
                 f"no embedded database under {self.home}: run `gridmap db start`"
             )
-        return ClusterInfo(self.home, int(str(state["port"])), str(state["password"]))
+        return ClusterInfo(
+            self.home,
+            int(str(state["port"])),
+            str(state["password"]),
+            str(state.get("user") or DB_USER),
+        )
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -200,6 +218,64 @@ class EmbeddedCluster:
                 "fsync = on\n"
             )
         self._save_state(port, password)
+
+    def init_standby(
+        self, grant: ReplicationGrant, *, user: str, password: str, replace: bool = False
+    ) -> None:
+        """Make this home's cluster a streaming replica of the primary `grant` names.
+
+        `pg_basebackup -R` copies the primary and writes `standby.signal`; the slot
+        (`-C -S`) keeps the WAL this standby has not received yet on the primary. The copy
+        carries the primary's port and its synchronous_standby_names: this cluster gets its
+        own port, and waits for no standby of its own (after a promotion it would stop
+        every write). `user`/`password` are the primary's database user: a standby has the
+        same roles, and serves them once promoted.
+        """
+        bindir = find_bindir(self._bindir_hint)
+        _check_postgis(bindir)
+        if self.initialised or self.data_dir.exists():
+            if not replace:
+                raise EmbeddedDatabaseError(
+                    f"{self.home} already holds a cluster; a standby starts from an empty home "
+                    "(--replace deletes this one)"
+                )
+            self.stop()
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+            self.state_file.unlink(missing_ok=True)
+        self._prepare_dirs()
+        self._run(
+            str(bindir / "pg_basebackup"),
+            "-D",
+            str(self.data_dir),
+            "-h",
+            grant.host,
+            "-p",
+            str(grant.port),
+            "-U",
+            grant.user,
+            "-w",
+            "-R",
+            "-C",
+            "-S",
+            grant.slot,
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            env={"PGPASSWORD": grant.password},
+        )
+        auto = self.data_dir / "postgresql.auto.conf"
+        dropped = ("primary_conninfo", "primary_slot_name", "synchronous_standby_names")
+        kept = [
+            line for line in auto.read_text().splitlines() if not line.strip().startswith(dropped)
+        ]
+        conninfo = grant.primary_conninfo().replace("'", "''")
+        kept += [f"primary_conninfo = '{conninfo}'", f"primary_slot_name = '{grant.slot}'"]
+        auto.write_text("\n".join(kept) + "\n")
+        port = self._free_port()
+        with (self.data_dir / "postgresql.conf").open("a") as conf:
+            conf.write(f"\n# gridmap standby of {grant.host}:{grant.port}\nport = {port}\n")
+        self._save_state(port, password, user=user, standby_of=f"{grant.host}:{grant.port}")
 
     def pid(self) -> int | None:
         """The running postmaster's pid, or None (a stale pid file counts as not running)."""

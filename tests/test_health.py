@@ -23,6 +23,7 @@ def test_health_reports_postgis_and_no_active_version(db_url: str, tmp_path) -> 
     assert body["status"] == "ok"
     assert body["postgis_version"].startswith("3.")
     assert body["active_version"] is None
+    assert body["database"]["role"] == "primary"  # a server that takes writes
 
 
 def test_openapi_document_is_served(db_url: str, tmp_path) -> None:
