@@ -12,12 +12,15 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gridmap.db import _ensure_database, make_engine, migrate, session_factory
+import psycopg
+
+from gridmap.db import _ensure_database, libpq_conninfo, make_engine, migrate, session_factory
 from gridmap.embedded_db import EmbeddedCluster
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,8 +74,32 @@ class Pair:
         os.kill(pid, signal.SIGKILL)
         return pid
 
-    def promote_standby(self) -> None:
-        gridmap_cli(self.standby.home, "db", "promote")
+    def promote_standby(self) -> float:
+        """`gridmap db promote` on the standby; returns the moment (time.monotonic()) it was
+        seen taking writes, not when the command exited (its start-up is seconds here)."""
+        done = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                gridmap_cli(self.standby.home, "db", "promote")
+            except BaseException as exc:
+                failure.append(exc)
+            finally:
+                done.set()
+
+        thread = threading.Thread(target=run)
+        thread.start()
+        promoted_at = None
+        with psycopg.connect(libpq_conninfo(self.standby_url), autocommit=True) as conn:
+            while promoted_at is None and not done.is_set():
+                if conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,):
+                    promoted_at = time.monotonic()
+                time.sleep(0.02)
+        thread.join()
+        if failure:
+            raise failure[0]
+        return promoted_at or time.monotonic()
 
 
 def _load_small_county(url: str) -> None:
