@@ -41,6 +41,7 @@ from gridmap.notify import (
     StreamMessage,
     visible_to,
 )
+from gridmap.permissions import Jurisdiction
 
 log = logging.getLogger("gridmap.stream")
 
@@ -69,7 +70,8 @@ class Subscription:
     """One connected SSE client: its queue, its jurisdiction, and what it has already seen."""
 
     queue: asyncio.Queue[StreamMessage]
-    township_codes: frozenset[str] | None
+    # The client's jurisdiction: it hears only about events it may read (None: all).
+    scope: Jurisdiction | None
     # Messages with an id up to this one reach the client by replay, not through the queue.
     after: int
     # Set when the client's queue was full: later messages are not queued; its response
@@ -81,8 +83,10 @@ class Subscription:
             return
         if not visible_to(
             kind=message.kind,
+            county_code=message.county_code,
             township_code=message.township_code,
-            township_codes=self.township_codes,
+            payload=message.payload,
+            scope=self.scope,
         ):
             return
         try:
@@ -162,7 +166,7 @@ class StreamListener:
     # --- clients --------------------------------------------------------------------
 
     def subscribe(
-        self, *, township_codes: frozenset[str] | None, last_id: int | None
+        self, *, scope: Jurisdiction | None, last_id: int | None
     ) -> tuple[Subscription, int]:
         """Register a client; return it and the id up to which it must replay from the table.
 
@@ -173,7 +177,7 @@ class StreamListener:
         after = watermark if last_id is None else max(last_id, watermark)
         sub = Subscription(
             queue=asyncio.Queue(maxsize=self.queue_size),
-            township_codes=township_codes,
+            scope=scope,
             after=after,
         )
         self._subscriptions.add(sub)

@@ -3,23 +3,29 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import text
 
+from api.auth import SESSION_COOKIE
+from api.context import AppContext
 from api.deps import ContextDep
 from api.listener import LiveMessage, StreamListener, format_message
-from gridmap.errors import DatabaseUnavailable, InvalidInput
+from gridmap.errors import DatabaseUnavailable, GridmapError, InvalidInput
 from gridmap.notify import HIGHEST_ID_SQL, StreamMessage, messages_after
-from gridmap.permissions import Principal
+from gridmap.permissions import Jurisdiction, Principal
 
 router = APIRouter(tags=["stream"])
 
 HEARTBEAT_SECONDS = 15.0
+# How often an open stream asks whether its credential is still good (one coalesced query
+# per worker for all its streams, `gridmap.token_gate`).
+CREDENTIAL_CHECK_SECONDS = 2.0
 RETRY_MS = 2000
 REPLAY_PAGE = 1000
 
@@ -29,18 +35,38 @@ def get_listener(request: Request) -> StreamListener:
     return listener
 
 
-def stream_townships(request: Request) -> frozenset[str] | None:
-    """The township codes this client may see (None: all of them), from its jurisdiction.
+def stream_scope(request: Request) -> Jurisdiction | None:
+    """The jurisdiction whose events this client hears about (None: all of them).
 
     `auth.enforce` has put the principal on the request (the unscoped system one when
     authentication is off). Without one, fail closed: only messages for every map pass.
     """
     principal: Principal | None = getattr(request.state, "principal", None)
     if principal is None:
-        return frozenset()
+        return Jurisdiction()
     if principal.jurisdiction.everywhere:
         return None
-    return principal.jurisdiction.stream_townships
+    return principal.jurisdiction
+
+
+CredentialCheck = Callable[[], Awaitable[bool]]
+
+
+def credential_check(request: Request, ctx: AppContext) -> CredentialCheck | None:
+    """How to ask whether the credential this stream was opened with is still good: its
+    token not revoked or expired; its session not ended (logout, the user disabled, its
+    password reset) or expired. None: nothing to end (authentication off)."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    gate = ctx.token_gate
+    if principal is None or gate is None:
+        return None
+    if principal.kind == "token" and principal.id is not None:
+        token_id = principal.id
+        return lambda: gate.live(token_id)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if principal.kind == "user" and cookie:
+        return lambda: gate.session_live(cookie)
+    return None
 
 
 def parse_last_id(header: str | None, query: int | None) -> int | None:
@@ -70,14 +96,19 @@ def parse_last_id(header: str | None, query: int | None) -> int | None:
 async def stream(
     ctx: ContextDep,
     listener: Annotated[StreamListener, Depends(get_listener)],
-    townships: Annotated[frozenset[str] | None, Depends(stream_townships)],
+    scope: Annotated[Jurisdiction | None, Depends(stream_scope)],
+    request: Request,
     last_id: Annotated[
         int | None, Query(ge=0, description="catch up after this id (as Last-Event-ID)")
     ] = None,
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """`event.created`, `event.changed`, `event.overdue`, `boundaries.published` as they
-    happen; with `Last-Event-ID` (or `?last_id=`) first every message after that id."""
+    happen; with `Last-Event-ID` (or `?last_id=`) first every message after that id.
+
+    Only messages about events the caller may read. The stream ends within
+    `CREDENTIAL_CHECK_SECONDS` of its credential ending (logout, disabled user, password
+    reset, revoked or expired token)."""
     since = parse_last_id(last_event_id, last_id)
     if not await listener.wait_ready(timeout=5.0):
         raise DatabaseUnavailable("the live stream is not connected to the database yet")
@@ -87,7 +118,8 @@ async def stream(
             # An id this database never handed out (it was reset or restored): the client's
             # view is stale either way; continue live rather than wait for that id forever.
             since = None
-    sub, watermark = listener.subscribe(township_codes=townships, last_id=since)
+    sub, watermark = listener.subscribe(scope=scope, last_id=since)
+    still_good = credential_check(request, ctx)
 
     async def body() -> AsyncIterator[str]:
         try:
@@ -96,23 +128,35 @@ async def stream(
             while True:
                 while replay_after is not None and replay_after < replay_to:
                     page = await asyncio.to_thread(
-                        _replay_page, ctx, replay_after, replay_to, townships
+                        _replay_page, ctx, replay_after, replay_to, scope
                     )
                     if page:
                         yield "".join(format_message(m) for m in page)
                     replay_after = page[-1].id if len(page) == REPLAY_PAGE else replay_to
                 sent = sub.after
+                clock = asyncio.get_running_loop().time
+                next_beat = clock() + HEARTBEAT_SECONDS
+                next_check = clock() + CREDENTIAL_CHECK_SECONDS
                 while not sub.behind:
-                    try:
-                        first = await asyncio.wait_for(sub.queue.get(), HEARTBEAT_SECONDS)
-                    except TimeoutError:
-                        yield ": heartbeat\n\n"
+                    wake = min(next_beat, next_check) if still_good else next_beat
+                    first: StreamMessage | None = None
+                    with contextlib.suppress(TimeoutError):
+                        first = await asyncio.wait_for(sub.queue.get(), max(0.0, wake - clock()))
+                    if still_good is not None and clock() >= next_check:
+                        if not await _still_good(still_good):
+                            return  # the credential ended: so does the stream
+                        next_check = clock() + CREDENTIAL_CHECK_SECONDS
+                    if first is None:
+                        if clock() >= next_beat:
+                            yield ": heartbeat\n\n"
+                            next_beat = clock() + HEARTBEAT_SECONDS
                         continue
                     # Whatever queued meanwhile goes in the same write: one send per poll
                     # of the listener, however many events it brought.
                     batch = [first, *sub.take()]
                     yield "".join(_sse(m) for m in batch)
                     sent = batch[-1].id
+                    next_beat = clock() + HEARTBEAT_SECONDS
                 # Its queue overflowed: read what it missed from the table, then go on live.
                 replay_after, replay_to = sent, listener.catch_up(sub)
         finally:
@@ -125,6 +169,15 @@ async def stream(
     )
 
 
+async def _still_good(check: CredentialCheck) -> bool:
+    """The credential's answer; a database that cannot answer now ends nothing (the next
+    check asks again; a reconnecting client meets the same outage at the door)."""
+    try:
+        return await check()
+    except GridmapError:
+        return True
+
+
 def _sse(message: StreamMessage) -> str:
     return message.sse if isinstance(message, LiveMessage) else format_message(message)
 
@@ -135,9 +188,7 @@ def _highest_id(ctx: ContextDep) -> int:
 
 
 def _replay_page(
-    ctx: ContextDep, after: int, up_to: int, townships: frozenset[str] | None
+    ctx: ContextDep, after: int, up_to: int, scope: Jurisdiction | None
 ) -> list[StreamMessage]:
     with ctx.sessions() as session:
-        return messages_after(
-            session, last_id=after, limit=REPLAY_PAGE, township_codes=townships, up_to=up_to
-        )
+        return messages_after(session, last_id=after, limit=REPLAY_PAGE, scope=scope, up_to=up_to)

@@ -37,6 +37,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gridmap.errors import InvalidInput
+from gridmap.permissions import Jurisdiction
 
 STREAM_CHANNEL = "gridmap_stream"
 BOUNDARIES_CHANNEL = "gridmap_boundaries"
@@ -137,12 +138,21 @@ def announce(
 
 
 def visible_to(
-    *, kind: str, township_code: str | None, township_codes: frozenset[str] | None
+    *,
+    kind: str,
+    county_code: str | None,
+    township_code: str | None,
+    payload: dict[str, Any],
+    scope: Jurisdiction | None,
 ) -> bool:
-    """Whether a message reaches a client limited to `township_codes` (None: sees all)."""
-    if township_codes is None or kind in PUBLIC_KINDS:
+    """Whether a message reaches a client of jurisdiction `scope` (None: sees all): a
+    message about an event only when the client may read that event (the events list's
+    rule, `Jurisdiction.covers_message`); boundaries go to every map."""
+    if scope is None or kind in PUBLIC_KINDS:
         return True
-    return township_code is not None and township_code in township_codes
+    return scope.covers_message(
+        county_code=county_code, township_code=township_code, payload=payload
+    )
 
 
 def messages_after(
@@ -150,14 +160,14 @@ def messages_after(
     *,
     last_id: int,
     limit: int = 1000,
-    township_codes: frozenset[str] | None = None,
+    scope: Jurisdiction | None = None,
     up_to: int | None = None,
 ) -> list[StreamMessage]:
     """Messages with `last_id < id <= up_to` in id order, at most `limit`, for catch-up.
 
     `up_to` should be a settled id (see the module docstring); without it a message still
-    in flight below the newest visible one could be skipped. `township_codes` applies the
-    same rule as `visible_to`.
+    in flight below the newest visible one could be skipped. `scope` applies the same rule
+    as `visible_to`, in the query.
     """
     if limit < 1:
         raise InvalidInput(f"limit must be at least 1, not {limit}", details={"limit": limit})
@@ -166,10 +176,11 @@ def messages_after(
     if up_to is not None:
         where.append("id <= :up_to")
         params["up_to"] = up_to
-    if township_codes is not None:
-        where.append("(kind = ANY(:public_kinds) OR township_code = ANY(:codes))")
+    if scope is not None:
+        rule, rule_params = scope.message_sql()
+        where.append(f"(kind = ANY(:public_kinds) OR {rule})")
         params["public_kinds"] = sorted(PUBLIC_KINDS)
-        params["codes"] = sorted(township_codes)
+        params.update(rule_params)
     rows = session.execute(
         text(
             f"SELECT {_MESSAGE_COLUMNS} FROM stream_message "

@@ -14,6 +14,7 @@ a request arrives refuses that request, in every worker.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import time
 from collections.abc import Sequence
@@ -31,6 +32,12 @@ _LIVE_SQL = (
     "SELECT id FROM api_token WHERE id = ANY(%s) AND revoked_at IS NULL "
     "AND (expires_at IS NULL OR expires_at > now())"
 )
+# The rule of `gridmap.auth.session_user`: not ended (logout, password reset and disabling
+# delete the row), not expired, its user not disabled.
+_SESSIONS_LIVE_SQL = (
+    "SELECT s.id_hash FROM user_session s JOIN app_user u ON u.id = s.user_id "
+    "WHERE s.id_hash = ANY(%s) AND s.expires_at > now() AND NOT u.disabled"
+)
 _MAX_KNOWN = 1000
 
 
@@ -43,6 +50,8 @@ class TokenGate:
         self._connection: psycopg.AsyncConnection[Any] | None = None
         self._known: dict[bytes, tuple[float, Principal]] = {}
         self._checks: Coalescer[int, bool] = Coalescer(self._live, max_batch=256)
+        self._session_checks: Coalescer[bytes, bool] = Coalescer(self._sessions_live, max_batch=256)
+        self._connecting = asyncio.Lock()
 
     def known(self, secret: str) -> Principal | None:
         """The principal this secret resolved to lately (not a liveness check)."""
@@ -60,8 +69,13 @@ class TokenGate:
         """Whether the token is live now: asked of the database after this call began."""
         return await self._checks.submit(token_id)
 
-    async def _live(self, token_ids: Sequence[int]) -> list[bool]:
-        with translate_errors(self._url):
+    async def session_live(self, cookie: str) -> bool:
+        """Whether the browser session with this cookie is live now (an open live stream
+        asks every few seconds; every stream of the worker shares one query)."""
+        return await self._session_checks.submit(_digest(cookie))
+
+    async def _connected(self) -> psycopg.AsyncConnection[Any]:
+        async with self._connecting:
             if self._connection is None or needs_reconnect(self._connection):
                 if self._connection is not None:
                     await self._connection.close()
@@ -71,12 +85,25 @@ class TokenGate:
                     application_name="gridmap-token-gate",
                     connect_timeout=10,
                 )
-            cursor = await self._connection.execute(_LIVE_SQL, (sorted(set(token_ids)),))
+            return self._connection
+
+    async def _live(self, token_ids: Sequence[int]) -> list[bool]:
+        with translate_errors(self._url):
+            connection = await self._connected()
+            cursor = await connection.execute(_LIVE_SQL, (sorted(set(token_ids)),))
             live = {row[0] for row in await cursor.fetchall()}
         return [token_id in live for token_id in token_ids]
 
+    async def _sessions_live(self, hashes: Sequence[bytes]) -> list[bool]:
+        with translate_errors(self._url):
+            connection = await self._connected()
+            cursor = await connection.execute(_SESSIONS_LIVE_SQL, (sorted(set(hashes)),))
+            live = {bytes(row[0]) for row in await cursor.fetchall()}
+        return [h in live for h in hashes]
+
     async def close(self) -> None:
         await self._checks.drain()
+        await self._session_checks.drain()
         if self._connection is not None:
             await self._connection.close()
             self._connection = None

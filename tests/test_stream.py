@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 
 from api.listener import StreamListener, Subscription
-from api.stream import stream_townships
+from api.stream import stream_scope
 from gridmap.db import make_engine
 from gridmap.errors import InvalidInput
 from gridmap.notify import (
@@ -381,7 +381,9 @@ async def test_publishing_boundaries_calls_every_registered_refresh(
     await listener.start()
     try:
         assert await listener.wait_ready(timeout=10)
-        sub, _ = listener.subscribe(township_codes=frozenset({"140581102"}), last_id=None)
+        sub, _ = listener.subscribe(
+            scope=Jurisdiction(township_codes=frozenset({"140581102"})), last_id=None
+        )
         published = _announce(engine, kind="boundaries.published", version=2)
         await asyncio.wait_for(refreshed_async.wait(), 5)
         assert refreshed_sync == [1]
@@ -403,8 +405,8 @@ async def test_a_slow_map_falls_behind_and_the_others_still_hear_everything(
     await listener.start()
     try:
         assert await listener.wait_ready(timeout=10)
-        slow, _ = listener.subscribe(township_codes=None, last_id=None)
-        fast, _ = listener.subscribe(township_codes=None, last_id=None)
+        slow, _ = listener.subscribe(scope=None, last_id=None)
+        fast, _ = listener.subscribe(scope=None, last_id=None)
         ids = []
         for n in range(3):
             ids.append(_announce(engine, event_id=n))
@@ -478,7 +480,7 @@ async def test_a_later_message_held_back_by_one_that_rolls_back_still_goes_out(
     await listener.start()
     try:
         assert await listener.wait_ready(timeout=10)
-        sub, _ = listener.subscribe(township_codes=None, last_id=None)
+        sub, _ = listener.subscribe(scope=None, last_id=None)
         abandoned = Session(engine)
         held_back_by = announce(abandoned, kind="event.created", payload={"n": "abandoned"})
         later = _announce(engine, event_id=9)
@@ -508,16 +510,16 @@ def test_a_township_map_sees_only_its_townships_and_the_boundaries(session: Sess
         announce(session, kind="event.created", payload={"t": township}, township_code=township)
     announce(session, kind="boundaries.published", payload={"version": 2})
     session.commit()
-    mine = frozenset({"140581101"})
+    mine = Jurisdiction(township_codes=frozenset({"140581101"}))
 
-    caught_up = messages_after(session, last_id=0, township_codes=mine)
+    caught_up = messages_after(session, last_id=0, scope=mine)
     assert [(m.kind, m.township_code) for m in caught_up] == [
         ("event.created", "140581101"),
         ("boundaries.published", None),
     ]
     assert len(messages_after(session, last_id=0)) == 4
 
-    live = Subscription(queue=asyncio.Queue(), township_codes=mine, after=0)
+    live = Subscription(queue=asyncio.Queue(), scope=mine, after=0)
     for n, (kind, township) in enumerate(
         [
             ("event.created", "140581101"),
@@ -531,6 +533,50 @@ def test_a_township_map_sees_only_its_townships_and_the_boundaries(session: Sess
     assert [live.queue.get_nowait().id for _ in range(live.queue.qsize())] == [1, 4]
 
 
+def test_a_map_hears_only_about_events_its_user_may_read(session: Session) -> None:
+    """The events list's rule, not the township: a grid worker hears its grid's events, a
+    team member those its team handles or co-handles, in the replay and live alike."""
+    township = "140581101"
+    events = [
+        {"grid_code": "140581101001001", "community_code": "140581101001", "team_id": 1},
+        {"grid_code": "140581101001002", "community_code": "140581101001", "team_id": 2},
+        {
+            "grid_code": "140581101002001",
+            "community_code": "140581101002",
+            "team_id": 3,
+            "co_team_ids": [7],
+        },
+        {"grid_code": None, "community_code": None, "team_id": 7, "co_team_ids": []},
+    ]
+    ids = [
+        announce(
+            session,
+            kind="event.changed",
+            payload=payload,
+            county_code="140581",
+            township_code=township if payload["grid_code"] else None,
+        )
+        for payload in events
+    ]
+    ids.append(announce(session, kind="boundaries.published", payload={"version": 2}))
+    session.commit()
+    after = ids[0] - 1
+    readers = {
+        "grid worker": (Jurisdiction(grid_codes=frozenset({"140581101001001"})), [0, 4]),
+        "community": (Jurisdiction(community_codes=frozenset({"140581101001"})), [0, 1, 4]),
+        "team member": (Jurisdiction(team_id=7), [2, 3, 4]),
+        "county": (Jurisdiction(county_codes=frozenset({"140581"})), [0, 1, 2, 3, 4]),
+        "nobody": (Jurisdiction(), [4]),
+    }
+    for who, (scope, expected) in readers.items():
+        replayed = [m.id for m in messages_after(session, last_id=after, scope=scope)]
+        assert replayed == [ids[i] for i in expected], who
+        live = Subscription(queue=asyncio.Queue(), scope=scope, after=after)
+        for message in messages_after(session, last_id=after):
+            live.offer(message)
+        assert [m.id for m in live.take()] == [ids[i] for i in expected], who
+
+
 def test_the_stream_filters_by_the_callers_jurisdiction() -> None:
     def request_from(principal: Principal | None) -> Any:
         scope: dict[str, Any] = {"type": "http", "state": {}}
@@ -538,18 +584,11 @@ def test_the_stream_filters_by_the_callers_jurisdiction() -> None:
             scope["state"]["principal"] = principal
         return Request(scope)
 
-    township_officer = Principal(
-        kind="user",
-        id=7,
-        name="li",
-        role=SYSTEM.role,
-        jurisdiction=Jurisdiction(
-            township_codes=frozenset({"140581101"}), stream_townships=frozenset({"140581101"})
-        ),
-    )
-    assert stream_townships(request_from(township_officer)) == frozenset({"140581101"})
-    assert stream_townships(request_from(SYSTEM)) is None  # authentication off: everything
-    assert stream_townships(request_from(None)) == frozenset()  # no principal: fail closed
+    mine = Jurisdiction(township_codes=frozenset({"140581101"}))
+    township_officer = Principal(kind="user", id=7, name="li", role=SYSTEM.role, jurisdiction=mine)
+    assert stream_scope(request_from(township_officer)) == mine
+    assert stream_scope(request_from(SYSTEM)) is None  # authentication off: everything
+    assert stream_scope(request_from(None)) == Jurisdiction()  # no principal: fail closed
 
 
 def test_catch_up_pages_and_stops_at_a_settled_id(session: Session) -> None:
