@@ -193,10 +193,12 @@ def import_events(
     all_or_nothing: bool,
     policy: EventPolicy | None = None,
     source_name: str = "",
+    county_code: str | None = None,
 ) -> ImportReport:
     """Ingest every good row; with `all_or_nothing`, any bad row raises and nothing is kept.
 
-    Each row runs in a savepoint, so a bad row never leaves half of itself behind.
+    Each row runs in a savepoint, so a bad row never leaves half of itself behind. A row
+    that cannot be placed (only an address) belongs to `county_code`: its triage queue.
     """
     report = ImportReport()
     for row in rows:
@@ -206,7 +208,12 @@ def import_events(
         try:
             with session.begin_nested():
                 event, created = ingest_event(
-                    session, router=router, payload=row.payload, actor=actor, policy=policy
+                    session,
+                    router=router,
+                    payload=row.payload,
+                    actor=actor,
+                    policy=policy,
+                    county_code=county_code,
                 )
         except InvalidInput as exc:
             report.bad.append((row.line, exc.message))

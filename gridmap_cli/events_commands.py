@@ -7,11 +7,13 @@ import json
 from pathlib import Path
 
 import typer
+from sqlalchemy import select
 
 from gridmap.db import session_factory, session_scope
 from gridmap.event_input import EventPolicy
 from gridmap.events import check_overdue
 from gridmap.hotline import import_events, read_hotline_export
+from gridmap.models import Area
 from gridmap.routing import Router
 from gridmap_cli.common import console, database, friendly_errors, settings
 
@@ -29,6 +31,11 @@ def import_command(
     ),
     source: str = typer.Option("12345", help="source name for rows without a source column"),
     actor: str = typer.Option("import", help="who is recorded in each event's log"),
+    county: str | None = typer.Option(
+        None,
+        help="the county whose triage queue gets rows that cannot be placed "
+        "(default: the only county loaded)",
+    ),
 ) -> None:
     """Route and store every row of a hotline export in one transaction.
 
@@ -42,6 +49,14 @@ def import_command(
     router = Router(sessions, s)
     router.reload()
     with session_scope(sessions) as session:
+        if county is None:
+            counties = session.scalars(
+                select(Area.code)
+                .where(Area.layer == "county", Area.valid_to.is_(None))
+                .distinct()
+                .limit(2)
+            ).all()
+            county = counties[0] if len(counties) == 1 else None
         report = import_events(
             session,
             router=router,
@@ -50,6 +65,7 @@ def import_command(
             all_or_nothing=all_or_nothing,
             policy=EventPolicy.from_settings(s),
             source_name=str(file),
+            county_code=county,
         )
     for line, reason in report.bad:
         console.print(f"[yellow]{file}: line {line}:[/] {reason} (skipped)")

@@ -33,6 +33,7 @@ WEST_USERS = [
     ("west-supervisor", "supervisor", [f.T1]),
     ("west-admin", "admin", [f.T1]),
     ("west-grid-worker", "grid_worker", [f.G1]),
+    ("west-planner", "planner", [f.T1]),
 ]
 USERS = [
     *WEST_USERS,
@@ -59,8 +60,12 @@ def secrets(county_url: str) -> dict[str, str]:
     engine = make_engine(county_url, pool_size=1)
     out: dict[str, str] = {}
     with session_factory(engine)() as s:
-        for name, areas in (("county-hotline", [f.COUNTY]), ("west-gateway", [f.T1])):
-            _, out[name] = accounts.create_token(s, name=name, role="integration", area_codes=areas)
+        for name, role, areas in (
+            ("county-hotline", "integration", [f.COUNTY]),
+            ("west-gateway", "integration", [f.T1]),
+            ("west-reader", "reader", [f.T1]),
+        ):
+            _, out[name] = accounts.create_token(s, name=name, role=role, area_codes=areas)
         accounts.create_user(
             s,
             username="west-team-member",
@@ -173,6 +178,7 @@ def test_a_township_user_of_every_role_writes_nothing_on_another_townships_event
     clients = {name: login(app, name) for name, _, _ in WEST_USERS}
     clients["west-team-member"] = login(app, "west-team-member")
     clients["west-gateway"] = bearer(app, secrets["west-gateway"])
+    clients["west-reader"] = bearer(app, secrets["west-reader"])
     for who, client in clients.items():
         for action, body in ACTION_BODIES.items():
             if action == "merge":
@@ -329,3 +335,26 @@ def test_an_unplaced_event_goes_to_the_county_named_in_the_body(
     assert named["county_code"] == f.COUNTY
     refused = hotline.post("/api/events", json=ticket(None, address="x", county="990199"))
     assert refused.status_code in (403, 422), refused.text
+
+
+def test_an_address_only_ticket_imported_from_a_file_waits_in_its_countys_triage(
+    app: TestClient, county_url: str, tmp_path: Any
+) -> None:
+    from typer.testing import CliRunner
+
+    from gridmap_cli.events_commands import app as events_app
+
+    export = tmp_path / "12345.csv"
+    external_id = f"F-{uuid.uuid4().hex[:8]}"
+    export.write_text(
+        "工单编号,事项分类,来电时间,地址\n"
+        f"{external_id},ROAD,2026-11-21 09:30:00,西镇人民路 3 号\n",
+        encoding="utf-8",
+    )
+    done = CliRunner().invoke(
+        events_app, ["import", str(export)], env={"GRIDMAP_DATABASE_URL": county_url}
+    )
+    assert done.exit_code == 0, done.output
+    operator = login(app, "county-operator")
+    triage = operator.get("/api/events/triage", params={"limit": 1000}).json()["events"]
+    assert external_id in {e["external_id"] for e in triage}
