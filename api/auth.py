@@ -471,8 +471,7 @@ _LOGIN_PAGE = """<!doctype html>
 <html lang="zh"><head><meta charset="utf-8"><title>登录 · gridmap</title>
 <link rel="icon" type="image/svg+xml" href="/static/img/favicon.svg">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>body{{font-family:sans-serif;display:flex;justify-content:center;margin-top:12vh}}
-form{{display:grid;gap:.6em;min-width:18em}}.err{{color:#b00}}</style></head>
+<link rel="stylesheet" href="/static/css/login.css"></head>
 <body><form method="post" action="/api/auth/login">
 <h1>网格化管理指挥中心</h1>{error}
 <label>用户名 <input name="username" autocomplete="username" required autofocus></label>
@@ -497,8 +496,13 @@ def login_page(next: str = "/", failed: int = 0) -> HTMLResponse:
     summary="The reporter's full name and phone, to call back (every look is logged)",
 )
 def event_reporter(
-    event_id: int, request: Request, session: SessionDep, principal: PrincipalDep
+    event_id: int,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    principal: PrincipalDep,
 ) -> dict[str, Any]:
+    response.headers["Cache-Control"] = "no-store"  # a full name and phone: no copy kept
     check_event_scope(session, principal, event_id, acting=False)
     event = session.get(Event, event_id)
     if event is None:

@@ -8,10 +8,11 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.responses import FileResponse, HTMLResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
 
 from api.auth import PrincipalDep, route_action
+from api.context import AppContext
 from api.deps import ContextDep, SessionDep
 from gridmap import area_scope, boundaries, features
 from gridmap.errors import NotFound
@@ -20,6 +21,7 @@ from gridmap.permissions import WORKFLOW_ACTIONS, Principal
 from web_map.assets import static_file, vendor_missing
 from web_map.command_view import build_command_view
 from web_map.editor import build_editor
+from web_map.page_assets import page_asset
 
 log = logging.getLogger("gridmap.api")
 router = APIRouter(tags=["pages"])
@@ -140,9 +142,37 @@ def editor(
     return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
 
+def _page_asset(ctx: AppContext, name: str) -> Response:
+    """A page's set-up script or style, moved out of the page (web_map/page_assets.py)."""
+    asset = page_asset(name)
+    if asset is None:
+        # Made when a page is rendered; this worker may not have rendered one yet (the
+        # page came from another worker). The files are the same for every caller, so
+        # rendering the pages here makes the same names.
+        build_command_view(lang=ctx.settings.default_lang, tile_url=ctx.settings.tile_url)
+        build_editor(
+            lang=ctx.settings.default_lang,
+            tile_url=ctx.settings.tile_url,
+            households_min=ctx.settings.households_min,
+            households_max=ctx.settings.households_max,
+        )
+        asset = page_asset(name)
+    if asset is None:
+        raise NotFound(f"no static file {'page/' + name!r}", details={"path": "page/" + name})
+    # The name is the content's hash: a changed page asks for another name.
+    return Response(
+        asset.body,
+        media_type=asset.media_type,
+        headers={"Cache-Control": "public, max-age=31536000, immutable"},
+    )
+
+
 @router.get("/static/{path:path}", include_in_schema=False)
-def static(path: str) -> FileResponse:
-    """Our js/css/img and the plugins' dist folders only; never a listing of node_modules."""
+def static(path: str, ctx: ContextDep) -> Response:
+    """Our js/css/img, the pages' moved-out scripts and styles, and the plugins' dist
+    folders only; never a listing of node_modules."""
+    if path.startswith("page/"):
+        return _page_asset(ctx, path.removeprefix("page/"))
     found = static_file(path)
     if found is None:
         raise NotFound(f"no static file {path!r}", details={"path": path})

@@ -115,8 +115,7 @@ def docs_policy() -> str:
     )
 
 
-# Report-only until every page keeps its scripts in files (the next commits); then enforced.
-CSP_HEADER = b"content-security-policy-report-only"
+CSP_HEADER = b"content-security-policy"
 
 
 class SecurityHeaders:

@@ -11,6 +11,7 @@ from api.app import create_app
 from api.security_headers import CSP_HEADER, page_policy, tile_source
 from gridmap.errors import ConfigurationError
 from gridmap.settings import Settings
+from tests.factories import G1, SmallCounty
 
 CSP = CSP_HEADER.decode()
 
@@ -71,3 +72,26 @@ def test_tile_host_is_allowed_for_images_only() -> None:
     for bad in ("ftp://tiles.example.org/{z}.png", "https://{s}.org/{z}.png"):
         with pytest.raises(ConfigurationError):
             tile_source(bad)
+
+
+def test_the_unmasked_reporter_is_never_cached(small_county_db_url: str, tmp_path: Path) -> None:
+    lon, lat = SmallCounty.grid_center(G1)
+    event = {
+        "source": "12345",
+        "external_id": "no-store-1",
+        "category": "ROAD",
+        "description": "路灯不亮",
+        "location": {"lon": lon, "lat": lat, "crs": "wgs84"},
+        "reporter": {"name": "张三", "phone": "13812345678"},
+        "reported_at": "2026-12-01T09:30:00+08:00",
+    }
+    with TestClient(create_app(Settings(database_url=small_county_db_url, home=tmp_path))) as c:
+        created = c.post("/api/events", json=event)
+        _assert_secured(created)  # the ingest door's own answer
+        event_id = created.json()["id"]
+        masked = c.get(f"/api/events/{event_id}")
+        assert "13812345678" not in masked.text
+        unmasked = c.get(f"/api/events/{event_id}/reporter")
+    assert unmasked.json()["phone"] == "13812345678"
+    assert unmasked.headers["cache-control"] == "no-store"
+    _assert_secured(unmasked)

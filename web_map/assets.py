@@ -134,8 +134,8 @@ def static_file(path: str) -> Path | None:
     are reachable; anything that resolves outside them (`..`, symlinks) is refused.
     """
     parts = path.split("/")
-    if not path or any(part in ("", ".", "..") for part in parts):
-        return None
+    if not path or "\x00" in path or any(part in ("", ".", "..") for part in parts):
+        return None  # a NUL byte is no file name (the operating system refuses it)
     if parts[0] in OWN_DIRS:
         base = STATIC_DIR / parts[0]
         candidate = STATIC_DIR / path

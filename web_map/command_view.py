@@ -14,6 +14,7 @@ from jinja2 import Template
 from gridmap.errors import ConfigurationError, InvalidInput
 from gridmap.workflow import RULES, STATES
 from web_map.assets import STATIC_URL, external_urls, json_for_script, localize
+from web_map.page_assets import externalize, fix_element_ids
 from web_map.i18n import labels
 
 Bounds = tuple[float, float, float, float]  # west, south, east, north (lon/lat, WGS84)
@@ -164,18 +165,21 @@ def build_command_view(
             f"unknown API feature(s) {unknown}: known are {', '.join(API_FEATURES)}",
             details={"field": "api_features", "unknown": unknown},
         )
+    # The map's set-up script is the same for every caller (it is served as a file, see
+    # web_map/page_assets.py): the caller's own view travels in the page's data and is
+    # fitted by the page's script before anything is drawn.
     west, south, east, north = bounds or _CHINA
+    china_west, china_south, china_east, china_north = _CHINA
 
     figure = Figure(title=escape(t["page_title"]))
     m = folium.Map(
-        location=[(south + north) / 2, (west + east) / 2],
+        location=[(china_south + china_north) / 2, (china_west + china_east) / 2],
         zoom_start=5,
         tiles=None,
         control_scale=True,
         prefer_canvas=False,  # SVG paths: grid colours change in place, markers stay DOM
     )
     m.add_to(figure)
-    m.fit_bounds([[south, west], [north, east]])
     if tile_url:
         folium.TileLayer(
             tiles=tile_url, attr=tile_attribution or "basemap", name="basemap", control=False
@@ -187,10 +191,12 @@ def build_command_view(
         name="gm_favicon",
     )
     figure.html.add_child(Element(_chrome(t, lang=lang, query=query)), name="gm_chrome")
+    # Fixed element ids: the map's set-up script (served as a file) is the same each time.
+    fix_element_ids(figure)
     config = {
         "lang": lang,
         "labels": t,
-        "mapName": m.get_name(),
+        "mapName": m.get_name(),  # the set-up script's global variable holding the map
         "layers": list(AREA_LAYERS),
         "statuses": list(STATUSES),
         "priorities": list(PRIORITIES),
@@ -207,6 +213,8 @@ def build_command_view(
         },
         "geojsonMaxFeatures": GEOJSON_MAX_FEATURES,
         "fitToCounty": bounds is None,
+        # The first view, [[south, west], [north, east]] (Leaflet's order).
+        "bounds": [[south, west], [north, east]],
         "query": query,
         "version": version,
     }
@@ -226,4 +234,5 @@ def build_command_view(
             f"the command view would load {len(leftover)} asset(s) from outside gridmap",
             details={"urls": leftover},
         )
-    return page
+    # No inline script or style is left: the Content-Security-Policy allows none.
+    return externalize(page, page="command view")

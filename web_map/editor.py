@@ -12,6 +12,7 @@ from jinja2 import Template
 
 from gridmap.errors import ConfigurationError, InvalidInput
 from web_map.assets import STATIC_URL, external_urls, json_for_script, localize
+from web_map.page_assets import externalize, fix_element_ids
 
 Bounds = tuple[float, float, float, float]  # west, south, east, north (lon/lat, WGS84)
 
@@ -340,10 +341,12 @@ def build_editor(
         name="gm_favicon",
     )
     figure.html.add_child(Element(_chrome(t, lang=lang, scope=scope)), name="gm_chrome")
+    # Fixed element ids: the map's set-up script (served as a file) is the same each time.
+    fix_element_ids(figure)
     config = {
         "lang": lang,
         "labels": t,
-        "mapName": m.get_name(),
+        "mapName": m.get_name(),  # the set-up script's global variable holding the map
         "householdsMin": households_min,
         "householdsMax": households_max,
         "tools": list(TOOLS),
@@ -364,4 +367,5 @@ def build_editor(
             f"the editor would load {len(leftover)} asset(s) from outside gridmap",
             details={"urls": leftover},
         )
-    return page
+    # No inline script or style is left: the Content-Security-Policy allows none.
+    return externalize(page, page="editor")

@@ -10,9 +10,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -173,10 +174,36 @@ class WatchedPage:
         return path
 
 
+def _poll_from_outside(page: Any) -> Callable[..., Any]:
+    """`page.wait_for_function`, polling from here through the DevTools protocol.
+
+    Playwright's own waits re-evaluate the expression inside the page with `eval`, which
+    the service's Content-Security-Policy refuses ('unsafe-eval' is not allowed, and the
+    pages must work without it); `page.evaluate` is not subject to the page's policy.
+    """
+
+    def wait_for_function(
+        expression: str, *, arg: Any = None, timeout: float | None = None, **_: Any
+    ) -> Any:
+        from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+        deadline = time.monotonic() + (30_000 if timeout is None else timeout) / 1000
+        while True:
+            value = page.evaluate(expression, arg)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise PlaywrightTimeout(f"wait_for_function: {timeout} ms passed: {expression}")
+            time.sleep(0.1)
+
+    return wait_for_function
+
+
 @pytest.fixture
 def watched(browser: object) -> Iterator[WatchedPage]:
     context = browser.new_context(viewport={"width": 1600, "height": 900})  # type: ignore[attr-defined]
     page = context.new_page()
+    page.wait_for_function = _poll_from_outside(page)
     w = WatchedPage(page=page)
     page.on(
         "console",

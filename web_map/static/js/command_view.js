@@ -1202,6 +1202,9 @@
     map = leafletMap;
     cfg = config;
     t = cfg.labels;
+    // The caller's areas (China until the county layer arrives, for a caller with none):
+    // the set-up script is the same for everyone, a file the Content-Security-Policy allows.
+    map.fitBounds(cfg.bounds, { animate: false });
     // With no basemap no tile layer sets a zoom range, and clustering needs one.
     if (map.options.maxZoom === undefined) map.setMaxZoom(19);
     cluster = L.markerClusterGroup({ chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 45, disableClusteringAtZoom: 16 });
