@@ -48,8 +48,9 @@ from gridmap.models import Event, Photo, Team
 from gridmap.permissions import Jurisdiction
 from gridmap.photos import (
     MAX_PHOTOS_PER_EVENT,
+    CleanPhoto,
     base64_length,
-    check_photo,
+    clean_photo,
     decode_photo,
     store_photo,
     stored_photo_file,
@@ -227,6 +228,11 @@ class PhotoOut(BaseModel):
     uploaded_by: str
     uploaded_at: dt.datetime
     url: str
+    gps: dict[str, float] | None = Field(
+        default=None,
+        description="where the camera said the photo was taken (EXIF GPS, WGS84 lon/lat); "
+        "the stored file keeps no metadata",
+    )
 
 
 def event_out(session: Session, event: Event) -> EventOut:
@@ -342,7 +348,7 @@ def _ingest_alone(
     audit: IngestAudit,
     scope: Jurisdiction,
     county: str | None,
-    photos: list[bytes] | None = None,
+    photos: list[CleanPhoto] | None = None,
 ) -> tuple[EventOut | EventAck, bool]:
     """An ingest in its own transaction: a category the batcher has not seen yet (it may
     not exist, or it is a resend answered whatever it says now), no batcher running, or
@@ -362,10 +368,8 @@ def _ingest_alone(
         )
         if taken.existing is None and photos:
             event = ev.get_event(session, event_id=taken.columns["id"])
-            for data in photos:
-                stored = store_photo(
-                    data, photo_dir=ctx.settings.photo_dir, max_bytes=ctx.settings.photo_max_bytes
-                )
+            for photo in photos:
+                stored = store_photo(photo, photo_dir=ctx.settings.photo_dir)
                 ev.attach_photo(session, event=event, photo=stored, actor=actor)
             session.commit()
             return _answer(session, event, scope), True
@@ -411,14 +415,13 @@ def _new_answer(taken: ingest.Ingested, scope: Jurisdiction) -> EventOut | Event
     return EventAck(id=c["id"], status=c["status"])
 
 
-def _checked_photos(body: EventIn, *, max_bytes: int) -> list[bytes]:
-    """Every photo of the body decoded and checked, before anything is stored."""
+def _checked_photos(body: EventIn, max_bytes: int) -> list[CleanPhoto]:
+    """Every photo of the body decoded, checked and cleaned, before anything is stored."""
     photos = []
     for i, text in enumerate(body.photos):
         field = f"photos[{i}]"
         data = decode_photo(text, field=field)
-        check_photo(data, max_bytes=max_bytes, where={"field": field})
-        photos.append(data)
+        photos.append(clean_photo(data, max_bytes=max_bytes, where={"field": field}))
     return photos
 
 
@@ -473,7 +476,12 @@ async def take_in_post(request: Request, ctx: AppContext) -> tuple[EventOut | Ev
         raise InvalidInput(f"{where}{first['problem']}", details={"problems": problems}) from None
     policy = EventPolicy.from_settings(ctx.settings)
     payload = check_event_input(body.to_input(), policy=policy)
-    photos = _checked_photos(body, max_bytes=ctx.settings.photo_max_bytes)
+    # Decoding photos takes milliseconds each: off the event loop.
+    photos = (
+        await anyio.to_thread.run_sync(_checked_photos, body, ctx.settings.photo_max_bytes)
+        if body.photos
+        else []
+    )
     principal = current_principal(request)
     scope = principal.jurisdiction
     county = scope.unplaced_county(body.county)
@@ -710,8 +718,9 @@ def post_place(
 # --- photos -----------------------------------------------------------------------------
 
 
-def _photo_out(photo: Photo) -> PhotoOut:
+def _photo_out(photo: Photo, gps: dict[str, float] | None) -> PhotoOut:
     return PhotoOut(
+        gps=gps,
         id=photo.id,
         sha256=photo.sha256,
         media_type=photo.media_type,
@@ -742,10 +751,12 @@ def post_photo(
     event = ev.get_event(session, event_id=event_id, for_update=True)
     limit = ctx.settings.photo_max_bytes
     data = file.file.read(limit + 1)  # one byte over is enough to refuse it
+    where = {"field": "file", **({"filename": file.filename} if file.filename else {})}
     stored = store_photo(
-        data, photo_dir=ctx.settings.photo_dir, max_bytes=limit, filename=file.filename
+        clean_photo(data, max_bytes=limit, where=where), photo_dir=ctx.settings.photo_dir
     )
     photo = ev.attach_photo(session, event=event, photo=stored, actor=actor)
+    gps = stored.gps.to_dict() if stored.gps else None
     audit_write(
         session,
         request,
@@ -756,7 +767,7 @@ def post_photo(
         details={"photo_id": photo.id, "sha256": stored.sha256},
     )
     session.commit()
-    return _photo_out(photo)
+    return _photo_out(photo, gps)
 
 
 @router.get("/events/{event_id}/photos", summary="An event's photos")
@@ -764,7 +775,8 @@ def get_photos(event_id: int, session: SessionDep, principal: PrincipalDep) -> d
     check_event_scope(session, principal, event_id, acting=False)
     ev.get_event(session, event_id=event_id)
     photos = session.scalars(select(Photo).where(Photo.event_id == event_id).order_by(Photo.id))
-    return {"photos": [_photo_out(p).model_dump(mode="json") for p in photos]}
+    gps = ev.photo_places(session, event_id=event_id)
+    return {"photos": [_photo_out(p, gps.get(p.id)).model_dump(mode="json") for p in photos]}
 
 
 @router.get("/events/{event_id}/photos/{photo_id}", summary="One photo's bytes")

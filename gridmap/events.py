@@ -583,12 +583,30 @@ def attach_photo(session: Session, *, event: Event, photo: StoredPhoto, actor: s
         actor=actor,
         action="photo",
         from_status=event.status,
-        data={"photo_id": row.id, "sha256": photo.sha256},
+        data={
+            "photo_id": row.id,
+            "sha256": photo.sha256,
+            # The place the camera recorded: kept with the event, never in the stored file.
+            **({"gps": photo.gps.to_dict()} if photo.gps else {}),
+        },
     )
     touch(event)
     session.flush()
     announce_event(session, "event.changed", event)
     return row
+
+
+def photo_places(session: Session, *, event_id: int) -> dict[int, dict[str, float]]:
+    """photo id → the GPS its camera recorded, for an event's photos that had one (kept in
+    the timeline's photo step; the stored files carry no metadata)."""
+    rows = session.execute(
+        select(EventLog.data["photo_id"].as_integer(), EventLog.data["gps"]).where(
+            EventLog.event_id == event_id,
+            EventLog.action == "photo",
+            EventLog.data.has_key("gps"),
+        )
+    )
+    return {int(photo_id): gps for photo_id, gps in rows}
 
 
 # --- deadlines --------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import io
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,18 +12,34 @@ from typing import Any
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 from sqlalchemy import Engine, func, select
 from sqlalchemy.engine import make_url
 
 from api.app import create_app
 from gridmap.db import session_factory
 from gridmap.models import Event, Photo
+from gridmap.photos import clean_photo
 from gridmap.settings import Settings
 from tests import factories as f
 
 G2 = f"{f.C1}002"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + b"\x00" * 40
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF" + b"\x00" * 40
+
+
+def _image(kind: str) -> bytes:
+    """A real picture (photos are decoded, not sniffed: tests/test_photos.py)."""
+    out = io.BytesIO()
+    Image.new("RGB", (16, 12), (40, 120, 200)).save(out, kind)
+    return out.getvalue()
+
+
+PNG = _image("PNG")
+JPEG = _image("JPEG")
+
+
+def stored_copy(data: bytes) -> bytes:
+    """What gridmap stores for `data`: the picture re-encoded without metadata."""
+    return clean_photo(data, max_bytes=len(data)).data
 
 
 @pytest.fixture
@@ -328,7 +345,7 @@ def test_a_photo_is_checked_by_content_stored_once_and_served_back(
     assert again.json()["media_type"] == "image/png"  # the content decides, not the name
     assert len(list((tmp_path / "photos").rglob("*.png"))) == 1
     served = client.get(first.json()["url"])
-    assert served.status_code == 200 and served.content == PNG
+    assert served.status_code == 200 and served.content == stored_copy(PNG)
     assert served.headers["content-type"] == "image/png"
 
     exe = client.post(
@@ -360,7 +377,7 @@ def test_a_phone_report_brings_its_photos_in_the_same_request(
     event_id = first.json()["id"]
     photos = client.get(f"/api/events/{event_id}/photos").json()["photos"]
     assert [p["media_type"] for p in photos] == ["image/png", "image/jpeg"]
-    assert client.get(photos[1]["url"]).content == JPEG
+    assert client.get(photos[1]["url"]).content == stored_copy(JPEG)
     log = client.get(f"/api/events/{event_id}/log").json()["entries"]
     assert [e["action"] for e in log] == ["report", "photo", "photo"]
     # The phone resends on a flaky line: the same event, its photos not added again.
