@@ -14,8 +14,8 @@ from jinja2 import Template
 from gridmap.errors import ConfigurationError, InvalidInput
 from gridmap.workflow import RULES, STATES
 from web_map.assets import STATIC_URL, external_urls, json_for_script, localize
-from web_map.page_assets import externalize, fix_element_ids
 from web_map.i18n import labels
+from web_map.page_assets import externalize, fix_element_ids
 
 Bounds = tuple[float, float, float, float]  # west, south, east, north (lon/lat, WGS84)
 
