@@ -48,11 +48,13 @@ def test_every_kind_of_answer_carries_the_headers(db_url: str, tmp_path: Path) -
             client.post("/api/events", json={}),  # the ingest door, before the stack: 401
             client.get("/static/js/common.js"),
             client.get("/static/nothing.js"),  # 404
+            client.get("/static/js/common.js%00.png"),  # a NUL in the path: 404, not 500
             client.get("/openapi.json"),
         ]
         for response in answers:
             _assert_secured(response)
         assert [a.status_code for a in answers[2:5]] == [303, 401, 401]
+        assert [a.status_code for a in answers[6:8]] == [404, 404]
         docs = client.get("/docs")
         _assert_secured(docs, docs=True)
 
