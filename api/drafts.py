@@ -25,14 +25,14 @@ from api.deps import ContextDep, SessionDep
 from geodata.export import areas_frame, to_geojson_dict, write_gpkg
 from geodata.gridgen import generate_grids
 from geodata.normalize import normalise
+from geodata.publish_check import publish_validator
 from geodata.readers import read_layer
-from geodata.validation import validate_areas
-from gridmap import area_scope, boundaries, drafts
+from gridmap import area_scope, boundaries, boundary_access, drafts
 from gridmap.boundaries import AreaRow
 from gridmap.editing import Grid, as_multipolygon
 from gridmap.errors import InvalidInput
 from gridmap.models import BoundaryVersion
-from gridmap.permissions import Principal
+from gridmap.permissions import EVERYWHERE, Jurisdiction, Principal
 from gridmap.settings import Settings
 
 router = APIRouter(prefix="/api", tags=["boundary editor"])
@@ -131,17 +131,7 @@ def _need(value: Any, field: str, op: str) -> Any:
 
 
 def _validator(settings: Settings) -> drafts.Validator:
-    def validate(grids: Any, parents: Any) -> list[dict[str, Any]]:
-        if not grids:
-            return []
-        report = validate_areas(
-            areas_frame(grids),
-            parents=areas_frame(parents),
-            households_range=(settings.households_min, settings.households_max),
-        )
-        return [p.to_json() for p in report.problems]
-
-    return validate
+    return publish_validator(settings)
 
 
 def _grids_geojson(grids: list[Grid], community: dict[str, str]) -> dict[str, Any]:
@@ -221,8 +211,16 @@ def _edit(session: Session, draft_id: int, author: str, body: EditIn, s: Setting
 # --- drafts -----------------------------------------------------------------------------
 
 
+def _jurisdiction(request: Request) -> Jurisdiction:
+    """The caller's jurisdiction (everywhere when authentication is off)."""
+    principal: Principal | None = getattr(request.state, "principal", None)
+    return principal.jurisdiction if principal is not None else EVERYWHERE
+
+
 @router.post("/drafts", status_code=201)
-def create_draft(body: DraftIn, session: SessionDep, user: UserHeader = None) -> dict[str, Any]:
+def create_draft(
+    body: DraftIn, session: SessionDep, request: Request, user: UserHeader = None
+) -> dict[str, Any]:
     draft = drafts.create_draft(
         session,
         author=actor_of(user),
@@ -230,6 +228,7 @@ def create_draft(body: DraftIn, session: SessionDep, user: UserHeader = None) ->
         code=body.code,
         name=body.name,
         note=body.note,
+        jurisdiction=_jurisdiction(request),
     )
     session.commit()
     return _draft_json(draft)
@@ -269,11 +268,18 @@ def get_draft(
 
 @router.post("/drafts/{draft_id}/edits")
 def post_edit(
-    draft_id: int, body: EditIn, session: SessionDep, ctx: ContextDep, user: UserHeader = None
+    draft_id: int,
+    body: EditIn,
+    session: SessionDep,
+    ctx: ContextDep,
+    request: Request,
+    user: UserHeader = None,
 ) -> dict[str, Any]:
     author = actor_of(user)
     edit = _edit(session, draft_id, author, body, ctx.settings)
-    outcome = drafts.apply_edit(session, draft_id=draft_id, author=author, edit=edit)
+    outcome = drafts.apply_edit(
+        session, draft_id=draft_id, author=author, edit=edit, jurisdiction=_jurisdiction(request)
+    )
     state = _state(session, ctx.settings, draft_id, author)
     session.commit()
     of = {g.code: c for c in outcome.communities for g in outcome.upserts}
@@ -362,6 +368,7 @@ def publish(
         settings=ctx.settings,
         validator=_validator(ctx.settings),
         accept_problems=body.accept_problems,
+        jurisdiction=_jurisdiction(request),
     )
     _audit_published(session, request, "boundaries.publish", result, draft_id)
     session.commit()
@@ -389,6 +396,7 @@ async def upload(
     draft_id: int,
     session: SessionDep,
     ctx: ContextDep,
+    request: Request,
     file: Annotated[UploadFile, File()],
     crs: Annotated[str | None, Form()] = None,
     user: UserHeader = None,
@@ -396,6 +404,7 @@ async def upload(
     """A file of grids into the draft (the import core's reader and normaliser): the grids
     of each community it names are replaced by the file's."""
     author = actor_of(user)
+    jurisdiction = _jurisdiction(request)
     suffix = Path(file.filename or "upload.geojson").suffix or ".geojson"
     data = await file.read()
 
@@ -418,7 +427,11 @@ async def upload(
             for r in gdf.itertuples()
         )
         outcome = drafts.apply_edit(
-            session, draft_id=draft_id, author=author, edit=drafts.Upload(rows)
+            session,
+            draft_id=draft_id,
+            author=author,
+            edit=drafts.Upload(rows),
+            jurisdiction=jurisdiction,
         )
         state = _state(session, ctx.settings, draft_id, author)
         session.commit()
@@ -448,20 +461,31 @@ def _version_json(v: BoundaryVersion) -> dict[str, Any]:
         "activated_by": v.activated_by,
         "activated_at": v.activated_at.isoformat() if v.activated_at else None,
         "base_version": v.base_version_id,
+        "county_code": v.county_code,
         "summary": v.summary,
     }
 
 
 @router.get("/versions")
-def list_versions(session: SessionDep) -> dict[str, Any]:
-    """Published versions: who, when and why (drafts are private to their authors)."""
-    return {
-        "versions": [
-            _version_json(v)
-            for v in boundaries.list_versions(session)
-            if v.activated_at is not None
-        ]
-    }
+def list_versions(session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+    """Published versions: who, when and why (drafts are private to their authors). A
+    scoped caller sees the versions of its counties that changed its areas, with counts
+    of its areas only."""
+    jurisdiction = principal.jurisdiction
+    counties = boundary_access.counties_of(session, jurisdiction=jurisdiction)
+    published = [
+        v
+        for v in boundaries.list_versions(session, county_codes=counties)
+        if v.activated_at is not None
+    ]
+    if jurisdiction.everywhere or all(c in jurisdiction.county_codes for c in (counties or ())):
+        return {"versions": [_version_json(v) for v in published]}
+    out = []
+    for v in published:
+        scoped = _version_with_diff(session, v, principal)
+        if scoped["diff"]["changes"]:
+            out.append({k: val for k, val in scoped.items() if k != "diff"})
+    return {"versions": out}
 
 
 @router.get("/versions/{version_id}", response_model=None)
@@ -475,6 +499,12 @@ def get_version(
     """A published version and what it changed; `?f=geojson|gpkg` downloads its areas
     (optionally one layer). Both hold only the caller's jurisdiction (filtered in the query)."""
     version = boundaries.get_version(session, version_id=version_id)
+    boundary_access.require_county(
+        session,
+        jurisdiction=principal.jurisdiction,
+        county_code=version.county_code,
+        what=f"boundary version {version_id}",
+    )
     if version.activated_at is None:
         raise InvalidInput(f"version {version_id} is not published")
     if f == "json":
@@ -535,6 +565,7 @@ def restore(
         author=actor_of(user),
         reason=body.reason,
         settings=ctx.settings,
+        jurisdiction=_jurisdiction(request),
     )
     _audit_published(session, request, "boundaries.restore", result, version_id)
     session.commit()

@@ -86,6 +86,8 @@ def _json_value(value: Any) -> Any:
 
 class _AreaLike(Protocol):
     @property
+    def county_code(self) -> str: ...
+    @property
     def code(self) -> str: ...
     @property
     def name(self) -> str: ...
@@ -102,10 +104,12 @@ class _AreaLike(Protocol):
 
 
 def areas_frame(areas: Iterable[_AreaLike]) -> gpd.GeoDataFrame:
-    """Stored or staged areas (`AreaRecord`, `AreaRow`) as a frame with the standard columns."""
+    """Stored or staged areas (`AreaRecord`, `AreaRow`) as a frame with the standard
+    columns; `county_code` says whose areas they are (one database serves many counties)."""
     areas = list(areas)
     return gpd.GeoDataFrame(
         {
+            "county_code": [a.county_code for a in areas],
             "code": [a.code for a in areas],
             "name": [a.name for a in areas],
             "layer": [a.layer for a in areas],

@@ -1,13 +1,23 @@
 """Boundary versions: stage areas in a draft, compare with the active version, activate.
 
-A version is prepared (status `draft` or `staged`) as a set of changes in `draft_area`
-against the version that was active when it was created (`base_version_id`). Activating
-it is one transaction: rows it replaces or removes get `valid_to = version`, new shapes
-are inserted with `valid_from = version`, their subdivided parts are written for PostGIS
-point look-ups, and the version becomes the active one. A version may only be activated
-on top of its base: if someone published in between, it must be rebased (optimistic
-locking), so published version ids only ever increase and `[valid_from, valid_to)`
-ranges are enough to answer for any past version.
+A version belongs to one county (`county_code`): it changes that county's areas only,
+and each county has its own active version. A version is prepared (status `draft` or
+`staged`) as a set of changes in `draft_area` against the county's version that was
+active when it was created (`base_version_id`). Activating it is one transaction: rows
+it replaces or removes get `valid_to = version`, new shapes are inserted with
+`valid_from = version`, their subdivided parts are written for PostGIS point look-ups,
+and the version becomes its county's active one. A version may only be activated on top
+of its base: if someone published in that county in between, it must be rebased
+(optimistic locking).
+
+Published version ids increase in the order of publication, database-wide: a version
+whose id is lower than one published since it was created gets a new id when it is
+activated (`activate_version`). So `[valid_from, valid_to)` ranges answer for any
+moment: "valid in version V" (`VALID_IN`) is every county as it was when V was
+published, and valid in the latest published version is every county's active version
+at once (what routing, tiles and features show). Publishing through a door (editor,
+API, CLI) goes through `gridmap.publishing.publish_version`, which adds the
+jurisdiction check, validation and re-routing of open events.
 """
 
 from __future__ import annotations
@@ -21,7 +31,7 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 from sqlalchemy import Row, bindparam, select, text
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, object_session
 
 from gridmap import notify
 from gridmap.area_scope import EVERYWHERE, AreaScope, scope_for
@@ -59,6 +69,9 @@ class AreaChange:
     households_before: int | None = None
     households_after: int | None = None
     geometry_changed: bool = False
+    # The area's parent before and after (None: no row then); for jurisdiction checks.
+    parent_before: str | None = None
+    parent_after: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -130,10 +143,38 @@ class VersionDiff:
 # --- versions ---------------------------------------------------------------------------
 
 
-def active_version(session: Session) -> BoundaryVersion | None:
-    return session.scalars(
-        select(BoundaryVersion).where(BoundaryVersion.status == "active")
-    ).one_or_none()
+def active_version(session: Session, *, county_code: str | None = None) -> BoundaryVersion | None:
+    """A county's active version; without a county, the latest published version that is
+    still active: "valid in" it is every county's active version at once."""
+    query = select(BoundaryVersion).where(BoundaryVersion.status == "active")
+    if county_code is not None:
+        return session.scalars(
+            query.where(BoundaryVersion.county_code == county_code)
+        ).one_or_none()
+    return session.scalars(query.order_by(BoundaryVersion.id.desc()).limit(1)).one_or_none()
+
+
+def active_versions(session: Session) -> dict[str, int]:
+    """Each county's active version id."""
+    rows = session.execute(
+        select(BoundaryVersion.county_code, BoundaryVersion.id).where(
+            BoundaryVersion.status == "active", BoundaryVersion.county_code.is_not(None)
+        )
+    )
+    return {str(c): int(v) for c, v in rows}
+
+
+def county_versions_at(session: Session, *, version_id: int) -> dict[str, int]:
+    """Each county's version as it stood when `version_id` was published (the latest
+    published version of each county with an id not above it)."""
+    rows = session.execute(
+        text(
+            "SELECT county_code, max(id) FROM boundary_version WHERE activated_at IS NOT NULL "
+            "AND county_code IS NOT NULL AND id <= :v GROUP BY county_code"
+        ),
+        {"v": version_id},
+    )
+    return {str(c): int(v) for c, v in rows}
 
 
 def get_version(session: Session, *, version_id: int) -> BoundaryVersion:
@@ -143,19 +184,32 @@ def get_version(session: Session, *, version_id: int) -> BoundaryVersion:
     return version
 
 
-def list_versions(session: Session) -> list[BoundaryVersion]:
-    return list(session.scalars(select(BoundaryVersion).order_by(BoundaryVersion.id)))
+def list_versions(
+    session: Session, *, county_codes: Iterable[str] | None = None
+) -> list[BoundaryVersion]:
+    """Every version (of these counties only, when given), oldest first."""
+    query = select(BoundaryVersion).order_by(BoundaryVersion.id)
+    if county_codes is not None:
+        query = query.where(BoundaryVersion.county_code.in_(sorted(set(county_codes))))
+    return list(session.scalars(query))
 
 
-def version_at(session: Session, *, at: dt.datetime) -> BoundaryVersion | None:
-    """The version that was active at moment `at` (the last activated at or before it)."""
+def version_at(
+    session: Session, *, at: dt.datetime, county_code: str | None = None
+) -> BoundaryVersion | None:
+    """The version published last at or before moment `at` (of one county, when given).
+
+    Without a county it stands for every county at that moment: each county's areas
+    "valid in" it are those of the county's version active then."""
     if at.tzinfo is None:
         raise InvalidInput("a moment must carry its time zone, e.g. 2026-03-01T09:00:00+08:00")
+    query = select(BoundaryVersion).where(
+        BoundaryVersion.activated_at.is_not(None), BoundaryVersion.activated_at <= at
+    )
+    if county_code is not None:
+        query = query.where(BoundaryVersion.county_code == county_code)
     return session.scalars(
-        select(BoundaryVersion)
-        .where(BoundaryVersion.activated_at.is_not(None), BoundaryVersion.activated_at <= at)
-        .order_by(BoundaryVersion.activated_at.desc(), BoundaryVersion.id.desc())
-        .limit(1)
+        query.order_by(BoundaryVersion.activated_at.desc(), BoundaryVersion.id.desc()).limit(1)
     ).one_or_none()
 
 
@@ -168,10 +222,13 @@ def create_version(
     county_code: str | None = None,
     status: str = "draft",
 ) -> BoundaryVersion:
-    """A new, empty version prepared against the currently active one."""
+    """A new, empty version of one county, prepared against that county's active one.
+
+    Without `county_code` the version takes the county of the first area staged in it
+    (and that county's active version as its base, then)."""
     if status not in ("draft", "staged"):
         raise InvalidInput(f"a new version is a draft or staged, not {status!r}")
-    base = active_version(session)
+    base = active_version(session, county_code=county_code) if county_code else None
     version = BoundaryVersion(
         name=name,
         note=note,
@@ -216,6 +273,23 @@ def _require_open(session: Session, version_id: int) -> BoundaryVersion:
     return version
 
 
+def _require_county(version: BoundaryVersion, county_code: str, code: str) -> None:
+    if version.county_code is None:
+        # The first staged area names the county of a version created without one.
+        session = object_session(version)
+        assert session is not None
+        base = active_version(session, county_code=county_code)
+        version.county_code = county_code
+        version.base_version_id = base.id if base else None
+        session.flush()
+    if county_code != version.county_code:
+        raise InvalidInput(
+            f"area {code} is of county {county_code}, but version {version.id} belongs to "
+            f"county {version.county_code}: a version changes one county",
+            details={"code": code, "county_code": county_code},
+        )
+
+
 _UPSERT = text(
     """
     INSERT INTO draft_area (version_id, action, county_code, layer, code, name, parent_code,
@@ -232,11 +306,12 @@ _UPSERT = text(
 
 def stage_areas(session: Session, *, version_id: int, rows: Iterable[AreaRow]) -> int:
     """Add or replace areas in a draft (by county, layer and code). Returns the count."""
-    _require_open(session, version_id)
+    version = _require_open(session, version_id)
     params = []
     for row in rows:
         if row.layer not in LAYERS:
             raise InvalidInput(f"area {row.code}: unknown layer {row.layer!r}")
+        _require_county(version, row.county_code, row.code)
         geom = _as_multipolygon(row.geom, code=row.code)
         params.append(
             {
@@ -262,11 +337,11 @@ def stage_removals(
     session: Session, *, version_id: int, keys: Iterable[tuple[str, str, str]]
 ) -> int:
     """Mark areas (county_code, layer, code) for removal in a draft."""
-    _require_open(session, version_id)
-    params = [
-        {"version_id": version_id, "county_code": c, "layer": layer, "code": code}
-        for c, layer, code in keys
-    ]
+    version = _require_open(session, version_id)
+    params = []
+    for c, layer, code in keys:
+        _require_county(version, c, code)
+        params.append({"version_id": version_id, "county_code": c, "layer": layer, "code": code})
     if params:
         session.execute(
             text(
@@ -289,6 +364,7 @@ def stage_layer_replacement(
 ) -> int:
     """Remove every current area of `layers` in the county that the draft does not upsert:
     the draft then holds the whole of those layers (what a file import means)."""
+    _require_county(_require_open(session, version_id), county_code, "*")
     result = session.execute(
         text(
             """
@@ -315,7 +391,8 @@ def stage_layer_replacement(
 _DIFF = text(
     """
     SELECT d.action, d.layer, d.code, coalesce(nullif(d.name, ''), a.name) AS name,
-           a.id IS NOT NULL AS existed,
+           a.id IS NOT NULL AS existed, a.parent_code AS parent_before,
+           d.parent_code AS parent_after,
            a.households AS households_before, d.households AS households_after,
            (a.id IS NOT NULL AND d.geom IS NOT NULL
             AND ST_AsBinary(a.geom) <> ST_AsBinary(d.geom)) AS geometry_changed,
@@ -356,9 +433,11 @@ def diff_version(session: Session, *, version_id: int) -> VersionDiff:
                 households_before=r.households_before if r.existed else None,
                 households_after=r.households_after if r.action == "upsert" else None,
                 geometry_changed=bool(r.geometry_changed),
+                parent_before=r.parent_before if r.existed else None,
+                parent_after=r.parent_after if r.action == "upsert" else None,
             )
         )
-    active = active_version(session)
+    active = active_version(session, county_code=version.county_code or "")
     return VersionDiff(version_id, active.id if active else None, changes, unchanged)
 
 
@@ -427,6 +506,7 @@ def _published_diff(
             SELECT coalesce(n.layer, o.layer) AS layer, coalesce(n.code, o.code) AS code,
                    coalesce(n.name, o.name) AS name, o.households AS before,
                    n.households AS after, o.id IS NOT NULL AS existed, n.id IS NOT NULL AS kept,
+                   o.parent_code AS parent_before, n.parent_code AS parent_after,
                    (o.id IS NOT NULL AND n.id IS NOT NULL
                     AND ST_AsBinary(o.geom) <> ST_AsBinary(n.geom)) AS moved
             FROM (SELECT * FROM area WHERE valid_from = :v) n
@@ -447,6 +527,8 @@ def _published_diff(
             households_before=r.before,
             households_after=r.after,
             geometry_changed=bool(r.moved),
+            parent_before=r.parent_before,
+            parent_after=r.parent_after,
         )
         for r in rows
     ]
@@ -454,9 +536,9 @@ def _published_diff(
     unchanged = session.execute(
         text(
             f"SELECT count(*) FROM area a WHERE {VALID_IN} AND valid_from < :version"
-            f" AND {unchanged_sql}"
+            f" AND a.county_code = :county AND {unchanged_sql}"
         ),
-        {"version": version.id, **unchanged_params},
+        {"version": version.id, "county": version.county_code, **unchanged_params},
     ).scalar_one()
     return VersionDiff(version.id, version.base_version_id, changes, int(unchanged))
 
@@ -482,13 +564,17 @@ def _lock_version(session: Session, version_id: int) -> BoundaryVersion:
 
 
 def activate_version(session: Session, *, version_id: int, activated_by: str) -> VersionDiff:
-    """Publish a draft or staged version as the active one, in the caller's transaction.
+    """Publish a draft or staged version as its county's active one, in the caller's
+    transaction. The returned diff's `version_id` is the id it was published under (a new
+    one when a version was published since it was created: see the module docstring).
 
-    A retired version cannot be re-activated in place (history is never rewritten):
-    use `restore_version`, which publishes its geometry again as a new version.
+    This is the bare step; the doors (editor, API, CLI) publish through
+    `gridmap.publishing.publish_version`, which also checks the caller's jurisdiction,
+    validates and re-routes open events. A retired version cannot be re-activated in place
+    (history is never rewritten): use `restore_version`, which stages its geometry again.
     """
-    # One activation at a time, database-wide: concurrent publishers queue here and the
-    # second one then sees that its base is no longer active.
+    # One activation at a time, database-wide: concurrent publishers queue here, the
+    # second one then sees that its base is no longer active, and ids follow publication.
     session.execute(text("SELECT pg_advisory_xact_lock(hashtext('gridmap.activate'))"))
     version = _lock_version(session, version_id)
     if version.status not in ("draft", "staged"):
@@ -497,7 +583,12 @@ def activate_version(session: Session, *, version_id: int, activated_by: str) ->
             "activated (to return to an old version, restore it as a new one)",
             details={"status": version.status},
         )
-    current = active_version(session)
+    if not version.county_code:
+        raise Conflict(
+            f"version {version_id} names no county; stage it again with its county",
+            details={"version": version_id},
+        )
+    current = active_version(session, county_code=version.county_code)
     current_id = current.id if current else None
     if version.base_version_id != current_id:
         raise VersionConflict(
@@ -505,6 +596,8 @@ def activate_version(session: Session, *, version_id: int, activated_by: str) ->
             f"but version {current_id} has been published since: rebase it first",
             details={"base_version": version.base_version_id, "active_version": current_id},
         )
+    version = _renumber_if_behind(session, version)
+    version_id = version.id
     # Staged rows were usually written in this very transaction: without statistics the
     # planner walks the whole current-code index once per staged row (minutes at 10,000).
     session.execute(text("ANALYZE draft_area"))
@@ -588,14 +681,56 @@ def activate_version(session: Session, *, version_id: int, activated_by: str) ->
     return diff
 
 
+def _renumber_if_behind(session: Session, version: BoundaryVersion) -> BoundaryVersion:
+    """Give a version a fresh id when one published since it was created has a higher id,
+    so published ids follow the order of publication (what `VALID_IN` relies on). Its
+    staged rows and undo stack move along; the old id stays behind as `discarded`, its
+    summary saying which id it was published as."""
+    latest = session.execute(
+        text("SELECT max(id) FROM boundary_version WHERE activated_at IS NOT NULL")
+    ).scalar_one()
+    if latest is None or version.id > latest:
+        return version
+    old_id = version.id
+    new_id = session.execute(
+        text(
+            """
+            INSERT INTO boundary_version (name, note, status, base_version_id, county_code,
+                                          created_by, created_at, summary)
+            SELECT name, note, status, base_version_id, county_code, created_by, created_at,
+                   summary
+            FROM boundary_version WHERE id = :old
+            RETURNING id
+            """
+        ),
+        {"old": old_id},
+    ).scalar_one()
+    params = {"old": old_id, "new": new_id}
+    session.execute(text("UPDATE draft_area SET version_id = :new WHERE version_id = :old"), params)
+    session.execute(text("UPDATE draft_edit SET version_id = :new WHERE version_id = :old"), params)
+    session.execute(
+        text(
+            "UPDATE boundary_version SET status = 'discarded', "
+            "summary = summary || jsonb_build_object('published_as', CAST(:new AS integer)) "
+            "WHERE id = :old"
+        ),
+        params,
+    )
+    session.expire(version)
+    return _lock_version(session, new_id)
+
+
 def restore_version(
     session: Session, *, version_id: int, restored_by: str, note: str = ""
 ) -> BoundaryVersion:
-    """Stage the geometry of an old published version as a new draft (a rollback that keeps
-    history): every area as it was then, and removal of those that did not exist then."""
+    """Stage the geometry of an old published version as a new draft of its county (a
+    rollback that keeps history): every area of that county as it was then, and removal
+    of the county's areas that did not exist then. Other counties are not touched."""
     old = get_version(session, version_id=version_id)
     if old.activated_at is None:
         raise Conflict(f"version {version_id} was never published; there is nothing to restore")
+    if not old.county_code:
+        raise Conflict(f"version {version_id} names no county; it cannot be restored")
     draft = create_version(
         session,
         name=f"restore of version {version_id}",
@@ -603,7 +738,7 @@ def restore_version(
         created_by=restored_by,
         county_code=old.county_code,
     )
-    params = {"new": draft.id, "old": version_id}
+    params = {"new": draft.id, "old": version_id, "county": old.county_code}
     session.execute(
         text(
             f"""
@@ -611,7 +746,7 @@ def restore_version(
                                     parent_code, households, kind, attributes, geom)
             SELECT :new, 'upsert', county_code, layer, code, name, parent_code, households,
                    kind, attributes, geom
-            FROM area WHERE {VALID_IN.replace(":version", ":old")}
+            FROM area WHERE {VALID_IN.replace(":version", ":old")} AND county_code = :county
             """
         ),
         params,
@@ -621,7 +756,7 @@ def restore_version(
             """
             INSERT INTO draft_area (version_id, action, county_code, layer, code, name, attributes)
             SELECT :new, 'delete', a.county_code, a.layer, a.code, a.name, '{}'
-            FROM area a WHERE a.valid_to IS NULL AND NOT EXISTS (
+            FROM area a WHERE a.valid_to IS NULL AND a.county_code = :county AND NOT EXISTS (
                 SELECT 1 FROM draft_area d WHERE d.version_id = :new
                   AND d.county_code = a.county_code AND d.layer = a.layer AND d.code = a.code)
             """

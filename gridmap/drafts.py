@@ -12,8 +12,7 @@ core's, handed in by the caller as a `Validator` (gridmap does not import geodat
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -24,17 +23,18 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from gridmap import boundaries, editing
-from gridmap.boundaries import VALID_IN, AreaRow, VersionDiff
+from gridmap.boundaries import VALID_IN, AreaRow
+from gridmap.boundary_access import AreaKey, require_county, require_within
 from gridmap.editing import Buildings, Coverage, CoverageChange, Grid
-from gridmap.errors import InvalidInput, NotFound, ValidationFailed, VersionConflict
+from gridmap.errors import InvalidInput, NotFound, VersionConflict
 from gridmap.models import BoundaryVersion
-from gridmap.rerouting import Rerouted, reroute_open_events, router_in_transaction
+from gridmap.permissions import EVERYWHERE, Jurisdiction
+from gridmap.publishing import PublishResult, Validator, publish_version
 from gridmap.settings import Settings
 
 SCOPE_LAYERS = ("community", "township")
 
-# (grids, their communities) → problems as JSON: {"kind", "severity", "code", "message", "where"}.
-Validator = Callable[[Sequence[AreaRow], Sequence[AreaRow]], list[dict[str, Any]]]
+__all__ = ["PublishResult", "Validator"]
 
 
 # --- edits ------------------------------------------------------------------------------
@@ -96,45 +96,49 @@ class EditOutcome:
     removed: list[str]
 
 
-@dataclass
-class PublishResult:
-    version_id: int
-    diff: VersionDiff
-    rerouted: list[Rerouted]
-    exceptions: list[dict[str, Any]] = field(default_factory=list)
-
-
 # --- drafts -----------------------------------------------------------------------------
 
 
 def create_draft(
-    session: Session, *, author: str, layer: str, code: str, name: str = "", note: str = ""
+    session: Session,
+    *,
+    author: str,
+    layer: str,
+    code: str,
+    name: str = "",
+    note: str = "",
+    jurisdiction: Jurisdiction = EVERYWHERE,
 ) -> BoundaryVersion:
-    """A new draft for one community or one township (all its communities)."""
+    """A new draft for one community or one township (all its communities) of the
+    author's jurisdiction (403 outside it, 404 for a code that is not current)."""
     if layer not in SCOPE_LAYERS:
         raise InvalidInput(f"a draft is for a community or a township, not a {layer!r}")
-    active = boundaries.active_version(session)
-    if active is None:
-        raise NotFound("no boundary version is active yet: import and activate one first")
     row = session.execute(
         text(
-            f"SELECT county_code, name FROM area WHERE {VALID_IN} AND layer = :layer "
-            "AND code = :code"
+            "SELECT county_code, name, parent_code FROM area WHERE valid_to IS NULL "
+            "AND layer = :layer AND code = :code ORDER BY county_code LIMIT 1"
         ),
-        {"version": active.id, "layer": layer, "code": code},
+        {"layer": layer, "code": code},
     ).first()
     if row is None:
         raise NotFound(f"there is no {layer} {code} in the active version", details={"code": code})
+    require_within(
+        session,
+        jurisdiction=jurisdiction,
+        county_code=row.county_code,
+        areas=[AreaKey(layer, code, row.parent_code)],
+        what=f"a draft of {layer} {code}",
+    )
     communities = (
         [code]
         if layer == "community"
         else list(
             session.scalars(
                 text(
-                    f"SELECT code FROM area WHERE {VALID_IN} AND layer = 'community' "
-                    "AND parent_code = :code ORDER BY code"
+                    "SELECT code FROM area WHERE valid_to IS NULL AND layer = 'community' "
+                    "AND county_code = :c AND parent_code = :code ORDER BY code"
                 ),
-                {"version": active.id, "code": code},
+                {"c": row.county_code, "code": code},
             )
         )
     )
@@ -423,14 +427,50 @@ def _compute_upload(session: Session, draft: BoundaryVersion, edit: Upload) -> C
     return out
 
 
-def apply_edit(session: Session, *, draft_id: int, author: str, edit: Edit) -> EditOutcome:
-    """Compute one edit, stage what it changes, and push it on the undo stack."""
+def _named_communities(edit: Edit) -> list[AreaKey]:
+    """The communities (and upload rows) an edit names itself, checked before computing."""
+    if isinstance(edit, Upload):
+        return [AreaKey(r.layer, r.code, r.parent_code) for r in edit.rows if r.parent_code]
+    if isinstance(edit, Add | Regenerate) and edit.community:
+        return [AreaKey("community", edit.community, None)]
+    return []
+
+
+def apply_edit(
+    session: Session,
+    *,
+    draft_id: int,
+    author: str,
+    edit: Edit,
+    jurisdiction: Jurisdiction = EVERYWHERE,
+) -> EditOutcome:
+    """Compute one edit, stage what it changes, and push it on the undo stack. Every area
+    it names or changes must lie in the author's jurisdiction (403)."""
     draft = get_draft(session, draft_id=draft_id, author=author)
+    county = draft.county_code or ""
+    what = f"an edit of draft {draft.id}"
+    named = _named_communities(edit)
+    if named:
+        require_within(
+            session, jurisdiction=jurisdiction, county_code=county, areas=named, what=what
+        )
     results = _compute(session, draft, edit)
     changes = [(c, editing.diff_coverages(before, after)) for c, before, after in results]
     codes = sorted({code for _, ch in changes for code in ch.codes})
     if not codes:
         raise InvalidInput("the edit changes nothing")
+    require_within(
+        session,
+        jurisdiction=jurisdiction,
+        county_code=county,
+        areas=[
+            AreaKey("grid", code, community)
+            for community, ch in changes
+            for code in [*(g.code for g in ch.upserts), *ch.removed]
+        ]
+        + [AreaKey("community", community, None) for community, _ in changes],
+        what=what,
+    )
     before = _snapshot(session, draft, codes)
     for community, change in changes:
         _stage(session, draft, community, change)
@@ -657,16 +697,16 @@ def publish(
     settings: Settings,
     validator: Validator,
     accept_problems: bool = False,
+    jurisdiction: Jurisdiction = EVERYWHERE,
 ) -> PublishResult:
-    """Validate, activate and re-route open events, in the caller's transaction.
-
-    Refused when the base is no longer active (VersionConflict with what changed: rebase
-    first), and when validation finds errors unless `accept_problems` (the planner's
-    explicit exception, recorded with the version)."""
+    """The editor's door to `gridmap.publishing.publish_version`: the author's draft, with
+    a reason, on the active version of its county (else VersionConflict with what
+    changed: rebase first); validation errors refuse it unless `accept_problems` (the
+    planner's explicit exception, recorded with the version)."""
     draft = get_draft(session, draft_id=draft_id, author=author)
     if not reason.strip():
         raise InvalidInput("say why these boundaries change: a publish needs a reason")
-    active = boundaries.active_version(session)
+    active = boundaries.active_version(session, county_code=draft.county_code or "")
     if active is None or active.id != draft.base_version_id:
         changed = changes_since_base(session, draft=draft)
         raise VersionConflict(
@@ -678,36 +718,41 @@ def publish(
                 "changed": changed,
             },
         )
-    problems = validate_draft(session, draft_id=draft_id, author=author, validator=validator)
-    errors = [p for p in problems if p.get("severity") == "error"]
-    if errors and not accept_problems:
-        raise ValidationFailed(
-            f"the draft has {len(errors)} problem(s); fix them, or publish with an explicit "
-            "exception",
-            details={"problems": problems},
-        )
-    draft.note = reason.strip() + (f"\n{draft.note}" if draft.note else "")
-    diff = boundaries.activate_version(session, version_id=draft.id, activated_by=author)
-    if errors:
-        draft.summary = {**draft.summary, "exceptions": errors}
-        draft.note += f"\n[published with {len(errors)} recorded exception(s)]"
-    rerouted = _reroute(session, draft.id, author, settings)
-    return PublishResult(draft.id, diff, rerouted, errors)
-
-
-def _reroute(session: Session, version_id: int, actor: str, settings: Settings) -> list[Rerouted]:
-    router = router_in_transaction(session, settings)
-    return reroute_open_events(session, router=router, version_id=version_id, actor=actor)
+    return publish_version(
+        session,
+        version_id=draft.id,
+        actor=author,
+        settings=settings,
+        jurisdiction=jurisdiction,
+        validator=validator,
+        accept_problems=accept_problems,
+        reason=reason,
+    )
 
 
 def rollback(
-    session: Session, *, version_id: int, author: str, reason: str, settings: Settings
+    session: Session,
+    *,
+    version_id: int,
+    author: str,
+    reason: str,
+    settings: Settings,
+    jurisdiction: Jurisdiction = EVERYWHERE,
 ) -> PublishResult:
-    """Publish an old version's geometry again as a new version (history is kept)."""
+    """Publish an old version's geometry of its county again as a new version (history is
+    kept), through the publish core. Not validated again: it was published once."""
     if not reason.strip():
         raise InvalidInput("say why the boundaries are rolled back: a rollback needs a reason")
+    old = boundaries.get_version(session, version_id=version_id)
+    require_county(
+        session,
+        jurisdiction=jurisdiction,
+        county_code=old.county_code,
+        what=f"boundary version {version_id}",
+    )
     draft = boundaries.restore_version(
         session, version_id=version_id, restored_by=author, note=reason.strip()
     )
-    diff = boundaries.activate_version(session, version_id=draft.id, activated_by=author)
-    return PublishResult(draft.id, diff, _reroute(session, draft.id, author, settings))
+    return publish_version(
+        session, version_id=draft.id, actor=author, settings=settings, jurisdiction=jurisdiction
+    )

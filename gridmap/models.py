@@ -85,13 +85,14 @@ class BoundaryVersion(Base):
     __tablename__ = "boundary_version"
     __table_args__ = (
         CheckConstraint(_in("status", VERSION_STATUSES), name="ck_boundary_version_status"),
-        # At most one active version at a time.
+        # A version belongs to one county; at most one active version per county (0011).
         Index(
-            "uq_boundary_version_one_active",
-            "status",
+            "uq_boundary_version_active_per_county",
+            "county_code",
             unique=True,
             postgresql_where=text("status = 'active'"),
         ),
+        Index("ix_boundary_version_county", "county_code", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -100,6 +101,7 @@ class BoundaryVersion(Base):
     status: Mapped[str] = mapped_column(String(16), default="draft")
     # The version this one was prepared against; activation requires it still be active.
     base_version_id: Mapped[int | None] = mapped_column(ForeignKey("boundary_version.id"))
+    # The county whose areas it changes (NULL only for empty versions from before 0009).
     county_code: Mapped[str | None] = mapped_column(String(12))
     created_by: Mapped[str] = mapped_column(String(100), default="system")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridmap import workflow as wf
@@ -64,23 +64,26 @@ def router_in_transaction(session: Session, settings: Settings) -> Router:
 
 
 def reroute_open_events(
-    session: Session, *, router: Router, version_id: int, actor: str
+    session: Session,
+    *,
+    router: Router,
+    version_id: int,
+    actor: str,
+    county_code: str | None = None,
 ) -> list[Rerouted]:
-    """Re-route every open event whose grid differs under `version_id` (the router's)."""
+    """Re-route every open event whose grid differs under `version_id` (the router's);
+    with `county_code`, only that county's events (and those not placed in any county
+    yet), since a version changes one county."""
     snapshot = router.snapshot
     if snapshot.version_id != version_id:
         raise Conflict(
             f"the router holds version {snapshot.version_id}, not {version_id}: reload it first",
             details={"router_version": snapshot.version_id, "version": version_id},
         )
-    events = list(
-        session.scalars(
-            select(Event)
-            .where(Event.status.in_(sorted(wf.OPEN_STATES)), Event.point.is_not(None))
-            .order_by(Event.id)
-            .with_for_update()
-        )
-    )
+    query = select(Event).where(Event.status.in_(sorted(wf.OPEN_STATES)), Event.point.is_not(None))
+    if county_code is not None:
+        query = query.where(or_(Event.county_code == county_code, Event.county_code.is_(None)))
+    events = list(session.scalars(query.order_by(Event.id).with_for_update()))
     if not events:
         return []
     lonlats = [event_lonlat(e) or (np.nan, np.nan) for e in events]
@@ -107,6 +110,8 @@ def reroute_open_events(
         before_grid, before_team = event.grid_code, event.team_id
         for key in _PLACE_COLUMNS:
             setattr(event, key, columns[key])
+        if event.county_code is None:  # an event outside coverage that a new county covers
+            event.county_code = columns["county_code"]
         # The team follows the grid only while a grid team holds the event: an escalated
         # event or one handed to a department stays where it was sent.
         if event.escalation_level == "grid" and event.handling_mode != "department":

@@ -1,8 +1,10 @@
 """Routing by coordinates: a point → its grid, chain of areas, responsible team and decision.
 
-`Router` holds the snapshot of the active boundary version and swaps it atomically when a
-version is activated (`reload()`, called on PostgreSQL NOTIFY by the API). Questions about
-the past (`at=`) load the version that was active then, kept in a small cache.
+`Router` holds the snapshot of every county's active boundary version (the areas valid in
+the latest published version) and swaps it atomically when a version is activated
+(`reload()`, called on PostgreSQL NOTIFY by the API). Questions about the past (`at=`)
+load the picture of that moment (each county's version active then), kept in a small
+cache. A result's `version` is its county's version.
 
 Decisions that are not obvious, documented for operators:
 - A point on the shared edge of two grids belongs to the grid with the smaller id (the
@@ -222,8 +224,10 @@ class Router:
         dedicated = snap.refs[dedicated_id] if dedicated_id >= 0 else None
         anchor_id = dedicated_id if dedicated_id >= 0 else grid_id
         chain, team, decision = _NO_CHAIN, None, None
+        county: str | None = None
         if anchor_id >= 0:
             anchor = snap.anchor(anchor_id)
+            county = anchor.county_code
             chain, team = anchor.chain, anchor.team
             if category is not None:
                 decision = snap.decision_for(anchor.county_code, category, anchor.path)
@@ -233,7 +237,7 @@ class Router:
             input_crs=crs,
             lon=x,
             lat=y,
-            version=snap.version_id,
+            version=snap.version_of(county),
             grid=grid,
             community=chain.community,
             township=chain.township,

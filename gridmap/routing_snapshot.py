@@ -73,6 +73,14 @@ class RoutingSnapshot:
     stats: dict[str, Any] = field(default_factory=dict)
     category_codes: frozenset[str] = frozenset()
     anchors: dict[int, Anchor] = field(default_factory=dict)
+    # Each county's own version in this picture (a version belongs to one county).
+    county_versions: dict[str, int] = field(default_factory=dict)
+
+    def version_of(self, county: str | None) -> int:
+        """The version of `county` this snapshot routes by (the snapshot's, if unknown)."""
+        if county is None:
+            return self.version_id
+        return self.county_versions.get(county, self.version_id)
 
     def team_for(self, county: str, chain: Sequence[AreaRef | None]) -> TeamRef | None:
         """The most local team on duty along a chain (grid first, county last)."""
@@ -211,6 +219,7 @@ def load_snapshot(session: Session, *, version_id: int, near_m: float = 5.0) -> 
         rules=rules,
         category_names=names,
         category_codes=frozenset(code for _, code in names),
+        county_versions=boundaries.county_versions_at(session, version_id=version_id),
     )
     snapshot.build_seconds = time.perf_counter() - started
     snapshot.stats = {

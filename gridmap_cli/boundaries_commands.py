@@ -10,10 +10,11 @@ import typer
 
 from geodata.export import areas_frame, write_geojson, write_gpkg
 from geodata.importer import import_boundaries
+from geodata.publish_check import publish_validator
 from geodata.readers import read_layer
-from gridmap import audit, boundaries
+from gridmap import audit, boundaries, publishing
 from gridmap.db import session_factory, session_scope
-from gridmap.errors import InvalidInput, ValidationFailed
+from gridmap.errors import InvalidInput, NotFound, ValidationFailed
 from gridmap.models import LAYERS
 from gridmap_cli.common import console, database, friendly_errors, settings
 
@@ -49,6 +50,11 @@ def import_command(
     s = settings()
     mapping = {f: std for f, std in ((code_field, "code"), (name_field, "name")) if f}
     gdf = read_layer(path, crs=crs, columns=mapping or None, code=code, name=area_name)
+    if county and "county_code" in gdf.columns:
+        # A file of several counties (an export of a city, say): only this county's rows.
+        gdf = gdf[gdf["county_code"].astype(str) == county]
+        if gdf.empty:
+            raise InvalidInput(f"{path}: no feature has county_code {county}")
     _, engine = database(s)
     try:
         with session_scope(session_factory(engine)) as session:
@@ -79,37 +85,96 @@ def import_command(
         print(result.to_text())
 
 
+def _print_problems(exc: ValidationFailed) -> None:
+    for problem in exc.details.get("problems", [])[:50]:
+        console.print(f"  {problem.get('kind')}: {problem.get('message')}")
+
+
+def _publish(
+    version: int, *, reason: str | None, accept_problems: bool, validate: bool, action: str
+) -> publishing.PublishResult:
+    """Through the publish core, as the editor and the API do: validate, activate,
+    re-route open events, announce; then audit who published which areas."""
+    s = settings()
+    _, engine = database(s)
+    try:
+        with session_scope(session_factory(engine)) as session:
+            result = publishing.publish_version(
+                session,
+                version_id=version,
+                actor=f"cli:{_user()}",
+                settings=s,
+                validator=publish_validator(s) if validate else None,
+                accept_problems=accept_problems,
+                reason=reason,
+            )
+            # Who moved grid G's boundary: the changed codes go into the audit log too.
+            audit.record(
+                session,
+                actor=f"cli:{_user()}",
+                action=action,
+                target_type="boundary_version",
+                target_id=result.version_id,
+                details={
+                    "from": "cli",
+                    "version": version,
+                    "codes": sorted({c.code for c in result.diff.changes}),
+                },
+            )
+    except ValidationFailed as exc:
+        _print_problems(exc)
+        raise
+    return result
+
+
+def _published_text(result: publishing.PublishResult) -> str:
+    lines = [f"version {result.version_id} is active", result.diff.to_text(limit=20)]
+    if result.exceptions:
+        lines.append(f"{len(result.exceptions)} problem(s) accepted as exceptions")
+    lines.append(f"{len(result.rerouted)} open event(s) re-routed")
+    for r in result.rerouted[:20]:
+        lines.append(f"  event {r.event_id}: grid {r.from_grid} → {r.to_grid}")
+    return "\n".join(lines)
+
+
 @app.command()
 @friendly_errors
-def activate(version: int = typer.Argument(..., help="the version id")) -> None:
-    """Make VERSION the active one, in one transaction (routing follows at once)."""
-    _, engine = database()
-    with session_scope(session_factory(engine)) as session:
-        diff = boundaries.activate_version(session, version_id=version, activated_by=_user())
-        # Who moved grid G's boundary: the changed codes go into the audit log too.
-        audit.record(
-            session,
-            actor=f"cli:{_user()}",
-            action="boundaries.publish",
-            target_type="boundary_version",
-            target_id=version,
-            details={"from": "cli", "codes": sorted({c.code for c in diff.changes})},
-        )
-    print(f"version {version} is active\n{diff.to_text(limit=20)}")
+def activate(
+    version: int = typer.Argument(..., help="the version id"),
+    reason: str = typer.Option(None, help="why (heads the version's note)"),
+    accept_problems: bool = typer.Option(
+        False, "--accept-problems", help="publish despite validation errors (recorded)"
+    ),
+) -> None:
+    """Publish VERSION as its county's active one: validate, activate, re-route open events
+    and announce, in one transaction (the same core as the editor's publish)."""
+    result = _publish(
+        version,
+        reason=reason,
+        accept_problems=accept_problems,
+        validate=True,
+        action="boundaries.publish",
+    )
+    print(_published_text(result))
 
 
 @app.command("list")
 @friendly_errors
-def list_command() -> None:
-    """Every version, newest last, with its status."""
+def list_command(
+    county: str = typer.Option(None, help="only this county's versions"),
+) -> None:
+    """Every version, newest last, with its county and status (one active per county)."""
     _, engine = database()
     with session_scope(session_factory(engine)) as session:
-        versions = boundaries.list_versions(session)
+        versions = boundaries.list_versions(session, county_codes=[county] if county else None)
         if not versions:
             print("no boundary versions yet: `gridmap demo` or `gridmap boundaries import`")
         for v in versions:
             when = v.activated_at.isoformat(timespec="seconds") if v.activated_at else "-"
-            print(f"{v.id:>5}  {v.status:<9} {when:<25} {v.created_by:<12} {v.name}")
+            print(
+                f"{v.id:>5}  {v.county_code or '-':<8} {v.status:<9} {when:<25} "
+                f"{v.created_by:<12} {v.name}"
+            )
 
 
 @app.command()
@@ -133,19 +198,39 @@ def export(
     version: int = typer.Argument(..., help="a published version"),
     output: Path = typer.Option(..., "-o", "--output", help=".geojson or .gpkg"),
     layer: list[str] = typer.Option(None, help="only these layers (repeatable)"),
+    county: str = typer.Option(None, help="only this county (default: the version's own county)"),
 ) -> None:
-    """Write a version's areas to GeoJSON (RFC 7946) or GeoPackage."""
+    """Write a version's areas to GeoJSON (RFC 7946) or GeoPackage, with `county_code`.
+
+    VERSION's areas are its county's as published in it; `--county` exports another
+    county as it stood at that version, `--county all` every county."""
+    suffix = output.suffix.lower()
+    if suffix not in (".geojson", ".json", ".gpkg"):
+        raise InvalidInput(f"{output}: write .geojson or .gpkg")
     _, engine = database()
     with session_scope(session_factory(engine)) as session:
-        records = boundaries.areas_in_version(session, version_id=version, layers=layer or None)
+        v = boundaries.get_version(session, version_id=version)
+        if v.activated_at is None:
+            raise NotFound(
+                f"version {version} is {v.status}, not published: nothing to export",
+                details={"version": version, "status": v.status},
+            )
+        wanted = None if county == "all" else (county or v.county_code)
+        records = boundaries.areas_in_version(
+            session, version_id=version, layers=layer or None, county_code=wanted
+        )
+    if not records:
+        raise NotFound(
+            f"version {version} has no areas"
+            + (f" of county {wanted}" if wanted else "")
+            + (f" in layer(s) {', '.join(layer)}" if layer else ""),
+            details={"version": version},
+        )
     gdf = areas_frame(records)
-    suffix = output.suffix.lower()
     if suffix in (".geojson", ".json"):
         write_geojson(gdf, output)
-    elif suffix == ".gpkg":
-        write_gpkg(gdf, output, layer="areas")
     else:
-        raise InvalidInput(f"{output}: write .geojson or .gpkg")
+        write_gpkg(gdf, output, layer="areas")
     console.print(f"{len(gdf)} areas of version {version} written to {output}")
 
 
@@ -154,12 +239,25 @@ def export(
 def restore(
     version: int = typer.Argument(..., help="an old published version"),
     note: str = typer.Option("", help="why"),
+    publish: bool = typer.Option(
+        False, "--publish", help="publish it at once (re-routing open events)"
+    ),
 ) -> None:
-    """Stage an old version's geometry as a new version (history is never rewritten)."""
+    """Stage an old version's geometry of its county as a new version (history is never
+    rewritten; other counties are not touched); --publish publishes it through the same
+    core as `activate`."""
     _, engine = database()
     with session_scope(session_factory(engine)) as session:
         draft = boundaries.restore_version(
             session, version_id=version, restored_by=_user(), note=note
         )
-        text = boundaries.diff_version(session, version_id=draft.id).to_text()
-    print(f"{text}\nactivate it with `gridmap boundaries activate {draft.id}`")
+        draft_id = draft.id
+        text = boundaries.diff_version(session, version_id=draft_id).to_text()
+    if not publish:
+        print(f"{text}\nactivate it with `gridmap boundaries activate {draft_id}`")
+        return
+    # A restore republishes what was published once: it is not validated again.
+    result = _publish(
+        draft_id, reason=None, accept_problems=False, validate=False, action="boundaries.restore"
+    )
+    print(_published_text(result))

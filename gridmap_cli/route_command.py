@@ -43,6 +43,7 @@ def _read_points(path: Path) -> pd.DataFrame:
 def _columns(batch: BatchRouting) -> dict[str, list[object]]:
     snap = batch.snapshot
     out: dict[str, list[object]] = {
+        "county_code": [],
         "grid_code": [],
         "community_code": [],
         "township_code": [],
@@ -52,6 +53,7 @@ def _columns(batch: BatchRouting) -> dict[str, list[object]]:
         anchor_id = did if did >= 0 else gid
         anchor = snap.anchor(anchor_id) if anchor_id >= 0 else None
         chain = anchor.chain if anchor else None
+        out["county_code"].append(anchor.county_code if anchor else None)
         out["grid_code"].append(snap.refs[gid].code if gid >= 0 else None)
         out["community_code"].append(chain.community.code if chain and chain.community else None)
         out["township_code"].append(chain.township.code if chain and chain.township else None)
@@ -65,8 +67,8 @@ def route(
     output: Path = typer.Option(..., "-o", "--output", help="CSV to write"),
     crs: str = typer.Option("wgs84", help="CRS of rows that have no crs column"),
 ) -> None:
-    """Route every point of FILE; writes its columns plus grid, community, township, team
-    and flags."""
+    """Route every point of FILE; writes its columns plus county, grid, community,
+    township, team and flags."""
     df = _read_points(path)
     s = settings()
     _, engine = database(s)
