@@ -499,12 +499,15 @@ def get_version(
     """A published version and what it changed; `?f=geojson|gpkg` downloads its areas
     (optionally one layer). Both hold only the caller's jurisdiction (filtered in the query)."""
     version = boundaries.get_version(session, version_id=version_id)
-    boundary_access.require_county(
-        session,
-        jurisdiction=principal.jurisdiction,
-        county_code=version.county_code,
-        what=f"boundary version {version_id}",
-    )
+    # Another county's version is refused (its name and note are its county's business);
+    # a caller of no county at all sees no change and downloads nothing (scoped queries).
+    if boundary_access.counties_of(session, jurisdiction=principal.jurisdiction):
+        boundary_access.require_county(
+            session,
+            jurisdiction=principal.jurisdiction,
+            county_code=version.county_code,
+            what=f"boundary version {version_id}",
+        )
     if version.activated_at is None:
         raise InvalidInput(f"version {version_id} is not published")
     if f == "json":

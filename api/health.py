@@ -19,7 +19,11 @@ router = APIRouter(tags=["health"])
 def health(ctx: ContextDep, session: SessionDep) -> dict[str, Any]:
     db = check_database(ctx.engine)
     active = session.execute(
-        text("SELECT id, name, activated_at FROM boundary_version WHERE status = 'active'")
+        # The latest of the counties' active versions (each county has its own).
+        text(
+            "SELECT id, name, activated_at FROM boundary_version WHERE status = 'active' "
+            "ORDER BY id DESC LIMIT 1"
+        )
     ).first()
     # Role and lag: a service behind a multi-host URL shows which server it follows now.
     replication = replication_status(session)

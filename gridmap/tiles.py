@@ -546,7 +546,8 @@ def _prerender_locked(
 ) -> PrerenderReport:
     if version_id is None:
         version_id = session.execute(
-            text("SELECT id FROM boundary_version WHERE status = 'active'")
+            # The latest active version: "valid in" it is every county's active version.
+            text("SELECT max(id) FROM boundary_version WHERE status = 'active'")
         ).scalar_one_or_none()
         if version_id is None:
             return PrerenderReport(None, 0, 0, time.perf_counter() - start)
