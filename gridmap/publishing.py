@@ -116,7 +116,7 @@ def publish_version(
     *,
     version_id: int,
     actor: str,
-    settings: Settings,
+    settings: Settings | None = None,
     jurisdiction: Jurisdiction = EVERYWHERE,
     validator: Validator | None = None,
     accept_problems: bool = False,
@@ -125,7 +125,11 @@ def publish_version(
     """Check, validate, activate, re-route and announce one staged or draft version, in
     the caller's transaction (see the module docstring). `reason`, when given, heads the
     version's note. Returns the published id (it may differ from `version_id`), the diff,
-    the events moved, and the problems accepted as exceptions."""
+    the events moved, and the problems accepted as exceptions.
+
+    `settings` gives the routing tolerances for re-routing (default: `Settings()`);
+    `validator` is `geodata.publish_check.publish_validator(settings)` at every door that
+    validates (a restore does not: it republishes what was published once)."""
     # Publishers queue here (activate_version takes the same lock again): the checks
     # below then see the state the activation will change.
     session.execute(text("SELECT pg_advisory_xact_lock(hashtext('gridmap.activate'))"))
@@ -166,7 +170,7 @@ def publish_version(
     if errors:
         published.summary = {**published.summary, "exceptions": errors}
         published.note += f"\n[published with {len(errors)} recorded exception(s)]"
-    router = router_in_transaction(session, settings)
+    router = router_in_transaction(session, settings or Settings())
     rerouted = reroute_open_events(
         session, router=router, version_id=published.id, actor=actor, county_code=county
     )
