@@ -163,9 +163,10 @@ class Jurisdiction:
     """The areas a principal sees and acts in, by layer, plus the events of its team.
 
     `everywhere` is the unscoped principal (authentication switched off, or a test).
-    `stream_townships` holds the townships that contain or lie in the areas (the map
-    opens on them). `home_counties` are the counties the areas (or the team) lie in: an
-    event that could not be placed on the map belongs to its sender's county.
+    `stream_townships` holds the townships that contain or lie in the areas (the live
+    stream's filter once; it now applies the whole rule, `covers_message`).
+    `home_counties` are the counties the areas (or the team) lie in: an event that could
+    not be placed on the map belongs to its sender's county.
     """
 
     everywhere: bool = False
