@@ -11,6 +11,7 @@ with the event row, its timeline, its co-handlers and photos unchanged.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import uuid
 from collections.abc import Iterator
@@ -358,3 +359,42 @@ def test_an_address_only_ticket_imported_from_a_file_waits_in_its_countys_triage
     operator = login(app, "county-operator")
     triage = operator.get("/api/events/triage", params={"limit": 1000}).json()["events"]
     assert external_id in {e["external_id"] for e in triage}
+
+
+def test_unplaced_events_stored_before_get_their_county_when_migrating(
+    small_county_db_url: str,
+) -> None:
+    """Migration 0011: an event stored without a county (as before the fix) gets its
+    county back, and so reaches that county's triage queue."""
+    from gridmap.db import downgrade, migrate
+    from gridmap.event_input import EventInput
+    from gridmap.ingest import ingest_event
+
+    engine = make_engine(small_county_db_url, pool_size=1)
+    with session_factory(engine)() as s:
+        event, _ = ingest_event(
+            s,
+            router=None,
+            payload=EventInput(
+                source="12345",
+                external_id="OLD-1",
+                category="ROAD",
+                reported_at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+                address="西镇",
+            ),
+            actor="import",
+        )
+        s.commit()
+        event_id = event.id
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE event SET county_code = NULL WHERE id = :id"), {"id": event_id})
+    engine.dispose()
+    downgrade(small_county_db_url, "0010")
+    migrate(small_county_db_url)
+    engine = make_engine(small_county_db_url, pool_size=1)
+    with engine.connect() as conn:
+        county = conn.execute(
+            text("SELECT county_code FROM event WHERE id = :id"), {"id": event_id}
+        ).scalar_one()
+    engine.dispose()
+    assert county == f.COUNTY
