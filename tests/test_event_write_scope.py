@@ -364,7 +364,7 @@ def test_an_address_only_ticket_imported_from_a_file_waits_in_its_countys_triage
 def test_unplaced_events_stored_before_get_their_county_when_migrating(
     small_county_db_url: str,
 ) -> None:
-    """Migration 0011: an event stored without a county (as before the fix) gets its
+    """Migration 0012: an event stored without a county (as before the fix) gets its
     county back, and so reaches that county's triage queue."""
     from gridmap.db import downgrade, migrate
     from gridmap.event_input import EventInput
@@ -389,7 +389,7 @@ def test_unplaced_events_stored_before_get_their_county_when_migrating(
     with engine.begin() as conn:
         conn.execute(text("UPDATE event SET county_code = NULL WHERE id = :id"), {"id": event_id})
     engine.dispose()
-    downgrade(small_county_db_url, "0010")
+    downgrade(small_county_db_url, "0011")
     migrate(small_county_db_url)
     engine = make_engine(small_county_db_url, pool_size=1)
     with engine.connect() as conn:

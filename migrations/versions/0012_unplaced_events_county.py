@@ -7,8 +7,8 @@ stored the county of whoever sent them (the `event.ingest` audit entry's token o
 when its areas lie in one county), else the only county loaded. Their timeline rows are
 append-only and keep what they said. Events whose county cannot be told stay as they were.
 
-Revision ID: 0011
-Revises: 0010
+Revision ID: 0012
+Revises: 0011
 Create Date: 2026-12-03 18:20:00
 """
 
@@ -18,8 +18,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0011"
-down_revision: str | None = "0010"
+revision: str = "0012"
+down_revision: str | None = "0011"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
