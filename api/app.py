@@ -24,6 +24,7 @@ from api import (
     stream,
     tiles,
 )
+from api.body_limits import BodyGuard
 from api.context import AppContext
 from api.errors import install_error_handlers
 from api.ingest_door import GridmapApp
@@ -105,6 +106,8 @@ def create_app(
     # CSP, nosniff, frame and referrer headers on every answer (api/security_headers.py).
     app.security_headers = SecurityHeaders(tile_url=settings.tile_url)
     install_error_handlers(app)
+    # Every body bounded, and refused unread when its sender is not authenticated.
+    app.add_middleware(BodyGuard)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(admin.router)

@@ -208,6 +208,38 @@ def _resolve_caller(
         return _resolve(request, session, key)
 
 
+# Where a request's resolved caller is kept, so that the body guard (api/body_limits.py),
+# which authenticates before any body is read, and `enforce` ask the database once.
+CALLER_SCOPE_KEY = "gridmap.caller"
+
+
+async def resolve_caller(request: Request, ctx: AppContext) -> tuple[Principal | None, str | None]:
+    """The caller of this request (None without a credential) and its session token.
+
+    An unknown, revoked or expired bearer token raises `AuthenticationRequired`; an
+    unknown session cookie is no caller. Resolved once per request.
+    """
+    cached: tuple[Principal | None, str | None] | None = request.scope.get(CALLER_SCOPE_KEY)
+    if cached is not None:
+        return cached
+    principal, session_token = None, None
+    secret = _bearer_secret(request)
+    gate = ctx.token_gate
+    known = gate.known(secret) if gate is not None and secret is not None else None
+    if gate is not None and known is not None and known.id is not None:
+        # A token seen lately: its principal from memory, its liveness from the database.
+        if not await gate.live(known.id):
+            raise AuthenticationRequired("the API token is unknown, revoked or expired")
+        principal = known
+    elif secret is not None or request.cookies.get(SESSION_COOKIE):
+        key = accounts.secret_key(ctx.settings)
+        principal, session_token = await run_in_threadpool(_resolve_caller, request, ctx, key)
+        if gate is not None and secret is not None and principal is not None:
+            gate.remember(secret, principal)
+    request.scope[CALLER_SCOPE_KEY] = (principal, session_token)
+    return principal, session_token
+
+
 async def enforce(request: Request, ctx: ContextDep) -> None:
     """THE enforcement point (see the module docstring).
 
@@ -222,23 +254,11 @@ async def enforce(request: Request, ctx: ContextDep) -> None:
     if ("GET" if method == "HEAD" else method, path) in PUBLIC_ROUTES:
         return
     action = route_action(method, path, request.path_params)
-    _check_ids(request.path_params)
     key = accounts.secret_key(ctx.settings)
-    principal, session_token = None, None
-    secret = _bearer_secret(request)
-    gate = ctx.token_gate
-    known = gate.known(secret) if gate is not None and secret is not None else None
-    if gate is not None and known is not None and known.id is not None:
-        # A token seen lately: its principal from memory, its liveness from the database.
-        if not await gate.live(known.id):
-            raise AuthenticationRequired("the API token is unknown, revoked or expired")
-        principal = known
-    elif secret is not None or request.cookies.get(SESSION_COOKIE):
-        principal, session_token = await run_in_threadpool(_resolve_caller, request, ctx, key)
-        if gate is not None and secret is not None and principal is not None:
-            gate.remember(secret, principal)
+    principal, session_token = await resolve_caller(request, ctx)
     if principal is None:
         if not ctx.settings.auth_required:
+            _check_ids(request.path_params)
             request.state.principal = SYSTEM
             return
         if method == "GET" and path in PAGES:
@@ -249,6 +269,8 @@ async def enforce(request: Request, ctx: ContextDep) -> None:
                 303, "login required", headers={"Location": "/login?next=" + quote(back, safe="")}
             )
         raise AuthenticationRequired("log in or send 'Authorization: Bearer <token>'")
+    # Only now, authenticated: an anonymous caller learns nothing from a 404 on an id.
+    _check_ids(request.path_params)
     if session_token is not None and method in UNSAFE_METHODS:
         given = request.headers.get(CSRF_HEADER)
         if not accounts.csrf_ok(key, session_token, given):

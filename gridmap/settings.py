@@ -84,6 +84,9 @@ class Settings(BaseSettings):
     duplicate_distance_m: float = 50.0
     duplicate_window_minutes: int = 120
     photo_max_bytes: int = 10 * 1024 * 1024
+    upload_max_bytes: int = Field(
+        default=64 * 1024 * 1024, ge=1, description="a boundary file uploaded into a draft"
+    )
     description_max_chars: int = 5000
     overdue_check_seconds: float = Field(
         default=60.0, description="how often the service marks overdue events; 0: off"
