@@ -142,19 +142,27 @@ def editor(
     return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 
 
+# The settings this process has rendered the pages for, to make their files.
+_rendered_for: set[tuple[object, ...]] = set()
+
+
 def _page_asset(ctx: AppContext, name: str) -> Response:
     """A page's set-up script or style, moved out of the page (web_map/page_assets.py)."""
     asset = page_asset(name)
-    if asset is None:
+    s = ctx.settings
+    key = (s.default_lang, s.tile_url, s.households_min, s.households_max)
+    if asset is None and key not in _rendered_for:
         # Made when a page is rendered; this worker may not have rendered one yet (the
         # page came from another worker). The files are the same for every caller, so
-        # rendering the pages here makes the same names.
-        build_command_view(lang=ctx.settings.default_lang, tile_url=ctx.settings.tile_url)
+        # rendering the pages here makes the same names. Once per process and settings:
+        # an unknown name asked again is a 404 without rendering anything.
+        _rendered_for.add(key)
+        build_command_view(lang=s.default_lang, tile_url=s.tile_url)
         build_editor(
-            lang=ctx.settings.default_lang,
-            tile_url=ctx.settings.tile_url,
-            households_min=ctx.settings.households_min,
-            households_max=ctx.settings.households_max,
+            lang=s.default_lang,
+            tile_url=s.tile_url,
+            households_min=s.households_min,
+            households_max=s.households_max,
         )
         asset = page_asset(name)
     if asset is None:

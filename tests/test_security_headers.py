@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from api import pages
 from api.app import create_app
 from api.security_headers import CSP_HEADER, page_policy, tile_source
 from gridmap.errors import ConfigurationError
 from gridmap.settings import Settings
 from tests.factories import G1, SmallCounty
+from web_map import page_assets
+from web_map.page_assets import inline_code
 
 CSP = CSP_HEADER.decode()
 
@@ -97,3 +101,25 @@ def test_the_unmasked_reporter_is_never_cached(small_county_db_url: str, tmp_pat
     assert unmasked.json()["phone"] == "13812345678"
     assert unmasked.headers["cache-control"] == "no-store"
     _assert_secured(unmasked)
+
+
+def test_a_worker_that_has_not_rendered_the_page_still_serves_its_files(
+    small_county_db_url: str, tmp_path: Path
+) -> None:
+    """The page came from another worker process: this one makes the same files."""
+    settings = Settings(database_url=small_county_db_url, home=tmp_path, auth_required=False)
+    with TestClient(create_app(settings)) as client:
+        page = client.get("/")
+        assert page.status_code == 200
+        names = re.findall(r'"/static/page/([0-9a-f]+\.(?:js|css))"', page.text)
+        assert len(names) >= 3 and not inline_code(page.text)
+        page_assets._ASSETS.clear()  # as in a worker that has served no page yet
+        pages._rendered_for.clear()
+        for name in names:
+            served = client.get(f"/static/page/{name}")
+            assert served.status_code == 200, name
+            assert served.headers["content-type"].startswith(
+                "text/javascript" if name.endswith(".js") else "text/css"
+            )
+            assert "immutable" in served.headers["cache-control"]
+        assert client.get("/static/page/00000000.js").status_code == 404
