@@ -377,6 +377,11 @@ def taken_from_row(new: NewEvent, row: Any) -> Ingested:
         "due_at": None,
         "closed_at": None,
         "satisfaction": None,
+        # The assessment clocks (gridmap.stats) start at the workflow's later steps.
+        "assigned_at": None,
+        "responded_at": None,
+        "returned_count": 0,
+        "reopened_count": 0,
     }
     team = (
         TeamRef(id=row.team_id, code=row.team_code, name=row.team_name, level=row.team_level)
