@@ -114,6 +114,7 @@ def create_app(
     app.include_router(locate.router)
     app.include_router(events.router)
     app.include_router(stats.router)
+    app.include_router(stats.pages)
     app.include_router(drafts.router)
     app.include_router(ogc.router)
     app.include_router(stream.router)

@@ -57,7 +57,7 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
 )
 
 # The HTML pages: an anonymous browser is sent to the login page rather than told 401.
-PAGES = frozenset({"/", "/editor"})
+PAGES = frozenset({"/", "/editor", "/stats"})
 
 # (method, path template) → action in gridmap.permissions.ACTIONS.
 ROUTE_ACTIONS: dict[tuple[str, str], str] = {
@@ -82,6 +82,8 @@ ROUTE_ACTIONS: dict[tuple[str, str], str] = {
     ("GET", "/api/stats/series"): "events.stats",
     ("GET", "/api/stats/events"): "events.stats",
     ("GET", "/api/stats/definitions"): "events.stats",
+    ("GET", "/api/ledgers/{kind}"): "events.stats",
+    ("GET", "/stats"): "events.stats",
     ("GET", "/api/auth/me"): "account.self",
     ("POST", "/api/auth/logout"): "account.self",
     # The boundary editor (api/drafts.py).

@@ -4,15 +4,27 @@ figure, and the definitions. Every figure is `gridmap.stats`'s, scoped to the ca
 from __future__ import annotations
 
 import datetime as dt
+import html
+import os
+import tempfile
 from typing import Annotated, Any
+from urllib.parse import quote
 
-from fastapi import APIRouter, Query
-from sqlalchemy import select
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
+from sqlalchemy import select, text
+from sqlalchemy.orm import Session
+from starlette.background import BackgroundTask
 
 from api.auth import PrincipalDep
-from api.deps import SessionDep
-from gridmap import stats
+from api.deps import ContextDep, SessionDep
+from gridmap import ledgers, stats
+from gridmap import workflow as wf
+from gridmap.errors import InvalidInput
 from gridmap.models import Event, Team
+from gridmap.permissions import Principal
+from web_map.i18n import stats_labels
+from web_map.stats_page import build_stats_page, build_weekly_report
 
 router = APIRouter(prefix="/api", tags=["assessment"])
 
@@ -204,3 +216,210 @@ def get_definitions() -> dict[str, Any]:
         "groups": {k: {"zh": zh, "en": en} for k, (zh, en) in stats.GROUP_LABELS.items()},
         "no_data": {k: {"zh": zh, "en": en} for k, (zh, en) in stats.NO_DATA_YET.items()},
     }
+
+
+# --- the page, the ledgers and the weekly report ------------------------------------------
+
+pages = APIRouter(tags=["assessment"])
+LangQuery = Annotated[str | None, Query(description="zh (default) or en")]
+HTML_MAX_ROWS = 10_000
+
+
+def _default_by(principal: Principal) -> str:
+    """A county-wide viewer ranks townships; a township's or community's, its grids."""
+    j = principal.jurisdiction
+    return "township" if j.everywhere or j.county_codes else "grid"
+
+
+@pages.get("/stats", response_class=HTMLResponse, summary="The assessment page (考核)")
+def stats_page(ctx: ContextDep, principal: PrincipalDep, lang: LangQuery = None) -> HTMLResponse:
+    page = build_stats_page(
+        lang=lang or ctx.settings.default_lang,
+        default_by=_default_by(principal),
+        tile_url=ctx.settings.tile_url,
+    )
+    return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
+
+
+@router.get(
+    "/ledgers/{kind}",
+    summary="A ledger (台账) generated from the data: events, assessment, return_visits, "
+    "patrols, visits, or the weekly report (weekly)",
+    response_model=None,
+)
+def get_ledger(
+    kind: str,
+    ctx: ContextDep,
+    session: SessionDep,
+    principal: PrincipalDep,
+    f: Annotated[str, Query(description="xlsx | csv | html | json")] = "xlsx",
+    period: PeriodQuery = "week",
+    date_from: FromQuery = None,
+    date_to: ToQuery = None,
+    area: AreaQuery = None,
+    by: Annotated[str, Query(description="the assessment table's unit")] = "",
+    lang: LangQuery = None,
+) -> Response:
+    language = lang or ctx.settings.default_lang
+    stats_labels(language)  # an unknown language is refused
+    chosen = period_of(period, date_from, date_to)
+    unit = by or _default_by(principal)
+    if kind == "weekly":
+        return HTMLResponse(
+            _weekly(session, principal, chosen, area=area, by=unit, lang=language),
+            headers={"Cache-Control": "no-cache"},
+        )
+    if f not in ledgers.FORMATS:
+        raise InvalidInput(
+            f"f: must be one of {', '.join(ledgers.FORMATS)}", details={"field": "f", "value": f}
+        )
+    ledger = ledgers.build_ledger(
+        session,
+        kind=kind,
+        period=chosen,
+        area=area,
+        by=unit,
+        scope=principal.jurisdiction,
+        lang=language,
+    )
+    span = chosen.to_dict()
+    stem = f"{ledger.title(language)}_{span['from'] or 'all'}_{span['to'] or ''}".rstrip("_")
+    if area:
+        stem += f"_{area}"
+    if f == "json":
+        return JSONResponse({"kind": kind, "period": span, "rows": ledgers.json_rows(ledger)})
+    if f == "csv":
+        return StreamingResponse(
+            iter(list(ledgers.csv_lines(ledger, lang=language))),
+            media_type="text/csv; charset=utf-8",
+            headers=_attachment(f"{stem}.csv"),
+        )
+    if f == "html":
+        return HTMLResponse(_ledger_html(ledger, language, span))
+    fd, name = tempfile.mkstemp(suffix=".xlsx", prefix="gridmap-ledger-")
+    os.close(fd)
+    try:
+        ledgers.write_xlsx(ledger, name, lang=language)
+    except BaseException:
+        os.unlink(name)
+        raise
+    return FileResponse(
+        name,
+        media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers=_attachment(f"{stem}.xlsx"),
+        background=BackgroundTask(os.unlink, name),
+    )
+
+
+def _attachment(filename: str) -> dict[str, str]:
+    ascii_name = filename.encode("ascii", "replace").decode().replace("?", "_")
+    return {
+        "Content-Disposition": f'attachment; filename="{ascii_name}"; '
+        f"filename*=UTF-8''{quote(filename)}"
+    }
+
+
+def _ledger_html(ledger: ledgers.Ledger, lang: str, span: dict[str, Any]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in ledger.header(lang))
+    lines = []
+    for i, row in enumerate(ledger.rows):
+        if i >= HTML_MAX_ROWS:
+            lines.append(
+                f'<tr><td colspan="{len(ledger.columns)}">… (XLSX / CSV: every row)</td></tr>'
+            )
+            break
+        cells = "".join(
+            f"<td>{html.escape(ledgers._plain(v, c.kind))}</td>"
+            for v, c in zip(row, ledger.columns, strict=True)
+        )
+        lines.append(f"<tr>{cells}</tr>")
+    title = html.escape(ledger.title(lang))
+    return (
+        f'<!DOCTYPE html><html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
+        f'<meta charset="utf-8"><title>{title}</title>'
+        '<link rel="stylesheet" href="/static/css/stats.css"></head>'
+        f'<body class="rp-body"><h1>{title}</h1>'
+        f'<p class="rp-sub">{span["from"] or ""} – {span["to"] or ""}</p>'
+        f'<table class="rp-table"><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(lines)}</tbody></table></body></html>"
+    )
+
+
+def _weekly(
+    session: Session,
+    principal: Principal,
+    period: stats.Period,
+    *,
+    area: str | None,
+    by: str,
+    lang: str,
+) -> str:
+    t = stats_labels(lang)
+    scope = principal.jurisdiction
+    found = stats.assess(session, by=[by], period=period, area=area, scope=scope)
+    rows = [r.to_dict() for r in found["groups"][by] if r.key is not None]
+    rows.sort(
+        key=lambda r: (
+            -(r["on_time_rate"] if r["on_time_rate"] is not None else -1),
+            r["overdue_rate"] if r["overdue_rate"] is not None else 2,
+            -r["received"],
+        )
+    )
+    points = []
+    if period.start is not None and period.end is not None:
+        points = [
+            p.to_dict()
+            for p in stats.series(session, by=None, period=period, area=area, scope=scope)
+        ]
+    where, params = stats.event_filter(
+        period=stats.Period("all", None, None), area=area, scope=scope
+    )
+    oldest = (
+        session.execute(
+            text(
+                f"""
+            SELECT e.id, e.received_at, coalesce(c.name, e.category_code) AS category,
+                   coalesce(g.name, e.grid_code, e.address) AS place, t.name AS team,
+                   e.status, e.overdue
+            FROM event e
+            LEFT JOIN category c ON c.county_code = e.county_code AND c.code = e.category_code
+            LEFT JOIN area g ON g.layer = 'grid' AND g.code = e.grid_code AND g.valid_to IS NULL
+            LEFT JOIN team t ON t.id = e.team_id
+            WHERE {where} AND e.status = ANY(:open_states)
+            ORDER BY e.received_at, e.id LIMIT 10
+            """
+            ),
+            {**params, "open_states": sorted(wf.OPEN_STATES)},
+        )
+        .mappings()
+        .all()
+    )
+    place = ""
+    if area:
+        place = (
+            session.execute(
+                text("SELECT name FROM area WHERE code = :c AND valid_to IS NULL LIMIT 1"),
+                {"c": area},
+            ).scalar_one_or_none()
+            or area
+        )
+    span = period.to_dict()
+    return build_weekly_report(
+        lang=lang,
+        title=f"{place}{t['weekly_title']}" if lang == "zh" else f"{t['weekly_title']} {place}",
+        period_text=f"{span['from'] or ''} – {span['to'] or ''}",
+        generated=dt.datetime.now(stats.CHINA_TZ).strftime("%Y-%m-%d %H:%M"),
+        total=found["total"].to_dict(),
+        ranking=rows,
+        ranking_by=stats.GROUP_LABELS[by][0 if lang == "zh" else 1],
+        series=points,
+        oldest_open=[
+            {
+                **dict(r),
+                "received_at": r["received_at"]
+                .astimezone(stats.CHINA_TZ)
+                .strftime("%Y-%m-%d %H:%M"),
+            }
+            for r in oldest
+        ],
+    )

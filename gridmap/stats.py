@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import RowMapping, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gridmap import workflow as wf
@@ -429,7 +429,7 @@ class Figures:
 def _figure_columns() -> str:
     cols = [f"count(*) FILTER (WHERE {c.predicate}) AS {c.name}" for c in COUNTS]
     for d in DURATIONS:
-        hours = f"extract(epoch FROM {d.end} - {d.start}) / 3600.0"
+        hours = f"extract(epoch FROM {d.end} - {d.start})::float8 / 3600.0"
         where = f"{d.start} IS NOT NULL AND {d.end} IS NOT NULL"
         for label, q in PERCENTILES.items():
             cols.append(
@@ -437,7 +437,7 @@ def _figure_columns() -> str:
                 f"FILTER (WHERE {where}) AS {d.name}_{label}"
             )
         cols.append(f"avg({hours}) FILTER (WHERE {where}) AS {d.name}_mean")
-    cols.append("avg(e.satisfaction) AS satisfaction")
+    cols.append("avg(e.satisfaction)::float8 AS satisfaction")
     return ",\n               ".join(cols)
 
 
@@ -445,15 +445,26 @@ _FIGURE_COLUMNS = _figure_columns()
 _HOUR_NAMES = [f"{d.name}_{p}" for d in DURATIONS for p in (*PERCENTILES, "mean")]
 
 
-def _row_figures(row: RowMapping, *, key: str | None, name: str | None) -> Figures:
-    hours = {n: (round(float(row[n]), 2) if row[n] is not None else None) for n in _HOUR_NAMES}
-    sat = row["satisfaction"]
+_COUNT_NAMES = [c.name for c in COUNTS]
+_N_FIGURES = len(COUNTS) + len(_HOUR_NAMES) + 1  # the columns of _FIGURE_COLUMNS
+
+
+def _row_figures(row: Any, *, key: str | None, name: str | None) -> Figures:
+    """Figures from a result row whose last columns are _FIGURE_COLUMNS (by position: a
+    county's month has thousands of grid rows)."""
+    values = tuple(row)[-_N_FIGURES:]
+    n = len(COUNTS)
+    hours = values[n : n + len(_HOUR_NAMES)]
+    sat = values[-1]
     return Figures(
         key=key,
         name=name,
-        counts={c.name: int(row[c.name]) for c in COUNTS},
-        hours=hours,
-        satisfaction=round(float(sat), 2) if sat is not None else None,
+        counts=dict(zip(_COUNT_NAMES, values[:n], strict=True)),
+        hours={
+            h: (round(v, 2) if v is not None else None)
+            for h, v in zip(_HOUR_NAMES, hours, strict=True)
+        },
+        satisfaction=round(sat, 2) if sat is not None else None,
     )
 
 
@@ -465,12 +476,12 @@ def _check_groups(by: Sequence[str]) -> None:
             )
 
 
-def _where(
+def event_filter(
     *,
     period: Period,
     area: str | None,
-    county_code: str | None,
-    scope: Jurisdiction | None,
+    county_code: str | None = None,
+    scope: Jurisdiction | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """The events of a period, an area and a jurisdiction (the caller's, in the query)."""
     scope_sql, params = scope.event_sql("e") if scope is not None else ("TRUE", {})
@@ -495,7 +506,9 @@ def _where(
 
 def _from(by: str | None) -> str:
     joins = "event e"
-    if by in ("team", "grid_worker"):
+    if by == "team":
+        joins += " LEFT JOIN team t ON t.id = e.team_id"  # unassigned: the row of key None
+    if by == "grid_worker":
         joins += " JOIN team t ON t.id = e.team_id"
     if by == "grid_worker":
         joins += " JOIN member m ON m.team_id = t.id AND m.role = 'grid_worker'"
@@ -519,36 +532,66 @@ def assess(
     placed or not assigned) come last, key None.
     """
     _check_groups(by)
-    where, params = _where(period=period, area=area, county_code=county_code, scope=scope)
-    total_row = (
-        session.execute(text(f"SELECT {_FIGURE_COLUMNS} FROM event e WHERE {where}"), params)
-        .mappings()
-        .one()
-    )
+    where, params = event_filter(period=period, area=area, county_code=county_code, scope=scope)
+    # One scan for the total and every grouping on the event's own columns and its team
+    # (GROUPING SETS; `GROUPING(…)` tells the sets apart, as a key may be NULL). A grid
+    # worker's rows repeat a team's events per worker, so they take a query of their own.
+    together = [b for b in by if b != "grid_worker"]
+    keys = [GROUPS[b][0] for b in together]
+    sets = ", ".join(["()", *(f"({k})" for k in keys)])
+    marks = ", ".join(f"GROUPING({k}) AS g_{b}" for b, k in zip(together, keys, strict=True))
+    key_cols = ", ".join(f"{k} AS k_{b}" for b, k in zip(together, keys, strict=True))
+    team_join = " LEFT JOIN team t ON t.id = e.team_id" if "team" in together else ""
+    rows = session.execute(
+        text(
+            f"""
+                SELECT {marks + "," if marks else ""} {key_cols + "," if key_cols else ""}
+                       {"max(t.name) AS team_name," if team_join else ""} {_FIGURE_COLUMNS}
+                FROM event e{team_join}
+                WHERE {where}
+                GROUP BY GROUPING SETS ({sets})
+                """
+        ),
+        params,
+    ).all()
+    # Columns by position: the GROUPING marks, the keys, the team's name, the figures.
+    nt = len(together)
+    total_row: Any = None
+    grouped: dict[str, list[Any]] = {b: [] for b in together}
+    for r in rows:
+        for i, b in enumerate(together):
+            if r[i] == 0:  # this row is of b's set
+                grouped[b].append(r)
+                break
+        else:
+            total_row = r
+    assert total_row is not None  # the empty grouping set: always one row
     total = _row_figures(total_row, key=None, name=None)
     groups: dict[str, list[Figures]] = {}
-    for b in by:
-        key_sql, name_sql = GROUPS[b]
-        rows = (
-            session.execute(
-                text(
-                    f"""
+    for i, b in enumerate(together):
+        k = nt + i
+        found = sorted(grouped[b], key=lambda r, k=k: (r[k] is None, r[k] or ""))  # type: ignore[misc]
+        names = _names(session, by=b, keys=[r[k] for r in found])
+        groups[b] = [
+            _row_figures(r, key=r[k], name=r[2 * nt] if b == "team" else names.get(r[k]))
+            for r in found
+        ]
+    if "grid_worker" in by:
+        key_sql, name_sql = GROUPS["grid_worker"]
+        worker_rows = session.execute(
+            text(
+                f"""
                 SELECT {key_sql} AS key, max({name_sql}) AS name, {_FIGURE_COLUMNS}
-                FROM {_from(b)}
+                FROM {_from("grid_worker")}
                 WHERE {where}
                 GROUP BY {key_sql}
-                ORDER BY {key_sql} NULLS LAST
+                ORDER BY {key_sql}
                 """
-                ),
-                params,
-            )
-            .mappings()
-            .all()
-        )
-        names = _names(session, by=b, keys=[r["key"] for r in rows])
-        groups[b] = [
-            _row_figures(r, key=r["key"], name=names.get(r["key"], r["name"])) for r in rows
-        ]
+            ),
+            params,
+        ).all()
+        groups["grid_worker"] = [_row_figures(r, key=r[0], name=r[1]) for r in worker_rows]
+    groups = {b: groups[b] for b in by}
     if compare:
         prev = period.previous()
         if prev is not None:
@@ -614,7 +657,7 @@ def series(
         )
     if by is not None:
         _check_groups([by])
-    where, params = _where(period=period, area=area, county_code=county_code, scope=scope)
+    where, params = event_filter(period=period, area=area, county_code=county_code, scope=scope)
     counts = ", ".join(f"count(*) FILTER (WHERE {c.predicate}) AS {c.name}" for c in COUNTS)
     day_sql = "(e.received_at AT TIME ZONE 'Asia/Shanghai')::date"
     if by is None:
@@ -684,7 +727,7 @@ def figure_events(
         ) from None
     if not 1 <= limit <= 5000:
         raise InvalidInput("limit: must be 1 to 5000", details={"field": "limit", "value": limit})
-    where, params = _where(period=period, area=area, county_code=county_code, scope=scope)
+    where, params = event_filter(period=period, area=area, county_code=county_code, scope=scope)
     key_term = "TRUE"
     if by is not None:
         _check_groups([by])

@@ -13,6 +13,7 @@ from gridmap_cli import (
     db_commands,
     demo_command,
     events_commands,
+    ledger_command,
     route_command,
     simulate_command,
     users_commands,
@@ -34,6 +35,7 @@ app.add_typer(users_commands.audit_app, name="audit")
 app.command("route")(route_command.route)
 app.command("demo")(demo_command.demo_command)
 app.command("simulate")(simulate_command.simulate)
+app.command("ledger")(ledger_command.ledger)
 
 
 def _simulator_token(county_code: str) -> str:

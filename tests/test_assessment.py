@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 import statistics
 from collections.abc import Iterator
 from pathlib import Path
@@ -363,3 +364,119 @@ def test_bad_questions_get_a_stable_error(app: TestClient) -> None:
 def test_the_definitions_are_written_once_and_in_the_docs() -> None:
     doc = (ROOT / "docs" / "assessment.md").read_text()
     assert stats.definitions_markdown() in doc
+
+
+# --- ledgers ------------------------------------------------------------------------------
+
+
+def _xlsx(client: TestClient, kind: str, **params: str) -> Any:
+    import io
+
+    import openpyxl
+
+    answer = client.get(f"/api/ledgers/{kind}", params={**WEEK, "f": "xlsx", **params})
+    assert answer.status_code == 200, answer.text
+    assert "spreadsheetml" in answer.headers["content-type"]
+    assert "attachment" in answer.headers["content-disposition"]
+    return openpyxl.load_workbook(io.BytesIO(answer.content)).active
+
+
+def test_the_event_ledger_xlsx_opens_and_its_rows_equal_the_api_s(
+    app: TestClient, db: Session
+) -> None:
+    sup = login(app, "county-sup")
+    sheet = _xlsx(sup, "events")
+    assert sheet.freeze_panes == "A2"
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:4] == ("事件编号", "来源", "工单号", "类别")
+    assert sheet.column_dimensions["G"].width > 30  # the description is wide
+    api_rows = sup.get("/api/ledgers/events", params={**WEEK, "f": "json"}).json()["rows"]
+    assert len(rows) - 1 == len(api_rows) == len(_rows(db))
+    received = rows[0].index("受理时间")
+    closed = rows[0].index("办结时间")
+    for got, want in zip(rows[1:], api_rows, strict=True):
+        assert got[0] == want["id"]
+        # Dates are dates, in local time (UTC+8).
+        at = dt.datetime.fromisoformat(want["received_at"]).astimezone(stats.CHINA_TZ)
+        assert got[received] == at.replace(tzinfo=None, second=0, microsecond=0) or abs(
+            got[received] - at.replace(tzinfo=None)
+        ) < dt.timedelta(seconds=1)
+        assert (got[closed] is None) == (want["closed_at"] is None)
+        assert got[rows[0].index("满意度")] == want["satisfaction"]
+    # The same events as the figure `received` drills down to.
+    listed = sup.get("/api/stats/events", params={**WEEK, "figure": "received"}).json()
+    assert sorted(r[0] for r in rows[1:]) == sorted(e["id"] for e in listed["events"])
+
+
+def test_the_assessment_table_equals_the_api_s_figures(app: TestClient) -> None:
+    sup = login(app, "county-sup")
+    sheet = _xlsx(sup, "assessment", by="grid")
+    rows = list(sheet.iter_rows(values_only=True))
+    head = rows[0]
+    assert head[0] == "网格" and "按期办结率" in head and "巡查（一日双巡）" in head
+    api_rows = sup.get("/api/stats", params={**WEEK, "by": "grid"}).json()["rows"]
+    body = rows[1:-1]
+    assert [r[1] for r in body] == [r["key"] for r in api_rows]
+    for got, want in zip(body, api_rows, strict=True):
+        assert got[head.index("受理")] == want["received"]
+        assert got[head.index("按期办结率")] == want["on_time_rate"]
+        assert got[head.index("满意度")] == want["satisfaction"]
+        assert got[head.index("巡查（一日双巡）")] == "暂无数据"
+    assert rows[-1][0] == "合计"
+
+
+def test_the_return_visit_and_csv_ledgers(app: TestClient, db: Session) -> None:
+    sup = login(app, "county-sup")
+    sheet = _xlsx(sup, "return_visits")
+    rows = list(sheet.iter_rows(values_only=True))
+    assert len(rows) - 1 == sum(1 for r in _rows(db) if r.satisfaction is not None)
+    assert all(isinstance(r[7], dt.datetime) for r in rows[1:])  # the visit's moment
+    answer = sup.get("/api/ledgers/events", params={**WEEK, "f": "csv"})
+    lines = answer.content.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("事件编号,来源") and len(lines) == len(_rows(db)) + 1
+    patrols = _xlsx(sup, "patrols")
+    assert list(patrols.iter_rows(values_only=True))[1] == ("暂无数据",)
+
+
+def test_a_township_supervisor_s_ledgers_hold_only_its_township(
+    app: TestClient, db: Session
+) -> None:
+    west = login(app, "west-sup")
+    rows = list(_xlsx(west, "events").iter_rows(values_only=True))
+    township = rows[0].index("乡镇（街道）")
+    assert {r[township] for r in rows[1:]} == {"西镇"}
+    assert len(rows) - 1 == len(_rows(db, "township_code = :t", t=f.T1))
+    table = list(_xlsx(west, "assessment", by="township").iter_rows(values_only=True))
+    assert [r[1] for r in table[1:-1]] == [f.T1]
+    report = west.get("/api/ledgers/weekly", params=WEEK).text
+    assert "网格化管理周报" in report and "东镇" not in report
+    page = west.get("/stats")
+    assert page.status_code == 200 and "考核" in page.text
+
+
+def test_the_page_needs_a_login_and_has_no_inline_script(app: TestClient) -> None:
+    assert app.get("/stats", follow_redirects=False).status_code in (302, 303, 307)
+    page = login(app, "county-sup").get("/stats")
+    assert page.status_code == 200
+    # No inline script and no inline handler: the page runs under a strict CSP.
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", page.text)
+    assert not re.search(r"\son[a-z]+=", page.text)
+
+
+def test_the_ledger_command_writes_the_same_rows(
+    walked: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db: Session
+) -> None:
+    import openpyxl
+    from typer.testing import CliRunner
+
+    from gridmap_cli.main import app as cli
+
+    monkeypatch.setenv("GRIDMAP_DATABASE_URL", walked)
+    monkeypatch.setenv("GRIDMAP_HOME", str(tmp_path))
+    out = tmp_path / "台账.xlsx"
+    args = ["ledger", "events", "-o", str(out), "--from", "2026-11-16", "--to", "2026-11-22"]
+    result = CliRunner().invoke(cli, [*args, "--area", f.T2])
+    assert result.exit_code == 0, result.output
+    rows = list(openpyxl.load_workbook(out).active.iter_rows(values_only=True))
+    own = _rows(db, "township_code = :t", t=f.T2)
+    assert sorted(r[0] for r in rows[1:]) == sorted(r.id for r in own)
