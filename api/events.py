@@ -701,6 +701,7 @@ def post_place(
         lat=body.lat,
         crs=body.crs,
         actor=acting_as(principal, body.actor),
+        scope=principal.jurisdiction,
     )
     audit_write(
         session,

@@ -81,8 +81,12 @@ def place_event(
     lat: float,
     crs: str,
     actor: str,
+    scope: Jurisdiction = EVERYWHERE,
 ) -> Event:
-    """An operator places an unassigned event on the map (the triage queue): route it now."""
+    """An operator places an unassigned event on the map (the triage queue): route it now.
+
+    The place must lie in the caller's jurisdiction `scope` (403, as `/api/locate` refuses
+    it): a township cannot push its event into another township by placing it there."""
     event = get_event(session, event_id=event_id, for_update=True)
     if event.status not in PLACEABLE_STATES:
         raise Conflict(
@@ -97,8 +101,21 @@ def place_event(
             f"({lon}, {lat}) in {name} is outside every grid; place the event inside the county",
             details={"lon": lon, "lat": lat, "crs": name},
         )
+    columns = routing_columns(result)
+    if not scope.covers_codes(
+        county_code=columns["county_code"],
+        township_code=columns["township_code"],
+        community_code=columns["community_code"],
+        grid_code=columns["grid_code"],
+        team_id=columns["team_id"],
+    ):
+        raise PermissionDenied(
+            "the point lies outside your areas: place the event inside them, or ask the "
+            "county's command center",
+            details={"lon": lon, "lat": lat, "crs": name},
+        )
     before = {"grid_code": event.grid_code, "team_id": event.team_id}
-    for key, value in routing_columns(result).items():
+    for key, value in columns.items():
         setattr(event, key, value)
     event.input_lon, event.input_lat, event.input_crs = lon, lat, name
     touch(event)

@@ -214,6 +214,11 @@ def test_a_west_event_cannot_reach_into_the_east_by_merge_assignment_or_joint_di
     merge = operator.post(f"/api/events/{west['id']}/actions/merge", json={"target": east["id"]})
     assert merge.status_code == 403, merge.text
     assert merge.json()["error"]["code"] == "permission_denied"
+    # Nor is it pushed across by placing it on the other side.
+    lon, lat = f.SmallCounty.grid_center(G_EAST)
+    moved = operator.post(f"/api/events/{west['id']}/place", json={"lon": lon, "lat": lat})
+    assert moved.status_code == 403, moved.text
+    assert "grid" not in moved.text and G_EAST not in moved.text
     assert snapshot(county_url, east["id"], west["id"]) == before
 
     registered = operator.post(f"/api/events/{west['id']}/actions/register", json={})
