@@ -26,6 +26,7 @@ from geodata.responsibility import (
     read_departments,
     read_responsibility_list,
 )
+from geodata.validation import EXCEPTION_HOUSEHOLDS
 from gridmap import boundaries, categories, teams
 from gridmap.categories import RuleRow
 from gridmap.routing import Router
@@ -77,6 +78,26 @@ def _grids_for(args: tuple[str, str, Any, gpd.GeoDataFrame, int, int]) -> gpd.Ge
     assignment = result.assignment
     grids.attrs["assignment"] = assignment
     return grids
+
+
+def grid_attributes(grids: gpd.GeoDataFrame) -> pd.Series:
+    """Each generated grid's attributes: its generator flag and, for a flagged grid (a
+    high-rise over the range, a grid the buildings cannot bring into range), the accepted
+    exception to the household rule with the generator's reason, so the import, every
+    export and every re-import of it list it as an exception rather than an error."""
+    reasons = grids["reason"] if "reason" in grids.columns else pd.Series(None, index=grids.index)
+
+    def one(flag: Any, reason: Any) -> dict[str, Any]:
+        if not isinstance(flag, str) or not flag:
+            return {}
+        why = reason if isinstance(reason, str) and reason else f"generator flag {flag}"
+        return {"flag": flag, "exception": EXCEPTION_HOUSEHOLDS, "exception_reason": why}
+
+    return pd.Series(
+        [one(f, r) for f, r in zip(grids["flag"], reasons, strict=True)],
+        index=grids.index,
+        dtype=object,
+    )
 
 
 def generate_community_grids(
@@ -258,7 +279,7 @@ def load_gaoping(
         "attributes",
         "geometry",
     ]
-    grids["attributes"] = grids["flag"].map(lambda f: {"flag": f} if isinstance(f, str) else {})
+    grids["attributes"] = grid_attributes(grids)
     layers = [data.county, data.townships, data.communities, data.zones, grids[columns]]
     areas = gpd.GeoDataFrame(
         pd.concat([g[columns] for g in layers], ignore_index=True), crs="EPSG:4326"
@@ -273,7 +294,8 @@ def load_gaoping(
             county_code=gaoping.COUNTY_CODE,
             commit=True,
             households_range=households_range,
-            force=True,  # the demo's high-rises are flagged exceptions, recorded in the note
+            # High-rise and out-of-range grids carry their accepted exception and its reason
+            # (grid_attributes): the validator lists them as exceptions, not errors.
         )
         assert result.version_id is not None
         boundaries.activate_version(session, version_id=result.version_id, activated_by="demo")
@@ -427,7 +449,7 @@ def load_monaco(
         grids.assign(
             layer="grid",
             kind="community",
-            attributes=grids["flag"].map(lambda f: {"flag": f} if f else {}),
+            attributes=grid_attributes(grids),
         ),
     ]
     columns = ["code", "name", "layer", "parent_code", "households", "geometry"]

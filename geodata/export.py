@@ -101,12 +101,37 @@ class _AreaLike(Protocol):
     def kind(self) -> str | None: ...
     @property
     def geom(self) -> BaseGeometry: ...
+    @property
+    def attributes(self) -> dict[str, Any]: ...
+
+
+# Attribute keys that would collide with a column of the frame are not exported as columns.
+_RESERVED = {"code", "name", "layer", "parent_code", "households", "kind", "geometry",
+             "county_code", "attributes"}  # fmt: skip
 
 
 def areas_frame(areas: Iterable[_AreaLike]) -> gpd.GeoDataFrame:
     """Stored or staged areas (`AreaRecord`, `AreaRow`) as a frame with the standard
-    columns; `county_code` says whose areas they are (one database serves many counties)."""
+    columns; `county_code` says whose areas they are (one database serves many counties).
+    Then one column per key of the areas' attributes (e.g. `exception`,
+    `exception_reason` for an accepted exception to the household rule), so an export
+    carries them and an import of it gives the same attributes back. A value that is not
+    a plain scalar is written as JSON text."""
     areas = list(areas)
+    frame = _standard_frame(areas)
+    keys = sorted({k for a in areas for k in (a.attributes or {})} - _RESERVED)
+    for key in keys:
+        frame[key] = [_scalar((a.attributes or {}).get(key)) for a in areas]
+    return frame
+
+
+def _scalar(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _standard_frame(areas: list[_AreaLike]) -> gpd.GeoDataFrame:
     return gpd.GeoDataFrame(
         {
             "county_code": [a.county_code for a in areas],

@@ -3,10 +3,16 @@
 Checks: geometry (invalid with GEOS's reason, wrong type, empty), codes (missing, duplicate),
 hierarchy (unknown parent, child outside its parent beyond a tolerance), coverage (overlaps
 between siblings, gaps inside a parent that its children must tile), slivers, and household
-counts of basic grids (dedicated grids are exempt). Overlays run in lon/lat, where the
-edges were drawn straight; every length and area reported is measured in a local
-azimuthal-equidistant projection centred on the data (metres). Geometry work is vectorised
-with shapely 2 (STRtree, coverage functions); nothing compares features pairwise in Python.
+counts of basic grids (dedicated grids are exempt, and a grid that records an accepted
+exception with its reason is listed as such, not as an error). Overlays run in lon/lat, where
+the edges were drawn straight; every length and area reported is measured in a local
+Lambert azimuthal equal-area projection centred on the data (metres), after cutting each edge
+into pieces of at most ~10 m so the projected shape follows the lon/lat edge (projecting only
+the vertices of a 20 km edge moves its middle by metres and turns a hairline into a "gap" of
+thousands of m²). A gap, overlap or part outside a parent under ROUNDING_AREA_M2 in area or
+ROUNDING_WIDTH_M in width is rounding, not an error (docs/boundary-data.md). Geometry work is
+vectorised with shapely 2 (STRtree, coverage functions); nothing compares features pairwise
+in Python.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import pandas as pd
 import pyproj
 import shapely
 
-from gridmap.errors import InvalidInput
+from gridmap.errors import InvalidCoordinates, InvalidInput
 
 Severity = Literal["error", "warning"]
 LAYERS = (
@@ -52,6 +58,16 @@ FAMILY = {"dedicated_grid": "grid"}
 # optional subdivision and enforcement zones need not cover a whole county.
 TILING_FAMILIES = {"township", "community", "grid"}
 
+# Below either of these a gap, overlap or part outside a parent is rounding, not an error:
+# coordinates rounded to 7 decimals (about 1 cm) leave hairlines of a few millimetres.
+ROUNDING_AREA_M2 = 0.01
+ROUNDING_WIDTH_M = 0.01
+# Edges are cut to this length (degrees, ~10 m) before projecting for a measurement.
+_MEASURE_STEP_DEG = 1e-4
+# An accepted exception to the household rule: `exception` names the rule, and
+# `exception_reason` says why (both columns, or keys of the area's attributes).
+EXCEPTION_HOUSEHOLDS = "households"
+
 _REASON_POINT = re.compile(r"\[\s*(-?[0-9.eE+-]+)\s+(-?[0-9.eE+-]+)\s*\]")
 Floats = npt.NDArray[np.float64]
 
@@ -67,9 +83,11 @@ class Problem:
     message: str
     where: dict[str, list[float]]  # {"point": [lon, lat]} or {"bbox": [w, s, e, n]}
     severity: Severity = "error"
+    # Measured figures: "area_m2", "width_m", "reach_m" (as in the message, unrounded).
+    measures: dict[str, float] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "kind": self.kind,
             "severity": self.severity,
             "layer": self.layer,
@@ -78,6 +96,9 @@ class Problem:
             "message": self.message,
             "where": self.where,
         }
+        if self.measures:
+            out["measures"] = dict(self.measures)
+        return out
 
 
 @dataclass
@@ -85,6 +106,8 @@ class ValidationReport:
     problems: list[Problem]
     features: int
     skipped: list[str] = field(default_factory=list)  # checks not run, and why
+    # Accepted exceptions, not problems: {"layer", "code", "name", "rule", "reason", ...}.
+    exceptions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -115,6 +138,7 @@ class ValidationReport:
             "counts": self.counts(),
             "problems": [p.to_json() for p in self.problems],
             "skipped": list(self.skipped),
+            "exceptions": list(self.exceptions),
         }
 
     def to_text(self) -> str:
@@ -131,6 +155,8 @@ class ValidationReport:
             where = _where_text(p.where)
             lines.append(f"{p.severity.upper():7} {p.kind}: {who}: {p.message} [{where}]")
         lines.extend(f"NOT CHECKED: {s}" for s in self.skipped)
+        if self.exceptions:
+            lines.append(f"{len(self.exceptions)} accepted exception(s), each with its reason.")
         return "\n".join(lines)
 
 
@@ -141,16 +167,19 @@ def validate_areas(
     layer: str | None = None,
     households_range: tuple[int, int] = (30, 50),
     containment_tolerance_m: float = 1.0,
-    gap_min_area_m2: float = 1.0,
+    gap_min_area_m2: float = ROUNDING_AREA_M2,
     sliver_ratio: float = 0.05,
+    gap_min_width_m: float = ROUNDING_WIDTH_M,
 ) -> ValidationReport:
     """Validate areas (standard columns, EPSG:4326, normalised) and report every problem.
 
     `layer` is used for rows without a `layer` column value. Parents come from `parents` or
     from rows of the same frame (a child's `parent_code` → a parent's `code`). A sliver is a
     polygon part whose Polsby-Popper compactness 4πA/P² is below `sliver_ratio` (a 1 x 20
-    rectangle is 0.14, 1 x 100 is 0.03). Gaps and overlaps smaller than `gap_min_area_m2` are
-    taken as digitising noise.
+    rectangle is 0.14, 1 x 100 is 0.03). Gaps and overlaps smaller than `gap_min_area_m2` or
+    narrower than `gap_min_width_m` are rounding, not errors. A grid outside the household
+    range that records an accepted exception (`exception` = "households" with an
+    `exception_reason`, as columns or in its `attributes`) goes to `report.exceptions`.
     """
     check = _Checker(gdf, parents, layer)
     check.check_geometry()
@@ -159,13 +188,15 @@ def validate_areas(
     if check.any_good:
         check.check_slivers(sliver_ratio)
         check.check_hierarchy(containment_tolerance_m)
-        check.check_overlaps(gap_min_area_m2)
-        check.check_gaps(gap_min_area_m2)
+        check.check_overlaps(gap_min_area_m2, gap_min_width_m)
+        check.check_gaps(gap_min_area_m2, gap_min_width_m)
     order = {"error": 0, "warning": 1}
     problems = sorted(
         check.problems, key=lambda p: (order[p.severity], p.kind, p.code or "", p.message)
     )
-    return ValidationReport(problems=problems, features=len(gdf), skipped=check.skipped)
+    return ValidationReport(
+        problems=problems, features=len(gdf), skipped=check.skipped, exceptions=check.exceptions
+    )
 
 
 class _Checker:
@@ -184,6 +215,8 @@ class _Checker:
         self.names = _column(gdf, "name")
         self.parent_codes = _column(gdf, "parent_code")
         self.kinds = _column(gdf, "kind")
+        self.exception_rules, self.exception_reasons = _exceptions(gdf)
+        self.exceptions: list[dict[str, Any]] = []
         layers = _column(gdf, "layer")
         if any(v is None for v in layers) and layer is None:
             raise InvalidInput(
@@ -217,16 +250,22 @@ class _Checker:
         layer: str | None = None,
         code: str | None = None,
         name: str | None = None,
+        measures: dict[str, float] | None = None,
     ) -> None:
         if i is not None:
             layer, code, name = self.layers[i], self.codes[i], self.names[i]
-        self.problems.append(Problem(kind, layer, code, name, message, where, severity))
+        self.problems.append(
+            Problem(kind, layer, code, name, message, where, severity, measures or {})
+        )
 
     def who(self, i: int) -> str:
         return f"{self.layers[i]} {self.codes[i] or '(no code)'}"
 
     def to_metres(self, geoms: Any) -> Any:
-        return self._project(geoms, pyproj.enums.TransformDirection.FORWARD)
+        """Lon/lat geometry in the local metric projection, its edges first cut to ~10 m so
+        the projected shape follows the lon/lat straight edges (as stored and as drawn)."""
+        dense = shapely.segmentize(geoms, _MEASURE_STEP_DEG)
+        return self._project(dense, pyproj.enums.TransformDirection.FORWARD)
 
     def from_metres(self, geoms: Any) -> Any:
         return self._project(geoms, pyproj.enums.TransformDirection.INVERSE)
@@ -283,16 +322,22 @@ class _Checker:
         self.any_good = bool(self.good.any())
         if not self.any_good:
             return
-        # One projection for every measurement: azimuthal equidistant at the centre. Only
-        # measurements use it: overlay operations stay in lon/lat, where the edges were
-        # drawn straight (projected, a shared straight edge and a chord of it part by
-        # millimetres and would show up as hairline gaps).
+        # One projection for every measurement: Lambert azimuthal equal-area at the centre
+        # (areas exact, lengths within 1e-5 over a county). Only measurements use it:
+        # overlay operations stay in lon/lat, where the edges were drawn straight.
         bounds = shapely.total_bounds(g[self.good])
+        if not (-180 <= bounds[0] <= bounds[2] <= 180 and -90 <= bounds[1] <= bounds[3] <= 90):
+            raise InvalidCoordinates(
+                f"the areas' coordinates (x {bounds[0]:.6g} to {bounds[2]:.6g}, "
+                f"y {bounds[1]:.6g} to {bounds[3]:.6g}) are not longitudes and latitudes: "
+                "read the file with its real coordinate system (--crs)",
+                details={"bounds": [float(b) for b in bounds]},
+            )
         lon0, lat0 = (bounds[0] + bounds[2]) / 2, (bounds[1] + bounds[3]) / 2
-        aeqd = pyproj.CRS.from_proj4(
-            f"+proj=aeqd +lat_0={lat0} +lon_0={lon0} +datum=WGS84 +units=m +no_defs"
+        laea = pyproj.CRS.from_proj4(
+            f"+proj=laea +lat_0={lat0} +lon_0={lon0} +datum=WGS84 +units=m +no_defs"
         )
-        self._metric = pyproj.Transformer.from_crs("EPSG:4326", aeqd, always_xy=True)
+        self._metric = pyproj.Transformer.from_crs("EPSG:4326", laea, always_xy=True)
         self.metric = np.full(self.n, None, dtype=object)
         self.metric[self.good] = self.to_metres(g[self.good])
 
@@ -327,6 +372,17 @@ class _Checker:
                     f"has no household count (grids should hold {low}-{high})",
                     _point(self.geoms[i]),
                     "warning",
+                )
+            elif not low <= hh <= high and self.exception_rules[i] == EXCEPTION_HOUSEHOLDS:
+                self.exceptions.append(
+                    {
+                        "layer": lyr,
+                        "code": self.codes[i],
+                        "name": self.names[i],
+                        "rule": EXCEPTION_HOUSEHOLDS,
+                        "households": int(hh),
+                        "reason": self.exception_reasons[i],
+                    }
                 )
             elif not low <= hh <= high:
                 self.add(
@@ -452,7 +508,12 @@ class _Checker:
             # One reach per part, so `far` lines up with `parts`; an empty part (covers()
             # failed on floating-point noise alone) reaches nowhere.
             reach = np.array([_reach(part, parent_m) for part in parts], dtype=float)
-            far = reach > tolerance_m
+            area = shapely.area(parts)
+            width = np.array(
+                [_width(a, p) for a, p in zip(area, shapely.length(parts), strict=True)]
+            )
+            rounding = (area < ROUNDING_AREA_M2) | (width < ROUNDING_WIDTH_M)
+            far = (reach > tolerance_m) & ~rounding
             if not far.any():
                 continue
             i, j = int(self.child_rows[k]), int(self.parent_rows[k])
@@ -461,12 +522,16 @@ class _Checker:
                 i,
                 "outside_parent",
                 f"extends outside its {pool_layers[j]} {self.parent_codes[i]}: "
-                f"{shapely.area(parts[far]).sum():.0f} m² up to {reach.max():.1f} m beyond its "
-                f"edge (tolerance {tolerance_m:g} m)",
+                f"{_area_text(float(area[far].sum()))} up to {reach[far].max():.2f} m beyond "
+                f"its edge (tolerance {tolerance_m:g} m)",
                 _bbox(far_part),
+                measures={
+                    "area_m2": float(area[far].sum()),
+                    "reach_m": float(reach[far].max()),
+                },
             )
 
-    def check_overlaps(self, min_area_m2: float) -> None:
+    def check_overlaps(self, min_area_m2: float, min_width_m: float) -> None:
         families = np.array([FAMILY.get(lyr or "", lyr) for lyr in self.layers], dtype=object)
         for family in sorted({f for f in families[self.good] if f}):
             rows = np.flatnonzero(self.good & (families == family))
@@ -493,18 +558,22 @@ class _Checker:
                 continue
             a, b = pairs[:, 0].astype(np.intp), pairs[:, 1].astype(np.intp)
             shared = shapely.intersection(geoms[a], geoms[b])
-            area = shapely.area(self.to_metres(shared))
-            for k in np.flatnonzero(area >= min_area_m2).tolist():
+            shared_m = self.to_metres(shared)
+            area = shapely.area(shared_m)
+            width = _widths(shared_m)
+            for k in np.flatnonzero((area >= min_area_m2) & (width >= min_width_m)).tolist():
                 i, j = int(rows[a[k]]), int(rows[b[k]])
                 self.add(
                     i,
                     "overlap",
-                    f"overlaps {self.who(j)} ({self.names[j] or ''}) by {area[k]:.0f} m²; "
+                    f"overlaps {self.who(j)} ({self.names[j] or ''}) by "
+                    f"{_area_text(area[k])} (about {_length_text(width[k])} wide); "
                     "areas of one layer must not overlap",
                     _bbox(shared[k]),
+                    measures={"area_m2": float(area[k]), "width_m": float(width[k])},
                 )
 
-    def check_gaps(self, min_area_m2: float) -> None:
+    def check_gaps(self, min_area_m2: float, min_width_m: float) -> None:
         if not len(self.child_rows):
             return
         families = [FAMILY.get(self.layers[i] or "", self.layers[i]) for i in self.child_rows]
@@ -550,20 +619,20 @@ class _Checker:
         parts, owner = shapely.get_parts(holes, return_index=True)
         parts_m = self.to_metres(parts)
         area = shapely.area(parts_m)
-        perimeter = shapely.length(parts_m)
-        for k in np.flatnonzero(area >= min_area_m2).tolist():
+        width = _widths(parts_m)
+        for k in np.flatnonzero((area >= min_area_m2) & (width >= min_width_m)).tolist():
             j = parent_idx[owner[k]]
             child_layer = self.layers[int(frame["child"][frame["parent"] == j].iloc[0])]
-            width = _width(area[k], perimeter[k])
             self.add(
                 None,
                 "gap",
-                f"has a gap of {area[k]:.0f} m² (about {width:.1f} m wide) that no "
-                f"{child_layer} covers; its {child_layer}s must cover it without gaps",
+                f"has a gap of {_area_text(area[k])} (about {_length_text(width[k])} wide) "
+                f"that no {child_layer} covers; its {child_layer}s must cover it without gaps",
                 _bbox(parts[k]),
                 layer=self.pool_layers[j],
                 code=code_of[j],
                 name=self.pool_names[j],
+                measures={"area_m2": float(area[k]), "width_m": float(width[k])},
             )
 
 
@@ -585,8 +654,46 @@ def _reach(part: Any, parent: Any) -> float:
     return float(shapely.distance(shapely.points(coords), parent).max())
 
 
+def _exceptions(gdf: gpd.GeoDataFrame) -> tuple[list[str | None], list[str | None]]:
+    """Each row's accepted exception (rule, reason), from columns or from `attributes`.
+    An exception without a reason is not accepted."""
+    rules = _column(gdf, "exception")
+    reasons = _column(gdf, "exception_reason")
+    if "attributes" in gdf.columns:
+        for i, attrs in enumerate(gdf["attributes"].tolist()):
+            if isinstance(attrs, dict):
+                rules[i] = rules[i] or _text_or_none(attrs.get("exception"))
+                reasons[i] = reasons[i] or _text_or_none(attrs.get("exception_reason"))
+    return [r if reasons[i] else None for i, r in enumerate(rules)], reasons
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None or str(value).strip() == "" else str(value)
+
+
+def _widths(geoms: Any) -> Floats:
+    """The width of each (projected) polygon as a strip: see _width."""
+    area = shapely.area(geoms)
+    perimeter = shapely.length(geoms)
+    return np.array([_width(a, p) for a, p in zip(area, perimeter, strict=True)], dtype=float)
+
+
+def _area_text(m2: float) -> str:
+    if m2 >= 100:
+        return f"{m2:.0f} m²"
+    if m2 >= 1:
+        return f"{m2:.1f} m²"
+    return f"{m2:.3g} m²"
+
+
+def _length_text(m: float) -> str:
+    return f"{m:.1f} m" if m >= 1 else f"{m * 100:.1f} cm"
+
+
 def _width(area: float, perimeter: float) -> float:
     """The width of the rectangle with this area and perimeter (exact for a strip)."""
+    if perimeter <= 0:
+        return 0.0
     disc = perimeter * perimeter - 16 * area
     if disc < 0:  # rounder than a square: call it the side of the square of that area
         return math.sqrt(area)

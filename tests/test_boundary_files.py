@@ -400,7 +400,9 @@ def test_the_report_reads_as_json_and_as_text():
         "name",
         "message",
         "where",
+        "measures",
     }
+    assert set(data["problems"][0]["measures"]) == {"area_m2", "width_m"}
     text = report.to_text()
     assert "1 error(s)" in text
     assert f"ERROR   overlap: grid {GRID1} 东城社区第1网格: overlaps grid {GRID2}" in text
