@@ -32,6 +32,7 @@ from api.deps import SessionDep
 from gridmap import area_scope, audit, boundaries
 from gridmap import auth as accounts
 from gridmap.errors import InvalidInput, PermissionDenied
+from gridmap.event_input import ZonedTime
 from gridmap.models import ApiToken, AppUser, AuditLog, Duty, Team, UserArea
 from gridmap.permissions import INTEGRATION, TOKEN_ROLES, Principal, check_token_role
 
@@ -498,8 +499,8 @@ def audit_log(
     target: Annotated[
         str | None, Query(max_length=80, description="an event id, a username, an area code")
     ] = None,
-    since: Annotated[dt.datetime | None, Query(description="from (inclusive)")] = None,
-    until: Annotated[dt.datetime | None, Query(description="to (exclusive)")] = None,
+    since: Annotated[ZonedTime | None, Query(description="from (inclusive)")] = None,
+    until: Annotated[ZonedTime | None, Query(description="to (exclusive)")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[
         int | None, Query(ge=1, le=2**63 - 1, description="`next` of the previous page")

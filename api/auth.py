@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import html
 import ipaddress
-import json
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote
 
@@ -30,6 +29,7 @@ from gridmap import audit
 from gridmap import auth as accounts
 from gridmap.db import translate_errors
 from gridmap.errors import AuthenticationRequired, InvalidInput, NotFound, PermissionDenied
+from gridmap.event_input import load_json
 from gridmap.models import Event
 from gridmap.permissions import SYSTEM, WORKFLOW_ACTIONS, Principal
 from gridmap.settings import Network, trusted_networks
@@ -387,7 +387,13 @@ async def _login_body(request: Request) -> tuple[LoginIn, bool]:
         if is_form:
             fields = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
             return LoginIn.model_validate(fields), True
-        return LoginIn.model_validate(json.loads(raw or b"null")), False
+        return LoginIn.model_validate(load_json(raw or b"null")), False
+    except InvalidInput as exc:
+        if exc.details.get("problem") == "nested too deeply":
+            raise
+        raise InvalidInput(
+            "send username and password as JSON or as a form", details={"field": "body"}
+        ) from None
     except (ValidationError, ValueError):
         raise InvalidInput(
             "send username and password as JSON or as a form", details={"field": "body"}

@@ -30,7 +30,7 @@ from geodata.readers import read_layer
 from gridmap import area_scope, boundaries, boundary_access, drafts
 from gridmap.boundaries import AreaRow
 from gridmap.editing import Grid, as_multipolygon
-from gridmap.errors import InvalidInput
+from gridmap.errors import GridmapError, InvalidInput, hide_path
 from gridmap.models import BoundaryVersion
 from gridmap.permissions import EVERYWHERE, Jurisdiction, Principal
 from gridmap.settings import Settings
@@ -412,7 +412,10 @@ async def upload(
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / f"upload{suffix}"
             path.write_bytes(data)
-            gdf = normalise(read_layer(path, crs=crs)).gdf
+            try:
+                gdf = normalise(read_layer(path, crs=crs)).gdf
+            except GridmapError as exc:  # named by the client's file name, not our path
+                raise hide_path(exc, str(path), file.filename or path.name) from None
         draft = drafts.get_draft(session, draft_id=draft_id, author=author)
         rows = tuple(
             AreaRow(

@@ -37,8 +37,10 @@ from gridmap.categories import list_categories
 from gridmap.db import translate_errors
 from gridmap.errors import InvalidInput, NotFound, PayloadTooLarge
 from gridmap.event_input import (
+    Coordinate,
     EventInput,
     EventPolicy,
+    ZonedTime,
     check_event_input,
     mask_name,
     mask_phone,
@@ -73,8 +75,8 @@ def event_body_limit(photo_max_bytes: int) -> int:
 
 
 class LocationIn(BaseModel):
-    lon: float
-    lat: float
+    lon: Coordinate
+    lat: Coordinate
     crs: str = "wgs84"
 
 
@@ -147,8 +149,8 @@ class ActionIn(BaseModel):
 class PlaceIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    lon: float
-    lat: float
+    lon: Coordinate
+    lat: Coordinate
     crs: str = "wgs84"
     actor: str = Field(default="operator", min_length=1, max_length=100)
 
@@ -571,7 +573,7 @@ def get_events(
     category: Annotated[str | None, Query(description="comma-separated category codes")] = None,
     area: Annotated[str | None, Query(description="a grid/community/township/… code")] = None,
     bbox: Annotated[str | None, Query(description="west,south,east,north (WGS84)")] = None,
-    since: Annotated[dt.datetime | None, Query(description="received at or after")] = None,
+    since: Annotated[ZonedTime | None, Query(description="received at or after")] = None,
     unassigned: Annotated[bool | None, Query(description="only events without a team")] = None,
     overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,

@@ -6,8 +6,6 @@ A caller with a jurisdiction is answered only for points inside its areas: elsew
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -18,6 +16,7 @@ from api.deps import ContextDep
 from gridmap import area_scope
 from gridmap.area_scope import AreaScope
 from gridmap.errors import InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
+from gridmap.event_input import ZonedTime, load_json
 from gridmap.permissions import Principal
 from gridmap.routing import Router
 from gridmap.routing_types import RoutingResult
@@ -78,7 +77,9 @@ def locate_one(
         "wgs84"
     ),
     category: Annotated[str | None, Query(description="a code from /api/categories")] = None,
-    at: Annotated[dt.datetime | None, Query(description="answer as of this moment")] = None,
+    at: Annotated[
+        ZonedTime | None, Query(description="answer as of this moment (with a time zone)")
+    ] = None,
 ) -> dict[str, Any]:
     if at is not None and at.tzinfo is None:
         raise InvalidInput("at: give a time zone, e.g. 2026-03-01T09:00:00+08:00")
@@ -144,10 +145,7 @@ async def locate_many(ctx: ContextDep, principal: PrincipalDep, request: Request
         raw += chunk
         if len(raw) > MAX_BATCH_BYTES:
             raise PayloadTooLarge(f"request body over {MAX_BATCH_BYTES} bytes")
-    try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidInput(f"body is not JSON: {exc}") from exc
+    body = load_json(raw)
     lons, lats, crs, category = _parse_batch(body)
     router = _router(ctx)
 

@@ -26,7 +26,7 @@ def search(
         Query(
             description="a code (or its beginning), part of a name, a team, or an event id "
             "(`1234` or `#1234`)",
-            max_length=finder.MAX_QUERY_CHARS * 2,
+            max_length=finder.MAX_QUERY_CHARS,
         ),
     ],
     limit: Annotated[

@@ -104,7 +104,9 @@ def parse_crs(value: str | None) -> str:
     if key in _ALIASES:
         return _ALIASES[key]
     code = key.removeprefix("urn:ogc:def:crs:epsg::").removeprefix("epsg:")
-    if code.isdigit():
+    # ASCII digits only: str.isdigit() is true of "²" and "٤", which int() refuses or
+    # reads as another number; EPSG codes have at most 6 digits.
+    if code.isascii() and code.isdigit() and len(code) <= 9:
         if _epsg_exists(int(code)):
             return f"EPSG:{int(code)}"
         raise UnknownCRS(

@@ -123,3 +123,21 @@ class PermissionDenied(GridmapError):
 
 class RateLimited(GridmapError):
     code = "rate_limited"
+
+
+def hide_path(exc: GridmapError, path: str, shown: str) -> GridmapError:
+    """The same error with a server-side `path` (a temporary file) replaced by `shown`,
+    the name the client knows: answers must not reveal the server's directories."""
+
+    def scrub(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.replace(path, shown)
+        if isinstance(value, dict):
+            return {k: scrub(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [scrub(v) for v in value]
+        return value
+
+    hidden = type(exc).__new__(type(exc))
+    GridmapError.__init__(hidden, scrub(exc.message), details=scrub(exc.details))
+    return hidden

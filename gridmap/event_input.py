@@ -9,9 +9,13 @@ those who need not call them back.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, Field
 
 from gridmap.crs import parse_crs, point_to_wgs84
 from gridmap.errors import InvalidCoordinates, InvalidInput, PayloadTooLarge
@@ -52,6 +56,49 @@ class EventInput:
     reporter_name: str | None = None
     reporter_phone: str | None = None
     priority: str | None = None
+
+
+# A coordinate is a JSON number: pydantic's lax float would read true as 1 and "1" as 1.
+# Strict floats still take integers (and cost nothing on the ingest path).
+Coordinate = Annotated[float, Field(strict=True)]
+
+_ISO_DATE = re.compile(r"\s*[0-9]{4}-[0-9]{2}-[0-9]{2}")
+TIME_HINT = "an ISO 8601 time with a time zone, e.g. 2026-11-21T09:30:00+08:00"
+
+
+def _iso_text(value: Any) -> Any:
+    # pydantic reads a bare number ("0.5", 1700000000) as seconds since 1970 in UTC.
+    if isinstance(value, dt.datetime):
+        return value
+    if not isinstance(value, str) or not _ISO_DATE.match(value):
+        raise ValueError(f"expected {TIME_HINT}")
+    return value
+
+
+def _with_zone(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"give a time zone: expected {TIME_HINT}")
+    return value
+
+
+# A time a client sends (query parameters, body fields): ISO 8601 text with a time zone.
+ZonedTime = Annotated[dt.datetime, BeforeValidator(_iso_text), AfterValidator(_with_zone)]
+
+
+def load_json(raw: bytes | str, *, field: str = "body") -> Any:
+    """JSON from a request body; malformed or absurdly nested JSON is `InvalidInput`.
+
+    Python's parser refuses nesting deeper than its recursion limit (about 1,000 levels)
+    with a RecursionError, which would otherwise be a 500."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise InvalidInput(
+            f"{field}: JSON nested too deeply (about 1,000 levels at most)",
+            details={"field": field, "problem": "nested too deeply"},
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InvalidInput(f"{field} is not JSON: {exc}", details={"field": field}) from None
 
 
 def invalid_field(field_name: str, message: str, value: Any = None) -> InvalidInput:
