@@ -158,3 +158,32 @@ def test_a_single_polygon_and_lines_still_convert():
     assert isinstance(out, shapely.Polygon) and out.is_valid
     line = shapely.LineString([(X0, Y0), (X0 + 0.01, Y0)])
     assert isinstance(geometry_to_wgs84(line, "gcj02"), shapely.LineString)
+
+
+def test_a_gcj02_hierarchy_file_reads_and_validates_with_no_problem(tmp_path):
+    """End to end: the hierarchy written as a GCJ-02 GeoJSON, read with --crs gcj02 and
+    validated, has no gap, overlap or child outside its parent."""
+    import geopandas as gpd
+
+    from geodata.export import write_geojson
+    from geodata.normalize import normalise
+    from geodata.readers import read_layer
+    from geodata.validation import validate_areas
+
+    geoms, families = hierarchy()
+    layer = ["township"] + [""] * (len(geoms) - 1)
+    parent: list[str | None] = [None] * len(geoms)
+    codes = [f"A{i:04d}" for i in range(len(geoms))]
+    for p, children in families:
+        for c in children:
+            layer[c] = "community" if p == 0 else "grid"
+            parent[c] = codes[p]
+    frame = gpd.GeoDataFrame(
+        {"code": codes, "layer": layer, "parent_code": parent, "households": 40},
+        geometry=list(geoms),
+        crs="EPSG:4326",  # the numbers are GCJ-02: written as they are, read as gcj02
+    )
+    path = write_geojson(frame, tmp_path / "hierarchy_gcj02.geojson")
+    gdf = normalise(read_layer(path, crs="gcj02")).gdf
+    report = validate_areas(gdf)
+    assert report.problems == [], report.to_text()
