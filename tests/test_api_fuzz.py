@@ -11,6 +11,7 @@ logging out (it would end the session the rest of the run uses; tests/test_auth.
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from tests.conftest import create_database, drop_database
 from tests.logins import PASSWORD
 
 SKIPPED = {("GET", "/api/stream"), ("POST", "/api/auth/logout")}
+# A deeper probe than the suite's: GRIDMAP_FUZZ_EXAMPLES=50 pytest tests/test_api_fuzz.py
+DEEPER = int(os.environ.get("GRIDMAP_FUZZ_EXAMPLES", "0"))
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,7 @@ def test_no_operation_answers_5xx(
 
         @given(case=operation.as_strategy())
         @settings(
-            max_examples=account.examples,
+            max_examples=DEEPER or account.examples,
             deadline=None,
             suppress_health_check=list(HealthCheck),
             derandomize=True,
