@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -207,3 +208,31 @@ def test_upload_errors_do_not_reveal_server_paths(
         )
         assert 400 <= answer.status_code < 500, (name, answer.text)
         assert "/tmp" not in answer.text and "upload." not in answer.text, (name, answer.text)
+
+
+def test_every_protected_route_asks_an_anonymous_caller_to_authenticate_first(
+    app: tuple[TestClient, dict[str, str]],
+) -> None:
+    """Malformed ids, queries and bodies from a caller without a credential: 401 (the pages
+    303 to the login) before any 404 or 422 could tell it something."""
+    client, _ = app
+    anonymous = TestClient(client.app, raise_server_exceptions=False)
+    schema = client.get("/openapi.json").json()
+    public = {("GET", "/health"), ("POST", "/api/auth/login")}
+    wrong: list[str] = []
+    for template, operations in schema["paths"].items():
+        for method in operations:
+            if (method.upper(), template) in public:
+                continue
+            for filler in ("99999999999999999999", "-1", "%00", "x" * 300):
+                path = re.sub(r"\{[^}]*\}", filler, template)
+                got = anonymous.request(
+                    method.upper(),
+                    path + "?limit=abc&since=0.5&bbox=1,2&lon=x&crs=EPSG:²",
+                    content=b"{not json" if method in ("post", "put", "patch") else None,
+                    headers={"Content-Type": "application/json"},
+                    follow_redirects=False,
+                )
+                if got.status_code not in (401, 303):
+                    wrong.append(f"{method.upper()} {path}: {got.status_code} {got.text[:100]}")
+    assert not wrong, "\n".join(wrong)
