@@ -191,7 +191,14 @@ def _regenerate(session: Session, draft: BoundaryVersion, community: str, s: Set
     )
 
 
-def _edit(session: Session, draft_id: int, author: str, body: EditIn, s: Settings) -> drafts.Edit:
+def _edit(
+    session: Session,
+    draft_id: int,
+    author: str,
+    body: EditIn,
+    s: Settings,
+    jurisdiction: Jurisdiction,
+) -> drafts.Edit:
     op = body.op
     if op == "split":
         return drafts.Split(_need(body.code, "code", op), _geometry(body.line, "line"))
@@ -204,7 +211,15 @@ def _edit(session: Session, draft_id: int, author: str, body: EditIn, s: Setting
     if op == "add":
         return drafts.Add(_geometry(body.geometry, "geometry"), body.community)
     community = _need(body.community, "community", op)
-    draft = drafts.get_draft(session, draft_id=draft_id, author=author)
+    draft = drafts.get_draft(session, draft_id=draft_id, author=author, jurisdiction=jurisdiction)
+    # Checked before the generator reads the community's buildings.
+    boundary_access.require_within(
+        session,
+        jurisdiction=jurisdiction,
+        county_code=draft.county_code or "",
+        areas=[boundary_access.AreaKey("community", community, None)],
+        what=f"an edit of draft {draft_id}",
+    )
     return drafts.Regenerate(community, _regenerate(session, draft, community, s))
 
 
@@ -276,9 +291,10 @@ def post_edit(
     user: UserHeader = None,
 ) -> dict[str, Any]:
     author = actor_of(user)
-    edit = _edit(session, draft_id, author, body, ctx.settings)
+    jurisdiction = _jurisdiction(request)
+    edit = _edit(session, draft_id, author, body, ctx.settings, jurisdiction)
     outcome = drafts.apply_edit(
-        session, draft_id=draft_id, author=author, edit=edit, jurisdiction=_jurisdiction(request)
+        session, draft_id=draft_id, author=author, edit=edit, jurisdiction=jurisdiction
     )
     state = _state(session, ctx.settings, draft_id, author)
     session.commit()
@@ -294,10 +310,12 @@ def post_edit(
 
 @router.post("/drafts/{draft_id}/undo")
 def undo(
-    draft_id: int, session: SessionDep, ctx: ContextDep, user: UserHeader = None
+    draft_id: int, session: SessionDep, ctx: ContextDep, request: Request, user: UserHeader = None
 ) -> dict[str, Any]:
     author = actor_of(user)
-    step = drafts.undo(session, draft_id=draft_id, author=author)
+    step = drafts.undo(
+        session, draft_id=draft_id, author=author, jurisdiction=_jurisdiction(request)
+    )
     state = _state(session, ctx.settings, draft_id, author)
     session.commit()
     return {"undone": step, **state}
@@ -305,10 +323,12 @@ def undo(
 
 @router.post("/drafts/{draft_id}/redo")
 def redo(
-    draft_id: int, session: SessionDep, ctx: ContextDep, user: UserHeader = None
+    draft_id: int, session: SessionDep, ctx: ContextDep, request: Request, user: UserHeader = None
 ) -> dict[str, Any]:
     author = actor_of(user)
-    step = drafts.redo(session, draft_id=draft_id, author=author)
+    step = drafts.redo(
+        session, draft_id=draft_id, author=author, jurisdiction=_jurisdiction(request)
+    )
     state = _state(session, ctx.settings, draft_id, author)
     session.commit()
     return {"redone": step, **state}
@@ -336,13 +356,18 @@ def diff(draft_id: int, session: SessionDep, user: UserHeader = None) -> dict[st
 
 @router.post("/drafts/{draft_id}/rebase")
 def rebase(
-    draft_id: int, session: SessionDep, body: RebaseIn | None = None, user: UserHeader = None
+    draft_id: int,
+    session: SessionDep,
+    request: Request,
+    body: RebaseIn | None = None,
+    user: UserHeader = None,
 ) -> dict[str, Any]:
     changed = drafts.rebase(
         session,
         draft_id=draft_id,
         author=actor_of(user),
         keep_mine=body.keep_mine if body else False,
+        jurisdiction=_jurisdiction(request),
     )
     session.commit()
     draft = drafts.get_draft(session, draft_id=draft_id, author=actor_of(user))

@@ -158,11 +158,27 @@ def _is_editor_draft(version: BoundaryVersion) -> bool:
     return version.status == "draft" and "scope" in (version.summary or {})
 
 
-def get_draft(session: Session, *, draft_id: int, author: str) -> BoundaryVersion:
-    """The author's draft; anyone else is told it does not exist (drafts are private)."""
+def get_draft(
+    session: Session, *, draft_id: int, author: str, jurisdiction: Jurisdiction = EVERYWHERE
+) -> BoundaryVersion:
+    """The author's draft; anyone else is told it does not exist (drafts are private).
+    A write passes the author's jurisdiction: a draft whose scope lies outside it (the
+    author's areas changed since) is refused with 403."""
     version = session.get(BoundaryVersion, draft_id)
     if version is None or not _is_editor_draft(version) or version.created_by != author:
         raise NotFound(f"draft {draft_id} does not exist or is not yours")
+    if not jurisdiction.everywhere:
+        scope = version.summary["scope"]
+        require_within(
+            session,
+            jurisdiction=jurisdiction,
+            county_code=version.county_code or "",
+            areas=[
+                AreaKey(scope["layer"], scope["code"], None),
+                *(AreaKey("community", c, None) for c in scope["communities"]),
+            ],
+            what=f"draft {draft_id}",
+        )
     return version
 
 
@@ -193,8 +209,8 @@ def load_coverage(session: Session, *, draft: BoundaryVersion, community: str) -
     """A community's grids as the draft has them (base version + staged rows), its
     buildings, and every grid code ever issued in it."""
     if community not in scope_of(draft):
-        raise InvalidInput(
-            f"community {community} is outside draft {draft.id}'s scope",
+        raise NotFound(
+            f"community {community} is not in draft {draft.id}",
             details={"community": community, "scope": scope_of(draft)},
         )
     params = {"version": _base(draft), "v": draft.id, "c": draft.county_code, "p": community}
@@ -411,7 +427,7 @@ def _compute_upload(session: Session, draft: BoundaryVersion, edit: Upload) -> C
                 details={"code": row.code},
             )
         if row.parent_code not in scope_of(draft):
-            raise InvalidInput(
+            raise NotFound(
                 f"grid {row.code}: community {row.parent_code!r} is not in this draft "
                 f"({', '.join(scope_of(draft))})",
                 details={"code": row.code, "parent_code": row.parent_code},
@@ -446,7 +462,7 @@ def apply_edit(
 ) -> EditOutcome:
     """Compute one edit, stage what it changes, and push it on the undo stack. Every area
     it names or changes must lie in the author's jurisdiction (403)."""
-    draft = get_draft(session, draft_id=draft_id, author=author)
+    draft = get_draft(session, draft_id=draft_id, author=author, jurisdiction=jurisdiction)
     county = draft.county_code or ""
     what = f"an edit of draft {draft.id}"
     named = _named_communities(edit)
@@ -523,8 +539,10 @@ def _describe(edit: Edit) -> dict[str, Any]:
     return {"grids": len(edit.rows)}
 
 
-def _step(session: Session, draft_id: int, author: str, *, undo: bool) -> dict[str, Any]:
-    draft = get_draft(session, draft_id=draft_id, author=author)
+def _step(
+    session: Session, draft_id: int, author: str, *, undo: bool, jurisdiction: Jurisdiction
+) -> dict[str, Any]:
+    draft = get_draft(session, draft_id=draft_id, author=author, jurisdiction=jurisdiction)
     order = "DESC" if undo else "ASC"
     row = session.execute(
         text(
@@ -544,14 +562,18 @@ def _step(session: Session, draft_id: int, author: str, *, undo: bool) -> dict[s
     return {"seq": row.seq, "op": row.op, "codes": list(row.keys)}
 
 
-def undo(session: Session, *, draft_id: int, author: str) -> dict[str, Any]:
+def undo(
+    session: Session, *, draft_id: int, author: str, jurisdiction: Jurisdiction = EVERYWHERE
+) -> dict[str, Any]:
     """Take back the last edit of a draft."""
-    return _step(session, draft_id, author, undo=True)
+    return _step(session, draft_id, author, undo=True, jurisdiction=jurisdiction)
 
 
-def redo(session: Session, *, draft_id: int, author: str) -> dict[str, Any]:
+def redo(
+    session: Session, *, draft_id: int, author: str, jurisdiction: Jurisdiction = EVERYWHERE
+) -> dict[str, Any]:
     """Apply again the edit undone last."""
-    return _step(session, draft_id, author, undo=False)
+    return _step(session, draft_id, author, undo=False, jurisdiction=jurisdiction)
 
 
 def edit_history(session: Session, *, draft_id: int, author: str) -> list[dict[str, Any]]:
@@ -601,7 +623,7 @@ def validate_draft(
 def changes_since_base(session: Session, *, draft: BoundaryVersion) -> list[dict[str, Any]]:
     """Grids and communities of the draft's scope that versions published after its base
     added, changed or removed (what the planner must look at before rebasing)."""
-    active = boundaries.active_version(session)
+    active = boundaries.active_version(session, county_code=draft.county_code or "")
     base = _base(draft)
     if active is None or active.id == base:
         return []
@@ -655,13 +677,19 @@ def _touched_communities(session: Session, draft: BoundaryVersion) -> set[str]:
 
 
 def rebase(
-    session: Session, *, draft_id: int, author: str, keep_mine: bool = False
+    session: Session,
+    *,
+    draft_id: int,
+    author: str,
+    keep_mine: bool = False,
+    jurisdiction: Jurisdiction = EVERYWHERE,
 ) -> list[dict[str, Any]]:
-    """Move a draft onto the active version. Refused (VersionConflict, with what changed)
-    when someone published changes in a community this draft edits, unless the planner
-    chooses to keep their own grids there (`keep_mine`, recorded in the draft's note)."""
-    draft = get_draft(session, draft_id=draft_id, author=author)
-    active = boundaries.active_version(session)
+    """Move a draft onto its county's active version. Refused (VersionConflict, with what
+    changed) when someone published changes in a community this draft edits, unless the
+    planner chooses to keep their own grids there (`keep_mine`, recorded in the draft's
+    note)."""
+    draft = get_draft(session, draft_id=draft_id, author=author, jurisdiction=jurisdiction)
+    active = boundaries.active_version(session, county_code=draft.county_code or "")
     if active is None or active.id == draft.base_version_id:
         return []
     changed = changes_since_base(session, draft=draft)
@@ -703,7 +731,7 @@ def publish(
     a reason, on the active version of its county (else VersionConflict with what
     changed: rebase first); validation errors refuse it unless `accept_problems` (the
     planner's explicit exception, recorded with the version)."""
-    draft = get_draft(session, draft_id=draft_id, author=author)
+    draft = get_draft(session, draft_id=draft_id, author=author, jurisdiction=jurisdiction)
     if not reason.strip():
         raise InvalidInput("say why these boundaries change: a publish needs a reason")
     active = boundaries.active_version(session, county_code=draft.county_code or "")

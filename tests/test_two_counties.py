@@ -392,3 +392,55 @@ def test_exports_and_route_output_carry_the_county(two: Two, tmp_path: Path) -> 
         (f.COUNTY, G2),
         (b.COUNTY_B, b.b_code(G2)),
     ]
+
+
+def test_a_publish_in_one_county_leaves_the_other_countys_drafts_current(
+    two: Two, app: TestClient
+) -> None:
+    planner_a, planner_b = login(app, "planner-a"), login(app, "planner-b")
+    draft_a = ok(planner_a.post("/api/drafts", json={"layer": "community", "code": f.C1}), 201)
+    line = {"type": "LineString", "coordinates": [[112.905, 35.77], [112.905, 35.81]]}
+    ok(
+        planner_a.post(
+            f"/api/drafts/{draft_a['id']}/edits", json={"op": "split", "code": f.G1, "line": line}
+        )
+    )
+    # County B publishes meanwhile (a later id than A's draft).
+    draft_b = ok(planner_b.post("/api/drafts", json={"layer": "community", "code": B_C1}), 201)
+    line_b = {"type": "LineString", "coordinates": [[112.945, 35.77], [112.945, 35.81]]}
+    ok(
+        planner_b.post(
+            f"/api/drafts/{draft_b['id']}/edits", json={"op": "split", "code": B_G1, "line": line_b}
+        )
+    )
+    published_b = ok(
+        planner_b.post(
+            f"/api/drafts/{draft_b['id']}/publish", json={"reason": "b", "accept_problems": True}
+        )
+    )
+    # A's draft is still on A's active version: nothing changed since, a rebase is a no-op.
+    diff = ok(planner_a.get(f"/api/drafts/{draft_a['id']}/diff"))
+    assert diff["changed_since_base"] == []
+    rebased = ok(planner_a.post(f"/api/drafts/{draft_a['id']}/rebase"))
+    assert rebased["base_version"] == two.a2
+    published_a = ok(
+        planner_a.post(
+            f"/api/drafts/{draft_a['id']}/publish", json={"reason": "a", "accept_problems": True}
+        )
+    )
+    # Published after B's version, A's gets a later id: ids follow publication.
+    assert published_a["version"] > published_b["version"] > draft_a["id"]
+    with two.session() as s:
+        assert boundaries.active_versions(s) == {
+            f.COUNTY: published_a["version"],
+            b.COUNTY_B: published_b["version"],
+        }
+        draft_row = boundaries.get_version(s, version_id=draft_a["id"])
+        assert draft_row.summary.get("published_as") == published_a["version"]
+        grids = {
+            r.code
+            for r in boundaries.areas_in_version(
+                s, version_id=published_a["version"], layers=["grid"]
+            )
+        }
+    assert {NEW, b.b_code(NEW)} <= grids
