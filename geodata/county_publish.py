@@ -16,7 +16,7 @@ import geopandas as gpd
 from sqlalchemy.orm import Session
 
 from geodata.importer import ImportResult, import_boundaries
-from gridmap import audit, boundaries
+from gridmap import audit, publishing
 from gridmap.errors import ValidationFailed
 
 # Problems a generated grid may carry when the generator flagged it with a reason.
@@ -95,18 +95,23 @@ def publish_layers(
         return step
     kept = _import(session, frame, county_code, name, created_by, True, households_range, force)
     assert kept.version_id is not None
-    # TODO(h1): call the one publish core here once it lands (it also re-routes open events).
-    diff = boundaries.activate_version(session, version_id=kept.version_id, activated_by=created_by)
+    # The one publish core, as every door: activate, re-route the county's open events,
+    # announce. Validation already ran above (the import core's, with the accepted
+    # exceptions), so it is not repeated here.
+    published = publishing.publish_version(session, version_id=kept.version_id, actor=created_by)
     audit.record(
         session,
         actor=f"cli:{created_by}",
         action="boundaries.publish",
         target_type="boundary_version",
-        target_id=kept.version_id,
-        details={"from": "county onboarding", "codes": sorted({c.code for c in diff.changes})},
+        target_id=published.version_id,
+        details={
+            "from": "county onboarding",
+            "codes": sorted({c.code for c in published.diff.changes}),
+        },
     )
     step.result = kept
-    step.published_version = kept.version_id
+    step.published_version = published.version_id
     return step
 
 

@@ -3,9 +3,11 @@
 Versioning (as mySociety's MapIt "generations"): `area` holds every published shape of
 every area. A row is valid from the version that introduced it (`valid_from`) up to, not
 including, the version that replaced or removed it (`valid_to`, NULL while current).
-Published versions get strictly increasing ids because a draft may only be activated
-on top of the version it was based on (optimistic locking), so "valid in version V" is
-`valid_from <= V AND (valid_to IS NULL OR valid_to > V)`. Drafts and staged imports keep
+A version belongs to one county and changes only its areas; each county has one active
+version. Published ids increase in the order of publication, database-wide (a version
+activated after a later-created one gets a new id: gridmap.boundaries), so "valid in
+version V" is `valid_from <= V AND (valid_to IS NULL OR valid_to > V)`: every county as
+it stood when V was published. Drafts and staged imports keep
 their rows in `draft_area` until they are activated.
 
 Every row that belongs to a county carries `county_code`, so one database can serve a
