@@ -29,11 +29,13 @@ from api.context import AppContext
 from api.errors import install_error_handlers
 from api.ingest_door import GridmapApp
 from api.listener import StreamListener
+from api.read_your_writes import MarkWrites
 from api.security_headers import SecurityHeaders
 from gridmap import __version__
 from gridmap.db import check_database, make_engine, resolve_database_url, session_factory
 from gridmap.ingest_batcher import IngestBatcher
 from gridmap.overdue_watch import start_overdue_watch
+from gridmap.read_replica import ReadReplica
 from gridmap.routing import Router
 from gridmap.settings import Settings
 from gridmap.token_gate import TokenGate
@@ -62,6 +64,10 @@ def create_app(
             sessions=session_factory(engine),
             database_url=url,
         )
+        if settings.read_database_url:
+            app.state.ctx.read_replica = ReadReplica(
+                settings.read_database_url, max_lag_s=settings.read_max_lag_seconds
+            )
         # Routing reads an in-memory snapshot of the active boundary version, reloaded
         # whenever any process publishes a new one.
         router = Router(app.state.ctx.sessions, settings)
@@ -93,6 +99,8 @@ def create_app(
             if app.state.overdue_watch is not None:
                 await asyncio.to_thread(app.state.overdue_watch.stop)
             await app.state.stream_listener.stop()
+            if app.state.ctx.read_replica is not None:
+                app.state.ctx.read_replica.dispose()
             engine.dispose()
 
     app = GridmapApp(
@@ -108,6 +116,8 @@ def create_app(
     install_error_handlers(app)
     # Every body bounded, and refused unread when its sender is not authenticated.
     app.add_middleware(BodyGuard)
+    if settings.read_database_url:
+        app.add_middleware(MarkWrites, seconds=settings.read_your_writes_seconds)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(admin.router)

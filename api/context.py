@@ -9,6 +9,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridmap.ingest_batcher import IngestBatcher
+from gridmap.read_replica import ReadReplica
 from gridmap.settings import Settings
 from gridmap.token_gate import TokenGate
 
@@ -25,4 +26,6 @@ class AppContext:
     ingest_batcher: IngestBatcher | None = None
     # Bearer tokens' principals kept and liveness checked on the loop (None: ask each time).
     token_gate: TokenGate | None = None
+    # GRIDMAP_READ_DATABASE_URL's standby (None: every read goes to the primary).
+    read_replica: ReadReplica | None = None
     extras: dict[str, Any] = field(default_factory=dict)

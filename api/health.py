@@ -27,8 +27,12 @@ def health(ctx: ContextDep, session: SessionDep) -> dict[str, Any]:
     ).first()
     # Role and lag: a service behind a multi-host URL shows which server it follows now.
     replication = replication_status(session)
+    read = ctx.read_replica.status() if ctx.read_replica is not None else None
     return {
         "status": "ok",
+        # GRIDMAP_READ_DATABASE_URL's standby: its replay lag is the bound on how stale the
+        # reads served there are (over max_lag_s, they go to the primary).
+        "read_database": read,
         "database": {"server_version": db["server_version"], "reachable": True, **replication},
         "postgis_version": db["postgis_version"],
         "active_version": (

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.auth import PrincipalDep
-from api.deps import SessionDep
+from api.deps import ReadSessionDep as SessionDep  # may read from the replica
 from gridmap import area_scope, boundaries, features
 from gridmap.area_scope import AreaScope
 from gridmap.errors import NotFound

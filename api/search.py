@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from api.auth import PrincipalDep
-from api.deps import SessionDep
+from api.deps import ReadSessionDep as SessionDep  # may read from the replica
 from gridmap import search as finder
 
 router = APIRouter(prefix="/api", tags=["search"])

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
 from api.auth import PrincipalDep
-from api.deps import ContextDep, SessionDep
+from api.deps import ContextDep
+from api.deps import ReadSessionDep as SessionDep  # may read from the replica
 from gridmap import ledgers, stats
 from gridmap import workflow as wf
 from gridmap.errors import InvalidInput

@@ -60,6 +60,16 @@ class Settings(BaseSettings):
     # Database: unset means "run the embedded PostGIS under `home`".
     database_url: str | None = None
     home: Path = Field(default=Path(".gridmap"), description="data directory gridmap owns")
+    read_database_url: str | None = Field(
+        default=None,
+        description="a hot standby (one or several hosts) for OGC features, search, statistics",
+    )
+    read_max_lag_seconds: float = Field(
+        default=5.0, ge=0, description="read from the primary while the replica lags more"
+    )
+    read_your_writes_seconds: float = Field(
+        default=30.0, ge=0, description="a browser that wrote reads from the primary this long"
+    )
     pg_bindir: Path | None = Field(
         default=None, description="PostgreSQL server binaries; found under /usr/lib/postgresql"
     )
