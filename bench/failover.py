@@ -85,22 +85,26 @@ async def send_until_answered(
         await asyncio.sleep(1.0)
 
 
-async def offered(base: str, rate: float, end: list[float], run: str, tally: Tally) -> None:
-    """`rate` new tickets a second (open loop) until `end[0]`, each sent until answered."""
-    limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
-    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
-        start = time.monotonic()
-        tasks = []
+async def offered(
+    base: str, rate: float, end: list[float], run: str, tally: Tally, senders: int = 16
+) -> None:
+    """`rate` new tickets a second until `end[0]`, from `senders` paced senders (each sends
+    its next ticket at its next slot, or when its last one is answered if that is later:
+    a client that cannot keep up does not pile up requests), each sent until answered."""
+    interval = senders / rate
+
+    async def sender(i: int, http: httpx.AsyncClient) -> None:
         n = 0
-        while (now := time.monotonic()) < end[0]:
-            due = start + n / rate
-            if due > now:
-                await asyncio.sleep(due - now)
-            tasks.append(
-                asyncio.create_task(send_until_answered(http, base, f"{run}-{n}", n, tally, end[0]))
-            )
+        slot = time.monotonic() + i * interval / senders
+        while time.monotonic() < end[0]:
+            if slot > time.monotonic():
+                await asyncio.sleep(slot - time.monotonic())
             n += 1
-        await asyncio.gather(*tasks)
+            await send_until_answered(http, base, f"{run}-{i}-{n}", n, tally, end[0])
+            slot += interval
+
+    async with httpx.AsyncClient(timeout=30) as http:
+        await asyncio.gather(*(sender(i, http) for i in range(senders)))
 
 
 async def closed_loop(base: str, clients: int, seconds: float, run: str) -> int:
