@@ -288,6 +288,16 @@ def test_routing_shows_every_county_and_answers_as_of_each_countys_version_then(
     # Before B was loaded, its place was outside every county.
     before_b = when[two.b1] - dt.timedelta(microseconds=1)
     assert router.route(b_lon, b_lat, at=before_b).grid is None
+    # The features every GIS reads hold both counties' active grids.
+    from api.app import create_app
+
+    with TestClient(create_app(Settings(database_url=two.url, home=tmp_path))) as client:
+        items = ok(client.get("/ogc/collections/grid/items", params={"limit": 100}))
+    assert {feat["properties"]["county_code"] for feat in items["features"]} == {
+        f.COUNTY,
+        b.COUNTY_B,
+    }
+    assert len(items["features"]) == 2 * len(f.GRIDS)
 
 
 # --- the command line -------------------------------------------------------------------
@@ -374,6 +384,12 @@ def test_exports_and_route_output_carry_the_county(two: Two, tmp_path: Path) -> 
 
     frame = pyogrio.read_dataframe(both)
     assert set(frame["county_code"]) == {f.COUNTY, b.COUNTY_B}
+    # Importing that file for one county takes that county's rows only: nothing changes.
+    again = gridmap(
+        two.url, tmp_path, "boundaries", "import", str(both), "--county", b.COUNTY_B, "--force"
+    )
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"0 added, 0 changed, 0 removed, {len(f.area_rows())} unchanged" in again.stdout
 
     missing = tmp_path / "missing.geojson"
     done = gridmap(two.url, tmp_path, "boundaries", "export", "9999", "-o", str(missing))
@@ -444,3 +460,34 @@ def test_a_publish_in_one_county_leaves_the_other_countys_drafts_current(
             )
         }
     assert {NEW, b.b_code(NEW)} <= grids
+
+
+def test_versions_from_before_counties_get_their_county_without_loss(two: Two) -> None:
+    """Migration 0011 on data as it was stored before: versions without a county, one
+    active version for the whole database (here: A's rename, after B's import)."""
+    from gridmap.db import downgrade, migrate
+
+    with two.session() as s:
+        empty = boundaries.create_version(s, name="empty legacy draft", created_by="p")
+        s.commit()
+        empty_id = empty.id
+    areas = two.rows(f.COUNTY) + two.rows(b.COUNTY_B)
+    two.engine.dispose()
+    downgrade(two.url, "0010")
+    with two.engine.begin() as conn:
+        conn.execute(text("UPDATE boundary_version SET county_code = NULL"))
+        legacy = dict(conn.execute(text("SELECT id, status FROM boundary_version")).all())
+    assert legacy[two.a2] == "active" and legacy[two.b1] == "retired"
+    two.engine.dispose()
+    migrate(two.url)
+    with two.session() as s:
+        counties = dict(s.execute(text("SELECT id, county_code FROM boundary_version")).all())
+        assert counties == {
+            two.a1: f.COUNTY,
+            two.b1: b.COUNTY_B,
+            two.a2: f.COUNTY,
+            empty_id: None,  # no rows, two counties: nothing says whose it is
+        }
+        assert boundaries.active_versions(s) == {f.COUNTY: two.a2, b.COUNTY_B: two.b1}
+        assert boundaries.get_version(s, version_id=two.a1).status == "retired"
+    assert two.rows(f.COUNTY) + two.rows(b.COUNTY_B) == areas
