@@ -476,12 +476,16 @@ def test_versions_from_before_counties_get_their_county_without_loss(two: Two) -
     downgrade(two.url, "0010")
     with two.engine.begin() as conn:
         conn.execute(text("UPDATE boundary_version SET county_code = NULL"))
-        legacy = dict(conn.execute(text("SELECT id, status FROM boundary_version")).all())
+        legacy: dict[int, str] = dict(
+            conn.execute(text("SELECT id, status FROM boundary_version")).all()
+        )
     assert legacy[two.a2] == "active" and legacy[two.b1] == "retired"
     two.engine.dispose()
     migrate(two.url)
     with two.session() as s:
-        counties = dict(s.execute(text("SELECT id, county_code FROM boundary_version")).all())
+        counties: dict[int, str | None] = dict(
+            s.execute(text("SELECT id, county_code FROM boundary_version")).all()
+        )
         assert counties == {
             two.a1: f.COUNTY,
             two.b1: b.COUNTY_B,
