@@ -298,8 +298,8 @@ def geometry_to_wgs84(geom: G, crs: str, *, max_segment_m: float | None = MAX_SE
     Shared boundaries are then shared vertex for vertex, and every distinct input
     coordinate converts to one output coordinate, so a coverage stays a coverage; the
     converted edges follow the true image of the original edges to well under a centimetre
-    (docs/boundary-data.md). `max_segment_m=None` nodes without densifying. Z values, if any, are carried through unchanged. WGS84 and
-    CGCS2000 input is returned as is.
+    (docs/boundary-data.md). `max_segment_m=None` nodes without densifying. Z values, if
+    any, are carried through unchanged. WGS84 and CGCS2000 input is returned as is.
     """
     name = parse_crs(crs)
     if name in (WGS84, CGCS2000):

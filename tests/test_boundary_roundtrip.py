@@ -25,7 +25,9 @@ def test_an_unedited_export_reimports_with_zero_problems(
         ).scalar_one()
     engine.dispose()
     out = tmp_path / f"gaoping{suffix}"
-    exported = gridmap(gaoping_db_url, tmp_path, "boundaries", "export", str(version), "-o", str(out))
+    exported = gridmap(
+        gaoping_db_url, tmp_path, "boundaries", "export", str(version), "-o", str(out)
+    )
     assert exported.returncode == 0, exported.stderr
 
     # RFC 7946 GeoJSON is WGS84 by definition but says so nowhere in the file, and the reader
