@@ -70,6 +70,14 @@ def normalise(gdf: gpd.GeoDataFrame, *, fix_invalid: bool = False) -> Normalised
     def note(i: int, problem: str, action: str) -> None:
         repairs.append(Repair(int(i), codes[i], names[i], problem, action))
 
+    # Geometry the reader could not build (a ring of two points): say why it is missing.
+    for entry in gdf.attrs.get("unreadable", []):
+        note(
+            int(entry["feature"]) - 1,
+            f"unreadable geometry: {entry['problem']}",
+            "kept without geometry (reported as empty; fix the file)",
+        )
+
     has_z = shapely.has_z(geoms)
     for i in np.flatnonzero(has_z).tolist():
         note(i, "3-D coordinates (Z values)", "dropped the Z values")

@@ -155,3 +155,12 @@ def test_a_column_mapping_names_the_code_and_name_fields(tmp_path):
     path.write_text(json.dumps(doc, ensure_ascii=False), encoding="utf-8")
     gdf = read_layer(path, crs="wgs84", columns={"XZQDM": "code", "XZQMC": "name"})
     assert gdf["code"].tolist() == ["140581001"] and gdf["name"].tolist() == ["南城街道"]
+
+
+def test_normalising_says_why_a_feature_has_no_geometry(osm_file):
+    from geodata.normalize import normalise
+
+    result = normalise(read_layer(osm_file))
+    missing = [r for r in result.repairs if r.problem.startswith("unreadable geometry")]
+    assert len(missing) == 1 and "LinearRing" in missing[0].problem
+    assert result.gdf.geometry.iloc[missing[0].row] is None
