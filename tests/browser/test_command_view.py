@@ -409,7 +409,8 @@ def test_the_gaoping_demo_loads_its_grids_with_no_errors_and_a_new_event_shows_l
         areas=(GAOPING,),
     )
     with service.sessions() as s:
-        _, token = create_token(s, name="hotline", role="integration")
+        # The county's hotline: a token answers with the whole event only inside its areas.
+        _, token = create_token(s, name="hotline", role="integration", area_codes=[GAOPING])
         grid, lon, lat = s.execute(
             text(
                 "SELECT code, ST_X(ST_PointOnSurface(geom)), ST_Y(ST_PointOnSurface(geom)) "

@@ -111,7 +111,8 @@ def make_a_grid_overfull(service: Service) -> Overfull:
 
 def integration_token(service: Service) -> str:
     with service.sessions() as s:
-        _, secret = create_token(s, name="hotline-12345", role="integration")
+        # The county's hotline: a token answers with the whole event only inside its areas.
+        _, secret = create_token(s, name="hotline-12345", role="integration", area_codes=[COUNTY])
         s.commit()
     return secret
 
