@@ -199,7 +199,7 @@ def test_malformed_anonymous_requests_are_told_to_authenticate_first(
 
 
 def test_a_served_request_carries_its_caller_from_the_guard_to_the_route(
-    served: tuple[str, str]
+    served: tuple[str, str],
 ) -> None:
     """A bearer body POST works end to end once (the guard's look-up is reused)."""
     base, token = served

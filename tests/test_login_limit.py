@@ -91,9 +91,7 @@ def test_parallel_guesses_are_counted_before_any_password_is_checked(
         running_service(db_url, tmp_path / "home", workers=2) as base,
         concurrent.futures.ThreadPoolExecutor(max_workers=50) as pool,
     ):
-        futures = [
-            pool.submit(_login, base, "target", f"guess number {n}", {}) for n in range(100)
-        ]
+        futures = [pool.submit(_login, base, "target", f"guess number {n}", {}) for n in range(100)]
         statuses = sorted(fut.result().status_code for fut in futures)
     # The limit is 5 failures: exactly 5 passwords were checked, everything else waited
     # its turn and was refused without a check.
