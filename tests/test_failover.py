@@ -178,6 +178,7 @@ def test_sigkill_of_the_primary_loses_no_acknowledged_event_and_answers_no_500(
             killed_at = time.monotonic()
             pair.kill_primary()
             time.sleep(1.0)  # an outage: no primary at all
+            outage_health = httpx.get(f"{base}/health", timeout=30)
             promoted_at = pair.promote_standby()
             # Sending on until the service has taken events in from the new primary.
             deadline = promoted_at + 20
@@ -214,6 +215,9 @@ def test_sigkill_of_the_primary_loses_no_acknowledged_event_and_answers_no_500(
         f"first 201 {first_after - promoted_at:.2f} s after promotion, "
         f"{first_after - killed_at:.2f} s after the kill; stream connects {reader.connects}"
     )
+    # While no server takes writes, /health says so: 503 with Retry-After, like every route.
+    assert outage_health.status_code == 503, outage_health.text
+    assert outage_health.headers.get("Retry-After")
     statuses = sorted({status for _, status in answers})
     assert 500 not in statuses, statuses
     assert set(statuses) <= {0, 200, 201, 503}, statuses
