@@ -24,7 +24,7 @@ from gridmap import workflow as wf
 from gridmap.errors import InvalidInput
 from gridmap.models import Event, Team
 from gridmap.permissions import Principal
-from web_map.i18n import stats_labels
+from web_map.i18n import labels, stats_labels
 from web_map.stats_page import build_stats_page, build_weekly_report
 
 router = APIRouter(prefix="/api", tags=["assessment"])
@@ -396,6 +396,9 @@ def _weekly(
         .all()
     )
     place = ""
+    j = principal.jurisdiction
+    if area is None and not j.everywhere and not j.county_codes and len(j.township_codes) == 1:
+        area = next(iter(j.township_codes))  # a township's own report carries its name
     if area:
         place = (
             session.execute(
@@ -405,6 +408,7 @@ def _weekly(
             or area
         )
     span = period.to_dict()
+    status_names = labels(lang)
     return build_weekly_report(
         lang=lang,
         title=f"{place}{t['weekly_title']}" if lang == "zh" else f"{t['weekly_title']} {place}",
@@ -417,6 +421,7 @@ def _weekly(
         oldest_open=[
             {
                 **dict(r),
+                "status": status_names.get(f"status_{r['status']}", r["status"]),
                 "received_at": r["received_at"]
                 .astimezone(stats.CHINA_TZ)
                 .strftime("%Y-%m-%d %H:%M"),

@@ -280,6 +280,8 @@ AREA_GROUPS = ("township", "community", "grid")
 
 # --- periods ------------------------------------------------------------------------------
 
+# The days a custom period may name (a date near year 1 or 9999 would overflow).
+EARLIEST_DAY, LATEST_DAY = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
 PERIODS = ("today", "yesterday", "week", "last_week", "month", "last_month", "custom", "all")
 
 
@@ -351,6 +353,12 @@ def resolve_period(
                 "a custom period needs from and to (dates, inclusive)",
                 details={"field": "from" if date_from is None else "to"},
             )
+        for field_name, day in (("from", date_from), ("to", date_to)):
+            if not EARLIEST_DAY <= day <= LATEST_DAY:
+                raise InvalidInput(
+                    f"{field_name}: a day from {EARLIEST_DAY} to {LATEST_DAY}",
+                    details={"field": field_name, "value": day.isoformat()},
+                )
         if date_to < date_from:
             raise InvalidInput(
                 "to is before from", details={"field": "to", "value": date_to.isoformat()}

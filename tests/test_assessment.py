@@ -344,6 +344,8 @@ def test_periods_are_local_days_and_bad_ones_are_refused() -> None:
     )
     with pytest.raises(InvalidInput):
         stats.resolve_period(period="fortnight")
+    with pytest.raises(InvalidInput):  # would overflow a date
+        stats.resolve_period(period=None, date_from=dt.date(2026, 1, 1), date_to=dt.date.max)
     with pytest.raises(InvalidInput):
         stats.resolve_period(period="custom", date_from=dt.date(2026, 11, 2))
     with pytest.raises(InvalidInput):

@@ -1,0 +1,327 @@
+"""The assessment at real size: many events over two years in the Gaoping demo's shape.
+
+Usage: python -m bench.stats DATABASE_URL [--events 1000000] [--runs 20] [--xlsx-rows 100000]
+DATABASE_URL holds a loaded Gaoping demo (it is copied first; the copy is dropped).
+
+1. Generates `--events` events over the two years before now with set-based SQL
+   (`generate_series`, one INSERT … SELECT): spread over the demo's real grids, their
+   communities, townships and grid teams, its categories and their departments, with
+   clocks, deadlines, outcomes, satisfaction and returns drawn at random.
+2. Times the county's month view (the total and all seven groupings, and the daily
+   series) and a township's, `--runs` times each: p50 and p95, side by side with the same
+   figures computed by a plain GROUP BY over the event table without its indexes (a
+   sequential scan, one query per grouping), and checks both give the same numbers.
+3. Streams the event ledger of the most recent `--xlsx-rows` events to XLSX in a child
+   process: seconds and the child's peak memory (max RSS).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from gridmap import stats
+from gridmap.db import make_engine, session_factory
+from gridmap.permissions import Jurisdiction
+
+COUNTY = "140581"
+ALL_GROUPS = list(stats.GROUPS)
+
+
+def _admin(url: str) -> str:
+    return (
+        make_url(url)
+        .set(database="postgres", drivername="postgresql")
+        .render_as_string(hide_password=False)
+    )
+
+
+def _copy(url: str) -> tuple[str, str]:
+    base = make_url(url)
+    name = f"bench_stats_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(_admin(url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{base.database}"')
+    return name, base.set(database=name).render_as_string(hide_password=False)
+
+
+def _drop(url: str, name: str) -> None:
+    with psycopg.connect(_admin(url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+GENERATE = """
+CREATE TEMP TABLE bench_grid AS
+SELECT row_number() OVER (ORDER BY gr.code) AS n, gr.code AS grid, cm.code AS community,
+       cm.parent_code AS township,
+       (SELECT d.team_id FROM duty d WHERE d.layer = 'grid' AND d.area_code = gr.code
+        ORDER BY d.id LIMIT 1) AS team_id
+FROM area gr
+JOIN area cm ON cm.layer = 'community' AND cm.code = gr.parent_code AND cm.valid_to IS NULL
+WHERE gr.layer = 'grid' AND gr.valid_to IS NULL AND gr.county_code = :county;
+
+CREATE TEMP TABLE bench_cat AS
+SELECT row_number() OVER (ORDER BY c.code) AS n, c.code,
+       (SELECT r.department_code FROM responsibility_rule r
+        WHERE r.category_code = c.code AND r.area_code IS NULL LIMIT 1) AS department_code
+FROM category c WHERE c.county_code = :county;
+
+INSERT INTO event (
+    county_code, source, external_id, category_code, priority, status, description,
+    reported_at, received_at, updated_at, grid_code, community_code, township_code,
+    on_boundary, outside_coverage, routing, department_code, team_id, escalation_level,
+    response_due_at, due_at, overdue, closed_at, satisfaction, row_version,
+    assigned_at, responded_at, returned_count, reopened_count)
+SELECT :county, 'bench', 'B' || s.i, c.code,
+       CASE WHEN s.r1 < 0.05 THEN 'emergency' WHEN s.r1 < 0.2 THEN 'key' ELSE 'routine' END,
+       s.status, '基准测试事件', s.rec, s.rec, s.rec,
+       g.grid, g.community, g.township, FALSE, FALSE, '{}'::jsonb, c.department_code,
+       g.team_id, 'grid',
+       s.rec + interval '24 hours', s.rec + interval '72 hours',
+       (s.closed IS NOT NULL AND s.closed > s.rec + interval '72 hours')
+         OR (s.closed IS NULL AND s.status <> 'merged' AND now() > s.rec + interval '72 hours'),
+       s.closed,
+       CASE WHEN s.closed IS NOT NULL AND s.r6 < 0.6
+            THEN CASE WHEN s.r7 < 0.08 THEN 1 + floor(s.r7 * 25)::int
+                      ELSE 3 + floor(s.r7 * 3)::int END END,
+       1, s.assigned,
+       CASE WHEN s.status IN ('assigned', 'merged') THEN NULL ELSE s.responded END,
+       CASE WHEN s.r8 < 0.05 THEN 1 ELSE 0 END, CASE WHEN s.r8 > 0.98 THEN 1 ELSE 0 END
+FROM (
+    SELECT i, rec, r1, r6, r7, r8, rg, rc, status, assigned, responded,
+           CASE WHEN status IN ('closed', 'archived')
+                THEN responded + (r5 * r5 * 110) * interval '1 hour' END AS closed
+    FROM (
+        SELECT i, rec, r1, r5, r6, r7, r8, rg, rc,
+               rec + (5 + r3 * 120) * interval '1 minute' AS assigned,
+               rec + (5 + r3 * 120 + r4 * r4 * 900) * interval '1 minute' AS responded,
+               CASE WHEN r2 < 0.03 THEN 'merged'
+                    WHEN rec > now() - interval '12 days' AND r2 < 0.45 THEN
+                         CASE WHEN r2 < 0.15 THEN 'assigned' ELSE 'in_progress' END
+                    WHEN rec < now() - interval '30 days' THEN 'archived'
+                    ELSE 'closed' END AS status
+        FROM (
+            SELECT i, now() - random() * interval '730 days' AS rec,
+                   random() AS r1, random() AS r2, random() AS r3, random() AS r4,
+                   random() AS r5, random() AS r6, random() AS r7, random() AS r8,
+                   random() AS rg, random() AS rc
+            FROM generate_series(1, :n) AS i
+        ) raw
+    ) timed
+) s
+JOIN bench_grid g ON g.n = 1 + floor(s.rg * (SELECT count(*) FROM bench_grid))::int
+JOIN bench_cat c ON c.n = 1 + floor(s.rc * (SELECT count(*) FROM bench_cat))::int;
+"""
+
+
+def generate(session: Session, n: int) -> float:
+    started = time.perf_counter()
+    for statement in GENERATE.split(";\n"):
+        if statement.strip():
+            session.execute(text(statement), {"county": COUNTY, "n": n})
+    session.commit()
+    session.execute(text("ANALYZE event"))
+    session.commit()
+    return time.perf_counter() - started
+
+
+def _pct(xs: list[float], q: float) -> float:
+    s = sorted(xs)
+    pos = q * (len(s) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(s) - 1)
+    return s[lo] + (s[hi] - s[lo]) * (pos - lo)
+
+
+def _view(session: Session, period: stats.Period, scope: Jurisdiction) -> dict[str, Any]:
+    found = stats.assess(session, by=ALL_GROUPS, period=period, scope=scope)
+    stats.series(session, by=None, period=period, scope=scope)
+    return {
+        b: {
+            f.key: (f.counts["received"], f.counts["closed_on_time"], f.hours["handling_p90"])
+            for f in rows
+        }
+        for b, rows in found["groups"].items()
+    }
+
+
+PLAIN = """
+SELECT {key} AS key, count(*) AS received,
+       count(*) FILTER (WHERE e.closed_at IS NOT NULL
+                        AND (e.due_at IS NULL OR e.closed_at <= e.due_at)) AS closed_on_time,
+       percentile_cont(0.9) WITHIN GROUP (
+           ORDER BY extract(epoch FROM e.closed_at - e.assigned_at) / 3600.0)
+           FILTER (WHERE e.assigned_at IS NOT NULL AND e.closed_at IS NOT NULL) AS p90,
+       count(*) FILTER (WHERE e.overdue) AS overdue,
+       percentile_cont(0.5) WITHIN GROUP (
+           ORDER BY extract(epoch FROM e.responded_at - e.received_at) / 3600.0)
+           FILTER (WHERE e.responded_at IS NOT NULL) AS r50,
+       avg(e.satisfaction) AS satisfaction
+FROM {joins}
+WHERE e.received_at >= :a AND e.received_at < :b AND {scope}
+GROUP BY 1
+"""
+
+
+def _plain(session: Session, period: stats.Period, scope: Jurisdiction) -> dict[str, Any]:
+    """The same figures by a plain GROUP BY per grouping, the indexes switched off."""
+    session.execute(text("SET LOCAL enable_indexscan = off"))
+    session.execute(text("SET LOCAL enable_bitmapscan = off"))
+    scope_sql, params = scope.event_sql("e")
+    out: dict[str, Any] = {}
+    for b in ALL_GROUPS:
+        key = stats.GROUPS[b][0]
+        joins = "event e"
+        if b == "team":
+            joins += " LEFT JOIN team t ON t.id = e.team_id"
+        if b == "grid_worker":
+            joins += " JOIN team t ON t.id = e.team_id"
+        if b == "grid_worker":
+            joins += " JOIN member m ON m.team_id = t.id AND m.role = 'grid_worker'"
+        rows = session.execute(
+            text(PLAIN.format(key=key, joins=joins, scope=scope_sql)),
+            {**params, "a": period.start, "b": period.end},
+        ).all()
+        out[b] = {
+            r.key: (r.received, r.closed_on_time, round(r.p90, 2) if r.p90 is not None else None)
+            for r in rows
+        }
+    session.rollback()
+    return out
+
+
+def timed(fn: Any, runs: int) -> tuple[list[float], Any]:
+    result = fn()  # warm the cache
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - started) * 1000)
+    return times, result
+
+
+def xlsx_child(url: str, start: str, end: str, out: str) -> None:
+    """In a child process: stream the event ledger of [start, end) to `out`."""
+    from gridmap import ledgers
+
+    engine = make_engine(url)
+    period = stats.Period(
+        "custom", dt.datetime.fromisoformat(start), dt.datetime.fromisoformat(end)
+    )
+    started = time.perf_counter()
+    with session_factory(engine)() as session:
+        book = ledgers.build_ledger(session, kind="events", period=period)
+        n = ledgers.write_xlsx(book, out)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"{n} {seconds:.2f} {peak:.0f}")
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--xlsx-child":
+        xlsx_child(*sys.argv[2:6])
+        return
+    parser = argparse.ArgumentParser()
+    parser.add_argument("url")
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--xlsx-rows", type=int, default=100_000)
+    parser.add_argument("--keep", action="store_true", help="keep the generated database")
+    args = parser.parse_args()
+    name, url = _copy(args.url)
+    try:
+        engine = make_engine(url)
+        sessions = session_factory(engine)
+        with sessions() as session:
+            seconds = generate(session, args.events)
+            total = session.execute(text("SELECT count(*) FROM event")).scalar_one()
+            print(f"generated {args.events} events in {seconds:.1f}s ({total} in the table)")
+            month = stats.resolve_period(period="last_month")
+            in_month = session.execute(
+                text("SELECT count(*) FROM event WHERE received_at >= :a AND received_at < :b"),
+                {"a": month.start, "b": month.end},
+            ).scalar_one()
+            township = session.execute(
+                text(
+                    "SELECT township_code FROM event WHERE received_at >= :a AND received_at < :b"
+                    " GROUP BY 1 ORDER BY count(*) DESC LIMIT 1"
+                ),
+                {"a": month.start, "b": month.end},
+            ).scalar_one()
+            in_township = session.execute(
+                text(
+                    "SELECT count(*) FROM event WHERE received_at >= :a AND received_at < :b"
+                    " AND township_code = :t"
+                ),
+                {"a": month.start, "b": month.end, "t": township},
+            ).scalar_one()
+        print(
+            f"month {month.first_day}..{month.last_day}: {in_month} events in the county, "
+            f"{in_township} in township {township}"
+        )
+        print(f"{'view':<34}{'p50 ms':>10}{'p95 ms':>10}   {'plain GROUP BY p50':>20}{'p95':>10}")
+        for label, scope in (
+            ("county month, all groupings", Jurisdiction(county_codes=frozenset({COUNTY}))),
+            ("township month, all groupings", Jurisdiction(township_codes=frozenset({township}))),
+        ):
+            with sessions() as session:
+                ours, a = timed(lambda s=session, j=scope: _view(s, month, j), args.runs)
+                plain, b = timed(lambda s=session, j=scope: _plain(s, month, j), args.runs)
+            for g in ALL_GROUPS:
+                assert {k: v[:2] for k, v in a[g].items()} == {k: v[:2] for k, v in b[g].items()}, g
+                assert {k: v[2] for k, v in a[g].items()} == {k: v[2] for k, v in b[g].items()}, g
+            print(
+                f"{label:<34}{statistics.median(ours):>10.0f}{_pct(ours, 0.95):>10.0f}   "
+                f"{statistics.median(plain):>20.0f}{_pct(plain, 0.95):>10.0f}   (same figures)"
+            )
+        with sessions() as session:
+            start = session.execute(
+                text("SELECT received_at FROM event ORDER BY received_at DESC OFFSET :n LIMIT 1"),
+                {"n": args.xlsx_rows - 1},
+            ).scalar_one()
+        end = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "ledger.xlsx"
+            child = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.stats",
+                    "--xlsx-child",
+                    url,
+                    start.isoformat(),
+                    end.isoformat(),
+                    str(out),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            rows, secs, peak = child.stdout.split()
+            size = out.stat().st_size / 1e6
+        print(
+            f"XLSX event ledger: {rows} rows in {float(secs):.1f}s, "
+            f"peak memory (max RSS of the process) {peak} MB, file {size:.1f} MB"
+        )
+    finally:
+        if args.keep:
+            print(f"kept: {url}")
+        else:
+            _drop(args.url, name)
+
+
+if __name__ == "__main__":
+    main()
