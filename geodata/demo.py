@@ -4,7 +4,6 @@ OSM buildings), loaded through the same import core a planner uses."""
 from __future__ import annotations
 
 import contextlib
-import io
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -28,7 +27,9 @@ from geodata.responsibility import (
 )
 from geodata.validation import EXCEPTION_HOUSEHOLDS
 from gridmap import boundaries, categories, teams
+from gridmap.buildings import BuildingRows, replace_buildings
 from gridmap.categories import RuleRow
+from gridmap.divisions import DivisionRow, replace_divisions
 from gridmap.routing import Router
 from gridmap.settings import Settings
 
@@ -140,34 +141,34 @@ def generate_community_grids(
 
 
 def _write_buildings(session: Session, county_code: str, buildings: gpd.GeoDataFrame) -> int:
-    """COPY the buildings in: 100,000 rows in a second or two."""
-    session.execute(text("DELETE FROM building WHERE county_code = :c"), {"c": county_code})
+    """The county's buildings, through the same store `gridmap county buildings` uses."""
     points = shapely.point_on_surface(buildings.geometry.values)
-    frame = pd.DataFrame(
-        {
-            "county_code": county_code,
-            "code": buildings["code"].astype(str).values,
-            "households": buildings["households"].astype(int).values,
-            "kind": buildings.get("kind", pd.Series([None] * len(buildings))).values,
-            "point": ["SRID=4326;" + w for w in shapely.to_wkt(points, rounding_precision=7)],
-            "attributes": "{}",
-        }
+    kinds = buildings["kind"] if "kind" in buildings.columns else [None] * len(buildings)
+    replace_buildings(
+        session,
+        county_code=county_code,
+        rows=BuildingRows(
+            codes=buildings["code"].astype(str).tolist(),
+            households=buildings["households"].astype(int).tolist(),
+            kinds=[k if isinstance(k, str) else None for k in kinds],
+            lon=shapely.get_x(points).tolist(),
+            lat=shapely.get_y(points).tolist(),
+            attributes=[{}] * len(buildings),
+        ),
+        commit=True,
     )
-    buffer = io.StringIO()
-    frame.to_csv(buffer, index=False, header=False)
-    buffer.seek(0)
-    raw = session.connection().connection.driver_connection
-    assert raw is not None
-    with (
-        raw.cursor() as cur,
-        cur.copy(
-            "COPY building (county_code, code, households, kind, point, attributes) "
-            "FROM STDIN WITH (FORMAT csv)"
-        ) as copy,
-    ):
-        while chunk := buffer.read(1 << 20):
-            copy.write(chunk)
-    return len(frame)
+    return len(buildings)
+
+
+def _store_gaoping_divisions(session: Session) -> int:
+    """Gaoping's official division list, stored as `gridmap county divisions` stores one."""
+    rows = [
+        DivisionRow(d.code, d.name, d.level, d.parent_code, d.kind)
+        for d in gaoping.read_divisions()
+        if d.level in ("township", "community")
+    ]
+    replace_divisions(session, county_code=gaoping.COUNTY_CODE, divisions=rows, commit=True)
+    return len(rows)
 
 
 def _load_county_lists(session: Session, county_code: str) -> tuple[list[DepartmentEntry], int]:
@@ -305,6 +306,7 @@ def load_gaoping(
     started = time.perf_counter()
     with report("buildings, teams and the responsibility list", 2) as bar:
         counts = {"buildings": _write_buildings(session, gaoping.COUNTY_CODE, data.buildings)}
+        counts["divisions"] = _store_gaoping_divisions(session)
         bar.advance(1)
         counts.update(_load_directory(session, gaoping.COUNTY_CODE, grids))
         bar.advance(1)

@@ -452,3 +452,16 @@ def test_a_county_is_onboarded_from_its_own_files_and_its_events_reach_its_teams
     assert event["handling_mode"] == "cooperate"
     assert categories.status_code == 200
     assert [c["code"] for c in categories.json()["categories"]] == ["CG01", "CG02"]
+
+
+def test_the_gaoping_demo_passes_the_readiness_check_a_new_county_must_pass(
+    gaoping_db_url: str, tmp_path: Path
+) -> None:
+    env = {"GRIDMAP_DATABASE_URL": gaoping_db_url, "GRIDMAP_HOME": str(tmp_path / "home")}
+    result = CliRunner().invoke(app, ["county", "check", "--county", "140581", "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["ready"], [c for c in report["checks"] if not c["ok"]]
+    by_name = {c["check"]: c for c in report["checks"]}
+    assert "353 divisions listed, 353 with their area" in by_name["divisions"]["summary"]
+    assert len(report["samples"]) == 20
