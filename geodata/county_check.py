@@ -98,7 +98,7 @@ def check_county(
     settings: Settings | None = None,
     sample: int = 20,
 ) -> Readiness:
-    active = boundaries.active_version(session)
+    active = boundaries.active_version(session, county_code=county_code)
     if active is None:
         return Readiness(
             county_code, [Check("boundaries", False, "no boundary version is published")], []

@@ -258,7 +258,7 @@ def store_duties(
 ) -> ListChange:
     """The county's duties become exactly the file's (checked against its areas and
     teams: every unknown area or team is reported with its row)."""
-    active = boundaries.active_version(session)
+    active = boundaries.active_version(session, county_code=county_code)
     layers_of: dict[str, set[str]] = {}
     if active is not None:
         for layer, code in session.execute(

@@ -55,7 +55,7 @@ def county_grids(
     workers: int = 1,
 ) -> CountyGrids:
     """The grid layer of the county from its active communities and stored buildings."""
-    active = boundaries.active_version(session)
+    active = boundaries.active_version(session, county_code=county_code)
     if active is None:
         raise InvalidInput("no boundary version is active: run `gridmap county init` first")
     records = boundaries.areas_in_version(

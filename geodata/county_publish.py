@@ -3,7 +3,9 @@
 Every onboarding step that draws areas (the outline, townships, communities, grids) ends
 here: the layers are validated and staged by `geodata.importer.import_boundaries` like any
 planner's file, compared with what is active, and — with `commit` and only if something
-changed — kept and published as a new version. Running a step twice publishes nothing
+changed — kept and published as a new version of the county through the one publish core
+(`gridmap.publishing.publish_version`: validated, activated, open events re-routed,
+announced). Running a step twice publishes nothing
 the second time.
 """
 
@@ -18,6 +20,7 @@ from sqlalchemy.orm import Session
 from geodata.importer import ImportResult, import_boundaries
 from gridmap import audit, publishing
 from gridmap.errors import ValidationFailed
+from gridmap.settings import Settings
 
 # Problems a generated grid may carry when the generator flagged it with a reason.
 ACCEPTED_KINDS = frozenset({"households_out_of_range"})
@@ -32,6 +35,7 @@ class PublishStep:
     result: ImportResult
     published_version: int | None = None
     accepted: int = 0  # flagged exceptions published despite being out of range
+    rerouted: int = 0  # open events the new version moved to another grid
 
     @property
     def unchanged(self) -> bool:
@@ -47,8 +51,12 @@ class PublishStep:
             else f"{what}: dry run, nothing written (add --commit to publish)"
         )
         lines = [head, self.result.report.to_text(), self.result.diff.to_text(limit=30)]
+        if self.rerouted:
+            lines.append(f"{self.rerouted} open event(s) re-routed to the new areas")
         if self.accepted:
-            lines.append(f"{self.accepted} flagged grid(s) accepted as exceptions (see reasons)")
+            lines.append(
+                f"{self.accepted} grid(s) out of range accepted as exceptions, each with its reason"
+            )
         return "\n".join(lines)
 
     def to_json(self) -> dict[str, Any]:
@@ -57,6 +65,7 @@ class PublishStep:
             "unchanged": self.unchanged,
             "published_version": self.published_version,
             "accepted_exceptions": self.accepted,
+            "rerouted": self.rerouted,
             **self.result.to_json(),
         }
 
@@ -71,6 +80,7 @@ def publish_layers(
     commit: bool,
     households_range: tuple[int, int] = (30, 50),
     accepted_codes: frozenset[str] = frozenset(),
+    settings: Settings | None = None,
 ) -> PublishStep:
     """Validate `frame` (standard columns, EPSG:4326, a `layer` column) as the whole of its
     layers in `county_code`, and publish it when `commit` and it changes anything.
@@ -87,7 +97,9 @@ def publish_layers(
             raise
         force = True
         dry = _import(session, frame, county_code, name, created_by, False, households_range, True)
-    accepted = sum(
+    # Flagged grids arrive as recorded exceptions (attributes.exception); older callers'
+    # flagged codes may still show as out-of-range errors accepted above.
+    accepted = len(dry.report.exceptions) + sum(
         1 for p in dry.report.errors if p.kind in ACCEPTED_KINDS and p.code in accepted_codes
     )
     step = PublishStep(county_code, layers, dry, accepted=accepted)
@@ -95,10 +107,17 @@ def publish_layers(
         return step
     kept = _import(session, frame, county_code, name, created_by, True, households_range, force)
     assert kept.version_id is not None
-    # The one publish core, as every door: activate, re-route the county's open events,
-    # announce. Validation already ran above (the import core's, with the accepted
-    # exceptions), so it is not repeated here.
-    published = publishing.publish_version(session, version_id=kept.version_id, actor=created_by)
+    # The one publish core, as every door: activate as the county's version, re-route the
+    # county's open events, announce. Validation already ran above (the import core's,
+    # with the accepted exceptions), so it is not repeated here.
+    s = settings or Settings(households_min=households_range[0], households_max=households_range[1])
+    published = publishing.publish_version(
+        session,
+        version_id=kept.version_id,
+        actor=f"cli:{created_by}",
+        settings=s,
+        reason=f"gridmap county: {', '.join(layers)} of {county_code}",
+    )
     audit.record(
         session,
         actor=f"cli:{created_by}",
@@ -108,10 +127,13 @@ def publish_layers(
         details={
             "from": "county onboarding",
             "codes": sorted({c.code for c in published.diff.changes}),
+            "rerouted": len(published.rerouted),
         },
     )
+    kept.version_id = published.version_id
     step.result = kept
     step.published_version = published.version_id
+    step.rerouted = len(published.rerouted)
     return step
 
 

@@ -108,6 +108,7 @@ def _publish(
             commit=commit,
             households_range=_range(),
             accepted_codes=accepted,
+            settings=settings(),
         )
     _print(as_json, step.to_json(), step.to_text())
 
@@ -115,7 +116,7 @@ def _publish(
 def _active_areas(session: Session, county: str, layer: str) -> dict[str, Any]:
     from gridmap import boundaries
 
-    active = boundaries.active_version(session)
+    active = boundaries.active_version(session, county_code=county)
     if active is None:
         return {}
     return {
