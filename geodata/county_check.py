@@ -218,7 +218,8 @@ def _households(
     rows = session.execute(
         text(
             f"""
-            SELECT code, households, attributes->>'flag' AS flag, attributes->>'reason' AS reason
+            SELECT code, households,
+                   coalesce(attributes->>'exception', attributes->>'flag') AS flag
             FROM area WHERE county_code = :c AND layer = 'grid' AND {boundaries.VALID_IN}
             """
         ),

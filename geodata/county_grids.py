@@ -17,7 +17,7 @@ import pandas as pd
 import shapely
 from sqlalchemy.orm import Session
 
-from geodata.demo import generate_community_grids
+from geodata.demo import generate_community_grids, grid_attributes
 from gridmap import boundaries
 from gridmap.buildings import stored_buildings
 from gridmap.errors import InvalidInput
@@ -101,10 +101,9 @@ def county_grids(
         for c, f, r in zip(grids["code"], grids["flag"], grids["reason"], strict=True)
         if isinstance(f, str)
     }
-    grids["attributes"] = [
-        {"flag": f, "reason": r} if isinstance(f, str) else {}
-        for f, r in zip(grids["flag"], grids["reason"], strict=True)
-    ]
+    # Flagged grids are recorded as accepted exceptions with the generator's reason, as
+    # the demo's are, so imports, exports and re-imports list them as exceptions.
+    grids["attributes"] = grid_attributes(grids)
     frame = gpd.GeoDataFrame(
         pd.DataFrame(grids[GRID_COLUMNS]), geometry=grids.geometry.values, crs="EPSG:4326"
     )

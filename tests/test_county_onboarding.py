@@ -420,7 +420,7 @@ def test_a_county_is_onboarded_from_its_own_files_and_its_events_reach_its_teams
             {"c": CODE},
         ).scalar()
     assert len(grids) >= 20 and all(g.parts == 1 for g in grids)
-    assert all(30 <= g.households <= 50 or g.attributes.get("reason") for g in grids)
+    assert all(30 <= g.households <= 50 or g.attributes.get("exception_reason") for g in grids)
     assert kinds == {"990201001": "street", "990201400": "zone", "990201500": "farm"}
     assert provisional == 7
 
