@@ -14,6 +14,7 @@ from sqlalchemy import Connection, Engine, text
 
 from gridmap.db import (
     check_database,
+    hint_for,
     make_engine,
     migrate,
     resolve_database_url,
@@ -34,7 +35,10 @@ app = typer.Typer(help="The database: the embedded PostGIS cluster and the schem
 
 @contextlib.contextmanager
 def _connected(engine: Engine) -> Iterator[Connection]:
-    with translate_errors(engine.url.render_as_string(hide_password=False)), engine.connect() as c:
+    # The hint says what to do about a database that does not answer: start the embedded
+    # one, or check (or unset) GRIDMAP_DATABASE_URL.
+    url = engine.url.render_as_string(hide_password=False)
+    with translate_errors(url, hint=hint_for(settings())), engine.connect() as c:
         yield c
 
 
