@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI
 from api import (
     admin,
     auth,
+    docs_pages,
     drafts,
     events,
     health,
@@ -108,6 +109,10 @@ def create_app(
         version=__version__,
         description="Grid management and command center: routing, events, boundaries.",
         lifespan=lifespan,
+        # FastAPI's own /docs and /redoc load from a CDN with an inline script; gridmap
+        # serves Swagger UI itself under the strict policy, and no ReDoc (api/docs_pages.py).
+        docs_url=None,
+        redoc_url=None,
         # The one enforcement point of the role × action table (api/auth.py).
         dependencies=[Depends(auth.enforce)],
     )
@@ -131,6 +136,7 @@ def create_app(
     app.include_router(tiles.router)
     app.include_router(search.router)
     app.include_router(pages.router)
+    app.include_router(docs_pages.router)
     return app
 
 

@@ -41,15 +41,13 @@ CSRF_COOKIE = "gridmap_csrf"
 CSRF_HEADER = "X-CSRF-Token"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
-# Routes anyone may call. /docs and /openapi.json are plain Starlette routes (never
-# reach `enforce`); they are listed so the route test can tell they are public on purpose.
+# Routes anyone may call. /openapi.json is a plain Starlette route (never reaches
+# `enforce`); it is listed so the route test can tell it is public on purpose.
 PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
     {
         ("GET", "/health"),
         ("GET", "/openapi.json"),
         ("GET", "/docs"),
-        ("GET", "/docs/oauth2-redirect"),
-        ("GET", "/redoc"),
         ("GET", "/login"),
         ("POST", "/api/auth/login"),
         ("GET", "/static/{path:path}"),

@@ -12,9 +12,9 @@ way, and Leaflet and its plugins set styles through the DOM (`element.style`), w
 policy does not govern. The one origin outside gridmap is the optional basemap
 (`GRIDMAP_TILE_URL`), allowed in `img-src` only.
 
-FastAPI's generated documentation (`/docs`, `/redoc`) loads Swagger UI and ReDoc from a
-CDN and starts them with an inline script; those three paths get a looser policy that
-names the CDN (docs/security.md says so).
+The API documentation (`/docs`, Swagger UI) is served by gridmap itself from a pinned npm
+package, with no inline script (`api/docs_pages.py`): it gets the same policy, with no
+exception for any path.
 """
 
 from __future__ import annotations
@@ -26,13 +26,6 @@ from urllib.parse import urlsplit
 from starlette.types import Message, Scope, Send
 
 from gridmap.errors import ConfigurationError
-
-# The paths of FastAPI's generated documentation (its defaults).
-DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
-# Where FastAPI's documentation pages load their scripts, styles, fonts and icon from.
-_DOCS_CDN = "https://cdn.jsdelivr.net"
-_DOCS_EXTRA = ("https://fastapi.tiangolo.com", "https://fonts.googleapis.com")
-_DOCS_FONTS = "https://fonts.gstatic.com"
 
 _PLACEHOLDER = re.compile(r"\{[^}]*\}")
 
@@ -78,7 +71,7 @@ def _policy(directives: Iterable[tuple[str, Iterable[str]]]) -> str:
 
 
 def page_policy(tile_url: str | None = None) -> str:
-    """The Content-Security-Policy of every answer but the generated documentation."""
+    """The Content-Security-Policy of every answer (the API documentation too)."""
     tiles = tile_source(tile_url) if tile_url else None
     return _policy(
         [
@@ -97,24 +90,6 @@ def page_policy(tile_url: str | None = None) -> str:
     )
 
 
-def docs_policy() -> str:
-    """FastAPI's /docs and /redoc: their CDN and their inline start-up script."""
-    return _policy(
-        [
-            ("default-src", ["'self'"]),
-            ("script-src", ["'self'", "'unsafe-inline'", _DOCS_CDN]),
-            ("style-src", ["'self'", "'unsafe-inline'", _DOCS_CDN, *_DOCS_EXTRA]),
-            ("img-src", ["'self'", "data:", _DOCS_CDN, *_DOCS_EXTRA]),
-            ("font-src", ["'self'", _DOCS_FONTS]),
-            ("worker-src", ["'self'", "blob:"]),
-            ("connect-src", ["'self'"]),
-            ("object-src", ["'none'"]),
-            ("base-uri", ["'none'"]),
-            ("frame-ancestors", ["'none'"]),
-        ]
-    )
-
-
 CSP_HEADER = b"content-security-policy"
 
 
@@ -128,16 +103,12 @@ class SecurityHeaders:
             (b"referrer-policy", b"no-referrer"),
         ]
         self.headers = [(CSP_HEADER, page_policy(tile_url).encode()), *common]
-        self.docs_headers = [(CSP_HEADER, docs_policy().encode()), *common]
-
-    def for_path(self, path: str) -> list[tuple[bytes, bytes]]:
-        return self.docs_headers if path in DOCS_PATHS else self.headers
 
     def wrap(self, scope: Scope, send: Send) -> Send:
         """`send`, adding the headers to the answer's start (HTTP only)."""
         if scope["type"] != "http":
             return send
-        extra = self.for_path(scope.get("path", ""))
+        extra = self.headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -27,8 +27,8 @@ from tests.logins import PASSWORD
 from tests.test_events_api import ticket
 
 # Answered without the database whoever asks (the docs, the login form, the assets).
-NO_DATABASE = {"/openapi.json", "/docs", "/redoc", "/login", "/static/js/common.js"}
-PAGES = ["/", "/editor", "/login", "/static/js/common.js", "/docs", "/redoc", "/openapi.json"]
+NO_DATABASE = {"/openapi.json", "/docs", "/login", "/static/js/common.js"}
+PAGES = ["/", "/editor", "/login", "/static/js/common.js", "/docs", "/openapi.json"]
 # Public routes that need the database: 503 for anyone.
 PUBLIC_NEEDING_DATABASE = {("GET", "/health"), ("POST", "/api/auth/login")}
 _PARAM = re.compile(r"\{([^}]*)\}")

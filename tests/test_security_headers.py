@@ -28,7 +28,7 @@ def _directives(policy: str) -> dict[str, list[str]]:
     return out
 
 
-def _assert_secured(response, *, docs: bool = False) -> None:
+def _assert_secured(response) -> None:
     h = response.headers
     assert h["x-content-type-options"] == "nosniff", response.url
     assert h["x-frame-options"] == "DENY", response.url
@@ -36,9 +36,10 @@ def _assert_secured(response, *, docs: bool = False) -> None:
     policy = _directives(h[CSP])
     assert policy["default-src"] == ["'self'"]
     assert policy["frame-ancestors"] == ["'none'"]
-    if not docs:
-        assert policy["script-src"] == ["'self'"], response.url
-        assert all("http" not in v for values in policy.values() for v in values)
+    assert policy["script-src"] == ["'self'"], response.url
+    assert policy["style-src"] == ["'self'"], response.url
+    assert all("http" not in v for values in policy.values() for v in values), response.url
+    assert all("unsafe" not in v for values in policy.values() for v in values), response.url
 
 
 def test_every_kind_of_answer_carries_the_headers(db_url: str, tmp_path: Path) -> None:
@@ -59,8 +60,23 @@ def test_every_kind_of_answer_carries_the_headers(db_url: str, tmp_path: Path) -
             _assert_secured(response)
         assert [a.status_code for a in answers[2:5]] == [303, 401, 401]
         assert [a.status_code for a in answers[6:8]] == [404, 404]
-        docs = client.get("/docs")
-        _assert_secured(docs, docs=True)
+
+        # The API documentation: gridmap's own page, public, under the same strict policy,
+        # loading only files gridmap serves, with no inline script (api/docs_pages.py).
+        doc = client.get("/docs")
+        assert doc.status_code == 200
+        _assert_secured(doc)
+        assert not inline_code(doc.text)
+        assert "http" not in doc.text  # no CDN, no other host
+        assert 'data-openapi-url="/openapi.json"' in doc.text
+        for src in re.findall(r'(?:src|href)="([^"]+)"', doc.text):
+            asset = client.get(src)
+            assert asset.status_code == 200, src
+            _assert_secured(asset)
+        # FastAPI's own pages are gone: no ReDoc (it cannot run under the policy), no
+        # OAuth2 redirect page (gridmap logs in with sessions and bearer tokens).
+        assert client.get("/redoc").status_code in (401, 404)
+        assert client.get("/docs/oauth2-redirect").status_code in (401, 404)
 
 
 def test_tile_host_is_allowed_for_images_only() -> None:

@@ -30,6 +30,8 @@ VENDOR_DIRS = (
     "leaflet.vectorgrid/dist",
     "@geoman-io/leaflet-geoman-free/dist",
     "echarts/dist",
+    # The API documentation at /docs (api/docs_pages.py): Swagger UI's built files.
+    "swagger-ui-dist",
 )
 
 # folium names each asset (the first item of its `default_js` / `default_css` pairs); the

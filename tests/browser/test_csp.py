@@ -13,6 +13,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
@@ -231,4 +232,39 @@ def test_login_command_view_and_editor_run_under_the_policy_with_no_violation(
     page.click("#gm-tool-cancel")
     watched.screenshot("csp_editor")
     assert violations(watched) == [], "the editor"
+    assert watched.console_errors == []
+
+
+@pytest.mark.browser
+def test_the_api_documentation_runs_under_the_policy_from_gridmap_alone(
+    secured_service: Service, watched: WatchedPage
+) -> None:
+    """/docs (Swagger UI), served from gridmap's own pinned copy: the operations listed, no
+    violation, no console error, and no request to another host."""
+    service = secured_service
+    page: Any = watched.page
+    page.context.add_init_script(RECORD_VIOLATIONS)
+    asked: list[str] = []
+    page.on("request", lambda req: asked.append(req.url))
+
+    with urllib.request.urlopen(f"{service.url}/docs") as res:
+        policy = res.headers["Content-Security-Policy"]
+    assert "script-src 'self';" in policy and "style-src 'self';" in policy
+    assert "unsafe" not in policy and "jsdelivr" not in policy
+
+    page.goto(f"{service.url}/docs")  # public: no login
+    page.wait_for_selector(".opblock-summary-path", timeout=30_000)
+    page.wait_for_function("document.body.innerText.includes('/api/events')", timeout=30_000)
+    assert page.locator(".opblock").count() > 10
+    # An operation opens (its parameters and responses drawn by Swagger UI).
+    page.locator(".opblock-summary", has_text="/api/categories").first.click()
+    page.wait_for_selector(".opblock.is-open .responses-wrapper", timeout=10_000)
+    watched.screenshot("csp_swagger_ui")
+    assert violations(watched) == [], "/docs"
+
+    host = urlsplit(service.url).netloc
+    assert watched.hosts == {host}, sorted(watched.hosts)
+    assert all(urlsplit(u).netloc == host for u in asked), [
+        u for u in asked if urlsplit(u).netloc != host
+    ]
     assert watched.console_errors == []
