@@ -31,6 +31,7 @@
     styledTileCodes: new Set(),
     version: null, // the active boundary version: tile URLs carry it, so tiles cache for good
     searchSeq: 0, // the latest search typed: an older answer arriving late is dropped
+    outcome: null, // the last action's answer {id, ok, text, at}: a redrawn panel still says it
   };
   let cluster = null;
   let heat = null;
@@ -44,7 +45,9 @@
   const $ = (id) => document.getElementById(id);
   const L_ = (key) => (key in t ? t[key] : key);
 
-  const { h, api, post } = window.GridmapCommon;
+  const { h, api, post, latest, aborted, errorText } = window.GridmapCommon;
+  /** A refusal or failure as the operator reads it: the catalogue's text for its code. */
+  const failure = (err) => `${L_("failed")}${cfg.lang === "zh" ? "：" : ": "}${errorText(err, t)}`;
 
   /** The first defined value among dotted paths of obj ("routing.team.name"). */
   function pick(obj, ...paths) {
@@ -176,7 +179,7 @@
         entry = { kind: "geojson", layer: gj, byCode: indexFeatures(features) };
       }
     } catch (err) {
-      showToast(`${L_("layer_" + layer)}: ${err.message}`, "error");
+      showToast(`${L_("layer_" + layer)}: ${errorText(err, t)}`, "error");
       return;
     }
     const old = S.areas[layer];
@@ -308,12 +311,15 @@
 
   async function loadEvents() {
     if (!has("events")) return;
+    // Each load supersedes the one before (filters changed twice quickly): the older
+    // answer, however late it arrives, never replaces the newer one's events.
+    const request = latest("events");
     S.loading = true;
     const fresh = new Map();
     try {
       let url = `/api/events?${eventsQuery()}`;
       while (url && fresh.size < MAX_EVENTS) {
-        const fc = await api(url);
+        const fc = await request.api(url);
         for (const f of (fc && fc.features) || []) {
           const ev = normalise(f);
           fresh.set(ev.id, ev);
@@ -323,8 +329,11 @@
         url = next ? next.href : cursor ? `/api/events?${eventsQuery({ cursor })}` : null;
       }
     } catch (err) {
-      showToast(`${L_("layer_events")}: ${err.message}`, "error");
+      if (aborted(err)) return; // a newer load owns the map (and S.loading) now
+      showToast(`${L_("layer_events")}: ${errorText(err, t)}`, "error");
     }
+    if (!request.isCurrent()) return;
+    request.done();
     S.events = fresh;
     redrawMarkers();
     S.loading = false;
@@ -709,7 +718,8 @@
     field("note", L_("note"));
     if (needs.has("target")) field("target", "#", { inputmode: "numeric" });
     if (needs.has("satisfaction")) field("satisfaction", "1–5", { type: "number", min: 1, max: 5 });
-    const message = h("div", { className: "gm-action-message", role: "status" });
+    const said = S.outcome && S.outcome.id === String(ev.id) && Date.now() - S.outcome.at < 60000 ? S.outcome : null;
+    const message = h("div", { className: `gm-action-message${said ? (said.ok ? " ok" : " error") : ""}`, role: "status" }, said ? said.text : null);
     const buttons = actions.map((action) =>
       h(
         "button",
@@ -728,19 +738,33 @@
               else if (need === "satisfaction") body.satisfaction = Number(fields.satisfaction.value);
               else if (fields[need]) body[need] = fields[need].value.trim();
             }
-            e.currentTarget.disabled = true;
+            // The button as clicked (e.currentTarget is null once the handler awaits); the
+            // panel may be redrawn meanwhile (the live stream), so what is re-enabled and
+            // where the answer is written is looked up again in the page as it is then.
+            const button = e.currentTarget;
+            button.disabled = true;
+            S.outcome = null;
+            let outcome = null;
             try {
               const result = await post(`/api/events/${encodeURIComponent(ev.id)}/actions/${encodeURIComponent(action)}`, body);
-              message.className = "gm-action-message ok";
-              message.textContent = L_("action_done");
+              outcome = { ok: true, text: L_("action_done") };
               const changed = result && (result.event || result);
               if (changed && changed.status) upsertEvent({ id: String(ev.id), p: Object.assign({}, changed, { id: String(ev.id) }), latlng: null }, true);
               clearTypedInputs();
               openEvent(String(ev.id), { keepScroll: true });
             } catch (err) {
-              message.className = "gm-action-message error";
-              message.textContent = `${L_("failed")}: ${err.message}`;
-              e.currentTarget.disabled = false;
+              outcome = { ok: false, text: failure(err) };
+            } finally {
+              const form = actionsOf(ev.id);
+              button.disabled = false;
+              const current = form && form.querySelector(`button[data-action="${CSS.escape(action)}"]`);
+              if (current) current.disabled = false;
+              const shown = (form && form.querySelector(".gm-action-message")) || message;
+              if (outcome) {
+                S.outcome = Object.assign({ id: String(ev.id), at: Date.now() }, outcome);
+                shown.className = `gm-action-message ${outcome.ok ? "ok" : "error"}`;
+                shown.textContent = outcome.text;
+              }
             }
           },
         },
@@ -770,7 +794,7 @@
       }
     } catch (err) {
       if (!local) {
-        openPanel(h("p", { className: "gm-error" }, `${L_("failed")}: ${err.message}`));
+        openPanel(h("p", { className: "gm-error" }, failure(err)));
         return;
       }
     }
@@ -831,6 +855,11 @@
     }
   }
 
+  /** The action form of event `id` as the panel shows it now (null once it moved on). */
+  function actionsOf(id) {
+    return document.querySelector(`#gm-panel-body .gm-event[data-event-id="${CSS.escape(String(id))}"] .gm-actions`);
+  }
+
   /** After an action went through, its words are spent: clear the form it was typed in. */
   function clearTypedInputs() {
     for (const input of document.querySelectorAll("#gm-panel-body .gm-actions input[name]")) input.value = "";
@@ -861,7 +890,7 @@
     try {
       r = await api(`/api/locate?${q}`);
     } catch (err) {
-      if (S.selected && S.selected.latlng === latlng) openPanel(...header, h("p", { className: "gm-error" }, err.status === 422 ? L_("outside_coverage") : `${L_("failed")}: ${err.message}`));
+      if (S.selected && S.selected.latlng === latlng) openPanel(...header, h("p", { className: "gm-error" }, err.status === 422 ? L_("outside_coverage") : failure(err)));
       return;
     }
     if (!S.selected || S.selected.latlng !== latlng) return;
@@ -952,7 +981,7 @@
       loadTriage();
       openEvent(id);
     } catch (err) {
-      showToast(`${L_("failed")}: ${err.message}`, "error");
+      showToast(failure(err), "error");
     }
   }
 
@@ -1189,7 +1218,7 @@
         if (c && c.department_code && c.department_name) S.departments.set(c.department_code, c.department_name);
       }
     } catch (err) {
-      showToast(`${L_("category")}: ${err.message}`, "error");
+      showToast(`${L_("category")}: ${errorText(err, t)}`, "error");
       return;
     }
     const sel = $("gm-filter-category");

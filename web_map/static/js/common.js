@@ -42,6 +42,11 @@
     return found ? decodeURIComponent(found.slice("gridmap_csrf=".length)) : "";
   }
 
+  /** A request abandoned for a newer one (see `latest`): not a failure to show anyone. */
+  function aborted(err) {
+    return Boolean(err) && err.name === "AbortError";
+  }
+
   async function api(url, options) {
     const res = await fetch(url, Object.assign({ headers: { Accept: "application/json" } }, options));
     if (res.status === 401) {
@@ -65,5 +70,70 @@
     });
   }
 
-  window.GridmapCommon = { h, ApiError, csrfToken, api, post };
+  // The one request of each name still wanted: filters changed twice quickly send two
+  // loads, and the first one's answer, arriving last, must not overwrite the second's.
+  const wanted = new Map(); // name -> AbortController
+
+  /** A request (possibly several pages) that supersedes the previous one of `name`: the
+   * previous one is aborted, and an answer that still arrives for it is refused with an
+   * AbortError (test with `aborted(err)`), so only the latest request's answers are used. */
+  function latest(name) {
+    const before = wanted.get(name);
+    if (before) before.abort();
+    const controller = new AbortController();
+    wanted.set(name, controller);
+    const isCurrent = () => wanted.get(name) === controller;
+    const stale = () => new DOMException(`${name}: superseded by a newer request`, "AbortError");
+    return {
+      signal: controller.signal,
+      isCurrent,
+      async api(url, options) {
+        if (!isCurrent()) throw stale();
+        const body = await api(url, Object.assign({}, options, { signal: controller.signal }));
+        if (!isCurrent()) throw stale();
+        return body;
+      },
+      /** The request is over: forget it (a later `latest(name)` has nothing to abort). */
+      done() {
+        if (isCurrent()) wanted.delete(name);
+      },
+    };
+  }
+
+  /** `template` with {name} replaced by params[name] (missing ones stay as written). */
+  function fill(template, params) {
+    return String(template).replace(/\{(\w+)\}/g, (all, key) => (params[key] === undefined ? all : String(params[key])));
+  }
+
+  /** What a refused request says to a person, in the page's language (`labels`, the page's
+   * label table): the error body's stable `code` and details choose a catalogue text; the
+   * server's own message only where the catalogue has none. */
+  function errorText(err, labels) {
+    const t = labels || {};
+    const say = (key, params) => (key in t ? fill(t[key], params || {}) : null);
+    if (!err) return t.failed || "";
+    const d = err.details || {};
+    const code = err.code;
+    const sep = t.list_sep || ", ";
+    const field = (name) => t[`field_${name}`] || name;
+    let text = null;
+    if (code === "invalid_input" && Array.isArray(d.missing) && d.missing.length) {
+      text = say("error_missing", { fields: d.missing.map(field).join(sep) });
+    } else if (code === "invalid_input" && d.field && `field_${d.field}` in t) {
+      text = say("error_invalid_field", { field: field(d.field) });
+    } else if (code === "conflict" && Array.isArray(d.waiting_for) && d.waiting_for.length) {
+      text = say("error_co_handlers_waiting", { teams: d.waiting_for.join(sep) });
+    } else if (code === "illegal_transition" && d.current_state && `status_${d.current_state}` in t) {
+      text = say("error_illegal_transition", { state: t[`status_${d.current_state}`] });
+    } else if (code) {
+      text = say(`error_${code}`);
+    } else if (err instanceof ApiError) {
+      text = say("error_status", { status: err.status }); // an answer without an error body
+    } else {
+      text = say("error_network"); // fetch itself failed: no answer from the server
+    }
+    return text || err.message || t.failed || "";
+  }
+
+  window.GridmapCommon = { h, ApiError, csrfToken, api, post, latest, aborted, errorText };
 })();
