@@ -132,7 +132,7 @@ def _serve(db_url: str, home: Path, env: dict[str, str] | None = None) -> Iterat
 
 
 def _wait_for_health(base: str, proc: subprocess.Popen[bytes], log_path: Path) -> None:
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"the service exited ({proc.returncode}):\n{log_path.read_text()}")
@@ -143,7 +143,7 @@ def _wait_for_health(base: str, proc: subprocess.Popen[bytes], log_path: Path) -
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"the service did not answer /health in 60 s:\n{log_path.read_text()}")
+    raise RuntimeError(f"the service did not answer /health in 180 s:\n{log_path.read_text()}")
 
 
 @pytest.fixture(scope="session")
