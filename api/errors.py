@@ -64,6 +64,11 @@ def domain_error_response(request: Request, exc: e.GridmapError) -> JSONResponse
     if status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc.message)
     headers = {"Retry-After": "5"} if status == 503 else None
+    if isinstance(exc, e.DatabaseUnavailable):
+        # The log above has where and why; a caller (an anonymous one too) learns only that
+        # the database is unavailable and when to try again, not the server's host or user.
+        body = error_body(exc.code, "the database is unavailable; try again shortly")
+        return JSONResponse(body, status_code=status, headers=headers)
     return JSONResponse(
         error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers
     )
