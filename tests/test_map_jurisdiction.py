@@ -38,6 +38,7 @@ G_EAST = f"{f.C3}001"
 MAP_USERS = [
     ("county-operator", "operator", [f.COUNTY]),
     ("west-operator", "operator", [f.T1]),
+    ("west-supervisor", "supervisor", [f.T1]),
     ("g1-worker", "grid_worker", [f.G1]),
     ("no-areas", "operator", []),
 ]
@@ -83,6 +84,14 @@ def active_version(county_url: str) -> int:
 
 
 # --- OGC API features -------------------------------------------------------------------
+
+
+def test_a_township_supervisor_reads_only_its_township_over_ogc(app: TestClient) -> None:
+    """The assessment page (/stats) colours its map from these layers."""
+    west = login(app, "west-supervisor")
+    assert sorted(item_codes(west, "grid", limit=5000)) == sorted(WEST_GRIDS)
+    assert sorted(item_codes(west, "community", limit=5000)) == [f.C1, f.C2]
+    assert item_codes(west, "township", limit=1000) == [f.T1]
 
 
 def test_a_township_operator_reads_only_its_township_over_ogc(app: TestClient) -> None:
