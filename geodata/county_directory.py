@@ -328,20 +328,7 @@ def read_rules(session: Session, *, county_code: str, path: str | Path) -> list[
         session.scalars(select(Department.code).where(Department.county_code == county_code))
     )
     entries = read_responsibility_table(path, department_codes=departments)
-    return [
-        RuleRow(
-            code=e.code,
-            name=e.name,
-            name_en=e.name_en,
-            group=e.group,
-            mode=e.mode,
-            department_code=e.department_code,
-            default_priority=e.default_priority,
-            response_minutes=e.response_minutes,
-            time_limit_hours=e.time_limit_hours,
-        )
-        for e in entries
-    ]
+    return [e.as_rule() for e in entries]
 
 
 def store_rules(

@@ -28,7 +28,6 @@ from geodata.responsibility import (
 from geodata.validation import EXCEPTION_HOUSEHOLDS
 from gridmap import boundaries, categories, teams
 from gridmap.buildings import BuildingRows, replace_buildings
-from gridmap.categories import RuleRow
 from gridmap.divisions import DivisionRow, replace_divisions
 from gridmap.routing import Router
 from gridmap.settings import Settings
@@ -189,20 +188,7 @@ def _load_county_lists(session: Session, county_code: str) -> tuple[list[Departm
     rules = categories.replace_responsibility_list(
         session,
         county_code=county_code,
-        rules=[
-            RuleRow(
-                code=e.code,
-                name=e.name,
-                name_en=e.name_en,
-                group=e.group,
-                mode=e.mode,
-                department_code=e.department_code,
-                default_priority=e.default_priority,
-                response_minutes=e.response_minutes,
-                time_limit_hours=e.time_limit_hours,
-            )
-            for e in entries
-        ],
+        rules=[e.as_rule() for e in entries],
     )
     return departments, rules
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gridmap.categories import RuleRow
 from gridmap.errors import DataFileError
 from gridmap.models import HANDLING_MODES, PRIORITIES
 
@@ -54,6 +55,20 @@ class ResponsibilityEntry:
     default_priority: str
     response_minutes: int | None
     time_limit_hours: float
+
+    def as_rule(self) -> RuleRow:
+        """This category as a county-wide line of the stored responsibility list."""
+        return RuleRow(
+            code=self.code,
+            name=self.name,
+            name_en=self.name_en,
+            group=self.group,
+            mode=self.mode,
+            department_code=self.department_code,
+            default_priority=self.default_priority,
+            response_minutes=self.response_minutes,
+            time_limit_hours=self.time_limit_hours,
+        )
 
 
 class _Problems:

@@ -132,7 +132,7 @@ class _ScopeCache:
 CACHE = _ScopeCache()
 
 
-def _named_areas(
+def named_areas(
     session: Session, jurisdiction: Jurisdiction
 ) -> tuple[set[str], list[str], list[str]]:
     """(whole counties, layers, codes) the jurisdiction names; a team without areas works
@@ -164,7 +164,7 @@ def scope_for(session: Session, *, jurisdiction: Jurisdiction, version_id: int) 
     cached = CACHE.get(key)
     if cached is not None:
         return cached
-    counties, layers, codes = _named_areas(session, jurisdiction)
+    counties, layers, codes = named_areas(session, jurisdiction)
     found: set[str] = set()
     if codes:
         found = set(

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gridmap.area_scope import named_areas
 from gridmap.errors import PermissionDenied
-from gridmap.models import BoundaryVersion, Team
+from gridmap.models import BoundaryVersion
 from gridmap.permissions import Jurisdiction
 
 
@@ -57,36 +58,11 @@ class WriteScope:
         )
 
 
-def _named(jurisdiction: Jurisdiction) -> tuple[list[str], list[str]]:
-    layers: list[str] = []
-    codes: list[str] = []
-    for layer, named in (
-        ("township", jurisdiction.township_codes),
-        ("community", jurisdiction.community_codes),
-        ("grid", jurisdiction.grid_codes),
-    ):
-        for code in sorted(named):
-            layers.append(layer)
-            codes.append(code)
-    return layers, codes
-
-
-def _whole_counties(session: Session, jurisdiction: Jurisdiction) -> set[str]:
-    counties = set(jurisdiction.county_codes)
-    layers, _ = _named(jurisdiction)
-    if not counties and not layers and jurisdiction.team_id is not None:
-        team = session.get(Team, jurisdiction.team_id)
-        if team is not None:
-            counties.add(team.county_code)
-    return counties
-
-
 def counties_of(session: Session, *, jurisdiction: Jurisdiction) -> frozenset[str] | None:
     """The counties a jurisdiction lies in (None: every county)."""
     if jurisdiction.everywhere:
         return None
-    counties = _whole_counties(session, jurisdiction)
-    layers, codes = _named(jurisdiction)
+    counties, layers, codes = named_areas(session, jurisdiction)
     if codes:
         counties.update(
             session.scalars(
@@ -119,9 +95,11 @@ _DOWN = text(
 
 def write_scope(session: Session, *, jurisdiction: Jurisdiction, county_code: str) -> WriteScope:
     """What of `county_code` the jurisdiction may change (its current areas)."""
-    if jurisdiction.everywhere or county_code in _whole_counties(session, jurisdiction):
+    if jurisdiction.everywhere:
         return WriteScope(county_code, True, frozenset())
-    layers, codes = _named(jurisdiction)
+    counties, layers, codes = named_areas(session, jurisdiction)
+    if county_code in counties:
+        return WriteScope(county_code, True, frozenset())
     found: set[str] = set()
     if codes:
         found = set(
