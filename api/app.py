@@ -20,6 +20,7 @@ from api import (
     locate,
     ogc,
     pages,
+    queues,
     search,
     stats,
     stream,
@@ -128,6 +129,7 @@ def create_app(
     app.include_router(admin.router)
     app.include_router(locate.router)
     app.include_router(events.router)
+    app.include_router(queues.router)
     app.include_router(stats.router)
     app.include_router(stats.pages)
     app.include_router(drafts.router)

@@ -68,6 +68,8 @@ ROUTE_ACTIONS: dict[tuple[str, str], str] = {
     ("POST", "/api/events"): "events.ingest",
     ("GET", "/api/events"): "events.read",
     ("GET", "/api/events/triage"): "events.read",
+    ("GET", "/api/queues"): "events.read",
+    ("POST", "/api/events/{event_id}/acknowledge"): "events.acknowledge",
     ("GET", "/api/events/{event_id}"): "events.read",
     ("GET", "/api/events/{event_id}/log"): "events.read",
     ("GET", "/api/events/{event_id}/photos"): "events.read",

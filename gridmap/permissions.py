@@ -86,6 +86,7 @@ ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
     ),
     "events.stats": ("statistics", frozenset({OPERATOR, SUPERVISOR, ADMIN, PLANNER})),
     "events.place": ("place an unplaced event on the map (triage)", _DISPATCH),
+    "events.acknowledge": ("acknowledge an alert (who and when go on the timeline)", _DISPATCH),
     "events.photo": ("attach a photo", _DISPATCH | _HANDLERS),
     "events.reporter": (
         "see a reporter's full name and phone to call back (logged)",
