@@ -36,6 +36,7 @@ from api.security_headers import SecurityHeaders
 from gridmap import __version__
 from gridmap.db import check_database, make_engine, resolve_database_url, session_factory
 from gridmap.ingest_batcher import IngestBatcher
+from gridmap.notify import start_stream_retention
 from gridmap.overdue_watch import start_overdue_watch
 from gridmap.read_replica import ReadReplica
 from gridmap.routing import Router
@@ -85,6 +86,10 @@ def create_app(
         app.state.overdue_watch = start_overdue_watch(
             engine, interval_s=settings.overdue_check_seconds
         )
+        # The stream's messages are kept for reconnecting clients, not forever.
+        app.state.stream_retention = start_stream_retention(
+            engine, days=settings.stream_retention_days
+        )
         app.state.tile_renderer = tiles.start_prerendering(app.state.ctx, app.state.stream_listener)
         if freeze_after_start:
             # Everything built so far (the libraries, the routing snapshot) lives as long as
@@ -100,6 +105,8 @@ def create_app(
             await asyncio.to_thread(app.state.tile_renderer.stop)
             if app.state.overdue_watch is not None:
                 await asyncio.to_thread(app.state.overdue_watch.stop)
+            if app.state.stream_retention is not None:
+                await asyncio.to_thread(app.state.stream_retention.stop)
             await app.state.stream_listener.stop()
             if app.state.ctx.read_replica is not None:
                 app.state.ctx.read_replica.dispose()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
@@ -28,4 +28,3 @@ class AppContext:
     token_gate: TokenGate | None = None
     # GRIDMAP_READ_DATABASE_URL's standby (None: every read goes to the primary).
     read_replica: ReadReplica | None = None
-    extras: dict[str, Any] = field(default_factory=dict)

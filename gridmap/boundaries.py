@@ -243,15 +243,6 @@ def create_version(
     return version
 
 
-def discard_version(session: Session, *, version_id: int) -> None:
-    version = _lock_version(session, version_id)
-    if version.status not in ("draft", "staged"):
-        raise Conflict(f"version {version_id} is {version.status}; only drafts can be discarded")
-    session.execute(text("DELETE FROM draft_area WHERE version_id = :v"), {"v": version_id})
-    version.status = "discarded"
-    session.flush()
-
-
 # --- staging ----------------------------------------------------------------------------
 
 

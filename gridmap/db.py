@@ -284,11 +284,3 @@ def downgrade(url: str, revision: str = "base") -> None:
 
     with translate_errors(url):
         command.downgrade(_alembic_config(url), revision)
-
-
-def current_revision(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        exists = conn.execute(text("SELECT to_regclass('alembic_version')")).scalar()
-        if not exists:
-            return None
-        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()

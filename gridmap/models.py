@@ -13,6 +13,13 @@ their rows in `draft_area` until they are activated.
 Every row that belongs to a county carries `county_code`, so one database can serve a
 city or a province, jurisdictions filter cheaply, and tables can be distributed by
 county (Citus) later.
+
+Not every model is queried through the ORM: `area_part`, `area_tile`, `tile_store`,
+`draft_area` and `draft_edit` are read and written by SQL text in gridmap.boundaries,
+gridmap.publishing, gridmap.tiles and gridmap.drafts (set-based statements the ORM would
+only wrap). Their models stay as the one declaration of the schema that
+tests/test_foundation.py compares with what the migrations create, so a migration and
+this file cannot drift apart.
 """
 
 from __future__ import annotations

@@ -30,14 +30,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from gridmap.errors import InvalidInput
+from gridmap.periodic import PeriodicJob, take_turn
 from gridmap.permissions import Jurisdiction
+
+log = logging.getLogger("gridmap.notify")
 
 STREAM_CHANNEL = "gridmap_stream"
 BOUNDARIES_CHANNEL = "gridmap_boundaries"
@@ -211,6 +215,43 @@ def delete_messages_older_than(session: Session, *, days: float) -> int:
     )
     session.flush()
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+# The advisory lock a retention run holds: one process trims at a time (gridmap.periodic).
+RETENTION_LOCK_KEY = "gridmap.stream_retention"
+# How often the service trims: the table grows by at most an hour's messages past the limit.
+RETENTION_INTERVAL_S = 3600.0
+
+
+def trim_stream(engine: Engine, *, days: float) -> int | None:
+    """One retention run in its own transaction: delete the messages older than `days`,
+    commit, return how many (None when another process is trimming right now)."""
+    with Session(engine) as session:
+        if not take_turn(session, RETENTION_LOCK_KEY):
+            return None
+        deleted = delete_messages_older_than(session, days=days)
+        session.commit()
+    if deleted:
+        log.info("stream retention deleted %d messages older than %s days", deleted, days)
+    return deleted
+
+
+def start_stream_retention(
+    engine: Engine, *, days: float, interval_s: float = RETENTION_INTERVAL_S
+) -> PeriodicJob | None:
+    """Trim `stream_message` every `interval_s` seconds to the last `days` days (a client
+    reconnecting with an older Last-Event-ID gets what is left); None when `days` is 0,
+    the setting's "keep every message"."""
+    if days <= 0:
+        return None
+    job = PeriodicJob(
+        name="stream retention",
+        interval_s=interval_s,
+        run=lambda: trim_stream(engine, days=days),
+        setting="GRIDMAP_STREAM_RETENTION_DAYS",
+    )
+    job.start()
+    return job
 
 
 # --- what a stream reader needs to know which ids are settled ---------------------------

@@ -101,6 +101,11 @@ class Settings(BaseSettings):
     overdue_check_seconds: float = Field(
         default=60.0, description="how often the service marks overdue events; 0: off"
     )
+    stream_retention_days: float = Field(
+        default=30.0,
+        ge=0,
+        description="live-stream messages kept this many days, trimmed hourly; 0: kept forever",
+    )
 
     # Map
     tile_url: str | None = Field(

@@ -108,22 +108,6 @@ def set_duties(session: Session, *, county_code: str, duties: Iterable[DutyRow])
     return len(rows)
 
 
-def get_team(session: Session, *, team_id: int) -> Team:
-    team = session.get(Team, team_id)
-    if team is None:
-        raise NotFound(f"team {team_id} does not exist")
-    return team
-
-
-def team_by_code(session: Session, *, county_code: str, code: str) -> Team:
-    team = session.scalars(
-        select(Team).where(Team.county_code == county_code, Team.code == code)
-    ).one_or_none()
-    if team is None:
-        raise NotFound(f"team {code} does not exist in county {county_code}")
-    return team
-
-
 def responsible_team(
     session: Session, *, county_code: str, layer: str, area_code: str
 ) -> Team | None:

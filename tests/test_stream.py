@@ -29,12 +29,16 @@ from api.stream import stream_scope
 from gridmap.db import make_engine
 from gridmap.errors import InvalidInput
 from gridmap.notify import (
+    RETENTION_LOCK_KEY,
     StreamMessage,
     announce,
     delete_messages_older_than,
     messages_after,
+    start_stream_retention,
+    trim_stream,
 )
 from gridmap.permissions import SYSTEM, Jurisdiction, Principal
+from gridmap.settings import Settings
 from tests.conftest import ROOT, create_database, drop_database
 
 pytestmark = pytest.mark.anyio
@@ -626,3 +630,65 @@ def test_retention_deletes_only_messages_older_than_the_limit(session: Session) 
     assert [m.id for m in messages_after(session, last_id=0)] == [new]
     with pytest.raises(InvalidInput, match="retention must be positive"):
         delete_messages_older_than(session, days=0)
+
+
+def _age_days(engine: Engine, message_id: int, days: int) -> None:
+    with engine.begin() as conn:
+        conn.execute(
+            text("UPDATE stream_message SET at = now() - make_interval(days => :d) WHERE id = :id"),
+            {"d": days, "id": message_id},
+        )
+
+
+def _kept(engine: Engine) -> list[int]:
+    with engine.connect() as conn:
+        return list(conn.scalars(text("SELECT id FROM stream_message ORDER BY id")))
+
+
+def _announced(engine: Engine, n: int) -> list[int]:
+    with Session(engine) as writer:
+        ids = [announce(writer, kind="event.created", payload={"n": i}) for i in range(n)]
+        writer.commit()
+    return ids
+
+
+def test_retention_runs_in_one_process_at_a_time(engine: Engine) -> None:
+    old, new = _announced(engine, 2)
+    _age_days(engine, old, 31)
+    with Session(engine) as other_process:
+        other_process.execute(
+            text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": RETENTION_LOCK_KEY}
+        )
+        assert trim_stream(engine, days=30) is None  # the other one is trimming
+        assert _kept(engine) == [old, new]
+    assert trim_stream(engine, days=30) == 1
+    assert _kept(engine) == [new]
+
+
+def test_the_service_trims_the_stream_on_its_own_and_zero_days_keeps_everything(
+    engine: Engine,
+) -> None:
+    assert start_stream_retention(engine, days=0) is None
+    old, new = _announced(engine, 2)
+    _age_days(engine, old, 8)
+    job = start_stream_retention(engine, days=7, interval_s=0.1)
+    assert job is not None
+    try:
+        deadline = time.monotonic() + 20
+        while old in _kept(engine) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        job.stop()
+    assert _kept(engine) == [new]
+    assert job.runs >= 1
+
+
+def test_the_retention_setting_is_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings().stream_retention_days == 30
+    monkeypatch.setenv("GRIDMAP_STREAM_RETENTION_DAYS", "0")
+    assert Settings().stream_retention_days == 0
+    monkeypatch.setenv("GRIDMAP_STREAM_RETENTION_DAYS", "-1")
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        Settings()
