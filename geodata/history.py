@@ -41,7 +41,7 @@ from gridmap.event_queries import co_handlers
 from gridmap.events import act, check_overdue
 from gridmap.ingest import ingest_event
 from gridmap.models import Event
-from gridmap.routing_types import Router
+from gridmap.routing_types import PointRouter
 
 ACTOR_OPERATOR = "demo-history:operator"
 ACTOR_TEAM = "demo-history:team"
@@ -197,7 +197,7 @@ def _team_codes(session: Session, *, county_code: str) -> tuple[dict[int, str], 
 def load_history(
     session: Session,
     *,
-    router: Router,
+    router: PointRouter,
     county_code: str,
     days: int = 30,
     per_day: float = DEFAULT_PER_DAY,

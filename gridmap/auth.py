@@ -153,15 +153,15 @@ def csrf_ok(key: bytes, session_token: str, given: str | None) -> bool:
 
 
 @dataclass(frozen=True)
-class AreaRef:
+class GrantedArea:
     county_code: str
     layer: str
     code: str
 
 
-def resolve_areas(session: Session, *, codes: Iterable[str]) -> list[AreaRef]:
+def resolve_areas(session: Session, *, codes: Iterable[str]) -> list[GrantedArea]:
     """The current county/township/community/grid with each code; unknown codes refused."""
-    refs: list[AreaRef] = []
+    refs: list[GrantedArea] = []
     for code in codes:
         if not code or len(code) > 40 or not code.isprintable():
             raise InvalidInput(
@@ -178,7 +178,7 @@ def resolve_areas(session: Session, *, codes: Iterable[str]) -> list[AreaRef]:
                 f"area {code!r}: no current county, township, community or grid has this code",
                 details={"field": "area", "value": code},
             )
-        refs.append(AreaRef(county_code=rows[0][0], layer=rows[0][1], code=code))
+        refs.append(GrantedArea(county_code=rows[0][0], layer=rows[0][1], code=code))
     return refs
 
 
@@ -198,7 +198,7 @@ def _parents(session: Session, *, county_code: str, layer: str, codes: Sequence[
 
 
 def jurisdiction_for(
-    session: Session, *, areas: Sequence[AreaRef], team_id: int | None
+    session: Session, *, areas: Sequence[GrantedArea], team_id: int | None
 ) -> Jurisdiction:
     """The jurisdiction of these areas (and team), with the townships the stream filters by,
     found from the current boundary hierarchy."""
@@ -246,11 +246,11 @@ def jurisdiction_for(
     )
 
 
-def user_areas(session: Session, *, user_id: int) -> list[AreaRef]:
+def user_areas(session: Session, *, user_id: int) -> list[GrantedArea]:
     rows = session.scalars(
         select(UserArea).where(UserArea.user_id == user_id).order_by(UserArea.id)
     )
-    return [AreaRef(county_code=r.county_code, layer=r.layer, code=r.area_code) for r in rows]
+    return [GrantedArea(county_code=r.county_code, layer=r.layer, code=r.area_code) for r in rows]
 
 
 def user_principal(session: Session, *, user: AppUser) -> Principal:
@@ -266,9 +266,9 @@ def user_principal(session: Session, *, user: AppUser) -> Principal:
     )
 
 
-def token_areas(token: ApiToken) -> list[AreaRef]:
+def token_areas(token: ApiToken) -> list[GrantedArea]:
     """The areas a token was given when it was made."""
-    return [AreaRef(**a) for a in token.area_codes.get("areas", [])]
+    return [GrantedArea(**a) for a in token.area_codes.get("areas", [])]
 
 
 # A token's principal, kept for at most this long per process. Only the jurisdiction is
@@ -402,7 +402,7 @@ def create_user(
     return user
 
 
-def list_users(session: Session) -> list[tuple[AppUser, list[AreaRef]]]:
+def list_users(session: Session) -> list[tuple[AppUser, list[GrantedArea]]]:
     users = session.scalars(select(AppUser).order_by(AppUser.username))
     return [(u, user_areas(session, user_id=u.id)) for u in users]
 

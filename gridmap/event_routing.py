@@ -9,7 +9,7 @@ from geoalchemy2 import WKTElement
 from gridmap import workflow as wf
 from gridmap.crs import point_to_wgs84
 from gridmap.errors import NotFound, OutsideCoverage
-from gridmap.routing_types import Router, RoutingResult
+from gridmap.routing_types import PointRouter, RoutingResult
 
 
 def routing_columns(result: RoutingResult) -> dict[str, Any]:
@@ -69,7 +69,7 @@ def unplaced_columns(
 
 
 def route_columns(
-    router: Router | None, *, lon: float | None, lat: float | None, crs: str, category: str
+    router: PointRouter | None, *, lon: float | None, lat: float | None, crs: str, category: str
 ) -> tuple[dict[str, Any], tuple[float, float] | None]:
     """The event's routing columns and its WGS84 point (None when it has no coordinates)."""
     if lon is None or lat is None:

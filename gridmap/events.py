@@ -49,7 +49,7 @@ from gridmap.models import (
 )
 from gridmap.permissions import EVERYWHERE, Jurisdiction
 from gridmap.photos import StoredPhoto
-from gridmap.routing_types import Router
+from gridmap.routing_types import PointRouter
 
 log = logging.getLogger("gridmap.events")
 
@@ -75,7 +75,7 @@ def get_event(session: Session, *, event_id: int, for_update: bool = False) -> E
 def place_event(
     session: Session,
     *,
-    router: Router,
+    router: PointRouter,
     event_id: int,
     lon: float,
     lat: float,

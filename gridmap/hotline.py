@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from gridmap.errors import DataFileError, InvalidInput
 from gridmap.event_input import EventInput, EventPolicy
 from gridmap.ingest import ingest_event
-from gridmap.routing_types import Router
+from gridmap.routing_types import PointRouter
 
 # Naive times in a hotline export are Beijing time: that is what the call centre's clock says.
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
@@ -187,7 +187,7 @@ def _row(line: int, record: dict[str, Any], default_source: str) -> HotlineRow:
 def import_events(
     session: Session,
     *,
-    router: Router | None,
+    router: PointRouter | None,
     rows: Iterable[HotlineRow],
     actor: str,
     all_or_nothing: bool,

@@ -34,7 +34,7 @@ from gridmap.errors import Conflict, InvalidInput, UnknownCategory
 from gridmap.event_input import EventInput, EventPolicy, check_event_input
 from gridmap.event_routing import route_columns
 from gridmap.models import Event
-from gridmap.routing_types import Router, TeamRef
+from gridmap.routing_types import PointRouter, TeamRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +106,7 @@ def _category_known(session: Session, code: str) -> bool:
 def ingest_event(
     session: Session,
     *,
-    router: Router | None,
+    router: PointRouter | None,
     payload: EventInput,
     actor: str,
     policy: EventPolicy | None = None,
@@ -146,7 +146,7 @@ def as_event(session: Session, columns: dict[str, Any]) -> Event:
 def take_in_event(
     session: Session,
     *,
-    router: Router | None,
+    router: PointRouter | None,
     payload: EventInput,
     actor: str,
     policy: EventPolicy | None = None,
@@ -185,7 +185,7 @@ def take_in_event(
 
 def prepare_event(
     *,
-    router: Router | None,
+    router: PointRouter | None,
     payload: EventInput,
     actor: str,
     policy: EventPolicy,

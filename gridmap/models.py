@@ -553,8 +553,9 @@ class Photo(Base):
     uploaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
 
 
-class StreamMessage(Base):
-    """Announcements for the live stream; the id is the SSE `Last-Event-ID` for catch-up."""
+class StreamMessageRow(Base):
+    """Announcements for the live stream; the id is the SSE `Last-Event-ID` for catch-up.
+    (Readers get them as `gridmap.notify.StreamMessage`.)"""
 
     __tablename__ = "stream_message"
     __table_args__ = (Index("ix_stream_message_at", "at"),)

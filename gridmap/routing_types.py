@@ -132,7 +132,7 @@ class RoutingResult:
         }
 
 
-class Router(Protocol):
+class PointRouter(Protocol):
     """What the event workflow needs from routing (gridmap.routing provides it)."""
 
     def route(

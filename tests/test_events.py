@@ -29,7 +29,7 @@ from gridmap.errors import (
 )
 from gridmap.event_input import EventInput, EventPolicy, mask_phone
 from gridmap.hotline import import_events, read_hotline_export
-from gridmap.models import Event, EventLog, StreamMessage, Team
+from gridmap.models import Event, EventLog, StreamMessageRow, Team
 from gridmap.routing import Router
 from gridmap.settings import Settings
 from gridmap.stats import event_stats
@@ -98,7 +98,7 @@ def test_a_report_is_routed_to_its_grid_team_logged_and_announced(
     assert event.status == "reported" and event.priority == "routine"
     assert actions_logged(session, event.id) == ["report"]
     announced = session.scalars(
-        select(StreamMessage).where(StreamMessage.kind.like("event.%"))
+        select(StreamMessageRow).where(StreamMessageRow.kind.like("event.%"))
     ).all()
     assert [(m.kind, m.payload["id"], m.payload["grid_code"]) for m in announced] == [
         ("event.created", event.id, f.G1)
@@ -177,7 +177,7 @@ def test_an_event_walks_every_step_of_the_closed_loop(session: Session, county: 
         ("visit", "archived", "archived"),
     ]
     assert timeline[4].actor == "李网格" and timeline[4].note == "已修补"
-    changed = session.scalar(select(func.count()).where(StreamMessage.kind == "event.changed"))
+    changed = session.scalar(select(func.count()).where(StreamMessageRow.kind == "event.changed"))
     assert changed == 7
 
 
@@ -359,8 +359,8 @@ def test_an_overdue_emergency_is_marked_announced_and_escalated(
     assert routine.escalation_level == "community"
     assert actions_logged(session, routine.id)[-2:] == ["overdue", "escalate"]
     overdue_msgs = session.scalars(
-        select(StreamMessage.payload["id"].as_integer()).where(
-            StreamMessage.kind == "event.overdue"
+        select(StreamMessageRow.payload["id"].as_integer()).where(
+            StreamMessageRow.kind == "event.overdue"
         )
     ).all()
     assert sorted(overdue_msgs) == sorted([event.id, routine.id])

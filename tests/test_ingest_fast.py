@@ -22,7 +22,7 @@ from gridmap.categories import RuleRow, replace_responsibility_list
 from gridmap.db import make_engine, session_factory
 from gridmap.errors import UnknownCategory
 from gridmap.event_input import EventInput
-from gridmap.models import AuditLog, Event, StreamMessage, Team
+from gridmap.models import AuditLog, Event, StreamMessageRow, Team
 from gridmap.routing import Router
 from gridmap.settings import Settings
 from tests import factories as f
@@ -68,9 +68,9 @@ def stored_row(engine: Engine, event_id: int) -> dict[str, Any]:
 
 def announced(session: Session, event_id: int) -> list[dict[str, Any]]:
     messages = session.scalars(
-        select(StreamMessage)
-        .where(StreamMessage.kind == "event.created")
-        .order_by(StreamMessage.id)
+        select(StreamMessageRow)
+        .where(StreamMessageRow.kind == "event.created")
+        .order_by(StreamMessageRow.id)
     ).all()
     return [m.payload for m in messages if m.payload["id"] == event_id]
 
