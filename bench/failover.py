@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import sys
 import time
 import uuid
@@ -155,7 +156,10 @@ def throughput(pair: Pair, base: str, seconds: float, rounds: int, clients: int)
     asyncio.run(closed_loop(base, clients, 2.0, f"warm-{uuid.uuid4().hex[:6]}"))  # not counted
     rates: dict[str, list[float]] = {"synchronous": [], "asynchronous": []}
     for r in range(rounds):
-        for mode in ("synchronous", "asynchronous"):
+        # ABBA: the event table grows and the load drifts over the run; alternating the
+        # order spreads that over both modes.
+        order = ("synchronous", "asynchronous")
+        for mode in order if r % 2 == 0 else order[::-1]:
             wait_for(pair, mode)
             run = f"tp-{mode[:4]}-{r}-{uuid.uuid4().hex[:6]}"
             done = asyncio.run(closed_loop(base, clients, seconds, run))
@@ -163,6 +167,54 @@ def throughput(pair: Pair, base: str, seconds: float, rounds: int, clients: int)
             print(f"  round {r + 1}: {mode} standby {done / seconds:7.1f} events/s", flush=True)
     wait_for(pair, "synchronous")
     return rates
+
+
+def commit_rate(url: str, clients: int, seconds: float) -> float:
+    """Single-row INSERT + COMMIT, as fast as answered, from `clients` connections: the
+    commits a second. What synchronous commit costs, without the service around it."""
+    import threading
+
+    done = [0] * clients
+    end = time.monotonic() + seconds
+
+    def one(i: int) -> None:
+        with psycopg.connect(libpq_conninfo(url), autocommit=True) as conn:
+            while time.monotonic() < end:
+                conn.execute("INSERT INTO bench_commit (client) VALUES (%s)", (i,))
+                done[i] += 1
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sum(done) / seconds
+
+
+def commit_price(pair: Pair, seconds: float, rounds: int, clients: list[int]) -> None:
+    """Commits a second with the standby synchronous and asynchronous, in ABBA order per
+    round (sync, async, async, sync, …) so a drift of the machine's load over the run
+    weighs on both modes alike; the median of each."""
+    with psycopg.connect(libpq_conninfo(pair.primary_url), autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_commit (id bigserial, client int)")
+    for n in clients:
+        got: dict[str, list[float]] = {"synchronous": [], "asynchronous": []}
+        for r in range(rounds):
+            order = ("synchronous", "asynchronous")
+            for mode in order if r % 2 == 0 else order[::-1]:
+                wait_for(pair, mode)
+                got[mode].append(commit_rate(pair.primary_url, n, seconds))
+        sync, asyn = statistics.median(got["synchronous"]), statistics.median(got["asynchronous"])
+        print(
+            f"  {n:>2} connection(s): synchronous {sync:8.0f} commits/s "
+            f"({1000 * n / sync:.2f} ms a commit), asynchronous {asyn:8.0f} commits/s "
+            f"({1000 * n / asyn:.2f} ms); runs: sync "
+            + " ".join(f"{x:.0f}" for x in got["synchronous"])
+            + ", async "
+            + " ".join(f"{x:.0f}" for x in got["asynchronous"]),
+            flush=True,
+        )
+    wait_for(pair, "synchronous")
 
 
 def failover(pair: Pair, base: str, rate: float, outage: float, after: float) -> None:
@@ -222,11 +274,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--clients", type=int, default=16, help="closed-loop senders")
     parser.add_argument("--rate", type=float, default=200.0, help="events/s offered at failover")
+    parser.add_argument("--commit-rounds", type=int, default=0, help="commit-price rounds")
+    parser.add_argument("--commit-seconds", type=float, default=3.0)
     parser.add_argument("--outage", type=float, default=1.0, help="seconds without a primary")
     parser.add_argument("--after", type=float, default=5.0, help="seconds sent after promotion")
     args = parser.parse_args()
     load = os.getloadavg()[0]
     print(f"load average before: {load:.2f} on {os.cpu_count()} CPUs", flush=True)
+    print(f"load average before (1, 5, 15 min): {os.getloadavg()}", flush=True)
     base_dir = BENCH_HOME / f"failover-{uuid.uuid4().hex[:8]}"
     with primary_and_standby(base_dir) as pair:
         env = {"GRIDMAP_OVERDUE_CHECK_SECONDS": "0", "GRIDMAP_AUTH_REQUIRED": "false"}
@@ -234,14 +289,18 @@ def main() -> None:
             if args.rounds > 0:
                 print(f"closed-loop ingest, {args.clients} senders, {args.duration:g} s a run:")
                 rates = throughput(pair, base, args.duration, args.rounds, args.clients)
-                sync = sum(rates["synchronous"]) / len(rates["synchronous"])
-                asyn = sum(rates["asynchronous"]) / len(rates["asynchronous"])
+                sync = statistics.median(rates["synchronous"])
+                asyn = statistics.median(rates["asynchronous"])
                 print(
-                    f"  mean: synchronous {sync:.1f} events/s, asynchronous {asyn:.1f} "
+                    f"  median: synchronous {sync:.1f} events/s, asynchronous {asyn:.1f} "
                     f"events/s ({100 * (1 - sync / asyn):+.1f} % cost of synchronous commit)"
                 )
-            failover(pair, base, args.rate, args.outage, args.after)
-    print(f"load average after: {os.getloadavg()[0]:.2f}")
+            if args.commit_rounds > 0:
+                print(f"single-row commits on the primary, {args.commit_seconds:g} s a run:")
+                commit_price(pair, args.commit_seconds, args.commit_rounds, [1, 8])
+            if args.rate > 0:
+                failover(pair, base, args.rate, args.outage, args.after)
+    print(f"load average after (1, 5, 15 min): {os.getloadavg()}")
 
 
 if __name__ == "__main__":
