@@ -188,9 +188,7 @@ def _plain(session: Session, period: stats.Period, scope: Jurisdiction) -> dict[
         if b == "team":
             joins += " LEFT JOIN team t ON t.id = e.team_id"
         if b == "grid_worker":
-            joins += " JOIN team t ON t.id = e.team_id"
-        if b == "grid_worker":
-            joins += " JOIN member m ON m.team_id = t.id AND m.role = 'grid_worker'"
+            joins += f" JOIN ({stats.GRID_WORKERS_SQL}) gw ON gw.team_id = e.team_id"
         rows = session.execute(
             text(PLAIN.format(key=key, joins=joins, scope=scope_sql)),
             {**params, "a": period.start, "b": period.end},

@@ -242,14 +242,16 @@ NO_DATA_YET: dict[str, tuple[str, str]] = {
 }
 
 # What a figure may be grouped by → (SQL of the key, SQL of the name, joins it needs).
-# A grid worker answers for the events of their grid's team: with two grid workers in a
-# team, each is credited with all of them (one row per worker).
+# A grid worker answers for the events of their grid's team. Each event is counted once:
+# a team with two grid workers is one row naming both ("张三、李四", key "12+13"), not a
+# row per worker each credited with every event (which made the rows add up to twice the
+# events); a team with one grid worker is that worker's row (key: the member's id).
 GROUPS: dict[str, tuple[str, str]] = {
     "township": ("e.township_code", "NULL"),
     "community": ("e.community_code", "NULL"),
     "grid": ("e.grid_code", "NULL"),
     "team": ("t.code", "t.name"),
-    "grid_worker": ("m.id::text", "m.name"),
+    "grid_worker": ("gw.key", "gw.name"),
     "department": ("e.department_code", "NULL"),
     "category": ("e.category_code", "NULL"),
 }
@@ -517,10 +519,16 @@ def _from(by: str | None) -> str:
     if by == "team":
         joins += " LEFT JOIN team t ON t.id = e.team_id"  # unassigned: the row of key None
     if by == "grid_worker":
-        joins += " JOIN team t ON t.id = e.team_id"
-    if by == "grid_worker":
-        joins += " JOIN member m ON m.team_id = t.id AND m.role = 'grid_worker'"
+        joins += f" JOIN ({GRID_WORKERS_SQL}) gw ON gw.team_id = e.team_id"
     return joins
+
+
+# The grid workers of each team, one row per team (see GROUPS).
+GRID_WORKERS_SQL = (
+    "SELECT team_id, string_agg(id::text, '+' ORDER BY id) AS key, "
+    "string_agg(name, '、' ORDER BY id) AS name "
+    "FROM member WHERE role = 'grid_worker' GROUP BY team_id"
+)
 
 
 def assess(
@@ -542,8 +550,8 @@ def assess(
     _check_groups(by)
     where, params = event_filter(period=period, area=area, county_code=county_code, scope=scope)
     # One scan for the total and every grouping on the event's own columns and its team
-    # (GROUPING SETS; `GROUPING(…)` tells the sets apart, as a key may be NULL). A grid
-    # worker's rows repeat a team's events per worker, so they take a query of their own.
+    # (GROUPING SETS; `GROUPING(…)` tells the sets apart, as a key may be NULL). The grid
+    # workers' rows join their teams' workers, so they take a query of their own.
     together = [b for b in by if b != "grid_worker"]
     keys = [GROUPS[b][0] for b in together]
     sets = ", ".join(["()", *(f"({k})" for k in keys)])

@@ -269,6 +269,37 @@ def test_the_grid_worker_is_credited_with_the_events_of_their_grid_team(
     assert sum(r["received"] for r in rows) == len(own)
 
 
+def test_a_team_with_two_grid_workers_counts_its_events_once(app: TestClient, db: Session) -> None:
+    """Two grid workers in one grid's team: one row naming both, each event once, and the
+    rows add up to the grid teams' events (each worker credited with every event made
+    them add up to more)."""
+    grid = sorted(f.GRIDS)[0]
+    team_id = db.execute(text("SELECT id FROM team WHERE code = :c"), {"c": f"T-{grid}"}).scalar()
+    db.execute(
+        text("INSERT INTO member (team_id, name, role) VALUES (:t, '赵网格', 'grid_worker')"),
+        {"t": team_id},
+    )
+    db.commit()
+    try:
+        sup = login(app, "county-sup")
+        rows = sup.get("/api/stats", params={**WEEK, "by": "grid_worker"}).json()["rows"]
+        own = _rows(db, "team_id IN (SELECT id FROM team WHERE level = 'grid')")
+        assert sum(r["received"] for r in rows) == len(own)
+        both = [r for r in rows if "赵网格" in (r["name"] or "")]
+        assert len(both) == 1 and both[0]["name"] == "李网格、赵网格"
+        assert both[0]["received"] == len(_rows(db, "team_id = :t", t=team_id))
+        # The drill-down behind the row lists the same events.
+        found = sup.get(
+            "/api/stats/events",
+            params={**WEEK, "by": "grid_worker", "key": both[0]["key"], "figure": "received"},
+        )
+        assert found.status_code == 200, found.text
+        assert found.json()["count"] == both[0]["received"]
+    finally:
+        db.execute(text("DELETE FROM member WHERE name = '赵网格'"))
+        db.commit()
+
+
 def test_the_figures_named_but_not_recorded_say_no_data_yet(app: TestClient) -> None:
     answer = login(app, "county-sup").get("/api/stats", params=WEEK).json()
     assert set(answer["no_data"]) == {"patrols", "patrol_km", "household_visits"}
