@@ -20,6 +20,7 @@ from api import (
     locate,
     ogc,
     pages,
+    phone,
     queues,
     search,
     stats,
@@ -144,6 +145,7 @@ def create_app(
     app.include_router(stream.router)
     app.include_router(tiles.router)
     app.include_router(search.router)
+    app.include_router(phone.router)
     app.include_router(pages.router)
     app.include_router(docs_pages.router)
     return app

@@ -31,7 +31,7 @@ from gridmap.db import translate_errors
 from gridmap.errors import AuthenticationRequired, InvalidInput, NotFound, PermissionDenied
 from gridmap.event_input import load_json
 from gridmap.models import Event
-from gridmap.permissions import SYSTEM, WORKFLOW_ACTIONS, Principal
+from gridmap.permissions import GRID_WORKER, SYSTEM, TEAM_MEMBER, WORKFLOW_ACTIONS, Principal
 from gridmap.settings import Network, trusted_networks
 
 router = APIRouter(tags=["auth"])
@@ -51,15 +51,23 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
         ("GET", "/login"),
         ("POST", "/api/auth/login"),
         ("GET", "/static/{path:path}"),
+        # The phone page's manifest and service worker: the same files for everyone.
+        ("GET", "/m/manifest.webmanifest"),
+        ("GET", "/m/sw.js"),
     }
 )
 
 # The HTML pages: an anonymous browser is sent to the login page rather than told 401.
-PAGES = frozenset({"/", "/editor", "/stats"})
+PAGES = frozenset({"/", "/editor", "/stats", "/m"})
 
 # (method, path template) → action in gridmap.permissions.ACTIONS.
 ROUTE_ACTIONS: dict[tuple[str, str], str] = {
     ("GET", "/"): "map.view",
+    # The grid worker's phone (api/phone.py).
+    ("GET", "/m"): "map.view",
+    ("GET", "/api/phone/grid"): "map.view",
+    ("GET", "/api/phone/tasks"): "events.read",
+    ("GET", "/api/phone/today"): "account.self",
     ("GET", "/editor"): "boundaries.draft",
     ("GET", "/api/locate"): "map.view",
     ("POST", "/api/locate"): "map.view",
@@ -425,10 +433,36 @@ def _set_cookies(response: Response, ctx: AppContext, token: str, csrf: str) -> 
 async def login(request: Request, ctx: ContextDep, session: SessionDep) -> Response:
     body, is_form = await _login_body(request)
     # Argon2 takes tens of milliseconds by design: keep it off the event loop.
-    return await run_in_threadpool(_login, ctx, session, body, is_form, source_addr(request))
+    phone = is_phone(request.headers.get("user-agent"))
+    return await run_in_threadpool(_login, ctx, session, body, is_form, source_addr(request), phone)
 
 
-def _login(ctx: AppContext, session: Session, body: LoginIn, is_form: bool, addr: str) -> Response:
+# The phone's user agents: Android, iOS and the WeChat/Harmony browsers all say "Mobile"
+# or name the system; a tablet counts as a phone here (it is carried on patrol).
+_PHONE_MARKS = ("mobi", "android", "iphone", "ipad", "harmonyos", "micromessenger")
+
+
+def is_phone(user_agent: str | None) -> bool:
+    ua = (user_agent or "").lower()
+    return any(mark in ua for mark in _PHONE_MARKS)
+
+
+def _home(role: str, wanted: str, phone: bool) -> str:
+    """Where a login lands: the page asked for; a grid worker or team member on a phone who
+    asked for nothing in particular lands on the phone page (the desktop view is a link)."""
+    if phone and wanted == "/" and role in (GRID_WORKER, TEAM_MEMBER):
+        return "/m"
+    return wanted
+
+
+def _login(
+    ctx: AppContext,
+    session: Session,
+    body: LoginIn,
+    is_form: bool,
+    addr: str,
+    phone: bool = False,
+) -> Response:
     # Counted (as a failure until the password checks out) and committed before the
     # password is checked: parallel guesses cannot all slip under the limit.
     attempt = accounts.start_login_attempt(
@@ -458,7 +492,7 @@ def _login(ctx: AppContext, session: Session, body: LoginIn, is_form: bool, addr
     session.commit()
     csrf = accounts.csrf_token(accounts.secret_key(ctx.settings), token)
     response: Response = (
-        RedirectResponse(_safe_next(body.next), status_code=303)
+        RedirectResponse(_home(user.role, _safe_next(body.next), phone), status_code=303)
         if is_form
         else JSONResponse({"username": user.username, "role": user.role, "csrf_token": csrf})
     )

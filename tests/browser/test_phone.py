@@ -1,0 +1,336 @@
+"""The grid worker's phone page (/m) in Chromium emulating a phone (390×844, touch, mobile,
+geolocation granted): a report with a photo and GPS; the same made offline, the page
+reloaded offline and the signal back (exactly one event, with its photo); a task started
+and reported back with an after photo; the service worker controls the page and the
+browser finds the app installable."""
+
+from __future__ import annotations
+
+import io
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+from sqlalchemy import text
+
+from tests.browser.conftest import Service, _poll_from_outside, _serve, add_user
+from tests.conftest import create_database, drop_database
+from tests.factories import C1, C2, G1, SmallCounty
+
+PASSWORD = "correct horse battery"
+PHONE_UA = (
+    "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/126.0 Mobile Safari/537.36"
+)
+HERE = SmallCounty.grid_center(G1)  # the worker stands in its own grid
+
+
+@pytest.fixture(scope="module")
+def phone_service(
+    server_url: str, small_county_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Service]:
+    """The service on a copy of the small county, login required, with a grid worker of
+    G1 (team T-G1) and a county operator."""
+    name = f"gridmap_phone_browser_{os.getpid()}_{time.monotonic_ns() % 10**8}"
+    db_url = create_database(server_url, name, template=small_county_template)
+    try:
+        for service in _serve(
+            db_url, tmp_path_factory.mktemp("phone-home"), env={"GRIDMAP_AUTH_REQUIRED": "true"}
+        ):
+            with service.sessions() as s:
+                from gridmap.auth import create_user
+
+                create_user(
+                    s,
+                    username="worker",
+                    role="grid_worker",
+                    password=PASSWORD,
+                    area_codes=[G1],
+                    team_code=f"T-{G1}",
+                )
+                s.commit()
+            add_user(
+                service, username="operator", role="operator", password=PASSWORD, areas=("990101",)
+            )
+            yield service
+    finally:
+        drop_database(server_url, name)
+
+
+@pytest.fixture(scope="module")
+def photo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 3000×2000 camera-sized JPEG: the phone must send it at most 1600 px wide."""
+    path = tmp_path_factory.mktemp("photos") / "camera.jpg"
+    Image.new("RGB", (3000, 2000), (90, 140, 60)).save(path, "JPEG", quality=90)
+    return path
+
+
+class Phone:
+    def __init__(self, browser: Any, service: Service) -> None:
+        self.service = service
+        self.context = browser.new_context(
+            viewport={"width": 390, "height": 844},
+            device_scale_factor=3,
+            is_mobile=True,
+            has_touch=True,
+            user_agent=PHONE_UA,
+            locale="zh-CN",
+            geolocation={"longitude": HERE[0], "latitude": HERE[1], "accuracy": 15},
+            permissions=["geolocation"],
+        )
+        self.page = self.context.new_page()
+        self.page.wait_for_function = _poll_from_outside(self.page)
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+
+    def login(self) -> None:
+        page = self.page
+        page.goto(f"{self.service.url}/login?next=%2F")
+        page.fill("input[name=username]", "worker")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{self.service.url}/m")  # a grid worker on a phone lands on /m
+        self.ready()
+
+    def ready(self) -> None:
+        self.page.wait_for_function("() => document.body.dataset.ready === '1'", timeout=60_000)
+
+    def controlled(self) -> None:
+        """Wait until the service worker controls the page (reloading once it is active)."""
+        page = self.page
+        page.wait_for_function(
+            "() => navigator.serviceWorker.ready.then(() => true)", timeout=30_000
+        )
+        if not page.evaluate("() => Boolean(navigator.serviceWorker.controller)"):
+            page.reload()
+            self.ready()
+        page.wait_for_function("() => Boolean(navigator.serviceWorker.controller)", timeout=30_000)
+
+    def pending(self) -> int:
+        return int(
+            self.page.evaluate("() => document.getElementById('ph-pending').dataset.pending || '0'")
+        )
+
+    def report(self, photo: Path, description: str) -> None:
+        page = self.page
+        page.click("#ph-report-btn")
+        page.click(".ph-cat[data-code=ROAD]")
+        page.set_input_files("#ph-photo", str(photo))
+        page.wait_for_selector(".ph-thumb img")
+        page.fill("#ph-desc", description)
+        page.click("#ph-send")
+        page.wait_for_selector("#ph-report", state="hidden")
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def phone(browser: Any, phone_service: Service) -> Iterator[Phone]:
+    p = Phone(browser, phone_service)
+    yield p
+    p.close()
+
+
+def events_described(service: Service, description: str) -> list[dict[str, Any]]:
+    with service.sessions() as s:
+        rows = s.execute(
+            text(
+                "SELECT e.id, e.source, e.external_id, e.grid_code, e.status,"
+                " (SELECT count(*) FROM photo p WHERE p.event_id = e.id) AS photos"
+                " FROM event e WHERE e.description = :d"
+            ),
+            {"d": description},
+        ).mappings()
+        return [dict(r) for r in rows]
+
+
+def wait_for(predicate: Any, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting")
+        time.sleep(0.2)
+
+
+def photo_size(phone: Phone, event_id: int) -> tuple[int, int]:
+    page = phone.page
+    listed = page.evaluate(f"() => fetch('/api/events/{event_id}/photos').then((r) => r.json())")
+    url = listed["photos"][0]["url"]
+    data = phone.context.request.get(phone.service.url + url).body()
+    return Image.open(io.BytesIO(data)).size
+
+
+def test_a_report_with_a_photo_and_gps_in_a_few_taps(phone: Phone, photo: Path) -> None:
+    phone.login()
+    page = phone.page
+    # My grid: its name and households on the map, my position with its accuracy circle.
+    page.wait_for_function(
+        "() => document.getElementById('ph-grid-info').textContent.includes('户')"
+    )
+    page.wait_for_function("() => window.GridmapPhone.fix !== null")
+    page.click("#ph-report-btn")
+    page.click(".ph-cat[data-code=ROAD]")
+    # Who answers for this place is shown before sending.
+    page.wait_for_function(f"() => document.getElementById('ph-who').dataset.grid === '{G1}'")
+    page.set_input_files("#ph-photo", str(photo))
+    page.wait_for_selector(".ph-thumb img")
+    page.fill("#ph-desc", "phone report online")
+    page.click("#ph-send")
+    found = wait_for(lambda: events_described(phone.service, "phone report online"))
+    assert len(found) == 1
+    event = found[0]
+    assert event["source"] == "grid_worker" and event["grid_code"] == G1
+    assert event["photos"] == 1
+    assert len(event["external_id"]) == 36  # minted on the phone (a UUID)
+    page.wait_for_function("() => document.getElementById('ph-pending').dataset.pending === '0'")
+    width, height = photo_size(phone, event["id"])
+    assert max(width, height) <= 1600 and (width, height) == (1600, 1067)
+    assert phone.errors == []
+
+
+def test_a_report_made_offline_survives_a_reload_and_goes_once(phone: Phone, photo: Path) -> None:
+    phone.login()
+    phone.controlled()
+    page = phone.page
+    phone.context.set_offline(True)
+    phone.report(photo, "phone report offline")
+    page.wait_for_function("() => document.getElementById('ph-pending').dataset.pending === '1'")
+    assert "待发送 1" in page.inner_text("#ph-pending")
+    # Reloaded with no signal: the page comes from the service worker, the report waits.
+    page.reload()
+    phone.ready()
+    page.wait_for_function("() => document.getElementById('ph-pending').dataset.pending === '1'")
+    assert events_described(phone.service, "phone report offline") == []
+    phone.context.set_offline(False)
+    found = wait_for(lambda: events_described(phone.service, "phone report offline"), 60)
+    page.wait_for_function("() => document.getElementById('ph-pending').dataset.pending === '0'")
+    # Sent again on purpose (a lost answer): still the one event.
+    page.evaluate("() => window.dispatchEvent(new Event('online'))")
+    time.sleep(1)
+    found = events_described(phone.service, "phone report offline")
+    assert len(found) == 1 and found[0]["photos"] == 1
+    assert phone.errors == []
+
+
+def test_a_draft_survives_a_reload(phone: Phone, photo: Path) -> None:
+    phone.login()
+    page = phone.page
+    page.click("#ph-report-btn")
+    page.click(".ph-cat[data-code=VEND]")
+    page.set_input_files("#ph-photo", str(photo))
+    page.wait_for_selector(".ph-thumb img")
+    page.fill("#ph-desc", "half typed")
+    page.reload()
+    phone.ready()
+    assert page.is_visible("#ph-report")
+    assert page.input_value("#ph-desc") == "half typed"
+    assert page.locator(".ph-thumb img").count() == 1
+    assert page.get_attribute(".ph-cat[data-code=VEND]", "aria-selected") == "true"
+    page.click("#ph-cancel")
+
+
+def _operator_event(browser: Any, service: Service) -> int:
+    """An event in G1 assigned to the worker's team, made by the operator's API calls."""
+    import datetime as dt
+    import uuid
+
+    op = browser.new_context()
+    try:
+        login = op.request.post(
+            f"{service.url}/api/auth/login", data={"username": "operator", "password": PASSWORD}
+        )
+        csrf = {"X-CSRF-Token": login.json()["csrf_token"]}
+        made = op.request.post(
+            f"{service.url}/api/events",
+            headers=csrf,
+            data={
+                "source": "12345",
+                "external_id": uuid.uuid4().hex,
+                "category": "ROAD",
+                "description": "a pothole for the phone",
+                "location": {"lon": HERE[0] + 0.001, "lat": HERE[1]},
+                "reporter": {"name": "张三", "phone": "13800001234"},
+                "reported_at": dt.datetime.now(dt.UTC).isoformat(),
+            },
+        )
+        event_id = int(made.json()["id"])
+        for action, body in (("register", {}), ("assign", {"team": f"T-{G1}"})):
+            answer = op.request.post(
+                f"{service.url}/api/events/{event_id}/actions/{action}", headers=csrf, data=body
+            )
+            assert answer.ok, answer.text()
+        return event_id
+    finally:
+        op.close()
+
+
+def test_a_task_started_and_reported_back_with_an_after_photo(
+    browser: Any, phone: Phone, photo: Path
+) -> None:
+    event_id = _operator_event(browser, phone.service)
+    phone.login()
+    page = phone.page
+    page.click(".ph-tab[data-view=tasks]")
+    item = f".ph-task[data-id='{event_id}']"
+    page.wait_for_selector(item)
+    assert page.get_attribute(f"{item} a[href^='geo:']", "href").startswith("geo:")
+    page.click(f"{item} button[data-action=start]")
+    wait_for(
+        lambda: (
+            events_described(phone.service, "a pothole for the phone")[0]["status"] == "in_progress"
+        )
+    )
+    page.wait_for_selector(f"{item} form[data-form=report_back]")
+    page.fill(f"{item} textarea.ph-note", "已填补")
+    page.set_input_files(f"{item} input.ph-after", str(photo))
+    page.wait_for_selector(f"{item} .ph-thumbs img")
+    page.click(f"{item} form[data-form=report_back] button[type=submit]")
+    done = wait_for(
+        lambda: [
+            e
+            for e in events_described(phone.service, "a pothole for the phone")
+            if e["status"] == "reported_back" and e["photos"] == 1
+        ]
+    )
+    assert done
+    # Gone from the list, counted in today's summary.
+    page.wait_for_selector(item, state="detached")
+    page.click(".ph-tab[data-view=today]")
+    page.wait_for_selector(".ph-card[data-key=tasks_handled]")
+    assert page.inner_text(".ph-card[data-key=tasks_handled] .ph-v") == "1"
+    assert phone.errors == []
+
+
+def test_the_service_worker_controls_the_page_and_the_app_is_installable(phone: Phone) -> None:
+    phone.login()
+    phone.controlled()
+    page = phone.page
+    manifest = page.evaluate(
+        "() => fetch(document.querySelector('link[rel=manifest]').href).then((r) => r.json())"
+    )
+    assert manifest["start_url"] == "/m" and manifest["display"] == "standalone"
+    cdp = phone.context.new_cdp_session(page)
+    # Chromium's own installability check. Playwright's contexts are incognito ones, in
+    # which Chromium never offers to install; every other criterion (manifest fields, icons,
+    # service worker, secure origin) must pass.
+    errors = cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]
+    assert [e for e in errors if e["errorId"] != "in-incognito"] == [], errors
+    parsed = cdp.send("Page.getAppManifest")
+    assert parsed["errors"] == [] and parsed["url"].endswith("/m/manifest.webmanifest")
+    # The neighbours' edges and the worker's own grid are on the map.
+    grid = page.evaluate(
+        "() => window.GridmapPhone.grid.grids.features.map((f) => f.properties.code)"
+    )
+    assert G1 in grid
+    neighbours = page.evaluate(
+        "() => window.GridmapPhone.grid.neighbours.features.map((f) => f.properties.code)"
+    )
+    assert f"{C1}002" in neighbours and f"{C2}001" in neighbours

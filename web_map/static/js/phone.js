@@ -1,0 +1,619 @@
+/* The grid worker's phone page (/m): my grid on a map, report (上报) in a few taps, my
+ * team's tasks (待办) and today's summary (今日); everything written goes through the
+ * outbox (phone_outbox.js), so it survives no signal, a reload or a crash of the page.
+ *
+ * Plain modern JavaScript, no build step, no inline code (strict CSP). Photos are read
+ * with createImageBitmap and previewed as data: URLs (the policy allows no blob: images).
+ */
+/* global L, GridmapCommon, GridmapOutbox */
+(function () {
+  "use strict";
+
+  const { h, api, errorText, csrfToken } = GridmapCommon;
+  const body = document.getElementById("ph-body");
+  const cfg = JSON.parse(body.dataset.config);
+  const t = cfg.labels;
+  const $ = (id) => document.getElementById(id);
+  const fill = (s, p) => String(s).replace(/\{(\w+)\}/g, (a, k) => (k in p ? p[k] : a));
+  const MAX_SIDE = 1600; // px: a photo's longer side after downscaling on the phone
+  const MAX_PHOTOS = 4; // what one event may carry (docs/api.md)
+  const OPEN = "reported,registered,assigned,in_progress,returned";
+
+  // Exposed for the tests and for debugging on a phone: the page's state, read-only use.
+  const state = (window.GridmapPhone = {
+    fix: null, // the last position {lon, lat, accuracy}
+    grid: null,
+    tasks: [],
+    categories: [],
+    ready: false,
+  });
+
+  // --- messages -----------------------------------------------------------------------
+  let toastTimer = null;
+  function toast(text) {
+    const el = $("ph-toast");
+    el.textContent = text;
+    el.hidden = false;
+    clearTimeout(toastTimer);
+    toastTimer = setTimeout(() => (el.hidden = true), 3500);
+  }
+
+  // --- the outbox badge and sending -----------------------------------------------------
+  async function showPending() {
+    const c = await GridmapOutbox.counts();
+    const el = $("ph-pending");
+    el.hidden = c.pending + c.failed === 0;
+    el.textContent = fill(t.pending, { n: c.pending }) + (c.failed ? ` · ${t.failed} ${c.failed}` : "");
+    el.dataset.pending = String(c.pending);
+    el.dataset.failed = String(c.failed);
+  }
+
+  function onSent(item, answer) {
+    if (item.failed) {
+      toast(`${t.failed}: ${errorText(Object.assign(new Error(item.failed.message), { code: item.failed.code, details: {} }), t)}`);
+    } else if (item.kind === "event") {
+      toast(t.sent);
+    }
+  }
+
+  async function flush() {
+    await GridmapOutbox.setMeta("csrf", csrfToken());
+    const sent = await GridmapOutbox.flush(onSent);
+    await showPending();
+    if (sent) {
+      loadEvents();
+      loadTasks();
+    }
+    return sent;
+  }
+
+  async function enqueue(item) {
+    item.created = item.created || Date.now();
+    await GridmapOutbox.put(item);
+    await showPending();
+    // Background sync where the browser has it (it sends even after the page is gone);
+    // `online` and focus below otherwise.
+    try {
+      const reg = await navigator.serviceWorker.ready;
+      if (reg.sync) await reg.sync.register(GridmapOutbox.SYNC_TAG);
+    } catch (err) {
+      /* no background sync here: the page's own retries send it */
+    }
+    if (navigator.onLine) flush();
+  }
+
+  function showNet() {
+    $("ph-net").hidden = navigator.onLine;
+  }
+
+  // --- the map: my grid ---------------------------------------------------------------
+  const map = L.map("ph-map", { zoomControl: false, attributionControl: false }).setView([35.8, 112.92], 13);
+  if (cfg.tileUrl) L.tileLayer(cfg.tileUrl, { maxZoom: 19 }).addTo(map);
+  const layers = {
+    grids: L.layerGroup().addTo(map),
+    buildings: L.layerGroup().addTo(map),
+    events: L.layerGroup().addTo(map),
+    me: L.layerGroup().addTo(map),
+  };
+  state.map = map;
+  state.layers = layers;
+
+  function drawGrid(data) {
+    state.grid = data;
+    layers.grids.clearLayers();
+    layers.buildings.clearLayers();
+    L.geoJSON(data.neighbours, { style: { color: "#777", weight: 1, dashArray: "4 4" }, interactive: false }).addTo(layers.grids);
+    const mine = L.geoJSON(data.grids, {
+      style: (f) => ({ color: "#b71c1c", weight: f.properties.layer === "grid" ? 3 : 1, fillOpacity: 0.04 }),
+      onEachFeature: (f, layer) =>
+        layer.bindTooltip(`${f.properties.name} · ${f.properties.households ?? "–"} ${t.households}`, { sticky: true }),
+    }).addTo(layers.grids);
+    for (const b of data.buildings.features) {
+      const [lon, lat] = b.geometry.coordinates;
+      const p = b.properties;
+      const marker = L.circleMarker([lat, lon], { radius: 5, color: "#1565c0", weight: 1, fillOpacity: 0.7 });
+      marker.bindPopup(() => h("div", { className: "ph-pop" }, h("b", {}, p.address || p.code), h("div", {}, `${p.households} ${t.households}`)));
+      marker.feature = b;
+      marker.addTo(layers.buildings);
+    }
+    const households = data.grids.features.reduce((n, f) => n + (f.properties.layer === "grid" ? f.properties.households || 0 : 0), 0);
+    const names = data.grids.features.filter((f) => f.properties.layer === "grid").map((f) => f.properties.name);
+    $("ph-grid-info").textContent = `${names.join("、")} · ${households} ${t.households} · ${data.buildings.features.length} ${t.buildings}`;
+    const bounds = mine.getBounds();
+    if (bounds.isValid()) map.fitBounds(bounds, { padding: [8, 8] });
+  }
+
+  async function loadGrid() {
+    try {
+      drawGrid(await api("/api/phone/grid"));
+    } catch (err) {
+      $("ph-grid-info").textContent = errorText(err, t);
+    }
+  }
+
+  async function loadEvents() {
+    try {
+      const data = await api(`/api/events?f=geojson&status=${OPEN}&limit=300`);
+      layers.events.clearLayers();
+      L.geoJSON(data, {
+        pointToLayer: (f, latlng) => L.circleMarker(latlng, { radius: 7, color: "#e65100", weight: 2, fillOpacity: 0.8 }),
+        onEachFeature: (f, layer) => layer.bindPopup(`#${f.id} ${f.properties.category_name || f.properties.category} · ${f.properties.status}`),
+      }).addTo(layers.events);
+      state.openEvents = data.features.length;
+    } catch (err) {
+      /* kept from the last answer (the service worker's copy when offline) */
+    }
+  }
+
+  // --- my position --------------------------------------------------------------------
+  let meMarker = null;
+  let meCircle = null;
+  const fixListeners = [];
+  function onFix(pos) {
+    const c = pos.coords;
+    state.fix = { lon: c.longitude, lat: c.latitude, accuracy: c.accuracy, at: pos.timestamp };
+    const ll = [c.latitude, c.longitude];
+    if (!meMarker) {
+      meCircle = L.circle(ll, { radius: c.accuracy, color: "#1e88e5", weight: 1, fillOpacity: 0.12, interactive: false }).addTo(layers.me);
+      meMarker = L.circleMarker(ll, { radius: 7, color: "#fff", weight: 2, fillColor: "#1e88e5", fillOpacity: 1 }).addTo(layers.me);
+    } else {
+      meCircle.setLatLng(ll).setRadius(c.accuracy);
+      meMarker.setLatLng(ll);
+    }
+    meMarker.bindTooltip(fill(t.accuracy, { m: Math.round(c.accuracy) }));
+    for (const fn of fixListeners) fn(state.fix);
+  }
+  if (navigator.geolocation) {
+    navigator.geolocation.watchPosition(onFix, () => {}, { enableHighAccuracy: true, maximumAge: 10000, timeout: 30000 });
+  }
+
+  // --- tabs ---------------------------------------------------------------------------
+  function showView(name) {
+    for (const v of ["map", "tasks", "today"]) $(`ph-view-${v}`).hidden = v !== name;
+    for (const b of document.querySelectorAll(".ph-tab")) b.classList.toggle("ph-on", b.dataset.view === name);
+    if (name === "map") map.invalidateSize();
+    if (name === "tasks") loadTasks();
+    if (name === "today") loadToday();
+  }
+  for (const b of document.querySelectorAll(".ph-tab")) b.addEventListener("click", () => showView(b.dataset.view));
+
+  // --- photos: downscaled on the phone ------------------------------------------------
+  async function downscale(file) {
+    const bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+    const scale = Math.min(1, MAX_SIDE / Math.max(bitmap.width, bitmap.height));
+    const w = Math.max(1, Math.round(bitmap.width * scale));
+    const hh = Math.max(1, Math.round(bitmap.height * scale));
+    const canvas = document.createElement("canvas");
+    canvas.width = w;
+    canvas.height = hh;
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, w, hh);
+    bitmap.close();
+    const blob = await new Promise((resolve) => canvas.toBlob(resolve, "image/jpeg", 0.82));
+    const thumb = document.createElement("canvas");
+    const ts = 72 / Math.max(w, hh);
+    thumb.width = Math.max(1, Math.round(w * ts));
+    thumb.height = Math.max(1, Math.round(hh * ts));
+    thumb.getContext("2d").drawImage(canvas, 0, 0, thumb.width, thumb.height);
+    return { blob, thumb: thumb.toDataURL("image/jpeg", 0.7), width: w, height: hh };
+  }
+
+  // --- report (上报) -------------------------------------------------------------------
+  const USAGE_KEY = "gridmap-phone-category-use";
+  const usage = () => JSON.parse(localStorage.getItem(USAGE_KEY) || "{}");
+  let draft = null; // {category, description, lon, lat, moved, photos: [{blob, thumb}]}
+  let pickMap = null;
+  let pin = null;
+
+  function saveDraft() {
+    // Every change is kept at once: a reload or a crash of the page loses nothing typed.
+    if (draft) GridmapOutbox.setMeta("draft", draft);
+  }
+
+  async function loadCategories() {
+    try {
+      const data = await api(`/api/categories${cfg.county ? `?county=${encodeURIComponent(cfg.county)}` : ""}`);
+      const seen = new Set();
+      state.categories = data.categories.filter((c) => !seen.has(c.code) && seen.add(c.code));
+    } catch (err) {
+      /* the service worker's copy, or none: the search box still takes a code */
+    }
+    drawCategories();
+  }
+
+  function catName(c) {
+    return cfg.lang === "en" && c.name_en ? c.name_en : c.name;
+  }
+
+  function drawCategories() {
+    const box = $("ph-cats");
+    box.replaceChildren();
+    const q = $("ph-cat-search").value.trim().toLowerCase();
+    const use = usage();
+    let list = state.categories.slice();
+    if (q) {
+      list = list.filter((c) => `${c.code} ${c.name} ${c.name_en || ""} ${c.department_name || ""}`.toLowerCase().includes(q));
+    } else {
+      // The worker's most used first, then the list's order; a short list to tap from.
+      list.sort((a, b) => (use[b.code] || 0) - (use[a.code] || 0));
+      list = list.slice(0, 8);
+    }
+    if (draft && draft.category && !list.some((c) => c.code === draft.category)) {
+      const chosen = state.categories.find((c) => c.code === draft.category);
+      if (chosen) list.unshift(chosen);
+    }
+    for (const c of list) {
+      box.append(
+        h(
+          "button",
+          {
+            type: "button",
+            role: "option",
+            className: "ph-cat" + (draft && draft.category === c.code ? " ph-on" : ""),
+            dataset: { code: c.code },
+            "aria-selected": draft && draft.category === c.code ? "true" : "false",
+            onclick: () => {
+              draft.category = c.code;
+              saveDraft();
+              drawCategories();
+              whoIsResponsible();
+            },
+          },
+          catName(c),
+        ),
+      );
+    }
+  }
+  $("ph-cat-search").addEventListener("input", drawCategories);
+
+  function drawThumbs() {
+    const box = $("ph-thumbs");
+    box.replaceChildren(
+      ...draft.photos.map((p, i) =>
+        h(
+          "span",
+          { className: "ph-thumb" },
+          h("img", { src: p.thumb, alt: `${t.photos} ${i + 1}` }),
+          h(
+            "button",
+            {
+              type: "button",
+              "aria-label": "×",
+              onclick: () => {
+                draft.photos.splice(i, 1);
+                saveDraft();
+                drawThumbs();
+              },
+            },
+            "×",
+          ),
+        ),
+      ),
+    );
+  }
+
+  $("ph-photo").addEventListener("change", async (e) => {
+    const files = Array.from(e.target.files || []);
+    e.target.value = "";
+    for (const f of files) {
+      if (draft.photos.length >= MAX_PHOTOS) break;
+      try {
+        draft.photos.push(await downscale(f));
+      } catch (err) {
+        toast(`${t.failed}: ${f.name}`);
+      }
+    }
+    saveDraft();
+    drawThumbs();
+  });
+
+  let whoSeq = 0;
+  async function whoIsResponsible() {
+    const el = $("ph-who");
+    if (!draft || draft.lon == null) {
+      el.textContent = t.no_position;
+      return;
+    }
+    const seq = ++whoSeq;
+    const q = `lon=${draft.lon}&lat=${draft.lat}${draft.category ? `&category=${encodeURIComponent(draft.category)}` : ""}`;
+    try {
+      const r = await api(`/api/locate?${q}`);
+      if (seq !== whoSeq) return;
+      const dep = r.decision && r.decision.department ? ` · ${r.decision.department.name}` : "";
+      const place = r.grid ? r.grid.name : t.responsible_unknown;
+      el.textContent = `${t.responsible}: ${place}${r.team ? ` · ${r.team.name}` : ""}${dep}`;
+      el.dataset.grid = r.grid ? r.grid.code : "";
+    } catch (err) {
+      if (seq !== whoSeq) return;
+      el.textContent = `${t.responsible}: ${t.responsible_unknown}`;
+      el.dataset.grid = "";
+    }
+  }
+
+  function placePin() {
+    if (draft.lon == null) return;
+    const ll = [draft.lat, draft.lon];
+    pin.setLatLng(ll);
+    pickMap.setView(ll, Math.max(pickMap.getZoom() || 0, 16));
+  }
+
+  function followFix(fix) {
+    // The pin follows the GPS until the worker drags it.
+    if (!draft || draft.moved || $("ph-report").hidden) return;
+    const first = draft.lon == null;
+    draft.lon = Number(fix.lon.toFixed(7));
+    draft.lat = Number(fix.lat.toFixed(7));
+    placePin();
+    if (first) whoIsResponsible();
+  }
+  fixListeners.push(followFix);
+
+  function openReport(existing) {
+    draft = existing || { category: null, description: "", lon: null, lat: null, moved: false, photos: [] };
+    $("ph-report").hidden = false;
+    $("ph-desc").value = draft.description || "";
+    $("ph-cat-search").value = "";
+    $("ph-report-msg").textContent = "";
+    drawCategories();
+    drawThumbs();
+    if (!pickMap) {
+      pickMap = L.map("ph-pick", { zoomControl: false, attributionControl: false }).setView(map.getCenter(), 16);
+      if (cfg.tileUrl) L.tileLayer(cfg.tileUrl, { maxZoom: 19 }).addTo(pickMap);
+      if (state.grid) L.geoJSON(state.grid.grids, { style: { color: "#b71c1c", weight: 2, fillOpacity: 0.03 }, interactive: false }).addTo(pickMap);
+      pin = L.marker(map.getCenter(), { draggable: true, autoPan: true }).addTo(pickMap);
+      pin.on("dragend", () => {
+        const ll = pin.getLatLng();
+        draft.lon = Number(ll.lng.toFixed(7));
+        draft.lat = Number(ll.lat.toFixed(7));
+        draft.moved = true;
+        saveDraft();
+        whoIsResponsible();
+      });
+      state.pin = pin;
+    }
+    setTimeout(() => pickMap.invalidateSize(), 0);
+    if (draft.lon == null && state.fix) followFix(state.fix);
+    else placePin();
+    if (draft.lon == null) $("ph-who").textContent = state.fix ? "" : t.no_position;
+    whoIsResponsible();
+    saveDraft();
+  }
+
+  function closeReport() {
+    $("ph-report").hidden = true;
+    draft = null;
+    GridmapOutbox.delMeta("draft");
+  }
+
+  $("ph-report-btn").addEventListener("click", () => openReport(null));
+  $("ph-cancel").addEventListener("click", closeReport);
+  $("ph-desc").addEventListener("input", () => {
+    draft.description = $("ph-desc").value;
+    saveDraft();
+  });
+
+  $("ph-report").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    const msg = $("ph-report-msg");
+    if (!draft.category) return void (msg.textContent = t.choose_category);
+    if (draft.lon == null) return void (msg.textContent = t.need_place);
+    const id = GridmapOutbox.newId();
+    const item = {
+      id,
+      kind: "event",
+      url: "/api/events",
+      body: {
+        source: "grid_worker",
+        external_id: id,
+        category: draft.category,
+        description: draft.description || "",
+        location: { lon: draft.lon, lat: draft.lat, crs: "wgs84" },
+        reported_at: new Date().toISOString(),
+      },
+      photos: draft.photos.map((p) => p.blob),
+    };
+    const use = usage();
+    use[draft.category] = (use[draft.category] || 0) + 1;
+    localStorage.setItem(USAGE_KEY, JSON.stringify(use));
+    // In the outbox first, then the draft is let go: never a moment when it is in neither.
+    await enqueue(item);
+    closeReport();
+    if (!navigator.onLine) toast(t.saved_offline);
+  });
+
+  // --- tasks (待办) ---------------------------------------------------------------------
+  const time = (iso) => (iso ? new Date(iso).toLocaleString(cfg.lang === "en" ? "en-GB" : "zh-CN", { month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit" }) : "–");
+
+  async function loadTasks() {
+    try {
+      const data = await api("/api/phone/tasks");
+      state.tasks = data.events;
+    } catch (err) {
+      /* the kept list (service worker) or the last one */
+    }
+    drawTasks();
+  }
+
+  function taskAction(ev, action, extra) {
+    return enqueue({
+      id: GridmapOutbox.newId(),
+      kind: "action",
+      url: `/api/events/${ev.id}/actions/${action}`,
+      body: Object.assign({}, extra || {}),
+    });
+  }
+
+  function drawTasks() {
+    const list = $("ph-tasks");
+    list.replaceChildren();
+    $("ph-task-count").textContent = state.tasks.length ? `(${state.tasks.length})` : "";
+    if (!state.tasks.length) {
+      list.append(h("li", { className: "ph-empty" }, t.no_tasks));
+      return;
+    }
+    for (const ev of state.tasks) list.append(taskItem(ev));
+  }
+
+  function taskItem(ev) {
+    const allowed = new Set(ev.allowed_actions || []);
+    const li = h("li", { className: "ph-task" + (ev.overdue ? " ph-overdue" : ""), dataset: { id: ev.id } });
+    const loc = ev.location;
+    li.append(
+      h("div", { className: "ph-task-head" }, h("b", {}, `#${ev.id} ${ev.category_name || ev.category}`), h("span", { className: "ph-status" }, t[`status_${ev.status}`] || ev.status)),
+      h("div", {}, ev.description || ev.address || ""),
+      h(
+        "div",
+        { className: "ph-clocks" },
+        `${t.response_due} ${time(ev.response_due_at)} · ${t.due} ${time(ev.due_at)}`,
+        ev.overdue ? h("b", { className: "ph-late" }, ` ${t.overdue}`) : null,
+      ),
+    );
+    const row = h("div", { className: "ph-actions" });
+    if (loc) row.append(h("a", { className: "ph-btn", href: `geo:${loc.lat},${loc.lon}?q=${loc.lat},${loc.lon}` }, t.navigate));
+    if (cfg.may.reporter && ev.reporter && ev.reporter.phone) {
+      row.append(
+        h(
+          "button",
+          {
+            type: "button",
+            className: "ph-btn",
+            onclick: async (e) => {
+              try {
+                // The full number comes through the audited reveal, only when tapped.
+                const r = await api(`/api/events/${ev.id}/reporter`);
+                e.target.replaceWith(h("a", { className: "ph-btn", href: `tel:${r.phone}` }, `${t.call} ${r.phone}`));
+              } catch (err) {
+                toast(errorText(err, t));
+              }
+            },
+          },
+          t.call,
+        ),
+      );
+    }
+    if (allowed.has("start") && cfg.may.start) {
+      row.append(
+        h(
+          "button",
+          {
+            type: "button",
+            className: "ph-btn ph-primary",
+            dataset: { action: "start" },
+            onclick: async () => {
+              await taskAction(ev, "start");
+              toast(t.done);
+            },
+          },
+          t.start,
+        ),
+      );
+    }
+    li.append(row);
+    if (allowed.has("report_back") && cfg.may.report_back) li.append(reportBackForm(ev));
+    if (allowed.has("return") && cfg.may.return) li.append(returnForm(ev));
+    return li;
+  }
+
+  function reportBackForm(ev) {
+    const note = h("textarea", { rows: 2, placeholder: t.note, maxlength: 2000, className: "ph-note" });
+    const input = h("input", { type: "file", accept: "image/*", capture: "environment", className: "ph-after" });
+    const thumbs = h("span", { className: "ph-thumbs" });
+    const photos = [];
+    input.addEventListener("change", async () => {
+      for (const f of Array.from(input.files || [])) {
+        const p = await downscale(f);
+        photos.push(p);
+        thumbs.append(h("img", { src: p.thumb, alt: t.after_photo }));
+      }
+      input.value = "";
+    });
+    return h(
+      "form",
+      {
+        className: "ph-subform",
+        dataset: { form: "report_back" },
+        onsubmit: async (e) => {
+          e.preventDefault();
+          if (!note.value.trim()) return void note.focus();
+          // The after photos first, then the report: the outbox sends in this order.
+          for (const p of photos) {
+            await enqueue({ id: GridmapOutbox.newId(), kind: "photo", url: `/api/events/${ev.id}/photos`, blob: p.blob });
+          }
+          await taskAction(ev, "report_back", { note: note.value.trim() });
+          toast(t.done);
+        },
+      },
+      note,
+      h("label", { className: "ph-photo-btn" }, t.after_photo, input),
+      thumbs,
+      h("button", { type: "submit", className: "ph-btn ph-primary" }, t.report_back),
+    );
+  }
+
+  function returnForm(ev) {
+    const reason = h("input", { type: "text", placeholder: t.reason, maxlength: 2000, className: "ph-reason" });
+    return h(
+      "form",
+      {
+        className: "ph-subform",
+        dataset: { form: "return" },
+        onsubmit: async (e) => {
+          e.preventDefault();
+          if (!reason.value.trim()) return void reason.focus();
+          await taskAction(ev, "return", { reason: reason.value.trim() });
+          toast(t.done);
+        },
+      },
+      reason,
+      h("button", { type: "submit", className: "ph-btn" }, t.return),
+    );
+  }
+
+  // --- today (今日) ---------------------------------------------------------------------
+  async function loadToday() {
+    const box = $("ph-today");
+    let data = null;
+    try {
+      data = await api("/api/phone/today");
+    } catch (err) {
+      /* offline: the kept answer or nothing */
+    }
+    box.replaceChildren();
+    if (!data) return;
+    for (const [key, value] of Object.entries(data.counts)) {
+      box.append(h("div", { className: "ph-card", dataset: { key } }, h("div", { className: "ph-v" }, String(value)), h("div", {}, t[key] || key)));
+    }
+  }
+
+  // --- start --------------------------------------------------------------------------
+  window.addEventListener("online", () => {
+    showNet();
+    flush();
+  });
+  window.addEventListener("offline", showNet);
+  window.addEventListener("focus", () => navigator.onLine && flush());
+  document.addEventListener("visibilitychange", () => document.visibilityState === "visible" && navigator.onLine && flush());
+
+  if ("serviceWorker" in navigator) {
+    navigator.serviceWorker.register(cfg.sw, { scope: "/m" }).catch(() => {});
+    navigator.serviceWorker.addEventListener("message", (e) => {
+      if (e.data && e.data.type === "outbox-changed") {
+        showPending();
+        loadEvents();
+        loadTasks();
+      }
+    });
+  }
+
+  (async () => {
+    showNet();
+    if (!cfg.may.report) $("ph-report-btn").hidden = true;
+    await GridmapOutbox.setMeta("csrf", csrfToken());
+    await showPending();
+    await Promise.all([loadGrid(), loadCategories(), loadEvents(), loadTasks()]);
+    const kept = await GridmapOutbox.getMeta("draft");
+    if (kept && (kept.category || kept.description || (kept.photos && kept.photos.length))) openReport(kept);
+    state.ready = true;
+    body.dataset.ready = "1";
+    if (navigator.onLine) flush();
+  })();
+})();

@@ -1,0 +1,100 @@
+/* The phone page's service worker (served as /m/sw.js, scope /m): keeps the app shell, the
+ * grid's map data and the task list for a worker with no signal, and sends the outbox on
+ * background sync. Writes (POST) are never touched here: they go through the outbox.
+ */
+/* global GridmapOutbox */
+"use strict";
+
+importScripts("/static/js/phone_outbox.js");
+
+// Bumped with the shell's contents: an old cache is dropped at activation.
+const SHELL_CACHE = "gridmap-phone-shell-v1";
+const DATA_CACHE = "gridmap-phone-data-v1";
+const SHELL = [
+  "/m",
+  "/static/vendor/leaflet/dist/leaflet.js",
+  "/static/vendor/leaflet/dist/leaflet.css",
+  "/static/js/common.js",
+  "/static/js/phone_outbox.js",
+  "/static/js/phone.js",
+  "/static/css/phone.css",
+  "/m/manifest.webmanifest",
+  "/static/img/phone-192.png",
+  "/static/img/phone-512.png",
+];
+// Reads kept for offline viewing: newest answer wins, the cached one when there is none.
+const DATA_PATHS = ["/api/phone/", "/api/events", "/api/categories", "/api/auth/me"];
+
+self.addEventListener("install", (event) => {
+  event.waitUntil(
+    caches
+      .open(SHELL_CACHE)
+      .then((cache) => cache.addAll(SHELL))
+      .then(() => self.skipWaiting()),
+  );
+});
+
+self.addEventListener("activate", (event) => {
+  event.waitUntil(
+    caches
+      .keys()
+      .then((keys) => Promise.all(keys.filter((k) => k !== SHELL_CACHE && k !== DATA_CACHE).map((k) => caches.delete(k))))
+      .then(() => self.clients.claim()),
+  );
+});
+
+async function networkFirst(request, cacheName, fallbackKey) {
+  const cache = await caches.open(cacheName);
+  try {
+    const answer = await fetch(request);
+    if (answer.ok) cache.put(fallbackKey || request, answer.clone());
+    return answer;
+  } catch (err) {
+    const kept = await cache.match(fallbackKey || request, { ignoreVary: true });
+    if (kept) return kept;
+    throw err;
+  }
+}
+
+self.addEventListener("fetch", (event) => {
+  const request = event.request;
+  if (request.method !== "GET") return; // writes go to the network as the page sent them
+  const url = new URL(request.url);
+  if (url.origin !== self.location.origin) return;
+  if (request.mode === "navigate" && url.pathname === "/m") {
+    // The page itself: fresh when there is a signal, the kept copy (any language) when not.
+    event.respondWith(networkFirst(request, SHELL_CACHE, url.search ? undefined : "/m").catch(() => caches.match("/m")));
+    return;
+  }
+  if (url.pathname.startsWith("/static/") || url.pathname === "/m/manifest.webmanifest") {
+    // Our own files revalidate with each deploy (no-cache): network first keeps them current
+    // and the shell cache answers offline.
+    event.respondWith(networkFirst(request, SHELL_CACHE));
+    return;
+  }
+  if (DATA_PATHS.some((p) => url.pathname.startsWith(p)) && !url.pathname.includes("/photos/")) {
+    event.respondWith(networkFirst(request, DATA_CACHE));
+  }
+});
+
+async function tellPages(message) {
+  const pages = await self.clients.matchAll({ type: "window" });
+  for (const page of pages) page.postMessage(message);
+}
+
+async function syncOutbox() {
+  await GridmapOutbox.flush();
+  await tellPages({ type: "outbox-changed" });
+  // Something still waits (no signal after all): failing the sync makes the browser retry.
+  if ((await GridmapOutbox.counts()).pending > 0) throw new Error("outbox: still waiting");
+}
+
+self.addEventListener("sync", (event) => {
+  if (event.tag === GridmapOutbox.SYNC_TAG) event.waitUntil(syncOutbox());
+});
+
+self.addEventListener("message", (event) => {
+  if (event.data && event.data.type === "flush") {
+    event.waitUntil(GridmapOutbox.flush().then(() => tellPages({ type: "outbox-changed" })));
+  }
+});
