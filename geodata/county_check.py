@@ -235,10 +235,10 @@ def _households(
             text(
                 f"""
             SELECT c.code FROM area c WHERE c.county_code = :c AND c.layer = 'community'
-              AND {boundaries.VALID_IN.replace("valid_", "c.valid_")}
+              AND {boundaries.valid_in(alias="c")}
               AND NOT EXISTS (SELECT 1 FROM area g WHERE g.county_code = :c
                   AND g.layer = 'grid' AND g.parent_code = c.code
-                  AND {boundaries.VALID_IN.replace("valid_", "g.valid_")})
+                  AND {boundaries.valid_in(alias="g")})
             """
             ),
             params,

@@ -48,17 +48,19 @@ class AreaScope:
         text_ = "|".join(sorted(self.county_codes)) + "/" + "|".join(sorted(self.codes))
         return hashlib.blake2b(text_.encode(), digest_size=8).hexdigest()
 
-    def sql(self, alias: str = "a") -> tuple[str, dict[str, Any]]:
+    def sql(self, alias: str = "a", *, params: str = "scope") -> tuple[str, dict[str, Any]]:
         """A WHERE fragment on an `area`-shaped row (`code`, `parent_code`, `county_code`)
-        with its bound parameters (named `scope_*`, so they do not clash)."""
+        with its bound parameters, named `{params}_counties` and `{params}_codes` (two
+        scopes in one query give different `params`)."""
         if self.everywhere:
             return "TRUE", {}
         if not self.county_codes and not self.codes:
             return "FALSE", {}
+        counties, codes = f"{params}_counties", f"{params}_codes"
         return (
-            f"({alias}.county_code = ANY(:scope_counties) OR {alias}.code = ANY(:scope_codes)"
-            f" OR {alias}.parent_code = ANY(:scope_codes))",
-            {"scope_counties": sorted(self.county_codes), "scope_codes": sorted(self.codes)},
+            f"({alias}.county_code = ANY(:{counties}) OR {alias}.code = ANY(:{codes})"
+            f" OR {alias}.parent_code = ANY(:{codes}))",
+            {counties: sorted(self.county_codes), codes: sorted(self.codes)},
         )
 
     def covers(self, *, county_code: str, code: str, parent_code: str | None) -> bool:

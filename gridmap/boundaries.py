@@ -42,7 +42,19 @@ from gridmap.permissions import Jurisdiction
 # ST_Subdivide's vertex budget: small boxes keep the GiST look-up and ST_Covers cheap.
 SUBDIVIDE_MAX_VERTICES = 64
 
-VALID_IN = "valid_from <= :version AND (valid_to IS NULL OR valid_to > :version)"
+
+def valid_in(version: str = "version", *, alias: str | None = None) -> str:
+    """The rule "valid in version V" as a WHERE fragment on an `area`-shaped row: `version`
+    names the bound parameter holding V, `alias` qualifies the columns (`a.valid_from`).
+    Built here rather than by rewriting one string, so each use says what it binds."""
+    column = f"{alias}." if alias else ""
+    return (
+        f"{column}valid_from <= :{version} "
+        f"AND ({column}valid_to IS NULL OR {column}valid_to > :{version})"
+    )
+
+
+VALID_IN = valid_in()
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,7 +474,8 @@ def diff_published_for(
         else AreaScope(everywhere=False)
     )
     new_where, new_params = new.sql("n")
-    old_where, old_params = _renamed(old.sql("o"), prefix="before_")
+    # Two scopes in one query: the old one binds its lists under other names.
+    old_where, old_params = old.sql("o", params="before_scope")
     return _published_diff(
         session,
         version,
@@ -470,15 +483,6 @@ def diff_published_for(
         params={**new_params, **old_params},
         unchanged_where=new.sql("a"),
     )
-
-
-def _renamed(fragment: tuple[str, dict[str, Any]], *, prefix: str) -> tuple[str, dict[str, Any]]:
-    """A scope's SQL with its parameters renamed: two scopes in one query would otherwise
-    bind the same names (`scope_codes`) to different lists."""
-    where, params = fragment
-    for name in sorted(params, key=len, reverse=True):
-        where = where.replace(f":{name}", f":{prefix}{name}")
-    return where, {prefix + name: value for name, value in params.items()}
 
 
 def _published_diff(
@@ -737,7 +741,7 @@ def restore_version(
                                     parent_code, households, kind, attributes, geom)
             SELECT :new, 'upsert', county_code, layer, code, name, parent_code, households,
                    kind, attributes, geom
-            FROM area WHERE {VALID_IN.replace(":version", ":old")} AND county_code = :county
+            FROM area WHERE {valid_in("old")} AND county_code = :county
             """
         ),
         params,

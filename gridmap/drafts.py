@@ -23,7 +23,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from gridmap import boundaries, editing
-from gridmap.boundaries import VALID_IN, AreaRow
+from gridmap.boundaries import VALID_IN, AreaRow, valid_in
 from gridmap.boundary_access import AreaKey, require_county, require_within
 from gridmap.editing import Buildings, Coverage, CoverageChange, Grid
 from gridmap.errors import InvalidInput, NotFound, VersionConflict
@@ -369,7 +369,7 @@ def _stage(
             f"""
             DELETE FROM draft_area d WHERE d.version_id = :v AND d.county_code = :c
               AND d.layer = 'grid' AND d.code = ANY(:codes)
-              AND NOT EXISTS (SELECT 1 FROM area a WHERE {VALID_IN.replace(":version", ":b")}
+              AND NOT EXISTS (SELECT 1 FROM area a WHERE {valid_in("b")}
                               AND a.county_code = d.county_code AND a.layer = 'grid'
                               AND a.code = d.code)
             """
@@ -378,7 +378,7 @@ def _stage(
     )
     published = session.scalars(
         text(
-            f"SELECT code FROM area WHERE {VALID_IN.replace(':version', ':b')} "
+            f"SELECT code FROM area WHERE {valid_in('b')} "
             "AND county_code = :c AND layer = 'grid' AND code = ANY(:codes)"
         ),
         params,

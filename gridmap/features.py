@@ -13,9 +13,12 @@ from gridmap.area_scope import EVERYWHERE, AreaScope
 from gridmap.boundaries import VALID_IN
 from gridmap.errors import InvalidInput
 
-_PROPS = """json_build_object(
+
+def _properties(version: str) -> str:
+    """An area's GeoJSON properties as SQL; `version` is the SQL of the version it names."""
+    return f"""json_build_object(
     'code', code, 'name', name, 'parent_code', parent_code, 'households', households,
-    'kind', kind, 'layer', layer, 'county_code', county_code, 'version', :version)"""
+    'kind', kind, 'layer', layer, 'county_code', county_code, 'version', {version})"""
 
 
 def _where(
@@ -75,7 +78,7 @@ def layer_features(
         text(
             f"""
             SELECT id, ST_AsGeoJSON(ST_ForcePolygonCCW(geom), :precision) AS geometry,
-                   {_PROPS} AS properties
+                   {_properties(":version")} AS properties
             FROM area WHERE {where}
             ORDER BY code LIMIT :limit OFFSET :offset
             """
@@ -113,7 +116,7 @@ def feature(
         text(
             f"""
             SELECT id, ST_AsGeoJSON(ST_ForcePolygonCCW(geom), 7) AS geometry,
-                   {_PROPS.replace(":version", "coalesce(:version, valid_from)")} AS properties
+                   {_properties("coalesce(:version, valid_from)")} AS properties
             FROM area WHERE {where}
             """
         ),
