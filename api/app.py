@@ -22,6 +22,7 @@ from api import (
     pages,
     phone,
     queues,
+    reports,
     search,
     stats,
     stream,
@@ -91,6 +92,8 @@ def create_app(
         app.state.stream_retention = start_stream_retention(
             engine, days=settings.stream_retention_days
         )
+        # The daily and weekly reports, made once each by one worker anywhere.
+        app.state.report_job = reports.start_report_job(engine, lang=settings.default_lang)
         app.state.tile_renderer = tiles.start_prerendering(app.state.ctx, app.state.stream_listener)
         if freeze_after_start:
             # Everything built so far (the libraries, the routing snapshot) lives as long as
@@ -106,6 +109,8 @@ def create_app(
             await asyncio.to_thread(app.state.tile_renderer.stop)
             if app.state.overdue_watch is not None:
                 await asyncio.to_thread(app.state.overdue_watch.stop)
+            if app.state.report_job is not None:
+                await asyncio.to_thread(app.state.report_job.stop)
             if app.state.stream_retention is not None:
                 await asyncio.to_thread(app.state.stream_retention.stop)
             await app.state.stream_listener.stop()
@@ -140,6 +145,7 @@ def create_app(
     app.include_router(queues.router)
     app.include_router(stats.router)
     app.include_router(stats.pages)
+    app.include_router(reports.router)
     app.include_router(drafts.router)
     app.include_router(ogc.router)
     app.include_router(stream.router)

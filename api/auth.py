@@ -91,6 +91,8 @@ ROUTE_ACTIONS: dict[tuple[str, str], str] = {
     ("GET", "/api/stats/events"): "events.stats",
     ("GET", "/api/stats/definitions"): "events.stats",
     ("GET", "/api/ledgers/{kind}"): "events.stats",
+    ("GET", "/api/reports"): "events.stats",
+    ("GET", "/api/reports/{report_id}"): "events.stats",
     ("GET", "/stats"): "events.stats",
     ("GET", "/api/auth/me"): "account.self",
     ("POST", "/api/auth/logout"): "account.self",

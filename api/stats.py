@@ -354,6 +354,7 @@ def _weekly(
     area: str | None,
     by: str,
     lang: str,
+    title: str | None = None,
 ) -> str:
     t = stats_labels(lang)
     scope = principal.jurisdiction
@@ -411,7 +412,13 @@ def _weekly(
     status_names = labels(lang)
     return build_weekly_report(
         lang=lang,
-        title=f"{place}{t['weekly_title']}" if lang == "zh" else f"{t['weekly_title']} {place}",
+        title=(
+            (title or t["weekly_title"])
+            if not place
+            else f"{place}{title or t['weekly_title']}"
+            if lang == "zh"
+            else f"{title or t['weekly_title']} {place}"
+        ),
         period_text=f"{span['from'] or ''} – {span['to'] or ''}",
         generated=dt.datetime.now(stats.CHINA_TZ).strftime("%Y-%m-%d %H:%M"),
         total=found["total"].to_dict(),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import resource
 import statistics
 import subprocess
@@ -238,15 +239,21 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--xlsx-rows", type=int, default=100_000)
     parser.add_argument("--keep", action="store_true", help="keep the generated database")
+    parser.add_argument(
+        "--reuse", action="store_true", help="URL is a database this bench generated (--keep)"
+    )
     args = parser.parse_args()
-    name, url = _copy(args.url)
+    print(f"load average before (1, 5, 15 min): {os.getloadavg()}", flush=True)
+    name, url = (make_url(args.url).database or "", args.url) if args.reuse else _copy(args.url)
     try:
         engine = make_engine(url)
         sessions = session_factory(engine)
         with sessions() as session:
-            seconds = generate(session, args.events)
+            if not args.reuse:
+                seconds = generate(session, args.events)
+                print(f"generated {args.events} events in {seconds:.1f}s", flush=True)
             total = session.execute(text("SELECT count(*) FROM event")).scalar_one()
-            print(f"generated {args.events} events in {seconds:.1f}s ({total} in the table)")
+            print(f"{total} events in the table", flush=True)
             month = stats.resolve_period(period="last_month")
             in_month = session.execute(
                 text("SELECT count(*) FROM event WHERE received_at >= :a AND received_at < :b"),
@@ -314,8 +321,9 @@ def main() -> None:
             f"XLSX event ledger: {rows} rows in {float(secs):.1f}s, "
             f"peak memory (max RSS of the process) {peak} MB, file {size:.1f} MB"
         )
+        print(f"load average after (1, 5, 15 min): {os.getloadavg()}")
     finally:
-        if args.keep:
+        if args.keep or args.reuse:
             print(f"kept: {url}")
         else:
             _drop(args.url, name)

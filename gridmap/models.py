@@ -32,6 +32,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     Float,
     ForeignKey,
@@ -658,3 +659,26 @@ class LoginAttempt(Base):
     source_addr: Mapped[str] = mapped_column(String(64))
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     succeeded: Mapped[bool] = mapped_column(Boolean)
+
+
+class StatsReport(Base):
+    """A report the service produced on its own (`api.reports`): the daily (日报) and weekly
+    (周报) assessment reports of a county and of each of its townships, kept for download
+    as the printable HTML they were rendered as (Chromium prints it to PDF)."""
+
+    __tablename__ = "stats_report"
+    __table_args__ = (
+        UniqueConstraint("kind", "area_code", "period_from", name="uq_stats_report"),
+        Index("ix_stats_report_county", "county_code", "period_from"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(12))  # daily | weekly
+    county_code: Mapped[str] = mapped_column(String(12))
+    area_layer: Mapped[str] = mapped_column(String(20))  # county | township
+    area_code: Mapped[str] = mapped_column(String(40))
+    area_name: Mapped[str] = mapped_column(String(200))
+    period_from: Mapped[dt.date] = mapped_column(Date)
+    period_to: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    html: Mapped[str] = mapped_column(Text)
