@@ -300,6 +300,8 @@ async def enforce(request: Request, ctx: ContextDep) -> None:
         raise PermissionDenied(
             f"role {principal.role} may not {action}",
             details={"role": principal.role, "action": action},
+            reason="role_may_not",
+            params={"role": principal.role, "action": action},
         )
     request.state.principal = principal
 

@@ -55,8 +55,25 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def error_body(code: str, message: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": _json_safe(details or {})}}
+def error_body(
+    code: str,
+    message: str,
+    details: dict[str, Any] | None = None,
+    *,
+    reason: str | None = None,
+    params: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`code` is the stable class of the error; `reason` the precise refusal and `params`
+    its values, from which a page renders the text in its reader's language."""
+    return {
+        "error": {
+            "code": code,
+            "reason": reason or code,
+            "params": _json_safe(params or {}),
+            "message": message,
+            "details": _json_safe(details or {}),
+        }
+    }
 
 
 def domain_error_response(request: Request, exc: e.GridmapError) -> JSONResponse:
@@ -70,7 +87,9 @@ def domain_error_response(request: Request, exc: e.GridmapError) -> JSONResponse
         body = error_body(exc.code, "the database is unavailable; try again shortly")
         return JSONResponse(body, status_code=status, headers=headers)
     return JSONResponse(
-        error_body(exc.code, exc.message, exc.details), status_code=status, headers=headers
+        error_body(exc.code, exc.message, exc.details, reason=exc.reason, params=exc.params),
+        status_code=status,
+        headers=headers,
     )
 
 

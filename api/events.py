@@ -196,8 +196,15 @@ class EventOut(BaseModel):
     overdue: bool
     closed_at: dt.datetime | None
     satisfaction: int | None
+    clocks: dict[str, dict[str, Any]] = Field(
+        description="the response clock (from receipt until a team starts) and the handling "
+        "clock (from the first assignment until the lead reports back): state running, met, "
+        "missed or not_started; seconds left while running, seconds taken once stopped"
+    )
     row_version: int
-    co_handlers: list[dict[str, Any]]
+    co_handlers: list[dict[str, Any]] = Field(
+        description="a joint dispatch's co-handling teams: team, name, reported_back_at, note"
+    )
     allowed_actions: list[str]
     routing: dict[str, Any]
 
@@ -246,7 +253,7 @@ def event_out(session: Session, event: Event) -> EventOut:
         if team
         else None,
         co_handlers=[
-            {"team": t.code, "name": t.name, "reported_back_at": c.reported_back_at}
+            {"team": t.code, "name": t.name, "reported_back_at": c.reported_back_at, "note": c.note}
             for t, c in event_queries.co_handlers(session, event_id=event.id)
         ],
     )
@@ -303,9 +310,18 @@ def _event_out(
         overdue=event.overdue,
         closed_at=event.closed_at,
         satisfaction=event.satisfaction,
+        clocks={
+            name: c.to_dict()
+            for name, c in ev.event_clocks(event, now=dt.datetime.now(dt.UTC)).items()
+        },
         row_version=event.row_version,
         co_handlers=co_handlers,
-        allowed_actions=wf.allowed_actions(event.status),
+        # A co-handler's report is offered only while one is awaited.
+        allowed_actions=[
+            a
+            for a in wf.allowed_actions(event.status)
+            if a != "co_report_back" or any(c["reported_back_at"] is None for c in co_handlers)
+        ],
         routing=event.routing,
     )
 
@@ -665,6 +681,8 @@ def post_action(
         priority=body.priority,
         expected_version=body.row_version,
         scope=principal.jurisdiction,
+        # A team's member acts as that team: a co-handler only reports on its part.
+        acting_team_id=principal.team_id if principal.kind == "user" else None,
     )
     audit_write(
         session,

@@ -78,7 +78,7 @@ _ESCALATE_REASONS = (
     "涉及多个主体，需要上级统筹",
 )
 # The states `check_overdue` looks at.
-_DEADLINE_STATES = frozenset({wf.REGISTERED, wf.ASSIGNED, wf.IN_PROGRESS, wf.RETURNED})
+_DEADLINE_STATES = frozenset({wf.REPORTED, wf.REGISTERED, wf.ASSIGNED, wf.IN_PROGRESS, wf.RETURNED})
 _RETURN_REASON = "不属于本网格职责，退回重新派单"
 
 
@@ -373,7 +373,11 @@ def load_history(
                 for t, co in co_handlers(session, event_id=walk.event_id)
                 if co.reported_back_at is None
             ]
-        watch_deadlines(walk, at, registered=action == "register")
+        # Deadlines are set at receipt and registration (response) and at the first
+        # assignment (handling): watch them from then.
+        watch_deadlines(
+            walk, at, registered=action in ("register", "assign", "joint_dispatch", "escalate")
+        )
         if action in ("visit", "merge") or (walk.status == wf.CLOSED and rng.random() > 0.7):
             return  # done: merged, visited, or closed without a return visit
         if fate == "stalled" and walk.status == wf.ASSIGNED:

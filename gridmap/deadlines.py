@@ -1,7 +1,12 @@
 """Response and handling deadlines of an event from its responsibility rule and priority.
 
-Pure. The responsibility list (权责清单) gives each category a response time and a
-handling time limit; the whistle priority (吹哨) caps both: an emergency (应急哨) must have
+Two clocks (issue #18): the response clock runs from receipt (`received_at`; registering
+the case does not reset it, so an unregistered emergency is late after 30 minutes like any
+other), the handling clock from the first assignment (`assigned_at`: a team cannot be late
+with work it has not been given). Pure.
+
+The responsibility list (权责清单) gives each category a response time and a handling
+time limit; the whistle priority (吹哨) caps both: an emergency (应急哨) must have
 a team on site within 30 minutes whatever the list says. The earlier deadline wins, so
 raising an event's priority can only shorten its clock. Hours are calendar hours.
 """
@@ -38,6 +43,33 @@ class Deadlines:
     due_at: dt.datetime
 
 
+def response_limit(
+    *, priority: str, rule_response_minutes: int | None, rule_time_limit_hours: float | None
+) -> dt.timedelta:
+    """How long after receipt a team must respond (the response clock's length)."""
+    d = compute_deadlines(
+        start=_EPOCH,
+        priority=priority,
+        rule_response_minutes=rule_response_minutes,
+        rule_time_limit_hours=rule_time_limit_hours,
+    )
+    return d.response_due_at - _EPOCH
+
+
+def handling_limit(*, priority: str, rule_time_limit_hours: float | None) -> dt.timedelta:
+    """How long after assignment handling must end (the handling clock's length)."""
+    d = compute_deadlines(
+        start=_EPOCH,
+        priority=priority,
+        rule_response_minutes=None,
+        rule_time_limit_hours=rule_time_limit_hours,
+    )
+    return d.due_at - _EPOCH
+
+
+_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+
 def compute_deadlines(
     *,
     start: dt.datetime,
@@ -45,7 +77,8 @@ def compute_deadlines(
     rule_response_minutes: int | None,
     rule_time_limit_hours: float | None,
 ) -> Deadlines:
-    """Deadlines counted from `start` (when the case is registered)."""
+    """Both deadlines counted from one `start` (the two lengths; an event's own clocks
+    start at receipt and at assignment: `response_limit`, `handling_limit`)."""
     if start.tzinfo is None:
         raise InvalidInput(
             "deadlines need a timezone-aware start time", details={"start": str(start)}
@@ -84,3 +117,53 @@ def missed_deadline(
     if not responded and response_due_at is not None and now > response_due_at:
         return "response"
     return None
+
+
+# The states of one clock, as the API sends them.
+NOT_STARTED = "not_started"  # no deadline yet (handling before the first assignment)
+RUNNING = "running"  # still within its deadline, not stopped
+MET = "met"  # stopped within its deadline
+MISSED = "missed"  # passed its deadline, stopped or not
+
+
+@dataclass(frozen=True, slots=True)
+class Clock:
+    """One clock of an event at `now`: when it started, when it is due, when it stopped."""
+
+    state: str
+    started_at: dt.datetime | None
+    due_at: dt.datetime | None
+    stopped_at: dt.datetime | None
+    # Running: seconds left (negative once missed). Stopped: seconds it took.
+    left_s: float | None
+    took_s: float | None
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "state": self.state,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "due_at": self.due_at.isoformat() if self.due_at else None,
+            "stopped_at": self.stopped_at.isoformat() if self.stopped_at else None,
+            "left_s": self.left_s,
+            "took_s": self.took_s,
+        }
+
+
+def clock(
+    *,
+    started_at: dt.datetime | None,
+    due_at: dt.datetime | None,
+    stopped_at: dt.datetime | None,
+    now: dt.datetime,
+) -> Clock:
+    """The state of one clock. A clock that has stopped says how long it took, never a
+    countdown; a running clock past its deadline is missed (never "time left")."""
+    if due_at is None:
+        took = (stopped_at - started_at).total_seconds() if stopped_at and started_at else None
+        return Clock(NOT_STARTED, started_at, None, stopped_at, None, took)
+    if stopped_at is not None:
+        took = (stopped_at - started_at).total_seconds() if started_at else None
+        state = MET if stopped_at <= due_at else MISSED
+        return Clock(state, started_at, due_at, stopped_at, None, took)
+    left = (due_at - now).total_seconds()
+    return Clock(RUNNING if left >= 0 else MISSED, started_at, due_at, None, left, None)

@@ -11,16 +11,28 @@ from typing import Any
 class GridmapError(Exception):
     """Base of every error gridmap raises on purpose.
 
-    `code` is stable (clients match on it); `message` is safe to show a user;
-    `details` is JSON-serialisable context (which field, which feature, where).
+    `code` is stable (clients match on it): the class's. `reason` is the precise code of
+    this refusal (the class's code unless given), which with `params` names the text a
+    person reads in their language (`gridmap.messages`). `message` is the English
+    sentence for logs and integrators; `details` is JSON-serialisable context (which
+    field, which feature, where).
     """
 
     code = "error"
 
-    def __init__(self, message: str, *, details: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: dict[str, Any] | None = None,
+        reason: str | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.details = details or {}
+        self.reason = reason or self.code
+        self.params = params or {}
 
 
 # --- configuration and infrastructure ---------------------------------------------------
@@ -139,5 +151,11 @@ def hide_path(exc: GridmapError, path: str, shown: str) -> GridmapError:
         return value
 
     hidden = type(exc).__new__(type(exc))
-    GridmapError.__init__(hidden, scrub(exc.message), details=scrub(exc.details))
+    GridmapError.__init__(
+        hidden,
+        scrub(exc.message),
+        details=scrub(exc.details),
+        reason=exc.reason,
+        params=scrub(exc.params),
+    )
     return hidden

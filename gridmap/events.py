@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from types import SimpleNamespace
 from typing import Any
 
 from geoalchemy2.shape import to_shape
@@ -24,7 +25,7 @@ from gridmap import boundaries, notify, teams
 from gridmap import workflow as wf
 from gridmap.area_scope import scope_for
 from gridmap.crs import parse_crs
-from gridmap.deadlines import compute_deadlines, missed_deadline
+from gridmap.deadlines import Clock, clock, handling_limit, missed_deadline, response_limit
 from gridmap.errors import (
     Conflict,
     GridmapError,
@@ -152,8 +153,13 @@ def act(
     expected_version: int | None = None,
     now: dt.datetime | None = None,
     scope: Jurisdiction = EVERYWHERE,
+    acting_team_id: int | None = None,
 ) -> Event:
     """Take one workflow action; refuse it (409) if the current state does not allow it.
+
+    `acting_team_id` is the caller's own team (a team's member): when that team only
+    co-handles the event, the caller reports back on its part (`co_report_back`) and
+    nothing else — the lead team moves the case (403 otherwise).
 
     `scope` is the caller's jurisdiction (the caller has checked that it covers the event
     itself): whatever else the caller names must be inside its reach too — the event it
@@ -172,14 +178,37 @@ def act(
             details={"row_version": event.row_version},
         )
     team = _team(session, event, team_code) if team_code else None
+    if action == "report_back" and team is not None and team.id != event.team_id:
+        action = "co_report_back"  # the older way to say it: report_back naming the team
+    if (
+        acting_team_id is not None
+        and acting_team_id != event.team_id
+        and acting_team_id in co_handler_team_ids(session, event_id=event.id)
+    ):
+        team = _co_handler_own_part(session, event, action, team, acting_team_id)
     if not scope.everywhere:
         named = [team] if team is not None else []
         named += [_team(session, event, code) for code in dict.fromkeys(co_team_codes)]
         for one in named:
             check_team_in_reach(session, scope=scope, team=one)
 
-    if action == "report_back" and team is not None and team.id != event.team_id:
-        return _co_handler_report(session, event, team=team, actor=actor, note=note, now=now)
+    if action == "co_report_back":
+        if team is None:
+            raise InvalidInput(
+                "co_report_back needs team: the co-handling team whose part this is",
+                details={"action": action, "missing": [wf.TEAM]},
+                reason="action_needs",
+                params={"action": action, "missing": [wf.TEAM]},
+            )
+        return _co_handler_report(
+            session,
+            event,
+            team=team,
+            actor=actor,
+            note=note,
+            now=now,
+            on_behalf=acting_team_id != team.id,
+        )
 
     joint: JointPlan | None = None
     if (
@@ -261,6 +290,8 @@ def act(
         data["satisfaction"] = satisfaction
 
     event.status = to_status
+    if to_status == wf.ASSIGNED and event.due_at is None:
+        _start_handling_clock(session, event, now=now)
     _keep_assessment_clocks(event, action=action, to_status=to_status, now=now)
     touch(event, now)
     log_step(
@@ -288,10 +319,13 @@ def _keep_assessment_clocks(event: Event, *, action: str, to_status: str, now: d
         event.assigned_at = now
     if action == "start" and event.responded_at is None:
         event.responded_at = now
-    if action == "return":
+    if action == "report_back":
+        event.handled_at = now  # the handling clock stops at the lead's report
+    elif action == "return":
         event.returned_count = (event.returned_count or 0) + 1
     elif action == "reopen":
         event.reopened_count = (event.reopened_count or 0) + 1
+        event.handled_at = None
 
 
 def _team(session: Session, event: Event, code: str) -> Team:
@@ -355,24 +389,31 @@ def check_team_in_reach(session: Session, *, scope: Jurisdiction, team: Team) ->
 def _register(
     session: Session, event: Event, *, priority: str | None, now: dt.datetime, data: dict[str, Any]
 ) -> None:
+    """Register the case. Its response clock keeps running from receipt: a priority
+    changed here moves the deadline (from receipt), registering never restarts it."""
     if priority is not None:
         if priority not in PRIORITIES:
             raise invalid_field("priority", f"must be one of {', '.join(PRIORITIES)}", priority)
         event.priority = priority
     rule = _rule_for(session, event)
-    deadlines = compute_deadlines(
-        start=now,
+    event.response_due_at = event.received_at + response_limit(
         priority=event.priority,
         rule_response_minutes=rule.response_minutes if rule else None,
         rule_time_limit_hours=rule.time_limit_hours if rule else None,
     )
-    event.response_due_at = deadlines.response_due_at
-    event.due_at = deadlines.due_at
     data.update(
         priority=event.priority,
-        response_due_at=deadlines.response_due_at.isoformat(),
-        due_at=deadlines.due_at.isoformat(),
+        response_due_at=event.response_due_at.isoformat(),
         rule_id=rule.id if rule else None,
+    )
+
+
+def _start_handling_clock(session: Session, event: Event, *, now: dt.datetime) -> None:
+    """The handling deadline, counted from the first assignment (a team cannot be late
+    with work not yet given to it)."""
+    rule = _rule_for(session, event)
+    event.due_at = now + handling_limit(
+        priority=event.priority, rule_time_limit_hours=rule.time_limit_hours if rule else None
     )
 
 
@@ -448,24 +489,71 @@ def _joint_dispatch(
     return codes
 
 
+def _co_handler_own_part(
+    session: Session, event: Event, action: str, named: Team | None, own_team_id: int
+) -> Team:
+    """A co-handling team's member acts on the lead's case: only its own report, for its
+    own team. The team it reports for."""
+    lead = session.get(Team, event.team_id) if event.team_id else None
+    lead_code = lead.code if lead else ""
+    if action not in wf.CO_HANDLER_ACTIONS:
+        raise PermissionDenied(
+            f"your team co-handles event {event.id}: report back on your part "
+            f"(co_report_back); only the lead team {lead_code} may {action} the case",
+            details={"event_id": event.id, "action": action, "lead": lead_code},
+            reason="co_handler_not_lead",
+            params={"action": action, "lead": lead_code},
+        )
+    own = session.get(Team, own_team_id)
+    assert own is not None
+    if named is not None and named.id != own.id:
+        raise PermissionDenied(
+            f"you report for your own team {own.code}, not for {named.code}",
+            details={"team": named.code, "own_team": own.code},
+            reason="co_handler_own_team_only",
+            params={"team": named.code, "own_team": own.code},
+        )
+    return own
+
+
 def _co_handler_report(
-    session: Session, event: Event, *, team: Team, actor: str, note: str | None, now: dt.datetime
+    session: Session,
+    event: Event,
+    *,
+    team: Team,
+    actor: str,
+    note: str | None,
+    now: dt.datetime,
+    on_behalf: bool,
 ) -> Event:
+    """A co-handler's report on its part; `on_behalf` when someone else (the operator,
+    told by phone) records it for that team: the timeline says so."""
     co = session.scalars(
         select(EventCoHandler).where(
             EventCoHandler.event_id == event.id, EventCoHandler.team_id == team.id
         )
     ).one_or_none()
     if co is None:
-        raise invalid_field(
-            "team",
-            f"team {team.code!r} is neither the lead nor a co-handler of event {event.id}",
-            team.code,
+        raise InvalidInput(
+            f"team: team {team.code!r} is neither the lead nor a co-handler of event {event.id}",
+            details={"field": "team", "value": team.code},
+            reason="not_a_co_handler",
+            params={"team": team.code, "event_id": event.id},
+        )
+    if co.reported_back_at is not None:
+        raise Conflict(
+            f"team {team.code} has reported back on event {event.id} already",
+            details={"team": team.code, "reported_back_at": co.reported_back_at.isoformat()},
+            reason="co_handler_reported_already",
+            params={"team": team.code},
         )
     wf.check_co_handler_report(event.status)
     if not note or not note.strip():
         raise InvalidInput(
-            "report_back needs note", details={"action": "report_back", "missing": ["note"]}
+            "co_report_back needs note",
+            details={"action": "co_report_back", "missing": ["note"]},
+            reason="action_needs",
+            params={"action": "co_report_back", "missing": ["note"]},
         )
     co.reported_back_at = now
     co.note = note
@@ -478,6 +566,7 @@ def _co_handler_report(
         from_status=event.status,
         team_id=team.id,
         note=note,
+        data={"team": team.code, **({"on_behalf_of": team.code} if on_behalf else {})},
         at=now,
     )
     session.flush()
@@ -628,7 +717,8 @@ def photo_places(session: Session, *, event_id: int) -> dict[int, dict[str, floa
 
 # --- deadlines --------------------------------------------------------------------------
 
-_DEADLINE_STATES = (wf.REGISTERED, wf.ASSIGNED, wf.IN_PROGRESS, wf.RETURNED)
+# Overdue applies from receipt: an event nobody registered is late like any other.
+_DEADLINE_STATES = (wf.REPORTED, wf.REGISTERED, wf.ASSIGNED, wf.IN_PROGRESS, wf.RETURNED)
 
 
 def check_overdue(session: Session, *, now: dt.datetime) -> list[int]:
@@ -694,6 +784,27 @@ def _auto_escalate(session: Session, event: Event, *, which: str, now: dt.dateti
             )
     except GridmapError as exc:
         log.warning("event %s could not be escalated automatically: %s", event.id, exc.message)
+
+
+def event_clocks(event: Event | SimpleNamespace, *, now: dt.datetime) -> dict[str, Clock]:
+    """The response clock (receipt → a team starts) and the handling clock (first
+    assignment → the lead reports back) of an event at `now`. An event that left the loop
+    (closed, archived, merged) stops its clocks where it left, if they had not stopped."""
+    left_at = None if wf.is_open(event.status) else (event.closed_at or event.updated_at)
+    return {
+        "response": clock(
+            started_at=event.received_at,
+            due_at=event.response_due_at,
+            stopped_at=event.responded_at or left_at,
+            now=now,
+        ),
+        "handling": clock(
+            started_at=event.assigned_at,
+            due_at=event.due_at,
+            stopped_at=event.handled_at or left_at,
+            now=now,
+        ),
+    }
 
 
 def event_lonlat(event: Event) -> tuple[float, float] | None:

@@ -30,6 +30,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from gridmap import notify
 from gridmap import workflow as wf
 from gridmap.categories import category_exists
+from gridmap.deadlines import response_limit
 from gridmap.errors import Conflict, InvalidInput, UnknownCategory
 from gridmap.event_input import EventInput, EventPolicy, check_event_input
 from gridmap.event_routing import route_columns
@@ -248,6 +249,13 @@ def prepare_event(
         "dept_code": values["department_code"] if hand_over else None,
         "unplaced": bool(values["routing"].get("unplaced")),
         "actor": actor,
+        # The response clock runs from receipt (gridmap.deadlines): due this long after
+        # the statement's received_at.
+        "response_s": response_limit(
+            priority=values["priority"],
+            rule_response_minutes=decided_priority.get("response_minutes"),
+            rule_time_limit_hours=decided_priority.get("time_limit_hours"),
+        ).total_seconds(),
         "duplicate_note": f"same category within {policy.duplicate_distance_m:g} m and "
         f"{policy.duplicate_window_minutes} min of event ",
         "metres": policy.duplicate_distance_m,
@@ -373,13 +381,14 @@ def taken_from_row(new: NewEvent, row: Any) -> Ingested:
         "team_id": row.team_id,
         "escalation_level": row.escalation_level,
         "duplicate_of": row.duplicate_of,
-        "response_due_at": None,
+        "response_due_at": row.response_due_at,
         "due_at": None,
         "closed_at": None,
         "satisfaction": None,
         # The assessment clocks (gridmap.stats) start at the workflow's later steps.
         "assigned_at": None,
         "responded_at": None,
+        "handled_at": None,
         "returned_count": 0,
         "reopened_count": 0,
     }
@@ -451,6 +460,7 @@ _ROW_TYPES = {
     "plon": "float8",
     "plat": "float8",
     "now": "timestamptz",
+    "response_s": "float8",
     "dept_county": "text",
     "dept_code": "text",
     "unplaced": "bool",
@@ -508,13 +518,15 @@ _BATCH_SQL = " ".join(
         FROM r),
     n AS (
         INSERT INTO event ({", ".join(_INSERTED_COLUMNS)},
-                           point, routing, received_at, updated_at, duplicate_of)
+                           point, routing, received_at, updated_at, duplicate_of,
+                           response_due_at)
         SELECT {", ".join(_VALUE_SQL.get(c, c) for c in _INSERTED_COLUMNS)},
-               pt, routing, coalesce(now, now()), coalesce(now, now()), orig
+               pt, routing, coalesce(now, now()), coalesce(now, now()), orig,
+               coalesce(now, now()) + make_interval(secs => response_s)
         FROM l ORDER BY ord
         ON CONFLICT ON CONSTRAINT uq_event_source_external_id DO NOTHING
         RETURNING id, source, external_id, reported_at, received_at, team_id,
-                  escalation_level, duplicate_of
+                  escalation_level, duplicate_of, response_due_at
     ),
     j AS (SELECT n.*, l.ord, l.county_code, l.township_code, l.status, l.actor, l.unplaced,
                  l.duplicate_note, l.announcement, l.audit_actor, l.audit_addr,
@@ -552,7 +564,8 @@ _BATCH_SQL = " ".join(
         FROM j WHERE audit_actor IS NOT NULL ORDER BY ord
     )
     SELECT j.ord, j.id, j.reported_at, j.received_at, j.team_id, j.escalation_level,
-           j.duplicate_of, t.code AS team_code, t.name AS team_name, t.level AS team_level
+           j.duplicate_of, j.response_due_at,
+           t.code AS team_code, t.name AS team_name, t.level AS team_level
     FROM j LEFT JOIN team t ON t.id = j.team_id
     """.split()
 )

@@ -502,6 +502,9 @@ class Event(Base):
     # started), and how often it was returned (退回) and reopened.
     assigned_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     responded_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # When the lead team last reported back (反馈结果): the handling clock stops there; a
+    # reopening starts it again (cleared).
+    handled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     returned_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     reopened_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     # Optimistic locking for concurrent actions.

@@ -66,6 +66,7 @@ WORKFLOW_ACTIONS: tuple[str, ...] = (
     "joint_dispatch",
     "merge",
     "visit",
+    "co_report_back",
 )
 
 _ALL = frozenset(ROLES)
@@ -104,6 +105,11 @@ ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
     "event.joint_dispatch": ("workflow: joint dispatch (联合哨)", _DISPATCH),
     "event.merge": ("workflow: merge a duplicate", _DISPATCH),
     "event.visit": ("workflow: return visit and rating (回访)", _DISPATCH),
+    "event.co_report_back": (
+        "workflow: a co-handler's report on its part of a joint dispatch (协办反馈); "
+        "an operator records it on the co-handler's behalf",
+        _DISPATCH | _HANDLERS,
+    ),
     "boundaries.draft": ("edit boundary drafts", frozenset({PLANNER, ADMIN})),
     "boundaries.publish": ("publish a boundary version", frozenset({PLANNER, ADMIN})),
     "account.self": ("see oneself, log out", _PEOPLE | {INTEGRATION}),

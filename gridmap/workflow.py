@@ -37,8 +37,9 @@ STATES = (
 )
 # Still someone's work: counted as "open" and checked for deadlines.
 OPEN_STATES = frozenset({REPORTED, REGISTERED, ASSIGNED, IN_PROGRESS, REPORTED_BACK, RETURNED})
-# Waiting for a team to start: the response deadline applies.
-AWAITING_RESPONSE = frozenset({REGISTERED, ASSIGNED, RETURNED})
+# Waiting for a team to start: the response deadline applies (from receipt, so an
+# unregistered report waits too).
+AWAITING_RESPONSE = frozenset({REPORTED, REGISTERED, ASSIGNED, RETURNED})
 
 # The four-level cycle (四级循环): where an escalation goes next.
 LEVELS = ("grid", "community", "township", "county")
@@ -80,7 +81,9 @@ RULES: dict[str, Rule] = {
         Rule("return", "退回", frozenset({ASSIGNED, IN_PROGRESS}), RETURNED, (REASON,)),
         Rule("reopen", "重新办理", frozenset({REPORTED_BACK, CLOSED}), ASSIGNED, (REASON,)),
         # Escalating hands the event to the next level's duty team: it is assigned anew.
-        Rule("escalate", "上报上级", _WORKING, ASSIGNED, (REASON,)),
+        # From an unregistered report too: an emergency nobody registered in time goes
+        # up by itself (the overdue check), and a person may send it up at once.
+        Rule("escalate", "上报上级", _WORKING | {REPORTED}, ASSIGNED, (REASON,)),
         Rule("joint_dispatch", "联合哨", _WORKING, ASSIGNED, (TEAM, CO_TEAMS)),
         Rule(
             "merge",
@@ -90,14 +93,23 @@ RULES: dict[str, Rule] = {
             (TARGET,),
         ),
         Rule("visit", "回访", frozenset({CLOSED, ARCHIVED}), None, (SATISFACTION,)),
+        # A co-handler of a joint dispatch reports back on its part without moving the
+        # event: the lead team alone moves it (it "closes only when the lead closes it").
+        # A co-handler may report after the lead did: closing waits for every co-handler.
+        Rule(
+            "co_report_back",
+            "协办反馈",
+            frozenset({ASSIGNED, IN_PROGRESS, REPORTED_BACK}),
+            None,
+            (TEAM, NOTE),
+        ),
     )
 }
 ACTIONS = tuple(RULES)
 
-# A co-handler of a joint dispatch reports back on its part without moving the event:
-# the lead team alone moves it (it "closes only when the lead closes it"). A co-handler
-# may report after the lead did: closing waits for every co-handler.
-CO_HANDLER_REPORT_FROM = frozenset({ASSIGNED, IN_PROGRESS, REPORTED_BACK})
+CO_HANDLER_REPORT_FROM = RULES["co_report_back"].from_states
+# The one action a co-handling team's own people take on the lead's case.
+CO_HANDLER_ACTIONS = frozenset({"co_report_back"})
 
 
 def rule_for(action: str) -> Rule:

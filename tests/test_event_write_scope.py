@@ -74,6 +74,14 @@ def secrets(county_url: str) -> dict[str, str]:
             password="correct horse battery",
             team_code=f"T-{f.G1}",
         )
+        for username, team in (("zf-team-member", "D-ZF"), ("zj-team-member", "D-ZJ")):
+            accounts.create_user(
+                s,
+                username=username,
+                role="team_member",
+                password="correct horse battery",
+                team_code=team,
+            )
         s.commit()
     engine.dispose()
     return out
@@ -403,3 +411,68 @@ def test_unplaced_events_stored_before_get_their_county_when_migrating(
         ).scalar_one()
     engine.dispose()
     assert county == f.COUNTY
+
+
+def test_a_co_handler_reports_on_its_own_part_and_cannot_run_the_lead_s_case(
+    app: TestClient, secrets: dict[str, str]
+) -> None:
+    operator = login(app, "county-operator")
+    lead_member = login(app, "west-team-member")
+    zf = login(app, "zf-team-member")
+    event = post_event(operator, ticket(f.SmallCounty.grid_center(G_WEST), category="MULTI"))
+    event_id = event["id"]
+
+    def act(client: TestClient, action: str, **body: Any) -> Any:
+        return client.post(f"/api/events/{event_id}/actions/{action}", json=body)
+
+    assert act(operator, "register").status_code == 200
+    joint = act(operator, "joint_dispatch", team=f"T-{f.G1}", co_teams=["D-ZF", "D-ZJ"])
+    assert joint.status_code == 200, joint.text
+    assert "co_report_back" in joint.json()["allowed_actions"]
+    # The co-handler's member sees the case, and may not move it: not start, report
+    # back, return, escalate or close it.
+    assert zf.get(f"/api/events/{event_id}").status_code == 200
+    for action, body in (
+        ("start", {}),
+        ("report_back", {"note": "我们做完了"}),
+        ("return", {"reason": "不归我们"}),
+        ("escalate", {"reason": "太难"}),
+        ("close", {}),
+    ):
+        refused = act(zf, action, **body)
+        assert refused.status_code == 403, (action, refused.text)
+        # Closing is not a team's at all (the role table); the rest is the lead's.
+        expected = "role_may_not" if action == "close" else "co_handler_not_lead"
+        assert refused.json()["error"]["code"] == "permission_denied"
+        assert refused.json()["error"]["reason"] == expected
+    # Nor report for another co-handler.
+    other = act(zf, "co_report_back", team="D-ZJ", note="替他们报")
+    assert other.status_code == 403
+    assert other.json()["error"]["reason"] == "co_handler_own_team_only"
+    assert act(lead_member, "start").status_code == 200
+    # Its own part: its own action, its own team by default; the event does not move.
+    own = act(zf, "co_report_back", note="执法队已到场处理")
+    assert own.status_code == 200, own.text
+    assert own.json()["status"] == "in_progress"
+    again = act(zf, "co_report_back", note="再报一次")
+    assert again.status_code == 409
+    assert again.json()["error"]["reason"] == "co_handler_reported_already"
+    assert act(lead_member, "report_back", note="主办完成").status_code == 200
+    early = act(operator, "close")
+    assert early.status_code == 409 and early.json()["error"]["details"]["waiting_for"] == ["D-ZJ"]
+    # The operator records the other co-handler's report, told by phone: on its behalf.
+    behalf = act(operator, "co_report_back", team="D-ZJ", note="电话告知：已处理")
+    assert behalf.status_code == 200, behalf.text
+    assert "co_report_back" not in behalf.json()["allowed_actions"]
+    closed = act(operator, "close")
+    assert closed.status_code == 200 and closed.json()["status"] == "closed"
+    steps = [
+        e
+        for e in operator.get(f"/api/events/{event_id}/log").json()["entries"]
+        if e["action"] == "co_report_back"
+    ]
+    assert [(e["data"]["team"], e["data"].get("on_behalf_of")) for e in steps] == [
+        ("D-ZF", None),
+        ("D-ZJ", "D-ZJ"),
+    ]
+    assert steps[0]["actor"] == "user:zf-team-member"

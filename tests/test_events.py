@@ -149,13 +149,19 @@ def test_concurrent_senders_of_one_ticket_make_one_event(engine: Engine, county:
 
 
 def test_an_event_walks_every_step_of_the_closed_loop(session: Session, county: Router) -> None:
-    event, _ = ingest.ingest_event(session, router=county, payload=report("LOOP"), actor="hotline")
+    event, _ = ingest.ingest_event(
+        session, router=county, payload=report("LOOP"), actor="hotline", now=NOW
+    )
     grid_team = event.team_id
-    ev.act(session, event_id=event.id, action="register", actor="坐席01", now=NOW)
-    # ROAD is routine with a 72-hour limit in the responsibility list.
-    assert event.due_at == NOW + dt.timedelta(hours=72)
+    # The response clock runs from receipt; registering an hour later does not reset it.
     assert event.response_due_at == NOW + dt.timedelta(hours=24)
-    ev.act(session, event_id=event.id, action="assign", actor="坐席01")  # the routed team
+    later = NOW + dt.timedelta(hours=1)
+    ev.act(session, event_id=event.id, action="register", actor="坐席01", now=later)
+    assert event.response_due_at == NOW + dt.timedelta(hours=24)
+    assert event.due_at is None  # the handling clock starts at assignment
+    ev.act(session, event_id=event.id, action="assign", actor="坐席01", now=later)
+    # ROAD is routine with a 72-hour limit in the responsibility list.
+    assert event.due_at == later + dt.timedelta(hours=72)
     assert event.team_id == grid_team
     ev.act(session, event_id=event.id, action="start", actor="李网格")
     ev.act(session, event_id=event.id, action="report_back", actor="李网格", note="已修补")
@@ -337,16 +343,16 @@ def test_an_overdue_emergency_is_marked_announced_and_escalated(
     session: Session, county: Router
 ) -> None:
     event, _ = ingest.ingest_event(
-        session, router=county, payload=report("FIRE", category="SMOKE"), actor="iot"
+        session, router=county, payload=report("FIRE", category="SMOKE"), actor="iot", now=NOW
     )
     assert event.priority == "emergency"
     assert event.team_id == team_id(session, "D-XF")  # a department's matter
     routine, _ = ingest.ingest_event(
-        session, router=county, payload=report("SLOW", at=(112.935, 35.81)), actor="x"
+        session, router=county, payload=report("SLOW", at=(112.935, 35.81)), actor="x", now=NOW
     )
     ev.act(session, event_id=event.id, action="register", actor="op", now=NOW)
     ev.act(session, event_id=routine.id, action="register", actor="op", now=NOW)
-    ev.act(session, event_id=routine.id, action="assign", actor="op")
+    ev.act(session, event_id=routine.id, action="assign", actor="op", now=NOW)
     session.commit()
     assert ev.check_overdue(session, now=NOW + dt.timedelta(minutes=29)) == []
     assert ev.check_overdue(session, now=NOW + dt.timedelta(minutes=31)) == [event.id]
@@ -364,6 +370,53 @@ def test_an_overdue_emergency_is_marked_announced_and_escalated(
         )
     ).all()
     assert sorted(overdue_msgs) == sorted([event.id, routine.id])
+
+
+def test_an_unregistered_emergency_becomes_overdue_and_escalates(
+    session: Session, county: Router
+) -> None:
+    # A gas leak reported by the hotline that nobody registers: the 30-minute response
+    # rule counts from receipt.
+    event, _ = ingest.ingest_event(
+        session, router=county, payload=report("GAS", priority="emergency"), actor="x", now=NOW
+    )
+    assert event.escalation_level == "grid"
+    assert event.status == "reported" and event.priority == "emergency"
+    assert event.response_due_at == NOW + dt.timedelta(minutes=30)
+    session.commit()
+    clocks = ev.event_clocks(event, now=NOW + dt.timedelta(minutes=10))
+    assert clocks["response"].state == "running" and clocks["handling"].state == "not_started"
+    assert ev.check_overdue(session, now=NOW + dt.timedelta(minutes=29)) == []
+    assert ev.check_overdue(session, now=NOW + dt.timedelta(minutes=31)) == [event.id]
+    session.commit()
+    assert event.overdue
+    assert actions_logged(session, event.id)[-2:] == ["overdue", "escalate"]
+    assert event.status == "assigned" and event.escalation_level != "grid"
+    clocks = ev.event_clocks(event, now=NOW + dt.timedelta(minutes=32))
+    assert clocks["response"].state == "missed"
+    # Handed up, the handling clock started at that moment.
+    assert event.due_at == NOW + dt.timedelta(minutes=31, hours=24)
+    assert clocks["handling"].state == "running"
+
+
+def test_a_closed_event_says_how_long_each_clock_took(session: Session, county: Router) -> None:
+    event, _ = ingest.ingest_event(
+        session, router=county, payload=report("TOOK"), actor="hotline", now=NOW
+    )
+    steps = [("register", 5), ("assign", 10), ("start", 40), ("report_back", 300), ("close", 320)]
+    for action, minutes in steps:
+        ev.act(
+            session,
+            event_id=event.id,
+            action=action,
+            actor="op",
+            note="修好了" if action == "report_back" else None,
+            now=NOW + dt.timedelta(minutes=minutes),
+        )
+    clocks = ev.event_clocks(event, now=NOW + dt.timedelta(days=30))
+    assert clocks["response"].state == "met" and clocks["response"].took_s == 40 * 60
+    assert clocks["handling"].state == "met" and clocks["handling"].took_s == 290 * 60
+    assert clocks["response"].left_s is None and clocks["handling"].left_s is None
 
 
 def test_a_report_far_outside_the_county_is_kept_for_triage_and_placed_later(
@@ -497,6 +550,7 @@ def test_statistics_tell_overdue_ever_from_overdue_and_still_open(
     waiting, _ = ingest.ingest_event(session, router=county, payload=report("L2"), actor="x")
     for event in (late, waiting):
         ev.act(session, event_id=event.id, action="register", actor="op")
+        ev.act(session, event_id=event.id, action="assign", actor="op")  # the handling clock
     assert waiting.due_at is not None
     later = waiting.due_at + dt.timedelta(minutes=1)
     ev.check_overdue(session, now=later)

@@ -91,7 +91,7 @@ def test_an_integrator_posts_a_ticket_twice_and_gets_one_event(
     body = first.json()
     assert body["grid_code"] == f.G1 and body["team"]["code"] == f"T-{f.G1}"
     assert body["reporter"]["phone"] == "138****5678"
-    assert body["allowed_actions"] == ["register", "merge"]
+    assert body["allowed_actions"] == ["register", "escalate", "merge"]
     assert stored(engine) == 1
 
 

@@ -54,7 +54,7 @@ def test_an_illegal_step_names_the_current_state_and_what_is_allowed() -> None:
     err = caught.value
     assert "reported" in err.message
     assert err.details["current_state"] == "reported"
-    assert err.details["allowed_actions"] == ["register", "merge"]
+    assert err.details["allowed_actions"] == ["register", "escalate", "merge"]
 
 
 def test_closed_and_merged_events_cannot_be_worked_on() -> None:
@@ -145,3 +145,36 @@ def test_which_deadline_is_missed() -> None:
     assert missed_deadline(now=T0 + 3 * one_h, responded=False, **kw) == "response"
     assert missed_deadline(now=T0 + 3 * one_h, responded=True, **kw) is None
     assert missed_deadline(now=T0 + 11 * one_h, responded=True, **kw) == "handling"
+
+
+def test_the_response_clock_counts_from_receipt_and_the_handling_clock_from_assignment() -> None:
+    from gridmap.deadlines import handling_limit, response_limit
+
+    assert response_limit(
+        priority="emergency", rule_response_minutes=240, rule_time_limit_hours=72
+    ) == dt.timedelta(minutes=30)
+    assert handling_limit(priority="emergency", rule_time_limit_hours=72) == dt.timedelta(hours=24)
+    assert handling_limit(priority="routine", rule_time_limit_hours=48) == dt.timedelta(hours=48)
+
+
+def test_a_clock_running_met_missed_and_not_started() -> None:
+    from gridmap.deadlines import MET, MISSED, NOT_STARTED, RUNNING, clock
+
+    due = T0 + dt.timedelta(minutes=30)
+    running = clock(started_at=T0, due_at=due, stopped_at=None, now=T0 + dt.timedelta(minutes=10))
+    assert running.state == RUNNING and running.left_s == 20 * 60 and running.took_s is None
+    # Past its deadline and not stopped: missed, and no "time left" is offered as such.
+    late = clock(started_at=T0, due_at=due, stopped_at=None, now=T0 + dt.timedelta(minutes=31))
+    assert late.state == MISSED and late.left_s is not None and late.left_s < 0
+    # Stopped: how long it took, never a countdown, whatever the time now.
+    met = clock(
+        started_at=T0,
+        due_at=due,
+        stopped_at=T0 + dt.timedelta(minutes=12),
+        now=T0 + dt.timedelta(days=3),
+    )
+    assert (met.state, met.took_s, met.left_s) == (MET, 12 * 60, None)
+    missed = clock(started_at=T0, due_at=due, stopped_at=T0 + dt.timedelta(hours=2), now=T0)
+    assert (missed.state, missed.took_s) == (MISSED, 2 * 3600)
+    assert clock(started_at=None, due_at=None, stopped_at=None, now=T0).state == NOT_STARTED
+    assert met.to_dict()["state"] == "met"
