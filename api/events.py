@@ -199,7 +199,7 @@ class EventOut(BaseModel):
     clocks: dict[str, dict[str, Any]] = Field(
         description="the response clock (from receipt until a team starts) and the handling "
         "clock (from the first assignment until the lead reports back): state running, met, "
-        "missed or not_started; seconds left while running, seconds taken once stopped"
+        "missed or not_started; the seconds taken once stopped"
     )
     row_version: int
     co_handlers: list[dict[str, Any]] = Field(

@@ -282,6 +282,9 @@ def load_history(
         for deadline in deadlines:
             if deadline is not None:
                 tick = deadline.replace(second=0, microsecond=0) + dt.timedelta(minutes=1)
+                # A deadline that passed before this step (the response clock runs from
+                # receipt) is noticed by the next check after it, never before it.
+                tick = max(tick, at.replace(second=0, microsecond=0) + dt.timedelta(minutes=1))
                 if tick <= now and (registered or _past_due(walk, tick)):
                     schedule(tick, "check", walk.event_id)
 

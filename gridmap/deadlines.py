@@ -139,12 +139,13 @@ class Clock:
     took_s: float | None
 
     def to_dict(self) -> dict[str, object]:
+        # Without `left_s`: an answer must not change by the second (a resend is answered
+        # as the first was); a page counts down from `due_at` itself.
         return {
             "state": self.state,
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "due_at": self.due_at.isoformat() if self.due_at else None,
             "stopped_at": self.stopped_at.isoformat() if self.stopped_at else None,
-            "left_s": self.left_s,
             "took_s": self.took_s,
         }
 
