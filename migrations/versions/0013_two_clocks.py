@@ -11,7 +11,7 @@ filled from the timeline. Handling deadlines already set are left as they were: 
 were promised to the teams.
 
 Revision ID: 0013
-Revises: 0012
+Revises: 0016
 Create Date: 2026-12-03 22:40:00
 """
 
@@ -25,7 +25,7 @@ from alembic import op
 from gridmap.deadlines import response_limit
 
 revision: str = "0013"
-down_revision: str | None = "0012"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
