@@ -13,6 +13,7 @@ from fastapi import Depends, FastAPI
 from api import (
     admin,
     auth,
+    basemap,
     docs_pages,
     drafts,
     events,
@@ -149,6 +150,7 @@ def create_app(
     app.include_router(drafts.router)
     app.include_router(ogc.router)
     app.include_router(stream.router)
+    app.include_router(basemap.router)  # before tiles: /tiles/basemap/… is not a layer
     app.include_router(tiles.router)
     app.include_router(search.router)
     app.include_router(phone.router)

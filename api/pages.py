@@ -30,6 +30,7 @@ router = APIRouter(tags=["pages"])
 _FEATURE_ROUTES: dict[str, tuple[str, str]] = {
     "ogc": ("GET", "/ogc/collections/{layer}/items"),
     "tiles": ("GET", "/tiles/{layer}/{z}/{x}/{y}.pbf"),
+    "basemap": ("GET", "/tiles/basemap/{z}/{x}/{y}.pbf"),
     "locate": ("GET", "/api/locate"),
     "categories": ("GET", "/api/categories"),
     "events": ("GET", "/api/events"),

@@ -685,3 +685,78 @@ class StatsReport(Base):
     period_to: Mapped[dt.date] = mapped_column(Date)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
     html: Mapped[str] = mapped_column(Text)
+
+
+class BasemapImport(Base):
+    """One basemap import (migration 0015): the latest id is the basemap's revision."""
+
+    __tablename__ = "basemap_import"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    source: Mapped[str] = mapped_column(String(500))
+    synthetic: Mapped[bool] = mapped_column(Boolean)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    imported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+
+
+class BasemapFeature(Base):
+    """A road, railway, water, land use, building, place name or POI of a county's
+    basemap (gridmap.basemap); `geom_3857` is the tile copy, `min_zoom` its zoom rule."""
+
+    __tablename__ = "basemap_feature"
+    __table_args__ = (
+        Index("ix_basemap_feature_county", "county_code", "layer"),
+        Index("ix_basemap_feature_geom_3857", "geom_3857", postgresql_using="gist"),
+        Index("ix_basemap_feature_geom", "geom", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    layer: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str | None] = mapped_column(String(40))
+    name: Mapped[str | None] = mapped_column(String(200))
+    source_id: Mapped[str | None] = mapped_column(String(60))
+    min_zoom: Mapped[int] = mapped_column(SmallInteger)
+    synthetic: Mapped[bool] = mapped_column(Boolean)
+    geom: Mapped[Any] = mapped_column(Geometry(srid=4326, spatial_index=False))
+    geom_3857: Mapped[Any] = mapped_column(Geometry(srid=3857, spatial_index=False))
+
+
+class AddressEntry(Base):
+    """One entry of a county's address register (门牌地址库): a building's address, a POI
+    or a named road (its line), matched by gridmap.geocode."""
+
+    __tablename__ = "address_entry"
+    __table_args__ = (
+        Index("ix_address_entry_county", "county_code", "kind"),
+        Index("ix_address_entry_geom", "geom", postgresql_using="gist"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    county_code: Mapped[str] = mapped_column(String(12))
+    kind: Mapped[str] = mapped_column(String(20))  # building | poi | road | place
+    full_text: Mapped[str] = mapped_column(String(300))
+    name: Mapped[str | None] = mapped_column(String(200))
+    township: Mapped[str | None] = mapped_column(String(100))
+    community: Mapped[str | None] = mapped_column(String(100))
+    road: Mapped[str | None] = mapped_column(String(100))
+    number: Mapped[str | None] = mapped_column(String(20))
+    building_no: Mapped[str | None] = mapped_column(String(20))
+    village_group: Mapped[str | None] = mapped_column(String(20))
+    synthetic: Mapped[bool] = mapped_column(Boolean)
+    geom: Mapped[Any] = mapped_column(Geometry(srid=4326, spatial_index=False))
+
+
+class BasemapTile(Base):
+    """An encoded basemap vector tile of one basemap revision (gridmap.basemap)."""
+
+    __tablename__ = "basemap_tile"
+
+    revision: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipe: Mapped[str] = mapped_column(String(16), primary_key=True)
+    z: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    x: Mapped[int] = mapped_column(Integer, primary_key=True)
+    y: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    render_ms: Mapped[float] = mapped_column(Float)

@@ -8,6 +8,7 @@ import time
 import typer
 
 from gridmap_cli import (
+    basemap_commands,
     boundaries_commands,
     county_commands,
     db_commands,
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.add_typer(db_commands.app, name="db")
 app.add_typer(boundaries_commands.app, name="boundaries")
 app.add_typer(county_commands.app, name="county")
+app.add_typer(basemap_commands.app, name="basemap")
 app.add_typer(events_commands.app, name="events")
 app.add_typer(users_commands.users_app, name="users")
 app.add_typer(users_commands.tokens_app, name="tokens")

@@ -30,6 +30,7 @@ WINDOWS = ("today", "24h", "7d", "30d", "all")
 API_FEATURES = (
     "ogc",
     "tiles",
+    "basemap",
     "locate",
     "categories",
     "events",
@@ -69,10 +70,12 @@ class _CommandViewScript(JSCSSMixin, MacroElement):
             *folium.plugins.VectorGridProtobuf.default_js,
             ("gm_common_js", f"{STATIC_URL}/js/common.js"),
             ("gm_command_view_js", f"{STATIC_URL}/js/command_view.js"),
+            ("gm_basemap_js", f"{STATIC_URL}/js/basemap.js"),
         ]
         self.default_css = [
             *folium.plugins.MarkerCluster.default_css,
             ("gm_command_view_css", f"{STATIC_URL}/css/command_view.css"),
+            ("gm_basemap_css", f"{STATIC_URL}/css/basemap.css"),
         ]
 
 
@@ -217,6 +220,8 @@ def build_command_view(
         "bounds": [[south, west], [north, east]],
         "query": query,
         "version": version,
+        # A hosted basemap (GRIDMAP_TILE_URL) replaces gridmap's own tiles; labels stay.
+        "externalBasemap": bool(tile_url),
     }
     figure.html.add_child(
         Element(

@@ -233,10 +233,14 @@ class _EditorScript(JSCSSMixin, MacroElement):
             *folium.plugins.GeoMan.default_js,
             ("gm_common_js", f"{STATIC_URL}/js/common.js"),
             ("gm_editor_js", f"{STATIC_URL}/js/editor.js"),
+            # The county's own basemap under the areas being edited (gridmap.basemap).
+            *folium.plugins.VectorGridProtobuf.default_js,
+            ("gm_basemap_js", f"{STATIC_URL}/js/basemap.js"),
         ]
         self.default_css = [
             *folium.plugins.GeoMan.default_css,
             ("gm_editor_css", f"{STATIC_URL}/css/editor.css"),
+            ("gm_basemap_css", f"{STATIC_URL}/css/basemap.css"),
         ]
 
 
@@ -351,6 +355,8 @@ def build_editor(
         "householdsMax": households_max,
         "tools": list(TOOLS),
         "scope": scope,
+        "features": ["basemap"],
+        "externalBasemap": bool(tile_url),
     }
     figure.html.add_child(
         Element(

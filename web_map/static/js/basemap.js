@@ -1,0 +1,136 @@
+/* The county's own basemap under a page's map: gridmap's basemap vector tiles (roads,
+ * water, land use, buildings) in a restrained grey-green style below the grids, and the
+ * names of the view (townships and communities from gridmap's areas, villages, roads,
+ * POIs) as text labels above them. Everything comes from this service: no other host.
+ *
+ * Self-starting: once the page has loaded, it finds the page's JSON configuration
+ * (#gm-config) and the Leaflet map it names (`mapName`), and draws the basemap when the
+ * configuration lists the "basemap" feature. With a hosted basemap configured
+ * (GRIDMAP_TILE_URL, `externalBasemap`), only the labels of gridmap's own areas and places
+ * are drawn over it.
+ */
+(function () {
+  "use strict";
+
+  // Fills and strokes kept pale, so events, grid colours and boundaries stay readable.
+  const ROAD_WEIGHT = { motorway: 3, trunk: 3, primary: 2.5, secondary: 2, tertiary: 1.8 };
+  const STYLE = {
+    landuse: () => ({ fill: true, fillColor: "#e8eedf", fillOpacity: 0.7, stroke: false }),
+    water: (p) =>
+      p.kind === "water" || p.kind === "riverbank"
+        ? { fill: true, fillColor: "#cfe1ee", fillOpacity: 0.9, stroke: false }
+        : { color: "#b5d0e6", weight: 1.5, opacity: 0.9, fill: false },
+    railway: () => ({ color: "#b8b8b8", weight: 1.2, dashArray: "4 3", opacity: 0.9, fill: false }),
+    road: (p) => ({
+      color: ROAD_WEIGHT[p.kind] ? "#d6c8a8" : "#d9d9d9",
+      weight: ROAD_WEIGHT[p.kind] || 1.2,
+      opacity: 0.95,
+      fill: false,
+    }),
+    building: () => ({ fill: true, fillColor: "#e6e1db", fillOpacity: 0.8, color: "#d8d1c8", weight: 0.5 }),
+    // Points carry names; the labels layer writes them, the tile draws nothing for them.
+    place: () => [],
+    poi: () => [],
+  };
+  const BASEMAP_MIN_ZOOM = 8;
+  const LABEL_MIN_ZOOM = 10;
+
+  function config() {
+    const node = document.getElementById("gm-config");
+    if (!node) return null;
+    try {
+      return JSON.parse(node.textContent);
+    } catch (err) {
+      return null;
+    }
+  }
+
+  function tiles(map) {
+    map.createPane("gm-basemap").style.zIndex = 250; // above raster tiles, below the areas
+    const styles = {};
+    for (const [layer, style] of Object.entries(STYLE)) {
+      styles[layer] = (properties) => style(properties || {});
+    }
+    return L.vectorGrid
+      .protobuf("/tiles/basemap/{z}/{x}/{y}.pbf", {
+        pane: "gm-basemap",
+        rendererFactory: L.svg.tile,
+        vectorTileLayerStyles: styles,
+        interactive: false,
+        minZoom: BASEMAP_MIN_ZOOM,
+        maxNativeZoom: 16,
+      })
+      .addTo(map);
+  }
+
+  function labelIcon(label) {
+    const node = document.createElement("span");
+    node.className = `gm-bm-label gm-bm-label-${label.layer}`;
+    node.textContent = label.name; // text, never HTML
+    return L.divIcon({ className: "gm-bm-label-box", html: node, iconSize: null });
+  }
+
+  function labels(map) {
+    map.createPane("gm-basemap-labels").style.zIndex = 450; // above the areas, below markers
+    map.getPane("gm-basemap-labels").style.pointerEvents = "none";
+    const group = L.layerGroup().addTo(map);
+    let asked = 0;
+    async function refresh() {
+      const z = map.getZoom();
+      const mine = ++asked;
+      if (z < LABEL_MIN_ZOOM) {
+        group.clearLayers();
+        return;
+      }
+      const b = map.getBounds();
+      const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+      const bbox = [
+        clamp(b.getWest(), -180, 180),
+        clamp(b.getSouth(), -90, 90),
+        clamp(b.getEast(), -180, 180),
+        clamp(b.getNorth(), -90, 90),
+      ].map((v) => v.toFixed(6));
+      let body;
+      try {
+        const res = await fetch(`/tiles/basemap/labels.json?bbox=${bbox.join(",")}&z=${z}`, {
+          credentials: "same-origin",
+          headers: { Accept: "application/json" },
+        });
+        if (!res.ok) return;
+        body = await res.json();
+      } catch (err) {
+        return; // labels are a nicety: the map works without them
+      }
+      if (mine !== asked) return; // a newer view was asked meanwhile
+      group.clearLayers();
+      for (const label of body.labels || []) {
+        L.marker([label.point[1], label.point[0]], {
+          icon: labelIcon(label),
+          pane: "gm-basemap-labels",
+          interactive: false,
+          keyboard: false,
+        }).addTo(group);
+      }
+    }
+    let timer = null;
+    map.on("moveend", () => {
+      clearTimeout(timer);
+      timer = setTimeout(refresh, 200);
+    });
+    refresh();
+    return group;
+  }
+
+  function start() {
+    const cfg = config();
+    if (!cfg || !(cfg.features || []).includes("basemap")) return;
+    const map = window[cfg.mapName];
+    if (!map || typeof L === "undefined") return;
+    if (!cfg.externalBasemap && L.vectorGrid) tiles(map);
+    labels(map);
+    window.GridmapBasemap = { map };
+  }
+
+  if (document.readyState === "complete") start();
+  else window.addEventListener("load", start);
+})();
