@@ -17,6 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
 from geodata import gaoping
+from geodata.gaoping_basemap import load_gaoping_basemap
 from geodata.gridgen import generate_grids
 from geodata.history import DEFAULT_PER_DAY, HistorySummary, load_history
 from geodata.importer import import_boundaries
@@ -293,6 +294,7 @@ def load_gaoping(
     with report("buildings, teams and the responsibility list", 2) as bar:
         counts = {"buildings": _write_buildings(session, gaoping.COUNTY_CODE, data.buildings)}
         counts["divisions"] = _store_gaoping_divisions(session)
+        counts.update(load_gaoping_basemap(session, data, county_code=gaoping.COUNTY_CODE))
         bar.advance(1)
         counts.update(_load_directory(session, gaoping.COUNTY_CODE, grids))
         bar.advance(1)
@@ -386,8 +388,9 @@ def load_monaco(
     report: Reporter = _silent,
 ) -> DemoSummary:
     """Monaco's real wards and OSM buildings, grids generated inside each ward."""
+    from geodata.basemap import import_basemap_file
+    from geodata.monaco import DEFAULT_PBF, monaco_grids
     from geodata.monaco import load_monaco as read_monaco
-    from geodata.monaco import monaco_grids
 
     seconds: dict[str, float] = {}
     started = time.perf_counter()
@@ -466,6 +469,8 @@ def load_monaco(
         bar.advance(1)
     counts = {"buildings": _write_buildings(session, MONACO_CODE, data.buildings)}
     counts.update(_monaco_directory(session, areas, county_code=MONACO_CODE))
+    basemap = import_basemap_file(session, DEFAULT_PBF, county_code=MONACO_CODE)[0].counts
+    counts.update({f"basemap_{k}": v for k, v in basemap.items()})
     seconds["import"] = time.perf_counter() - started
     counts.update({"wards": len(wards), "grids": len(grids)})
     return DemoSummary(
