@@ -147,7 +147,7 @@ def synthesise_basemap(data: Any) -> tuple[list[dict[str, Any]], list[dict[str, 
 
     # The city's street grid over the urban communities.
     urban_codes = [c for c, k in kinds.items() if k == "urban"]
-    streets: list[tuple[str, shapely.LineString]] = []
+    streets: list[tuple[str, Any]] = []
     if urban_codes:
         urban = shapely.union_all(
             communities[communities["code"].isin(urban_codes)].geometry.to_numpy()
@@ -198,7 +198,7 @@ def synthesise_basemap(data: Any) -> tuple[list[dict[str, Any]], list[dict[str, 
     street_tree = shapely.STRtree([line for _, line in streets]) if streets else None
     for i in np.flatnonzero(~urban_mask & (bkind == "house")).tolist():
         code = ccode[i]
-        entry = {
+        house: dict[str, Any] = {
             "kind": "building",
             "name": None,
             "township": township_names.get(township_of.get(code, ""), ""),
@@ -207,8 +207,8 @@ def synthesise_basemap(data: Any) -> tuple[list[dict[str, Any]], list[dict[str, 
             "number": str(int(nth[i]) % _GROUP_HOUSES + 1),
             "geometry": points[i],
         }
-        entry["full_text"] = _full_text(entry)
-        addresses.append(entry)
+        house["full_text"] = _full_text(house)
+        addresses.append(house)
     # City buildings and every facility: street and number, building number, POI name.
     building_no: dict[str, int] = {}
     for i in np.flatnonzero(urban_mask | (bkind != "house")).tolist():
