@@ -17,6 +17,7 @@ from api import (
     docs_pages,
     drafts,
     events,
+    geocoding,
     health,
     locate,
     ogc,
@@ -144,6 +145,7 @@ def create_app(
     app.include_router(locate.router)
     app.include_router(events.router)
     app.include_router(queues.router)
+    app.include_router(geocoding.router)
     app.include_router(stats.router)
     app.include_router(stats.pages)
     app.include_router(reports.router)

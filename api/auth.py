@@ -84,6 +84,8 @@ ROUTE_ACTIONS: dict[tuple[str, str], str] = {
     ("GET", "/api/events/{event_id}/photos/{photo_id}"): "events.read",
     ("POST", "/api/events/{event_id}/photos"): "events.photo",
     ("POST", "/api/events/{event_id}/place"): "events.place",
+    ("POST", "/api/events/{event_id}/place/candidate/{index}"): "events.place",
+    ("GET", "/api/geocode"): "map.view",
     ("GET", "/api/events/{event_id}/reporter"): "events.reporter",
     ("GET", "/api/stream"): "events.read",
     ("GET", "/api/stats"): "events.stats",

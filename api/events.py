@@ -520,7 +520,13 @@ async def take_in_post(request: Request, ctx: AppContext) -> tuple[EventOut | Ev
             photos,
             limiter=_ingest_limiter(request, ctx),
         )
-    if ctx.ingest_batcher is None or not ingest.category_seen(ctx.engine, payload.category):
+    # An address without a location is geocoded (a database read): not on the event loop.
+    address_only = payload.lon is None and bool(payload.address)
+    if (
+        ctx.ingest_batcher is None
+        or address_only
+        or not ingest.category_seen(ctx.engine, payload.category)
+    ):
         return await anyio.to_thread.run_sync(
             _ingest_alone, ctx, payload, audit, scope, county, limiter=_ingest_limiter(request, ctx)
         )

@@ -172,7 +172,11 @@ def take_in_event(
             "(GET /api/categories lists them)",
             details={"field": "category", "value": payload.category},
         )
-    new = prepare_event(
+    # An address without a location is geocoded first (issue #19; gridmap.address_events).
+    from gridmap.address_events import note_geocode, prepare_by_address
+
+    new, geocoded = prepare_by_address(
+        session,
         router=router,
         payload=payload,
         actor=actor,
@@ -181,7 +185,10 @@ def take_in_event(
         audit=audit,
         county_code=county_code,
     )
-    return take_in_batch(session, [new])[0]
+    taken = take_in_batch(session, [new])[0]
+    if geocoded is not None:
+        note_geocode(session, taken, geocoded)
+    return taken
 
 
 def prepare_event(

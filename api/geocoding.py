@@ -1,0 +1,88 @@
+"""Addresses over HTTP: `GET /api/geocode` (candidates for a written address) and
+`POST /api/events/{event_id}/place/candidate/{index}` (place an address-only event on one
+of its geocoding candidates: the operator's one click in triage)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import PrincipalDep, acting_as, audit_write, check_event_scope
+from api.deps import ContextDep, SessionDep
+from api.events import EventOut, event_out
+from gridmap import address_events, geocode
+from gridmap import events as ev
+from gridmap.errors import InvalidInput, NotFound
+
+router = APIRouter(prefix="/api", tags=["addresses"])
+
+
+@router.get("/geocode", summary="Candidates for a written address, best first")
+def get_geocode(
+    session: SessionDep,
+    principal: PrincipalDep,
+    q: Annotated[str, Query(min_length=1, max_length=300, description="the address")],
+    county: Annotated[str | None, Query(description="the county (default: the caller's)")] = None,
+) -> dict[str, Any]:
+    county_code = principal.jurisdiction.unplaced_county(county)
+    if county_code is None:
+        raise InvalidInput("name the county to look in (?county=…)", details={"field": "county"})
+    found = geocode.geocode(session, q, county_code=county_code)
+    return {
+        "text": q,
+        "county": county_code,
+        "form": found.parsed.form,
+        "placeable": found.placeable,
+        "threshold": geocode.AUTO_PLACE_CONFIDENCE,
+        "candidates": [c.to_dict() for c in found.candidates],
+    }
+
+
+class CandidateIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    actor: str = Field(default="operator", min_length=1, max_length=100)
+
+
+@router.post(
+    "/events/{event_id}/place/candidate/{index}",
+    response_model=EventOut,
+    summary="Place an address-only event on one of its geocoding candidates and route it",
+)
+def post_place_candidate(
+    event_id: int,
+    index: int,
+    ctx: ContextDep,
+    session: SessionDep,
+    request: Request,
+    principal: PrincipalDep,
+    body: CandidateIn | None = None,
+) -> EventOut:
+    check_event_scope(session, principal, event_id, acting=True)
+    if ctx.router is None:
+        raise NotFound("routing is not ready: no boundary version is active")
+    event = ev.get_event(session, event_id=event_id)
+    lon, lat = address_events.candidate_point(event.routing, index)
+    placed = ev.place_event(
+        session,
+        router=ctx.router,
+        event_id=event_id,
+        lon=lon,
+        lat=lat,
+        crs="wgs84",
+        actor=acting_as(principal, (body or CandidateIn()).actor),
+        scope=principal.jurisdiction,
+    )
+    audit_write(
+        session,
+        request,
+        principal,
+        action="event.place",
+        target_type="event",
+        target_id=event_id,
+        details={"lon": lon, "lat": lat, "crs": "wgs84", "candidate": index},
+    )
+    session.commit()
+    return event_out(session, placed)
