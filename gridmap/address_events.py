@@ -23,13 +23,13 @@ from gridmap import geocode
 from gridmap.errors import Conflict, NotFound
 from gridmap.event_input import EventInput
 from gridmap.ingest import EventPolicy, IngestAudit, Ingested, NewEvent, prepare_event
-from gridmap.routing_types import Router
+from gridmap.routing_types import PointRouter
 
 
 def prepare_by_address(
     session: Session,
     *,
-    router: Router | None,
+    router: PointRouter | None,
     payload: EventInput,
     actor: str,
     policy: EventPolicy,

@@ -85,9 +85,11 @@ def test_an_unclear_address_waits_with_candidates_and_is_placed_with_one_click(
     queue = client.get("/api/events/triage").json()["events"]
     assert [e["id"] for e in queue] == [event["id"]]
     stored = client.get(f"/api/events/{event['id']}").json()
-    record = stored["properties"]["routing"]["geocode"] if "properties" in stored else stored[
-        "routing"
-    ]["geocode"]
+    record = (
+        stored["properties"]["routing"]["geocode"]
+        if "properties" in stored
+        else stored["routing"]["geocode"]
+    )
     assert record["placed"] is False and record["candidates"]
     assert record["candidates"][0]["matched"] == "建设路"
     placed = client.post(f"/api/events/{event['id']}/place/candidate/0", json={"actor": "op"})
