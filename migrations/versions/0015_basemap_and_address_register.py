@@ -17,7 +17,7 @@ basemap tiles (pre-rendered at import; a new import is a new revision, so old by
 never served).
 
 Revision ID: 0015
-Revises: 0016
+Revises: 0013
 Create Date: 2026-12-03 22:40:00
 """
 
@@ -31,7 +31,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = "0015"
-down_revision: str | None = "0016"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
