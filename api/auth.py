@@ -87,6 +87,8 @@ ROUTE_ACTIONS: dict[tuple[str, str], str] = {
     ("POST", "/api/events/{event_id}/place/candidate/{index}"): "events.place",
     ("GET", "/api/geocode"): "map.view",
     ("GET", "/api/events/{event_id}/reporter"): "events.reporter",
+    # Whoever may assign may be offered the teams (assign, joint dispatch).
+    ("GET", "/api/events/{event_id}/team-candidates"): "event.assign",
     ("GET", "/api/stream"): "events.read",
     ("GET", "/api/stats"): "events.stats",
     ("GET", "/api/stats/series"): "events.stats",

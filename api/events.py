@@ -57,6 +57,7 @@ from gridmap.photos import (
     store_photo,
     stored_photo_file,
 )
+from gridmap.team_picker import team_candidates
 
 router = APIRouter(prefix="/api", tags=["events"])
 
@@ -654,6 +655,27 @@ def get_event_log(event_id: int, session: SessionDep, principal: PrincipalDep) -
             for e in entries
         ],
     }
+
+
+@router.get(
+    "/events/{event_id}/team-candidates",
+    summary="Teams to hand the event to, best first, each with its open load (the picker)",
+)
+def get_team_candidates(
+    event_id: int,
+    session: SessionDep,
+    principal: PrincipalDep,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=100, description="part of a team's code or name, or of its department's name"
+        ),
+    ] = None,
+) -> dict[str, Any]:
+    check_event_scope(session, principal, event_id, acting=True)
+    event = ev.get_event(session, event_id=event_id)
+    found = team_candidates(session, event=event, scope=principal.jurisdiction, q=q)
+    return {"event_id": event_id, "teams": [c.to_dict() for c in found]}
 
 
 # --- acting -----------------------------------------------------------------------------

@@ -476,3 +476,17 @@ def test_a_co_handler_reports_on_its_own_part_and_cannot_run_the_lead_s_case(
         ("D-ZJ", "D-ZJ"),
     ]
     assert steps[0]["actor"] == "user:zf-team-member"
+
+
+def test_the_team_picker_offers_a_township_only_teams_within_its_reach(
+    app: TestClient, secrets: dict[str, str]
+) -> None:
+    west = login(app, "west-operator")
+    event = post_event(west, ticket(f.SmallCounty.grid_center(G_WEST)))
+    answer = west.get(f"/api/events/{event['id']}/team-candidates", params={"q": "T-"})
+    assert answer.status_code == 200, answer.text
+    codes = {t["code"] for t in answer.json()["teams"]}
+    assert f"T-{G_WEST}" in codes and f"T-{G_EAST}" not in codes and f"T-{f.T2}" not in codes
+    # A team member cannot assign: it is not offered teams either.
+    member = login(app, "west-team-member")
+    assert member.get(f"/api/events/{event['id']}/team-candidates").status_code == 403

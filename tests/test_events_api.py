@@ -454,3 +454,33 @@ def test_ingest_answers_503_while_the_database_is_down_and_succeeds_after(
     back = client.post("/api/events", json=ticket("DOWN"))
     assert back.status_code == 201, back.text
     assert stored(engine) == 1 + int(batched)
+
+
+def test_the_team_picker_offers_the_routed_team_first_then_neighbours_duty_and_department(
+    client: TestClient,
+) -> None:
+    body = client.post("/api/events", json=ticket("PICK", category="MULTI")).json()
+    busy = client.post("/api/events", json=ticket("PICK-BUSY")).json()
+    act(client, busy["id"], "register")
+    act(client, busy["id"], "assign", team=f"T-{G2}")
+    answer = client.get(f"/api/events/{body['id']}/team-candidates")
+    assert answer.status_code == 200, answer.text
+    offered = answer.json()["teams"]
+    codes = [t["code"] for t in offered]
+    whys = {t["code"]: t["why"] for t in offered}
+    assert codes[0] == f"T-{f.G1}" and whys[f"T-{f.G1}"] == "current"
+    assert whys[f"T-{G2}"] == "neighbour"
+    assert whys[f"T-{f.C1}"] == "community" and whys[f"T-{f.T1}"] == "township"
+    assert whys["D-ZF"] == "department"
+    assert codes.index(f"T-{G2}") < codes.index(f"T-{f.C1}") < codes.index("D-ZF")
+    load = {t["code"]: t["open_events"] for t in offered}
+    assert load[f"T-{G2}"] >= 1
+    # Searchable by name and code; a department's name finds its team.
+    by_name = client.get(f"/api/events/{body['id']}/team-candidates", params={"q": "住建局"})
+    assert [t["code"] for t in by_name.json()["teams"]] == ["D-ZJ"]
+    assert by_name.json()["teams"][0]["department"] == "住建局"
+    by_code = client.get(f"/api/events/{body['id']}/team-candidates", params={"q": "d-xf"})
+    assert [t["code"] for t in by_code.json()["teams"]] == ["D-XF"]
+    # What is offered is accepted by assign.
+    act(client, body["id"], "register")
+    assert act(client, body["id"], "assign", team="D-ZJ")["team"]["code"] == "D-ZJ"
