@@ -22,6 +22,7 @@ from api import (
     locate,
     ogc,
     pages,
+    patrols,
     phone,
     queues,
     reports,
@@ -156,6 +157,7 @@ def create_app(
     app.include_router(tiles.router)
     app.include_router(search.router)
     app.include_router(phone.router)
+    app.include_router(patrols.router)
     app.include_router(pages.router)
     app.include_router(docs_pages.router)
     return app

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from api.auth import PrincipalDep
 from api.deps import ContextDep, SessionDep
 from api.events import event_out
-from gridmap import area_scope, boundaries, phone_grid
+from gridmap import area_scope, boundaries, patrols, phone_grid, visits
 from gridmap.errors import NotFound
 from web_map.assets import STATIC_DIR
 from web_map.phone_page import build_phone_page, manifest
@@ -45,6 +45,7 @@ def phone_page(
             "return": principal.may("event.return"),
             "photo": principal.may("events.photo"),
             "reporter": principal.may("events.reporter"),
+            "patrol": principal.may("patrols.record") and principal.kind == "user",
         },
         user=principal.name,
         county=counties[0] if len(counties) == 1 else None,
@@ -91,4 +92,11 @@ def my_tasks(session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
 
 @router.get("/api/phone/today", summary="My day (今日): reports, tasks started and handled")
 def my_day(session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
-    return {"counts": phone_grid.today_counts(session, actor=principal.actor)}
+    counts: dict[str, Any] = phone_grid.today_counts(session, actor=principal.actor)
+    if principal.kind == "user" and principal.id is not None:
+        day = patrols.day_summary(session, user_id=principal.id)
+        counts["patrols"] = f"{day['patrols_done']}/{day['patrols_required']}"
+        counts["patrol_distance_m"] = day["patrol_distance_m"]
+        counts["patrol_minutes"] = day["patrol_minutes"]
+        counts["visits"] = visits.visits_today(session, user_id=principal.id)
+    return {"counts": counts}

@@ -110,6 +110,11 @@ ACTIONS: dict[str, tuple[str, frozenset[str]]] = {
         "an operator records it on the co-handler's behalf",
         _DISPATCH | _HANDLERS,
     ),
+    "patrols.record": (
+        "record one's own patrols (巡查) and household visits (走访)",
+        _HANDLERS,
+    ),
+    "patrols.read": ("see workers on patrol, patrol tracks and visits", _PEOPLE),
     "boundaries.draft": ("edit boundary drafts", frozenset({PLANNER, ADMIN})),
     "boundaries.publish": ("publish a boundary version", frozenset({PLANNER, ADMIN})),
     "account.self": ("see oneself, log out", _PEOPLE | {INTEGRATION}),

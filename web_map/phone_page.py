@@ -86,6 +86,18 @@ LABELS: dict[str, dict[str, str]] = {
         "error_permission_denied": "无权操作",
         "error_not_found": "不存在或不在辖区内",
         "lang_other": "EN",
+        "patrol_start": "开始巡查",
+        "patrol_end": "结束巡查",
+        "patrolling": "巡查中 {m} 米",
+        "patrols": "巡查（一日双巡）",
+        "patrol_distance_m": "巡查里程（米）",
+        "patrol_minutes": "巡查时长（分钟）",
+        "visits": "走访",
+        "visit": "记录走访",
+        "visit_routine": "常规走访",
+        "visit_special_care": "特殊关爱户",
+        "visit_dispute": "矛盾纠纷回访",
+        "visit_note": "走访记录",
     },
     "en": {
         "title": "Grid worker",
@@ -144,6 +156,18 @@ LABELS: dict[str, dict[str, str]] = {
         "error_permission_denied": "Not allowed",
         "error_not_found": "Not found or not in your area",
         "lang_other": "中文",
+        "patrol_start": "Start patrol",
+        "patrol_end": "End patrol",
+        "patrolling": "On patrol {m} m",
+        "patrols": "Patrols (twice a day)",
+        "patrol_distance_m": "Patrol distance (m)",
+        "patrol_minutes": "Patrol time (min)",
+        "visits": "Visits",
+        "visit": "Record a visit",
+        "visit_routine": "Routine",
+        "visit_special_care": "Special-care household",
+        "visit_dispute": "Dispute follow-up",
+        "visit_note": "Visit note",
     },
 }
 
@@ -201,6 +225,8 @@ def build_phone_page(
     <div id="ph-map" class="ph-map"></div>
     <div id="ph-grid-info" class="ph-info"></div>
     <button id="ph-report-btn" class="ph-big" type="button">{e(t["report"])}</button>
+    <button id="ph-patrol-btn" class="ph-patrol" type="button" hidden>
+      {e(t["patrol_start"])}</button>
   </section>
   <section id="ph-view-tasks" class="ph-view" hidden>
     <ul id="ph-tasks" class="ph-list"></ul>

@@ -52,6 +52,14 @@ def phone_service(
                     area_codes=[G1],
                     team_code=f"T-{G1}",
                 )
+                s.execute(
+                    text(
+                        "INSERT INTO building (county_code, code, households, address, attributes,"
+                        " point) VALUES ('990101', 'B-G1-1', 8, '幸福路1号', '{}',"
+                        " ST_SetSRID(ST_MakePoint(:lon, :lat), 4326))"
+                    ),
+                    {"lon": HERE[0] + 0.002, "lat": HERE[1] + 0.002},
+                )
                 s.commit()
             add_user(
                 service, username="operator", role="operator", password=PASSWORD, areas=("990101",)
@@ -334,3 +342,70 @@ def test_the_service_worker_controls_the_page_and_the_app_is_installable(phone: 
         "() => window.GridmapPhone.grid.neighbours.features.map((f) => f.properties.code)"
     )
     assert f"{C1}002" in neighbours and f"{C2}001" in neighbours
+
+
+def test_a_patrol_with_a_moving_position_is_recorded_and_drawn(phone: Phone) -> None:
+    phone.login()
+    page = phone.page
+    page.wait_for_function("() => window.GridmapPhone.fix !== null")
+    page.click("#ph-patrol-btn")
+    page.wait_for_function("() => document.getElementById('ph-patrol-btn').dataset.state === 'on'")
+    lon, lat = HERE
+    for step in range(1, 4):  # ~111 m north each time: every fix is kept (over 50 m)
+        phone.context.set_geolocation({"longitude": lon, "latitude": lat + step * 0.001})
+        page.wait_for_function(
+            f"() => window.GridmapPhone.trackLine.getLatLngs().length >= {step + 1}"
+        )
+    page.click("#ph-patrol-btn")
+    page.wait_for_function("() => document.getElementById('ph-patrol-btn').dataset.state === 'off'")
+
+    def stored() -> Any:
+        with phone.service.sessions() as s:
+            return s.execute(
+                text(
+                    "SELECT points, distance_m, ended_at, ST_NPoints(track) AS n FROM patrol"
+                    " WHERE username = 'worker' AND ended_at IS NOT NULL"
+                )
+            ).one_or_none()
+
+    try:
+        row = wait_for(stored)
+    except AssertionError:
+        print(page.evaluate("() => GridmapOutbox.all().then((a) => JSON.stringify(a))"))
+        with phone.service.sessions() as s:
+            print(s.execute(text("SELECT * FROM patrol")).all())
+        raise
+    assert row.points == 4 and row.n == 4 and 320 < row.distance_m < 350
+    # The day's track is drawn on the worker's map from the server's answer.
+    page.wait_for_function(
+        "() => (window.GridmapPhone.dayPatrols || []).some((p) => p.track && p.ended_at)"
+    )
+    page.click(".ph-tab[data-view=today]")
+    page.wait_for_selector(".ph-card[data-key=patrols]")
+    assert page.inner_text(".ph-card[data-key=patrols] .ph-v").startswith("1/2")
+    assert phone.errors == []
+
+
+def test_a_visit_recorded_from_a_building(phone: Phone) -> None:
+    phone.login()
+    page = phone.page
+    # Tapping the building opens its card (the popup) with the visit form.
+    page.evaluate(
+        """() => window.GridmapPhone.layers.buildings.eachLayer((m) => {
+            if (m.feature.properties.code === 'B-G1-1') m.openPopup();
+        })"""
+    )
+    page.wait_for_selector(".ph-visit[data-building=B-G1-1]")
+    page.click(".ph-visit .ph-kind[data-kind=dispute]")
+    page.fill(".ph-visit .ph-visit-note", "邻里纠纷已调解")
+    page.click(".ph-visit button[type=submit]")
+
+    def stored() -> Any:
+        with phone.service.sessions() as s:
+            return s.execute(
+                text("SELECT kind, note, grid_code FROM visit WHERE building_code = 'B-G1-1'")
+            ).all()
+
+    rows = wait_for(stored)
+    assert [(r.kind, r.note, r.grid_code) for r in rows] == [("dispute", "邻里纠纷已调解", G1)]
+    assert phone.errors == []

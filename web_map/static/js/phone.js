@@ -63,13 +63,15 @@
     if (sent) {
       loadEvents();
       loadTasks();
+      loadPatrols();
     }
     return sent;
   }
 
-  async function enqueue(item) {
+  async function enqueue(item, metaKey, metaValue) {
     item.created = item.created || Date.now();
-    await GridmapOutbox.put(item);
+    if (metaKey) await GridmapOutbox.putWithMeta(item, metaKey, metaValue);
+    else await GridmapOutbox.put(item);
     await showPending();
     // Background sync where the browser has it (it sends even after the page is gone);
     // `online` and focus below otherwise.
@@ -112,7 +114,9 @@
       const [lon, lat] = b.geometry.coordinates;
       const p = b.properties;
       const marker = L.circleMarker([lat, lon], { radius: 5, color: "#1565c0", weight: 1, fillOpacity: 0.7 });
-      marker.bindPopup(() => h("div", { className: "ph-pop" }, h("b", {}, p.address || p.code), h("div", {}, `${p.households} ${t.households}`)));
+      marker.bindPopup(() =>
+        h("div", { className: "ph-pop" }, h("b", {}, p.address || p.code), h("div", {}, `${p.households} ${t.households}`), cfg.may.patrol ? visitForm(b) : null),
+      );
       marker.feature = b;
       marker.addTo(layers.buildings);
     }
@@ -165,6 +169,147 @@
   }
   if (navigator.geolocation) {
     navigator.geolocation.watchPosition(onFix, () => {}, { enableHighAccuracy: true, maximumAge: 10000, timeout: 30000 });
+  }
+
+  // --- patrols (巡查) -------------------------------------------------------------------
+  // A point is kept every ~30 s or 50 m, whichever comes first; points leave in numbered
+  // batches through the outbox (a batch sent twice is taken once by its number).
+  const PATROL_EVERY_MS = 30000;
+  const PATROL_EVERY_M = 50;
+  const BATCH_POINTS = 10;
+  const BATCH_MS = 60000;
+  let patrol = null; // {client_id, started_at, seq, buffer, last, track, distance, lastSent}
+  const trackLine = L.polyline([], { color: "#2e7d32", weight: 4 }).addTo(layers.me);
+  const dayTracks = L.layerGroup().addTo(map);
+  state.trackLine = trackLine;
+
+  function metres(a, b) {
+    const R = 6371008.8;
+    const rad = Math.PI / 180;
+    const dLat = (b.lat - a.lat) * rad;
+    const dLon = (b.lon - a.lon) * rad;
+    const x = Math.sin(dLat / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(dLon / 2) ** 2;
+    return 2 * R * Math.asin(Math.sqrt(x));
+  }
+
+  function drawPatrolButton() {
+    const btn = $("ph-patrol-btn");
+    btn.hidden = !cfg.may.patrol;
+    btn.classList.toggle("ph-on", Boolean(patrol));
+    btn.dataset.state = patrol ? "on" : "off";
+    btn.textContent = patrol ? `${t.patrol_end} · ${fill(t.patrolling, { m: Math.round(patrol.distance) })}` : t.patrol_start;
+  }
+
+  async function sendBatch() {
+    if (!patrol || !patrol.buffer.length) return;
+    const next = Object.assign({}, patrol, { seq: patrol.seq + 1, buffer: [], lastSent: Date.now() });
+    const item = { id: GridmapOutbox.newId(), kind: "json", url: `/api/patrols/${patrol.client_id}/points`, body: { seq: next.seq, points: patrol.buffer } };
+    patrol = next;
+    await enqueue(item, "patrol", next);
+  }
+
+  function onPatrolFix(fix, force) {
+    if (!patrol) return;
+    const now = Date.now();
+    const last = patrol.last;
+    if (!force && last && now - last.t < PATROL_EVERY_MS && metres(last, fix) < PATROL_EVERY_M) return;
+    const point = { lon: Number(fix.lon.toFixed(7)), lat: Number(fix.lat.toFixed(7)), at: new Date().toISOString(), accuracy: Math.round(fix.accuracy || 0) };
+    if (last) patrol.distance += metres(last, point);
+    patrol.last = { lon: point.lon, lat: point.lat, t: now };
+    patrol.buffer.push(point);
+    patrol.track.push([point.lat, point.lon]);
+    trackLine.setLatLngs(patrol.track);
+    drawPatrolButton();
+    if (patrol.buffer.length >= BATCH_POINTS || now - patrol.lastSent > BATCH_MS) sendBatch();
+    else GridmapOutbox.setMeta("patrol", patrol);
+  }
+  fixListeners.push((fix) => onPatrolFix(fix, false));
+
+  async function startPatrol() {
+    const now = new Date().toISOString();
+    const fresh = { client_id: GridmapOutbox.newId(), started_at: now, seq: 0, buffer: [], last: null, track: [], distance: 0, lastSent: Date.now() };
+    const body = { client_id: fresh.client_id, started_at: now };
+    if (state.fix) Object.assign(body, { lon: state.fix.lon, lat: state.fix.lat });
+    patrol = fresh;
+    await enqueue({ id: GridmapOutbox.newId(), kind: "json", url: "/api/patrols", body }, "patrol", fresh);
+    if (state.fix) onPatrolFix(state.fix, true);
+    drawPatrolButton();
+  }
+
+  async function endPatrol() {
+    const f = state.fix;
+    if (f && (!patrol.last || metres(patrol.last, f) > 1)) onPatrolFix(f, true); // the end point, once
+    await sendBatch();
+    const end = { id: GridmapOutbox.newId(), kind: "json", url: `/api/patrols/${patrol.client_id}/end`, body: { ended_at: new Date().toISOString() } };
+    patrol = null;
+    await enqueue(end, "patrol", null);
+    trackLine.setLatLngs([]);
+    drawPatrolButton();
+  }
+
+  $("ph-patrol-btn").addEventListener("click", () => (patrol ? endPatrol() : startPatrol()));
+
+  async function loadPatrols() {
+    if (!cfg.may.patrol) return;
+    try {
+      const data = await api("/api/patrols/mine");
+      state.dayPatrols = data.patrols;
+      dayTracks.clearLayers();
+      for (const p of data.patrols) {
+        if (p.track) L.geoJSON(p.track, { style: { color: "#2e7d32", weight: 3, opacity: 0.6, dashArray: "6 4" }, interactive: false }).addTo(dayTracks);
+      }
+    } catch (err) {
+      /* offline: the kept answer or nothing */
+    }
+  }
+
+  // --- visits (走访) ---------------------------------------------------------------------
+  function visitForm(building) {
+    const p = building.properties;
+    const [lon, lat] = building.geometry.coordinates;
+    let kind = "routine";
+    const kinds = h(
+      "div",
+      { className: "ph-kinds" },
+      ["routine", "special_care", "dispute"].map((k) =>
+        h(
+          "button",
+          {
+            type: "button",
+            className: "ph-kind" + (k === kind ? " ph-on" : ""),
+            dataset: { kind: k },
+            onclick: (e) => {
+              kind = k;
+              for (const b of kinds.children) b.classList.toggle("ph-on", b.dataset.kind === k);
+            },
+          },
+          t[`visit_${k}`],
+        ),
+      ),
+    );
+    const note = h("textarea", { rows: 2, maxlength: 2000, placeholder: t.visit_note, className: "ph-visit-note" });
+    return h(
+      "form",
+      {
+        className: "ph-visit",
+        dataset: { building: p.code },
+        onsubmit: async (e) => {
+          e.preventDefault();
+          const id = GridmapOutbox.newId();
+          await enqueue({
+            id,
+            kind: "json",
+            url: "/api/visits",
+            body: { client_id: id, kind, note: note.value.trim(), building_code: p.code, lon, lat, visited_at: new Date().toISOString() },
+          });
+          map.closePopup();
+          toast(t.done);
+        },
+      },
+      kinds,
+      note,
+      h("button", { type: "submit", className: "ph-btn ph-primary" }, t.visit),
+    );
   }
 
   // --- tabs ---------------------------------------------------------------------------
@@ -609,7 +754,10 @@
     if (!cfg.may.report) $("ph-report-btn").hidden = true;
     await GridmapOutbox.setMeta("csrf", csrfToken());
     await showPending();
-    await Promise.all([loadGrid(), loadCategories(), loadEvents(), loadTasks()]);
+    patrol = (await GridmapOutbox.getMeta("patrol")) || null;
+    if (patrol) trackLine.setLatLngs(patrol.track);
+    drawPatrolButton();
+    await Promise.all([loadGrid(), loadCategories(), loadEvents(), loadTasks(), loadPatrols()]);
     const kept = await GridmapOutbox.getMeta("draft");
     if (kept && (kept.category || kept.description || (kept.photos && kept.photos.length))) openReport(kept);
     state.ready = true;

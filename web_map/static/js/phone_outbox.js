@@ -46,6 +46,21 @@
   }
 
   const put = (item) => run("outbox", "readwrite", (s) => s.put(item));
+
+  /** Queue `item` and set meta `key` to `value` in one transaction: both or neither (a
+   * patrol's batch leaves its buffer exactly when it enters the outbox). */
+  async function putWithMeta(item, key, value) {
+    const db = await openDb();
+    return new Promise((resolve, reject) => {
+      const tx = db.transaction(["outbox", "meta"], "readwrite");
+      tx.objectStore("outbox").put(item);
+      if (value === null || value === undefined) tx.objectStore("meta").delete(key);
+      else tx.objectStore("meta").put(value, key);
+      tx.oncomplete = () => resolve();
+      tx.onerror = () => reject(tx.error);
+      tx.onabort = () => reject(tx.error);
+    });
+  }
   const remove = (id) => run("outbox", "readwrite", (s) => s.delete(id));
   const all = async () => ((await run("outbox", "readonly", (s) => s.getAll())) || []).sort((a, b) => a.created - b.created);
   const setMeta = (key, value) => run("meta", "readwrite", (s) => s.put(value, key));
@@ -123,13 +138,25 @@
   }
 
   let running = null;
+  let again = false;
 
   /** Send what waits, in the order it was made. One flush at a time per page, and across
-   * the page and its service worker where the browser has Web Locks. */
+   * the page and its service worker where the browser has Web Locks; asked again while one
+   * runs, it runs once more after it (what was queued meanwhile goes too). */
   function flush(onResult) {
-    if (running) return running;
+    if (running) {
+      again = true;
+      return running;
+    }
     const locks = root.navigator && root.navigator.locks;
-    const go = () => flushNow(onResult);
+    const go = async () => {
+      let sent = 0;
+      do {
+        again = false;
+        sent += await flushNow(onResult);
+      } while (again);
+      return sent;
+    };
     running = (locks ? locks.request(LOCK, go) : go()).finally(() => {
       running = null;
     });
@@ -145,5 +172,5 @@
     return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
   }
 
-  root.GridmapOutbox = { put, remove, all, counts, flush, setMeta, getMeta, delMeta, newId, SYNC_TAG: "gridmap-outbox" };
+  root.GridmapOutbox = { put, putWithMeta, remove, all, counts, flush, setMeta, getMeta, delMeta, newId, SYNC_TAG: "gridmap-outbox" };
 })(self);
