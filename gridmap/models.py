@@ -760,3 +760,69 @@ class BasemapTile(Base):
     y: Mapped[int] = mapped_column(Integer, primary_key=True)
     data: Mapped[bytes] = mapped_column(LargeBinary)
     render_ms: Mapped[float] = mapped_column(Float)
+
+
+# --- the grid worker's field work (migration 0014; read and written by SQL text in
+# gridmap/patrols.py and gridmap/visits.py) ----------------------------------------------
+
+
+class Patrol(Base):
+    """One patrol (巡查) of one worker: its track, the last fix, where it started."""
+
+    __tablename__ = "patrol"
+    __table_args__ = (
+        UniqueConstraint("user_id", "client_id", name="uq_patrol_client"),
+        Index("ix_patrol_county_started", "county_code", "started_at"),
+        Index("ix_patrol_user_started", "user_id", "started_at"),
+        Index("ix_patrol_open", "county_code", postgresql_where=text("ended_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    username: Mapped[str] = mapped_column(String(80))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))
+    county_code: Mapped[str | None] = mapped_column(String(12))
+    township_code: Mapped[str | None] = mapped_column(String(40))
+    community_code: Mapped[str | None] = mapped_column(String(40))
+    grid_code: Mapped[str | None] = mapped_column(String(40))
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    track: Mapped[Any | None] = mapped_column(
+        Geometry("LINESTRING", srid=4326, spatial_index=False)
+    )
+    last_point: Mapped[Any | None] = mapped_column(
+        Geometry("POINT", srid=4326, spatial_index=False)
+    )
+    last_fix_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    last_accuracy_m: Mapped[float | None] = mapped_column(Float)
+    last_seq: Mapped[int] = mapped_column(Integer, server_default="0")
+    points: Mapped[int] = mapped_column(Integer, server_default="0")
+    distance_m: Mapped[float] = mapped_column(Float, server_default="0")
+
+
+class Visit(Base):
+    """One household visit (走访): a building, a kind, a note."""
+
+    __tablename__ = "visit"
+    __table_args__ = (
+        CheckConstraint("kind IN ('routine', 'special_care', 'dispute')", name="ck_visit_kind"),
+        UniqueConstraint("user_id", "client_id", name="uq_visit_client"),
+        Index("ix_visit_county_at", "county_code", "visited_at"),
+        Index("ix_visit_grid_at", "grid_code", "visited_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"))
+    username: Mapped[str] = mapped_column(String(80))
+    team_id: Mapped[int | None] = mapped_column(ForeignKey("team.id"))
+    county_code: Mapped[str | None] = mapped_column(String(12))
+    township_code: Mapped[str | None] = mapped_column(String(40))
+    community_code: Mapped[str | None] = mapped_column(String(40))
+    grid_code: Mapped[str | None] = mapped_column(String(40))
+    building_code: Mapped[str | None] = mapped_column(String(60))
+    kind: Mapped[str] = mapped_column(String(20))
+    note: Mapped[str] = mapped_column(Text, server_default="")
+    point: Mapped[Any | None] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
+    visited_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
