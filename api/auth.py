@@ -30,7 +30,7 @@ from gridmap import auth as accounts
 from gridmap.db import translate_errors
 from gridmap.errors import AuthenticationRequired, InvalidInput, NotFound, PermissionDenied
 from gridmap.event_input import load_json
-from gridmap.models import Event
+from gridmap.models import AppUser, Event
 from gridmap.permissions import GRID_WORKER, SYSTEM, TEAM_MEMBER, WORKFLOW_ACTIONS, Principal
 from gridmap.settings import Network, trusted_networks
 
@@ -538,9 +538,12 @@ def logout(request: Request, session: SessionDep, principal: PrincipalDep) -> JS
 
 
 @router.get("/api/auth/me", summary="Who am I: name, role, areas")
-def me(principal: PrincipalDep) -> dict[str, Any]:
+def me(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    # The name a shared workstation's header shows: the user's display name, else its login.
+    user = session.get(AppUser, principal.id) if principal.kind == "user" and principal.id else None
     return {
         "name": principal.name,
+        "display_name": (user.display_name if user else "") or principal.name,
         "kind": principal.kind,
         "role": principal.role,
         "team_id": principal.team_id,

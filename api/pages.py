@@ -42,6 +42,10 @@ _FEATURE_ROUTES: dict[str, tuple[str, str]] = {
     "photos": ("GET", "/api/events/{event_id}/photos"),
     "stream": ("GET", "/api/stream"),
     "stats": ("GET", "/api/stats"),
+    "queues": ("GET", "/api/queues"),
+    "acknowledge": ("POST", "/api/events/{event_id}/acknowledge"),
+    "me": ("GET", "/api/auth/me"),
+    "logout": ("POST", "/api/auth/logout"),
 }
 _PARAM = re.compile(r"\{[^}]*\}")
 

@@ -307,6 +307,7 @@ def test_tokens_cli_prints_the_new_token_alone_on_its_last_line(
     seen = app_client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"}).json()
     assert seen == {
         "name": "gis-east",
+        "display_name": "gis-east",
         "kind": "token",
         "role": "integration",
         "team_id": None,

@@ -25,6 +25,13 @@ STATUSES = STATES
 # The whistle priorities (吹哨), as gridmap.models.PRIORITIES (not imported: it is the schema).
 PRIORITIES = ("emergency", "key", "routine", "coordination")
 WINDOWS = ("today", "24h", "7d", "30d", "all")
+# The queue each header counter opens (gridmap.queues.QUEUES names).
+COUNTER_QUEUES = {
+    "received": "to_register",
+    "open": "handling",
+    "overdue": "overdue",
+    "closed_on_time": "to_visit",
+}
 # The parts of the HTTP API the page can use; `api/pages.py` says which ones the running
 # service has, so the page never calls a missing endpoint (a 404 is a console error).
 API_FEATURES = (
@@ -42,6 +49,10 @@ API_FEATURES = (
     "photos",
     "stream",
     "stats",
+    "queues",
+    "acknowledge",
+    "me",
+    "logout",
 )
 # Up to this many polygons a layer travels as GeoJSON; above it, as vector tiles.
 GEOJSON_MAX_FEATURES = 3000
@@ -79,8 +90,17 @@ class _CommandViewScript(JSCSSMixin, MacroElement):
         ]
 
 
-def _options(values: Iterable[str], label_prefix: str, t: dict[str, str]) -> str:
-    items = [f'<option value="">{escape(t["all"])}</option>']
+def _options(
+    values: Iterable[str], label_prefix: str, t: dict[str, str], *, first: Iterable[str] = ()
+) -> str:
+    """A filter's choices: `first` are summary choices before 全部, the first one selected
+    (the status filter opens on open work: history is asked for)."""
+    items = [
+        f'<option value="{escape(v)}"{" selected" if i == 0 else ""}>'
+        f"{escape(t[label_prefix + v])}</option>"
+        for i, v in enumerate(first)
+    ]
+    items += [f'<option value="">{escape(t["all"])}</option>']
     items += [f'<option value="{escape(v)}">{escape(t[label_prefix + v])}</option>' for v in values]
     return "".join(items)
 
@@ -90,10 +110,17 @@ def _chrome(t: dict[str, str], *, lang: str, query: str) -> str:
     through the JavaScript, which writes it as text."""
     other_lang, other_label = ("en", "EN") if lang == "zh" else ("zh", "中文")
     counters = "".join(
-        f'<div class="gm-counter gm-counter-{name}" data-counter="{name}">'
+        f'<button type="button" class="gm-counter gm-counter-{name}" data-counter="{name}"'
+        f' data-queue="{COUNTER_QUEUES[name]}">'
         f'<span class="gm-counter-value">–</span>'
-        f'<span class="gm-counter-label">{escape(t["counter_" + name])}</span></div>'
+        f'<span class="gm-counter-label">{escape(t["counter_" + name])}</span></button>'
         for name in ("received", "open", "overdue", "closed_on_time")
+    )
+    status_options = _options(STATUSES, "status_", t, first=("open", "overdue"))
+    alert_choices = "".join(
+        f'<label><input type="checkbox" name="gm-alert-priority" value="{p}"> '
+        f"{escape(t['priority_' + p])}</label>"
+        for p in PRIORITIES
     )
     windows = "".join(
         f'<option value="{w}"{" selected" if w == "all" else ""}>{escape(t["window_" + w])}'
@@ -110,12 +137,16 @@ def _chrome(t: dict[str, str], *, lang: str, query: str) -> str:
            aria-label="{escape(t["search_placeholder"])}">
   </form>
   <div id="gm-live" class="gm-live" data-state="off">{escape(t["live_unavailable"])}</div>
-  <label class="gm-sound"><input id="gm-sound" type="checkbox"> {escape(t["sound"])}</label>
+  <button id="gm-sound" type="button" class="gm-sound" data-on="false">
+    {escape(t["sound_enable"])}</button>
+  <button id="gm-my-area" type="button" class="gm-my-area" hidden>{escape(t["my_area"])}</button>
+  <div id="gm-user" class="gm-user" hidden><span id="gm-user-name"></span>
+    <button id="gm-logout" type="button">{escape(t["logout"])}</button></div>
   <a class="gm-lang" href="?lang={other_lang}" lang="{other_lang}">{other_label}</a>
 </header>
 <nav id="gm-filters" class="gm-bar">
   <label>{escape(t["filter_status"])}
-    <select id="gm-filter-status">{_options(STATUSES, "status_", t)}</select></label>
+    <select id="gm-filter-status">{status_options}</select></label>
   <label>{escape(t["filter_priority"])}
     <select id="gm-filter-priority">{_options(PRIORITIES, "priority_", t)}</select></label>
   <label>{escape(t["filter_category"])}
@@ -134,6 +165,12 @@ def _chrome(t: dict[str, str], *, lang: str, query: str) -> str:
   <h2>{escape(t["triage"])} <span id="gm-triage-count"></span></h2>
   <ol id="gm-triage-list"></ol>
 </section>
+<aside id="gm-queues" aria-label="{escape(t["queues"])}">
+  <h2>{escape(t["queues"])}</h2>
+  <details id="gm-alert-settings"><summary>{escape(t["alert_settings"])}</summary>
+    <p class="gm-muted">{escape(t["alert_settings_hint"])}</p>{alert_choices}</details>
+  <div id="gm-queue-list"></div>
+</aside>
 <div id="gm-alerts" aria-live="assertive"></div>
 <div id="gm-hint" hidden></div>
 """
@@ -192,6 +229,12 @@ def build_command_view(
     figure.header.add_child(
         Element(f'<link rel="icon" type="image/svg+xml" href="{STATIC_URL}/img/favicon.svg">'),
         name="gm_favicon",
+    )
+    # The workbench (queues, alerts, legend, who is logged in) as ES modules: deferred,
+    # they run once the page is parsed and wait for the map's start (command_view.js).
+    figure.header.add_child(
+        Element(f'<script type="module" src="{STATIC_URL}/js/workbench.js"></script>'),
+        name="gm_workbench",
     )
     figure.html.add_child(Element(_chrome(t, lang=lang, query=query)), name="gm_chrome")
     # Fixed element ids: the map's set-up script (served as a file) is the same each time.

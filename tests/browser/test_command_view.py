@@ -294,7 +294,10 @@ def test_the_operator_walks_an_event_to_closed_from_the_panel(
         panel.locator(f'button[data-action="{action}"]').click()
         panel.locator(f'.gm-badge[data-status="{after[action]}"]').wait_for(timeout=5_000)
     assert call(service, "GET", f"/api/events/{event_id}")["status"] == "closed"
-    # The marker changed with it, and the timeline shows every step.
+    # The map shows open work by default: the closed event left it; asked for every
+    # state, it is there as closed. The timeline shows every step.
+    page.locator(f'.gm-dot[data-event-id="{event_id}"]').wait_for(state="detached", timeout=5_000)
+    page.select_option("#gm-filter-status", "")
     assert "status-closed" in (marker(watched, event_id).get_attribute("class") or "")
     assert panel.locator(".gm-timeline li").count() >= len(todo)
     watched.screenshot("command_view_closed")

@@ -137,6 +137,14 @@
   }
 
   async function fetchCollection(layer) {
+    // A layer drawn by tiles never travels whole: one feature's answer says how many
+    // there are (numberMatched), and a big layer (the grids: megabytes) goes to tiles.
+    if (has("tiles")) {
+      const probe = await api(`/ogc/collections/${encodeURIComponent(layer)}/items?limit=1`);
+      if (probe && typeof probe.numberMatched === "number" && probe.numberMatched > cfg.geojsonMaxFeatures) {
+        return { features: [], tooMany: true };
+      }
+    }
     // Follow the OGC `next` links until the layer is known to be too big for GeoJSON.
     const features = [];
     let url = `/ogc/collections/${encodeURIComponent(layer)}/items?limit=${cfg.geojsonMaxFeatures + 1}`;
@@ -274,9 +282,18 @@
     return hours ? new Date(now.getTime() - hours * 3600e3) : null;
   }
 
+  /** The status filter's two summary choices: every open state, or the open overdue ones
+   * (the map's default is open work; history is a status and time range on request). */
+  function statusMatches(wanted, p) {
+    if (!wanted) return true;
+    if (wanted === "open") return OPEN.has(p.status);
+    if (wanted === "overdue") return OPEN.has(p.status) && Boolean(p.overdue);
+    return p.status === wanted;
+  }
+
   function matchesFilters(p) {
     const f = filters();
-    if (f.status && p.status !== f.status) return false;
+    if (!statusMatches(f.status, p)) return false;
     if (f.priority && p.priority !== f.priority) return false;
     if (f.category && (p.category || p.category_code) !== f.category) return false;
     if (f.township && p.township_code !== f.township) return false;
@@ -289,7 +306,9 @@
   function eventsQuery(extra) {
     const f = filters();
     const q = new URLSearchParams({ f: "geojson", limit: String(PAGE) });
-    if (f.status) q.set("status", f.status);
+    if (f.status === "open" || f.status === "overdue") q.set("status", [...OPEN].join(","));
+    else if (f.status) q.set("status", f.status);
+    if (f.status === "overdue") q.set("overdue", "true");
     if (f.priority) q.set("priority", f.priority);
     if (f.category) q.set("category", f.category);
     if (f.township) q.set("area", f.township);
@@ -455,6 +474,8 @@
   }
 
   const refreshCounters = debounce(async () => {
+    // The work queues' answer carries the counters, under the same filters (queues.js).
+    if (has("queues")) return;
     let c = null;
     if (has("stats")) {
       try {
@@ -513,6 +534,8 @@
         }
         if (S.loading) S.queued.push({ kind, data });
         else applyMessage(kind, data);
+        // The page's modules (queues, alerts) hear every message as it arrives.
+        document.dispatchEvent(new CustomEvent("gm:message", { detail: { kind, data } }));
       });
     }
   }
@@ -530,48 +553,14 @@
     const hasPoint = data.lon !== null && data.lon !== undefined && Number.isFinite(lon) && Number.isFinite(lat);
     const ev = { id: String(data.id), p, latlng: hasPoint ? L.latLng(lat, lon) : null };
     if (!p.category && p.category_code) p.category = p.category_code;
-    if (kind === "event.overdue") {
-      p.overdue = true;
-      overdueAlert(ev);
-    }
+    if (kind === "event.overdue") p.overdue = true; // alerts.js raises the alert
     upsertEvent(ev, true);
     refreshCounters();
     if (data.unassigned || S.triage.some((e) => e.id === ev.id)) loadTriage();
     if (S.selected && S.selected.kind === "event" && S.selected.id === ev.id) openEvent(ev.id, { keepScroll: true });
   }
 
-  // ---------------------------------------------------------------- alerts
-
-  function overdueAlert(ev) {
-    const box = $("gm-alerts");
-    const p = ev.p;
-    const text = `${L_("overdue_alert")}: #${ev.id} ${categoryName(p.category)} ${p.grid_code || ""}`;
-    const alert = h(
-      "div",
-      { className: "gm-alert", role: "alert" },
-      h("button", { type: "button", className: "gm-alert-open", onclick: () => openEvent(ev.id) }, text),
-      h("button", { type: "button", className: "gm-alert-dismiss", title: L_("panel_close"), onclick: () => alert.remove() }, "×"),
-    );
-    box.prepend(alert);
-    while (box.children.length > 5) box.lastChild.remove();
-    if ($("gm-sound").checked) beep();
-  }
-
-  function beep() {
-    try {
-      const ctx = new (window.AudioContext || window.webkitAudioContext)();
-      const osc = ctx.createOscillator();
-      const gain = ctx.createGain();
-      osc.frequency.value = 880;
-      gain.gain.value = 0.2;
-      osc.connect(gain).connect(ctx.destination);
-      osc.start();
-      osc.stop(ctx.currentTime + 0.35);
-      osc.onended = () => ctx.close();
-    } catch (err) {
-      /* sound is optional: a browser without audio still shows the alert */
-    }
-  }
+  // ---------------------------------------------------------------- toasts
 
   let toastTimer = null;
   function showToast(text, kind) {
@@ -890,7 +879,8 @@
     try {
       r = await api(`/api/locate?${q}`);
     } catch (err) {
-      if (S.selected && S.selected.latlng === latlng) openPanel(...header, h("p", { className: "gm-error" }, err.status === 422 ? L_("outside_coverage") : failure(err)));
+      const said = err.status === 422 ? L_("outside_coverage") : err.status === 403 ? L_("outside_my_area") : failure(err);
+      if (S.selected && S.selected.latlng === latlng) openPanel(...header, h("p", { className: "gm-error" }, said));
       return;
     }
     if (!S.selected || S.selected.latlng !== latlng) return;
@@ -1038,10 +1028,23 @@
     map.getPane("gm-found").dataset.found = `${hit.kind}:${hit.code || hit.id}`;
   }
 
-  function goToEvent(id, latlng) {
+  /** Bring an event into view and open its panel: where the page holds it, else where
+   * the server says it is (an event outside the loaded filters or not yet heard of). */
+  async function goToEvent(id, latlng) {
     clearFound();
-    if (latlng) map.flyTo(latlng, Math.max(map.getZoom(), 17));
-    openEvent(String(id));
+    id = String(id);
+    let where = latlng || (S.events.get(id) && S.events.get(id).latlng) || null;
+    if (!where && has("event")) {
+      try {
+        const body = await api(`/api/events/${encodeURIComponent(id)}`);
+        const loc = body && body.location;
+        if (loc && Number.isFinite(loc.lat) && Number.isFinite(loc.lon)) where = L.latLng(loc.lat, loc.lon);
+      } catch (err) {
+        /* the panel says why it cannot be read */
+      }
+    }
+    if (where) map.setView(where, Math.max(map.getZoom(), 17), { animate: false });
+    openEvent(id);
   }
 
   function goToBbox(bbox) {
@@ -1273,7 +1276,23 @@
     setInterval(refreshCounters, 60000); // "today" rolls over; deadlines pass
     if (cfg.query) search(cfg.query, true);
     document.body.dataset.ready = "true";
+    resolveReady();
   }
 
-  window.GridmapCommandView = { start, maskPhone };
+  let resolveReady = null;
+  const ready = new Promise((resolve) => (resolveReady = resolve));
+
+  // What the page's modules (web_map/static/js/*.js as ES modules) use of the map.
+  window.GridmapCommandView = {
+    start,
+    maskPhone,
+    ready,
+    map: () => map,
+    config: () => cfg,
+    filters,
+    openEvent: (id) => openEvent(String(id)),
+    goToEvent,
+    categoryName,
+    showToast,
+  };
 })();

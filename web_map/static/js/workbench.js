@@ -1,0 +1,62 @@
+/* The operator's workbench around the command view's map: the work queues, alerts, the
+ * legend and who is logged in. An ES module, run after the page is parsed; it waits for
+ * the map's start (command_view.js) and then listens to the same live stream. */
+
+import { Alerts } from "./alerts.js";
+import { showUser, whoAmI } from "./header.js";
+import { addLegend } from "./legend.js";
+import { Queues } from "./queues.js";
+
+/** Leaflet's own controls speak English (their titles and screen-reader labels): said in
+ * the page's language instead. */
+function localizeLeaflet(map, t) {
+  const container = map.getContainer();
+  for (const [selector, key] of [
+    [".leaflet-control-zoom-in", "zoom_in"],
+    [".leaflet-control-zoom-out", "zoom_out"],
+    ['.leaflet-control-attribution a[href*="leafletjs"]', "leaflet_title"],
+  ]) {
+    for (const node of container.querySelectorAll(selector)) {
+      node.setAttribute("title", t[key]);
+      if (node.hasAttribute("aria-label")) node.setAttribute("aria-label", t[key]);
+    }
+  }
+}
+
+async function main() {
+  const view = window.GridmapCommandView;
+  if (!view) return;
+  await view.ready;
+  const cfg = view.config();
+  localizeLeaflet(view.map(), cfg.labels);
+  addLegend(view.map(), cfg);
+  const me = await whoAmI(view);
+  showUser(view, me);
+  if (!cfg.features.includes("queues")) {
+    document.getElementById("gm-queues").hidden = true;
+    return;
+  }
+  const alerts = new Alerts(view, me && me.name);
+  const queues = new Queues(view, {
+    alertPriorities: () => alerts.priorities(),
+    onAlerts: (list) => alerts.sync(list),
+  });
+  alerts.onAcknowledged = (id) => queues.unpin(id);
+  alerts.onSettingsChanged = () => queues.soon(0);
+  window.GridmapWorkbench = { queues, alerts };
+
+  for (const node of document.querySelectorAll("[data-counter][data-queue]")) {
+    node.addEventListener("click", () => queues.show(node.dataset.queue));
+  }
+  for (const id of ["gm-filter-status", "gm-filter-priority", "gm-filter-category", "gm-filter-township"]) {
+    document.getElementById(id).addEventListener("change", () => queues.soon(0));
+  }
+  document.addEventListener("gm:message", (e) => {
+    if (e.detail.kind.startsWith("event.")) queues.soon();
+  });
+  setInterval(() => queues.soon(0), 60000); // deadlines pass without a message
+  await queues.load();
+  document.body.dataset.workbench = "ready";
+}
+
+main();
