@@ -11,29 +11,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import (
-    ColumnElement,
-    String,
-    and_,
-    column,
-    exists,
-    func,
-    or_,
-    select,
-    text,
-    true,
-)
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import select
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.selectable import TextualSelect
 
 from api.auth import PrincipalDep, audit_write
 from api.deps import SessionDep
-from gridmap import area_scope, audit, boundaries
+from gridmap import account_scope, audit, boundaries
 from gridmap import auth as accounts
+from gridmap.area_scope import AreaScope
 from gridmap.errors import InvalidInput, PermissionDenied
 from gridmap.event_input import ZonedTime
-from gridmap.models import ApiToken, AppUser, AuditLog, Duty, Team, UserArea
+from gridmap.models import ApiToken, AppUser, AuditLog, Team
 from gridmap.permissions import INTEGRATION, TOKEN_ROLES, Principal, check_token_role
 
 router = APIRouter(prefix="/api", tags=["administration"])
@@ -119,142 +107,27 @@ def _audit_json(entry: AuditLog) -> dict[str, Any]:
     }
 
 
-# --- what a caller's areas hold ---------------------------------------------------------
-#
-# An account is inside a caller's areas when it has areas and every one of them lies in
-# the caller's map scope (`area_scope.scope_for` on the active version), and its team, if
-# any, is on duty only there: what the caller could have granted (`_check_within`). A
-# caller whose scope is a whole county (the county among its areas, a team without areas,
-# or the unscoped system) sees every account.
+# --- what a caller's areas hold (the rule: gridmap/account_scope.py) -------------------
 
 
-def _scope(session: Session, principal: Principal) -> area_scope.AreaScope:
+def _scope(session: Session, principal: Principal) -> AreaScope:
     """The caller's areas on the active map."""
-    if principal.jurisdiction.everywhere:
-        return area_scope.EVERYWHERE
-    active = boundaries.active_version(session)
-    if active is None:
-        return area_scope.AreaScope(everywhere=False)
-    return area_scope.scope_for(session, jurisdiction=principal.jurisdiction, version_id=active.id)
-
-
-def _county_wide(scope: area_scope.AreaScope) -> bool:
-    return scope.everywhere or bool(scope.county_codes)
-
-
-def _codes_inside(scope: area_scope.AreaScope) -> TextualSelect:
-    """The codes of the current areas in `scope`, as a subquery."""
-    where, params = scope.sql("a")
-    return (
-        text(f"SELECT a.code FROM area a WHERE a.valid_to IS NULL AND {where}")
-        .bindparams(**params)
-        .columns(code=String)
-    )
-
-
-def _teams_inside(scope: area_scope.AreaScope) -> ColumnElement[bool]:
-    """A WHERE clause on `team`: teams on duty only for areas in `scope`. A user's team
-    reaches the events assigned to it wherever they are: a township's administrator must
-    not hand out (or take over, by resetting a password) a county department's reach."""
-    if _county_wide(scope):
-        return true()
-    own = Duty.team_id == Team.id
-    return and_(
-        exists().where(own),
-        ~exists().where(own, Duty.area_code.not_in(_codes_inside(scope))),
-    )
-
-
-def _users_inside(scope: area_scope.AreaScope) -> ColumnElement[bool]:
-    """A WHERE clause on `app_user`: the users inside `scope` (areas and team)."""
-    if _county_wide(scope):
-        return true()
-    own = UserArea.user_id == AppUser.id
-    return and_(
-        exists().where(own),
-        ~exists().where(own, UserArea.area_code.not_in(_codes_inside(scope))),
-        or_(
-            AppUser.team_id.is_(None),
-            AppUser.team_id.in_(select(Team.id).where(_teams_inside(scope))),
-        ),
-    )
-
-
-def _tokens_inside(scope: area_scope.AreaScope) -> ColumnElement[bool]:
-    """A WHERE clause on `api_token`: the tokens inside `scope` (areas kept as JSON)."""
-    if _county_wide(scope):
-        return true()
-    code = func.jsonb_array_elements(ApiToken.area_codes["areas"]).table_valued(
-        column("value", JSONB)
-    )
-    listed = select(code.c.value["code"].astext)
-    return and_(
-        exists(listed),
-        ~exists(listed.where(code.c.value["code"].astext.not_in(_codes_inside(scope)))),
-    )
+    return boundaries.active_scope(session, principal.jurisdiction)
 
 
 def _check_within(
     session: Session, principal: Principal, codes: list[str], *, team: str | None = None
 ) -> None:
-    """An admin with areas may grant only areas (and a team) inside them: a township's
-    administrator must not make a county-wide account, nor one without areas (which would
-    then be outside its own reach); a county's administrator may grant anything in its county."""
     accounts.resolve_areas(session, codes=codes)  # a typo is a 422 naming it, not a 403
-    scope = _scope(session, principal)
-    if scope.everywhere:
-        return
-    if not _county_wide(scope):
-        if not codes:
-            raise PermissionDenied(
-                "give at least one area inside your own: an account without areas is the county's",
-                details={"areas": []},
-            )
-        if team is not None:
-            _check_team_inside(session, scope, team)
-    current = _codes_inside(scope).subquery()
-    inside = set(session.scalars(select(current.c.code).where(current.c.code.in_(codes))))
-    outside = [code for code in codes if code not in inside]
-    if outside:
-        raise PermissionDenied(
-            f"area {outside[0]} lies outside your own areas: you may grant only areas inside them",
-            details={"areas": outside},
-        )
-
-
-def _check_team_inside(session: Session, scope: area_scope.AreaScope, team: str) -> None:
-    found = session.execute(select(Team.id, _teams_inside(scope)).where(Team.code == team)).first()
-    if found is not None and not found[1]:  # an unknown team is the domain's 422
-        raise PermissionDenied(
-            f"team {team} is on duty outside your areas: you may give only a team of yours",
-            details={"team": team},
-        )
+    account_scope.check_grant(session, _scope(session, principal), codes, team=team)
 
 
 def _check_user_inside(session: Session, principal: Principal, username: str) -> None:
-    """Refuse a change to an existing user outside the caller's areas (403, as acting on
-    an event elsewhere); a user that does not exist is the domain's 404."""
+    """A user that does not exist is the domain's 404; one outside the caller's areas 403."""
     user = accounts.get_user(session, username=username)
-    inside = session.scalar(
-        select(AppUser.id).where(AppUser.id == user.id, _users_inside(_scope(session, principal)))
+    account_scope.check_user_inside(
+        session, _scope(session, principal), user_id=user.id, username=username
     )
-    if inside is None:
-        raise PermissionDenied(
-            f"user {username} lies outside your areas: ask the county's administrator",
-            details={"username": username},
-        )
-
-
-def _check_token_inside(session: Session, principal: Principal, name: str) -> None:
-    """As `_check_user_inside`, for a token (one that does not exist is the domain's 404)."""
-    found = session.execute(
-        select(ApiToken.id, _tokens_inside(_scope(session, principal))).where(ApiToken.name == name)
-    ).first()
-    if found is not None and not found[1]:
-        raise PermissionDenied(
-            f"token {name} lies outside your areas: ask the county's administrator",
-            details={"name": name},
-        )
 
 
 def _change_user(
@@ -290,7 +163,9 @@ def _change_user(
 @router.get("/admin/users", summary="Users inside your areas: role, areas, team, disabled")
 def list_users(session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
     users = session.scalars(
-        select(AppUser).where(_users_inside(_scope(session, principal))).order_by(AppUser.username)
+        select(AppUser)
+        .where(account_scope.users_inside(_scope(session, principal)))
+        .order_by(AppUser.username)
     )
     return {"users": [_user_json(session, u) for u in users]}
 
@@ -403,7 +278,9 @@ def set_areas(
 @router.get("/admin/tokens", summary="Tokens inside your areas: name, role, areas, dates")
 def list_tokens(session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
     rows = session.scalars(
-        select(ApiToken).where(_tokens_inside(_scope(session, principal))).order_by(ApiToken.name)
+        select(ApiToken)
+        .where(account_scope.tokens_inside(_scope(session, principal)))
+        .order_by(ApiToken.name)
     )
     return {"tokens": [_token_json(row) for row in rows]}
 
@@ -417,7 +294,7 @@ def create_token(
     body: TokenIn, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> JSONResponse:
     check_token_role(body.role, privileged=body.privileged)
-    if body.role not in TOKEN_ROLES and not _county_wide(_scope(session, principal)):
+    if body.role not in TOKEN_ROLES and not account_scope.county_wide(_scope(session, principal)):
         raise PermissionDenied(
             f"only a county-wide administrator may make a token of role {body.role}",
             details={"field": "role", "value": body.role},
@@ -454,7 +331,7 @@ def create_token(
 def revoke_token(
     name: str, request: Request, session: SessionDep, principal: PrincipalDep
 ) -> dict[str, Any]:
-    _check_token_inside(session, principal, name)
+    account_scope.check_token_inside(session, _scope(session, principal), name=name)
     row = accounts.revoke_token(session, name=name)
     audit_write(
         session, request, principal, action="token.revoke", target_type="token", target_id=name
@@ -464,25 +341,6 @@ def revoke_token(
 
 
 # --- the audit log ----------------------------------------------------------------------
-
-
-def _audit_inside(scope: area_scope.AreaScope) -> ColumnElement[bool] | None:
-    """A WHERE clause on `audit_log` for a caller below the county: entries about events
-    (the events themselves are filtered by `events_in`), users and tokens inside its
-    areas; nothing about boundaries or anything else, which is the county's business."""
-    if _county_wide(scope):
-        return None
-    return or_(
-        AuditLog.target_type == "event",
-        and_(
-            AuditLog.target_type == "user",
-            AuditLog.target_id.in_(select(AppUser.username).where(_users_inside(scope))),
-        ),
-        and_(
-            AuditLog.target_type == "token",
-            AuditLog.target_id.in_(select(ApiToken.name).where(_tokens_inside(scope))),
-        ),
-    )
 
 
 @router.get("/audit", summary="The audit log, newest first: who, action, object, time; paged")
@@ -525,7 +383,7 @@ def audit_log(
         events_in=None
         if principal.jurisdiction.everywhere
         else principal.jurisdiction.event_clause(),
-        where=_audit_inside(_scope(session, principal)),
+        where=account_scope.audit_inside(_scope(session, principal)),
         limit=limit + 1,  # one more than asked: is there a next page?
     )
     page = entries[:limit]

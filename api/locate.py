@@ -19,7 +19,6 @@ from gridmap.errors import InvalidInput, NotFound, PayloadTooLarge, PermissionDe
 from gridmap.event_input import ZonedTime, load_json
 from gridmap.permissions import Principal
 from gridmap.routing import Router
-from gridmap.routing_types import RoutingResult
 
 router = APIRouter(prefix="/api", tags=["routing"])
 
@@ -47,19 +46,6 @@ def _scope(ctx: ContextDep, principal: Principal, version: int | None) -> AreaSc
         )
 
 
-def in_scope(scope: AreaScope | None, result: RoutingResult) -> bool:
-    """Does the point lie in the caller's areas? Decided by the chain it was routed to,
-    the rule an event at this point would meet: its county, township, community or grid
-    (or micro-grid) is one the scope holds. A point outside every grid is in no one's
-    areas but the county's (and the unscoped caller's)."""
-    if scope is None or scope.everywhere:
-        return True
-    if result.county is not None and result.county.code in scope.county_codes:
-        return True
-    chain = (result.township, result.community, result.grid, result.micro_grid)
-    return any(area is not None and area.code in scope.codes for area in chain)
-
-
 def _refusal(lon: float, lat: float) -> str:
     return (
         f"the point ({lon}, {lat}) lies outside your areas: only the county command "
@@ -84,7 +70,7 @@ def locate_one(
     if at is not None and at.tzinfo is None:
         raise InvalidInput("at: give a time zone, e.g. 2026-03-01T09:00:00+08:00")
     result = _router(ctx).route(lon, lat, crs=crs, category=category, at=at)
-    if not in_scope(_scope(ctx, principal, result.version), result):
+    if not area_scope.routed_inside(_scope(ctx, principal, result.version), result):
         raise PermissionDenied(_refusal(lon, lat), details={"lon": lon, "lat": lat, "crs": crs})
     return result.to_dict()
 
@@ -165,7 +151,7 @@ async def locate_many(ctx: ContextDep, principal: PrincipalDep, request: Request
         for i, result in enumerate(results):
             if result.version not in scopes:
                 scopes[result.version] = _scope(ctx, principal, result.version)
-            if in_scope(scopes[result.version], result):
+            if area_scope.routed_inside(scopes[result.version], result):
                 out.append(result.to_dict())
             else:
                 # One refused point must not cost the caller the rest of its batch.

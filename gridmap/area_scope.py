@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from gridmap.models import Team
 from gridmap.permissions import Jurisdiction
+from gridmap.routing_types import RoutingResult
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,20 @@ class AreaScope:
 
 
 EVERYWHERE = AreaScope(everywhere=True)
+
+
+def routed_inside(scope: AreaScope | None, result: RoutingResult) -> bool:
+    """Does a routed point lie in `scope` (None: an unscoped caller)? Decided by the chain
+    it was routed to, the rule an event at this point would meet: its county, township,
+    community or grid (or micro-grid) is one the scope holds. A point outside every grid
+    is in no one's areas but the county's (and the unscoped caller's)."""
+    if scope is None or scope.everywhere:
+        return True
+    if result.county is not None and result.county.code in scope.county_codes:
+        return True
+    chain = (result.township, result.community, result.grid, result.micro_grid)
+    return any(area is not None and area.code in scope.codes for area in chain)
+
 
 # The named areas, then down the hierarchy; leaves need not be listed (their parent is),
 # so the recursion stops at areas that have no children. Zones and dedicated grids are

@@ -166,6 +166,16 @@ def active_version(session: Session, *, county_code: str | None = None) -> Bound
     return session.scalars(query.order_by(BoundaryVersion.id.desc()).limit(1)).one_or_none()
 
 
+def active_scope(session: Session, jurisdiction: Jurisdiction) -> AreaScope:
+    """The areas a jurisdiction sees on the active map (nothing before any publication)."""
+    if jurisdiction.everywhere:
+        return EVERYWHERE
+    active = active_version(session)
+    if active is None:
+        return AreaScope(everywhere=False)
+    return scope_for(session, jurisdiction=jurisdiction, version_id=active.id)
+
+
 def active_versions(session: Session) -> dict[str, int]:
     """Each county's active version id."""
     rows = session.execute(
