@@ -375,3 +375,43 @@ def test_the_header_names_the_user_and_a_township_operator_has_its_area_and_logs
     assert page.context.cookies() == [] or all(
         c["name"] != "gridmap_session" for c in page.context.cookies()
     )
+
+
+# --- search ----------------------------------------------------------------------------
+
+
+def _search(page: Any, text_: str) -> Any:
+    page.fill("#gm-search-input", text_)
+    page.press("#gm-search-input", "Enter")
+    page.wait_for_selector("#gm-search-results[data-state=done]", timeout=10_000)
+    return page.locator("#gm-search-results .gm-result")
+
+
+@pytest.mark.browser
+def test_search_lists_areas_and_teams_before_events_and_an_event_opens_in_view(
+    service: Service, watched: WatchedPage
+) -> None:
+    event_id = registered(service, report(service))
+    act(service, event_id, "assign", team=f"T-{G1}")
+    open_live_page(watched, service)
+    wait_workbench(watched)
+    page: Any = watched.page
+    # The grid's code: the grid, its team, and the open event its team handles.
+    results = _search(page, G1)
+    kinds = [results.nth(i).get_attribute("data-kind") for i in range(results.count())]
+    assert kinds and kinds[0] == "area", kinds
+    events_at = [i for i, k in enumerate(kinds) if k in ("event", "local")]
+    places_at = [i for i, k in enumerate(kinds) if k in ("area", "team")]
+    assert not events_at or max(places_at) < min(events_at), kinds
+
+    # An event by its number, from far away: brought into view, its panel open.
+    page.evaluate(
+        """() => {
+            const cfg = JSON.parse(document.getElementById("gm-config").textContent);
+            window[cfg.mapName].setView([0, 0], 5, {animate: false});
+        }"""
+    )
+    _search(page, f"#{event_id}").first.click()
+    page.locator(f'#gm-panel .gm-event[data-event-id="{event_id}"]').wait_for(timeout=5_000)
+    assert page.evaluate(IN_VIEW, event_id) is True
+    no_english_and_no_errors(watched)

@@ -984,7 +984,7 @@
     const id = q.replace(/^#/, "");
     if (/^\d+$/.test(id) && S.events.has(id)) {
       const ev = S.events.get(id);
-      results.push({ key: `event:${id}`, kind: "event", label: `${L_("event")} #${id} ${categoryName(ev.p.category)}`, go: () => goToEvent(id, ev.latlng) });
+      results.push({ key: `event:${id}`, kind: "event", byId: true, label: `${L_("event")} #${id} ${categoryName(ev.p.category)}`, go: () => goToEvent(id, ev.latlng) });
     }
     for (const ev of S.events.values()) {
       if (results.length >= 10) break;
@@ -1128,7 +1128,7 @@
     if (hit.kind === "event") {
       const latlng = hit.point ? L.latLng(hit.point[1], hit.point[0]) : null;
       const status = hit.status ? ` · ${L_("status_" + hit.status)}` : "";
-      return { key: `event:${hit.id}`, kind: "event", label: `${L_("event")} #${hit.id} ${categoryName(hit.category) || hit.name}${status}`, go: () => goToEvent(hit.id, latlng) };
+      return { key: `event:${hit.id}`, kind: "event", byId: true, label: `${L_("event")} #${hit.id} ${categoryName(hit.category) || hit.name}${status}`, go: () => goToEvent(hit.id, latlng) };
     }
     if (hit.kind === "team") {
       const dept = hit.department ? ` · ${hit.department.name}` : "";
@@ -1180,7 +1180,12 @@
     try {
       const body = await api(`/api/search?${new URLSearchParams({ q, limit: "10" })}`);
       if (seq !== S.searchSeq) return; // the operator typed on meanwhile
-      showResults([...local, ...((body && body.results) || []).map(remoteResult)], "done");
+      // A name finds places and teams before events: an event number typed is the one
+      // exception (it names that event); events whose team matches come last.
+      const remote = ((body && body.results) || []).map(remoteResult);
+      const rank = (r) => (r.byId ? 0 : r.kind === "area" ? 1 : r.kind === "team" ? 2 : 3);
+      const ranked = [...local, ...remote].map((r, i) => ({ r, i })).sort((a, b) => rank(a.r) - rank(b.r) || a.i - b.i);
+      showResults(ranked.map((x) => x.r), "done");
     } catch (err) {
       if (seq !== S.searchSeq) return;
       showResults(local, err.status === 422 ? "done" : "failed");
