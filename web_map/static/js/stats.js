@@ -228,7 +228,7 @@
           { name: label("received"), type: "bar", data: points.map((p) => p.received) },
           { name: label("closed"), type: "bar", data: points.map((p) => p.closed) },
           { name: label("closed_on_time"), type: "line", data: points.map((p) => p.closed_on_time) },
-          { name: label("on_time_rate"), type: "line", yAxisIndex: 1, data: points.map((p) => (p.on_time_rate === null ? null : +(p.on_time_rate * 100).toFixed(1))) },
+          { name: label("on_time_rate"), type: "line", yAxisIndex: 1, data: points.map((p) => (p.on_time_rate === null ? null : Number((p.on_time_rate * 100).toFixed(1)))) },
         ],
       },
       true
