@@ -31,14 +31,14 @@ from gridmap import auth as accounts
 from gridmap.db import make_engine, session_factory
 from tests import factories as f
 from tests.county_users import county_with_accounts
-from tests.logins import login, service_with_login
+from tests.logins import PASSWORD, login, service_with_login
 
 EAST_GRIDS = (f"{f.C3}001", f"{f.C4}002")
 WEST_GRIDS = (f.G1, f"{f.C2}002")
 USERS = [
     ("west-admin", "admin", [f.T1]),
     ("west-operator", "operator", [f.T1]),
-    ("west-worker", "grid_worker", [f.G1]),
+    ("west-supervisor", "supervisor", [f.T1]),
     ("east-operator", "operator", [f.T2]),
     ("county-admin", "admin", [f.COUNTY]),
 ]
@@ -85,6 +85,15 @@ def world(app: TestClient, county_url: str) -> World:
     with session_factory(engine)() as s:
         accounts.create_token(s, name="east-reader", role="reader", area_codes=[f.T2])
         accounts.create_token(s, name="west-reader", role="reader", area_codes=[f.T1])
+        for name, grid in (("west-worker", f.G1), ("east-worker", EAST_GRIDS[0])):
+            accounts.create_user(
+                s,
+                username=name,
+                role="grid_worker",
+                password=PASSWORD,
+                area_codes=[grid],
+                team_code=f"T-{grid}",
+            )
         s.commit()
         east_area_id = int(
             s.execute(
@@ -119,6 +128,8 @@ def world(app: TestClient, county_url: str) -> World:
         f"/api/events/{ids['east'][0]}/photos", files={"file": ("a.png", png(), "image/png")}
     )
     assert photo.status_code in (200, 201), photo.text
+    for name, grid in (("west-worker", WEST_GRIDS[0]), ("east-worker", EAST_GRIDS[0])):
+        _patrol_and_visit(login(app, name), grid)
     photos = county.get(f"/api/events/{ids['east'][0]}/photos").json()
     photo_id = int((photos["photos"] if isinstance(photos, dict) else photos)[0]["id"])
     return World(
@@ -129,8 +140,26 @@ def world(app: TestClient, county_url: str) -> World:
         east_area_id=east_area_id,
         version_id=version_id,
         east_photo=(ids["east"][0], photo_id),
-        clients={name: login(app, name) for name, _, _ in USERS if name.startswith("west")},
+        clients={
+            name: login(app, name)
+            for name in ("west-admin", "west-operator", "west-supervisor", "west-worker")
+        },
     )
+
+
+def _patrol_and_visit(worker: TestClient, grid: str) -> None:
+    """A patrol of one point and a household visit in `grid`, by a worker of its grid."""
+    lon, lat = f.SmallCounty.grid_center(grid)
+    patrol = str(uuid.uuid4())
+    started = worker.post("/api/patrols", json={"client_id": patrol, "lon": lon, "lat": lat})
+    assert started.status_code == 201, started.text
+    at = dt.datetime.now(dt.UTC).isoformat()
+    point = {"lon": lon, "lat": lat, "at": at, "accuracy": 10}
+    moved = worker.post(f"/api/patrols/{patrol}/points", json={"seq": 1, "points": [point]})
+    assert moved.status_code == 200, moved.text
+    visit = {"client_id": str(uuid.uuid4()), "kind": "special_care", "lon": lon, "lat": lat}
+    visited = worker.post("/api/visits", json=visit)
+    assert visited.status_code == 201, visited.text
 
 
 # --- the checks -------------------------------------------------------------------------
@@ -140,7 +169,7 @@ def east_in(answer: str, w: World) -> list[str]:
     """What of the east township an answer holds."""
     found = EAST_CODE.findall(answer)
     found += [x for x in w.east_external if x in answer]
-    found += [name for name in ("east-operator", "east-reader") if name in answer]
+    found += [n for n in ("east-operator", "east-reader", "east-worker") if n in answer]
     # An event named by its id where an id can only be an event's.
     for event_id in w.east_ids:
         if re.search(
@@ -156,6 +185,7 @@ def west_in(answer: str, w: World) -> bool:
         WEST_CODE.search(answer)
         or any(x in answer for x in w.west_external)
         or "west-operator" in answer
+        or "west-worker" in answer
         or any(re.search(rf'"(?:event_id|target_id)":\s*"?{i}\b', answer) for i in w.west_ids)
     )
 
@@ -208,6 +238,10 @@ LIST_PROBES: dict[str, Probe] = {
     ),
     "/api/phone/tasks": Probe("west-worker", lambda w: ["/api/phone/tasks"], west=False),
     "/api/phone/grid": Probe("west-worker", lambda w: ["/api/phone/grid"]),
+    "/api/patrols": Probe("west-supervisor", lambda w: ["/api/patrols"]),
+    "/api/patrols/live": Probe("west-supervisor", lambda w: ["/api/patrols/live"]),
+    "/api/patrols/mine": Probe("west-worker", lambda w: ["/api/patrols/mine"], west=False),
+    "/api/visits": Probe("west-supervisor", lambda w: ["/api/visits"]),
 }
 
 READ_REFUSALS: dict[str, Refusal] = {
