@@ -482,4 +482,75 @@ def search(
         own_team_id=own_team_id if own_team_id is not None else jurisdiction.team_id,
         limit=limit,
     )
+    hits += search_places(session, query=q, jurisdiction=jurisdiction, limit=limit)
     return SearchResult(query=q, version_id=version_id, hits=hits)
+
+
+# Kinds of place hits (`SearchHit.layer` of kind "place"), in the order they are listed.
+PLACE_KINDS = ("road", "poi", "village", "address")
+# Half the side of the box a point hit flies to, degrees (~50 m).
+_POINT_BOX = 0.0005
+
+
+def search_places(
+    session: Session, *, query: str, jurisdiction: Jurisdiction, limit: int = 10
+) -> list[SearchHit]:
+    """Roads, POIs, villages and addresses of the basemap and the address register
+    (gridmap.basemap) whose name holds `query`, in the jurisdiction's counties: kind
+    "place", `layer` one of PLACE_KINDS. Names starting with the query come first."""
+    q = check_query(query)
+    counties = None if jurisdiction.everywhere else sorted(jurisdiction.county_codes)
+    if counties is not None and not counties:
+        return []
+    where_county = "" if counties is None else "AND county_code = ANY(:counties)"
+    rows = session.execute(
+        text(
+            f"""
+            (SELECT 'village' AS layer, name, county_code, NULL::bigint AS id,
+                    ST_XMin(geom) AS w, ST_YMin(geom) AS s, ST_XMax(geom) AS e,
+                    ST_YMax(geom) AS n, name LIKE :prefix AS starts
+             FROM basemap_feature
+             WHERE layer = 'place' AND name LIKE :pattern ESCAPE '\\' {where_county}
+             ORDER BY starts DESC, length(name) LIMIT :limit)
+            UNION ALL
+            (SELECT CASE kind WHEN 'building' THEN 'address' WHEN 'place' THEN 'village'
+                    ELSE kind END, coalesce(name, full_text), county_code, id,
+                    ST_XMin(geom), ST_YMin(geom), ST_XMax(geom), ST_YMax(geom),
+                    full_text LIKE :prefix OR coalesce(name, '') LIKE :prefix
+             FROM address_entry
+             WHERE (full_text LIKE :pattern ESCAPE '\\' OR name LIKE :pattern ESCAPE '\\')
+               {where_county}
+             ORDER BY 9 DESC, length(full_text) LIMIT :limit3)
+            """
+        ),
+        {
+            "pattern": f"%{_like_escaped(q)}%",
+            "prefix": f"{_like_escaped(q)}%",
+            "counties": counties,
+            "limit": limit,
+            "limit3": limit * 3,
+        },
+    ).all()
+    hits: list[SearchHit] = []
+    seen: set[tuple[str, str]] = set()
+    for layer in PLACE_KINDS:
+        taken = 0
+        for r in rows:
+            if r.layer != layer or (layer, r.name) in seen or taken >= limit:
+                continue
+            seen.add((layer, r.name))
+            taken += 1
+            bbox = (r.w - _POINT_BOX, r.s - _POINT_BOX, r.e + _POINT_BOX, r.n + _POINT_BOX)
+            point = ((r.w + r.e) / 2, (r.s + r.n) / 2)
+            hits.append(
+                SearchHit(
+                    kind="place",
+                    name=r.name,
+                    id=r.id,
+                    layer=layer,
+                    bbox=bbox,
+                    point=point,
+                    extra={"county_code": r.county_code},
+                )
+            )
+    return hits

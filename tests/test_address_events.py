@@ -103,3 +103,15 @@ def test_an_unclear_address_waits_with_candidates_and_is_placed_with_one_click(
 def test_the_geocode_endpoint_answers_candidates(client: TestClient) -> None:
     body = client.get("/api/geocode", params={"q": "建设路12号", "county": f.COUNTY}).json()
     assert body["placeable"] is True and body["candidates"][0]["matched"] == "建设路12号"
+
+
+def test_search_finds_a_road_and_an_address(client: TestClient) -> None:
+    road = client.get("/api/search", params={"q": "建设路"}).json()["results"]
+    places = [(h["layer"], h["name"]) for h in road if h["kind"] == "place"]
+    assert ("road", "建设路") in places and ("address", "建设路12号") in places
+    address = client.get("/api/search", params={"q": "建设路12号"}).json()["results"]
+    hit = next(h for h in address if h["kind"] == "place")
+    assert hit["layer"] == "address" and hit["name"] == "建设路12号"
+    lon, _ = f.SmallCounty.grid_center(f.G1)
+    assert abs(hit["point"][0] - (lon + 0.0002)) < 1e-6
+    assert hit["bbox"][0] < hit["point"][0] < hit["bbox"][2]

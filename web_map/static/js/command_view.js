@@ -1125,6 +1125,21 @@
 
   /** A hit of /api/search as a result line and what clicking it does. */
   function remoteResult(hit) {
+    if (hit.kind === "place") {
+      // A road, POI, village or address of the basemap's register (gridmap.search.search_places).
+      return {
+        key: `place:${hit.layer}:${hit.name}`,
+        kind: "place",
+        code: hit.layer,
+        label: `${L_("place_" + hit.layer)}: ${hit.name}`,
+        go: () => {
+          if (hit.bbox) {
+            goToBbox(hit.bbox);
+            highlight(hit);
+          }
+        },
+      };
+    }
     if (hit.kind === "event") {
       const latlng = hit.point ? L.latLng(hit.point[1], hit.point[0]) : null;
       const status = hit.status ? ` · ${L_("status_" + hit.status)}` : "";
