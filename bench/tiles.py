@@ -24,6 +24,16 @@ all methods alike.
 
 Run: `.venv/bin/python bench/tiles.py` (add `--rebuild` to rebuild the scratch database,
 `--grids N` for a smaller city). The database is kept between runs: building it takes minutes.
+
+`--basemap URL` times the basemap tiles instead (gridmap.basemap), on a database holding a
+basemap (the Gaoping demo's: `gridmap demo gaoping`), over a 1920×1080 view at the city
+centre at z8–z16, each tile by every method in turn:
+
+- plain: every basemap feature at every zoom, transformed and clipped per tile (no zoom
+  rules, no Web Mercator copy: the obvious query);
+- gridmap, nothing cached: `gridmap.basemap.tile` with no cache and no store (zoom rules
+  per layer, pre-transformed geometry);
+- gridmap, from the store: after `gridmap.basemap.prerender` (z8–z14, as at import).
 """
 
 from __future__ import annotations
@@ -391,11 +401,91 @@ def central_township(session: Session, version_id: int) -> AreaScope:
     )
 
 
+BASEMAP_PLAIN = """
+SELECT COALESCE((SELECT ST_AsMVT(t, 'basemap', 4096, 'geom') FROM (
+    SELECT layer, kind, name,
+           ST_AsMVTGeom(ST_Transform(geom, 3857), ST_TileEnvelope(:z, :x, :y), 4096, 64, true)
+             AS geom
+    FROM basemap_feature
+    WHERE geom && ST_Transform(ST_TileEnvelope(:z, :x, :y, margin => 64.0 / 4096), 4326)
+) t WHERE t.geom IS NOT NULL), ''::bytea)
+"""
+BASEMAP_CENTER = (112.925, 35.795)  # the Gaoping demo's city centre
+
+
+def basemap_main(url: str) -> None:
+    """Time basemap tiles (see the module's docstring) and print the figures."""
+    from gridmap import basemap
+
+    engine = make_engine(url)
+    load_before = os.getloadavg()
+    ms: dict[tuple[str, int], list[float]] = {}
+    with session_factory(engine)() as session:
+        county = session.execute(
+            text("SELECT county_code FROM basemap_import ORDER BY id DESC LIMIT 1")
+        ).scalar_one()
+        counts = dict(
+            session.execute(
+                text("SELECT layer, count(*) FROM basemap_feature GROUP BY layer")
+            ).all()
+        )
+        session.execute(text("DELETE FROM basemap_tile"))
+        session.commit()
+        started = time.perf_counter()
+        made = basemap.prerender(session, county_code=county)
+        prerender_s = time.perf_counter() - started
+        for z in range(8, 17):
+            cx, cy = tile_xy(*BASEMAP_CENTER, z)
+            w, h = VIEW_TILES
+            addresses = [
+                (cx + i, cy + j)
+                for i in range(-w // 2, w - w // 2)
+                for j in range(-h // 2, h - h // 2)
+            ]
+            for x, y in addresses:
+                for method in ("plain", "gridmap, nothing cached", "gridmap, from the store"):
+                    t0 = time.perf_counter()
+                    if method == "plain":
+                        session.execute(text(BASEMAP_PLAIN), {"z": z, "x": x, "y": y}).scalar_one()
+                    elif method == "gridmap, nothing cached":
+                        basemap.tile(session, z=z, x=x, y=y, cache=None, store=False)
+                    else:
+                        basemap.tile(session, z=z, x=x, y=y, cache=None)
+                    ms.setdefault((method, z), []).append((time.perf_counter() - t0) * 1000)
+                session.commit()
+    engine.dispose()
+    load_after = os.getloadavg()
+    print(f"machine: {machine()}")
+    before, after = (" ".join(f"{v:.1f}" for v in load) for load in (load_before, load_after))
+    print(f"load average (1, 5, 15 min) before: {before}; after: {after}")
+    print(f"basemap of {county}: " + ", ".join(f"{k} {v:,}" for k, v in sorted(counts.items())))
+    print(f"prerender (z8–z14 over the county): {made} tiles in {prerender_s:.1f} s")
+    methods = ("plain", "gridmap, nothing cached", "gridmap, from the store")
+    print()
+    print("| zoom | tiles | " + " | ".join(f"{m} median / p99 / max ms" for m in methods) + " |")
+    print("| --- | --- | " + " | ".join("---" for _ in methods) + " |")
+    worst = 0.0
+    for z in range(8, 17):
+        cells = []
+        for m in methods:
+            v = ms[(m, z)]
+            cells.append(f"{statistics.median(v):.2f} / {p99(v):.1f} / {max(v):.1f}")
+            if m != "plain":
+                worst = max(worst, p99(v))
+        print(f"| {z} | {len(ms[('plain', z)])} | " + " | ".join(cells) + " |")
+    print()
+    print(f"worst gridmap p99: {worst:.1f} ms (target: under 50 ms)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--grids", type=int, default=200_000)
     parser.add_argument("--rebuild", action="store_true")
+    parser.add_argument("--basemap", metavar="URL", help="time basemap tiles on this database")
     args = parser.parse_args()
+    if args.basemap:
+        basemap_main(args.basemap)
+        return
     info = EmbeddedCluster(BENCH_HOME).start()
     name = "gridmap_bench_tiles" if args.grids == 200_000 else f"gridmap_bench_tiles_{args.grids}"
     url = build_database(info.url, name, args.grids, rebuild=args.rebuild)
