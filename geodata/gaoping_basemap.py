@@ -211,6 +211,8 @@ def synthesise_basemap(data: Any) -> tuple[list[dict[str, Any]], list[dict[str, 
         addresses.append(house)
     # City buildings and every facility: street and number, building number, POI name.
     building_no: dict[str, int] = {}
+    used_numbers: set[tuple[str, int]] = set()
+    facility_count: dict[str, int] = {}
     for i in np.flatnonzero(urban_mask | (bkind != "house")).tolist():
         code, kind, point = ccode[i], bkind[i], points[i]
         place = place_name(names.get(code, ""))
@@ -218,7 +220,12 @@ def synthesise_basemap(data: Any) -> tuple[list[dict[str, Any]], list[dict[str, 
         if kind == "committee_office":
             poi_name = names.get(code)
         elif kind in _FACILITY_NAMES:
+            # A second school of a village is its 第二小学: POI names stay unique.
             poi_name = f"{place}{_FACILITY_NAMES[kind]}"
+            facility_count[poi_name] = facility_count.get(poi_name, 0) + 1
+            if facility_count[poi_name] > 1:
+                nth = group_name(facility_count[poi_name])
+                poi_name = f"{place}第{nth}{_FACILITY_NAMES[kind]}"
         if poi_name:
             features.append({"layer": "poi", "kind": kind, "name": poi_name, "geometry": point})
         entry: dict[str, Any] = {
@@ -237,8 +244,12 @@ def synthesise_basemap(data: Any) -> tuple[list[dict[str, Any]], list[dict[str, 
                 number = int(along / _NUMBER_SPACING_M) * 2 + 1
                 on_line = line.interpolate(line.project(point))
                 left = (by[i] > on_line.y) if name.endswith("路") else (bx[i] > on_line.x)
+                number = number if left else number + 1
+                while (name, number) in used_numbers:  # one number, one building
+                    number += 2
+                used_numbers.add((name, number))
                 entry["road"] = name
-                entry["number"] = str(number if left else number + 1)
+                entry["number"] = str(number)
         entry["full_text"] = _full_text(entry)
         addresses.append(entry)
     return features, addresses

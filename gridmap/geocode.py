@@ -108,7 +108,10 @@ _ADMIN_CH = r"(?:(?![路街巷与和号村组社楼栋道])[一-龥])"
 _PROVINCE = re.compile(rf"^({_ADMIN_CH}{{2,7}}?(?:省|自治区))")
 _CITY = re.compile(rf"^({_ADMIN_CH}{{2,5}}?(?:市|自治州|地区|盟))(?=[一-龥])")
 _COUNTY = re.compile(rf"^({_ADMIN_CH}{{1,5}}?(?:县|(?<![社小园景校])区|市|旗))(?=[一-龥])")
-_TOWNSHIP = re.compile(rf"^({_ADMIN_CH}{{1,6}}?(?:街道|镇|乡))(?=[一-龥0-9])")
+# A township's name may hold 村 (马村镇), not the other marks.
+_TOWNSHIP = re.compile(
+    r"^((?:(?![路街巷与和号组社楼栋道])[一-龥]){1,6}?(?:街道|镇|乡))(?=[一-龥0-9])"
+)
 _DIRECTIONS = {
     "东": (1.0, 0.0),
     "西": (-1.0, 0.0),
@@ -130,7 +133,7 @@ _INTERSECTION = re.compile(
 )
 _ROAD_NUMBER = re.compile(rf"^(?P<road>{_ROAD})(?P<num>\d+)(?:号|号楼)?(?P<rest>.*)$")
 _GROUP = re.compile(
-    r"^(?P<place>[一-龥]{1,8}?(?:村|庄|屯|寨|堡|沟|坪|营))(?P<group>[一-龥0-9]{1,3})组"
+    r"^(?P<place>[一-龥]{1,8}?(?:村|庄|屯|寨|堡|沟|坪|营))(?P<group>[0-9一二三四五六七八九十]{1,3})组"
     r"(?:(?P<num>\d+)号?)?(?P<rest>.*)$"
 )
 _BUILDING = re.compile(
@@ -324,11 +327,13 @@ class Gazetteer:
         self.road_entry: dict[str, Entry] = {}
         self.by_number: dict[tuple[str, int], Entry] = {}
         self.numbers_on: dict[str, list[tuple[int, Entry]]] = defaultdict(list)
-        self.by_building: dict[tuple[str, int], Entry] = {}
-        self.by_group: dict[tuple[str, str, int], Entry] = {}
+        # Villages of one name lie in several townships (杨家庄村): keep every one.
+        self.by_building: dict[tuple[str, int], list[Entry]] = defaultdict(list)
+        self.by_group: dict[tuple[str, str, int], list[Entry]] = defaultdict(list)
         self.group_members: dict[tuple[str, str], list[Entry]] = defaultdict(list)
         self.place_members: dict[str, list[Entry]] = defaultdict(list)
         self.pois: dict[str, Entry] = {}
+        self.poi_all: dict[str, list[Entry]] = defaultdict(list)  # one name, several places
         self.townships: set[str] = set()
         for e in entries:
             if e.township:
@@ -339,26 +344,32 @@ class Gazetteer:
                 continue
             if e.kind == "poi" and e.name:
                 self.pois.setdefault(e.name, e)
+                self.poi_all[e.name].append(e)
             if e.road and e.number and e.number.isdigit():
                 self.by_number.setdefault((e.road, int(e.number)), e)
                 self.numbers_on[e.road].append((int(e.number), e))
             if e.community:
                 self.place_members[e.community].append(e)
                 if e.building_no and e.building_no.isdigit():
-                    self.by_building.setdefault((e.community, int(e.building_no)), e)
+                    self.by_building[(e.community, int(e.building_no))].append(e)
                 if e.village_group:
                     group = str(cn_to_int(e.village_group) or e.village_group)
                     self.group_members[(e.community, group)].append(e)
                     if e.number and e.number.isdigit():
-                        self.by_group.setdefault((e.community, group, int(e.number)), e)
+                        self.by_group[(e.community, group, int(e.number))].append(e)
         for road in self.numbers_on:
             self.numbers_on[road].sort(key=lambda item: item[0])
-        self.place_seat: dict[str, tuple[float, float]] = {}
+        # Each place's centre, per township that has a place of that name.
+        self.place_seat: dict[str, dict[str, tuple[float, float]]] = defaultdict(dict)
         for place, members in self.place_members.items():
-            xs = [m.geom.x for m in members if m.geom.geom_type == "Point"]
-            ys = [m.geom.y for m in members if m.geom.geom_type == "Point"]
-            if xs:
-                self.place_seat[place] = (sum(xs) / len(xs), sum(ys) / len(ys))
+            by_township: dict[str, list[Entry]] = defaultdict(list)
+            for m in members:
+                if m.geom.geom_type == "Point":
+                    by_township[m.township or ""].append(m)
+            for township, group_ in by_township.items():
+                xs = [m.geom.x for m in group_]
+                ys = [m.geom.y for m in group_]
+                self.place_seat[place][township] = (sum(xs) / len(xs), sum(ys) / len(ys))
         self._road_names = list(self.roads)
         self._place_names = list(self.place_members)
         self._poi_names = list(self.pois)
@@ -499,18 +510,17 @@ class Gazetteer:
         name, score = place
         group = p.group or ""
         if p.number is not None:
-            exact = self.by_group.get((name, group, p.number))
-            if exact is not None:
-                return [
-                    _candidate(
-                        exact,
-                        0.96 * score,
-                        f"{name}{p.group}组{p.number}号 in the register"
-                        + _fuzzy_note(p.place, name, score),
-                    )
-                ]
-        members = self.group_members.get((name, group))
-        if members:
+            exact = _narrow(self.by_group.get((name, group, p.number), []), p.township)
+            if exact:
+                return _one_or_ambiguous(
+                    exact,
+                    0.96 * score,
+                    f"{name}{p.group}组{p.number}号 in the register"
+                    + _fuzzy_note(p.place, name, score),
+                )
+        members = _narrow(self.group_members.get((name, group), []), p.township)
+        townships = {m.township for m in members}
+        if members and len(townships) == 1:
             x = sum(m.geom.x for m in members) / len(members)
             y = sum(m.geom.y for m in members) / len(members)
             return [
@@ -525,7 +535,7 @@ class Gazetteer:
                     members[0].id,
                 )
             ]
-        return self._place_only(Parsed(text=p.text, form="place", place=name))
+        return self._place_only(Parsed(text=p.text, form="place", place=name, township=p.township))
 
     def _building(self, p: Parsed) -> list[Candidate]:
         place = self.find_place(p.place)
@@ -533,35 +543,39 @@ class Gazetteer:
             return self._landmark(p.place)
         name, score = place
         assert p.building is not None
-        exact = self.by_building.get((name, p.building))
-        if exact is not None:
-            return [
-                _candidate(
-                    exact,
-                    0.96 * score,
-                    f"{name}{p.building}号楼 in the register" + _fuzzy_note(p.place, name, score),
-                )
-            ]
-        return self._place_only(Parsed(text=p.text, form="place", place=name))
+        exact = _narrow(self.by_building.get((name, p.building), []), p.township)
+        if exact:
+            return _one_or_ambiguous(
+                exact,
+                0.96 * score,
+                f"{name}{p.building}号楼 in the register" + _fuzzy_note(p.place, name, score),
+            )
+        return self._place_only(Parsed(text=p.text, form="place", place=name, township=p.township))
 
     def _place_only(self, p: Parsed) -> list[Candidate]:
         place = self.find_place(p.place)
         if place is None:
             return self._landmark(p.place)
         name, score = place
-        seat = self.place_seat.get(name)
-        if seat is None:
-            return []
+        return self._place_centres(name, score, p.township)
+
+    def _place_centres(self, name: str, score: float, township: str | None) -> list[Candidate]:
+        seats = self.place_seat.get(name) or {}
+        if township and len(seats) > 1:
+            same = {t: xy for t, xy in seats.items() if t and township in t}
+            seats = same or seats
+        where = f" ({len(seats)} places of that name)" if len(seats) > 1 else ""
         return [
             Candidate(
-                seat[0],
-                seat[1],
+                x,
+                y,
                 0.6 * score,
-                f"only the place {name} is named: its centre",
+                f"only the place {name} is named: its centre{where}",
                 "place",
-                name,
+                f"{t}{name}",
                 None,
             )
+            for t, (x, y) in seats.items()
         ]
 
     def _road_only(self, p: Parsed) -> list[Candidate]:
@@ -632,24 +646,13 @@ class Gazetteer:
         poi = self.find_poi(name)
         if poi is None:
             place = self._find(name, self._place_names, ("村", "社区"))
-            if place is not None and place[0] in self.place_seat:
-                x, y = self.place_seat[place[0]]
-                return [
-                    Candidate(
-                        x,
-                        y,
-                        0.6 * place[1],
-                        f"only the place {place[0]} is named: its centre",
-                        "place",
-                        place[0],
-                    )
-                ]
+            if place is not None:
+                return self._place_centres(place[0], place[1], None)
             return []
         found, score = poi
-        entry = self.pois[found]
-        return [
-            _candidate(entry, 0.92 * score, f"landmark {found}" + _fuzzy_note(name, found, score))
-        ]
+        return _one_or_ambiguous(
+            self.poi_all[found], 0.92 * score, f"landmark {found}" + _fuzzy_note(name, found, score)
+        )
 
 
 def _nearest(a: Any, b: Any) -> tuple[Any, Any]:
@@ -657,6 +660,23 @@ def _nearest(a: Any, b: Any) -> tuple[Any, Any]:
 
     pa, pb = nearest_points(a, b)
     return pa, pb
+
+
+def _narrow(entries: list[Entry], township: str | None) -> list[Entry]:
+    """The entries in the named township, when one is named and some are in it."""
+    if township and len(entries) > 1:
+        same = [e for e in entries if e.township and township in e.township]
+        return same or entries
+    return entries
+
+
+def _one_or_ambiguous(entries: list[Entry], confidence: float, reason: str) -> list[Candidate]:
+    """The one entry; or, when places of one name in several townships all match, each of
+    them below the auto-place line (the caller must say which township)."""
+    if len(entries) == 1:
+        return [_candidate(entries[0], confidence, reason)]
+    note = f"; {len(entries)} places of that name: the township decides"
+    return [_candidate(e, min(confidence, 0.6), reason + note) for e in entries]
 
 
 def _candidate(e: Entry, confidence: float, reason: str) -> Candidate:

@@ -185,3 +185,40 @@ def test_geocode_reads_the_register_from_postgis(session: Session) -> None:
     assert found.placeable and found.best is not None
     assert found.best.matched == "建设路12号"
     assert geocode.geocode(session, "建设路12号", county_code="000000").candidates == []
+
+
+def test_a_village_name_in_two_townships_needs_the_township() -> None:
+    twins = [
+        Entry(
+            1,
+            "building",
+            "寺庄镇杨家庄村三组7号",
+            None,
+            "寺庄镇",
+            "杨家庄村",
+            None,
+            "7",
+            None,
+            "三",
+            shapely.Point(112.80, 35.70),
+        ),
+        Entry(
+            2,
+            "building",
+            "河西镇杨家庄村三组7号",
+            None,
+            "河西镇",
+            "杨家庄村",
+            None,
+            "7",
+            None,
+            "三",
+            shapely.Point(112.99, 35.90),
+        ),
+    ]
+    gaz = Gazetteer(twins)
+    alone = geocode_with(gaz, "杨家庄村三组7号")
+    assert len(alone.candidates) == 2 and not alone.placeable
+    assert "township decides" in alone.candidates[0].reason
+    named = geocode_with(gaz, "高平市河西镇杨家庄村三组7号")
+    assert named.placeable and named.best is not None and named.best.entry_id == 2
