@@ -209,6 +209,9 @@ def store_basemap(
             address_rows,
         )
     counts["addresses"] = len(address_rows)
+    # Fresh statistics, so a low-zoom tile's plan takes the zoom index (not the box's
+    # every building): the planner otherwise sees the table as it was before the import.
+    session.execute(text("ANALYZE basemap_feature"))
     revision = session.execute(
         text(
             "INSERT INTO basemap_import (county_code, source, synthetic, counts) "

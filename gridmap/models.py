@@ -707,6 +707,7 @@ class BasemapFeature(Base):
     __tablename__ = "basemap_feature"
     __table_args__ = (
         Index("ix_basemap_feature_county", "county_code", "layer"),
+        Index("ix_basemap_feature_zoom", "layer", "min_zoom"),
         Index("ix_basemap_feature_geom_3857", "geom_3857", postgresql_using="gist"),
         Index("ix_basemap_feature_geom", "geom", postgresql_using="gist"),
     )

@@ -75,6 +75,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_basemap_feature_county", "basemap_feature", ["county_code", "layer"])
+    # A low-zoom tile covers the whole county: its few features (trunk roads, rivers) are
+    # found by their zoom rule, not by scanning every building the box holds.
+    op.create_index("ix_basemap_feature_zoom", "basemap_feature", ["layer", "min_zoom"])
     op.create_index(
         "ix_basemap_feature_geom_3857",
         "basemap_feature",
@@ -127,6 +130,7 @@ def downgrade() -> None:
     op.drop_index(
         "ix_basemap_feature_geom_3857", table_name="basemap_feature", postgresql_using="gist"
     )
+    op.drop_index("ix_basemap_feature_zoom", table_name="basemap_feature")
     op.drop_index("ix_basemap_feature_county", table_name="basemap_feature")
     op.drop_table("basemap_feature")
     op.drop_table("basemap_import")
