@@ -4,6 +4,7 @@ townships, and not one request to another host (issue #19)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -12,7 +13,8 @@ import shapely
 
 from gridmap import basemap
 from tests.browser.conftest import Service, WatchedPage
-from tests.browser.test_command_view import open_page
+from tests.browser.test_command_view import call, open_page
+from tests.factories import COUNTY, G1, SmallCounty
 
 
 def _load_basemap(service: Service) -> None:
@@ -88,4 +90,49 @@ def test_street_zoom_shows_roads_buildings_and_chinese_names_from_this_host_only
     watched.screenshot("command_view_basemap")
     own = urlsplit(service.url).netloc
     assert watched.hosts == {own}, watched.hosts
+    assert watched.console_errors == []
+
+
+@pytest.mark.browser
+def test_an_address_in_triage_is_placed_with_one_click_on_its_candidate(
+    service: Service, watched: WatchedPage
+) -> None:
+    lon, lat = SmallCounty.grid_center(G1)
+    road = shapely.LineString([(lon - 0.004, lat), (lon + 0.004, lat)])
+    with service.sessions() as session:
+        basemap.store_basemap(
+            session,
+            county_code=COUNTY,
+            features=[{"layer": "road", "kind": "primary", "name": "解放路", "geometry": road}],
+            addresses=[{"kind": "road", "full_text": "解放路", "road": "解放路", "geometry": road}],
+            source="test register",
+        )
+        session.commit()
+    answer = call(
+        service,
+        "POST",
+        "/api/events",
+        {
+            "source": "12345",
+            "external_id": "browser-address-only",
+            "category": "ROAD",
+            "description": "路灯不亮",
+            "address": "解放路附近",
+            "county": COUNTY,
+            "reported_at": dt.datetime.now(dt.UTC).isoformat(),
+        },
+    )
+    assert answer["unassigned"] is True  # a road alone is below the auto-place line
+    open_page(watched, f"{service.url}/")
+    page: Any = watched.page
+    button = page.locator(f'#gm-triage-list li[data-event-id="{answer["id"]}"] .gm-candidate')
+    button.first.wait_for(timeout=20_000)
+    assert "解放路" in button.first.inner_text()
+    button.first.click()
+    page.wait_for_selector(
+        f'#gm-triage-list li[data-event-id="{answer["id"]}"]', state="detached", timeout=20_000
+    )
+    placed = call(service, "GET", f"/api/events/{answer['id']}")
+    props = placed.get("properties", placed)
+    assert props["grid_code"] == G1
     assert watched.console_errors == []

@@ -942,9 +942,35 @@
           h("button", { type: "button", className: "gm-link", onclick: () => openEvent(ev.id) }, `#${ev.id} ${categoryName(ev.p.category)}`),
           h("span", { className: "gm-muted" }, ` ${ev.p.address || ""} `),
           has("place") ? h("button", { type: "button", className: "gm-place", onclick: () => startPlacing(ev.id) }, L_("place")) : null,
+          has("place") ? candidateButtons(ev) : null,
         ),
       ),
     );
+  }
+
+  /** The address's geocoding candidates (gridmap.address_events): one click places it. */
+  function candidateButtons(ev) {
+    const found = (ev.p.routing && ev.p.routing.geocode && ev.p.routing.geocode.candidates) || [];
+    return found.slice(0, 3).map((c, i) =>
+      h(
+        "button",
+        { type: "button", className: "gm-candidate", dataset: { candidate: String(i) }, title: c.reason, onclick: () => placeOnCandidate(ev.id, i) },
+        `${L_("place_candidate")} ${c.matched} (${Math.round(c.confidence * 100)}%)`,
+      ),
+    );
+  }
+
+  async function placeOnCandidate(id, index) {
+    try {
+      const ev = (await post(`/api/events/${encodeURIComponent(id)}/place/candidate/${index}`, {})) || {};
+      const loc = ev.location;
+      upsertEvent({ id, p: Object.assign({}, ev, { id }), latlng: loc ? L.latLng(loc.lat, loc.lon) : null }, true);
+      showToast(L_("placed"), "ok");
+      loadTriage();
+      openEvent(id);
+    } catch (err) {
+      showToast(failure(err), "error");
+    }
   }
 
   function startPlacing(id) {
