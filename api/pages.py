@@ -31,6 +31,7 @@ _FEATURE_ROUTES: dict[str, tuple[str, str]] = {
     "ogc": ("GET", "/ogc/collections/{layer}/items"),
     "tiles": ("GET", "/tiles/{layer}/{z}/{x}/{y}.pbf"),
     "basemap": ("GET", "/tiles/basemap/{z}/{x}/{y}.pbf"),
+    "patrols": ("GET", "/api/patrols/live"),
     "locate": ("GET", "/api/locate"),
     "categories": ("GET", "/api/categories"),
     "events": ("GET", "/api/events"),

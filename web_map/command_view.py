@@ -38,6 +38,7 @@ API_FEATURES = (
     "ogc",
     "tiles",
     "basemap",
+    "patrols",
     "locate",
     "categories",
     "events",
@@ -82,6 +83,8 @@ class _CommandViewScript(JSCSSMixin, MacroElement):
             ("gm_common_js", f"{STATIC_URL}/js/common.js"),
             ("gm_command_view_js", f"{STATIC_URL}/js/command_view.js"),
             ("gm_basemap_js", f"{STATIC_URL}/js/basemap.js"),
+            # The grid workers on patrol (the phone's patrols, issue #20).
+            ("gm_workers_js", f"{STATIC_URL}/js/phone_workers_layer.js"),
         ]
         self.default_css = [
             *folium.plugins.MarkerCluster.default_css,

@@ -356,6 +356,27 @@ def test_a_patrol_with_a_moving_position_is_recorded_and_drawn(phone: Phone) -> 
         page.wait_for_function(
             f"() => window.GridmapPhone.trackLine.getLatLngs().length >= {step + 1}"
         )
+    # On the command view, live: the worker at its last fix with the age of the fix.
+    desk = phone.context.browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        op = desk.new_page()
+        op.wait_for_function = _poll_from_outside(op)
+        op.goto(f"{phone.service.url}/login?next=%2F")
+        op.fill("input[name=username]", "operator")
+        op.fill("input[name=password]", PASSWORD)
+        op.click("button[type=submit]")
+        op.wait_for_url(f"{phone.service.url}/")
+        op.wait_for_function(
+            "() => window.GridmapWorkersLayer && window.GridmapWorkersLayer.state.workers"
+            ".some((w) => w.username === 'worker')",
+            timeout=60_000,
+        )
+        seen = op.evaluate("() => window.GridmapWorkersLayer.state.workers[0]")
+        # The last fix the server has (the first one is sent at once, then in batches).
+        assert lat - 1e-6 <= seen["lat"] <= lat + 0.003 + 1e-6 and seen["age_s"] < 120
+        assert op.locator(".gm-workers-toggle").inner_text().strip() == "网格员"
+    finally:
+        desk.close()
     page.click("#ph-patrol-btn")
     page.wait_for_function("() => document.getElementById('ph-patrol-btn').dataset.state === 'off'")
 

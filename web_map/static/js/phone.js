@@ -220,7 +220,8 @@
     patrol.track.push([point.lat, point.lon]);
     trackLine.setLatLngs(patrol.track);
     drawPatrolButton();
-    if (patrol.buffer.length >= BATCH_POINTS || now - patrol.lastSent > BATCH_MS) sendBatch();
+    // The first fix at once (the command view shows the worker from then on), then batches.
+    if (patrol.seq === 0 || patrol.buffer.length >= BATCH_POINTS || now - patrol.lastSent > BATCH_MS) sendBatch();
     else GridmapOutbox.setMeta("patrol", patrol);
   }
   fixListeners.push((fix) => onPatrolFix(fix, false));
