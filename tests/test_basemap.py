@@ -3,6 +3,7 @@ holding roads, buildings and names, labels, zoom rules (issue #19)."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -96,3 +97,16 @@ def test_no_basemap_is_an_empty_tile(session: Session) -> None:
     assert basemap.tile(session, z=10, x=1, y=1, cache=None) == b""
     with pytest.raises(InvalidInput):
         basemap.tile(session, z=3, x=99, y=0, cache=None)
+
+
+def test_the_cli_imports_a_basemap_and_prerenders_it(db_url: str, tmp_path: Path) -> None:
+    from tests.test_boundaries_cli import gridmap
+
+    done = gridmap(
+        db_url, tmp_path, "basemap", "import", str(DEFAULT_PBF), "--county", "MC", "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["counts"]["road"] > 1000 and report["prerendered_tiles"] > 0
+    missing = gridmap(db_url, tmp_path, "basemap", "import", "nowhere.pbf", "--county", "MC")
+    assert missing.returncode != 0 and "nowhere.pbf" in missing.stdout + missing.stderr
