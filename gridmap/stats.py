@@ -436,31 +436,17 @@ class Figures:
         return out
 
 
-def _figure_columns() -> str:
-    cols = [f"count(*) FILTER (WHERE {c.predicate}) AS {c.name}" for c in COUNTS]
-    for d in DURATIONS:
-        hours = f"extract(epoch FROM {d.end} - {d.start})::float8 / 3600.0"
-        where = f"{d.start} IS NOT NULL AND {d.end} IS NOT NULL"
-        for label, q in PERCENTILES.items():
-            cols.append(
-                f"percentile_cont({q}) WITHIN GROUP (ORDER BY {hours}) "
-                f"FILTER (WHERE {where}) AS {d.name}_{label}"
-            )
-        cols.append(f"avg({hours}) FILTER (WHERE {where}) AS {d.name}_mean")
-    cols.append("avg(e.satisfaction)::float8 AS satisfaction")
-    return ",\n               ".join(cols)
-
-
-_FIGURE_COLUMNS = _figure_columns()
 _HOUR_NAMES = [f"{d.name}_{p}" for d in DURATIONS for p in (*PERCENTILES, "mean")]
 
 
 _COUNT_NAMES = [c.name for c in COUNTS]
-_N_FIGURES = len(COUNTS) + len(_HOUR_NAMES) + 1  # the columns of _FIGURE_COLUMNS
+# The figures' columns at the end of a row of `_assess_sql`: counts, per clock its
+# percentiles and mean, the satisfaction.
+_N_FIGURES = len(COUNTS) + len(_HOUR_NAMES) + 1
 
 
 def _row_figures(row: Any, *, key: str | None, name: str | None) -> Figures:
-    """Figures from a result row whose last columns are _FIGURE_COLUMNS (by position: a
+    """Figures from a result row whose last columns are the figures (by position: a
     county's month has thousands of grid rows)."""
     values = tuple(row)[-_N_FIGURES:]
     n = len(COUNTS)
@@ -531,6 +517,96 @@ GRID_WORKERS_SQL = (
 )
 
 
+def _mask(by: list[str], b: str | None) -> int:
+    """GROUPING(k_1, …, k_n) of the grouping set of `b` (None: the total): bit i (from the
+    left) is 1 when key i is not grouped by."""
+    n = len(by)
+    full = (1 << n) - 1
+    return full if b is None else full & ~(1 << (n - 1 - by.index(b)))
+
+
+def _assess_sql(by: list[str], where: str) -> str:
+    """One statement for the total and every grouping in `by`, exact.
+
+    The events of the scope are read once into `facts`, narrow: each grouping's key, a 0/1
+    per count, both clocks in hours. The counts and means are summed over it by hashed
+    GROUPING SETS, one pass for all of them; the percentiles need their values sorted, so
+    they are another GROUPING SETS over the same rows, with one sort per clock and group
+    for both percentiles (`percentile_cont(ARRAY[…])`). The two are joined by grouping
+    set (GROUPING mask) and key (a code is never '', so '' stands for no key: a hash
+    join). Measured against one GROUPING SETS with `count(*) FILTER` and a percentile_cont
+    per figure in docs/performance.md."""
+    keys = [f"{_FACT_KEYS[b]} AS k_{b}" for b in by]
+    names = [f"{_FACT_NAMES[b]} AS n_{b}" for b in by if b in _FACT_NAMES]
+    flags = [f"({c.predicate})::int AS f_{c.name}" for c in COUNTS]
+    hours = [
+        f"extract(epoch FROM {d.end} - {d.start})::float8 / 3600.0 AS h_{d.name}" for d in DURATIONS
+    ]
+    joins = ""
+    if "team" in by or "grid_worker" in by:
+        joins += " LEFT JOIN team t ON t.id = e.team_id"
+    if "grid_worker" in by:
+        joins += f" LEFT JOIN ({GRID_WORKERS_SQL}) gw ON gw.team_id = e.team_id"
+    sets = ", ".join(["()", *(f"(k_{b})" for b in by)])
+    grouping = f"GROUPING({', '.join(f'k_{b}' for b in by)})" if by else "0"
+    key = f"coalesce({', '.join(f'k_{b}::text' for b in by)})" if by else "NULL::text"
+    name = (
+        f"coalesce({', '.join(f'max(n_{b})' for b in by if b in _FACT_NAMES)})"
+        if any(b in _FACT_NAMES for b in by)
+        else "NULL::text"
+    )
+    sums = [f"coalesce(sum(f_{c.name}), 0) AS {c.name}" for c in COUNTS]
+    means = [f"avg(h_{d.name}) AS {d.name}_mean" for d in DURATIONS]
+    qs = ", ".join(str(q) for q in PERCENTILES.values())
+    pcts = [
+        f"percentile_cont(ARRAY[{qs}]) WITHIN GROUP (ORDER BY h_{d.name}) AS {d.name}_pct"
+        for d in DURATIONS
+    ]
+    pct_cols = [
+        f"p.{d.name}_pct[{i + 1}] AS {d.name}_{label}"
+        for d in DURATIONS
+        for i, label in enumerate(PERCENTILES)
+    ]
+    # The figures in _row_figures' order: counts, per clock its percentiles and mean,
+    # the satisfaction.
+    hour_cols = []
+    for d in DURATIONS:
+        hour_cols += [c for c in pct_cols if f" AS {d.name}_" in c]
+        hour_cols.append(f"c.{d.name}_mean")
+    return f"""
+        WITH facts AS MATERIALIZED (
+            SELECT {", ".join([*keys, *names, *flags, *hours])}, e.satisfaction AS sat
+            FROM event e{joins}
+            WHERE {where}
+        ),
+        c AS (
+            SELECT {grouping} AS g, {key} AS k, {name} AS name,
+                   {", ".join([*sums, *means])}, avg(sat)::float8 AS satisfaction
+            FROM facts GROUP BY GROUPING SETS ({sets})
+        ),
+        p AS (
+            SELECT {grouping} AS g, {key} AS k, {", ".join(pcts)}
+            FROM facts GROUP BY GROUPING SETS ({sets})
+        )
+        SELECT c.g, c.k, c.name, {", ".join(f"c.{n}" for n in _COUNT_NAMES)},
+               {", ".join(hour_cols)}, c.satisfaction
+        FROM c JOIN p ON p.g = c.g AND coalesce(p.k, '') = coalesce(c.k, '')
+    """
+
+
+# The key (and name) of each grouping on the event's facts (see GROUPS).
+_FACT_KEYS = {
+    "township": "e.township_code",
+    "community": "e.community_code",
+    "grid": "e.grid_code",
+    "team": "t.code",
+    "grid_worker": "gw.key",
+    "department": "e.department_code",
+    "category": "e.category_code",
+}
+_FACT_NAMES = {"team": "t.name", "grid_worker": "gw.name"}
+
+
 def assess(
     session: Session,
     *,
@@ -549,64 +625,25 @@ def assess(
     """
     _check_groups(by)
     where, params = event_filter(period=period, area=area, county_code=county_code, scope=scope)
-    # One scan for the total and every grouping on the event's own columns and its team
-    # (GROUPING SETS; `GROUPING(…)` tells the sets apart, as a key may be NULL). The grid
-    # workers' rows join their teams' workers, so they take a query of their own.
-    together = [b for b in by if b != "grid_worker"]
-    keys = [GROUPS[b][0] for b in together]
-    sets = ", ".join(["()", *(f"({k})" for k in keys)])
-    marks = ", ".join(f"GROUPING({k}) AS g_{b}" for b, k in zip(together, keys, strict=True))
-    key_cols = ", ".join(f"{k} AS k_{b}" for b, k in zip(together, keys, strict=True))
-    team_join = " LEFT JOIN team t ON t.id = e.team_id" if "team" in together else ""
-    rows = session.execute(
-        text(
-            f"""
-                SELECT {marks + "," if marks else ""} {key_cols + "," if key_cols else ""}
-                       {"max(t.name) AS team_name," if team_join else ""} {_FIGURE_COLUMNS}
-                FROM event e{team_join}
-                WHERE {where}
-                GROUP BY GROUPING SETS ({sets})
-                """
-        ),
-        params,
-    ).all()
-    # Columns by position: the GROUPING marks, the keys, the team's name, the figures.
-    nt = len(together)
-    total_row: Any = None
-    grouped: dict[str, list[Any]] = {b: [] for b in together}
+    rows = session.execute(text(_assess_sql(list(by), where)), params).all()
+    # Columns by position: the set's mask, its key, the unit's name, the figures.
+    total: Figures | None = None
+    found: dict[str, list[Any]] = {b: [] for b in by}
+    masks = {_mask(list(by), b): b for b in by}
     for r in rows:
-        for i, b in enumerate(together):
-            if r[i] == 0:  # this row is of b's set
-                grouped[b].append(r)
-                break
+        if r[0] == _mask(list(by), None):
+            total = _row_figures(r, key=None, name=None)
         else:
-            total_row = r
-    assert total_row is not None  # the empty grouping set: always one row
-    total = _row_figures(total_row, key=None, name=None)
+            found[masks[r[0]]].append(r)
+    assert total is not None  # the empty grouping set: always one row
     groups: dict[str, list[Figures]] = {}
-    for i, b in enumerate(together):
-        k = nt + i
-        found = sorted(grouped[b], key=lambda r, k=k: (r[k] is None, r[k] or ""))  # type: ignore[misc]
-        names = _names(session, by=b, keys=[r[k] for r in found])
-        groups[b] = [
-            _row_figures(r, key=r[k], name=r[2 * nt] if b == "team" else names.get(r[k]))
-            for r in found
-        ]
-    if "grid_worker" in by:
-        key_sql, name_sql = GROUPS["grid_worker"]
-        worker_rows = session.execute(
-            text(
-                f"""
-                SELECT {key_sql} AS key, max({name_sql}) AS name, {_FIGURE_COLUMNS}
-                FROM {_from("grid_worker")}
-                WHERE {where}
-                GROUP BY {key_sql}
-                ORDER BY {key_sql}
-                """
-            ),
-            params,
-        ).all()
-        groups["grid_worker"] = [_row_figures(r, key=r[0], name=r[1]) for r in worker_rows]
+    for b in by:
+        # A grid worker's row is a team's grid workers: events of teams without any are
+        # not a grid worker's (the row of key None is left out).
+        mine = [r for r in found[b] if not (b == "grid_worker" and r[1] is None)]
+        mine.sort(key=lambda r: (r[1] is None, r[1] or ""))
+        names = _names(session, by=b, keys=[r[1] for r in mine])
+        groups[b] = [_row_figures(r, key=r[1], name=names.get(r[1], r[2])) for r in mine]
     groups = {b: groups[b] for b in by}
     if compare:
         prev = period.previous()
