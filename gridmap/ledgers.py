@@ -232,15 +232,87 @@ def build_ledger(
                 )
             )
         return Ledger(kind, "考核表", "Assessment table", columns, rows)
-    # Patrols and household visits: recorded by the phone app (another issue).
+    # Patrols and household visits, as the phone recorded them (gridmap.patrols, .visits).
     title = ("巡查台账", "Patrol ledger") if kind == "patrols" else ("走访台账", "Visit ledger")
-    return Ledger(
-        kind,
-        title[0],
-        title[1],
-        (Column("note", "说明", "note", TEXT, 40),),
-        [(no_data,)],
-    )
+    field_rows = _field_rows(session, kind=kind, period=period, area=area, scope=scope)
+    if not field_rows:
+        return Ledger(
+            kind,
+            title[0],
+            title[1],
+            (Column("note", "说明", "note", TEXT, 40),),
+            [(no_data,)],
+        )
+    columns = PATROL_COLUMNS if kind == "patrols" else FIELD_VISIT_COLUMNS
+    return Ledger(kind, title[0], title[1], columns, field_rows)
+
+
+PATROL_COLUMNS = (
+    Column("worker", "网格员", "grid worker", TEXT, 14),
+    Column("grid_code", "网格", "grid", TEXT, 18),
+    Column("started_at", "开始", "started", TIME, 17),
+    Column("ended_at", "结束", "ended", TIME, 17),
+    Column("minutes", "时长（分钟）", "minutes", INT, 10),
+    Column("distance_km", "里程（公里）", "distance km", NUM, 10),
+    Column("points", "轨迹点", "track points", INT, 8),
+)
+FIELD_VISIT_COLUMNS = (
+    Column("worker", "网格员", "grid worker", TEXT, 14),
+    Column("grid_code", "网格", "grid", TEXT, 18),
+    Column("building_code", "楼栋", "building", TEXT, 16),
+    Column("kind", "走访类型", "kind", TEXT, 12),
+    Column("note", "走访记录", "note", TEXT, 40),
+    Column("visited_at", "走访时间", "visited", TIME, 17),
+)
+
+
+def _field_rows(
+    session: Session,
+    *,
+    kind: str,
+    period: stats.Period,
+    area: str | None,
+    scope: Jurisdiction | None,
+) -> list[tuple[Any, ...]]:
+    """The period's patrols or visits the scope sees (the event rule), in `area`."""
+    from gridmap import patrols, visits  # the field-work tables (migration 0014)
+    from gridmap.permissions import EVERYWHERE
+
+    jurisdiction = scope or EVERYWHERE
+    since = period.start or dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+
+    def keep(at: str, row: dict[str, Any]) -> bool:
+        when = dt.datetime.fromisoformat(at)
+        inside = period.end is None or when < period.end
+        return inside and (area is None or area == row.get("grid_code"))
+
+    if kind == "patrols":
+        found = patrols.patrols_in(session, jurisdiction=jurisdiction, since=since, limit=100_000)
+        return [
+            (
+                p["username"],
+                p["grid_code"],
+                _local(dt.datetime.fromisoformat(p["started_at"])),
+                _local(dt.datetime.fromisoformat(p["ended_at"])) if p["ended_at"] else None,
+                round(p["duration_s"] / 60),
+                round(p["distance_m"] / 1000, 2),
+                p["points"],
+            )
+            for p in found
+            if keep(p["started_at"], p)
+        ]
+    return [
+        (
+            v["username"],
+            v["grid_code"],
+            v["building_code"],
+            v["kind"],
+            v["note"],
+            _local(dt.datetime.fromisoformat(v["visited_at"])),
+        )
+        for v in visits.visits_in(session, jurisdiction=jurisdiction, since=since, limit=100_000)
+        if keep(v["visited_at"], v)
+    ]
 
 
 def _local(value: dt.datetime) -> dt.datetime:

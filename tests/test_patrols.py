@@ -151,3 +151,17 @@ def test_an_operator_cannot_record_a_patrol(app: TestClient) -> None:
     operator = login(app, "county-operator")
     answer = operator.post("/api/patrols", json={"client_id": str(uuid.uuid4())})
     assert answer.status_code == 403
+
+
+def test_the_patrol_and_visit_ledgers_list_what_the_phones_recorded(app: TestClient) -> None:
+    """Runs after the tests above in this module (their patrols and visit are the data)."""
+    operator = login(app, "county-operator")
+    supervisor = login(app, "west-supervisor")
+    rows = operator.get("/api/ledgers/patrols", params={"f": "json", "period": "today"})
+    assert rows.status_code == 200, rows.text
+    workers = {r["worker"] for r in rows.json()["rows"]}
+    assert {"west-worker", "east-worker"} <= workers
+    west_only = supervisor.get("/api/ledgers/patrols", params={"f": "json", "period": "today"})
+    assert {r["worker"] for r in west_only.json()["rows"]} == {"west-worker"}
+    visited = operator.get("/api/ledgers/visits", params={"f": "json", "period": "today"})
+    assert [r["kind"] for r in visited.json()["rows"]] == ["special_care"]
