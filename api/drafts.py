@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from api.auth import PrincipalDep, acting_as, audit_write
 from api.deps import ContextDep, SessionDep
 from geodata.export import areas_frame, to_geojson_dict, write_gpkg
-from geodata.gridgen import generate_grids
+from geodata.gridgen import generate_grids, grid_attributes
 from geodata.normalize import normalise
 from geodata.publish_check import publish_validator
 from geodata.readers import read_layer
@@ -185,9 +185,12 @@ def _regenerate(session: Session, draft: BoundaryVersion, community: str, s: Set
         min_households=s.households_min,
         max_households=s.households_max,
     )
+    # A flagged grid (a high-rise, one the buildings cannot bring into range) keeps the
+    # generator's accepted exception and reason, as the demo and `gridmap county grids`.
+    attributes = grid_attributes(result.grids)
     return tuple(
-        Grid(str(r.code), str(r.name), r.geometry, None, "community", {})
-        for r in result.grids.itertuples()
+        Grid(str(r.code), str(r.name), r.geometry, None, "community", dict(a))
+        for r, a in zip(result.grids.itertuples(), attributes, strict=True)
     )
 
 

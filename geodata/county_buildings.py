@@ -34,6 +34,7 @@ from gridmap.errors import DataFileError
 
 DEFAULT_FLOORS = 2
 UNTYPED_RESIDENTIAL_SHARE = 0.85
+SHOWN = 10  # skipped/repaired features listed in the text report
 
 
 @dataclass
@@ -44,6 +45,10 @@ class BuildingFile:
     estimated: int
     households: int
     notes: list[str] = field(default_factory=list)
+    # What the reader left out or mended, each {"code": "way/…", "problem", "action"}:
+    # raw OSM has broken ways as a matter of course, and none of them stops the read.
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    repaired: list[dict[str, Any]] = field(default_factory=list)
 
     def to_text(self) -> str:
         lines = [
@@ -51,7 +56,26 @@ class BuildingFile:
             f"{len(self.rows.codes)} kept with {self.households} households "
             f"({self.estimated} estimated from the footprint)"
         ]
+        for what, entries in (("skipped", self.skipped), ("repaired", self.repaired)):
+            if entries:
+                lines.append(f"{len(entries)} feature(s) {what}:")
+                lines += [
+                    f"  {e.get('code') or 'feature ' + str(e.get('feature'))}: {e['problem']}"
+                    for e in entries[:SHOWN]
+                ]
+                if len(entries) > SHOWN:
+                    lines.append(f"  … and {len(entries) - SHOWN} more (all in --json)")
         return "\n".join(lines + self.notes)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "read": self.read,
+            "outside": self.outside,
+            "households": self.households,
+            "estimated": self.estimated,
+            "skipped": self.skipped,
+            "repaired": self.repaired,
+        }
 
 
 def read_buildings(
@@ -81,6 +105,12 @@ def read_buildings(
             kind_column = "kind"
         if code_column is None and frame["code"].notna().all():
             code_column = "code"
+    skipped = [dict(e) for e in frame.attrs.get("skipped", [])]
+    repaired = [dict(e) for e in frame.attrs.get("repaired", [])]
+    unreadable = frame.attrs.get("unreadable", [])
+    if unreadable:  # a feature whose geometry cannot be built: left out and reported
+        skipped += [{**e, "action": "skipped"} for e in unreadable]
+        frame = frame.drop(index=frame.index[[e["feature"] - 1 for e in unreadable]])
     read = len(frame)
     if read == 0:
         raise DataFileError(f"{path}: no buildings in the file", details={"file": str(path)})
@@ -153,6 +183,8 @@ def read_buildings(
         outside=int(read - len(keep)),
         estimated=int(estimated[keep].sum()),
         households=int(households[keep].sum()),
+        skipped=skipped,
+        repaired=repaired,
     )
 
 

@@ -37,6 +37,8 @@ TEAM_ALIASES = {
     "层级": "level",
     "部门编码": "department_code",
     "部门名称": "department_name",
+    "部门英文名称": "department_name_en",
+    "部门电话": "department_phone",
     "电话": "phone",
     "成员姓名": "member_name",
     "成员角色": "member_role",
@@ -48,6 +50,8 @@ TEAM_COLUMNS = (
     "level",
     "department_code",
     "department_name",
+    "department_name_en",
+    "department_phone",
     "phone",
     "member_name",
     "member_role",
@@ -84,13 +88,15 @@ class _Problems:
 class TeamSheet:
     teams: dict[str, teams.TeamRow] = field(default_factory=dict)
     members: dict[str, list[tuple[str, str, str | None]]] = field(default_factory=dict)
-    departments: dict[str, str] = field(default_factory=dict)  # code → name
+    # code → (name, English name, phone)
+    departments: dict[str, tuple[str, str | None, str | None]] = field(default_factory=dict)
 
 
 def read_teams(path: str | Path) -> TeamSheet:
     """One row per member (the team's columns repeated), or one row per team without a
     member. A department team (`level` department) names its `department_code` and, the
-    first time, `department_name`: the department is created with it."""
+    first time, `department_name` (and optionally `department_name_en`,
+    `department_phone`): the department is created with it."""
     table = read_table(
         path,
         required=("team_code", "team_name", "level"),
@@ -113,7 +119,11 @@ def read_teams(path: str | Path) -> TeamSheet:
             problems.add(r.row, "department_code", f"team {code}: a department team needs one")
             continue
         if department and r.get("department_name"):
-            sheet.departments[department] = r.get("department_name")
+            sheet.departments[department] = (
+                r.get("department_name"),
+                r.get("department_name_en") or None,
+                r.get("department_phone") or None,
+            )
         row = teams.TeamRow(code, name or code, level, department, r.get("phone") or None)
         known = sheet.teams.setdefault(code, row)
         if known != row:
@@ -142,11 +152,14 @@ def store_teams(
     session: Session, *, county_code: str, sheet: TeamSheet, commit: bool
 ) -> dict[str, ListChange]:
     """Departments, teams and their members as in the sheet (teams not in it are kept)."""
-    stored_departments = dict(
-        session.execute(
-            select(Department.code, Department.name).where(Department.county_code == county_code)
+    stored_departments = {
+        code: (name, name_en, phone)
+        for code, name, name_en, phone in session.execute(
+            select(Department.code, Department.name, Department.name_en, Department.phone).where(
+                Department.county_code == county_code
+            )
         ).all()
-    )
+    }
     unknown = sorted(
         {t.department_code for t in sheet.teams.values() if t.department_code}
         - set(stored_departments)
@@ -190,8 +203,10 @@ def store_teams(
     changes = {"departments": dept_change, "teams": team_change, "members": member_change}
     if not commit or all(c.empty for c in changes.values()):
         return changes
-    for code, name in sheet.departments.items():
-        teams.upsert_department(session, county_code=county_code, code=code, name=name)
+    for code, (name, name_en, phone) in sheet.departments.items():
+        teams.upsert_department(
+            session, county_code=county_code, code=code, name=name, name_en=name_en, phone=phone
+        )
     ids = teams.upsert_teams(session, county_code=county_code, teams=sheet.teams.values())
     changed_members = set(member_change.added + member_change.changed)
     teams.replace_members(

@@ -9,7 +9,11 @@ give the same grids and a second run publishes nothing.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -17,12 +21,26 @@ import pandas as pd
 import shapely
 from sqlalchemy.orm import Session
 
-from geodata.demo import generate_community_grids, grid_attributes
+from geodata.gridgen import generate_grids, grid_attributes
 from gridmap import boundaries
 from gridmap.buildings import stored_buildings
 from gridmap.errors import InvalidInput
 
 GRID_COLUMNS = ["code", "name", "layer", "parent_code", "households", "kind", "attributes"]
+
+# A step reporter: called with a step's name and its size, returns a context whose
+# `advance(n)` the step calls (the CLI passes rich progress bars; tests pass nothing).
+Reporter = Callable[[str, int], contextlib.AbstractContextManager[Any]]
+
+
+class Silent:
+    def advance(self, n: int = 1) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def silent(name: str, total: int) -> Iterator[Silent]:
+    yield Silent()
 
 
 @dataclass
@@ -47,12 +65,71 @@ class CountyGrids:
         return "\n".join(lines)
 
 
+def _grids_for(args: tuple[str, str, Any, gpd.GeoDataFrame, int, int]) -> gpd.GeoDataFrame:
+    code, name, geom, buildings, lo, hi = args
+    result = generate_grids(
+        geom,
+        buildings,
+        code_prefix=code,
+        name_prefix=name,
+        min_households=lo,
+        max_households=hi,
+    )
+    grids = result.grids
+    grids["parent_code"] = code
+    grids["layer"] = "grid"
+    grids["kind"] = grids["flag"].map(lambda f: "high_rise" if f == "high_rise" else "community")
+    assignment = result.assignment
+    grids.attrs["assignment"] = assignment
+    return grids
+
+
+def generate_community_grids(
+    communities: gpd.GeoDataFrame,
+    buildings: gpd.GeoDataFrame,
+    *,
+    households_range: tuple[int, int],
+    workers: int = 2,
+    report: Reporter = silent,
+) -> tuple[gpd.GeoDataFrame, pd.Series]:
+    """Grids of every community from its buildings, in parallel; and building → grid code."""
+    by_community = dict(tuple(buildings.groupby("community_code", sort=False)))
+    jobs = [
+        (
+            c.code,
+            c.name.removesuffix("居委会").removesuffix("委会"),
+            c.geometry,
+            by_community.get(c.code, buildings.iloc[0:0]),
+            *households_range,
+        )
+        for c in communities.itertuples()
+    ]
+    parts: list[gpd.GeoDataFrame] = []
+    assignments: list[pd.Series] = []
+    with report("generating grids", len(jobs)) as bar:
+        if workers > 1:
+            with ProcessPoolExecutor(workers) as pool:
+                results = pool.map(_grids_for, jobs, chunksize=8)
+                for grids in results:
+                    parts.append(grids)
+                    bar.advance(1)
+        else:
+            for job in jobs:
+                parts.append(_grids_for(job))
+                bar.advance(1)
+    for grids in parts:
+        assignments.append(grids.attrs.pop("assignment"))
+    grids = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs="EPSG:4326")
+    return grids, pd.concat(assignments)
+
+
 def county_grids(
     session: Session,
     *,
     county_code: str,
     households_range: tuple[int, int] = (30, 50),
     workers: int = 1,
+    report: Reporter = silent,
 ) -> CountyGrids:
     """The grid layer of the county from its active communities and stored buildings."""
     active = boundaries.active_version(session, county_code=county_code)
@@ -94,7 +171,7 @@ def county_grids(
         crs="EPSG:4326",
     )
     grids, _ = generate_community_grids(
-        communities, buildings, households_range=households_range, workers=workers
+        communities, buildings, households_range=households_range, workers=workers, report=report
     )
     flagged = {
         str(c): str(r)

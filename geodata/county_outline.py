@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import geopandas as gpd
 import shapely
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
@@ -148,3 +149,19 @@ def _multi(geom: BaseGeometry, path: Path) -> MultiPolygon:
     if not parts:
         raise DataFileError(f"{path}: the outline has no polygon", details={"file": str(path)})
     return MultiPolygon(parts)
+
+
+def outline_layer(code: str, name: str, geometry: BaseGeometry) -> gpd.GeoDataFrame:
+    """The county layer `gridmap county init` publishes (and the Gaoping demo, from its
+    outline): one area, the county itself, in standard columns."""
+    return gpd.GeoDataFrame(
+        {
+            "code": [code],
+            "name": [name],
+            "layer": ["county"],
+            "parent_code": [None],
+            "kind": ["county"],
+        },
+        geometry=[geometry],
+        crs="EPSG:4326",
+    )

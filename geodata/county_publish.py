@@ -19,11 +19,7 @@ from sqlalchemy.orm import Session
 
 from geodata.importer import ImportResult, import_boundaries
 from gridmap import audit, publishing
-from gridmap.errors import ValidationFailed
 from gridmap.settings import Settings
-
-# Problems a generated grid may carry when the generator flagged it with a reason.
-ACCEPTED_KINDS = frozenset({"households_out_of_range"})
 
 
 @dataclass
@@ -34,7 +30,7 @@ class PublishStep:
     layers: list[str]
     result: ImportResult
     published_version: int | None = None
-    accepted: int = 0  # flagged exceptions published despite being out of range
+    accepted: int = 0  # grids out of range that record an accepted exception
     rerouted: int = 0  # open events the new version moved to another grid
 
     @property
@@ -79,33 +75,28 @@ def publish_layers(
     created_by: str,
     commit: bool,
     households_range: tuple[int, int] = (30, 50),
-    accepted_codes: frozenset[str] = frozenset(),
     settings: Settings | None = None,
 ) -> PublishStep:
     """Validate `frame` (standard columns, EPSG:4326, a `layer` column) as the whole of its
     layers in `county_code`, and publish it when `commit` and it changes anything.
-
-    `accepted_codes`: areas whose only problem may be a household count out of range (the
-    grid generator's flagged exceptions, each with its reason in its attributes).
     """
     layers = sorted(set(frame["layer"]))
-    force = False
-    try:
+    # No door around validation here: a grid out of the household range passes only as
+    # the accepted exception it records (attributes `exception`/`exception_reason`, as
+    # `geodata.gridgen.grid_attributes` writes for every flagged grid), the one rule the
+    # validator applies to every import, export and re-import.
+    if not commit:
         dry = _import(session, frame, county_code, name, created_by, False, households_range)
-    except ValidationFailed as exc:
-        if not _only_accepted(exc, accepted_codes):
-            raise
-        force = True
-        dry = _import(session, frame, county_code, name, created_by, False, households_range, True)
-    # Flagged grids arrive as recorded exceptions (attributes.exception); older callers'
-    # flagged codes may still show as out-of-range errors accepted above.
-    accepted = len(dry.report.exceptions) + sum(
-        1 for p in dry.report.errors if p.kind in ACCEPTED_KINDS and p.code in accepted_codes
-    )
-    step = PublishStep(county_code, layers, dry, accepted=accepted)
-    if not commit or step.unchanged:
+        return PublishStep(county_code, layers, dry, accepted=len(dry.report.exceptions))
+    # Validated and staged once; a staging that changes nothing is rolled back unkept.
+    savepoint = session.begin_nested()
+    kept = _import(session, frame, county_code, name, created_by, True, households_range)
+    step = PublishStep(county_code, layers, kept, accepted=len(kept.report.exceptions))
+    if step.unchanged:
+        savepoint.rollback()
+        kept.version_id, kept.committed = None, False
         return step
-    kept = _import(session, frame, county_code, name, created_by, True, households_range, force)
+    savepoint.commit()
     assert kept.version_id is not None
     # The one publish core, as every door: activate as the county's version, re-route the
     # county's open events, announce. Validation already ran above (the import core's,
@@ -145,7 +136,6 @@ def _import(
     created_by: str,
     commit: bool,
     households_range: tuple[int, int],
-    force: bool = False,
 ) -> ImportResult:
     return import_boundaries(
         session,
@@ -155,14 +145,5 @@ def _import(
         county_code=county_code,
         commit=commit,
         households_range=households_range,
-        force=force,
         note="onboarded with `gridmap county`",
-    )
-
-
-def _only_accepted(exc: ValidationFailed, accepted: frozenset[str]) -> bool:
-    problems = exc.details.get("problems") or []
-    errors = [p for p in problems if p.get("severity") == "error"]
-    return bool(errors) and all(
-        p.get("kind") in ACCEPTED_KINDS and p.get("code") in accepted for p in errors
     )

@@ -50,6 +50,7 @@ from numpy.typing import NDArray
 from shapely.geometry import MultiPolygon, Polygon
 from shapely.geometry.base import BaseGeometry
 
+from geodata.validation import EXCEPTION_HOUSEHOLDS
 from gridmap.errors import InvalidInput
 
 FLAG_HIGH_RISE = "high_rise"
@@ -1375,3 +1376,23 @@ def _report(
         "out_of_range": int(((flags == FLAG_UNDER_MIN) | (flags == FLAG_OVER_MAX)).sum()),
         "high_rises": int((flags == FLAG_HIGH_RISE).sum()),
     }
+
+
+def grid_attributes(grids: gpd.GeoDataFrame) -> pd.Series:
+    """Each generated grid's attributes: its generator flag and, for a flagged grid (a
+    high-rise over the range, a grid the buildings cannot bring into range), the accepted
+    exception to the household rule with the generator's reason, so the import, every
+    export and every re-import of it list it as an exception rather than an error."""
+    reasons = grids["reason"] if "reason" in grids.columns else pd.Series(None, index=grids.index)
+
+    def one(flag: Any, reason: Any) -> dict[str, Any]:
+        if not isinstance(flag, str) or not flag:
+            return {}
+        why = reason if isinstance(reason, str) and reason else f"generator flag {flag}"
+        return {"flag": flag, "exception": EXCEPTION_HOUSEHOLDS, "exception_reason": why}
+
+    return pd.Series(
+        [one(f, r) for f, r in zip(grids["flag"], reasons, strict=True)],
+        index=grids.index,
+        dtype=object,
+    )

@@ -58,6 +58,12 @@ ROAD_CLASSES = frozenset(
     }
 )
 WARD_ADMIN_LEVEL = "10"
+# Uncovered pieces smaller than this are slivers between the wards and the boundary
+# relation, given to a neighbouring ward; larger ones are the quarters with no ward.
+SLIVER_M2 = 5000.0
+WESTERN_NAME = "Ouest (quarters without a ward in the OSM extract)"
+# Square metres per square degree at Monaco's latitude (43.73° N): 111,320 × 80,460.
+_M2_PER_DEG2 = 111_320.0 * 80_460.0
 
 _LEVELS = re.compile(r'"building:levels"=>"([0-9]+(?:\.[0-9]+)?)')
 _TUNNEL = re.compile(r'"(?:tunnel|covered)"=>"(?!no)')
@@ -76,19 +82,56 @@ class MonacoData:
 def load_monaco(pbf: Path | None = None, boundary: Path | None = None) -> MonacoData:
     """Read the OSM extract: wards (MC01..MC06), buildings inside Monaco, streets, outline.
 
-    Each building gets `ward_code`, the ward its representative point lies in, or None for
-    the western quarters (Moneghetti, Jardin Exotique, …) that the extract has no ward
-    polygon for.
+    Each building gets `ward_code`, the ward its representative point lies in; the western
+    quarters (Moneghetti, Jardin Exotique, …) that the extract has no ward polygon for are
+    ward MC07 (`_complete_wards`), so the wards tile the country.
     """
     pbf = pbf or DEFAULT_PBF
     boundary = boundary or DEFAULT_BOUNDARY
     polygons = _read(pbf, "multipolygons")
     wards = _wards(polygons, pbf)
     outline = _outline(boundary)
-    monaco = shapely.union_all([outline, *wards.geometry.values])
+    # The country as published: the boundary relation and the wards (which reach a little
+    # beyond it into the harbours), so every ward lies inside it.
+    monaco = _as_multipolygon(shapely.union_all([outline, *wards.geometry.values]))
+    wards = _complete_wards(wards, monaco)
     buildings = _buildings(polygons, monaco, wards)
     return MonacoData(
-        wards=wards, buildings=buildings, roads=_roads(_read(pbf, "lines"), monaco), outline=outline
+        wards=wards, buildings=buildings, roads=_roads(_read(pbf, "lines"), monaco), outline=monaco
+    )
+
+
+def _complete_wards(wards: gpd.GeoDataFrame, monaco: MultiPolygon) -> gpd.GeoDataFrame:
+    """The wards tiling the whole country, so the demo publishes without forcing a gap.
+
+    What no ward covers is the western quarters (Moneghetti, Jardin Exotique, …: the
+    extract has no ward polygon for them), which become ward MC07, plus slivers under
+    SLIVER_M2 along the coast where the wards and the boundary relation were drawn apart,
+    each given to the ward it shares the longest border with."""
+    rest = shapely.difference(monaco, shapely.union_all(wards.geometry.values))
+    geoms = list(wards.geometry.values)
+    western = []
+    for part in shapely.get_parts(rest):
+        if not isinstance(part, Polygon) or part.is_empty:
+            continue
+        if part.area * _M2_PER_DEG2 >= SLIVER_M2:
+            western.append(part)
+            continue
+        shared = [shapely.length(shapely.intersection(part.boundary, g.boundary)) for g in geoms]
+        best = (
+            int(np.argmax(shared))
+            if max(shared) > 0
+            else int(np.argmin([shapely.distance(part, g) for g in geoms]))
+        )
+        geoms[best] = shapely.union(geoms[best], part)
+    codes, names = list(wards["code"]), list(wards["name"])
+    if western:
+        codes.append(f"MC{len(codes) + 1:02d}")
+        names.append(WESTERN_NAME)
+        geoms.append(shapely.union_all(western))
+    return gpd.GeoDataFrame(
+        {"code": codes, "name": names, "geometry": [_as_multipolygon(g) for g in geoms]},
+        crs="EPSG:4326",
     )
 
 
@@ -180,7 +223,13 @@ def _outline(boundary: Path) -> MultiPolygon:
     frame = gpd.read_file(boundary)
     if len(frame) == 0:
         raise DataFileError(f"{boundary}: no feature", details={"file": str(boundary)})
-    return _as_multipolygon(shapely.union_all(frame.geometry.values))
+    outline = shapely.union_all(frame.geometry.values)
+    # The OSM boundary relation's ring touches itself where the harbour wall meets the
+    # coast (a self-intersection at 7.42280 E, 43.72941 N): repaired as every reader
+    # repairs such rings (make_valid), so the demo publishes without forcing anything.
+    if not outline.is_valid:
+        outline = shapely.make_valid(outline)
+    return _as_multipolygon(outline)
 
 
 def _buildings(

@@ -606,7 +606,17 @@ def validation_input(
             AreaRow(county, "community", cov.parent_code, cov.parent_name, cov.parent_geom)
         )
         grids.extend(
-            AreaRow(county, "grid", g.code, g.name, g.geom, cov.parent_code, g.households, g.kind)
+            AreaRow(
+                county,
+                "grid",
+                g.code,
+                g.name,
+                g.geom,
+                cov.parent_code,
+                g.households,
+                g.kind,
+                dict(g.attributes or {}),  # an accepted exception is not an error
+            )
             for g in cov.grids
         )
     return grids, parents

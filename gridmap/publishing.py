@@ -72,14 +72,15 @@ _AFTER = text(
         WHERE s.layer IN ('grid', 'dedicated_grid')
         UNION SELECT code FROM staged WHERE layer = 'community'
     ), after AS (
-        SELECT layer, code, name, parent_code, households, kind, geom FROM cur
+        SELECT layer, code, name, parent_code, households, kind, attributes, geom FROM cur
         WHERE NOT EXISTS (SELECT 1 FROM staged s WHERE s.layer = cur.layer
                           AND s.code = cur.code)
         UNION ALL
-        SELECT layer, code, name, parent_code, households, kind, geom FROM staged
+        SELECT layer, code, name, parent_code, households, kind, attributes, geom FROM staged
         WHERE action = 'upsert'
     )
-    SELECT layer, code, name, parent_code, households, kind, ST_AsBinary(geom) AS wkb
+    SELECT layer, code, name, parent_code, households, kind, attributes,
+           ST_AsBinary(geom) AS wkb
     FROM after
     WHERE (layer IN ('grid', 'dedicated_grid') AND parent_code IN (SELECT code FROM touched))
        OR (layer = 'community' AND code IN (SELECT code FROM touched))
@@ -106,6 +107,7 @@ def validation_input(session: Session, *, version_id: int) -> tuple[list[AreaRow
             r.parent_code,
             r.households,
             r.kind,
+            dict(r.attributes or {}),  # an accepted exception is not an error
         )
         (parents if r.layer == "community" else grids).append(row)
     return grids, parents

@@ -94,7 +94,6 @@ def _publish(
     name: str,
     commit: bool,
     as_json: bool,
-    accepted: frozenset[str] = frozenset(),
 ) -> None:
     from geodata.county_publish import publish_layers
 
@@ -107,7 +106,6 @@ def _publish(
             created_by=_user(),
             commit=commit,
             households_range=_range(),
-            accepted_codes=accepted,
             settings=settings(),
         )
     _print(as_json, step.to_json(), step.to_text())
@@ -140,7 +138,7 @@ def init(
     as_json: bool = AS_JSON,
 ) -> None:
     """Start a county: its outline, published as its county area."""
-    from geodata.county_outline import read_outline
+    from geodata.county_outline import outline_layer, read_outline
 
     found = read_outline(outline, crs=crs, code_field=code_field, name_field=name_field)
     if found.code and found.code not in (code, code + "000000"):
@@ -151,17 +149,7 @@ def init(
     county_name = name or found.name
     if not county_name:
         raise InvalidInput(f"{outline}: the file names no county: give --name")
-    frame = gpd.GeoDataFrame(
-        {
-            "code": [code],
-            "name": [county_name],
-            "layer": ["county"],
-            "parent_code": [None],
-            "kind": ["county"],
-        },
-        geometry=[found.geometry],
-        crs="EPSG:4326",
-    )
+    frame = outline_layer(code, county_name, found.geometry)
     _publish(frame, county=code, name=f"{county_name}: outline", commit=commit, as_json=as_json)
 
 
@@ -272,10 +260,7 @@ def buildings(
         as_json,
         {
             **_changes_json(changes, commit),
-            "read": found.read,
-            "outside": found.outside,
-            "households": found.households,
-            "estimated": found.estimated,
+            **found.to_json(),
         },
         f"{found.to_text()}\n{_changes_text(changes, commit)}",
     )
@@ -302,7 +287,6 @@ def grids(
         name=f"{county}: generated grids",
         commit=commit,
         as_json=as_json,
-        accepted=frozenset(made.flagged),
     )
 
 

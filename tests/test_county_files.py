@@ -149,3 +149,43 @@ def test_a_bad_file_through_the_command_line_stores_nothing(
     assert "row 3, column code" in result.output
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM division")).scalar() == 0
+
+
+def test_county_buildings_reports_the_osm_ways_it_skipped_and_repaired(
+    db_url: str, tmp_path: Path
+) -> None:
+    """A raw OSM extract with a 2-point ring and a bow tie: the dry run keeps the good
+    buildings and names each skipped and repaired way by its OSM id, in text and JSON."""
+    from tests.osm_files import write_osm_pbf
+    from tests.test_readers_robust import NODES, WAYS, X, Y
+
+    outline = box(X - 0.01, Y - 0.01, X + 0.01, Y + 0.01)
+    outline_file = write(tmp_path / "o.geojson", shapely.to_geojson(outline))
+    pbf = write_osm_pbf(tmp_path / "extract.osm.pbf", NODES, WAYS)
+    env = {"GRIDMAP_DATABASE_URL": db_url, "GRIDMAP_HOME": str(tmp_path / "home")}
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(app, list(args), env=env)
+        assert result.exit_code == 0, (args, result.output, result.exception)
+        return result.output
+
+    run(
+        "county",
+        "init",
+        "990301",
+        "--name",
+        "测试县",
+        "--outline",
+        str(outline_file),
+        "--crs",
+        "wgs84",
+        "--commit",
+    )
+    text_report = run("county", "buildings", str(pbf), "--county", "990301")
+    assert "2 feature(s) skipped" in text_report, text_report
+    assert "way/102" in text_report and "way/103" in text_report
+    assert "1 feature(s) repaired" in text_report and "way/101" in text_report
+    assert "dry run" in text_report
+    report = json.loads(run("county", "buildings", str(pbf), "--county", "990301", "--json"))
+    assert sorted(e["code"] for e in report["skipped"]) == ["way/102", "way/103"]
+    assert [e["code"] for e in report["repaired"]] == ["way/101"]

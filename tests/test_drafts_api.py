@@ -207,3 +207,63 @@ def test_a_merge_of_grids_that_do_not_touch_is_refused_with_a_reason(client: Tes
         params={"f": "geojson", "layer": "grid"},
     )
     assert geojson.status_code == 200 and len(geojson.json()["features"]) == 8
+
+
+def test_regenerate_keeps_the_exception_of_a_flagged_grid_through_publish(
+    client: TestClient, engine: Engine
+) -> None:
+    """A tower of 120 households in C1: the generator makes it a high-rise grid out of the
+    30–50 range. The editor's "regenerate" keeps the accepted exception and its reason on
+    that grid, so the draft shows no error for it and it publishes without forcing."""
+    with session_factory(engine)() as s:
+        s.execute(
+            text(
+                "INSERT INTO building (county_code, code, households, kind, point, attributes) "
+                "VALUES (:c, 'TOWER', 120, 'high_rise', "
+                "ST_SetSRID(ST_MakePoint(112.915, 35.795), 4326), '{}')"
+            ),
+            {"c": f.COUNTY},
+        )
+        s.commit()
+    draft = ok(
+        client.post("/api/drafts", json={"layer": "community", "code": f.C1}, headers=A), 201
+    )
+    edit = ok(
+        client.post(
+            f"/api/drafts/{draft['id']}/edits",
+            json={"op": "regenerate", "community": f.C1},
+            headers=A,
+        )
+    )
+    grids = {feat["properties"]["code"]: feat["properties"] for feat in edit["changed"]["features"]}
+    over = [g for g in grids.values() if (g.get("households") or 0) > 50]
+    assert over, grids
+    with engine.connect() as conn:
+        stored = dict(
+            conn.execute(
+                text("SELECT code, attributes FROM draft_area WHERE version_id = :v"),
+                {"v": draft["id"]},
+            ).all()
+        )
+    for g in over:
+        attrs = stored[g["code"]]
+        assert attrs["exception"] == "households", attrs
+        assert attrs["exception_reason"], attrs
+    errors = [p for p in edit["problems"] if p["severity"] == "error"]
+    assert not errors, errors
+    published = ok(
+        client.post(
+            f"/api/drafts/{draft['id']}/publish",
+            json={"reason": "regenerated around the new tower"},
+            headers=A,
+        )
+    )
+    with engine.connect() as conn:
+        kept = conn.execute(
+            text(
+                "SELECT attributes FROM area WHERE valid_to IS NULL AND code = :c "
+                "AND county_code = :county"
+            ),
+            {"c": over[0]["code"], "county": f.COUNTY},
+        ).scalar_one()
+    assert published["version"] and kept["exception"] == "households"
