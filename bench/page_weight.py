@@ -1,0 +1,113 @@
+"""The command view's first load, as an operator's browser sees it: bytes transferred and
+time until the page is usable (counters filled, markers drawn, and the work queues where
+the page has them), in Debian's headless Chromium.
+
+Compare two builds in one run against the same database: start one service from the old
+code and one from the new, then
+
+    python bench/page_weight.py --user demo-operator --password PW \\
+        before=http://127.0.0.1:8101 after=http://127.0.0.1:8102
+
+(`--password` once per target when the two services have databases of their own, as when
+the old code's schema is older than the new one's.)
+
+Each URL is loaded `--runs` times with an empty cache (a new browser context each time);
+the median and every run are printed. Transfer is what the network carried (the sum of
+Chromium's `encodedDataLength`, compressed bodies and headers included), from the login
+answer's redirect to usable; the login page itself is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from typing import Any
+
+from playwright.sync_api import sync_playwright
+
+CHROMIUM = "/usr/bin/chromium"
+
+# Usable: the page said it is ready, the header counters hold numbers, markers (or their
+# clusters) are on the map, and where the page has work queues, they are filled.
+USABLE = """() => {
+    if (!document.body || document.body.dataset.ready !== "true") return false;
+    const counters = [...document.querySelectorAll("[data-counter] .gm-counter-value")];
+    if (!counters.length || counters.some((c) => !/^\\d+$/.test(c.textContent))) return false;
+    if (!document.querySelector(".gm-dot, .marker-cluster")) return false;
+    const queues = document.getElementById("gm-queues");
+    if (queues && !queues.hidden && queues.dataset.loaded !== "true") return false;
+    return true;
+}"""
+
+
+def _usable(page: Any) -> bool:
+    try:
+        return bool(page.evaluate(USABLE))
+    except Exception:  # the login's redirect replaced the document meanwhile
+        return False
+
+
+def measure(browser: Any, url: str, user: str, password: str) -> dict[str, float]:
+    context = browser.new_context(viewport={"width": 1600, "height": 900})
+    page = context.new_page()
+    page.goto(f"{url}/login")
+    page.fill('input[name="username"]', user)
+    page.fill('input[name="password"]', password)
+    cdp = context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
+    sizes: dict[str, float] = {}
+    cdp.on(
+        "Network.loadingFinished",
+        lambda e: sizes.__setitem__(e["requestId"], float(e["encodedDataLength"])),
+    )
+    started = time.monotonic()
+    page.click('button[type="submit"]')
+    deadline = started + 60
+    while not _usable(page):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{url}: not usable in 60 s")
+        time.sleep(0.02)
+    usable_s = time.monotonic() - started
+    page.wait_for_timeout(1500)  # what is still arriving after usable (tiles, late loads)
+    total = sum(sizes.values())
+    markers = page.evaluate("() => document.querySelectorAll('.gm-dot, .marker-cluster').length")
+    context.close()
+    return {"usable_s": usable_s, "mb": total / 1e6, "requests": len(sizes), "markers": markers}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("targets", nargs="+", help="label=URL of a running gridmap service")
+    parser.add_argument("--user", required=True)
+    parser.add_argument(
+        "--password",
+        required=True,
+        action="append",
+        help="the user's password; once per target when the services' databases differ",
+    )
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        passwords = args.password * len(args.targets) if len(args.password) == 1 else args.password
+        for target, password in zip(args.targets, passwords, strict=True):
+            label, _, url = target.partition("=")
+            runs = [measure(browser, url, args.user, password) for _ in range(args.runs)]
+            mb = statistics.median(r["mb"] for r in runs)
+            usable = statistics.median(r["usable_s"] for r in runs)
+            print(
+                f"{label:8s} transfer {mb:6.2f} MB  usable {usable:5.2f} s (median of "
+                f"{len(runs)}); runs: "
+                + ", ".join(
+                    f"{r['mb']:.2f} MB/{r['usable_s']:.2f} s/{r['requests']:.0f} req"
+                    f"/{r['markers']:.0f} markers"
+                    for r in runs
+                )
+            )
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()
