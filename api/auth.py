@@ -383,6 +383,7 @@ def check_event_scope(
         raise PermissionDenied(
             f"event {event_id} lies outside your jurisdiction",
             details={"event_id": event_id},
+            reason="event_outside_jurisdiction",
         )
     raise NotFound(f"no event {event_id}", details={"event_id": event_id})
 

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from gridmap import errors as e
+from gridmap import messages
 from gridmap.db import database_unavailable, is_connection_failure
 
 log = logging.getLogger("gridmap.api")
@@ -55,6 +56,16 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+def request_language(request: Request | None) -> str:
+    """The language an answer speaks: `?lang=`, else the Accept-Language header, else
+    Chinese (zh-CN)."""
+    if request is None:
+        return messages.DEFAULT_LANG
+    return messages.language(
+        request.query_params.get("lang") or request.headers.get("accept-language")
+    )
+
+
 def error_body(
     code: str,
     message: str,
@@ -62,14 +73,19 @@ def error_body(
     *,
     reason: str | None = None,
     params: dict[str, Any] | None = None,
+    lang: str = messages.DEFAULT_LANG,
 ) -> dict[str, Any]:
     """`code` is the stable class of the error; `reason` the precise refusal and `params`
-    its values, from which a page renders the text in its reader's language."""
+    its values, from which `text` is said in the caller's language (`gridmap.messages`)
+    and a page renders it in its reader's."""
+    why = reason or code
+    text = messages.error_text(why, params, lang) or messages.error_text(code, params, lang)
     return {
         "error": {
             "code": code,
-            "reason": reason or code,
+            "reason": why,
             "params": _json_safe(params or {}),
+            "text": text or message,
             "message": message,
             "details": _json_safe(details or {}),
         }
@@ -84,10 +100,21 @@ def domain_error_response(request: Request, exc: e.GridmapError) -> JSONResponse
     if isinstance(exc, e.DatabaseUnavailable):
         # The log above has where and why; a caller (an anonymous one too) learns only that
         # the database is unavailable and when to try again, not the server's host or user.
-        body = error_body(exc.code, "the database is unavailable; try again shortly")
+        body = error_body(
+            exc.code,
+            "the database is unavailable; try again shortly",
+            lang=request_language(request),
+        )
         return JSONResponse(body, status_code=status, headers=headers)
     return JSONResponse(
-        error_body(exc.code, exc.message, exc.details, reason=exc.reason, params=exc.params),
+        error_body(
+            exc.code,
+            exc.message,
+            exc.details,
+            reason=exc.reason,
+            params=exc.params,
+            lang=request_language(request),
+        ),
         status_code=status,
         headers=headers,
     )
@@ -99,7 +126,11 @@ def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
         return domain_error_response(request, database_unavailable(exc))
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return JSONResponse(
-        error_body("internal_error", "internal error; the server log has the details"),
+        error_body(
+            "internal_error",
+            "internal error; the server log has the details",
+            lang=request_language(request),
+        ),
         status_code=500,
     )
 
@@ -114,7 +145,10 @@ def data_error_response(request: Request, exc: Exception) -> JSONResponse:
     reason = (diag.message_primary if diag is not None else None) or str(orig).splitlines()[0]
     log.warning("%s %s: the database refused a value: %s", request.method, request.url.path, reason)
     return JSONResponse(
-        error_body("invalid_input", f"a value cannot be stored: {reason}"), status_code=422
+        error_body(
+            "invalid_input", f"a value cannot be stored: {reason}", lang=request_language(request)
+        ),
+        status_code=422,
     )
 
 
@@ -135,7 +169,13 @@ def install_error_handlers(app: FastAPI) -> None:
         first = problems[0] if problems else {"where": "", "problem": "invalid request"}
         message = f"{first['where']}: {first['problem']}" if first["where"] else first["problem"]
         return JSONResponse(
-            error_body("invalid_input", message, {"problems": problems}), status_code=422
+            error_body(
+                "invalid_input",
+                message,
+                {"problems": problems},
+                lang=request_language(request),
+            ),
+            status_code=422,
         )
 
     @app.exception_handler(StarletteHTTPException)
@@ -145,7 +185,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
         details = getattr(exc, "details", None)
         return JSONResponse(
-            error_body(code, str(exc.detail), details),
+            error_body(code, str(exc.detail), details, lang=request_language(request)),
             status_code=exc.status_code,
             headers=exc.headers,
         )

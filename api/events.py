@@ -29,7 +29,8 @@ from api.auth import (
 )
 from api.context import AppContext
 from api.deps import ContextDep, SessionDep
-from gridmap import event_queries, ingest
+from api.errors import request_language
+from gridmap import event_queries, ingest, messages
 from gridmap import events as ev
 from gridmap import workflow as wf
 from gridmap.audit import record as record_audit
@@ -46,7 +47,7 @@ from gridmap.event_input import (
     mask_phone,
 )
 from gridmap.ingest import IngestAudit
-from gridmap.models import Event, Photo, Team
+from gridmap.models import AppUser, Event, Photo, Team
 from gridmap.permissions import Jurisdiction
 from gridmap.photos import (
     MAX_PHOTOS_PER_EVENT,
@@ -228,6 +229,14 @@ class LogEntryOut(BaseModel):
     team_id: int | None
     note: str | None
     data: dict[str, Any]
+    actor_name: str = Field(
+        default="", description="who acted, as a person reads it: a display name, a source's name"
+    )
+    text: str | None = Field(
+        default=None,
+        description="the step's note in the caller's language: a system step's "
+        "`data.note_code` rendered from the catalogue, else the note as written",
+    )
 
 
 class PhotoOut(BaseModel):
@@ -645,16 +654,41 @@ def get_one_event(event_id: int, session: SessionDep, principal: PrincipalDep) -
 
 
 @router.get("/events/{event_id}/log", summary="An event's timeline (append-only)")
-def get_event_log(event_id: int, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
+def get_event_log(
+    event_id: int,
+    request: Request,
+    session: SessionDep,
+    principal: PrincipalDep,
+    lang: Annotated[str | None, Query(description="zh-CN (default) or en")] = None,
+) -> dict[str, Any]:
     check_event_scope(session, principal, event_id, acting=False)
     entries = event_queries.event_log(session, event_id=event_id)
-    return {
-        "event_id": event_id,
-        "entries": [
-            LogEntryOut.model_validate(e, from_attributes=True).model_dump(mode="json")
-            for e in entries
-        ],
-    }
+    language = request_language(request)
+    users = {e.actor.removeprefix("user:") for e in entries if e.actor.startswith("user:")}
+    names = (
+        {
+            u: d
+            for u, d in session.execute(
+                select(AppUser.username, AppUser.display_name).where(AppUser.username.in_(users))
+            )
+            if d
+        }
+        if users
+        else {}
+    )
+    out = []
+    for e in entries:
+        one = LogEntryOut.model_validate(e, from_attributes=True)
+        one.actor_name = messages.actor_name(e.actor, language, display_names=names)
+        code = (e.data or {}).get("note_code")
+        rendered = (
+            messages.note_text(code, e.data.get("note_params"), language)
+            if isinstance(code, str)
+            else None
+        )
+        one.text = rendered or e.note or e.data.get("reason") if e.data else rendered or e.note
+        out.append(one.model_dump(mode="json"))
+    return {"event_id": event_id, "entries": out}
 
 
 @router.get(

@@ -47,6 +47,9 @@ _FEATURE_ROUTES: dict[str, tuple[str, str]] = {
     "acknowledge": ("POST", "/api/events/{event_id}/acknowledge"),
     "me": ("GET", "/api/auth/me"),
     "logout": ("POST", "/api/auth/logout"),
+    # The event panel: the reporter's number for a return call, the team picker.
+    "reporter": ("GET", "/api/events/{event_id}/reporter"),
+    "team_candidates": ("GET", "/api/events/{event_id}/team-candidates"),
 }
 _PARAM = re.compile(r"\{[^}]*\}")
 

@@ -102,7 +102,12 @@ def load_json(raw: bytes | str, *, field: str = "body") -> Any:
 
 
 def invalid_field(field_name: str, message: str, value: Any = None) -> InvalidInput:
-    return InvalidInput(f"{field_name}: {message}", details={"field": field_name, "value": value})
+    return InvalidInput(
+        f"{field_name}: {message}",
+        details={"field": field_name, "value": value},
+        reason="invalid_field",
+        params={"field": field_name},
+    )
 
 
 def refuse_unstorable_text(**fields: str | None) -> None:

@@ -94,6 +94,7 @@ def place_event(
             f"event {event_id} is {event.status}; only a reported, registered or returned "
             "event can be placed",
             details={"current_state": event.status},
+            reason="not_placeable",
         )
     name = parse_crs(crs)
     result = router.route(lon, lat, crs=name, category=event.category_code)
@@ -114,6 +115,7 @@ def place_event(
             "the point lies outside your areas: place the event inside them, or ask the "
             "county's command center",
             details={"lon": lon, "lat": lat, "crs": name},
+            reason="place_outside_areas",
         )
     before = {"grid_code": event.grid_code, "team_id": event.team_id}
     for key, value in columns.items():
@@ -154,6 +156,8 @@ def act(
     now: dt.datetime | None = None,
     scope: Jurisdiction = EVERYWHERE,
     acting_team_id: int | None = None,
+    note_code: str | None = None,
+    note_params: dict[str, Any] | None = None,
 ) -> Event:
     """Take one workflow action; refuse it (409) if the current state does not allow it.
 
@@ -235,9 +239,9 @@ def act(
     given: set[str] = set()
     if team is not None or (action == "assign" and event.team_id is not None):
         given.add(wf.TEAM)
-    if reason and reason.strip():
+    if (reason and reason.strip()) or note_code:
         given.add(wf.REASON)
-    if note and note.strip():
+    if (note and note.strip()) or note_code:
         given.add(wf.NOTE)
     if co_team_codes:
         given.add(wf.CO_TEAMS)
@@ -247,7 +251,11 @@ def act(
         given.add(wf.SATISFACTION)
     from_status = event.status
     to_status = wf.transition(from_status, action, given=given)
-    data: dict[str, Any] = {}
+    # A step the system writes says why as a catalogue code (gridmap.messages), not a
+    # sentence in one language.
+    data: dict[str, Any] = (
+        {"note_code": note_code, "note_params": note_params or {}} if note_code else {}
+    )
 
     if action == "register":
         _register(session, event, priority=priority, now=now, data=data)
@@ -283,8 +291,10 @@ def act(
         )
     elif action == "visit":
         if satisfaction is None or not 1 <= satisfaction <= 5:
-            raise invalid_field(
-                "satisfaction", "must be 1 (very dissatisfied) to 5 (very satisfied)", satisfaction
+            raise InvalidInput(
+                "satisfaction: must be 1 (very dissatisfied) to 5 (very satisfied)",
+                details={"field": "satisfaction", "value": satisfaction},
+                reason="satisfaction_out_of_range",
             )
         event.satisfaction = satisfaction
         data["satisfaction"] = satisfaction
@@ -334,13 +344,19 @@ def _team(session: Session, event: Event, code: str) -> Team:
         stmt = stmt.where(Team.county_code == event.county_code)
     found = session.scalars(stmt.limit(2)).all()
     if len(found) != 1:
-        raise invalid_field(
-            "team",
-            f"no team with code {code!r}" + (" in this county" if event.county_code else ""),
-            code,
+        raise InvalidInput(
+            f"team: no team with code {code!r}" + (" in this county" if event.county_code else ""),
+            details={"field": "team", "value": code},
+            reason="unknown_team",
+            params={"team": code},
         )
     if not found[0].active:
-        raise invalid_field("team", f"team {code!r} is inactive", code)
+        raise InvalidInput(
+            f"team: team {code!r} is inactive",
+            details={"field": "team", "value": code},
+            reason="team_inactive",
+            params={"team": code},
+        )
     return found[0]
 
 
@@ -383,6 +399,8 @@ def check_team_in_reach(session: Session, *, scope: Jurisdiction, team: Team) ->
             f"team {team.code} is on duty outside your areas: hand the event to a team of "
             "yours, a county department, or escalate it",
             details={"team": team.code},
+            reason="team_out_of_reach",
+            params={"team": team.code},
         )
 
 
@@ -446,6 +464,7 @@ def _escalate(session: Session, event: Event, *, data: dict[str, Any]) -> Team:
         raise Conflict(
             f"event {event.id} is already with the county, the top of the four-level cycle",
             details={"current_state": event.status, "escalation_level": event.escalation_level},
+            reason="escalation_at_top",
         )
     area_code = {
         "community": event.community_code,
@@ -463,6 +482,8 @@ def _escalate(session: Session, event: Event, *, data: dict[str, Any]) -> Team:
         raise Conflict(
             f"no duty team answers for the {up} of event {event.id} ({area_code or 'unknown'})",
             details={"level": up, "area_code": area_code},
+            reason="no_duty_team",
+            params={"level": up},
         )
     data.update(from_level=event.escalation_level, to_level=up, area_code=area_code)
     event.escalation_level = up
@@ -586,6 +607,8 @@ def _check_co_handlers_done(session: Session, event: Event) -> None:
             f"event {event.id} cannot close: co-handlers have not reported back: "
             + ", ".join(waiting),
             details={"current_state": event.status, "waiting_for": list(waiting)},
+            reason="co_handlers_waiting",
+            params={"waiting_for": list(waiting)},
         )
 
 
@@ -600,7 +623,11 @@ def _merge(
     scope: Jurisdiction = EVERYWHERE,
 ) -> None:
     if target_id is None or target_id == event.id:
-        raise invalid_field("target", "name another event to merge this one into", target_id)
+        raise InvalidInput(
+            "target: name another event to merge this one into",
+            details={"field": "target", "value": target_id},
+            reason="merge_target_invalid",
+        )
     target = get_event(session, event_id=target_id, for_update=True)
     if not scope.everywhere and not scope.covers(
         target, co_handler_team_ids=co_handler_team_ids(session, event_id=target.id)
@@ -608,11 +635,14 @@ def _merge(
         raise PermissionDenied(
             f"event {target_id} lies outside your jurisdiction: merge only into an event of yours",
             details={"target": target_id},
+            reason="event_outside_jurisdiction",
         )
     if target.status == wf.MERGED:
         raise Conflict(
             f"event {target_id} is itself merged into {target.duplicate_of}; merge into that",
             details={"current_state": target.status, "target": target_id},
+            reason="merge_target_merged",
+            params={"target": target.duplicate_of},
         )
     event.duplicate_of = target.id
     data["merged_into"] = target.id
@@ -622,8 +652,11 @@ def _merge(
         actor=actor,
         action="merged_in",
         from_status=target.status,
-        data={"event_id": event.id},
-        note=f"event {event.id} merged in as a duplicate",
+        data={
+            "event_id": event.id,
+            "note_code": "merged_in",
+            "note_params": {"event_id": event.id},
+        },
         at=now,
     )
 
@@ -756,7 +789,7 @@ def check_overdue(session: Session, *, now: dt.datetime) -> list[int]:
             action="overdue",
             from_status=event.status,
             team_id=event.team_id,
-            data={"deadline": which},
+            data={"deadline": which, "note_code": "overdue", "note_params": {"deadline": which}},
             at=now,
         )
         log.warning("event %s is overdue (%s deadline); alerting", event.id, which)
@@ -779,7 +812,8 @@ def _auto_escalate(session: Session, event: Event, *, which: str, now: dt.dateti
                 event_id=event.id,
                 action="escalate",
                 actor=SYSTEM_ACTOR,
-                reason=f"overdue: the {which} deadline passed",
+                note_code="overdue_escalation",
+                note_params={"deadline": which},
                 now=now,
             )
     except GridmapError as exc:

@@ -263,8 +263,6 @@ def prepare_event(
             rule_response_minutes=decided_priority.get("response_minutes"),
             rule_time_limit_hours=decided_priority.get("time_limit_hours"),
         ).total_seconds(),
-        "duplicate_note": f"same category within {policy.duplicate_distance_m:g} m and "
-        f"{policy.duplicate_window_minutes} min of event ",
         "metres": policy.duplicate_distance_m,
         "window_s": policy.duplicate_window_minutes * 60.0,
         "audit_actor": audit.actor if audit else None,
@@ -472,7 +470,6 @@ _ROW_TYPES = {
     "dept_code": "text",
     "unplaced": "bool",
     "actor": "text",
-    "duplicate_note": "text",
     "metres": "float8",
     "window_s": "float8",
     "audit_actor": "text",
@@ -536,7 +533,7 @@ _BATCH_SQL = " ".join(
                   escalation_level, duplicate_of, response_due_at
     ),
     j AS (SELECT n.*, l.ord, l.county_code, l.township_code, l.status, l.actor, l.unplaced,
-                 l.duplicate_note, l.announcement, l.audit_actor, l.audit_addr,
+                 l.metres, l.window_s, l.announcement, l.audit_actor, l.audit_addr,
                  l.audit_details
           FROM n JOIN l ON l.source = n.source AND l.external_id = n.external_id),
     steps AS (
@@ -548,8 +545,11 @@ _BATCH_SQL = " ".join(
               FROM j
               UNION ALL
               SELECT j.*, 1, '{wf.SYSTEM_ACTOR}', 'possible_duplicate', status,
-                     duplicate_note || duplicate_of,
-                     jsonb_build_object('duplicate_of', duplicate_of)
+                     NULL,
+                     jsonb_build_object('duplicate_of', duplicate_of,
+                         'note_code', 'possible_duplicate',
+                         'note_params', jsonb_build_object('event_id', duplicate_of,
+                             'metres', metres, 'minutes', round(window_s / 60)))
               FROM j WHERE duplicate_of IS NOT NULL) s
         ORDER BY ord, k
     ),

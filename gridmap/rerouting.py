@@ -125,14 +125,19 @@ def reroute_open_events(
             action="reroute",
             from_status=event.status,
             team_id=event.team_id,
-            note=f"re-routed from grid {before_grid} to grid {event.grid_code} "
-            f"by version {version_id}",
             data={
                 "version": version_id,
                 "from_grid": before_grid,
                 "to_grid": event.grid_code,
                 "from_team_id": before_team,
                 "to_team_id": event.team_id,
+                # The sentence is the catalogue's, in the reader's language.
+                "note_code": "rerouted",
+                "note_params": {
+                    "version": version_id,
+                    "from_grid": before_grid,
+                    "to_grid": event.grid_code,
+                },
             },
         )
         moved.append(Rerouted(event.id, before_grid, event.grid_code, before_team, event.team_id))

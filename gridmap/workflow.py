@@ -139,12 +139,15 @@ def transition(state: str, action: str, *, given: set[str] | frozenset[str] = fr
             f"cannot {action} an event that is {state}; "
             f"allowed from {state}: {', '.join(allowed) or 'nothing'}",
             details={"current_state": state, "action": action, "allowed_actions": allowed},
+            params={"current_state": state, "action": action},
         )
     missing = [need for need in rule.requires if need not in given]
     if missing:
         raise InvalidInput(
             f"{action} needs {', '.join(missing)}",
             details={"action": action, "missing": missing},
+            reason="action_needs",
+            params={"action": action, "missing": missing},
         )
     return rule.to_state if rule.to_state is not None else state
 
@@ -159,6 +162,7 @@ def check_co_handler_report(state: str) -> None:
                 "action": "report_back",
                 "allowed_actions": allowed_actions(state),
             },
+            params={"current_state": state, "action": "co_report_back"},
         )
 
 

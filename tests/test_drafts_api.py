@@ -134,9 +134,9 @@ def test_a_planner_splits_an_overfull_grid_and_open_events_follow_the_new_bounda
     assert moved["grid_code"] == NEW
     # The new grid has no team of its own yet: the community's duty team answers for it.
     assert moved["team"]["code"] == f"T-{f.C1}"
-    log = ok(client.get(f"/api/events/{east['id']}/log"))["entries"]
-    assert f"re-routed from grid {G1} to grid {NEW} by version {version}" in [
-        e["note"] for e in log
+    log = ok(client.get(f"/api/events/{east['id']}/log", params={"lang": "en"}))["entries"]
+    assert f"Re-routed from grid {G1} to grid {NEW} by version {version}" in [
+        e["text"] for e in log
     ]
     assert ok(client.get(f"/api/events/{west['id']}"))["grid_code"] == G1
     # Routing picks up the new boundaries without a restart.

@@ -140,8 +140,13 @@ def test_a_nearby_report_is_linked_and_both_steps_are_on_its_timeline(
         ("report", "gateway"),
         ("possible_duplicate", "system"),
     ]
-    assert steps[1].data == {"duplicate_of": first.id}
-    assert steps[1].note == f"same category within 50 m and 120 min of event {first.id}"
+    # The note is a catalogue code with its values, said in the reader's language.
+    assert steps[1].data == {
+        "duplicate_of": first.id,
+        "note_code": "possible_duplicate",
+        "note_params": {"event_id": first.id, "metres": 50, "minutes": 120},
+    }
+    assert steps[1].note is None
 
 
 def test_a_category_added_after_a_refusal_is_accepted_at_once(

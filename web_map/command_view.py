@@ -54,6 +54,8 @@ API_FEATURES = (
     "acknowledge",
     "me",
     "logout",
+    "reporter",
+    "team_candidates",
 )
 # Up to this many polygons a layer travels as GeoJSON; above it, as vector tiles.
 GEOJSON_MAX_FEATURES = 3000

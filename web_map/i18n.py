@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gridmap import messages
 from gridmap.errors import InvalidInput
 
 DEFAULT_LANG = "zh"
@@ -123,6 +124,27 @@ _ZH: dict[str, str] = {
     "co_handlers": "协办队伍",
     "co_pending": "待反馈",
     "co_done": "已反馈",
+    "co_record_for": "代为录入反馈",
+    "clock_response": "响应时限",
+    "clock_handling": "处置时限",
+    "clock_running": "计时中",
+    "clock_met": "按时完成",
+    "clock_missed": "超时",
+    "clock_not_started": "派遣后开始计时",
+    "clock_took": "用时",
+    "escalation_level": "当前层级",
+    "show_number": "显示号码",
+    "team_pick": "选择队伍（可输入名称或编码）",
+    "co_teams_pick": "协办队伍（名称或编码，多个用逗号分隔）",
+    "open_load": "在办",
+    "satisfaction_choose": "选择满意度",
+    "why_current": "当前队伍",
+    "why_routed": "网格责任队伍",
+    "why_neighbour": "相邻网格",
+    "why_community": "社区值班",
+    "why_township": "乡镇值班",
+    "why_department": "主管部门",
+    "why_search": "搜索结果",
     "action_done": "操作成功",
     # who is responsible here
     "who_here": "谁负责这里？",
@@ -280,6 +302,27 @@ _EN: dict[str, str] = {
     "co_handlers": "Co-handlers",
     "co_pending": "awaiting their report",
     "co_done": "reported back",
+    "co_record_for": "Record their report",
+    "clock_response": "Response deadline",
+    "clock_handling": "Handling deadline",
+    "clock_running": "running",
+    "clock_met": "met",
+    "clock_missed": "missed",
+    "clock_not_started": "starts at assignment",
+    "clock_took": "took",
+    "escalation_level": "Level",
+    "show_number": "Show number",
+    "team_pick": "Team (name or code)",
+    "co_teams_pick": "Co-handling teams (names or codes, comma-separated)",
+    "open_load": "open",
+    "satisfaction_choose": "Satisfaction",
+    "why_current": "current team",
+    "why_routed": "grid's team",
+    "why_neighbour": "neighbouring grid",
+    "why_community": "community duty",
+    "why_township": "township duty",
+    "why_department": "department",
+    "why_search": "found",
     "action_done": "Done",
     "who_here": "Who is responsible here?",
     "who_here_hint": "Click anywhere on the map to see its grid, chain and responsible team",
@@ -442,9 +485,11 @@ _EN_WORKBENCH: dict[str, str] = {
     "leaflet_title": "A JavaScript library for interactive maps",
 }
 
+# The message catalogue (gridmap/messages.py: refusals, timeline notes, sources, the words
+# their params are said with) is the page's too: one table for the API and the pages.
 LABELS: dict[str, dict[str, str]] = {
-    "zh": {**_ZH, **_ZH_WORKBENCH},
-    "en": {**_EN, **_EN_WORKBENCH},
+    "zh": {**_ZH, **_ZH_WORKBENCH, **messages.page_labels(messages.ZH)},
+    "en": {**_EN, **_EN_WORKBENCH, **messages.page_labels(messages.EN)},
 }
 
 

@@ -620,33 +620,74 @@
       row(L_("team"), team ? (typeof team === "object" ? [team.name, team.code ? ` (${team.code})` : ""].join("") : String(team)) : null),
       row(L_("department"), dept ? (typeof dept === "object" ? dept.name || dept.code : String(dept)) : null),
       row(L_("mode"), mode ? L_(`mode_${mode}`) : null),
-      coHandlerRow(ev.co_handlers),
+      coHandlerRow(ev.co_handlers, ev),
     ];
   }
 
-  /** A joint dispatch's co-handlers, each marked done or awaited: who the lead waits for. */
-  function coHandlerRow(list) {
+  /** A joint dispatch's co-handlers, each marked done (when) or awaited: who the lead
+   * waits for. An operator who may record a co-handler's report gets a button on each
+   * awaited one: the report is recorded on that team's behalf, with the note typed in the
+   * action form (the timeline says on whose behalf). */
+  function coHandlerRow(list, ev) {
     if (!Array.isArray(list) || !list.length) return null;
+    const mayRecord = ev && has("event_actions") && cfg.mayAct.includes("co_report_back") && Array.isArray(ev.allowed_actions) && ev.allowed_actions.includes("co_report_back");
     const items = list.map((c) =>
       h(
         "li",
         { className: `gm-co ${c.reported_back_at ? "is-done" : "is-pending"}`, dataset: { team: c.team } },
         `${c.name || c.team} (${c.team}) · ${L_(c.reported_back_at ? "co_done" : "co_pending")}`,
+        c.reported_back_at ? ` ${fmtTime(c.reported_back_at)}` : null,
+        !c.reported_back_at && mayRecord
+          ? h(
+              "button",
+              {
+                type: "button",
+                className: "gm-co-record",
+                dataset: { team: c.team },
+                onclick: (e) => runAction(ev, "co_report_back", e.currentTarget, (body) => Object.assign(body, { team: c.team })),
+              },
+              L_("co_record_for"),
+            )
+          : null,
       ),
     );
     return row(L_("co_handlers"), h("ul", { className: "gm-co-handlers" }, items));
   }
 
-  function countdown(dueAt) {
+  /** Both clocks of an event (the API's `clocks`): a running one counts down to its
+   * deadline, a stopped one says how long it took and whether in time; one past its
+   * deadline is never shown as time left. */
+  function clockRows(ev) {
+    const clocks = ev.clocks || {};
+    const overdue = Boolean(ev.overdue);
+    return ["response", "handling"].map((name) => {
+      const c = clocks[name];
+      if (!c) return null;
+      const state = known(c.state, ["running", "met", "missed", "not_started"]);
+      let value;
+      if (c.state === "not_started") value = L_("clock_not_started");
+      else if (c.stopped_at) value = `${L_(`clock_${state}`)} · ${L_("clock_took")} ${fmtDuration((c.took_s || 0) * 1000)}`;
+      else value = countdown(c.due_at, name, overdue);
+      return row(L_(`clock_${name}`), h("span", { className: `gm-clock gm-clock-${state}`, dataset: { clock: name, state } }, value));
+    });
+  }
+
+  const countdownTicks = new Map(); // clock name -> its tick, run by one timer
+
+  /** A running clock: its deadline and the time left, or how late once past it. An event
+   * marked overdue (the other clock missed) shows its time left as a warning, not green. */
+  function countdown(dueAt, name, overdue) {
     const node = h("span", { className: "gm-countdown" });
     const tick = () => {
       const ms = new Date(dueAt).getTime() - Date.now();
       node.textContent = ms >= 0 ? `${L_("remaining")} ${fmtDuration(ms)}` : `${L_("overdue_by")} ${fmtDuration(ms)}`;
       node.classList.toggle("is-overdue", ms < 0);
+      node.classList.toggle("is-warning", ms >= 0 && Boolean(overdue));
     };
     tick();
+    countdownTicks.set(name || "deadline", tick);
     clearInterval(countdownTimer);
-    countdownTimer = setInterval(tick, 1000);
+    countdownTimer = setInterval(() => countdownTicks.forEach((f) => f()), 1000);
     return h("span", {}, `${fmtTime(dueAt)} · `, node);
   }
 
@@ -668,19 +709,182 @@
       { className: "gm-timeline" },
       entries.map((e) => {
         const d = e.data || {};
-        const note = e.note || e.reason || d.note || d.reason || "";
+        // A step the system wrote says why as a catalogue code: said in the page's language.
+        const coded = typeof d.note_code === "string" && `note_${d.note_code}` in t ? fillParams(t[`note_${d.note_code}`], d.note_params) : null;
+        const note = coded || e.note || e.reason || d.note || d.reason || "";
         const action = e.action || e.kind || "";
         const actionLabel = t[`action_${action}`] || e.label || action;
+        const extra = [];
+        if (d.on_behalf_of) extra.push(fillParams(L_("note_on_behalf"), { team: d.on_behalf_of }));
+        if (d.satisfaction) extra.push(fillParams(L_("note_satisfaction"), { score: d.satisfaction }));
+        if (action === "escalate" && d.to_level) extra.push(fillParams(L_("note_escalated_to"), { to_level: d.to_level }));
         return h(
           "li",
           { dataset: { action: known(action, cfg.actions) } },
           h("time", {}, fmtTime(e.at || e.created_at)),
           h("strong", {}, ` ${actionLabel} `),
-          h("span", { className: "gm-muted" }, e.actor || ""),
+          h("span", { className: "gm-muted gm-actor" }, actorName(e)),
           note ? h("div", { className: "gm-note" }, note) : null,
+          extra.length ? h("div", { className: "gm-note gm-note-extra" }, extra.join(cfg.lang === "zh" ? "；" : "; ")) : null,
         );
       }),
     );
+  }
+
+  /** `template` with {name} filled, each value said in the page's language where the
+   * catalogue has a word for it (a level, a deadline, a satisfaction score). */
+  function fillParams(template, params) {
+    const p = params || {};
+    return String(template).replace(/\{(\w+)\}/g, (all, key) => {
+      if (p[key] === undefined || p[key] === null) return all;
+      const v = p[key];
+      const one = (x) => t[`param_${key}_${x}`] || String(x);
+      return Array.isArray(v) ? v.map(one).join(t.list_sep || ", ") : one(v);
+    });
+  }
+
+  /** Who acted, as a person reads it: the server's display name, else a source's name. */
+  function actorName(e) {
+    if (e.actor_name) return e.actor_name;
+    const actor = String(e.actor || "");
+    if (actor === "system") return L_("actor_system");
+    if (actor.startsWith("source:")) return t[`source_${actor.slice(7)}`] || actor.slice(7);
+    return actor.replace(/^(user|token):/, "");
+  }
+
+  // ------------------------------------------------------------ the team picker
+
+  /** The teams offered for the open event (GET /api/events/{id}/team-candidates). */
+  let teamOptions = [];
+
+  async function loadTeamOptions(evId, q) {
+    if (!has("team_candidates")) return;
+    const query = q ? `?q=${encodeURIComponent(q)}` : "";
+    let body = null;
+    try {
+      body = await latest("team-candidates").api(`/api/events/${encodeURIComponent(evId)}/team-candidates${query}`);
+    } catch (err) {
+      if (!aborted(err)) teamOptions = [];
+      return;
+    }
+    teamOptions = (body && body.teams) || [];
+    const list = document.getElementById("gm-team-options");
+    if (!list) return;
+    list.replaceChildren(
+      ...teamOptions.map((c) =>
+        h("option", { value: c.code, label: `${c.name} · ${L_(`why_${c.why}`)} · ${L_("open_load")} ${c.open_events}` }),
+      ),
+    );
+  }
+
+  /** The one team among `options` that `typed` names: by code, by its or its
+   * department's name, else the only one whose name holds it; null if none or several. */
+  function matchTeam(options, typed) {
+    const byCode = options.filter((c) => c.code === typed);
+    if (byCode.length) return byCode[0].code;
+    const exact = options.filter((c) => c.name === typed || c.department === typed);
+    if (exact.length === 1) return exact[0].code;
+    const near = options.filter((c) => (c.name || "").includes(typed) || (c.department || "").includes(typed));
+    return near.length === 1 ? near[0].code : null;
+  }
+
+  /** What was typed in a team field as a team code: a code as is, a team's or its
+   * department's name as the one team the picker offers under it (asking the server when
+   * the suggestions shown do not hold it). */
+  async function teamCode(evId, typed) {
+    const v = String(typed || "").trim();
+    if (!v) return v;
+    const local = matchTeam(teamOptions, v);
+    if (local) return local;
+    if (!has("team_candidates")) return v;
+    try {
+      const body = await api(`/api/events/${encodeURIComponent(evId)}/team-candidates?q=${encodeURIComponent(v)}`);
+      return matchTeam((body && body.teams) || [], v) || v;
+    } catch (err) {
+      return v; // the action itself will say what is wrong with it
+    }
+  }
+
+  function teamInput(name, label, evId) {
+    let timer = null;
+    return h("input", {
+      name,
+      placeholder: label,
+      "aria-label": label,
+      list: "gm-team-options",
+      autocomplete: "off",
+      oninput: (e) => {
+        const value = e.target.value.split(/[,，、\s]+/).pop();
+        clearTimeout(timer);
+        timer = setTimeout(() => loadTeamOptions(evId, value), 200);
+      },
+    });
+  }
+
+  // ------------------------------------------------------------ acting from the panel
+
+  /** The named inputs of an action form. */
+  function fieldsOf(form) {
+    const out = {};
+    for (const input of form ? form.querySelectorAll("[name]") : []) out[input.name] = input;
+    return out;
+  }
+
+  /** Run `action` on `ev` with what the action form holds; `extend(body)` adds what the
+   * button itself knows (a co-handler's team). The button as clicked is re-enabled
+   * whatever happens; the panel may be redrawn meanwhile (the live stream), so what is
+   * re-enabled and where the answer is written is looked up again in the page as it is. */
+  async function runAction(ev, action, button, extend) {
+    if (button) button.disabled = true;
+    try {
+      await runActionOnce(ev, action, extend);
+    } finally {
+      // Whatever happened, the button as clicked works again (the one now in the panel
+      // is re-enabled by runActionOnce).
+      if (button) button.disabled = false;
+    }
+  }
+
+  async function runActionOnce(ev, action, extend) {
+    const fields = fieldsOf(actionsOf(ev.id));
+    const value = (name) => (fields[name] ? fields[name].value.trim() : "");
+    const body = {};
+    const note = value("note");
+    if (note) body.note = note;
+    for (const need of cfg.workflow[action].requires) {
+      if (need === "reason" || need === "note") body[need] = note;
+      else if (need === "co_teams") body.co_teams = await Promise.all(value("co_teams").split(/[,，、\s]+/).filter(Boolean).map((x) => teamCode(ev.id, x)));
+      else if (need === "target") body.target = Number(value("target"));
+      else if (need === "satisfaction") body.satisfaction = Number(value("satisfaction"));
+      else if (need === "team") {
+        if (value("team")) body.team = await teamCode(ev.id, value("team"));
+      } else if (value(need)) body[need] = value(need);
+    }
+    if (extend) extend(body);
+    S.outcome = null;
+    let outcome = null;
+    try {
+      const result = await post(`/api/events/${encodeURIComponent(ev.id)}/actions/${encodeURIComponent(action)}`, body);
+      outcome = { ok: true, text: L_("action_done") };
+      const changed = result && (result.event || result);
+      if (changed && changed.status) upsertEvent({ id: String(ev.id), p: Object.assign({}, changed, { id: String(ev.id) }), latlng: null }, true);
+      clearTypedInputs();
+      openEvent(String(ev.id), { keepScroll: true });
+    } catch (err) {
+      outcome = { ok: false, text: failure(err) };
+    } finally {
+      const form = actionsOf(ev.id);
+      const current = form && form.querySelector(`button[data-action="${CSS.escape(action)}"]`);
+      if (current) current.disabled = false;
+      const shown = form && form.querySelector(".gm-action-message");
+      if (outcome) {
+        S.outcome = Object.assign({ id: String(ev.id), at: Date.now() }, outcome);
+        if (shown) {
+          shown.className = `gm-action-message ${outcome.ok ? "ok" : "error"}`;
+          shown.textContent = outcome.text;
+        }
+      }
+    }
   }
 
   function actionForm(ev) {
@@ -696,17 +900,29 @@
     ).filter((a) => cfg.mayAct.includes(a));
     if (!actions.length) return null;
     const needs = new Set(actions.flatMap((a) => cfg.workflow[a].requires));
-    const fields = {};
     const inputs = [];
     const field = (name, label, attrs) => {
-      fields[name] = h("input", Object.assign({ name, placeholder: label, "aria-label": label }, attrs || {}));
-      inputs.push(fields[name]);
+      inputs.push(h("input", Object.assign({ name, placeholder: label, "aria-label": label }, attrs || {})));
     };
-    if (needs.has("team")) field("team", L_("team_code"));
-    if (needs.has("co_teams")) field("co_teams", `${L_("action_joint_dispatch")}: ${L_("team_code")} ×N`);
+    if (needs.has("team")) inputs.push(teamInput("team", L_("team_pick"), ev.id));
+    if (needs.has("co_teams")) inputs.push(teamInput("co_teams", L_("co_teams_pick"), ev.id));
+    if (needs.has("team") || needs.has("co_teams")) {
+      inputs.push(h("datalist", { id: "gm-team-options" }));
+      loadTeamOptions(ev.id, "");
+    }
     field("note", L_("note"));
     if (needs.has("target")) field("target", "#", { inputmode: "numeric" });
-    if (needs.has("satisfaction")) field("satisfaction", "1–5", { type: "number", min: 1, max: 5 });
+    if (needs.has("satisfaction")) {
+      // The three choices of a return call, on the documented 1–5 scale.
+      inputs.push(
+        h(
+          "select",
+          { name: "satisfaction", "aria-label": L_("field_satisfaction") },
+          h("option", { value: "" }, L_("satisfaction_choose")),
+          [5, 3, 1].map((n) => h("option", { value: String(n) }, L_(`satisfaction_${n}`))),
+        ),
+      );
+    }
     const said = S.outcome && S.outcome.id === String(ev.id) && Date.now() - S.outcome.at < 60000 ? S.outcome : null;
     const message = h("div", { className: `gm-action-message${said ? (said.ok ? " ok" : " error") : ""}`, role: "status" }, said ? said.text : null);
     const buttons = actions.map((action) =>
@@ -716,51 +932,38 @@
           type: "button",
           className: `gm-action gm-action-${action}`,
           dataset: { action },
-          onclick: async (e) => {
-            const body = {};
-            const note = fields.note.value.trim();
-            if (note) body.note = note;
-            for (const need of cfg.workflow[action].requires) {
-              if (need === "reason" || need === "note") body[need] = note;
-              else if (need === "co_teams") body.co_teams = fields.co_teams.value.split(/[,，\s]+/).filter(Boolean);
-              else if (need === "target") body.target = Number(fields.target.value);
-              else if (need === "satisfaction") body.satisfaction = Number(fields.satisfaction.value);
-              else if (fields[need]) body[need] = fields[need].value.trim();
-            }
-            // The button as clicked (e.currentTarget is null once the handler awaits); the
-            // panel may be redrawn meanwhile (the live stream), so what is re-enabled and
-            // where the answer is written is looked up again in the page as it is then.
-            const button = e.currentTarget;
-            button.disabled = true;
-            S.outcome = null;
-            let outcome = null;
-            try {
-              const result = await post(`/api/events/${encodeURIComponent(ev.id)}/actions/${encodeURIComponent(action)}`, body);
-              outcome = { ok: true, text: L_("action_done") };
-              const changed = result && (result.event || result);
-              if (changed && changed.status) upsertEvent({ id: String(ev.id), p: Object.assign({}, changed, { id: String(ev.id) }), latlng: null }, true);
-              clearTypedInputs();
-              openEvent(String(ev.id), { keepScroll: true });
-            } catch (err) {
-              outcome = { ok: false, text: failure(err) };
-            } finally {
-              const form = actionsOf(ev.id);
-              button.disabled = false;
-              const current = form && form.querySelector(`button[data-action="${CSS.escape(action)}"]`);
-              if (current) current.disabled = false;
-              const shown = (form && form.querySelector(".gm-action-message")) || message;
-              if (outcome) {
-                S.outcome = Object.assign({ id: String(ev.id), at: Date.now() }, outcome);
-                shown.className = `gm-action-message ${outcome.ok ? "ok" : "error"}`;
-                shown.textContent = outcome.text;
-              }
-            }
-          },
+          onclick: (e) => runAction(ev, action, e.currentTarget),
         },
         L_(`action_${action}`),
       ),
     );
     return h("section", { className: "gm-actions" }, h("h3", {}, L_("actions")), h("div", { className: "gm-fields" }, inputs), h("div", { className: "gm-buttons" }, buttons), message);
+  }
+
+  /** The reporter's number for the return call: shown on request, and every look is
+   * logged by the server (GET /api/events/{id}/reporter, audited). */
+  function revealButton(evId, target) {
+    if (!has("reporter")) return null;
+    return h(
+      "button",
+      {
+        type: "button",
+        className: "gm-reveal",
+        onclick: async (e) => {
+          const button = e.currentTarget;
+          button.disabled = true;
+          try {
+            const who = await api(`/api/events/${encodeURIComponent(evId)}/reporter`);
+            target.textContent = [who.name, who.phone].filter(Boolean).join(" ");
+            button.remove();
+          } catch (err) {
+            target.textContent = failure(err);
+            button.disabled = false;
+          }
+        },
+      },
+      L_("show_number"),
+    );
   }
 
   async function openEvent(id, opts) {
@@ -778,7 +981,7 @@
         ev.photos = Array.isArray(body) ? body : (body && (body.photos || body.items)) || [];
       }
       if (has("event_log")) {
-        const body = await api(`/api/events/${encodeURIComponent(id)}/log`);
+        const body = await api(`/api/events/${encodeURIComponent(id)}/log?lang=${cfg.lang === "en" ? "en" : "zh-CN"}`);
         log = Array.isArray(body) ? body : body && (body.entries || body.items || body.log);
       }
     } catch (err) {
@@ -793,8 +996,10 @@
     const reporter = ev.reporter || {};
     const phone = maskPhone(reporter.phone || ev.reporter_phone);
     const name = reporter.name || ev.reporter_name;
-    const due = ev.due_at || ev.deadline;
+    const due = ev.clocks ? null : ev.due_at || ev.deadline;
     const typed = typedInputs(id);
+    const reporterText = h("span", { className: "gm-reporter" }, [name, phone].filter(Boolean).join(" "));
+    countdownTicks.clear();
     openPanel(
       h(
         "article",
@@ -807,9 +1012,12 @@
         h(
           "dl",
           {},
-          row(L_("reporter"), [name, phone].filter(Boolean).join(" ") || null),
-          row(L_("source"), ev.source),
+          name || phone ? row(L_("reporter"), h("span", {}, reporterText, phone ? revealButton(id, reporterText) : null)) : null,
+          row(L_("source"), ev.source ? t[`source_${ev.source}`] || ev.source : null),
+          clockRows(ev),
           row(L_("deadline"), due ? countdown(due) : null),
+          row(L_("escalation_level"), ev.escalation_level ? t[`param_level_${ev.escalation_level}`] || ev.escalation_level : null),
+          ev.satisfaction ? row(L_("field_satisfaction"), `${L_(`satisfaction_${ev.satisfaction}`)} (${ev.satisfaction})`) : null,
         ),
         h("h3", {}, L_("chain")),
         h("dl", { className: "gm-chain" }, chainRows(ev, routing)),
@@ -829,7 +1037,7 @@
     const form = document.querySelector(`#gm-panel-body .gm-event[data-event-id="${CSS.escape(id)}"] .gm-actions`);
     if (!form) return null;
     const values = {};
-    for (const input of form.querySelectorAll("input[name]")) if (input.value) values[input.name] = input.value;
+    for (const input of form.querySelectorAll("input[name], select[name]")) if (input.value) values[input.name] = input.value;
     const focused = form.contains(document.activeElement) ? document.activeElement.name : null;
     return { values, focused };
   }
@@ -838,7 +1046,7 @@
     if (!typed) return;
     const form = document.querySelector("#gm-panel-body .gm-event .gm-actions");
     if (!form) return;
-    for (const input of form.querySelectorAll("input[name]")) {
+    for (const input of form.querySelectorAll("input[name], select[name]")) {
       if (typed.values[input.name] !== undefined && !input.value) input.value = typed.values[input.name];
       if (input.name === typed.focused) input.focus();
     }
@@ -851,7 +1059,7 @@
 
   /** After an action went through, its words are spent: clear the form it was typed in. */
   function clearTypedInputs() {
-    for (const input of document.querySelectorAll("#gm-panel-body .gm-actions input[name]")) input.value = "";
+    for (const input of document.querySelectorAll("#gm-panel-body .gm-actions input[name], #gm-panel-body .gm-actions select[name]")) input.value = "";
   }
 
   // ---------------------------------------------------------------- who is responsible here?

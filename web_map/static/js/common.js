@@ -32,6 +32,9 @@
       this.status = status;
       this.body = body;
       this.code = e && e.code;
+      // The precise refusal and its values: what the catalogue's text is filled from.
+      this.reason = (e && e.reason) || this.code;
+      this.params = (e && e.params) || {};
       this.details = (e && e.details) || {};
     }
   }
@@ -106,8 +109,10 @@
   }
 
   /** What a refused request says to a person, in the page's language (`labels`, the page's
-   * label table): the error body's stable `code` and details choose a catalogue text; the
-   * server's own message only where the catalogue has none. */
+   * label table, which holds the server's message catalogue, gridmap/messages.py): the
+   * error body's `reason` and `params` choose and fill a catalogue text (params said in
+   * the page's language too: an action, a state, a level); else its stable `code` and
+   * details; the server's own message only where the catalogue has none. */
   function errorText(err, labels) {
     const t = labels || {};
     const say = (key, params) => (key in t ? fill(t[key], params || {}) : null);
@@ -116,7 +121,13 @@
     const code = err.code;
     const sep = t.list_sep || ", ";
     const field = (name) => t[`field_${name}`] || name;
+    const word = (name, value) => t[`param_${name}_${value}`] || String(value);
+    const raw = err.params || {};
+    const params = {};
+    for (const [k, v] of Object.entries(raw)) params[k] = Array.isArray(v) ? v.map((x) => word(k, x)).join(sep) : word(k, v);
     let text = null;
+    if (err.reason && (err.reason !== code || Object.keys(raw).length)) text = say(`error_${err.reason}`, params);
+    if (text) return text;
     if (code === "invalid_input" && Array.isArray(d.missing) && d.missing.length) {
       text = say("error_missing", { fields: d.missing.map(field).join(sep) });
     } else if (code === "invalid_input" && d.field && `field_${d.field}` in t) {
