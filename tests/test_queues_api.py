@@ -130,3 +130,33 @@ def test_acknowledging_outside_the_jurisdiction_or_without_the_right_is_refused(
     assert planner.post(f"/api/events/{west_event}/acknowledge").status_code == 403
     log = county.get(f"/api/events/{east}/log").json()["entries"]
     assert not [e for e in log if e["action"] == "acknowledge"]
+
+
+def test_a_new_overdue_alerts_until_acknowledged_even_for_a_routine_whistle(
+    app: TestClient, county_url: str
+) -> None:
+    import datetime as dt
+
+    from sqlalchemy import text
+
+    from gridmap.db import make_engine, session_factory
+    from gridmap.events import check_overdue
+
+    county = login(app, "q-county-operator")
+    late = report(county, f.G1)
+    act(county, late, "register")
+    engine = make_engine(county_url, pool_size=1)
+    with session_factory(engine)() as s:
+        past = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+        s.execute(
+            text("UPDATE event SET response_due_at = :t, due_at = :t WHERE id = :id"),
+            {"t": past, "id": late},
+        )
+        assert late in check_overdue(s, now=dt.datetime.now(dt.UTC))
+        s.commit()
+    engine.dispose()
+    alerts = {a["id"]: a for a in queues(county)["alerts"]}
+    assert alerts[late]["reason"] == "overdue"
+    assert late in ids(queues(county), "overdue")
+    assert county.post(f"/api/events/{late}/acknowledge").status_code == 200
+    assert late not in [a["id"] for a in queues(county)["alerts"]]
