@@ -20,6 +20,7 @@ export class Alerts {
     this.box = document.getElementById("gm-alerts");
     this.toasts = new Map(); // event id -> toast node
     this.heard = new Set(); // event ids (and reasons) already sounded
+    this.dismissed = new Set(); // closed here by a role that may not acknowledge
     this.audio = null;
     this.onAcknowledged = () => {};
     this.soundButton = document.getElementById("gm-sound");
@@ -138,6 +139,7 @@ export class Alerts {
         this.heard.add(heardKey);
         fresh = true;
       }
+      if (this.dismissed.has(heardKey)) continue;
       const old = this.toasts.get(id);
       if (old && old.dataset.reason === a.reason) continue;
       if (old) old.remove();
@@ -156,7 +158,9 @@ export class Alerts {
     const title = a.reason === "overdue" ? t.alert_overdue : fill(t.alert_new, { priority: t[`priority_${a.priority}`] || "" });
     const where = [this.view.categoryName(a.category), a.address || ""].filter(Boolean).join(" · ");
     const message = h("span", { className: "gm-alert-message", role: "status" });
-    const ack = h("button", { type: "button", className: "gm-alert-ack" }, t.alert_ack);
+    // A role that may not acknowledge (a team member) closes the toast on its own screen.
+    const mayAck = this.cfg.features.includes("acknowledge");
+    const ack = h("button", { type: "button", className: "gm-alert-ack" }, mayAck ? t.alert_ack : t.panel_close);
     const node = h(
       "div",
       { className: `gm-alert gm-alert-${a.reason} prio-${a.priority}`, role: "alert", dataset: { eventId: id, reason: a.reason } },
@@ -169,6 +173,12 @@ export class Alerts {
       message,
     );
     ack.addEventListener("click", async () => {
+      if (!mayAck) {
+        node.remove();
+        this.toasts.delete(id);
+        this.dismissed.add(`${id}:${a.reason}`); // on this screen only: the alert stays pending
+        return;
+      }
       ack.disabled = true;
       try {
         await post(`/api/events/${encodeURIComponent(id)}/acknowledge`, {});
