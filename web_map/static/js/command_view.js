@@ -1491,8 +1491,12 @@
     // The caller's areas (China until the county layer arrives, for a caller with none):
     // the set-up script is the same for everyone, a file the Content-Security-Policy allows.
     map.fitBounds(cfg.bounds, { animate: false });
-    // With no basemap no tile layer sets a zoom range, and clustering needs one.
+    // Clustering builds its grids for the map's zoom range when it is added and later walks
+    // whatever range the map has then: a range left to the layers changes as layers arrive
+    // (the basemap starts at zoom 8, the grid tiles at 0), and a zoom outside the first
+    // range throws. So the range is fixed here, before the cluster is made.
     if (map.options.maxZoom === undefined) map.setMaxZoom(19);
+    if (map.options.minZoom === undefined) map.setMinZoom(0);
     cluster = L.markerClusterGroup({ chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 45, disableClusteringAtZoom: 16 });
     cluster.addTo(map);
     heat = L.heatLayer([], { radius: 22, blur: 18, maxZoom: 15 });
