@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI
+from starlette.middleware.gzip import GZipMiddleware
 
 from api import (
     admin,
@@ -140,6 +141,11 @@ def create_app(
     app.add_middleware(BodyGuard)
     if settings.read_database_url:
         app.add_middleware(MarkWrites, seconds=settings.read_your_writes_seconds)
+    # Outermost: scripts, GeoJSON, JSON and vector tiles shrink 3-10x, which is most of a
+    # first load on a village phone's slow link (bench/phone_weight.py, bench/page_weight.py).
+    # Starlette leaves photos (already compressed) and the live stream (text/event-stream,
+    # which must not be buffered) alone.
+    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
     app.include_router(health.router)
     app.include_router(auth.router)
     app.include_router(admin.router)
