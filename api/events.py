@@ -47,7 +47,7 @@ from gridmap.event_input import (
     mask_phone,
 )
 from gridmap.ingest import IngestAudit
-from gridmap.models import AppUser, Event, Photo, Team
+from gridmap.models import PHOTO_REPORT, PHOTO_STAGES, AppUser, Event, Photo, Team
 from gridmap.permissions import Jurisdiction
 from gridmap.photos import (
     MAX_PHOTOS_PER_EVENT,
@@ -247,6 +247,11 @@ class PhotoOut(BaseModel):
     uploaded_by: str
     uploaded_at: dt.datetime
     url: str
+    stage: str = Field(
+        description="when it was taken: 'report' (with the problem's report) or 'after' "
+        "(处置后, by the handling team)",
+        json_schema_extra={"enum": list(PHOTO_STAGES)},
+    )
     gps: dict[str, float] | None = Field(
         default=None,
         description="where the camera said the photo was taken (EXIF GPS, WGS84 lon/lat); "
@@ -398,7 +403,8 @@ def _ingest_alone(
             event = ev.get_event(session, event_id=taken.columns["id"])
             for photo in photos:
                 stored = store_photo(photo, photo_dir=ctx.settings.photo_dir)
-                ev.attach_photo(session, event=event, photo=stored, actor=actor)
+                # Sent with the report: pictures of the problem, never of the work done.
+                ev.attach_photo(session, event=event, photo=stored, actor=actor, stage=PHOTO_REPORT)
             session.commit()
             return _answer(session, event, scope), True
         if taken.existing is not None:
@@ -811,6 +817,7 @@ def _photo_out(photo: Photo, gps: dict[str, float] | None) -> PhotoOut:
         uploaded_by=photo.uploaded_by,
         uploaded_at=photo.uploaded_at,
         url=f"/api/events/{photo.event_id}/photos/{photo.id}",
+        stage=photo.stage,
     )
 
 
@@ -828,17 +835,28 @@ def post_photo(
     request: Request,
     principal: PrincipalDep,
     actor: Annotated[str, Query(max_length=100)] = "operator",
+    stage: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="'report' or 'after' (处置后照片); without it: 'after' when the "
+            "uploader's team handles the event (its team or a co-handler) and the event is "
+            "in progress or reported back, else 'report'",
+        ),
+    ] = None,
 ) -> PhotoOut:
     check_event_scope(session, principal, event_id, acting=True)
     actor = acting_as(principal, actor)
+    asked = ev.photo_stage(stage)  # a wrong stage is refused before the photo is read
     event = ev.get_event(session, event_id=event_id, for_update=True)
+    stage = asked or ev.default_photo_stage(session, event=event, team_id=principal.team_id)
     limit = ctx.settings.photo_max_bytes
     data = file.file.read(limit + 1)  # one byte over is enough to refuse it
     where = {"field": "file", **({"filename": file.filename} if file.filename else {})}
     stored = store_photo(
         clean_photo(data, max_bytes=limit, where=where), photo_dir=ctx.settings.photo_dir
     )
-    photo = ev.attach_photo(session, event=event, photo=stored, actor=actor)
+    photo = ev.attach_photo(session, event=event, photo=stored, actor=actor, stage=stage)
     gps = stored.gps.to_dict() if stored.gps else None
     audit_write(
         session,
@@ -847,7 +865,7 @@ def post_photo(
         action="event.photo",
         target_type="event",
         target_id=event_id,
-        details={"photo_id": photo.id, "sha256": stored.sha256},
+        details={"photo_id": photo.id, "sha256": stored.sha256, "stage": stage},
     )
     session.commit()
     return _photo_out(photo, gps)

@@ -39,6 +39,9 @@ from gridmap.event_input import invalid_field, refuse_unstorable_text
 from gridmap.event_routing import routing_columns
 from gridmap.joint_dispatch import JointPlan, plan_joint_dispatch
 from gridmap.models import (
+    PHOTO_AFTER,
+    PHOTO_REPORT,
+    PHOTO_STAGES,
     PRIORITIES,
     Duty,
     Event,
@@ -705,14 +708,52 @@ def log_step(
     )
 
 
-def attach_photo(session: Session, *, event: Event, photo: StoredPhoto, actor: str) -> Photo:
+def photo_stage(value: str | None) -> str | None:
+    """A photo stage as sent (None: not sent, the caller's default applies), checked."""
+    if value is None or value == "":
+        return None
+    if value not in PHOTO_STAGES:
+        raise InvalidInput(
+            f"stage: {value!r} is not a photo stage; one of {', '.join(PHOTO_STAGES)}",
+            details={"field": "stage", "value": value[:40], "allowed": list(PHOTO_STAGES)},
+            reason="unknown_photo_stage",
+            params={"stage": value[:40]},
+        )
+    return value
+
+
+# Once a team has started, a photo from that team shows the work done (处置后照片).
+_HANDLING_STATES = frozenset({wf.IN_PROGRESS, wf.REPORTED_BACK})
+
+
+def default_photo_stage(session: Session, *, event: Event, team_id: int | None) -> str:
+    """The stage of a photo uploaded without one: 'after' when the uploader belongs to the
+    handling team (the event's team or a co-handler) and the event is in progress or
+    reported back; else 'report' (a reporter's or an operator's picture of the problem)."""
+    if team_id is None or event.status not in _HANDLING_STATES:
+        return PHOTO_REPORT
+    if team_id == event.team_id or team_id in co_handler_team_ids(session, event_id=event.id):
+        return PHOTO_AFTER
+    return PHOTO_REPORT
+
+
+def attach_photo(
+    session: Session,
+    *,
+    event: Event,
+    photo: StoredPhoto,
+    actor: str,
+    stage: str = PHOTO_REPORT,
+) -> Photo:
     """A stored photo becomes the event's, and joins the timeline like any other step."""
+    stage = photo_stage(stage) or PHOTO_REPORT  # the doors check it first; so does the domain
     row = Photo(
         event_id=event.id,
         sha256=photo.sha256,
         media_type=photo.media_type,
         size=photo.size,
         uploaded_by=actor,
+        stage=stage,
     )
     session.add(row)
     session.flush()
@@ -725,6 +766,7 @@ def attach_photo(session: Session, *, event: Event, photo: StoredPhoto, actor: s
         data={
             "photo_id": row.id,
             "sha256": photo.sha256,
+            "stage": stage,
             # The place the camera recorded: kept with the event, never in the stored file.
             **({"gps": photo.gps.to_dict()} if photo.gps else {}),
         },

@@ -39,6 +39,10 @@ ERRORS: dict[str, tuple[str, str]] = {
     "invalid_coordinates": ("坐标无效", "Invalid coordinates"),
     "payload_too_large": ("提交的内容过大", "What was sent is too large"),
     "unsupported_media": ("不支持的文件格式", "Unsupported file type"),
+    "unknown_photo_stage": (
+        "照片阶段“{stage}”无效，应为上报（report）或处置后（after）",
+        "“{stage}” is not a photo stage: report or after",
+    ),
     "data_file_error": ("文件无法读取", "The file cannot be read"),
     "validation_failed": ("边界数据未通过检查", "The boundaries failed the checks"),
     "not_found": ("未找到该记录", "Not found"),

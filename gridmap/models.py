@@ -61,6 +61,10 @@ LAYERS = (
 VERSION_STATUSES = ("draft", "staged", "active", "retired", "discarded")
 PRIORITIES = ("emergency", "key", "routine", "coordination")
 HANDLING_MODES = ("self", "cooperate", "department")
+# When a photo was taken: when the problem was reported, or after handling (处置后照片).
+PHOTO_REPORT = "report"
+PHOTO_AFTER = "after"
+PHOTO_STAGES = (PHOTO_REPORT, PHOTO_AFTER)
 EVENT_STATUSES = (
     "reported",
     "registered",
@@ -547,6 +551,7 @@ class Photo(Base):
     """A photo attached to an event, stored by content hash under gridmap's data dir."""
 
     __tablename__ = "photo"
+    __table_args__ = (CheckConstraint(_in("stage", PHOTO_STAGES), name="ck_photo_stage"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("event.id"), index=True)
@@ -555,6 +560,8 @@ class Photo(Base):
     size: Mapped[int] = mapped_column(Integer)
     uploaded_by: Mapped[str] = mapped_column(String(100))
     uploaded_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    # 'report' or 'after' (PHOTO_STAGES): the event panel shows the two apart.
+    stage: Mapped[str] = mapped_column(String(10), server_default=PHOTO_REPORT)
 
 
 class StreamMessageRow(Base):

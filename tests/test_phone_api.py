@@ -201,3 +201,32 @@ def test_static_files_exist() -> None:
     root = Path(__file__).resolve().parent.parent / "web_map" / "static"
     for name in ("js/phone.js", "js/phone_outbox.js", "js/phone_sw.js", "css/phone.css"):
         assert (root / name).is_file(), name
+
+
+def test_a_photo_without_a_stage_is_after_from_the_handling_team_at_work(
+    app: TestClient,
+) -> None:
+    """The default stage: 'report' until the team started, 'after' from the handling team
+    while the event is in progress or reported back; an explicit stage always wins."""
+    from tests.test_photos import phone_jpeg
+
+    operator = login(app, "county-operator")
+    event = _event_assigned(operator, G_WEST)
+    west = login(app, "west-worker")
+
+    def upload(who: TestClient, query: str = "") -> str:
+        answer = who.post(
+            f"/api/events/{event['id']}/photos{query}",
+            files={"file": ("p.jpg", phone_jpeg(gps=False), "image/jpeg")},
+        )
+        assert answer.status_code == 201, answer.text
+        return str(answer.json()["stage"])
+
+    assert upload(west) == "report"  # assigned, not started: still the problem as found
+    assert west.post(f"/api/events/{event['id']}/actions/start", json={}).status_code == 200
+    assert upload(west) == "after"
+    assert upload(west, "?stage=report") == "report"
+    assert upload(operator) == "report"  # the county operator is not the handling team
+    assert upload(operator, "?stage=after") == "after"
+    stages = [p["stage"] for p in west.get(f"/api/events/{event['id']}/photos").json()["photos"]]
+    assert stages == ["report", "after", "report", "report", "after"]

@@ -261,3 +261,83 @@ def test_both_doors_store_the_clean_copy_and_report_the_camera_gps(
     # What is on disk is the clean copy only.
     for path in stored_files(tmp_path):
         assert metadata_of(path.read_bytes())["exif"] == {}
+
+
+def test_a_photo_has_a_stage_stored_and_answered_and_a_wrong_one_is_refused(
+    client: TestClient, tmp_path: Path
+) -> None:
+    # Photos sent with the report are pictures of the problem.
+    reported = client.post("/api/events", json=ticket("stages", [b64(phone_jpeg())]))
+    assert reported.status_code == 201, reported.text
+    event_id = reported.json()["id"]
+    after = client.post(
+        f"/api/events/{event_id}/photos?stage=after",
+        files={"file": ("after.jpg", phone_jpeg(gps=False), "image/jpeg")},
+    )
+    assert after.status_code == 201, after.text
+    assert after.json()["stage"] == "after"
+    # Without a stage, from no handling team (the unscoped system here): 'report'.
+    plain = client.post(
+        f"/api/events/{event_id}/photos",
+        files={"file": ("more.png", png_with_text(), "image/png")},
+    )
+    assert plain.status_code == 201 and plain.json()["stage"] == "report"
+    listed = client.get(f"/api/events/{event_id}/photos").json()["photos"]
+    assert [p["stage"] for p in listed] == ["report", "after", "report"]
+    # The timeline's photo step says it too.
+    log = client.get(f"/api/events/{event_id}/log").json()["entries"]
+    assert [e["data"]["stage"] for e in log if e["action"] == "photo"] == [
+        "report",
+        "after",
+        "report",
+    ]
+    files_before = stored_files(tmp_path)
+    for wrong in ("before", "AFTER", "report'"):
+        refused = client.post(
+            f"/api/events/{event_id}/photos",
+            params={"stage": wrong, "lang": "en"},
+            files={"file": ("x.jpg", phone_jpeg(), "image/jpeg")},
+        )
+        assert refused.status_code == 422, (wrong, refused.text)
+        error = refused.json()["error"]
+        assert error["code"] == "invalid_input" and error["reason"] == "unknown_photo_stage"
+        assert error["details"]["field"] == "stage"
+        assert wrong in error["text"] and "report or after" in error["text"]
+    assert len(client.get(f"/api/events/{event_id}/photos").json()["photos"]) == 3
+    assert stored_files(tmp_path) == files_before  # nothing stored for a refused stage
+
+
+def test_the_migration_calls_a_photo_after_the_first_start_after(
+    client: TestClient, small_county_db_url: str
+) -> None:
+    """Migration 0019 gives existing photos their stage from the timeline: 'after' when the
+    photo's step follows the event's first `start`, else 'report'."""
+    from sqlalchemy import text
+
+    from gridmap.db import downgrade, make_engine, migrate
+
+    event_id = client.post("/api/events", json=ticket("migrated", [b64(phone_jpeg())])).json()["id"]
+
+    def attach(stage: str) -> None:
+        answer = client.post(
+            f"/api/events/{event_id}/photos?stage={stage}",
+            files={"file": ("p.png", png_with_text(), "image/png")},
+        )
+        assert answer.status_code == 201, answer.text
+
+    attach("after")  # called 'after' when sent, but uploaded before any start: 'report' then
+    for action, body in (("register", {}), ("assign", {"team": f"T-{G1}"}), ("start", {})):
+        answer = client.post(f"/api/events/{event_id}/actions/{action}", json=body)
+        assert answer.status_code == 200, answer.text
+    attach("report")  # after the start: 'after' by the migration's rule
+    downgrade(small_county_db_url, "0019-1")
+    migrate(small_county_db_url)
+    engine = make_engine(small_county_db_url)
+    try:
+        with engine.connect() as conn:
+            stages = conn.execute(
+                text("SELECT stage FROM photo WHERE event_id = :e ORDER BY id"), {"e": event_id}
+            ).scalars()
+            assert list(stages) == ["report", "report", "after"]
+    finally:
+        engine.dispose()
