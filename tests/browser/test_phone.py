@@ -270,14 +270,34 @@ def _operator_event(browser: Any, service: Service) -> int:
             },
         )
         event_id = int(made.json()["id"])
-        for action, body in (("register", {}), ("assign", {"team": f"T-{G1}"})):
-            answer = op.request.post(
-                f"{service.url}/api/events/{event_id}/actions/{action}", headers=csrf, data=body
-            )
-            assert answer.ok, answer.text()
+        _register_and_assign(op, service, csrf, event_id)
         return event_id
     finally:
         op.close()
+
+
+def _register_and_assign(op: Any, service: Service, csrf: dict[str, str], event_id: int) -> None:
+    """The operator registers the event and assigns it to the worker's team."""
+    for action, body in (("register", {}), ("assign", {"team": f"T-{G1}"})):
+        answer = op.request.post(
+            f"{service.url}/api/events/{event_id}/actions/{action}", headers=csrf, data=body
+        )
+        assert answer.ok, answer.text()
+
+
+def _operator_on_command_view(browser: Any, service: Service) -> tuple[Any, Any, dict[str, str]]:
+    """The county operator's own browser on the command view (desktop), logged in, with the
+    CSRF header its API calls need."""
+    op = browser.new_context(viewport={"width": 1600, "height": 900}, locale="zh-CN")
+    login = op.request.post(
+        f"{service.url}/api/auth/login", data={"username": "operator", "password": PASSWORD}
+    )
+    assert login.ok, login.text()
+    page = op.new_page()
+    page.wait_for_function = _poll_from_outside(page)
+    page.goto(f"{service.url}/")
+    page.wait_for_selector("body[data-ready=true]", state="attached", timeout=60_000)
+    return op, page, {"X-CSRF-Token": login.json()["csrf_token"]}
 
 
 def test_a_task_started_and_reported_back_with_an_after_photo(
@@ -314,6 +334,73 @@ def test_a_task_started_and_reported_back_with_an_after_photo(
     page.click(".ph-tab[data-view=today]")
     page.wait_for_selector(".ph-card[data-key=tasks_handled]")
     assert page.inner_text(".ph-card[data-key=tasks_handled] .ph-v") == "1"
+    assert phone.errors == []
+
+
+def test_the_command_view_shows_the_workers_photos_before_and_after_apart(
+    browser: Any, phone: Phone, photo: Path
+) -> None:
+    """Issue #20 item 8: a phone report with a photo, the task reported back with an after
+    photo, and the event's panel on the command view shows one photo in each labelled group."""
+    phone.login()
+    page = phone.page
+    phone.report(photo, "phone before and after")
+    event = wait_for(
+        lambda: [
+            e for e in events_described(phone.service, "phone before and after") if e["photos"]
+        ]
+    )[0]
+    event_id = int(event["id"])
+    op, desk, csrf = _operator_on_command_view(browser, phone.service)
+    try:
+        _register_and_assign(op, phone.service, csrf, event_id)
+        # The worker handles it from the phone: start, then report back with an after photo.
+        page.reload()
+        phone.ready()
+        page.click(".ph-tab[data-view=tasks]")
+        item = f".ph-task[data-id='{event_id}']"
+        page.wait_for_selector(item)
+        page.click(f"{item} button[data-action=start]")
+        page.wait_for_selector(f"{item} form[data-form=report_back]")
+        page.fill(f"{item} textarea.ph-note", "已处置")
+        page.set_input_files(f"{item} input.ph-after", str(photo))
+        page.wait_for_selector(f"{item} .ph-thumbs img")
+        page.click(f"{item} form[data-form=report_back] button[type=submit]")
+        wait_for(
+            lambda: [
+                e
+                for e in events_described(phone.service, "phone before and after")
+                if e["status"] == "reported_back" and e["photos"] == 2
+            ]
+        )
+        with phone.service.sessions() as s:
+            stages = s.scalars(
+                text("SELECT stage FROM photo WHERE event_id = :e ORDER BY id"), {"e": event_id}
+            )
+            assert list(stages) == ["report", "after"]
+        # The operator opens the event's panel (found by its number).
+        desk.fill("#gm-search-input", f"#{event_id}")
+        desk.press("#gm-search-input", "Enter")
+        desk.locator("#gm-search-results .gm-result").first.click()
+        panel = desk.locator(f'#gm-panel .gm-event[data-event-id="{event_id}"]')
+        panel.wait_for(timeout=15_000)
+        panel.locator(".gm-photo-group img").first.wait_for(timeout=10_000)
+        groups = panel.locator(".gm-photo-group")
+        assert groups.count() == 2
+        reported = panel.locator(".gm-photo-group[data-stage=report]")
+        after = panel.locator(".gm-photo-group[data-stage=after]")
+        assert reported.locator("h3").inner_text() == "上报照片"
+        assert after.locator("h3").inner_text() == "处置后照片"
+        assert reported.locator("img").count() == 1
+        assert after.locator("img").count() == 1
+        # Both pictures load (they are the stored copies, served to the operator).
+        desk.wait_for_function(
+            "() => [...document.querySelectorAll('#gm-panel .gm-photo-group img')]"
+            ".every((i) => i.complete && i.naturalWidth > 0)",
+            timeout=10_000,
+        )
+    finally:
+        op.close()
     assert phone.errors == []
 
 

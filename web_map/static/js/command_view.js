@@ -691,15 +691,27 @@
     return h("span", {}, `${fmtTime(dueAt)} · `, node);
   }
 
+  // The worker's photos before and after: two labelled groups, each only when it has one.
+  // A photo without a stage (a plain URL) is a picture of the problem as reported.
+  const PHOTO_STAGES = [
+    ["report", "photos_report"],
+    ["after", "photos_after"],
+  ];
+
   function photoList(photos) {
-    const items = [];
+    const groups = new Map(PHOTO_STAGES.map(([stage]) => [stage, []]));
     for (const ph of photos || []) {
       const url = typeof ph === "string" ? ph : ph && (ph.url || ph.href);
       // Same-origin paths only: no photo may make the wall screen call another host.
       if (typeof url !== "string" || !url.startsWith("/") || url.startsWith("//")) continue;
-      items.push(h("a", { href: url, target: "_blank", rel: "noopener" }, h("img", { src: url, alt: L_("photos"), loading: "lazy" })));
+      const stage = ph && ph.stage === "after" ? "after" : "report";
+      const label = L_(stage === "after" ? "photos_after" : "photos_report");
+      groups.get(stage).push(h("a", { href: url, target: "_blank", rel: "noopener" }, h("img", { src: url, alt: label, loading: "lazy" })));
     }
-    return items.length ? h("div", { className: "gm-photos" }, items) : null;
+    const sections = PHOTO_STAGES.filter(([stage]) => groups.get(stage).length).map(([stage, key]) =>
+      h("section", { className: "gm-photo-group", dataset: { stage } }, h("h3", {}, L_(key)), h("div", { className: "gm-photos" }, groups.get(stage))),
+    );
+    return sections.length ? h("div", { className: "gm-photo-groups" }, sections) : null;
   }
 
   function timeline(entries) {

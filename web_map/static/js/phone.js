@@ -682,7 +682,8 @@
           if (!note.value.trim()) return void note.focus();
           // The after photos first, then the report: the outbox sends in this order.
           for (const p of photos) {
-            await enqueue({ id: GridmapOutbox.newId(), kind: "photo", url: `/api/events/${ev.id}/photos`, blob: p.blob });
+            // Said outright (the server would guess it from the team and the state too).
+            await enqueue({ id: GridmapOutbox.newId(), kind: "photo", url: `/api/events/${ev.id}/photos?stage=after`, blob: p.blob });
           }
           await taskAction(ev, "report_back", { note: note.value.trim() });
           toast(t.done);
