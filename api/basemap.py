@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Response
 
 from api.auth import PrincipalDep
-from api.deps import SessionDep
+from api.deps import ReadSessionDep, SessionDep
 from gridmap import area_scope, basemap, boundaries
 from gridmap.errors import InvalidInput
 
@@ -30,6 +30,7 @@ def get_basemap_tile(
     z: int,
     x: int,
     y: int,
+    read: ReadSessionDep,
     session: SessionDep,
     principal: PrincipalDep,
     r: Annotated[int | None, Query(description="a basemap revision (default: current)")] = None,
@@ -37,14 +38,22 @@ def get_basemap_tile(
 ) -> Response:
     # The basemap is a map of the ground, the same for every viewer (gridmap.basemap).
     del principal
-    current = basemap.revision(session) or 0
+    # Read on the replica when there is one (api/deps.py); a tile made there is kept
+    # through the primary's session. A revision the replica has not replayed yet is read
+    # on the primary.
+    if read.get_bind() is session.get_bind():
+        read = session  # no replica in use: one session, one connection
+    current = basemap.revision(read) or 0
+    if r is not None and r > current and read is not session:
+        read = session
+        current = basemap.revision(read) or 0
     rev = r if r is not None and r == current else current
     etag = f'"b{rev}-{z}-{x}-{y}-{basemap.RECIPE}"'
     headers = {"ETag": etag, "Cache-Control": IMMUTABLE if r == current else REVALIDATE}
     if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
         return Response(status_code=304, headers=headers)
-    data = basemap.tile(session, z=z, x=x, y=y, rev=rev or None)
-    session.commit()  # a tile made here is kept in the shared store
+    data = basemap.tile(read, z=z, x=x, y=y, rev=rev or None, store_session=session)
+    session.commit()  # a tile made here is kept in the shared store, on the primary
     return Response(content=data, media_type=MVT, headers=headers)
 
 

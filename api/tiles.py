@@ -7,10 +7,11 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, Response
+from sqlalchemy.orm import Session
 
 from api.auth import PrincipalDep
 from api.context import AppContext
-from api.deps import SessionDep
+from api.deps import ReadSessionDep, SessionDep
 from api.listener import StreamListener
 from gridmap import area_scope, boundaries, features, tiles
 from gridmap.db import make_engine
@@ -32,11 +33,32 @@ VARY = "Cookie, Authorization"
 WORLD = [-180.0, -85.0511, 180.0, 85.0511]
 
 
-def _active(session: SessionDep) -> int:
+def _active(session: Session) -> int:
     active = boundaries.active_version(session)
     if active is None:
         raise NotFound("no boundary version is active yet")
     return active.id
+
+
+def _published_on(read: Session, primary: Session, version: int | None) -> tuple[Session, int]:
+    """The session to read a version's tiles in, and the version (default: the active one).
+
+    `read` may be the read replica's (api/deps.py): a version published on the primary
+    and not yet replayed there is read on the primary instead of answered 404. Without
+    ?v= the replica's active version is answered, as stale as its lag (bounded).
+    """
+    if read.get_bind() is primary.get_bind():
+        # No replica in use: one session, one connection, reading and keeping alike.
+        read = primary
+    resolved = version if version is not None else _active(read)
+    try:
+        tiles.require_published(read, version_id=resolved)
+    except NotFound:
+        if read is primary:
+            raise
+        tiles.require_published(primary, version_id=resolved)
+        return primary, resolved
+    return read, resolved
 
 
 @router.get(
@@ -50,6 +72,7 @@ def get_tile(
     z: int,
     x: int,
     y: int,
+    read: ReadSessionDep,
     session: SessionDep,
     principal: PrincipalDep,
     v: Annotated[
@@ -59,10 +82,11 @@ def get_tile(
 ) -> Response:
     tiles.check_layer(layer)
     tiles.check_tile(z, x, y)
-    version = v if v is not None else _active(session)
-    tiles.require_published(session, version_id=version)
-    scope = area_scope.scope_for(session, jurisdiction=principal.jurisdiction, version_id=version)
-    shared = tiles.tile_scope(session, scope=scope, version_id=version)
+    # Read on the replica when there is one; a tile made on a miss is kept through the
+    # primary's session (a standby cannot be written), which opens no connection otherwise.
+    read, version = _published_on(read, session, v)
+    scope = area_scope.scope_for(read, jurisdiction=principal.jurisdiction, version_id=version)
+    shared = tiles.tile_scope(read, scope=scope, version_id=version)
     etag = f'"v{version}-{shared.key}-{layer}-{z}-{x}-{y}-{tiles.RECIPE}"'
     # Even a county-wide user's tile is private: a shared cache that ignored `Vary` would
     # otherwise hand it to a township user asking for the same address.
@@ -73,8 +97,10 @@ def get_tile(
     headers = {"ETag": etag, "Cache-Control": cache_control, "Vary": VARY}
     if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
         return Response(status_code=304, headers=headers)
-    data = tiles.tile(session, layer=layer, z=z, x=x, y=y, version_id=version, scope=scope)
-    session.commit()  # a tile made here is kept in the shared store
+    data = tiles.tile(
+        read, layer=layer, z=z, x=x, y=y, version_id=version, scope=scope, store_session=session
+    )
+    session.commit()  # a tile made here is kept in the shared store, on the primary
     return Response(content=data, media_type=MVT, headers=headers)
 
 
@@ -82,13 +108,13 @@ def get_tile(
 def tilejson(
     layer: str,
     request: Request,
+    read: ReadSessionDep,
     session: SessionDep,
     v: Annotated[int | None, Query(description="a published boundary version")] = None,
 ) -> Response:
     tiles.check_layer(layer)
-    version = v if v is not None else _active(session)
-    tiles.require_published(session, version_id=version)
-    bounds = features.layer_extent(session, layer=layer, version_id=version)
+    read, version = _published_on(read, session, v)
+    bounds = features.layer_extent(read, layer=layer, version_id=version)
     base = str(request.base_url).rstrip("/")
     minzoom = tiles.MIN_ZOOM[layer]
     maxzoom = max(minzoom, tiles.MAX_NATIVE_ZOOM)

@@ -313,14 +313,19 @@ def tile(
     rev: int | None = None,
     cache: _Cache | None = CACHE,
     store: bool = True,
+    store_session: Session | None = None,
 ) -> bytes:
     """The basemap tile z/x/y of revision `rev` (default: current): from the process
-    cache, else `basemap_tile`, else made (and kept in both; the caller commits)."""
+    cache, else `basemap_tile`, else made (and kept in both; the caller commits).
+    `session` may be a read replica's: then a tile made is kept through `store_session`,
+    the primary's (default: `session`)."""
     check_tile(z, x, y)
     current = rev if rev is not None else revision(session)
     if current is None:
         return b""
-    database = session.get_bind().engine.url.render_as_string(hide_password=True)
+    keeper = store_session if store_session is not None else session
+    # The database the tile is kept in: a replica's copy of it holds the same tiles.
+    database = keeper.get_bind().engine.url.render_as_string(hide_password=True)
     key = (database, current, z, x, y)
     if cache is not None and (hit := cache.get(key)) is not None:
         return hit
@@ -339,7 +344,7 @@ def tile(
         start = time.perf_counter()
         data = render_tile(session, z=z, x=x, y=y)
         if use_store and data:
-            _store(session, current, z, x, y, data, (time.perf_counter() - start) * 1000)
+            _store(keeper, current, z, x, y, data, (time.perf_counter() - start) * 1000)
     if cache is not None:
         cache.put(key, data)
     return data

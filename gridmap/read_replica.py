@@ -1,11 +1,12 @@
 """A hot standby that serves reads which may be a little stale (GRIDMAP_READ_DATABASE_URL).
 
-OGC features, search and statistics read there when it is set; everything else (writes,
-an event's own page, drafts, tiles, whose misses are stored in the shared tile store)
-stays on the primary. The bound on staleness is the standby's replay lag: checked at most
-once a second per worker, and over `max_lag_s` (or unreachable) the reads go to the
-primary until it is back under. A browser that wrote lately reads from the primary
-(api/deps.py), so a user sees what they just did.
+OGC features, search, statistics and vector tiles read there when it is set (a tile
+made on a miss is kept through the primary: `tiles.tile(store_session=...)`); everything
+else (writes, an event's own page, drafts) stays on the primary. The bound on staleness
+is the standby's replay lag: checked at most once a second per worker, and over
+`max_lag_s` (or unreachable) the reads go to the primary until it is back under. A
+browser that wrote lately reads from the primary (api/deps.py), so a user sees what they
+just did.
 """
 
 from __future__ import annotations

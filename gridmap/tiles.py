@@ -370,22 +370,27 @@ def tile(
     scope: AreaScope = EVERYWHERE,
     cache: TileCache | None = CACHE,
     store: bool = True,
+    store_session: Session | None = None,
 ) -> bytes:
     """The encoded MVT of one layer of a published version, as far as `scope` reaches
     (b"" when nothing is shown).
 
     Read through the in-process `cache`, then (with `store`, up to `STORE_MAX_ZOOM`) the
     shared `tile_store`; a tile made here is written to both. Writing to the store is
-    flushed in the caller's transaction, which the caller commits (without waiting for
-    the disk: see `store_tile`).
+    flushed in `store_session`'s transaction (default: `session`), which the caller
+    commits (without waiting for the disk: see `store_tile`). `session` may be a read
+    replica's, which cannot be written: then `store_session` is the primary's.
     """
     check_layer(layer)
     check_tile(z, x, y)
     require_published(session, version_id=version_id, cache=cache)
     if not shown(layer, z):
         return b""
+    keeper = store_session if store_session is not None else session
     scope = tile_scope(session, scope=scope, version_id=version_id, cache=cache)
-    key = TileKey(_database(session), version_id, layer, z, x, y, scope.key)
+    # Keyed by the database the tile is kept in: a replica is a copy of it, so a tile read
+    # there and one read on the primary are the same tile, cached once.
+    key = TileKey(_database(keeper), version_id, layer, z, x, y, scope.key)
     if cache is not None:
         hit = cache.get(key)
         if hit is not None:
@@ -404,7 +409,7 @@ def tile(
         # An empty tile is not worth a write: making it again is one index probe.
         if use_store and encoded:
             store_tile(
-                session,
+                keeper,
                 layer=layer,
                 z=z,
                 x=x,

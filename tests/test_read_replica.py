@@ -1,5 +1,6 @@
-"""GRIDMAP_READ_DATABASE_URL: search, OGC features and statistics read from a hot standby
-while its lag is under the bound; a browser that just wrote reads from the primary."""
+"""GRIDMAP_READ_DATABASE_URL: search, OGC features, statistics and vector tiles read from
+a hot standby while its lag is under the bound; a browser that just wrote reads from the
+primary; a tile made on the standby is kept in the primary's tile store."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ import httpx
 import psycopg
 import pytest
 
-from gridmap.db import libpq_conninfo
+from gridmap import boundaries, publishing, tiles
+from gridmap.boundaries import AreaRow
+from gridmap.db import libpq_conninfo, make_engine, session_factory
 from gridmap.read_replica import ReadReplica
 from tests import factories as f
 from tests.conftest import TEST_HOME
 from tests.replicas import Pair, primary_and_standby
 from tests.servers import running_service
+from tests.test_tiles import tile_xy
 
 
 @pytest.fixture
@@ -94,6 +98,111 @@ def test_reads_come_from_the_replica_and_a_writer_reads_its_own_writes(pair: Pai
             replay(pair, paused=False)
         deadline = time.monotonic() + 10
         while not found(reader, event_id):
+            assert time.monotonic() < deadline, "the replica did not catch up in 10 s"
+            time.sleep(0.1)
+
+
+def publish_moved_g1(url: str) -> int:
+    """Publish, on the primary, a second version of the small county with G1 shrunk (the
+    domain's publish core: activate, re-route, announce); its id."""
+    engine = make_engine(url, pool_size=1)
+    try:
+        with session_factory(engine)() as session:
+            draft = boundaries.create_version(
+                session, name="move G1", created_by="planner", county_code=f.COUNTY
+            )
+            g1 = next(r for r in f.area_rows() if r.code == f.G1)
+            moved = AreaRow(
+                g1.county_code,
+                "grid",
+                g1.code,
+                g1.name,
+                g1.geom.buffer(-0.001),
+                g1.parent_code,
+                households=41,
+            )
+            boundaries.stage_areas(session, version_id=draft.id, rows=[moved])
+            published = publishing.publish_version(
+                session, version_id=draft.id, actor="planner"
+            ).version_id
+            session.commit()
+            return published
+    finally:
+        engine.dispose()
+
+
+def stored_on_primary(pair: Pair, version: int, layer: str, z: int, x: int, y: int) -> bool:
+    with psycopg.connect(libpq_conninfo(pair.primary_url), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT 1 FROM tile_store WHERE version_id = %s AND recipe = %s AND scope = 'all' "
+            "AND layer = %s AND z = %s AND x = %s AND y = %s",
+            (version, tiles.RECIPE, layer, z, x, y),
+        ).fetchone()
+    return row is not None
+
+
+def tile_version(http: httpx.Client, path: str, **params: int) -> int:
+    """The boundary version a tile answer is of (its ETag: `"v{version}-..."`)."""
+    response = http.get(path, params=params)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/vnd.mapbox-vector-tile"
+    return int(response.headers["etag"].strip('"').split("-")[0][1:])
+
+
+def test_tiles_are_read_from_the_replica_and_a_miss_is_kept_on_the_primary(pair: Pair) -> None:
+    env = {
+        "GRIDMAP_READ_DATABASE_URL": pair.standby_url,
+        "GRIDMAP_READ_MAX_LAG_SECONDS": "3600",
+        "GRIDMAP_OVERDUE_CHECK_SECONDS": "0",
+    }
+    z = 14
+    x, y = tile_xy(*f.SmallCounty.grid_center(f.G1), z)
+    path = f"/tiles/grid/{z}/{x}/{y}.pbf"
+    home = pair.primary.home.parent / "service"
+    with (
+        running_service(pair.primary_url, home, env=env) as base,
+        httpx.Client(base_url=base, timeout=30) as reader,
+    ):
+        replayed_a_write(pair)
+        time.sleep(1.1)  # the replica's lag is looked at once a second
+        assert reader.get("/health").json()["read_database"]["in_use"] is True
+        with psycopg.connect(libpq_conninfo(pair.primary_url), autocommit=True) as conn:
+            row = conn.execute("SELECT id FROM boundary_version WHERE status = 'active'")
+            (first,) = row.fetchone() or (None,)
+        assert isinstance(first, int)
+        # A miss read on the replica (a standby takes no writes) is kept in the primary's
+        # store, for every worker and node.
+        assert not stored_on_primary(pair, first, "grid", z, x, y)
+        assert tile_version(reader, path) == first
+        assert stored_on_primary(pair, first, "grid", z, x, y)
+
+        replay(pair, paused=True)
+        try:
+            second = publish_moved_g1(pair.primary_url)
+            assert second != first
+            # The replica has not replayed the publication: a reader's tile, and its
+            # TileJSON, are still of the version active there.
+            assert tile_version(reader, path) == first
+            assert reader.get("/tiles/grid.json").json()["gridmap_version"] == first
+            # A version asked by id that the replica does not have yet is read on the
+            # primary, not answered 404.
+            assert tile_version(reader, path, v=second) == second
+            asked = reader.get("/tiles/grid.json", params={"v": second})
+            assert asked.status_code == 200, asked.text
+            assert asked.json()["gridmap_version"] == second
+            # A browser that wrote lately reads from the primary: the new version.
+            with httpx.Client(
+                base_url=base, timeout=30, cookies={"gridmap_wrote": str(time.time())}
+            ) as writer:
+                assert tile_version(writer, path) == second
+            # A version that exists nowhere is still not found.
+            assert reader.get(path, params={"v": second + 100}).status_code == 404
+            # The basemap's tiles read there too (none imported here: an empty tile).
+            assert reader.get(f"/tiles/basemap/{z}/{x}/{y}.pbf").status_code == 200
+        finally:
+            replay(pair, paused=False)
+        deadline = time.monotonic() + 10
+        while tile_version(reader, path) != second:
             assert time.monotonic() < deadline, "the replica did not catch up in 10 s"
             time.sleep(0.1)
 
