@@ -15,8 +15,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from PIL import ExifTags, Image, TiffImagePlugin
+from sqlalchemy import text
 
 from api.app import create_app
+from gridmap.db import downgrade, make_engine, migrate
 from gridmap.errors import PayloadTooLarge, UnsupportedMedia
 from gridmap.photos import clean_photo
 from gridmap.settings import Settings
@@ -312,10 +314,6 @@ def test_the_migration_calls_a_photo_after_the_first_start_after(
 ) -> None:
     """Migration 0019 gives existing photos their stage from the timeline: 'after' when the
     photo's step follows the event's first `start`, else 'report'."""
-    from sqlalchemy import text
-
-    from gridmap.db import downgrade, make_engine, migrate
-
     event_id = client.post("/api/events", json=ticket("migrated", [b64(phone_jpeg())])).json()["id"]
 
     def attach(stage: str) -> None:
