@@ -16,13 +16,20 @@ from sqlalchemy.orm import Session
 
 from api.auth import PrincipalDep, audit_write
 from api.deps import SessionDep
-from gridmap import account_scope, audit, boundaries
-from gridmap import auth as accounts
-from gridmap.area_scope import AreaScope
+from gridmap.access import (
+    INTEGRATION,
+    TOKEN_ROLES,
+    AreaScope,
+    Principal,
+    account_scope,
+    accounts,
+    audit,
+    check_token_role,
+)
+from gridmap.boundaries import versions as boundaries
 from gridmap.errors import InvalidInput, PermissionDenied
-from gridmap.event_input import ZonedTime
+from gridmap.events import ZonedTime
 from gridmap.models import ApiToken, AppUser, AuditLog, Team
-from gridmap.permissions import INTEGRATION, TOKEN_ROLES, Principal, check_token_role
 
 router = APIRouter(prefix="/api", tags=["administration"])
 
@@ -107,7 +114,7 @@ def _audit_json(entry: AuditLog) -> dict[str, Any]:
     }
 
 
-# --- what a caller's areas hold (the rule: gridmap/account_scope.py) -------------------
+# --- what a caller's areas hold (the rule: gridmap/access/account_scope.py) -------------------
 
 
 def _scope(session: Session, principal: Principal) -> AreaScope:

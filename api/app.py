@@ -40,14 +40,13 @@ from api.listener import StreamListener
 from api.read_your_writes import MarkWrites
 from api.security_headers import SecurityHeaders
 from gridmap import __version__
+from gridmap.access import TokenGate
 from gridmap.db import check_database, make_engine, resolve_database_url, session_factory
-from gridmap.ingest_batcher import IngestBatcher
+from gridmap.events import IngestBatcher, start_overdue_watch
 from gridmap.notify import start_stream_retention
-from gridmap.overdue_watch import start_overdue_watch
 from gridmap.read_replica import ReadReplica
 from gridmap.routing import Router
 from gridmap.settings import Settings
-from gridmap.token_gate import TokenGate
 
 log = logging.getLogger("gridmap.api")
 

@@ -3,7 +3,7 @@ role × action table.
 
 `enforce` runs before every API route (an app-wide dependency): it finds the route's
 action in `route_action`, resolves the caller (bearer token or session cookie), checks the
-CSRF token on state-changing cookie requests, checks `gridmap.permissions.allowed`, and
+CSRF token on state-changing cookie requests, checks `gridmap.access.permissions.allowed`, and
 puts the `Principal` on `request.state.principal`. A route without an action is refused
 (deny by default) unless it is in `PUBLIC_ROUTES`.
 """
@@ -25,13 +25,19 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.context import AppContext
 from api.deps import ContextDep, SessionDep
-from gridmap import audit
-from gridmap import auth as accounts
+from gridmap.access import (
+    GRID_WORKER,
+    SYSTEM,
+    TEAM_MEMBER,
+    WORKFLOW_ACTIONS,
+    Principal,
+    accounts,
+    audit,
+)
 from gridmap.db import translate_errors
 from gridmap.errors import AuthenticationRequired, InvalidInput, NotFound, PermissionDenied
-from gridmap.event_input import load_json
+from gridmap.events import load_json
 from gridmap.models import AppUser, Event
-from gridmap.permissions import GRID_WORKER, SYSTEM, TEAM_MEMBER, WORKFLOW_ACTIONS, Principal
 from gridmap.settings import Network, trusted_networks
 
 router = APIRouter(tags=["auth"])
@@ -60,7 +66,7 @@ PUBLIC_ROUTES: frozenset[tuple[str, str]] = frozenset(
 # The HTML pages: an anonymous browser is sent to the login page rather than told 401.
 PAGES = frozenset({"/", "/editor", "/stats", "/m"})
 
-# (method, path template) → action in gridmap.permissions.ACTIONS.
+# (method, path template) → action in gridmap.access.permissions.ACTIONS.
 ROUTE_ACTIONS: dict[tuple[str, str], str] = {
     ("GET", "/"): "map.view",
     # The grid worker's phone (api/phone.py).

@@ -9,7 +9,9 @@ from fastapi import APIRouter, Header, Query, Response
 
 from api.auth import PrincipalDep
 from api.deps import ReadSessionDep, SessionDep
-from gridmap import area_scope, basemap, boundaries
+from gridmap.access import scope as area_scope
+from gridmap.boundaries import basemap
+from gridmap.boundaries import versions as boundaries
 from gridmap.errors import InvalidInput
 
 router = APIRouter(tags=["basemap"])
@@ -36,7 +38,7 @@ def get_basemap_tile(
     r: Annotated[int | None, Query(description="a basemap revision (default: current)")] = None,
     if_none_match: Annotated[str | None, Header()] = None,
 ) -> Response:
-    # The basemap is a map of the ground, the same for every viewer (gridmap.basemap).
+    # The basemap is a map of the ground, the same for every viewer (gridmap.boundaries.basemap).
     del principal
     # Read on the replica when there is one (api/deps.py); a tile made there is kept
     # through the primary's session. A revision the replica has not replayed yet is read

@@ -8,10 +8,10 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from gridmap.ingest_batcher import IngestBatcher
+from gridmap.access import TokenGate
+from gridmap.events import IngestBatcher
 from gridmap.read_replica import ReadReplica
 from gridmap.settings import Settings
-from gridmap.token_gate import TokenGate
 
 
 @dataclass
@@ -20,7 +20,7 @@ class AppContext:
     engine: Engine
     sessions: sessionmaker[Session]
     database_url: str
-    # gridmap.routing.Router once boundaries are loaded (None: no active version yet).
+    # gridmap.routing.router.Router once boundaries are loaded (None: no active version yet).
     router: Any = None
     # Takes concurrent ingests in together (started in the lifespan; None in a bare context).
     ingest_batcher: IngestBatcher | None = None

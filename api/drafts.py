@@ -27,12 +27,12 @@ from geodata.gridgen import generate_grids, grid_attributes
 from geodata.normalize import normalise
 from geodata.publish_check import publish_validator
 from geodata.readers import read_layer
-from gridmap import area_scope, boundaries, boundary_access, drafts
-from gridmap.boundaries import AreaRow
-from gridmap.editing import Grid, as_multipolygon
+from gridmap.access import EVERYWHERE, Jurisdiction, Principal, boundary_access
+from gridmap.access import scope as area_scope
+from gridmap.boundaries import AreaRow, Grid, as_multipolygon, drafts
+from gridmap.boundaries import versions as boundaries
 from gridmap.errors import GridmapError, InvalidInput, hide_path
 from gridmap.models import BoundaryVersion
-from gridmap.permissions import EVERYWHERE, Jurisdiction, Principal
 from gridmap.settings import Settings
 
 router = APIRouter(prefix="/api", tags=["boundary editor"])

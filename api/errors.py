@@ -138,7 +138,7 @@ def unexpected_error_response(request: Request, exc: Exception) -> JSONResponse:
 def data_error_response(request: Request, exc: Exception) -> JSONResponse:
     """A value the database refused (a NUL character, a number out of range) is the
     sender's bad input, not the server's failure: 422 with the driver's one-line reason.
-    Checks that name the field come first (`gridmap.event_input`); this is the net under
+    Checks that name the field come first (`gridmap.events.input`); this is the net under
     every path that has none."""
     orig = getattr(exc, "orig", None) or exc
     diag = getattr(orig, "diag", None)

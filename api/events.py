@@ -1,7 +1,7 @@
 """HTTP doors to events: ingest, list, workflow actions, photos, timeline, categories
 (statistics: api/stats.py).
 
-Routes parse, call `gridmap.events`, commit, and only then answer: an acknowledged event
+Routes parse, call `gridmap.events.lifecycle`, commit, and only then answer: an acknowledged event
 is a committed one.
 """
 
@@ -30,35 +30,35 @@ from api.auth import (
 from api.context import AppContext
 from api.deps import ContextDep, SessionDep
 from api.errors import request_language
-from gridmap import event_queries, ingest, messages
-from gridmap import events as ev
-from gridmap import workflow as wf
-from gridmap.audit import record as record_audit
-from gridmap.categories import list_categories
+from gridmap import messages
+from gridmap.access import Jurisdiction
+from gridmap.access import record as record_audit
 from gridmap.db import translate_errors
 from gridmap.errors import InvalidInput, NotFound, PayloadTooLarge
-from gridmap.event_input import (
+from gridmap.events import (
+    MAX_PHOTOS_PER_EVENT,
+    CleanPhoto,
     Coordinate,
     EventInput,
     EventPolicy,
+    IngestAudit,
     ZonedTime,
-    check_event_input,
-    mask_name,
-    mask_phone,
-)
-from gridmap.ingest import IngestAudit
-from gridmap.models import PHOTO_REPORT, PHOTO_STAGES, AppUser, Event, Photo, Team
-from gridmap.permissions import Jurisdiction
-from gridmap.photos import (
-    MAX_PHOTOS_PER_EVENT,
-    CleanPhoto,
     base64_length,
+    check_event_input,
     clean_photo,
     decode_photo,
+    ingest,
+    list_categories,
+    mask_name,
+    mask_phone,
     store_photo,
     stored_photo_file,
+    team_candidates,
 )
-from gridmap.team_picker import team_candidates
+from gridmap.events import lifecycle as ev
+from gridmap.events import queries as event_queries
+from gridmap.events import workflow as wf
+from gridmap.models import PHOTO_REPORT, PHOTO_STAGES, AppUser, Event, Photo, Team
 
 router = APIRouter(prefix="/api", tags=["events"])
 

@@ -30,6 +30,7 @@ import orjson
 import psycopg
 from psycopg.rows import dict_row
 
+from gridmap.access import Jurisdiction
 from gridmap.db import libpq_conninfo
 from gridmap.notify import (
     ANNOUNCE_LOCK,
@@ -41,7 +42,6 @@ from gridmap.notify import (
     StreamMessage,
     visible_to,
 )
-from gridmap.permissions import Jurisdiction
 
 log = logging.getLogger("gridmap.stream")
 

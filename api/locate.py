@@ -13,11 +13,10 @@ from fastapi.concurrency import run_in_threadpool
 
 from api.auth import PrincipalDep
 from api.deps import ContextDep
-from gridmap import area_scope
-from gridmap.area_scope import AreaScope
+from gridmap.access import AreaScope, Principal
+from gridmap.access import scope as area_scope
 from gridmap.errors import InvalidInput, NotFound, PayloadTooLarge, PermissionDenied
-from gridmap.event_input import ZonedTime, load_json
-from gridmap.permissions import Principal
+from gridmap.events import ZonedTime, load_json
 from gridmap.routing import Router
 
 router = APIRouter(prefix="/api", tags=["routing"])

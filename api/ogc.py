@@ -1,6 +1,6 @@
 """OGC API – Features (Part 1 core + GeoJSON) over the active boundary version's layers,
 so QGIS and GDAL's OAPIF driver read gridmap's layers directly; each caller gets only the
-areas of its jurisdiction (gridmap.area_scope), filtered in the query."""
+areas of its jurisdiction (gridmap.access.scope), filtered in the query."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ from fastapi.responses import JSONResponse
 
 from api.auth import PrincipalDep
 from api.deps import ReadSessionDep as SessionDep  # may read from the replica
-from gridmap import area_scope, boundaries, features
-from gridmap.area_scope import AreaScope
+from gridmap.access import AreaScope
+from gridmap.access import scope as area_scope
+from gridmap.boundaries import features
+from gridmap.boundaries import versions as boundaries
 from gridmap.errors import NotFound
 from gridmap.models import LAYERS
 

@@ -14,10 +14,12 @@ from starlette.routing import Route
 from api.auth import PrincipalDep, route_action
 from api.context import AppContext
 from api.deps import ContextDep, SessionDep
-from gridmap import area_scope, boundaries, features
+from gridmap.access import WORKFLOW_ACTIONS, Principal
+from gridmap.access import scope as area_scope
+from gridmap.boundaries import features
+from gridmap.boundaries import versions as boundaries
 from gridmap.errors import NotFound
 from gridmap.models import BoundaryVersion
-from gridmap.permissions import WORKFLOW_ACTIONS, Principal
 from web_map.assets import static_file, vendor_missing
 from web_map.command_view import build_command_view
 from web_map.editor import build_editor

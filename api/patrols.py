@@ -17,10 +17,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import PrincipalDep, audit_write
 from api.deps import ContextDep, SessionDep
 from gridmap import patrols, visits
+from gridmap.access import Principal
 from gridmap.errors import InvalidInput
-from gridmap.event_input import ZonedTime
+from gridmap.events import ZonedTime
 from gridmap.patrols import Chain, Fix
-from gridmap.permissions import Principal
 
 router = APIRouter(prefix="/api", tags=["patrols"])
 

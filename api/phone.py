@@ -17,7 +17,9 @@ from fastapi.responses import FileResponse, HTMLResponse, Response
 from api.auth import PrincipalDep
 from api.deps import ContextDep, SessionDep
 from api.events import event_out
-from gridmap import area_scope, boundaries, patrols, phone_grid, visits
+from gridmap import patrols, phone_grid, visits
+from gridmap.access import scope as area_scope
+from gridmap.boundaries import versions as boundaries
 from gridmap.errors import NotFound
 from web_map.assets import STATIC_DIR
 from web_map.phone_page import build_phone_page, manifest

@@ -14,9 +14,8 @@ from fastapi import APIRouter, Query, Request
 
 from api.auth import PrincipalDep, audit_write, check_event_scope
 from api.deps import SessionDep
-from gridmap import events as ev
-from gridmap import queues
-from gridmap.event_input import ZonedTime
+from gridmap.events import ZonedTime, queues
+from gridmap.events import lifecycle as ev
 from gridmap.models import Event
 
 router = APIRouter(prefix="/api", tags=["queues"])

@@ -29,10 +29,10 @@ from sqlalchemy.orm import Session
 from api.auth import PrincipalDep
 from api.deps import SessionDep
 from api.stats import _weekly
-from gridmap import stats
+from gridmap.access import Jurisdiction, Principal
 from gridmap.errors import InvalidInput, NotFound
+from gridmap.events import stats
 from gridmap.periodic import PeriodicJob, take_turn
-from gridmap.permissions import Jurisdiction, Principal
 
 log = logging.getLogger("gridmap.reports")
 router = APIRouter(prefix="/api", tags=["assessment"])

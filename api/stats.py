@@ -1,5 +1,5 @@
 """HTTP doors to the assessment (考核): figures, the daily series, the events behind a
-figure, and the definitions. Every figure is `gridmap.stats`'s, scoped to the caller."""
+figure, and the definitions. Every figure is `gridmap.events.stats`'s, scoped to the caller."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ from starlette.background import BackgroundTask
 from api.auth import PrincipalDep
 from api.deps import ContextDep
 from api.deps import ReadSessionDep as SessionDep  # may read from the replica
-from gridmap import ledgers, stats
-from gridmap import workflow as wf
+from gridmap.access import Principal
 from gridmap.errors import InvalidInput
+from gridmap.events import ledgers, stats
+from gridmap.events import workflow as wf
 from gridmap.models import Event, Team
-from gridmap.permissions import Principal
 from web_map.i18n import labels, stats_labels
 from web_map.stats_page import build_stats_page, build_weekly_report
 

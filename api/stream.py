@@ -16,15 +16,15 @@ from api.auth import SESSION_COOKIE
 from api.context import AppContext
 from api.deps import ContextDep
 from api.listener import LiveMessage, StreamListener, format_message
+from gridmap.access import Jurisdiction, Principal
 from gridmap.errors import DatabaseUnavailable, GridmapError, InvalidInput
 from gridmap.notify import HIGHEST_ID_SQL, StreamMessage, messages_after
-from gridmap.permissions import Jurisdiction, Principal
 
 router = APIRouter(tags=["stream"])
 
 HEARTBEAT_SECONDS = 15.0
 # How often an open stream asks whether its credential is still good (one coalesced query
-# per worker for all its streams, `gridmap.token_gate`).
+# per worker for all its streams, `gridmap.access.token_gate`).
 CREDENTIAL_CHECK_SECONDS = 2.0
 RETRY_MS = 2000
 REPLAY_PAGE = 1000

@@ -13,7 +13,9 @@ from api.auth import PrincipalDep
 from api.context import AppContext
 from api.deps import ReadSessionDep, SessionDep
 from api.listener import StreamListener
-from gridmap import area_scope, boundaries, features, tiles
+from gridmap.access import scope as area_scope
+from gridmap.boundaries import features, tiles
+from gridmap.boundaries import versions as boundaries
 from gridmap.db import make_engine
 from gridmap.errors import NotFound
 

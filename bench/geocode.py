@@ -14,7 +14,7 @@ with its true point:
 - traditional: the full address in traditional characters;
 - numerals: the house number in Chinese numerals (十二号).
 
-Then geocodes every one with `gridmap.geocode` (the register loaded once, in memory), and
+Then geocodes every one with `gridmap.routing.geocode` (the register loaded once, in memory), and
 in the same run with the obvious alternative, an exact look-up of the written text in the
 register (after removing the prefixes a caller adds). Prints, per form and in total, the
 share auto-placed (confidence ≥ AUTO_PLACE_CONFIDENCE), the share of those within 50 m of
@@ -40,9 +40,9 @@ from sqlalchemy import text
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from gridmap import geocode
 from gridmap.db import make_engine, session_factory
-from gridmap.geocode import AUTO_PLACE_CONFIDENCE, Entry, Gazetteer
+from gridmap.routing import geocode
+from gridmap.routing.geocode import AUTO_PLACE_CONFIDENCE, Entry, Gazetteer
 
 PREFIX = "山西省晋城市高平市"
 LOOK_ALIKES = {
@@ -234,7 +234,7 @@ def main() -> None:
         return grid_codes[int(hit[0])] if len(hit) else None
 
     cases = labelled(gaz, args.n, args.seed)
-    # gridmap.geocode
+    # gridmap.routing.geocode
     started = time.perf_counter()
     answers = [geocode.geocode_with(gaz, t) for _, t, _, _ in cases]
     geocode_s = time.perf_counter() - started

@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from geodata.history import load_history
 from gridmap.db import make_engine, session_factory
-from gridmap.routing import Router
+from gridmap.routing.router import Router
 from gridmap.settings import Settings
 
 

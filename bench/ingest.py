@@ -43,7 +43,7 @@ from sqlalchemy.orm import Session
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gridmap.auth import create_token  # noqa: E402
+from gridmap.access.accounts import create_token  # noqa: E402
 from gridmap.db import make_engine, migrate  # noqa: E402
 from gridmap.embedded_db import EmbeddedCluster  # noqa: E402
 from gridmap.notify import STREAM_CHANNEL, announce  # noqa: E402

@@ -1,5 +1,5 @@
 """Benchmark: a township operator's OGC grid layer on the 200,000-grid megacity, filtered
-inside the query (gridmap.features with an AreaScope) against the obvious alternative,
+inside the query (gridmap.boundaries.features with an AreaScope) against the obvious alternative,
 fetching the whole layer and keeping the rows in scope in Python, in the same run.
 
 Also: computing the township's scope once (the recursive query; later calls hit the
@@ -29,10 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from megacity_db import DEFAULT_GRIDS, TOWNSHIP, megacity_database_url
 from tiles import machine
 
-from gridmap import area_scope, boundaries, features
-from gridmap.area_scope import EVERYWHERE, AreaScope
+from gridmap.access import scope as area_scope
+from gridmap.access.permissions import Jurisdiction
+from gridmap.access.scope import EVERYWHERE, AreaScope
+from gridmap.boundaries import features
+from gridmap.boundaries import versions as boundaries
 from gridmap.db import make_engine, session_factory
-from gridmap.permissions import Jurisdiction
 
 
 def timed(fn: Callable[[], int], repeat: int) -> tuple[list[float], int]:

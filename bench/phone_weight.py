@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy.orm import Session  # noqa: E402
 
-from gridmap.auth import create_user  # noqa: E402
+from gridmap.access.accounts import create_user  # noqa: E402
 from gridmap.db import make_engine, migrate  # noqa: E402
 from gridmap.embedded_db import EmbeddedCluster  # noqa: E402
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, _serve  # noqa: E402

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from megacity import make_megacity  # noqa: E402
 
-from gridmap.spatial_index import PolygonIndex  # noqa: E402
+from gridmap.routing.spatial_index import PolygonIndex  # noqa: E402
 
 NO_ID = np.iinfo(np.int64).max
 
@@ -357,7 +357,7 @@ def run_gaoping(args: argparse.Namespace, cluster_url: str) -> tuple[Result | No
     try:
         from geodata.demo import load_gaoping
         from gridmap.db import make_engine, migrate, session_factory
-        from gridmap.routing import Router
+        from gridmap.routing.router import Router
         from gridmap.settings import Settings
     except ImportError as exc:
         print(f"\n== Gaoping: skipped, the demo loader is not available ({exc}) ==")

@@ -35,10 +35,12 @@ from megacity import COUNTY_CODE
 from megacity_db import DEFAULT_GRIDS, TOWNSHIP, megacity_database_url
 from tiles import machine
 
-from gridmap import area_scope, boundaries, search
-from gridmap.area_scope import AreaScope
+from gridmap import search
+from gridmap.access import scope as area_scope
+from gridmap.access.permissions import EVERYWHERE, Jurisdiction
+from gridmap.access.scope import AreaScope
+from gridmap.boundaries import versions as boundaries
 from gridmap.db import make_engine, session_factory
-from gridmap.permissions import EVERYWHERE, Jurisdiction
 
 REPEAT = 20
 LIMIT = 10

@@ -35,9 +35,9 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from gridmap import stats
+from gridmap.access.permissions import Jurisdiction
 from gridmap.db import make_engine, session_factory
-from gridmap.permissions import Jurisdiction
+from gridmap.events import stats
 
 COUNTY = "140581"
 ALL_GROUPS = list(stats.GROUPS)
@@ -214,7 +214,7 @@ def timed(fn: Any, runs: int) -> tuple[list[float], Any]:
 
 def xlsx_child(url: str, start: str, end: str, out: str) -> None:
     """In a child process: stream the event ledger of [start, end) to `out`."""
-    from gridmap import ledgers
+    from gridmap.events import ledgers
 
     engine = make_engine(url)
     period = stats.Period(

@@ -1,19 +1,20 @@
-"""Benchmark: vector tiles of the 200,000-grid megacity, plain ST_AsMVT against gridmap.tiles.
+"""Benchmark: vector tiles of the 200,000-grid megacity, plain ST_AsMVT against
+gridmap.boundaries.tiles.
 
 Builds the synthetic megacity (`bench/megacity.py`) with communities, townships, the county
 and four enforcement zones into a scratch database on the embedded cluster under
 `.gridmap-bench/`, through the real schema and activation path (`gridmap.db.migrate`,
-`gridmap.boundaries`), then times, in the same run and on the same tiles, the tiles the map
+`gridmap.boundaries.versions`), then times, in the same run and on the same tiles, the tiles the map
 asks for at z10–z16 around the centre:
 
 - plain: one `ST_AsMVT` over `area` for the layer, transformed and clipped per tile, every
   feature at every zoom (the obvious query);
-- gridmap, nothing cached: `gridmap.tiles.tile` with no cache and no store (zoom rules,
+- gridmap, nothing cached: `gridmap.boundaries.tiles.tile` with no cache and no store (zoom rules,
   pre-transformed and pre-simplified geometry);
 - gridmap, township scope, nothing cached: the same for the operator of the central
   township (the jurisdiction filter in the tile query; scoped tiles are not pre-rendered);
 - gridmap, first visit after pre-render: the tile store emptied and
-  `gridmap.tiles.prerender` run as on publication (timed and described) before any
+  `gridmap.boundaries.tiles.prerender` run as on publication (timed and described) before any
   timing; then each tile once without the in-process cache: the costly ones come from
   the store, the rest are made (and stored up to `STORE_MAX_ZOOM`);
 - gridmap, from the store: the same again (another worker, or a restart);
@@ -25,15 +26,16 @@ all methods alike.
 Run: `.venv/bin/python bench/tiles.py` (add `--rebuild` to rebuild the scratch database,
 `--grids N` for a smaller city). The database is kept between runs: building it takes minutes.
 
-`--basemap URL` times the basemap tiles instead (gridmap.basemap), on a database holding a
+`--basemap URL` times the basemap tiles instead (gridmap.boundaries.basemap), on a database holding
+a
 basemap (the Gaoping demo's: `gridmap demo gaoping`), over a 1920×1080 view at the city
 centre at z8–z16, each tile by every method in turn:
 
 - plain: every basemap feature at every zoom, transformed and clipped per tile (no zoom
   rules, no Web Mercator copy: the obvious query);
-- gridmap, nothing cached: `gridmap.basemap.tile` with no cache and no store (zoom rules
+- gridmap, nothing cached: `gridmap.boundaries.basemap.tile` with no cache and no store (zoom rules
   per layer, pre-transformed geometry);
-- gridmap, from the store: after `gridmap.basemap.prerender` (z8–z14, as at import).
+- gridmap, from the store: after `gridmap.boundaries.basemap.prerender` (z8–z14, as at import).
 """
 
 from __future__ import annotations
@@ -63,12 +65,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from megacity import COUNTY_CODE, make_megacity
 
-from gridmap import area_scope, boundaries, tiles
-from gridmap.area_scope import AreaScope
-from gridmap.boundaries import AreaRow
+from gridmap.access import scope as area_scope
+from gridmap.access.permissions import Jurisdiction
+from gridmap.access.scope import AreaScope
+from gridmap.boundaries import tiles
+from gridmap.boundaries import versions as boundaries
+from gridmap.boundaries.versions import AreaRow
 from gridmap.db import make_engine, migrate, session_factory
 from gridmap.embedded_db import EmbeddedCluster
-from gridmap.permissions import Jurisdiction
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_HOME = ROOT / ".gridmap-bench"
@@ -415,7 +419,7 @@ BASEMAP_CENTER = (112.925, 35.795)  # the Gaoping demo's city centre
 
 def basemap_main(url: str) -> None:
     """Time basemap tiles (see the module's docstring) and print the figures."""
-    from gridmap import basemap
+    from gridmap.boundaries import basemap
 
     engine = make_engine(url)
     load_before = os.getloadavg()

@@ -337,7 +337,7 @@ def _survey_address(
         fields["community"] and fields["building_no"]
     ):
         return None
-    from gridmap.basemap import format_address
+    from gridmap.boundaries import format_address
 
     return {
         "kind": "building",
@@ -420,7 +420,7 @@ def import_basemap_file(
 ) -> tuple[Any, BasemapData]:
     """Read a basemap file and replace the county's basemap and register with it (flushed,
     not committed). Returns the store report and what was read."""
-    from gridmap.basemap import store_basemap
+    from gridmap.boundaries import store_basemap
 
     data = read_basemap(path, crs=crs)
     records = data.features.to_dict("records")

@@ -23,8 +23,8 @@ from shapely.geometry.base import BaseGeometry
 from geodata.divisions import short_code
 from geodata.readers import read_layer
 from geodata.tables import read_table
+from gridmap.boundaries import DivisionRow
 from gridmap.crs import parse_crs, to_wgs84
-from gridmap.divisions import DivisionRow
 from gridmap.errors import DataFileError, InvalidInput
 
 AREA_LAYERS = ("township", "community")

@@ -29,7 +29,7 @@ from shapely.geometry.base import BaseGeometry
 
 from geodata.monaco import DEFAULT_LEVELS, FLAT_GROSS_M2, RESIDENTIAL_SHARE
 from geodata.readers import read_layer, read_osm
-from gridmap.buildings import BuildingRows
+from gridmap.boundaries import BuildingRows
 from gridmap.errors import DataFileError
 
 DEFAULT_FLOORS = 2

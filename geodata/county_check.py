@@ -24,8 +24,10 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session, sessionmaker
 
-from gridmap import boundaries, categories, teams
-from gridmap.divisions import list_divisions
+from gridmap import teams
+from gridmap.boundaries import list_divisions
+from gridmap.boundaries import versions as boundaries
+from gridmap.events import categories
 from gridmap.routing import Router
 from gridmap.settings import Settings
 

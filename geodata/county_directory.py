@@ -20,10 +20,11 @@ from sqlalchemy.orm import Session
 from geodata.gaoping import ROLE_LABELS
 from geodata.responsibility import read_responsibility_table
 from geodata.tables import Table, read_table
-from gridmap import boundaries, categories, teams
-from gridmap.categories import RuleRow
-from gridmap.divisions import ListChange
+from gridmap import teams
+from gridmap.boundaries import ListChange
+from gridmap.boundaries import versions as boundaries
 from gridmap.errors import DataFileError, InvalidInput
+from gridmap.events import RuleRow, categories
 from gridmap.models import Department, Member, Team
 
 TEAM_LEVELS = ("grid", "community", "township", "county", "department", "enforcement")

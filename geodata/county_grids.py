@@ -22,8 +22,8 @@ import shapely
 from sqlalchemy.orm import Session
 
 from geodata.gridgen import generate_grids, grid_attributes
-from gridmap import boundaries
-from gridmap.buildings import stored_buildings
+from gridmap.boundaries import stored_buildings
+from gridmap.boundaries import versions as boundaries
 from gridmap.errors import InvalidInput
 
 GRID_COLUMNS = ["code", "name", "layer", "parent_code", "households", "kind", "attributes"]

@@ -4,7 +4,7 @@ Every onboarding step that draws areas (the outline, townships, communities, gri
 here: the layers are validated and staged by `geodata.importer.import_boundaries` like any
 planner's file, compared with what is active, and — with `commit` and only if something
 changed — kept and published as a new version of the county through the one publish core
-(`gridmap.publishing.publish_version`: validated, activated, open events re-routed,
+(`gridmap.boundaries.publishing.publish_version`: validated, activated, open events re-routed,
 announced). Running a step twice publishes nothing
 the second time.
 """
@@ -18,7 +18,8 @@ import geopandas as gpd
 from sqlalchemy.orm import Session
 
 from geodata.importer import ImportResult, import_boundaries
-from gridmap import audit, publishing
+from gridmap.access import audit
+from gridmap.boundaries import publishing
 from gridmap.settings import Settings
 
 

@@ -49,10 +49,11 @@ from geodata.responsibility import (
     read_departments,
     read_responsibility_list,
 )
-from gridmap import boundaries, categories, teams
-from gridmap.buildings import BuildingRows, replace_buildings
-from gridmap.divisions import DivisionRow, replace_divisions
+from gridmap import teams
+from gridmap.boundaries import BuildingRows, DivisionRow, replace_buildings, replace_divisions
+from gridmap.boundaries import versions as boundaries
 from gridmap.errors import InvalidInput
+from gridmap.events import categories
 from gridmap.routing import Router
 from gridmap.settings import Settings
 

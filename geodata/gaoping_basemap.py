@@ -28,7 +28,7 @@ import numpy as np
 import shapely
 from sqlalchemy.orm import Session
 
-from gridmap import basemap
+from gridmap.boundaries import basemap
 
 SOURCE = "synthetic: the Gaoping demo's basemap made from its synthetic villages (not survey data)"
 _STREETS_EW = ("长平路", "建设路", "泫氏街", "神农路", "炎帝大道", "丹河路", "米山路", "康营路")

@@ -2,8 +2,9 @@
 
 `load_history` generates the reports a county receives (`geodata.simulation.EventGenerator`:
 categories from the responsibility list, points where households are, edges, duplicates,
-emergencies), takes each in with `gridmap.ingest.ingest_event` at its simulated receipt
-time, and then lets every event's handlers act on it with `gridmap.events.act` at simulated
+emergencies), takes each in with `gridmap.events.ingest.ingest_event` at its simulated receipt
+time, and then lets every event's handlers act on it with `gridmap.events.lifecycle.act` at
+simulated
 times, in one global time order, while `check_overdue` runs at the minute after any deadline
 passes, exactly as the service's overdue watch would. Nothing is written around the
 workflow: the log, the deadlines, the overdue marks and the automatic escalations are the
@@ -33,15 +34,19 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from geodata.simulation import EventGenerator, load_picture
-from gridmap import workflow as wf
-from gridmap.deadlines import missed_deadline
 from gridmap.errors import Conflict, InvalidInput
-from gridmap.event_input import EventInput, EventPolicy
-from gridmap.event_queries import co_handlers
-from gridmap.events import act, check_overdue
-from gridmap.ingest import ingest_event
+from gridmap.events import (
+    EventInput,
+    EventPolicy,
+    act,
+    check_overdue,
+    co_handlers,
+    ingest_event,
+    missed_deadline,
+)
+from gridmap.events import workflow as wf
 from gridmap.models import Event
-from gridmap.routing_types import PointRouter
+from gridmap.routing import PointRouter
 
 ACTOR_OPERATOR = "demo-history:operator"
 ACTOR_TEAM = "demo-history:team"
@@ -210,7 +215,7 @@ def load_history(
     Deterministic for a seed and `now`. Flushes, never commits (the caller commits). The
     live-stream announcements the steps make are removed again before returning: they
     describe the past, and a command view catching up must not replay a month of it.
-    For the same reason the overdue warnings of `gridmap.events` are silenced while it
+    For the same reason the overdue warnings of `gridmap.events.lifecycle` are silenced while it
     runs (it is a loading step: the CLI and tests call it, never a serving process).
     """
     if days < 1:

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from geodata.export import areas_frame
 from geodata.normalize import Normalised, normalise
 from geodata.validation import ValidationReport, validate_areas
-from gridmap import boundaries
 from gridmap.boundaries import AreaRow, VersionDiff
+from gridmap.boundaries import versions as boundaries
 from gridmap.errors import InvalidInput, ValidationFailed
 from gridmap.models import LAYERS
 

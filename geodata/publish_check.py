@@ -1,4 +1,4 @@
-"""The validation the publish core runs (`gridmap.publishing.Validator`), made from the
+"""The validation the publish core runs (`gridmap.boundaries.publishing.Validator`), made from the
 import core's `validate_areas` with the configured household range.
 
 Every door that publishes passes it: the editor (api/drafts.py), `gridmap boundaries
@@ -12,8 +12,7 @@ from typing import Any
 
 from geodata.export import areas_frame
 from geodata.validation import validate_areas
-from gridmap.boundaries import AreaRow
-from gridmap.publishing import Validator
+from gridmap.boundaries import AreaRow, Validator
 from gridmap.settings import Settings
 
 

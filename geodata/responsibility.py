@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gridmap.categories import RuleRow
 from gridmap.errors import DataFileError
+from gridmap.events import RuleRow
 from gridmap.models import HANDLING_MODES, PRIORITIES
 
 DEPARTMENT_COLUMNS = ("code", "name", "name_en", "phone")

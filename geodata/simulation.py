@@ -16,7 +16,7 @@ import shapely
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gridmap import boundaries
+from gridmap.boundaries import versions as boundaries
 from gridmap.crs import from_wgs84
 
 # Channels and the coordinate system each really reports in (phones and web maps in

@@ -5,7 +5,7 @@ every area. A row is valid from the version that introduced it (`valid_from`) up
 including, the version that replaced or removed it (`valid_to`, NULL while current).
 A version belongs to one county and changes only its areas; each county has one active
 version. Published ids increase in the order of publication, database-wide (a version
-activated after a later-created one gets a new id: gridmap.boundaries), so "valid in
+activated after a later-created one gets a new id: gridmap.boundaries.versions), so "valid in
 version V" is `valid_from <= V AND (valid_to IS NULL OR valid_to > V)`: every county as
 it stood when V was published. Drafts and staged imports keep
 their rows in `draft_area` until they are activated.
@@ -15,9 +15,9 @@ city or a province, jurisdictions filter cheaply, and tables can be distributed 
 county (Citus) later.
 
 Not every model is queried through the ORM: `area_part`, `area_tile`, `tile_store`,
-`draft_area` and `draft_edit` are read and written by SQL text in gridmap.boundaries,
-gridmap.publishing, gridmap.tiles and gridmap.drafts (set-based statements the ORM would
-only wrap). Their models stay as the one declaration of the schema that
+`draft_area` and `draft_edit` are read and written by SQL text in gridmap.boundaries.versions,
+gridmap.boundaries.publishing, gridmap.boundaries.tiles and gridmap.boundaries.drafts
+(set-based statements the ORM would only wrap). Their models stay as the one declaration of the schema that
 tests/test_foundation.py compares with what the migrations create, so a migration and
 this file cannot drift apart.
 """
@@ -191,7 +191,7 @@ class AreaPart(Base):
 
 class AreaTile(Base):
     """`area` rows in Web Mercator, simplified per zoom band, for vector tiles (derived:
-    kept in step with `area` by triggers, migration 0004; read by gridmap.tiles)."""
+    kept in step with `area` by triggers, migration 0004; read by gridmap.boundaries.tiles)."""
 
     __tablename__ = "area_tile"
     __table_args__ = (
@@ -223,7 +223,7 @@ class AreaTile(Base):
 
 class StoredTile(Base):
     """An encoded vector tile of a published version, shared by every worker process
-    (gridmap.tiles; `scope` is `all` or an `AreaScope.key`, `recipe` names the rules and
+    (gridmap.boundaries.tiles; `scope` is `all` or an `AreaScope.key`, `recipe` names the rules and
     SQL that made it)."""
 
     __tablename__ = "tile_store"
@@ -273,7 +273,7 @@ class DraftArea(Base):
 
 
 class DraftEdit(Base):
-    """One edit of a draft on the editor's undo/redo stack (gridmap.drafts)."""
+    """One edit of a draft on the editor's undo/redo stack (gridmap.boundaries.drafts)."""
 
     __tablename__ = "draft_edit"
     __table_args__ = (UniqueConstraint("version_id", "seq", name="uq_draft_edit_seq"),)
@@ -501,7 +501,8 @@ class Event(Base):
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     satisfaction: Mapped[int | None] = mapped_column(Integer)
-    # What the assessment reads (gridmap.stats), kept by gridmap.events.act: when the
+    # What the assessment reads (gridmap.events.stats), kept by gridmap.events.lifecycle.act: when
+    # the
     # handling clock started (first assigned) and the response clock stopped (first
     # started), and how often it was returned (退回) and reopened.
     assigned_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
@@ -709,7 +710,7 @@ class BasemapImport(Base):
 
 class BasemapFeature(Base):
     """A road, railway, water, land use, building, place name or POI of a county's
-    basemap (gridmap.basemap); `geom_3857` is the tile copy, `min_zoom` its zoom rule."""
+    basemap (gridmap.boundaries.basemap); `geom_3857` is the tile copy, `min_zoom` its zoom rule."""
 
     __tablename__ = "basemap_feature"
     __table_args__ = (
@@ -733,7 +734,7 @@ class BasemapFeature(Base):
 
 class AddressEntry(Base):
     """One entry of a county's address register (门牌地址库): a building's address, a POI
-    or a named road (its line), matched by gridmap.geocode."""
+    or a named road (its line), matched by gridmap.routing.geocode."""
 
     __tablename__ = "address_entry"
     __table_args__ = (
@@ -757,7 +758,7 @@ class AddressEntry(Base):
 
 
 class BasemapTile(Base):
-    """An encoded basemap vector tile of one basemap revision (gridmap.basemap)."""
+    """An encoded basemap vector tile of one basemap revision (gridmap.boundaries.basemap)."""
 
     __tablename__ = "basemap_tile"
 

@@ -37,9 +37,9 @@ from typing import Any
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from gridmap.access.permissions import Jurisdiction
 from gridmap.errors import InvalidInput
 from gridmap.periodic import PeriodicJob, take_turn
-from gridmap.permissions import Jurisdiction
 
 log = logging.getLogger("gridmap.notify")
 

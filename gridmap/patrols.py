@@ -17,8 +17,8 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gridmap.access.permissions import Jurisdiction
 from gridmap.errors import InvalidInput, NotFound
-from gridmap.permissions import Jurisdiction
 
 # 一日双巡: a grid worker walks its grid twice a day.
 DAILY_PATROLS = 2

@@ -2,7 +2,7 @@
 neighbouring grids' edges, and the tasks of the worker's team.
 
 Every query takes the caller's jurisdiction and filters in SQL with the same rules as the
-map (`gridmap.area_scope`) and the event lists (`Jurisdiction.event_clause`): no scope
+map (`gridmap.access.scope`) and the event lists (`Jurisdiction.event_clause`): no scope
 rule of its own.
 """
 
@@ -14,10 +14,10 @@ from typing import Any
 from sqlalchemy import case, or_, select, text
 from sqlalchemy.orm import Session
 
-from gridmap.area_scope import AreaScope
-from gridmap.boundaries import VALID_IN
+from gridmap.access.permissions import Jurisdiction
+from gridmap.access.scope import AreaScope
+from gridmap.boundaries.versions import VALID_IN
 from gridmap.models import Event, EventCoHandler
-from gridmap.permissions import Jurisdiction
 
 # A county-wide user opening /m (to try it) gets a bounded answer, not a whole county.
 MAX_GRIDS = 200

@@ -17,11 +17,12 @@ from typing import Any
 from sqlalchemy import and_, func, select, text
 from sqlalchemy.orm import Session
 
-from gridmap import area_scope, boundaries
-from gridmap.area_scope import AreaScope
+from gridmap.access import scope as area_scope
+from gridmap.access.permissions import Jurisdiction
+from gridmap.access.scope import AreaScope
+from gridmap.boundaries import versions as boundaries
 from gridmap.errors import InvalidInput
 from gridmap.models import Category, Event
-from gridmap.permissions import Jurisdiction
 
 Bbox = tuple[float, float, float, float]  # west, south, east, north (lon/lat, WGS84)
 
@@ -496,7 +497,7 @@ def search_places(
     session: Session, *, query: str, jurisdiction: Jurisdiction, limit: int = 10
 ) -> list[SearchHit]:
     """Roads, POIs, villages and addresses of the basemap and the address register
-    (gridmap.basemap) whose name holds `query`, in the jurisdiction's counties: kind
+    (gridmap.boundaries.basemap) whose name holds `query`, in the jurisdiction's counties: kind
     "place", `layer` one of PLACE_KINDS. Names starting with the query come first."""
     q = check_query(query)
     counties = None if jurisdiction.everywhere else sorted(jurisdiction.county_codes)

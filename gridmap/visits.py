@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gridmap.access.permissions import Jurisdiction
 from gridmap.errors import InvalidInput
 from gridmap.patrols import CHINA_DAY, Chain, _candidates, covered
-from gridmap.permissions import Jurisdiction
 
 VISIT_KINDS = ("routine", "special_care", "dispute")  # 常规走访, 特殊关爱户, 矛盾纠纷回访
 MAX_NOTE = 2000

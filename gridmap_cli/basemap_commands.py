@@ -37,7 +37,7 @@ def import_basemap(
             session.commit()
             made = 0
             if prerender:
-                from gridmap import basemap
+                from gridmap.boundaries import basemap
 
                 made = basemap.prerender(session, county_code=county)
     finally:

@@ -12,7 +12,9 @@ from geodata.export import areas_frame, write_geojson, write_gpkg
 from geodata.importer import import_boundaries
 from geodata.publish_check import publish_validator
 from geodata.readers import read_layer
-from gridmap import audit, boundaries, publishing
+from gridmap.access import audit
+from gridmap.boundaries import publishing
+from gridmap.boundaries import versions as boundaries
 from gridmap.db import session_factory, session_scope
 from gridmap.errors import InvalidInput, NotFound, ValidationFailed
 from gridmap.models import LAYERS

@@ -18,8 +18,8 @@ import geopandas as gpd
 import typer
 from sqlalchemy.orm import Session
 
+from gridmap.boundaries import ListChange
 from gridmap.db import session_factory, session_scope
-from gridmap.divisions import ListChange
 from gridmap.errors import InvalidInput
 from gridmap_cli.common import database, friendly_errors, settings
 
@@ -112,7 +112,7 @@ def _publish(
 
 
 def _active_areas(session: Session, county: str, layer: str) -> dict[str, Any]:
-    from gridmap import boundaries
+    from gridmap.boundaries import versions as boundaries
 
     active = boundaries.active_version(session, county_code=county)
     if active is None:
@@ -165,7 +165,7 @@ def divisions(
 ) -> None:
     """Store the official division list: townships of every kind and the committees."""
     from geodata.divisions import read_division_list
-    from gridmap.divisions import DivisionRow, replace_divisions
+    from gridmap.boundaries import DivisionRow, replace_divisions
 
     rows = read_division_list(path, county_code=county)
     county_code = county or rows[0].code[:6]
@@ -202,7 +202,7 @@ def areas(
 ) -> None:
     """Publish the county's townships or communities, named after the division list."""
     from geodata.county_areas import area_layer, read_places
-    from gridmap.divisions import list_divisions
+    from gridmap.boundaries import list_divisions
 
     places = read_places(path, crs=crs, code_field=code_field, name_field=name_field)
     parent_layer = {"township": "county", "community": "township"}.get(layer)
@@ -237,7 +237,7 @@ def buildings(
 ) -> None:
     """Store the county's buildings and their households (replacing the stored ones)."""
     from geodata.county_buildings import read_buildings
-    from gridmap.buildings import replace_buildings
+    from gridmap.boundaries import replace_buildings
 
     with _session() as session:
         outline = _active_areas(session, county, "county").get(county)

@@ -11,7 +11,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy.orm import Session
 
 from geodata import demo
-from gridmap.auth import create_demo_users
+from gridmap.access import create_demo_users
 from gridmap.db import session_factory, session_scope
 from gridmap.errors import InvalidInput
 from gridmap_cli.common import console, database, friendly_errors, settings

@@ -10,9 +10,7 @@ import typer
 from sqlalchemy import select
 
 from gridmap.db import session_factory, session_scope
-from gridmap.event_input import EventPolicy
-from gridmap.events import check_overdue
-from gridmap.hotline import import_events, read_hotline_export
+from gridmap.events import EventPolicy, check_overdue, import_events, read_hotline_export
 from gridmap.models import Area
 from gridmap.routing import Router
 from gridmap_cli.common import console, database, friendly_errors, settings

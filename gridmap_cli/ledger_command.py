@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from gridmap import ledgers, stats
 from gridmap.db import session_factory
+from gridmap.events import ledgers, stats
 from gridmap_cli.common import database, friendly_errors, settings
 
 

@@ -45,7 +45,7 @@ def _simulator_token(county_code: str) -> str:
     like any 12345 gateway, with no special door."""
     import datetime as dt
 
-    from gridmap import auth
+    from gridmap.access import accounts as auth
     from gridmap.db import session_factory, session_scope
 
     _, engine = database(migrate_first=False)

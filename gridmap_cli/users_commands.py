@@ -16,11 +16,9 @@ import typer
 from rich.table import Table
 from sqlalchemy.orm import Session
 
-from gridmap import audit
-from gridmap import auth as accounts
+from gridmap.access import TOKEN_ROLES, accounts, audit, check_token_role
 from gridmap.db import session_factory, session_scope
 from gridmap.errors import InvalidInput
-from gridmap.permissions import TOKEN_ROLES, check_token_role
 from gridmap_cli.common import console, database, friendly_errors, settings
 
 users_app = typer.Typer(help="Users: add, list, disable, reset a password.", no_args_is_help=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator, Sequence
 
-from gridmap import auth as accounts
+from gridmap.access import accounts
 from gridmap.db import make_engine, session_factory
 from tests.conftest import create_database, drop_database
 from tests.logins import PASSWORD

@@ -20,9 +20,11 @@ from dataclasses import dataclass
 from shapely.geometry import box
 from sqlalchemy.orm import Session
 
-from gridmap import boundaries, categories, teams
-from gridmap.boundaries import AreaRow
-from gridmap.categories import RuleRow
+from gridmap import teams
+from gridmap.boundaries import versions as boundaries
+from gridmap.boundaries.versions import AreaRow
+from gridmap.events import categories
+from gridmap.events.categories import RuleRow
 
 COUNTY = "990101"
 T1, T2 = "990101001", "990101002"

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from api.app import create_app
-from gridmap import basemap
+from gridmap.boundaries import basemap
 from gridmap.db import session_factory
 from gridmap.settings import Settings
 from tests import factories as f

@@ -12,7 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from gridmap import audit
+from gridmap.access import audit
 from gridmap.db import make_engine, session_factory
 from gridmap.models import ApiToken
 from tests import factories as f

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 
 from api.app import create_app
 from api.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
-from gridmap import auth as accounts
+from gridmap.access import accounts
 from gridmap.db import make_engine, session_factory
 from gridmap.settings import Settings
 from tests import factories as f
@@ -116,8 +116,8 @@ def running_app(
 
 
 def test_every_documented_role_is_fuzzed() -> None:
-    """The accounts above cover every role of the table in gridmap/permissions.py."""
-    from gridmap.permissions import ROLES
+    """The accounts above cover every role of the table in gridmap/access/permissions.py."""
+    from gridmap.access.permissions import ROLES
 
     assert {a.role for a in ACCOUNTS} == set(ROLES)
 

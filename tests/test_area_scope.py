@@ -8,9 +8,10 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gridmap import area_scope, boundaries
+from gridmap.access import scope as area_scope
+from gridmap.access.permissions import EVERYWHERE, Jurisdiction
+from gridmap.boundaries import versions as boundaries
 from gridmap.db import make_engine, session_factory
-from gridmap.permissions import EVERYWHERE, Jurisdiction
 from tests.factories import C1, C3, COUNTY, G1, GRIDS, SCHOOL, T1, T2, ZONE_EAST, ZONE_WEST
 
 

@@ -17,13 +17,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
-from gridmap import events as ev
-from gridmap import ingest, stats
 from gridmap.db import make_engine, session_factory
 from gridmap.errors import InvalidInput
-from gridmap.event_input import EventInput
+from gridmap.events import ingest, stats
+from gridmap.events import lifecycle as ev
+from gridmap.events.input import EventInput
 from gridmap.models import Event
-from gridmap.routing import Router
+from gridmap.routing.router import Router
 from gridmap.settings import Settings
 from tests import factories as f
 from tests.county_users import county_with_accounts

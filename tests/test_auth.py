@@ -21,8 +21,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
-from gridmap import audit
-from gridmap import auth as accounts
+from gridmap.access import accounts, audit
 from gridmap.db import make_engine, session_factory
 from gridmap.errors import ConfigurationError
 from gridmap.models import ApiToken, AppUser, AuditLog, LoginAttempt

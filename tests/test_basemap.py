@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from geodata.basemap import import_basemap_file, read_basemap
 from geodata.monaco import DEFAULT_PBF
-from gridmap import basemap
+from gridmap.boundaries import basemap
 from gridmap.crs import wgs84_to_gcj02
 from gridmap.errors import InvalidInput
 

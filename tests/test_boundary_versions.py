@@ -11,8 +11,8 @@ from shapely.geometry import box
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from gridmap import boundaries
-from gridmap.boundaries import AreaRow
+from gridmap.boundaries import versions as boundaries
+from gridmap.boundaries.versions import AreaRow
 from gridmap.errors import Conflict, VersionConflict
 from tests import factories as f
 

@@ -21,8 +21,9 @@ from fastapi.testclient import TestClient
 from shapely.geometry import LineString, box
 from sqlalchemy import Engine, text
 
-from gridmap import boundaries, drafts
-from gridmap.boundaries import AreaRow
+from gridmap.boundaries import drafts
+from gridmap.boundaries import versions as boundaries
+from gridmap.boundaries.versions import AreaRow
 from gridmap.db import session_factory
 from tests import factories as f
 from tests import two_counties as b

@@ -12,7 +12,7 @@ import pytest
 import shapely
 from shapely.geometry import LineString, MultiPolygon, box
 
-from gridmap.editing import (
+from gridmap.boundaries.editing import (
     Buildings,
     Coverage,
     Grid,

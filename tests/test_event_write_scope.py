@@ -21,7 +21,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from gridmap import auth as accounts
+from gridmap.access import accounts
 from gridmap.db import make_engine, session_factory
 from tests import factories as f
 from tests.county_users import county_with_accounts
@@ -380,8 +380,8 @@ def test_unplaced_events_stored_before_get_their_county_when_migrating(
     """Migration 0012: an event stored without a county (as before the fix) gets its
     county back, and so reaches that county's triage queue."""
     from gridmap.db import downgrade, migrate
-    from gridmap.event_input import EventInput
-    from gridmap.ingest import ingest_event
+    from gridmap.events.ingest import ingest_event
+    from gridmap.events.input import EventInput
 
     engine = make_engine(small_county_db_url, pool_size=1)
     with session_factory(engine)() as s:

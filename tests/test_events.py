@@ -13,9 +13,6 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
-from gridmap import event_queries as eq
-from gridmap import events as ev
-from gridmap import ingest
 from gridmap.db import session_factory
 from gridmap.errors import (
     Conflict,
@@ -27,12 +24,15 @@ from gridmap.errors import (
     UnknownCategory,
     UnknownCRS,
 )
-from gridmap.event_input import EventInput, EventPolicy, mask_phone
-from gridmap.hotline import import_events, read_hotline_export
+from gridmap.events import ingest
+from gridmap.events import lifecycle as ev
+from gridmap.events import queries as eq
+from gridmap.events.hotline import import_events, read_hotline_export
+from gridmap.events.input import EventInput, EventPolicy, mask_phone
+from gridmap.events.stats import event_stats
 from gridmap.models import Event, EventLog, StreamMessageRow, Team
-from gridmap.routing import Router
+from gridmap.routing.router import Router
 from gridmap.settings import Settings
-from gridmap.stats import event_stats
 from tests import factories as f
 
 NOW = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.UTC)

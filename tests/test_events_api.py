@@ -18,8 +18,8 @@ from sqlalchemy.engine import make_url
 
 from api.app import create_app
 from gridmap.db import session_factory
+from gridmap.events.photos import clean_photo
 from gridmap.models import Event, Photo
-from gridmap.photos import clean_photo
 from gridmap.settings import Settings
 from tests import factories as f
 

@@ -4,6 +4,7 @@ bad database URLs fail clearly, and the domain stays free of the web stack."""
 from __future__ import annotations
 
 import ast
+import importlib
 import json
 import os
 import signal
@@ -184,3 +185,116 @@ def test_domain_packages_import_no_web_stack(package: str) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True
     )
     assert out.stdout.strip() == "[]"
+
+
+# --- layering: the domain's packages and who may import what --------------------------
+
+DOMAIN_PACKAGES = {"access": 0, "boundaries": 1, "routing": 2, "events": 3}
+# (importing module, imported module) that goes up a rank, each with its reason.
+ALLOWED_UPWARD = {
+    # Publishing a version re-routes the open events (gridmap/boundaries/publishing.py):
+    # imported at the call, never at load, so the packages load in one order.
+    ("gridmap.boundaries.publishing", "gridmap.events.rerouting"),
+}
+
+
+def _module_name(path: Path) -> str:
+    return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+
+
+def _imports(path: Path, *, load_time_only: bool) -> list[tuple[str, list[str]]]:
+    """(module, names) of each absolute `from M import names` / `import M`; with
+    `load_time_only`, leave out imports inside functions and `if TYPE_CHECKING:`."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    nodes: list[ast.AST] = []
+    if load_time_only:
+        pending: list[ast.AST] = list(tree.body)
+        while pending:
+            node = pending.pop()
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                continue
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+                continue
+            nodes.append(node)
+            pending.extend(ast.iter_child_nodes(node))
+    else:
+        nodes = list(ast.walk(tree))
+    out: list[tuple[str, list[str]]] = []
+    for node in nodes:
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            out.append((node.module, [a.name for a in node.names]))
+        elif isinstance(node, ast.Import):
+            out.extend((a.name, []) for a in node.names)
+    return out
+
+
+def _package(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] == "gridmap" and len(parts) > 1 and parts[1] in DOMAIN_PACKAGES:
+        return parts[1]
+    return None
+
+
+def test_the_domain_packages_are_what_ls_shows() -> None:
+    for package in DOMAIN_PACKAGES:
+        assert (ROOT / "gridmap" / package / "__init__.py").exists(), package
+
+
+@pytest.mark.parametrize("layer", ["api", "gridmap_cli", "geodata", "web_map"])
+def test_outer_layers_use_only_the_packages_entry_points(layer: str) -> None:
+    """api/, gridmap_cli/, geodata/ and web_map/ import a domain package only as
+    `from gridmap.PKG import NAME`, with NAME in its `__all__`: never a module inside."""
+    public = {
+        package: set(importlib.import_module(f"gridmap.{package}").__all__)
+        for package in DOMAIN_PACKAGES
+    }
+    offenders: list[str] = []
+    for path in sorted((ROOT / layer).rglob("*.py")):
+        for module, names in _imports(path, load_time_only=False):
+            package = _package(module)
+            if package is None:
+                continue
+            if module != f"gridmap.{package}":
+                offenders.append(f"{path.relative_to(ROOT)}: {module}")
+            offenders += [
+                f"{path.relative_to(ROOT)}: {module}.{n} (not in __all__)"
+                for n in names
+                if n not in public[package]
+            ]
+    assert offenders == []
+
+
+def test_nothing_imports_upward() -> None:
+    """gridmap imports none of the layers above it, geodata none of api/cli/pages; inside
+    gridmap, a package imports no package of a higher rank when it loads
+    (access < boundaries < routing < events)."""
+    above = {
+        "gridmap": {"api", "geodata", "gridmap_cli", "web_map", "tests", "bench"},
+        "geodata": {"api", "gridmap_cli", "web_map", "tests", "bench"},
+    }
+    offenders: list[str] = []
+    for layer, forbidden in above.items():
+        for path in sorted((ROOT / layer).rglob("*.py")):
+            importer = _module_name(path)
+            for module, _ in _imports(path, load_time_only=False):
+                if module.split(".")[0] in forbidden:
+                    offenders.append(f"{importer} imports {module}")
+            own = _package(importer)
+            if own is None:
+                continue
+            for module, names in _imports(path, load_time_only=True):
+                targets = [module] + [f"{module}.{n}" for n in names]
+                for target in targets:
+                    other = _package(target)
+                    if other is None or DOMAIN_PACKAGES[other] <= DOMAIN_PACKAGES[own]:
+                        continue
+                    if (importer, target) not in ALLOWED_UPWARD:
+                        offenders.append(f"{importer} imports {target} ({own} < {other})")
+    assert offenders == []
+
+
+def test_every_package_loads_first_on_its_own() -> None:
+    """Each package imported first in a fresh interpreter: no order of first use may
+    meet an import cycle."""
+    for package in DOMAIN_PACKAGES:
+        subprocess.run([sys.executable, "-c", f"import gridmap.{package}"], cwd=ROOT, check=True)

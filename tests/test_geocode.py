@@ -9,8 +9,9 @@ import pytest
 import shapely
 from sqlalchemy.orm import Session
 
-from gridmap import basemap, geocode
-from gridmap.geocode import AUTO_PLACE_CONFIDENCE, Entry, Gazetteer, geocode_with, parse
+from gridmap.boundaries import basemap
+from gridmap.routing import geocode
+from gridmap.routing.geocode import AUTO_PLACE_CONFIDENCE, Entry, Gazetteer, geocode_with, parse
 
 # 建设路 runs east–west at lat 35.800, 长平路 north–south at lon 112.915: they cross.
 JIANSHE = shapely.LineString([(112.905, 35.800), (112.935, 35.800)])

@@ -16,11 +16,11 @@ from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
 from geodata.history import HistorySummary, load_history
-from gridmap import stats
-from gridmap import workflow as wf
 from gridmap.db import make_engine, session_factory
+from gridmap.events import stats
+from gridmap.events import workflow as wf
 from gridmap.models import Event, EventLog
-from gridmap.routing import Router
+from gridmap.routing.router import Router
 from gridmap.settings import Settings
 from tests import factories as f
 from tests.conftest import create_database, drop_database

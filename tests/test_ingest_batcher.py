@@ -14,10 +14,10 @@ from sqlalchemy import Engine, text
 
 from gridmap.db import session_factory
 from gridmap.errors import DatabaseUnavailable
-from gridmap.event_input import EventInput, EventPolicy
-from gridmap.ingest import IngestAudit, Ingested, NewEvent, independent_runs, prepare_event
-from gridmap.ingest_batcher import IngestBatcher
-from gridmap.routing import Router
+from gridmap.events.batcher import IngestBatcher
+from gridmap.events.ingest import IngestAudit, Ingested, NewEvent, independent_runs, prepare_event
+from gridmap.events.input import EventInput, EventPolicy
+from gridmap.routing.router import Router
 from gridmap.settings import Settings
 from tests import factories as f
 

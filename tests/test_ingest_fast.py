@@ -15,15 +15,15 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from gridmap import event_queries as eq
-from gridmap import events as ev
-from gridmap import ingest
-from gridmap.categories import RuleRow, replace_responsibility_list
 from gridmap.db import make_engine, session_factory
 from gridmap.errors import UnknownCategory
-from gridmap.event_input import EventInput
+from gridmap.events import ingest
+from gridmap.events import lifecycle as ev
+from gridmap.events import queries as eq
+from gridmap.events.categories import RuleRow, replace_responsibility_list
+from gridmap.events.input import EventInput
 from gridmap.models import AuditLog, Event, StreamMessageRow, Team
-from gridmap.routing import Router
+from gridmap.routing.router import Router
 from gridmap.settings import Settings
 from tests import factories as f
 

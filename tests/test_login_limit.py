@@ -11,7 +11,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from gridmap import auth as accounts
+from gridmap.access import accounts
 from gridmap.db import make_engine, session_factory
 from gridmap.errors import ConfigurationError
 from gridmap.models import AuditLog, LoginAttempt

@@ -21,8 +21,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select, text
 
 from api.app import create_app
-from gridmap import auth as accounts
-from gridmap import boundaries
+from gridmap.access import accounts
+from gridmap.boundaries import versions as boundaries
 from gridmap.db import make_engine, session_factory
 from gridmap.models import Area
 from gridmap.settings import Settings

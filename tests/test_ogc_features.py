@@ -11,8 +11,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from gridmap import auth as accounts
-from gridmap import boundaries
+from gridmap.access import accounts
+from gridmap.boundaries import versions as boundaries
 from gridmap.settings import Settings
 from tests import factories as f
 from tests.servers import running_service

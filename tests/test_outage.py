@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 
 from api.app import create_app
 from api.auth import CSRF_HEADER
-from gridmap import auth as accounts
+from gridmap.access import accounts
 from gridmap.db import make_engine, migrate, resolve_database_url, session_factory
 from gridmap.embedded_db import EmbeddedCluster
 from gridmap.settings import Settings

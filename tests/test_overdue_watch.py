@@ -17,14 +17,14 @@ from sqlalchemy import Engine, create_engine, func, select, text
 from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
-from gridmap import events as ev
-from gridmap import ingest
 from gridmap.db import session_factory
 from gridmap.errors import ConfigurationError
-from gridmap.event_input import EventInput
+from gridmap.events import ingest
+from gridmap.events import lifecycle as ev
+from gridmap.events.input import EventInput
+from gridmap.events.overdue_watch import LOCK_KEY, OverdueWatch, run_once
 from gridmap.models import Event, EventLog
-from gridmap.overdue_watch import LOCK_KEY, OverdueWatch, run_once
-from gridmap.routing import Router
+from gridmap.routing.router import Router
 from gridmap.settings import Settings
 from gridmap_cli.main import app as cli
 from tests import factories as f

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from api.app import create_app
 from api.auth import PUBLIC_ROUTES, route_action, served_routes
-from gridmap import auth as accounts
+from gridmap.access import accounts
+from gridmap.access.permissions import ACTIONS, ROLES, WORKFLOW_ACTIONS, allowed, table_markdown
 from gridmap.db import make_engine, session_factory
-from gridmap.permissions import ACTIONS, ROLES, WORKFLOW_ACTIONS, allowed, table_markdown
 from gridmap.settings import Settings
 from tests import factories as f
 from tests.conftest import create_database, drop_database
@@ -170,8 +170,9 @@ def test_an_anonymous_caller_is_asked_to_log_in(
 def test_the_security_doc_holds_the_table_as_the_code_has_it() -> None:
     doc = (ROOT / "docs" / "security.md").read_text()
     assert table_markdown() in doc, (
-        "docs/security.md differs from gridmap.permissions; paste the output of "
-        "`python -c 'from gridmap.permissions import table_markdown; print(table_markdown())'`"
+        "docs/security.md differs from gridmap.access.permissions; paste the output of "
+        "`python -c 'from gridmap.access.permissions import table_markdown; "
+        "print(table_markdown())'`"
     )
 
 

@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import text
 
-from gridmap import auth as accounts
+from gridmap.access import accounts
 from gridmap.db import make_engine, session_factory
 from tests import factories as f
 from tests.county_users import county_with_accounts

@@ -20,7 +20,7 @@ from sqlalchemy import text
 from api.app import create_app
 from gridmap.db import downgrade, make_engine, migrate
 from gridmap.errors import PayloadTooLarge, UnsupportedMedia
-from gridmap.photos import clean_photo
+from gridmap.events.photos import clean_photo
 from gridmap.settings import Settings
 from tests.factories import G1, SmallCounty
 

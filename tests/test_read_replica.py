@@ -12,8 +12,9 @@ import httpx
 import psycopg
 import pytest
 
-from gridmap import boundaries, publishing, tiles
-from gridmap.boundaries import AreaRow
+from gridmap.boundaries import publishing, tiles
+from gridmap.boundaries import versions as boundaries
+from gridmap.boundaries.versions import AreaRow
 from gridmap.db import libpq_conninfo, make_engine, session_factory
 from gridmap.read_replica import ReadReplica
 from tests import factories as f

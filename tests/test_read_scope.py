@@ -27,7 +27,7 @@ from PIL import Image
 from sqlalchemy import text
 
 from api.auth import served_routes
-from gridmap import auth as accounts
+from gridmap.access import accounts
 from gridmap.db import make_engine, session_factory
 from tests import factories as f
 from tests.county_users import county_with_accounts
@@ -295,7 +295,7 @@ EXEMPT: dict[str, str] = {
     "/tiles/{layer}.json": "TileJSON: the layer's URL template and zooms, no rows",
     "/api/versions": "the list of boundary versions (names, dates), no areas",
     "/api/drafts": "boundary drafts are planners' work on the county; writing in them is "
-    "scoped by gridmap/boundary_access.py (tests/test_boundary_write_scope.py)",
+    "scoped by gridmap/access/boundary_access.py (tests/test_boundary_write_scope.py)",
     "/api/drafts/{draft_id}": "as /api/drafts",
     "/api/drafts/{draft_id}/diff": "as /api/drafts",
     "/api/reports": "stored daily and weekly reports, made by the service on its schedule "

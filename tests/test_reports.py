@@ -14,7 +14,7 @@ from sqlalchemy import text
 from api.reports import LOCK_KEY, produce_reports
 from gridmap.db import make_engine, session_factory
 from gridmap.periodic import take_turn
-from gridmap.routing import Router
+from gridmap.routing.router import Router
 from gridmap.settings import Settings
 from tests import factories as f
 from tests.county_users import county_with_accounts

@@ -10,12 +10,12 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from gridmap import boundaries
+from gridmap.boundaries import versions as boundaries
 from gridmap.crs import from_wgs84
 from gridmap.db import session_factory
 from gridmap.errors import InvalidCoordinates, NotFound, UnknownCategory, UnknownCRS
-from gridmap.routing import Router
-from gridmap.routing_snapshot import grid_at_in_postgis
+from gridmap.routing.router import Router
+from gridmap.routing.snapshot import grid_at_in_postgis
 from gridmap.settings import Settings
 from tests import factories as f
 
@@ -158,7 +158,7 @@ def test_a_dedicated_grid_that_is_a_tile_of_its_community_is_routed_with_its_cha
     # An industrial park drawn as its own tile: grid C3-002 becomes a dedicated grid.
     from shapely.geometry import box
 
-    from gridmap.boundaries import AreaRow
+    from gridmap.boundaries.versions import AreaRow
 
     v2 = boundaries.create_version(session, name="park", created_by="p")
     boundaries.stage_removals(session, version_id=v2.id, keys=[(f.COUNTY, "grid", f"{f.C3}002")])

@@ -8,10 +8,10 @@ import shapely
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from gridmap import boundaries
+from gridmap.boundaries import versions as boundaries
 from gridmap.db import make_engine, session_factory
-from gridmap.routing import Router
-from gridmap.routing_snapshot import grid_at_in_postgis, grids_at_in_postgis
+from gridmap.routing.router import Router
+from gridmap.routing.snapshot import grid_at_in_postgis, grids_at_in_postgis
 from gridmap.settings import Settings
 
 

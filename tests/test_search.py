@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from gridmap import auth as accounts
+from gridmap.access import accounts
 from gridmap.db import make_engine, session_factory
 from gridmap.errors import InvalidInput
 from gridmap.search import check_query

@@ -11,7 +11,7 @@ from pyproj import Geod
 from sqlalchemy import Engine, text
 
 from gridmap.errors import InvalidCoordinates, InvalidInput
-from gridmap.spatial_index import PolygonIndex, metres_per_degree
+from gridmap.routing.spatial_index import PolygonIndex, metres_per_degree
 
 LON0, LAT0 = 112.93, 35.79  # Gaoping
 D = 0.001  # square side in degrees (~90 m × 111 m)

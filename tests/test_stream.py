@@ -26,6 +26,7 @@ from starlette.requests import Request
 
 from api.listener import StreamListener, Subscription
 from api.stream import stream_scope
+from gridmap.access.permissions import SYSTEM, Jurisdiction, Principal
 from gridmap.db import make_engine
 from gridmap.errors import InvalidInput
 from gridmap.notify import (
@@ -37,7 +38,6 @@ from gridmap.notify import (
     start_stream_retention,
     trim_stream,
 )
-from gridmap.permissions import SYSTEM, Jurisdiction, Principal
 from gridmap.settings import Settings
 from tests.conftest import ROOT, create_database, drop_database
 

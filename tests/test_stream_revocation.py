@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gridmap import auth as accounts
+from gridmap.access import accounts
 from gridmap.db import make_engine, session_factory
 from tests import factories as f
 from tests.county_users import county_with_accounts

@@ -13,10 +13,12 @@ from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from gridmap import area_scope, boundaries, tiles
-from gridmap.boundaries import AreaRow
+from gridmap.access import scope as area_scope
+from gridmap.access.permissions import Jurisdiction
+from gridmap.boundaries import tiles
+from gridmap.boundaries import versions as boundaries
+from gridmap.boundaries.versions import AreaRow
 from gridmap.db import make_engine, session_factory
-from gridmap.permissions import Jurisdiction
 from tests import factories as f
 from tests.test_tiles import tile_xy, tiles_over_county
 
@@ -45,7 +47,7 @@ def stored(session: Session, version_id: int, scope: str = "all") -> set[tiles.T
 
 def vertices_touching(session: Session, layer: str, z: int, x: int, y: int) -> int:
     """Vertices of the layer's full-detail features whose box touches the tile, recounted
-    with PostGIS's own tile envelope (not the arithmetic gridmap.tiles uses)."""
+    with PostGIS's own tile envelope (not the arithmetic gridmap.boundaries.tiles uses)."""
     return int(
         session.execute(
             text(

@@ -17,12 +17,14 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from api.app import create_app
-from gridmap import area_scope, boundaries, tiles
-from gridmap import auth as accounts
-from gridmap.area_scope import AreaScope
-from gridmap.boundaries import AreaRow
+from gridmap.access import accounts
+from gridmap.access import scope as area_scope
+from gridmap.access.permissions import Jurisdiction
+from gridmap.access.scope import AreaScope
+from gridmap.boundaries import tiles
+from gridmap.boundaries import versions as boundaries
+from gridmap.boundaries.versions import AreaRow
 from gridmap.errors import InvalidInput, NotFound
-from gridmap.permissions import Jurisdiction
 from gridmap.settings import Settings
 from tests import factories as f
 

@@ -20,12 +20,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from gridmap import boundaries, ingest
-from gridmap.boundaries import AreaRow
+from gridmap.boundaries import versions as boundaries
+from gridmap.boundaries.versions import AreaRow
 from gridmap.db import session_factory
-from gridmap.event_input import EventInput
+from gridmap.events import ingest
+from gridmap.events.input import EventInput
 from gridmap.models import Event
-from gridmap.routing import Router
+from gridmap.routing.router import Router
 from gridmap.settings import Settings
 from tests import factories as f
 from tests import two_counties as b

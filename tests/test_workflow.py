@@ -6,9 +6,9 @@ import datetime as dt
 
 import pytest
 
-from gridmap import workflow as wf
-from gridmap.deadlines import compute_deadlines, missed_deadline
 from gridmap.errors import IllegalTransition, InvalidInput
+from gridmap.events import workflow as wf
+from gridmap.events.deadlines import compute_deadlines, missed_deadline
 from gridmap.models import EVENT_STATUSES
 
 T0 = dt.datetime(2026, 11, 21, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
@@ -148,7 +148,7 @@ def test_which_deadline_is_missed() -> None:
 
 
 def test_the_response_clock_counts_from_receipt_and_the_handling_clock_from_assignment() -> None:
-    from gridmap.deadlines import handling_limit, response_limit
+    from gridmap.events.deadlines import handling_limit, response_limit
 
     assert response_limit(
         priority="emergency", rule_response_minutes=240, rule_time_limit_hours=72
@@ -158,7 +158,7 @@ def test_the_response_clock_counts_from_receipt_and_the_handling_clock_from_assi
 
 
 def test_a_clock_running_met_missed_and_not_started() -> None:
-    from gridmap.deadlines import MET, MISSED, NOT_STARTED, RUNNING, clock
+    from gridmap.events.deadlines import MET, MISSED, NOT_STARTED, RUNNING, clock
 
     due = T0 + dt.timedelta(minutes=30)
     running = clock(started_at=T0, due_at=due, stopped_at=None, now=T0 + dt.timedelta(minutes=10))

@@ -13,8 +13,10 @@ from dataclasses import replace
 from shapely import affinity
 from sqlalchemy.orm import Session
 
-from gridmap import boundaries, categories, teams
-from gridmap.boundaries import AreaRow
+from gridmap import teams
+from gridmap.boundaries import versions as boundaries
+from gridmap.boundaries.versions import AreaRow
+from gridmap.events import categories
 from tests import factories as f
 
 COUNTY_B = "990102"

@@ -12,7 +12,7 @@ from folium.elements import JSCSSMixin
 from jinja2 import Template
 
 from gridmap.errors import ConfigurationError, InvalidInput
-from gridmap.workflow import RULES, STATES
+from gridmap.events import RULES, STATES
 from web_map.assets import STATIC_URL, external_urls, json_for_script, localize
 from web_map.i18n import labels
 from web_map.page_assets import externalize, fix_element_ids
@@ -25,7 +25,7 @@ STATUSES = STATES
 # The whistle priorities (吹哨), as gridmap.models.PRIORITIES (not imported: it is the schema).
 PRIORITIES = ("emergency", "key", "routine", "coordination")
 WINDOWS = ("today", "24h", "7d", "30d", "all")
-# The queue each header counter opens (gridmap.queues.QUEUES names).
+# The queue each header counter opens (gridmap.events.queues.QUEUES names).
 COUNTER_QUEUES = {
     "received": "to_register",
     "open": "handling",

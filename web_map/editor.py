@@ -233,7 +233,7 @@ class _EditorScript(JSCSSMixin, MacroElement):
             *folium.plugins.GeoMan.default_js,
             ("gm_common_js", f"{STATIC_URL}/js/common.js"),
             ("gm_editor_js", f"{STATIC_URL}/js/editor.js"),
-            # The county's own basemap under the areas being edited (gridmap.basemap).
+            # The county's own basemap under the areas being edited (gridmap.boundaries.basemap).
             *folium.plugins.VectorGridProtobuf.default_js,
             ("gm_basemap_js", f"{STATIC_URL}/js/basemap.js"),
         ]

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from gridmap.stats import GROUP_LABELS, NO_DATA_YET, RATES
+from gridmap.events import GROUP_LABELS, NO_DATA_YET, RATES
 from web_map.assets import STATIC_URL, VENDOR_URL
 from web_map.i18n import stats_labels
 

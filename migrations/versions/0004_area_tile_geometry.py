@@ -1,13 +1,13 @@
 """Keep a vector-tile copy of every area: in Web Mercator, simplified per zoom band.
 
 `area_tile` holds, for each `area` row, its geometry transformed to EPSG:3857 once and
-simplified for the zoom bands `gridmap.tiles.DETAIL_ZOOMS` (5, 8, 10, 11, 12; tolerance half
+simplified for the zoom bands `gridmap.boundaries.tiles.DETAIL_ZOOMS` (5, 8, 10, 11, 12; tolerance half
 a 256-pixel tile pixel at the band's highest zoom), plus an unsimplified copy (detail 32),
 with the few attributes a map tile carries. Statement-level triggers keep it in step with
 `area` whoever writes it (activation, restore, tests): new rows get their copies, and a
 retired row's `valid_to` is copied over, so a tile of any published version reads one
 indexed table and never transforms or simplifies at request time. A layer keeps only the
-bands of zooms it is drawn at (`gridmap.tiles.MIN_ZOOM`): grids, drawn from zoom 13, keep
+bands of zooms it is drawn at (`gridmap.boundaries.tiles.MIN_ZOOM`): grids, drawn from zoom 13, keep
 only the full copy.
 
 Revision ID: 0004
@@ -38,7 +38,7 @@ LAYERS = (
     "dedicated_grid",
 )
 
-# Frozen copies of gridmap.tiles.MIN_ZOOM, DETAIL_ZOOMS and FULL_DETAIL as of this revision:
+# Frozen copies of gridmap.boundaries.tiles.MIN_ZOOM, DETAIL_ZOOMS and FULL_DETAIL as of this revision:
 # changing them means a new migration that rebuilds the table.
 ADD_ROWS = """
 CREATE OR REPLACE FUNCTION gridmap_area_tile_add(ids bigint[]) RETURNS void AS $$

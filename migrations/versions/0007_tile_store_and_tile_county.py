@@ -1,13 +1,13 @@
 """A persistent store of encoded vector tiles, and the county of every tile geometry row.
 
 `tile_store` keeps encoded Mapbox Vector Tiles of published versions, keyed by version,
-the recipe that made them (a hash of gridmap.tiles' rules and SQL: a new recipe is a new
+the recipe that made them (a hash of gridmap.boundaries.tiles' rules and SQL: a new recipe is a new
 key, so old bytes are never served after an upgrade), the jurisdiction scope (`all` for
 the unscoped tile) and the tile address. Every worker process reads it, so a tile costly
 to make (a zoom-13 tile over a dense core holds ~4,000 grids) is made once per version,
 not once per process and restart. Rows go with their version (ON DELETE CASCADE).
 
-`area_tile.county_code` lets a tile filter by jurisdiction (gridmap.area_scope) in the
+`area_tile.county_code` lets a tile filter by jurisdiction (gridmap.access.scope) in the
 tile query itself: it is backfilled from `area` and filled by the trigger function from
 now on.
 

@@ -1,6 +1,6 @@
 """Indexes for walking down the area hierarchy and for searching areas by name.
 
-`ix_area_parent`: a jurisdiction's scope (gridmap.area_scope) walks from the named areas
+`ix_area_parent`: a jurisdiction's scope (gridmap.access.scope) walks from the named areas
 down by `parent_code`; without an index every step read the whole table (a township of
 the 200,000-grid megacity: 767 ms, with it 75 ms).
 

@@ -5,7 +5,7 @@ clock starts), `responded_at` (first start
 of handling, 调查落实: the response clock stops), `returned_count` and `reopened_count`
 (how often a team returned it, 退回, and a closed case was reopened). They were only in
 the append-only timeline (`event_log`); reading them from there for every event of a
-month made the county's assessment join millions of timeline rows. `gridmap.events.act`
+month made the county's assessment join millions of timeline rows. `gridmap.events.lifecycle.act`
 keeps them from now on; this migration fills them from the timeline.
 
 `ix_event_county_received`: the assessment reads a county's events of a period.

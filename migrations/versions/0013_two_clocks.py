@@ -22,7 +22,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from gridmap.deadlines import response_limit
+from gridmap.events.deadlines import response_limit
 
 revision: str = "0013"
 down_revision: str | None = "0016"

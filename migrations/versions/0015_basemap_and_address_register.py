@@ -4,7 +4,7 @@
 railways, water, land use, buildings, place names and points of interest, in WGS84 and,
 once transformed, in Web Mercator for vector tiles (`geom_3857`, so a tile request only
 selects, clips and encodes). `min_zoom` is the zoom from which a feature is drawn, decided
-at import by the layer rules of `gridmap.basemap` (a footpath from zoom 15, a trunk road
+at import by the layer rules of `gridmap.boundaries.basemap` (a footpath from zoom 15, a trunk road
 from zoom 8), so a low-zoom tile never reads thousands of buildings.
 
 `address_entry` is the register the geocoder matches against: building addresses (road +

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from sqlalchemy.orm import Session
 
-from gridmap.auth import create_user
+from gridmap.access.accounts import create_user
 from gridmap.db import make_engine, session_factory
 from tests.conftest import ROOT, create_database, drop_database
 from tests.factories import load_small_county

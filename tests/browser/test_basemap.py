@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import pytest
 import shapely
 
-from gridmap import basemap
+from gridmap.boundaries import basemap
 from tests.browser.conftest import Service, WatchedPage
 from tests.browser.test_command_view import call, open_page
 from tests.factories import COUNTY, G1, SmallCounty

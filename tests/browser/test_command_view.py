@@ -16,9 +16,9 @@ import folium.plugins
 import pytest
 from sqlalchemy import text
 
-from gridmap.auth import create_token
+from gridmap.access.accounts import create_token
 from gridmap.errors import ConfigurationError, InvalidInput
-from gridmap.workflow import RULES, STATES
+from gridmap.events.workflow import RULES, STATES
 from tests.browser.conftest import Service, WatchedPage, add_user
 from tests.factories import C1, C3, C4, COUNTY, G1, T1, SmallCounty
 from web_map.assets import external_urls, localize, static_file

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from gridmap import boundaries
+from gridmap.boundaries import versions as boundaries
 from tests.browser.conftest import Service, WatchedPage
 from tests.browser.test_command_view import MAP_VIEW, open_page, post_event
 from tests.factories import C3, COUNTY, G1, GRIDS, area_rows

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import pytest
 from PIL import Image
 
-from gridmap.auth import create_token
+from gridmap.access.accounts import create_token
 from tests.browser.conftest import Service, WatchedPage, _serve, add_user
 from tests.conftest import create_database, drop_database
 from tests.factories import C1, COUNTY, G1, SmallCounty, load_small_county

@@ -19,7 +19,7 @@ from shapely.geometry import LineString
 from shapely.ops import split
 from sqlalchemy import text
 
-from gridmap.auth import create_token
+from gridmap.access.accounts import create_token
 from tests.browser.conftest import Service, WatchedPage, add_user
 from tests.browser.test_command_view import click_map_at
 from web_map.editor import EDITOR_LABELS, build_editor

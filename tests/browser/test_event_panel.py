@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from gridmap.auth import create_token, create_user
+from gridmap.access.accounts import create_token, create_user
 from gridmap.db import make_engine, session_factory
 from tests.browser.conftest import Service, WatchedPage, _serve
 from tests.browser.test_command_view import marker

@@ -42,7 +42,7 @@ def phone_service(
             db_url, tmp_path_factory.mktemp("phone-home"), env={"GRIDMAP_AUTH_REQUIRED": "true"}
         ):
             with service.sessions() as s:
-                from gridmap.auth import create_user
+                from gridmap.access.accounts import create_user
 
                 create_user(
                     s,

@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from geodata.history import load_history
 from gridmap.db import make_engine, session_factory
-from gridmap.routing import Router
+from gridmap.routing.router import Router
 from gridmap.settings import Settings
 from tests.browser.conftest import ARTIFACTS, Service, WatchedPage, add_user
 

@@ -1,0 +1,96 @@
+"""Events and the closed loop: taking them in (`input`, `ingest`,
+`batcher`, `hotline`, `address_events`), where they land (`placement`, `rerouting`),
+the workflow and its steps (`workflow`, `lifecycle`, `joint_dispatch`, `deadlines`,
+`overdue_watch`), reading them (`queries`, `queues`, `team_picker`), photos, categories,
+statistics and ledgers.
+
+This module is the package's entry point: api/, geodata/, gridmap_cli/ and
+web_map/ use only what `__all__` lists (tests/test_foundation.py checks it).
+"""
+
+from gridmap.events import (
+    address_events,
+    categories,
+    ingest,
+    ledgers,
+    lifecycle,
+    queries,
+    queues,
+    stats,
+    workflow,
+)
+from gridmap.events.batcher import IngestBatcher
+from gridmap.events.categories import RuleRow, list_categories
+from gridmap.events.deadlines import missed_deadline
+from gridmap.events.hotline import import_events, read_hotline_export
+from gridmap.events.ingest import IngestAudit, ingest_event
+from gridmap.events.input import (
+    Coordinate,
+    EventInput,
+    EventPolicy,
+    ZonedTime,
+    check_event_input,
+    load_json,
+    mask_name,
+    mask_phone,
+)
+from gridmap.events.lifecycle import act, check_overdue
+from gridmap.events.overdue_watch import start_overdue_watch
+from gridmap.events.photos import (
+    MAX_PHOTOS_PER_EVENT,
+    CleanPhoto,
+    base64_length,
+    clean_photo,
+    decode_photo,
+    store_photo,
+    stored_photo_file,
+)
+from gridmap.events.queries import co_handlers
+from gridmap.events.stats import GROUP_LABELS, NO_DATA_YET, RATES
+from gridmap.events.team_picker import team_candidates
+from gridmap.events.workflow import RULES, STATES
+
+__all__ = [
+    "GROUP_LABELS",
+    "MAX_PHOTOS_PER_EVENT",
+    "NO_DATA_YET",
+    "RATES",
+    "RULES",
+    "STATES",
+    "CleanPhoto",
+    "Coordinate",
+    "EventInput",
+    "EventPolicy",
+    "IngestAudit",
+    "IngestBatcher",
+    "RuleRow",
+    "ZonedTime",
+    "act",
+    "address_events",
+    "base64_length",
+    "categories",
+    "check_event_input",
+    "check_overdue",
+    "clean_photo",
+    "co_handlers",
+    "decode_photo",
+    "import_events",
+    "ingest",
+    "ingest_event",
+    "ledgers",
+    "lifecycle",
+    "list_categories",
+    "load_json",
+    "mask_name",
+    "mask_phone",
+    "missed_deadline",
+    "queries",
+    "queues",
+    "read_hotline_export",
+    "start_overdue_watch",
+    "stats",
+    "store_photo",
+    "stored_photo_file",
+    "team_candidates",
+    "workflow",
+]

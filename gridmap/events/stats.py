@@ -1,0 +1,836 @@
+"""The assessment (考核): every figure supervisors read, defined once, computed in PostGIS.
+
+What each figure counts is written here and nowhere else: `COUNTS` holds the SQL
+predicate of every count (the same predicate lists the events behind a number, so a
+drill-down always equals the figure), `DURATIONS` the clock of every time, and the rates
+are pure functions of the counts (`rates`). `docs/assessment.md` carries the table
+`definitions_markdown()` prints.
+
+The events of a period are those *received* in it (the period is a range of local days in
+China Standard Time, UTC+8); what became of them is read as it stands now. Two clocks
+run on an event (docs/assessment.md): the response clock from receipt until a team first
+starts on it (调查落实), the handling clock from the first assignment (任务指派) until it
+is closed (结案). Every query takes the caller's jurisdiction and applies it in SQL
+(`Jurisdiction.event_sql`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from gridmap.access.permissions import Jurisdiction
+from gridmap.errors import InvalidInput
+from gridmap.events import workflow as wf
+
+CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
+_OPEN = "(" + ", ".join(f"'{s}'" for s in sorted(wf.OPEN_STATES)) + ")"
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    """A count of events: `predicate` (SQL on the event alias `e`) says which."""
+
+    name: str
+    zh: str
+    en: str
+    predicate: str
+    definition: str
+
+
+@dataclass(frozen=True, slots=True)
+class Duration:
+    """A time in hours between two moments of an event, over the events where both exist."""
+
+    name: str
+    zh: str
+    en: str
+    start: str
+    end: str
+    definition: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    name: str
+    zh: str
+    en: str
+    numerator: str
+    denominator: str
+    definition: str
+
+
+COUNTS: tuple[Count, ...] = (
+    Count("received", "受理", "received", "TRUE", "received in the period (duplicates too)"),
+    Count(
+        "merged",
+        "重复合并",
+        "duplicates merged",
+        "e.status = 'merged'",
+        "merged into another event as its duplicate",
+    ),
+    Count(
+        "assessed",
+        "应考核",
+        "assessed",
+        "e.status <> 'merged'",
+        "received and not merged: the base of the overdue and returned rates",
+    ),
+    Count(
+        "open",
+        "在办",
+        "open",
+        f"e.status IN {_OPEN}",
+        "still someone's work now (reported … reported back, or returned)",
+    ),
+    Count(
+        "closed",
+        "办结",
+        "closed",
+        "e.closed_at IS NOT NULL",
+        "closed (结案) or archived, and not reopened since",
+    ),
+    Count(
+        "closed_on_time",
+        "按期办结",
+        "closed on time",
+        "e.closed_at IS NOT NULL AND (e.due_at IS NULL OR e.closed_at <= e.due_at)",
+        "closed no later than its handling deadline (`due_at`)",
+    ),
+    Count(
+        "closed_late",
+        "超期办结",
+        "closed late",
+        "e.closed_at IS NOT NULL AND e.due_at IS NOT NULL AND e.closed_at > e.due_at",
+        "closed after its handling deadline",
+    ),
+    Count(
+        "overdue",
+        "超期",
+        "overdue",
+        "e.overdue",
+        "ever marked overdue by the deadline watch (response or handling deadline "
+        "passed while open), closed late included",
+    ),
+    Count(
+        "open_overdue",
+        "超期在办",
+        "overdue, still open",
+        f"e.overdue AND e.status IN {_OPEN}",
+        "marked overdue and still open: what needs attention now",
+    ),
+    Count(
+        "responded",
+        "已响应",
+        "responded",
+        "e.responded_at IS NOT NULL",
+        "a team has started on it (调查落实): the response clock stopped",
+    ),
+    Count(
+        "responded_on_time",
+        "按时响应",
+        "responded on time",
+        "e.responded_at IS NOT NULL "
+        "AND (e.response_due_at IS NULL OR e.responded_at <= e.response_due_at)",
+        "started no later than its response deadline (`response_due_at`)",
+    ),
+    Count(
+        "visited",
+        "已回访",
+        "return-visited",
+        "e.satisfaction IS NOT NULL",
+        "return visit made and satisfaction rated (回访, 1–5)",
+    ),
+    Count(
+        "satisfied",
+        "满意",
+        "satisfied",
+        "e.satisfaction >= 4",
+        "rated 4 (satisfied) or 5 (very satisfied)",
+    ),
+    Count(
+        "returned",
+        "退回/重办",
+        "returned or reopened",
+        "(e.returned_count > 0 OR e.reopened_count > 0)",
+        "returned by a team as not theirs (退回) or reopened after closing, at least once",
+    ),
+)
+COUNT_BY_NAME: dict[str, Count] = {c.name: c for c in COUNTS}
+
+DURATIONS: tuple[Duration, ...] = (
+    Duration(
+        "response",
+        "响应用时",
+        "response time",
+        "e.received_at",
+        "e.responded_at",
+        "the response clock: from receipt (`received_at`; registering does not reset it) "
+        "to the first start of handling (`responded_at`), for the events responded",
+    ),
+    Duration(
+        "handling",
+        "办理用时",
+        "handling time",
+        "e.assigned_at",
+        "e.closed_at",
+        "the handling clock: from the first assignment (`assigned_at`) to closing "
+        "(`closed_at`), for the events closed after being assigned",
+    ),
+)
+# The percentiles reported of every duration: linear interpolation between the two
+# nearest events (PostgreSQL's percentile_cont).
+PERCENTILES: dict[str, float] = {"median": 0.5, "p90": 0.9}
+
+RATES: tuple[Rate, ...] = (
+    Rate(
+        "on_time_rate",
+        "按期办结率",
+        "on-time closure rate",
+        "closed_on_time",
+        "closed",
+        "closed on time ÷ closed",
+    ),
+    Rate("closure_rate", "办结率", "closure rate", "closed", "assessed", "closed ÷ assessed"),
+    Rate("overdue_rate", "超期率", "overdue rate", "overdue", "assessed", "overdue ÷ assessed"),
+    Rate(
+        "response_on_time_rate",
+        "按时响应率",
+        "on-time response rate",
+        "responded_on_time",
+        "responded",
+        "responded on time ÷ responded",
+    ),
+    Rate(
+        "visit_rate",
+        "回访率",
+        "return-visit rate",
+        "visited",
+        "closed",
+        "return-visited ÷ closed",
+    ),
+    Rate(
+        "satisfied_rate",
+        "满意率",
+        "satisfied rate",
+        "satisfied",
+        "visited",
+        "rated 4 or 5 ÷ return-visited",
+    ),
+    Rate(
+        "returned_rate",
+        "退回重办率",
+        "returned/reopened rate",
+        "returned",
+        "assessed",
+        "returned or reopened ÷ assessed",
+    ),
+)
+RATE_BY_NAME: dict[str, Rate] = {r.name: r for r in RATES}
+
+# Figures the assessment names but gridmap does not record yet (the grid workers' phone
+# app brings patrols and household visits): reported as "no data yet" (暂无数据), never 0.
+NO_DATA_YET: dict[str, tuple[str, str]] = {
+    "patrols": ("巡查（一日双巡）", "patrols (twice a day)"),
+    "patrol_km": ("巡查里程", "patrol distance"),
+    "household_visits": ("入户走访", "household visits"),
+}
+
+# What a figure may be grouped by → (SQL of the key, SQL of the name, joins it needs).
+# A grid worker answers for the events of their grid's team. Each event is counted once:
+# a team with two grid workers is one row naming both ("张三、李四", key "12+13"), not a
+# row per worker each credited with every event (which made the rows add up to twice the
+# events); a team with one grid worker is that worker's row (key: the member's id).
+GROUPS: dict[str, tuple[str, str]] = {
+    "township": ("e.township_code", "NULL"),
+    "community": ("e.community_code", "NULL"),
+    "grid": ("e.grid_code", "NULL"),
+    "team": ("t.code", "t.name"),
+    "grid_worker": ("gw.key", "gw.name"),
+    "department": ("e.department_code", "NULL"),
+    "category": ("e.category_code", "NULL"),
+}
+# The names of the keys that are codes, looked up after grouping (current names: codes
+# never change meaning once issued).
+_NAME_SQL: dict[str, str] = {
+    "township": "SELECT code, name FROM area WHERE layer = 'township' AND code = ANY(:keys) "
+    "AND valid_to IS NULL",
+    "community": "SELECT code, name FROM area WHERE layer = 'community' AND code = ANY(:keys) "
+    "AND valid_to IS NULL",
+    "grid": "SELECT code, name FROM area WHERE layer = 'grid' AND code = ANY(:keys) "
+    "AND valid_to IS NULL",
+    "department": "SELECT code, name FROM department WHERE code = ANY(:keys)",
+    "category": "SELECT code, name FROM category WHERE code = ANY(:keys)",
+}
+GROUP_LABELS: dict[str, tuple[str, str]] = {
+    "township": ("乡镇（街道）", "township"),
+    "community": ("社区", "community"),
+    "grid": ("网格", "grid"),
+    "team": ("处置队伍", "team"),
+    "grid_worker": ("网格员", "grid worker"),
+    "department": ("职能部门", "department"),
+    "category": ("事件类别", "category"),
+}
+# The map layer of a grouping (a choropleth can colour it).
+AREA_GROUPS = ("township", "community", "grid")
+
+
+# --- periods ------------------------------------------------------------------------------
+
+# The days a custom period may name (a date near year 1 or 9999 would overflow).
+EARLIEST_DAY, LATEST_DAY = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
+PERIODS = ("today", "yesterday", "week", "last_week", "month", "last_month", "custom", "all")
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """[start, end) in time; `days` the local dates it covers (for a daily series)."""
+
+    name: str
+    start: dt.datetime | None
+    end: dt.datetime | None
+
+    @property
+    def first_day(self) -> dt.date | None:
+        return self.start.astimezone(CHINA_TZ).date() if self.start else None
+
+    @property
+    def last_day(self) -> dt.date | None:
+        return (
+            (self.end - dt.timedelta(microseconds=1)).astimezone(CHINA_TZ).date()
+            if self.end
+            else None
+        )
+
+    def previous(self) -> Period | None:
+        """The period of the same length just before (this week → last week); a month's
+        previous is the calendar month before."""
+        if self.start is None or self.end is None:
+            return None
+        if self.name in ("month", "last_month"):
+            first = self.start.astimezone(CHINA_TZ).date()
+            prev_first = (first - dt.timedelta(days=1)).replace(day=1)
+            return Period("previous", _local_midnight(prev_first), self.start)
+        return Period("previous", self.start - (self.end - self.start), self.start)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "from": self.first_day.isoformat() if self.first_day else None,
+            "to": self.last_day.isoformat() if self.last_day else None,
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+        }
+
+
+def _local_midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), CHINA_TZ)
+
+
+def resolve_period(
+    *,
+    period: str | None,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+    now: dt.datetime | None = None,
+) -> Period:
+    """A named period (today, week: Monday to now, month, …) or `date_from`..`date_to`
+    inclusive (local days). Pure."""
+    now = (now or dt.datetime.now(dt.UTC)).astimezone(CHINA_TZ)
+    today = now.date()
+    name = period or ("custom" if date_from or date_to else "all")
+    if name not in PERIODS:
+        raise InvalidInput(
+            f"period: must be one of {', '.join(PERIODS)}",
+            details={"field": "period", "value": name},
+        )
+    if name == "custom":
+        if date_from is None or date_to is None:
+            raise InvalidInput(
+                "a custom period needs from and to (dates, inclusive)",
+                details={"field": "from" if date_from is None else "to"},
+            )
+        for field_name, day in (("from", date_from), ("to", date_to)):
+            if not EARLIEST_DAY <= day <= LATEST_DAY:
+                raise InvalidInput(
+                    f"{field_name}: a day from {EARLIEST_DAY} to {LATEST_DAY}",
+                    details={"field": field_name, "value": day.isoformat()},
+                )
+        if date_to < date_from:
+            raise InvalidInput(
+                "to is before from", details={"field": "to", "value": date_to.isoformat()}
+            )
+        if (date_to - date_from).days > 3 * 366:
+            raise InvalidInput("a period is at most three years", details={"field": "to"})
+        return Period(name, _local_midnight(date_from), _local_midnight(date_to + dt.timedelta(1)))
+    if name == "all":
+        return Period(name, None, None)
+    if name in ("today", "yesterday"):
+        day = today if name == "today" else today - dt.timedelta(days=1)
+        return Period(name, _local_midnight(day), _local_midnight(day + dt.timedelta(days=1)))
+    if name in ("week", "last_week"):
+        monday = today - dt.timedelta(days=today.weekday())
+        if name == "last_week":
+            monday -= dt.timedelta(days=7)
+        return Period(name, _local_midnight(monday), _local_midnight(monday + dt.timedelta(7)))
+    first = today.replace(day=1)
+    if name == "last_month":
+        first = (first - dt.timedelta(days=1)).replace(day=1)
+    nxt = (first + dt.timedelta(days=32)).replace(day=1)
+    return Period(name, _local_midnight(first), _local_midnight(nxt))
+
+
+# --- figures ------------------------------------------------------------------------------
+
+
+def ratio(numerator: int, denominator: int) -> float | None:
+    """A rate in [0, 1], rounded to 4 places; None when nothing is counted below it."""
+    return round(numerator / denominator, 4) if denominator else None
+
+
+def rates(counts: Mapping[str, int]) -> dict[str, float | None]:
+    """Every rate of `RATES` from the counts. Pure."""
+    return {r.name: ratio(counts[r.numerator], counts[r.denominator]) for r in RATES}
+
+
+@dataclass(frozen=True, slots=True)
+class Figures:
+    """The assessment of one unit (or the total, key None)."""
+
+    key: str | None
+    name: str | None
+    counts: dict[str, int]
+    hours: dict[str, float | None]  # "response_median", "handling_p90", …
+    satisfaction: float | None  # mean rating 1–5 of the return-visited
+    previous: Figures | None = None
+
+    @property
+    def rates(self) -> dict[str, float | None]:
+        return rates(self.counts)
+
+    def __getattr__(self, name: str) -> Any:
+        # Counts read as attributes (row.received), as the older StatRow had them.
+        if name in COUNT_BY_NAME:
+            return self.counts[name]
+        if name == "visits":
+            return self.counts["visited"]
+        raise AttributeError(name)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"key": self.key, "name": self.name, **self.counts}
+        out.update(self.rates)
+        out.update({f"{k}_hours": v for k, v in self.hours.items()})
+        out["satisfaction"] = self.satisfaction
+        # Kept for the command view and older callers: the mean of the handling clock.
+        out["mean_handling_hours"] = self.hours.get("handling_mean")
+        out["visits"] = self.counts["visited"]
+        out["no_data"] = sorted(NO_DATA_YET)
+        if self.previous is not None:
+            out["previous"] = self.previous.to_dict()
+            out["previous"].pop("previous", None)
+        return out
+
+
+_HOUR_NAMES = [f"{d.name}_{p}" for d in DURATIONS for p in (*PERCENTILES, "mean")]
+
+
+_COUNT_NAMES = [c.name for c in COUNTS]
+# The figures' columns at the end of a row of `_assess_sql`: counts, per clock its
+# percentiles and mean, the satisfaction.
+_N_FIGURES = len(COUNTS) + len(_HOUR_NAMES) + 1
+
+
+def _row_figures(row: Any, *, key: str | None, name: str | None) -> Figures:
+    """Figures from a result row whose last columns are the figures (by position: a
+    county's month has thousands of grid rows)."""
+    values = tuple(row)[-_N_FIGURES:]
+    n = len(COUNTS)
+    hours = values[n : n + len(_HOUR_NAMES)]
+    sat = values[-1]
+    return Figures(
+        key=key,
+        name=name,
+        counts=dict(zip(_COUNT_NAMES, values[:n], strict=True)),
+        hours={
+            h: (round(v, 2) if v is not None else None)
+            for h, v in zip(_HOUR_NAMES, hours, strict=True)
+        },
+        satisfaction=round(sat, 2) if sat is not None else None,
+    )
+
+
+def _check_groups(by: Sequence[str]) -> None:
+    for b in by:
+        if b not in GROUPS:
+            raise InvalidInput(
+                f"by: must be one of {', '.join(GROUPS)}", details={"field": "by", "value": b}
+            )
+
+
+def event_filter(
+    *,
+    period: Period,
+    area: str | None,
+    county_code: str | None = None,
+    scope: Jurisdiction | None = None,
+) -> tuple[str, dict[str, Any]]:
+    """The events of a period, an area and a jurisdiction (the caller's, in the query)."""
+    scope_sql, params = scope.event_sql("e") if scope is not None else ("TRUE", {})
+    terms = [scope_sql]
+    if period.start is not None:
+        terms.append("e.received_at >= :p_start")
+        params["p_start"] = period.start
+    if period.end is not None:
+        terms.append("e.received_at < :p_end")
+        params["p_end"] = period.end
+    if county_code:
+        terms.append("e.county_code = :p_county")
+        params["p_county"] = county_code
+    if area:
+        terms.append(
+            "(e.township_code = :p_area OR e.community_code = :p_area "
+            "OR e.grid_code = :p_area OR e.county_code = :p_area)"
+        )
+        params["p_area"] = area
+    return " AND ".join(terms), params
+
+
+def _from(by: str | None) -> str:
+    joins = "event e"
+    if by == "team":
+        joins += " LEFT JOIN team t ON t.id = e.team_id"  # unassigned: the row of key None
+    if by == "grid_worker":
+        joins += f" JOIN ({GRID_WORKERS_SQL}) gw ON gw.team_id = e.team_id"
+    return joins
+
+
+# The grid workers of each team, one row per team (see GROUPS).
+GRID_WORKERS_SQL = (
+    "SELECT team_id, string_agg(id::text, '+' ORDER BY id) AS key, "
+    "string_agg(name, '、' ORDER BY id) AS name "
+    "FROM member WHERE role = 'grid_worker' GROUP BY team_id"
+)
+
+
+def _mask(by: list[str], b: str | None) -> int:
+    """GROUPING(k_1, …, k_n) of the grouping set of `b` (None: the total): bit i (from the
+    left) is 1 when key i is not grouped by."""
+    n = len(by)
+    full = (1 << n) - 1
+    return full if b is None else full & ~(1 << (n - 1 - by.index(b)))
+
+
+def _assess_sql(by: list[str], where: str) -> str:
+    """One statement for the total and every grouping in `by`, exact.
+
+    The events of the scope are read once into `facts`, narrow: each grouping's key, a 0/1
+    per count, both clocks in hours. The counts and means are summed over it by hashed
+    GROUPING SETS, one pass for all of them; the percentiles need their values sorted, so
+    they are another GROUPING SETS over the same rows, with one sort per clock and group
+    for both percentiles (`percentile_cont(ARRAY[…])`). The two are joined by grouping
+    set (GROUPING mask) and key (a code is never '', so '' stands for no key: a hash
+    join). Measured against one GROUPING SETS with `count(*) FILTER` and a percentile_cont
+    per figure in docs/performance.md."""
+    keys = [f"{_FACT_KEYS[b]} AS k_{b}" for b in by]
+    names = [f"{_FACT_NAMES[b]} AS n_{b}" for b in by if b in _FACT_NAMES]
+    flags = [f"({c.predicate})::int AS f_{c.name}" for c in COUNTS]
+    hours = [
+        f"extract(epoch FROM {d.end} - {d.start})::float8 / 3600.0 AS h_{d.name}" for d in DURATIONS
+    ]
+    joins = ""
+    if "team" in by or "grid_worker" in by:
+        joins += " LEFT JOIN team t ON t.id = e.team_id"
+    if "grid_worker" in by:
+        joins += f" LEFT JOIN ({GRID_WORKERS_SQL}) gw ON gw.team_id = e.team_id"
+    sets = ", ".join(["()", *(f"(k_{b})" for b in by)])
+    grouping = f"GROUPING({', '.join(f'k_{b}' for b in by)})" if by else "0"
+    key = f"coalesce({', '.join(f'k_{b}::text' for b in by)})" if by else "NULL::text"
+    name = (
+        f"coalesce({', '.join(f'max(n_{b})' for b in by if b in _FACT_NAMES)})"
+        if any(b in _FACT_NAMES for b in by)
+        else "NULL::text"
+    )
+    sums = [f"coalesce(sum(f_{c.name}), 0) AS {c.name}" for c in COUNTS]
+    means = [f"avg(h_{d.name}) AS {d.name}_mean" for d in DURATIONS]
+    qs = ", ".join(str(q) for q in PERCENTILES.values())
+    pcts = [
+        f"percentile_cont(ARRAY[{qs}]) WITHIN GROUP (ORDER BY h_{d.name}) AS {d.name}_pct"
+        for d in DURATIONS
+    ]
+    pct_cols = [
+        f"p.{d.name}_pct[{i + 1}] AS {d.name}_{label}"
+        for d in DURATIONS
+        for i, label in enumerate(PERCENTILES)
+    ]
+    # The figures in _row_figures' order: counts, per clock its percentiles and mean,
+    # the satisfaction.
+    hour_cols = []
+    for d in DURATIONS:
+        hour_cols += [c for c in pct_cols if f" AS {d.name}_" in c]
+        hour_cols.append(f"c.{d.name}_mean")
+    return f"""
+        WITH facts AS MATERIALIZED (
+            SELECT {", ".join([*keys, *names, *flags, *hours])}, e.satisfaction AS sat
+            FROM event e{joins}
+            WHERE {where}
+        ),
+        c AS (
+            SELECT {grouping} AS g, {key} AS k, {name} AS name,
+                   {", ".join([*sums, *means])}, avg(sat)::float8 AS satisfaction
+            FROM facts GROUP BY GROUPING SETS ({sets})
+        ),
+        p AS (
+            SELECT {grouping} AS g, {key} AS k, {", ".join(pcts)}
+            FROM facts GROUP BY GROUPING SETS ({sets})
+        )
+        SELECT c.g, c.k, c.name, {", ".join(f"c.{n}" for n in _COUNT_NAMES)},
+               {", ".join(hour_cols)}, c.satisfaction
+        FROM c JOIN p ON p.g = c.g AND coalesce(p.k, '') = coalesce(c.k, '')
+    """
+
+
+# The key (and name) of each grouping on the event's facts (see GROUPS).
+_FACT_KEYS = {
+    "township": "e.township_code",
+    "community": "e.community_code",
+    "grid": "e.grid_code",
+    "team": "t.code",
+    "grid_worker": "gw.key",
+    "department": "e.department_code",
+    "category": "e.category_code",
+}
+_FACT_NAMES = {"team": "t.name", "grid_worker": "gw.name"}
+
+
+def assess(
+    session: Session,
+    *,
+    by: Sequence[str] = (),
+    period: Period,
+    area: str | None = None,
+    county_code: str | None = None,
+    scope: Jurisdiction | None = None,
+    compare: bool = False,
+) -> dict[str, Any]:
+    """The total and the rows per unit of each grouping in `by`, for a period; with
+    `compare`, each with the figures of the previous period beside it.
+
+    Returns {"total": Figures, "groups": {by: [Figures, …]}}; rows with no key (events not
+    placed or not assigned) come last, key None.
+    """
+    _check_groups(by)
+    where, params = event_filter(period=period, area=area, county_code=county_code, scope=scope)
+    rows = session.execute(text(_assess_sql(list(by), where)), params).all()
+    # Columns by position: the set's mask, its key, the unit's name, the figures.
+    total: Figures | None = None
+    found: dict[str, list[Any]] = {b: [] for b in by}
+    masks = {_mask(list(by), b): b for b in by}
+    for r in rows:
+        if r[0] == _mask(list(by), None):
+            total = _row_figures(r, key=None, name=None)
+        else:
+            found[masks[r[0]]].append(r)
+    assert total is not None  # the empty grouping set: always one row
+    groups: dict[str, list[Figures]] = {}
+    for b in by:
+        # A grid worker's row is a team's grid workers: events of teams without any are
+        # not a grid worker's (the row of key None is left out).
+        mine = [r for r in found[b] if not (b == "grid_worker" and r[1] is None)]
+        mine.sort(key=lambda r: (r[1] is None, r[1] or ""))
+        names = _names(session, by=b, keys=[r[1] for r in mine])
+        groups[b] = [_row_figures(r, key=r[1], name=names.get(r[1], r[2])) for r in mine]
+    groups = {b: groups[b] for b in by}
+    if compare:
+        prev = period.previous()
+        if prev is not None:
+            before = assess(
+                session, by=by, period=prev, area=area, county_code=county_code, scope=scope
+            )
+            total = _with_previous(total, before["total"])
+            for b in by:
+                old = {f.key: f for f in before["groups"][b]}
+                groups[b] = [_with_previous(f, old.get(f.key)) for f in groups[b]]
+    return {"total": total, "groups": groups}
+
+
+def _names(session: Session, *, by: str | None, keys: Sequence[str | None]) -> dict[Any, str]:
+    sql = _NAME_SQL.get(by or "")
+    wanted = sorted({k for k in keys if k is not None})
+    if sql is None or not wanted:
+        return {}
+    return {code: name for code, name in session.execute(text(sql), {"keys": wanted}).all()}
+
+
+def _with_previous(now: Figures, before: Figures | None) -> Figures:
+    return Figures(now.key, now.name, now.counts, now.hours, now.satisfaction, before)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesPoint:
+    day: dt.date
+    key: str | None
+    name: str | None
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "day": self.day.isoformat(),
+            "key": self.key,
+            "name": self.name,
+            **self.counts,
+            **rates(self.counts),
+        }
+
+
+def series(
+    session: Session,
+    *,
+    by: str | None,
+    period: Period,
+    area: str | None = None,
+    county_code: str | None = None,
+    scope: Jurisdiction | None = None,
+    interval: str = "day",
+) -> list[SeriesPoint]:
+    """The counts per local day of receipt (per unit of `by`, or in total), every day of
+    the period present (zeros included) for the total."""
+    if interval != "day":
+        raise InvalidInput(
+            "interval: only day is supported", details={"field": "interval", "value": interval}
+        )
+    if period.start is None or period.end is None:
+        raise InvalidInput(
+            "a series needs a bounded period (today, week, month or from/to)",
+            details={"field": "period", "value": period.name},
+        )
+    if by is not None:
+        _check_groups([by])
+    where, params = event_filter(period=period, area=area, county_code=county_code, scope=scope)
+    counts = ", ".join(f"count(*) FILTER (WHERE {c.predicate}) AS {c.name}" for c in COUNTS)
+    day_sql = "(e.received_at AT TIME ZONE 'Asia/Shanghai')::date"
+    if by is None:
+        key_sql, name_sql = "NULL::text", "NULL::text"
+    else:
+        key_sql, name_sql = GROUPS[by]
+    rows = (
+        session.execute(
+            text(
+                f"""
+            SELECT {day_sql} AS day, {key_sql} AS key, max({name_sql}) AS name, {counts}
+            FROM {_from(by)}
+            WHERE {where}
+            GROUP BY 1, 2
+            ORDER BY 1, 2 NULLS LAST
+            """
+            ),
+            params,
+        )
+        .mappings()
+        .all()
+    )
+    names = _names(session, by=by, keys=[r["key"] for r in rows])
+    points = [
+        SeriesPoint(
+            r["day"],
+            r["key"],
+            names.get(r["key"], r["name"]),
+            {c.name: int(r[c.name]) for c in COUNTS},
+        )
+        for r in rows
+    ]
+    if by is None:
+        seen = {p.day for p in points}
+        first, last = period.first_day, period.last_day
+        assert first is not None and last is not None
+        day = first
+        zero = {c.name: 0 for c in COUNTS}
+        while day <= last:
+            if day not in seen:
+                points.append(SeriesPoint(day, None, None, dict(zero)))
+            day += dt.timedelta(days=1)
+        points.sort(key=lambda p: p.day)
+    return points
+
+
+def figure_events(
+    session: Session,
+    *,
+    figure: str,
+    period: Period,
+    by: str | None = None,
+    key: str | None = None,
+    area: str | None = None,
+    county_code: str | None = None,
+    scope: Jurisdiction | None = None,
+    limit: int = 500,
+) -> tuple[list[int], int]:
+    """The ids of the events behind one count (newest first, at most `limit`) and how
+    many there are: the same predicate as the figure, so the list adds up to it."""
+    try:
+        count = COUNT_BY_NAME[figure]
+    except KeyError:
+        raise InvalidInput(
+            f"figure: must be one of {', '.join(COUNT_BY_NAME)}",
+            details={"field": "figure", "value": figure},
+        ) from None
+    if not 1 <= limit <= 5000:
+        raise InvalidInput("limit: must be 1 to 5000", details={"field": "limit", "value": limit})
+    where, params = event_filter(period=period, area=area, county_code=county_code, scope=scope)
+    key_term = "TRUE"
+    if by is not None:
+        _check_groups([by])
+        key_sql = GROUPS[by][0]
+        if key is None:
+            key_term = f"{key_sql} IS NULL"
+        else:
+            key_term = f"{key_sql} = :p_key"
+            params["p_key"] = key
+    sql = f"""
+        SELECT DISTINCT e.id, count(*) OVER () AS n FROM {_from(by)}
+        WHERE {where} AND {key_term} AND {count.predicate}
+        ORDER BY e.id DESC LIMIT :p_limit
+    """
+    rows = session.execute(text(sql), {**params, "p_limit": limit}).all()
+    return [r[0] for r in rows], (int(rows[0][1]) if rows else 0)
+
+
+# --- the older per-group call (the command view's counters use it) -------------------------
+
+
+def event_stats(
+    session: Session,
+    *,
+    by: str,
+    since: dt.datetime | None = None,
+    county_code: str | None = None,
+    scope: Jurisdiction | None = None,
+) -> list[Figures]:
+    """The figures per unit of `by` for the events received since `since` (all if None)."""
+    period = Period("since" if since else "all", since, None)
+    found = assess(session, by=[by], period=period, county_code=county_code, scope=scope)
+    rows: list[Figures] = found["groups"][by]
+    return rows
+
+
+# --- the definitions, for docs/assessment.md ---------------------------------------------
+
+
+def definitions_markdown() -> str:
+    """The table of every figure's definition (docs/assessment.md holds this text)."""
+    lines = ["| figure | 中文 | what it counts |", "| --- | --- | --- |"]
+    for c in COUNTS:
+        lines.append(f"| `{c.name}` | {c.zh} | {c.definition} |")
+    for d in DURATIONS:
+        pct = ", ".join(f"`{d.name}_{p}_hours`" for p in (*PERCENTILES, "mean"))
+        lines.append(f"| {pct} | {d.zh} | {d.definition} |")
+    lines.append("| `satisfaction` | 满意度 | the mean rating (1–5) of the return-visited events |")
+    for r in RATES:
+        lines.append(f"| `{r.name}` | {r.zh} | {r.definition} |")
+    for name, (zh, en) in NO_DATA_YET.items():
+        lines.append(f"| `{name}` | {zh} | {en}: no data yet (暂无数据) |")
+    return "\n".join(lines) + "\n"
