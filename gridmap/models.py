@@ -17,9 +17,9 @@ county (Citus) later.
 Not every model is queried through the ORM: `area_part`, `area_tile`, `tile_store`,
 `draft_area` and `draft_edit` are read and written by SQL text in gridmap.boundaries.versions,
 gridmap.boundaries.publishing, gridmap.boundaries.tiles and gridmap.boundaries.drafts
-(set-based statements the ORM would only wrap). Their models stay as the one declaration of the schema that
-tests/test_foundation.py compares with what the migrations create, so a migration and
-this file cannot drift apart.
+(set-based statements the ORM would only wrap). Their models stay as the one declaration
+of the schema that tests/test_foundation.py compares with what the migrations create, so a
+migration and this file cannot drift apart.
 """
 
 from __future__ import annotations
