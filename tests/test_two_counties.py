@@ -20,6 +20,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from gridmap import messages
 from gridmap.boundaries import versions as boundaries
 from gridmap.boundaries.versions import AreaRow
 from gridmap.db import session_factory
@@ -142,10 +143,17 @@ def event_row(two: Two, event_id: int) -> dict[str, Any]:
         e = s.get(Event, event_id)
         assert e is not None
         team = s.execute(text("SELECT code FROM team WHERE id = :i"), {"i": e.team_id}).scalar()
+        # A system step is stored as a catalogue code and its parameters; the reader sees
+        # the sentence in their language, so the test reads it the same way.
         log = [
-            (r.action, r.note)
+            (
+                r.action,
+                messages.note_text(r.data["note_code"], r.data.get("note_params"), "en")
+                if r.data and "note_code" in r.data
+                else r.note,
+            )
             for r in s.execute(
-                text("SELECT action, note FROM event_log WHERE event_id = :i ORDER BY id"),
+                text("SELECT action, note, data FROM event_log WHERE event_id = :i ORDER BY id"),
                 {"i": event_id},
             )
         ]
@@ -352,7 +360,7 @@ def test_a_cli_activation_reroutes_open_events_and_a_cli_restore_touches_one_cou
     assert (moved["grid"], moved["team"], moved["version"]) == (NEW, f"T-{f.C1}", new_version)
     assert (
         "reroute",
-        f"re-routed from grid {f.G1} to grid {NEW} by version {new_version}",
+        f"Re-routed from grid {f.G1} to grid {NEW} by version {new_version}",
     ) in moved["log"]
     assert event_row(two, events["A-G1-WEST"])["grid"] == f.G1
     assert event_row(two, events["B-G1-EAST"])["version"] == two.b1
