@@ -293,6 +293,13 @@ def load_history(
                 if tick <= now and (registered or _past_due(walk, tick)):
                     schedule(tick, "check", walk.event_id)
 
+    def pending_co_handlers(event_id: int) -> list[str]:
+        return [
+            t.code
+            for t, co in co_handlers(session, event_id=event_id)
+            if co.reported_back_at is None
+        ]
+
     def step(walk: _Walk, at: dt.datetime) -> None:
         """The next action on this event, decided by its state and its fate."""
         kwargs: dict[str, Any] = {}
@@ -321,6 +328,10 @@ def load_history(
             else:
                 action = "start"
         elif status == wf.IN_PROGRESS:
+            # Only the co-handlers the event really has report back: a receipt's planned
+            # department may never have been dispatched (registration assigned the event,
+            # or an escalation took it first).
+            walk.co_pending = pending_co_handlers(walk.event_id)
             if walk.co_pending:
                 co = walk.co_pending.pop(0)
                 event = act(
@@ -376,11 +387,7 @@ def load_history(
         sync(walk, event)
         if action in ("assign", "joint_dispatch"):
             # An assignment the rules make joint (a boundary, coordination) brings co-handlers.
-            walk.co_pending = [
-                t.code
-                for t, co in co_handlers(session, event_id=walk.event_id)
-                if co.reported_back_at is None
-            ]
+            walk.co_pending = pending_co_handlers(walk.event_id)
         # Deadlines are set at receipt and registration (response) and at the first
         # assignment (handling): watch them from then.
         watch_deadlines(
