@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from types import SimpleNamespace
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
@@ -47,6 +47,7 @@ from gridmap.events import (
     check_event_input,
     clean_photo,
     decode_photo,
+    escalation_candidates,
     ingest,
     list_categories,
     mask_name,
@@ -711,11 +712,22 @@ def get_team_candidates(
             max_length=100, description="part of a team's code or name, or of its department's name"
         ),
     ] = None,
+    purpose: Annotated[
+        Literal["hand", "escalate"],
+        Query(
+            description="hand: assign or joint dispatch (teams within your reach); escalate: "
+            "the teams the next level up may take it (its duty teams first; at the county "
+            "also the departments)"
+        ),
+    ] = "hand",
 ) -> dict[str, Any]:
     check_event_scope(session, principal, event_id, acting=True)
     event = ev.get_event(session, event_id=event_id)
-    found = team_candidates(session, event=event, scope=principal.jurisdiction, q=q)
-    return {"event_id": event_id, "teams": [c.to_dict() for c in found]}
+    if purpose == "escalate":
+        found = escalation_candidates(session, event=event, q=q)
+    else:
+        found = team_candidates(session, event=event, scope=principal.jurisdiction, q=q)
+    return {"event_id": event_id, "purpose": purpose, "teams": [c.to_dict() for c in found]}
 
 
 # --- acting -----------------------------------------------------------------------------

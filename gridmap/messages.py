@@ -117,6 +117,11 @@ ERRORS: dict[str, tuple[str, str]] = {
         "只有待立案、已立案或退回的事件可以定位",
         "Only a reported, registered or returned event can be placed",
     ),
+    "escalation_target_invalid": (
+        "队伍 {team} 不在{level}接收范围内：请选择上一级的值班队伍或县级部门",
+        "Team {team} does not answer at the {level} level: pick that level's duty team or, "
+        "at the county, a department",
+    ),
 }
 
 # --- timeline notes the system writes: note_code → (zh-CN, en) ---------------------------

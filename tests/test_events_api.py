@@ -484,3 +484,48 @@ def test_the_team_picker_offers_the_routed_team_first_then_neighbours_duty_and_d
     # What is offered is accepted by assign.
     act(client, body["id"], "register")
     assert act(client, body["id"], "assign", team="D-ZJ")["team"]["code"] == "D-ZJ"
+
+
+def test_escalation_offers_the_next_levels_teams_and_goes_to_the_one_picked(
+    client: TestClient,
+) -> None:
+    body = client.post("/api/events", json=ticket("PICK-UP", category="MULTI")).json()
+    event_id = body["id"]
+    act(client, event_id, "register")
+    act(client, event_id, "assign", team=f"T-{f.G1}")
+
+    def offered(**params: str) -> list[dict[str, Any]]:
+        answer = client.get(
+            f"/api/events/{event_id}/team-candidates", params={"purpose": "escalate", **params}
+        )
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["purpose"] == "escalate"
+        return list(answer.json()["teams"])
+
+    # From the grid: the community's duty team, with its open load; nothing else answers there.
+    community = offered()
+    assert [(t["code"], t["why"]) for t in community] == [(f"T-{f.C1}", "escalation")]
+    assert community[0]["open_events"] == 0
+    # A team of another level or area is refused, and the event stays where it was.
+    wrong = client.post(
+        f"/api/events/{event_id}/actions/escalate", json={"reason": "解决不了", "team": f"T-{f.T1}"}
+    )
+    assert wrong.status_code == 422, wrong.text
+    assert wrong.json()["error"]["reason"] == "escalation_target_invalid"
+    assert client.get(f"/api/events/{event_id}").json()["team"]["code"] == f"T-{f.G1}"
+    up = act(client, event_id, "escalate", reason="解决不了", team=f"T-{f.C1}")
+    assert up["team"]["code"] == f"T-{f.C1}" and up["escalation_level"] == "community"
+    assert [t["code"] for t in offered()] == [f"T-{f.T1}"]
+    act(client, event_id, "escalate", reason="社区解决不了")
+    # At the county: its duty team first, then the category's department, then the others;
+    # searchable by a department's name.
+    county = offered()
+    codes = [t["code"] for t in county]
+    assert codes[0] == f"T-{f.COUNTY}" and codes[1] == "D-ZF", codes
+    assert {"D-ZJ", "D-XF"} <= set(codes)
+    assert {t["why"] for t in county[1:]} == {"department"}
+    assert [t["code"] for t in offered(q="住建")] == ["D-ZJ"]
+    top = act(client, event_id, "escalate", reason="需住建局到场", team="D-ZJ")
+    assert top["team"]["code"] == "D-ZJ" and top["escalation_level"] == "county"
+    # At the top nothing is offered.
+    assert offered() == []

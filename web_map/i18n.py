@@ -429,6 +429,8 @@ _ZH_WORKBENCH: dict[str, str] = {
     "zoom_in": "放大",
     "zoom_out": "缩小",
     "leaflet_title": "Leaflet 开源地图库",
+    "escalate_pick": "上报至（默认上一级值班队伍，可输入名称或编码）",
+    "why_escalation": "上一级值班",
 }
 
 _EN_WORKBENCH: dict[str, str] = {
@@ -487,6 +489,8 @@ _EN_WORKBENCH: dict[str, str] = {
     "zoom_in": "Zoom in",
     "zoom_out": "Zoom out",
     "leaflet_title": "A JavaScript library for interactive maps",
+    "escalate_pick": "Escalate to (the next level's duty team unless you pick one)",
+    "why_escalation": "next level's duty",
 }
 
 # The message catalogue (gridmap/messages.py: refusals, timeline notes, sources, the words

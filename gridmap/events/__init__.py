@@ -47,7 +47,7 @@ from gridmap.events.photos import (
 )
 from gridmap.events.queries import co_handlers
 from gridmap.events.stats import GROUP_LABELS, NO_DATA_YET, RATES
-from gridmap.events.team_picker import team_candidates
+from gridmap.events.team_picker import escalation_candidates, team_candidates
 from gridmap.events.workflow import RULES, STATES
 
 __all__ = [
@@ -74,6 +74,7 @@ __all__ = [
     "clean_photo",
     "co_handlers",
     "decode_photo",
+    "escalation_candidates",
     "import_events",
     "ingest",
     "ingest_event",

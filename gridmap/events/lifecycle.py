@@ -194,6 +194,12 @@ def act(
         and acting_team_id in co_handler_team_ids(session, event_id=event.id)
     ):
         team = _co_handler_own_part(session, event, action, team, acting_team_id)
+    if action == "escalate" and team is not None:
+        # An escalation goes above the caller by nature: what limits its target is the
+        # next level of the event's own areas (`escalation_targets`), not the caller's reach.
+        escalate_to, team = team, None
+    else:
+        escalate_to = None
     if not scope.everywhere:
         named = [team] if team is not None else []
         named += [_team(session, event, code) for code in dict.fromkeys(co_team_codes)]
@@ -241,7 +247,11 @@ def act(
         co_team_codes = [t.code for t in joint.co_teams]
 
     given: set[str] = set()
-    if team is not None or (action == "assign" and event.team_id is not None):
+    if (
+        team is not None
+        or escalate_to is not None
+        or (action == "assign" and event.team_id is not None)
+    ):
         given.add(wf.TEAM)
     if (reason and reason.strip()) or note_code:
         given.add(wf.REASON)
@@ -276,7 +286,7 @@ def act(
     elif action == "reopen":
         event.closed_at = None
     elif action == "escalate":
-        team = _escalate(session, event, data=data)
+        team = _escalate(session, event, data=data, target=escalate_to)
     elif action == "joint_dispatch":
         assert team is not None
         data["co_teams"] = _joint_dispatch(session, event, lead=team, co_codes=co_team_codes)
@@ -461,9 +471,69 @@ def _rule_for(session: Session, event: Event) -> ResponsibilityRule | None:
     return session.scalars(stmt.order_by(specificity, ResponsibilityRule.id).limit(1)).first()
 
 
-def _escalate(session: Session, event: Event, *, data: dict[str, Any]) -> Team:
-    """Hand the event to the duty team one level up the four-level cycle (四级循环)."""
+def escalation_targets(session: Session, event: Event) -> tuple[str | None, list[Team]]:
+    """The level an escalation of `event` reaches (None at the top) and the teams it may
+    go to there, the default first: the teams on duty for the event's community, township
+    or county at that level (the responsible or lead one first); at the county also the
+    county's departments and enforcement teams (the county blows the whistle and
+    departments report for duty), the category's department first."""
     up = wf.next_level(event.escalation_level)
+    if up is None or not event.county_code:
+        return up, []
+    area_code = {
+        "community": event.community_code,
+        "township": event.township_code,
+        "county": event.county_code,
+    }[up]
+    found: list[Team] = []
+    default = (
+        teams.responsible_team(
+            session, county_code=event.county_code, layer=up, area_code=area_code
+        )
+        if area_code
+        else None
+    )
+    if default is not None:
+        found.append(default)
+    if area_code:
+        found += session.scalars(
+            select(Team)
+            .join(Duty, Duty.team_id == Team.id)
+            .where(
+                Duty.county_code == event.county_code,
+                Duty.layer == up,
+                Duty.area_code == area_code,
+                Team.active.is_(True),
+            )
+            .order_by(Team.id)
+        ).all()
+    if up == "county":
+        if event.department_code:
+            dept = teams.department_team(
+                session, county_code=event.county_code, department_code=event.department_code
+            )
+            if dept is not None:
+                found.append(dept)
+        found += session.scalars(
+            select(Team)
+            .where(
+                Team.county_code == event.county_code,
+                Team.level.in_(("county", *COUNTY_UNITS)),
+                Team.active.is_(True),
+            )
+            .order_by(Team.level, Team.code)
+        ).all()
+    by_id = {t.id: t for t in found}
+    return up, [by_id[i] for i in dict.fromkeys(t.id for t in found)]
+
+
+def _escalate(
+    session: Session, event: Event, *, data: dict[str, Any], target: Team | None = None
+) -> Team:
+    """Hand the event one level up the four-level cycle (四级循环): to `target` when the
+    operator picked one of that level's teams (`escalation_targets`), else to the level's
+    duty team."""
+    up, targets = escalation_targets(session, event)
     if up is None:
         raise Conflict(
             f"event {event.id} is already with the county, the top of the four-level cycle",
@@ -475,7 +545,15 @@ def _escalate(session: Session, event: Event, *, data: dict[str, Any]) -> Team:
         "township": event.township_code,
         "county": event.county_code,
     }[up]
-    team = (
+    if target is not None and target.id not in {t.id for t in targets}:
+        raise InvalidInput(
+            f"team {target.code} does not answer at the {up} level for event {event.id}: "
+            "escalate to that level's duty team or, at the county, a department",
+            details={"team": target.code, "level": up},
+            reason="escalation_target_invalid",
+            params={"team": target.code, "level": up},
+        )
+    team = target or (
         teams.responsible_team(
             session, county_code=event.county_code, layer=up, area_code=area_code
         )

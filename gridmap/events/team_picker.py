@@ -22,7 +22,7 @@ from gridmap import teams
 from gridmap.access.permissions import Jurisdiction
 from gridmap.boundaries import versions as boundaries
 from gridmap.events import workflow as wf
-from gridmap.events.lifecycle import team_in_reach
+from gridmap.events.lifecycle import escalation_targets, team_in_reach
 from gridmap.models import Department, Event, Team
 
 # Why a team is suggested, in the order they are offered.
@@ -33,6 +33,7 @@ COMMUNITY = "community"
 TOWNSHIP = "township"
 DEPARTMENT = "department"
 SEARCH = "search"
+ESCALATION = "escalation"  # on duty at the level an escalation reaches
 
 MAX_CANDIDATES = 50
 
@@ -141,22 +142,30 @@ def team_candidates(
         if team.id not in seen and team.active:
             seen.add(team.id)
             unique.append((team, why))
-    dept_ids = {t.department_id for t, _ in unique if t.department_id is not None}
-    dept_names = (
-        dict(
-            session.execute(
-                select(Department.id, Department.name).where(Department.id.in_(dept_ids))
-            ).all()
-        )
-        if dept_ids
-        else {}
-    )
+    dept_names = _department_names(session, [t for t, _ in unique])
     picked = [
         (t, why)
         for t, why in unique
         if (q is None or _matches(t, dept_names.get(t.department_id or -1), q))
         and (scope.everywhere or team_in_reach(session, scope=scope, team=t))
     ][:MAX_CANDIDATES]
+    return _with_load(session, picked, dept_names)
+
+
+def _department_names(session: Session, found: list[Team]) -> dict[int, str]:
+    dept_ids = {t.department_id for t in found if t.department_id is not None}
+    if not dept_ids:
+        return {}
+    return dict(
+        session.execute(
+            select(Department.id, Department.name).where(Department.id.in_(dept_ids))
+        ).all()
+    )
+
+
+def _with_load(
+    session: Session, picked: list[tuple[Team, str]], dept_names: dict[int, str]
+) -> list[Candidate]:
     ids = [t.id for t, _ in picked]
     load = (
         dict(
@@ -178,3 +187,22 @@ def team_candidates(
         )
         for t, why in picked
     ]
+
+
+def escalation_candidates(
+    session: Session, *, event: Event, q: str | None = None
+) -> list[Candidate]:
+    """The teams an escalation of `event` may go to, the default (the next level's duty
+    team) first, then that level's other duty teams and, at the county, the departments —
+    the category's first (`gridmap.events.lifecycle.escalation_targets`, the rule `act`
+    enforces). Not limited to the caller's reach: an escalation goes above it by nature.
+    Empty at the top of the four-level cycle."""
+    q = (q or "").strip() or None
+    up, targets = escalation_targets(session, event)
+    dept_names = _department_names(session, targets)
+    picked = [
+        (t, ESCALATION if t.level == up else DEPARTMENT)
+        for t in targets
+        if q is None or _matches(t, dept_names.get(t.department_id or -1), q)
+    ][:MAX_CANDIDATES]
+    return _with_load(session, picked, dept_names)

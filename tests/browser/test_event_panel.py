@@ -270,3 +270,59 @@ def test_an_unregistered_emergency_past_its_response_deadline_shows_missed_never
     assert "is-overdue" in (countdown.get_attribute("class") or "")
     assert "超时" in countdown.inner_text() or "超期" in countdown.inner_text()
     assert english_sentences(panel) == []
+
+
+@pytest.mark.browser
+def test_escalation_offers_the_next_levels_teams_and_goes_to_the_one_picked(
+    login_service: tuple[Service, str], browser: Any
+) -> None:
+    service, token = login_service
+    lon, lat = SmallCounty.grid_center(f"{C3}002")
+    event = hotline(
+        service,
+        token,
+        category="ROAD",
+        description="路面塌陷，网格无法处置",
+        location={"lon": lon, "lat": lat, "crs": "wgs84"},
+    )
+    event_id = int(event["id"])
+    operator = log_in(browser, service, "panel-operator")
+    panel = open_event(operator, event_id)
+    if event["status"] == "reported":
+        act(panel, "register", status="registered")
+    act(panel, "assign", status="assigned")
+    # The escalation picker: the next level's duty team first, with its open load.
+    options = panel.locator("#gm-escalate-options option")
+    options.first.wait_for(state="attached", timeout=10_000)
+    assert options.first.get_attribute("value") == f"T-{C3}"
+    label = options.first.get_attribute("label") or ""
+    assert "上一级值班" in label and "在办" in label, label
+    # A team that does not answer one level up: refused in Chinese, the button usable.
+    said = act(panel, "escalate", note="网格无法处置", escalate_team="D-XF")
+    assert "D-XF" in said and "社区" in said, said
+    assert panel.locator('button[data-action="escalate"]').is_enabled()
+    # Picked by name: it goes there, and the level reached is shown.
+    act(panel, "escalate", note="网格无法处置", escalate_team=f"{C3}值班")
+    panel.locator(".gm-timeline", has_text="上报至社区").wait_for(timeout=10_000)
+    assert call_api(service, token, event_id)["team"]["code"] == f"T-{C3}"
+    # Two levels on, at the county: a department picked by its name reports for duty.
+    act(panel, "escalate", note="社区无法处置")
+    panel.locator("#gm-escalate-options option").first.wait_for(state="attached", timeout=10_000)
+    act(panel, "escalate", note="需住建局到场", escalate_team="住建局")
+    deadline = time.monotonic() + 10
+    while call_api(service, token, event_id)["escalation_level"] != "county":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert call_api(service, token, event_id)["team"]["code"] == "D-ZJ"
+    panel.locator(".gm-timeline", has_text="上报至县级").wait_for(timeout=10_000)
+    assert english_sentences(panel) == []
+    refused = re.compile(r"status of 4(03|09|22)")
+    assert [e for e in operator.console_errors if not refused.search(e)] == []
+
+
+def call_api(service: Service, token: str, event_id: int) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{service.url}/api/events/{event_id}", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=20) as res:
+        return dict(json.loads(res.read()))

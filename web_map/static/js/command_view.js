@@ -766,24 +766,33 @@
 
   // ------------------------------------------------------------ the team picker
 
-  /** The teams offered for the open event (GET /api/events/{id}/team-candidates). */
-  let teamOptions = [];
+  /** The teams offered for the open event (GET /api/events/{id}/team-candidates): to
+   * hand it to (assign, joint dispatch: `purpose` "hand"), or to escalate it to (the next
+   * level's teams: "escalate"). Each purpose has its own list in the form. */
+  const PICKERS = {
+    hand: { list: "gm-team-options", options: [] },
+    escalate: { list: "gm-escalate-options", options: [] },
+  };
 
-  async function loadTeamOptions(evId, q) {
+  async function loadTeamOptions(evId, q, purpose) {
     if (!has("team_candidates")) return;
-    const query = q ? `?q=${encodeURIComponent(q)}` : "";
+    const picker = PICKERS[purpose || "hand"];
+    const params = new URLSearchParams();
+    if (q) params.set("q", q);
+    if (purpose === "escalate") params.set("purpose", "escalate");
+    const query = params.toString() ? `?${params}` : "";
     let body = null;
     try {
-      body = await latest("team-candidates").api(`/api/events/${encodeURIComponent(evId)}/team-candidates${query}`);
+      body = await latest(`team-candidates-${purpose || "hand"}`).api(`/api/events/${encodeURIComponent(evId)}/team-candidates${query}`);
     } catch (err) {
-      if (!aborted(err)) teamOptions = [];
+      if (!aborted(err)) picker.options = [];
       return;
     }
-    teamOptions = (body && body.teams) || [];
-    const list = document.getElementById("gm-team-options");
+    picker.options = (body && body.teams) || [];
+    const list = document.getElementById(picker.list);
     if (!list) return;
     list.replaceChildren(
-      ...teamOptions.map((c) =>
+      ...picker.options.map((c) =>
         h("option", { value: c.code, label: `${c.name} · ${L_(`why_${c.why}`)} · ${L_("open_load")} ${c.open_events}` }),
       ),
     );
@@ -803,32 +812,33 @@
   /** What was typed in a team field as a team code: a code as is, a team's or its
    * department's name as the one team the picker offers under it (asking the server when
    * the suggestions shown do not hold it). */
-  async function teamCode(evId, typed) {
+  async function teamCode(evId, typed, purpose) {
     const v = String(typed || "").trim();
     if (!v) return v;
-    const local = matchTeam(teamOptions, v);
+    const local = matchTeam(PICKERS[purpose || "hand"].options, v);
     if (local) return local;
     if (!has("team_candidates")) return v;
+    const extra = purpose === "escalate" ? "&purpose=escalate" : "";
     try {
-      const body = await api(`/api/events/${encodeURIComponent(evId)}/team-candidates?q=${encodeURIComponent(v)}`);
+      const body = await api(`/api/events/${encodeURIComponent(evId)}/team-candidates?q=${encodeURIComponent(v)}${extra}`);
       return matchTeam((body && body.teams) || [], v) || v;
     } catch (err) {
       return v; // the action itself will say what is wrong with it
     }
   }
 
-  function teamInput(name, label, evId) {
+  function teamInput(name, label, evId, purpose) {
     let timer = null;
     return h("input", {
       name,
       placeholder: label,
       "aria-label": label,
-      list: "gm-team-options",
+      list: PICKERS[purpose || "hand"].list,
       autocomplete: "off",
       oninput: (e) => {
         const value = e.target.value.split(/[,，、\s]+/).pop();
         clearTimeout(timer);
-        timer = setTimeout(() => loadTeamOptions(evId, value), 200);
+        timer = setTimeout(() => loadTeamOptions(evId, value, purpose), 200);
       },
     });
   }
@@ -872,6 +882,8 @@
         if (value("team")) body.team = await teamCode(ev.id, value("team"));
       } else if (value(need)) body[need] = value(need);
     }
+    // An escalation goes to the team picked for it, else to the next level's duty team.
+    if (action === "escalate" && value("escalate_team")) body.team = await teamCode(ev.id, value("escalate_team"), "escalate");
     if (extend) extend(body);
     S.outcome = null;
     let outcome = null;
@@ -919,8 +931,13 @@
     if (needs.has("team")) inputs.push(teamInput("team", L_("team_pick"), ev.id));
     if (needs.has("co_teams")) inputs.push(teamInput("co_teams", L_("co_teams_pick"), ev.id));
     if (needs.has("team") || needs.has("co_teams")) {
-      inputs.push(h("datalist", { id: "gm-team-options" }));
-      loadTeamOptions(ev.id, "");
+      inputs.push(h("datalist", { id: PICKERS.hand.list }));
+      loadTeamOptions(ev.id, "", "hand");
+    }
+    if (actions.includes("escalate")) {
+      inputs.push(teamInput("escalate_team", L_("escalate_pick"), ev.id, "escalate"));
+      inputs.push(h("datalist", { id: PICKERS.escalate.list }));
+      loadTeamOptions(ev.id, "", "escalate");
     }
     field("note", L_("note"));
     if (needs.has("target")) field("target", "#", { inputmode: "numeric" });
