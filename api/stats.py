@@ -91,7 +91,13 @@ def get_stats(
         # `rows`: the first grouping's (the older form of this answer).
         "rows": [f.to_dict() for f in found["groups"][groups[0]]],
         "groups": {b: [f.to_dict() for f in rows] for b, rows in found["groups"].items()},
-        "no_data": {k: {"zh": zh, "en": en} for k, (zh, en) in stats.NO_DATA_YET.items()},
+        "field": _field_definitions(),
+    }
+
+
+def _field_definitions() -> dict[str, dict[str, str]]:
+    return {
+        f.name: {"zh": f.zh, "en": f.en, "definition": f.definition} for f in stats.FIELD_FIGURES
     }
 
 
@@ -215,7 +221,9 @@ def get_definitions() -> dict[str, Any]:
             for r in stats.RATES
         ],
         "groups": {k: {"zh": zh, "en": en} for k, (zh, en) in stats.GROUP_LABELS.items()},
-        "no_data": {k: {"zh": zh, "en": en} for k, (zh, en) in stats.NO_DATA_YET.items()},
+        "field": _field_definitions(),
+        "daily_patrols": stats.DAILY_PATROLS,
+        "working_days": stats.WORKING_DAYS,
     }
 
 

@@ -124,7 +124,8 @@ FROM (
     ) timed
 ) s
 JOIN bench_grid g ON g.n = 1 + floor(s.rg * (SELECT count(*) FROM bench_grid))::int
-JOIN bench_cat c ON c.n = 1 + floor(s.rc * (SELECT count(*) FROM bench_cat))::int;
+JOIN bench_cat c ON c.n = 1 + floor(s.rc * (SELECT count(*) FROM bench_cat))::int
+ORDER BY s.rec;
 """
 
 

@@ -120,9 +120,109 @@ def walked(county_url: str, tmp_path_factory: pytest.TempPathFactory) -> str:
     router.reload()
     with sessions() as session:
         _walk(session, router, 48)
+        _field_work(session)
         session.commit()
     engine.dispose()
     return county_url
+
+
+# --- field work: hand-made patrols and household visits ----------------------------------
+
+G = sorted(f.GRIDS)  # G[0..3] in the west township (T1), G[4..7] in the east (T2)
+WORKERS = {"gw-a": G[0], "gw-b": G[1], "gw-c": G[4]}  # each in its grid's team
+# (worker, grid where it started, day of the week 0 = Monday 16 November, hour, track)
+PATROLS: list[tuple[str, str, int, int, int]] = [
+    ("gw-a", G[0], 0, 8, 5),  # Monday: twice in G0 → a worker-day met
+    ("gw-a", G[0], 0, 15, 3),
+    ("gw-a", G[0], 1, 9, 4),  # Tuesday: once → not met
+    ("gw-a", G[0], 2, 9, 2),  # Wednesday: once in G0 and once in G1 → met in the county
+    ("gw-a", G[1], 2, 16, 6),  # and in the west township, met in neither grid
+    ("gw-a", G[0], 5, 9, 3),  # Saturday: twice → patrols, but no working day
+    ("gw-a", G[0], 5, 14, 3),
+    ("gw-b", G[1], 3, 8, 4),  # Thursday: three times → met
+    ("gw-b", G[1], 3, 12, 5),
+    ("gw-b", G[1], 3, 17, 2),
+    ("gw-c", G[4], 0, 8, 7),  # the east township: Monday twice, Friday once
+    ("gw-c", G[4], 0, 16, 2),
+    ("gw-c", G[4], 4, 10, 3),
+    ("gw-c", G[4], 9, 10, 3),  # the week after: outside the period
+]
+VISITS: list[tuple[str, str, int]] = [
+    ("gw-a", G[0], 0),
+    ("gw-a", G[0], 2),
+    ("gw-a", G[1], 3),
+    ("gw-b", G[1], 3),
+    ("gw-c", G[4], 1),
+    ("gw-c", G[4], 12),  # outside the period
+]
+
+
+def _community(grid: str) -> str:
+    return f.GRIDS[grid][0]
+
+
+def _track(grid: str, n: int, seed: int) -> list[tuple[float, float]]:
+    rng = random.Random(seed)
+    lon, lat = f.SmallCounty.grid_center(grid)
+    return [(lon + rng.uniform(-0.004, 0.004), lat + rng.uniform(-0.008, 0.008)) for _ in range(n)]
+
+
+def _field_work(session: Session) -> None:
+    """The hand-made patrols and visits, recorded as the phone records them."""
+    from gridmap import patrols, visits
+    from gridmap.access import accounts
+
+    for name, grid in WORKERS.items():
+        accounts.create_user(
+            session,
+            username=name,
+            role="grid_worker",
+            password="x" * 12,
+            area_codes=[grid],
+            team_code=f"T-{grid}",
+        )
+    users = dict(session.execute(text("SELECT username, id FROM app_user")).all())
+    teams = dict(session.execute(text("SELECT username, team_id FROM app_user")).all())
+    for i, (who, grid, day, hour, n) in enumerate(PATROLS):
+        start = T0 + dt.timedelta(days=day, hours=hour - 9)
+        chain = patrols.Chain(f.COUNTY, grid[:9], _community(grid), grid)
+        client = f"patrol-{i:04d}"
+        patrols.start_patrol(
+            session,
+            user_id=users[who],
+            username=who,
+            team_id=teams[who],
+            client_id=client,
+            chain=chain,
+            started_at=start,
+        )
+        points = _track(grid, n, i)
+        half = len(points) // 2 or 1  # in two batches, the second sent twice
+        for seq, part in ((1, points[:half]), (2, points[half:]), (2, points[half:])):
+            fixes = [
+                patrols.Fix(lon, lat, start + dt.timedelta(minutes=5 * k + 5 * seq))
+                for k, (lon, lat) in enumerate(part)
+            ]
+            patrols.add_points(session, user_id=users[who], client_id=client, seq=seq, fixes=fixes)
+        patrols.end_patrol(
+            session, user_id=users[who], client_id=client, ended_at=start + dt.timedelta(hours=1)
+        )
+    for i, (who, grid, day) in enumerate(VISITS):
+        lon, lat = f.SmallCounty.grid_center(grid)
+        visits.record_visit(
+            session,
+            user_id=users[who],
+            username=who,
+            team_id=teams[who],
+            client_id=f"visit-{i:04d}",
+            chain=patrols.Chain(f.COUNTY, grid[:9], _community(grid), grid),
+            building_code=None,
+            kind="routine",
+            note="走访",
+            lon=lon,
+            lat=lat,
+            visited_at=T0 + dt.timedelta(days=day, hours=2),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -171,9 +271,11 @@ def _expected(rows: list[Any]) -> dict[str, Any]:
         "closed_on_time": len(on_time),
         "overdue": sum(1 for r in rows if r.overdue),
         "on_time_rate": round(len(on_time) / len(closed), 4) if closed else None,
-        "overdue_rate": round(sum(1 for r in assessed if r.overdue) / len(assessed), 4),
+        "overdue_rate": (
+            round(sum(1 for r in assessed if r.overdue) / len(assessed), 4) if assessed else None
+        ),
         "visit_rate": round(len(rated) / len(closed), 4) if closed else None,
-        "returned_rate": round(len(returned) / len(assessed), 4),
+        "returned_rate": round(len(returned) / len(assessed), 4) if assessed else None,
         "satisfaction": round(statistics.fmean(rated), 2) if rated else None,
         "response_median_hours": _round(_percentile(response, 0.5)),
         "response_p90_hours": _round(_percentile(response, 0.9)),
@@ -300,10 +402,154 @@ def test_a_team_with_two_grid_workers_counts_its_events_once(app: TestClient, db
         db.commit()
 
 
-def test_the_figures_named_but_not_recorded_say_no_data_yet(app: TestClient) -> None:
-    answer = login(app, "county-sup").get("/api/stats", params=WEEK).json()
-    assert set(answer["no_data"]) == {"patrols", "patrol_km", "household_visits"}
-    assert "patrols" not in answer["total"]  # never a 0 that would read as "none done"
+# --- field work: the test's own arithmetic from the hand-made patrols and visits ---------
+
+WEEK_DAYS = 5  # 16–22 November 2026: Monday to Friday, all before today
+
+
+def _km(who_index: int, grid: str, n: int) -> float:
+    from pyproj import Geod
+
+    lons, lats = zip(*_track(grid, n, who_index), strict=True)
+    return float(Geod(ellps="WGS84").line_length(lons, lats)) / 1000
+
+
+def _grid_worker_key(db: Session, grid: str) -> str:
+    ids = db.execute(
+        text(
+            "SELECT m.id FROM member m JOIN team t ON t.id = m.team_id"
+            " WHERE t.code = :c AND m.role = 'grid_worker' ORDER BY m.id"
+        ),
+        {"c": f"T-{grid}"},
+    ).scalars()
+    return "+".join(str(i) for i in ids)
+
+
+def _units(db: Session, by: str, who: str, grid: str) -> str | None:
+    return {
+        "township": grid[:9],
+        "community": _community(grid),
+        "grid": grid,
+        "team": f"T-{WORKERS[who]}",
+        "grid_worker": _grid_worker_key(db, WORKERS[who]),
+        "total": None,
+    }[by]
+
+
+def _roster(by: str, key: str | None) -> int:
+    """Grid workers on the roll: one in each grid's team and one in the school's (a
+    dedicated grid inside the first grid, so in C1 and the west township)."""
+    grids = [*f.GRIDS, f.SCHOOL]
+    chain = {g: (_community(g if g != f.SCHOOL else f.G1), g) for g in grids}
+    if by == "total":
+        return len(grids)
+    if by == "township":
+        return sum(1 for g in grids if chain[g][0][:9] == key)
+    if by == "community":
+        return sum(1 for g in grids if chain[g][0] == key)
+    return 1  # a grid, a team, a team's grid worker
+
+
+def _expected_field(db: Session, by: str, *, township: str | None = None) -> dict[Any, Any]:
+    week = [p for p in enumerate(PATROLS) if p[1][2] < 7 and (township in (None, p[1][1][:9]))]
+    out: dict[Any, dict[str, Any]] = {}
+    days: dict[tuple[Any, str, int], int] = {}
+    for i, (who, grid, day, _hour, n) in week:
+        unit = _units(db, by, who, grid)
+        o = out.setdefault(unit, {"patrols": 0, "km": 0.0, "household_visits": 0})
+        o["patrols"] += 1
+        o["km"] += _km(i, grid, n)
+        days[(unit, who, day)] = days.get((unit, who, day), 0) + 1
+    for who, grid, day in VISITS:
+        if day < 7 and township in (None, grid[:9]):
+            unit = _units(db, by, who, grid)
+            o = out.setdefault(unit, {"patrols": 0, "km": 0.0, "household_visits": 0})
+            o["household_visits"] += 1
+    for unit, o in out.items():
+        o["patrol_days_met"] = sum(
+            1 for (u, _w, day), n in days.items() if u == unit and n >= 2 and day < 5
+        )
+        due = _roster(by, unit) * WEEK_DAYS
+        o["patrol_days_required"], o["patrols_required"] = due, 2 * due
+        o["patrol_rate"] = round(o["patrol_days_met"] / due, 4)
+    return out
+
+
+def _check_field(row: dict[str, Any], want: dict[str, Any]) -> None:
+    for k in ("patrols", "household_visits", "patrol_days_met", "patrol_days_required"):
+        assert row[k] == want[k], (row["key"], k)
+    assert row["patrols_required"] == want["patrols_required"] == 2 * want["patrol_days_required"]
+    assert row["patrol_rate"] == want["patrol_rate"], row["key"]
+    assert abs(row["patrol_km"] - want["km"]) <= 0.0051, (row["key"], row["patrol_km"], want)
+
+
+def test_the_walk_has_patrols_of_every_kind(db: Session) -> None:
+    rows = db.execute(text("SELECT count(*), sum(points) FROM patrol")).one()
+    assert rows[0] == len(PATROLS) and rows[1] == sum(p[4] for p in PATROLS)  # no resend added
+    # The stored distance is the track's length on the ellipsoid.
+    assert db.execute(
+        text("SELECT bool_and(abs(distance_m - ST_Length(track::geography)) < 0.001) FROM patrol")
+    ).scalar()
+
+
+@pytest.mark.parametrize("by", ["township", "community", "grid", "team", "grid_worker"])
+def test_patrols_and_visits_equal_the_test_s_own(app: TestClient, db: Session, by: str) -> None:
+    sup = login(app, "county-sup")
+    answer = sup.get("/api/stats", params={**WEEK, "by": by}).json()
+    want = _expected_field(db, by)
+    rows = {r["key"]: r for r in answer["rows"]}
+    for key, w in want.items():
+        _check_field(rows[key], w)
+    # Units on the roll with no field work: nothing done, the duty still counted.
+    for key, row in rows.items():
+        if key not in want and row["patrol_days_required"]:
+            assert row["patrols"] == row["patrol_days_met"] == row["household_visits"] == 0
+            assert row["patrol_rate"] == 0.0
+            assert row["patrol_days_required"] == _roster(by, key) * WEEK_DAYS
+    _check_field(answer["total"], _expected_field(db, "total")[None])
+    assert sum(r["patrols"] for r in answer["rows"]) == answer["total"]["patrols"]
+    # A department does not patrol.
+    other = sup.get("/api/stats", params={**WEEK, "by": "department"}).json()
+    assert all(r["patrols"] is None for r in other["rows"])
+
+
+def test_a_township_supervisor_sees_only_its_township_s_field_work(
+    app: TestClient, db: Session
+) -> None:
+    west = login(app, "west-sup")
+    answer = west.get("/api/stats", params={**WEEK, "by": "grid"}).json()
+    want = _expected_field(db, "grid", township=f.T1)
+    assert {r["key"][:9] for r in answer["rows"]} == {f.T1}
+    for key, w in want.items():
+        _check_field({r["key"]: r for r in answer["rows"]}[key], w)
+    total = _expected_field(db, "township", township=f.T1)[f.T1]
+    _check_field({**answer["total"], "key": None}, total)
+    assert answer["total"]["patrol_days_required"] == 5 * WEEK_DAYS  # 4 grids and the school
+    # Its ledgers: its township's patrols and visits only, as many as its figures count.
+    patrols = west.get("/api/ledgers/patrols", params={**WEEK, "f": "json"}).json()["rows"]
+    assert {r["grid_code"][:9] for r in patrols} == {f.T1}
+    assert len(patrols) == answer["total"]["patrols"]
+    visited = west.get("/api/ledgers/visits", params={**WEEK, "f": "json"}).json()["rows"]
+    assert len(visited) == answer["total"]["household_visits"] == total["household_visits"]
+    # The other township's area gives nothing.
+    east = west.get("/api/stats", params={**WEEK, "area": f.T2}).json()["total"]
+    assert east["patrols"] == east["household_visits"] == 0
+
+
+def test_the_patrol_and_visit_ledgers_add_up_to_the_figures(app: TestClient) -> None:
+    sup = login(app, "county-sup")
+    rows = sup.get("/api/stats", params={**WEEK, "by": "grid"}).json()["rows"]
+    patrols = sup.get("/api/ledgers/patrols", params={**WEEK, "f": "json"}).json()["rows"]
+    visited = sup.get("/api/ledgers/visits", params={**WEEK, "f": "json"}).json()["rows"]
+    for r in rows:
+        mine = [p for p in patrols if p["grid_code"] == r["key"]]
+        assert len(mine) == r["patrols"], r["key"]
+        assert abs(sum(p["distance_km"] for p in mine) - r["patrol_km"]) <= 0.01, r["key"]
+        assert sum(1 for v in visited if v["grid_code"] == r["key"]) == r["household_visits"]
+    sheet = _xlsx(sup, "patrols")
+    lines = list(sheet.iter_rows(values_only=True))
+    assert lines[0][0] == "网格员" and len(lines) - 1 == len(patrols)
+    assert all(isinstance(x[lines[0].index("开始")], dt.datetime) for x in lines[1:])
 
 
 def test_the_previous_period_is_beside_this_one(app: TestClient, db: Session) -> None:
@@ -446,7 +692,7 @@ def test_the_assessment_table_equals_the_api_s_figures(app: TestClient) -> None:
     sheet = _xlsx(sup, "assessment", by="grid")
     rows = list(sheet.iter_rows(values_only=True))
     head = rows[0]
-    assert head[0] == "网格" and "按期办结率" in head and "巡查（一日双巡）" in head
+    assert head[0] == "网格" and "按期办结率" in head and "一日双巡达标率" in head
     api_rows = sup.get("/api/stats", params={**WEEK, "by": "grid"}).json()["rows"]
     body = rows[1:-1]
     assert [r[1] for r in body] == [r["key"] for r in api_rows]
@@ -454,8 +700,13 @@ def test_the_assessment_table_equals_the_api_s_figures(app: TestClient) -> None:
         assert got[head.index("受理")] == want["received"]
         assert got[head.index("按期办结率")] == want["on_time_rate"]
         assert got[head.index("满意度")] == want["satisfaction"]
-        assert got[head.index("巡查（一日双巡）")] == "暂无数据"
+        assert got[head.index("巡查次数")] == want["patrols"]
+        assert got[head.index("应巡次数（一日双巡）")] == want["patrols_required"]
+        assert got[head.index("一日双巡达标率")] == want["patrol_rate"]
+        assert got[head.index("巡查里程（公里）")] == want["patrol_km"]
+        assert got[head.index("入户走访")] == want["household_visits"]
     assert rows[-1][0] == "合计"
+    assert sum(r[head.index("巡查次数")] for r in body) == rows[-1][head.index("巡查次数")] > 0
 
 
 def test_the_return_visit_and_csv_ledgers(app: TestClient, db: Session) -> None:
@@ -467,8 +718,6 @@ def test_the_return_visit_and_csv_ledgers(app: TestClient, db: Session) -> None:
     answer = sup.get("/api/ledgers/events", params={**WEEK, "f": "csv"})
     lines = answer.content.decode("utf-8-sig").splitlines()
     assert lines[0].startswith("事件编号,来源") and len(lines) == len(_rows(db)) + 1
-    patrols = _xlsx(sup, "patrols")
-    assert list(patrols.iter_rows(values_only=True))[1] == ("暂无数据",)
 
 
 def test_a_township_supervisor_s_ledgers_hold_only_its_township(

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from html import escape
 from typing import Any
 
-from gridmap.events import GROUP_LABELS, NO_DATA_YET, RATES
+from gridmap.events import FIELD_FIGURES, GROUP_LABELS, RATES
 from web_map.assets import STATIC_URL, VENDOR_URL
 from web_map.i18n import stats_labels
 
@@ -29,7 +29,13 @@ METRICS: dict[str, str] = {
     "response_median_hours": "low",
     "handling_median_hours": "low",
     "received": "none",
+    "patrol_rate": "high",
+    "patrol_km": "none",
+    "household_visits": "none",
 }
+# The field work's columns (patrols and household visits: stats.FIELD_FIGURES) are shown for
+# these groupings only (a department or a category does not patrol).
+FIELD_GROUPS = ("township", "community", "grid", "team", "grid_worker")
 PERIOD_CHOICES = ("today", "week", "last_week", "month", "last_month", "custom")
 LEDGERS = ("events", "assessment", "return_visits")
 ECHARTS_JS = f"{VENDOR_URL}/echarts/dist/echarts.min.js"
@@ -41,9 +47,17 @@ def _attr(data: dict[str, Any]) -> str:
     return escape(json.dumps(data, ensure_ascii=False), quote=True)
 
 
+def labels_with_field(lang: str) -> dict[str, str]:
+    """The page's labels and the field-work figures' names (`m_patrols`, …)."""
+    t = dict(stats_labels(lang))
+    for f in FIELD_FIGURES:
+        t.setdefault(f"m_{f.name}", f.zh if lang == "zh" else f.en)
+    return t
+
+
 def build_stats_page(*, lang: str, default_by: str, tile_url: str | None = None) -> str:
     """The whole page. Figures come later, from /api/stats…, written by stats.js as text."""
-    t = stats_labels(lang)
+    t = labels_with_field(lang)
     other, other_label = ("en", "EN") if lang == "zh" else ("zh", "中文")
     group_names = {k: (zh if lang == "zh" else en) for k, (zh, en) in GROUP_LABELS.items()}
     config: dict[str, Any] = {
@@ -52,7 +66,8 @@ def build_stats_page(*, lang: str, default_by: str, tile_url: str | None = None)
         "groups": group_names,
         "metrics": METRICS,
         "rates": [r.name for r in RATES],
-        "noData": {k: (zh if lang == "zh" else en) for k, (zh, en) in NO_DATA_YET.items()},
+        "field": [f.name for f in FIELD_FIGURES],
+        "fieldGroups": list(FIELD_GROUPS),
         "defaultBy": default_by,
         "ledgers": list(LEDGERS),
         "tileUrl": tile_url,
@@ -153,7 +168,7 @@ def build_weekly_report(
 ) -> str:
     """The printable weekly report (周报): headline figures, the ranking, the trend chart
     and the ten oldest open events. Print it (or Chromium's print to PDF) as is."""
-    t = stats_labels(lang)
+    t = labels_with_field(lang)
 
     def pct(v: Any) -> str:
         return "–" if v is None else f"{v * 100:.1f}%"
@@ -171,18 +186,19 @@ def build_weekly_report(
         ("handling_median_hours", num(total.get("handling_median_hours"))),
         ("satisfaction", num(total.get("satisfaction"))),
         ("visit_rate", pct(total.get("visit_rate"))),
+        ("patrols", f"{num(total.get('patrols'))} / {num(total.get('patrols_required'))}"),
+        ("patrol_rate", pct(total.get("patrol_rate"))),
+        ("patrol_km", num(total.get("patrol_km"))),
+        ("household_visits", num(total.get("household_visits"))),
     ]
     cards = "".join(
         f'<div class="rp-card"><div class="rp-v">{escape(v)}</div>'
         f'<div class="rp-l">{escape(t["m_" + k])}</div></div>'
         for k, v in heads
     )
-    cards += "".join(
-        f'<div class="rp-card rp-nodata"><div class="rp-v">{escape(t["no_data"])}</div>'
-        f'<div class="rp-l">{escape(zh if lang == "zh" else en)}</div></div>'
-        for zh, en in NO_DATA_YET.values()
-    )
-    cols = ("received", "closed", "on_time_rate", "overdue_rate", "satisfaction")
+    cols: tuple[str, ...] = ("received", "closed", "on_time_rate", "overdue_rate", "satisfaction")
+    if ranking and ranking[0].get("patrols") is not None:
+        cols += ("patrol_rate", "household_visits")
     rank_rows = "".join(
         f"<tr><td>{i}</td><td>{escape(r.get('name') or r.get('key') or t['unplaced'])}</td>"
         + "".join(

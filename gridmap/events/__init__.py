@@ -46,14 +46,14 @@ from gridmap.events.photos import (
     stored_photo_file,
 )
 from gridmap.events.queries import co_handlers
-from gridmap.events.stats import GROUP_LABELS, NO_DATA_YET, RATES
+from gridmap.events.stats import FIELD_FIGURES, GROUP_LABELS, RATES
 from gridmap.events.team_picker import escalation_candidates, team_candidates
 from gridmap.events.workflow import RULES, STATES
 
 __all__ = [
+    "FIELD_FIGURES",
     "GROUP_LABELS",
     "MAX_PHOTOS_PER_EVENT",
-    "NO_DATA_YET",
     "RATES",
     "RULES",
     "STATES",

@@ -1,6 +1,6 @@
 """Ledgers (台账) generated from the data, never typed: the event ledger (事件台账), the
-assessment table (考核表), the return-visit ledger (回访台账); the patrol and household
-visit ledgers say "no data yet" until the grid workers' phone app records them.
+assessment table (考核表), the return-visit ledger (回访台账), and the patrol (巡查台账) and
+household visit (走访台账) ledgers from what the grid workers' phones recorded.
 
 A ledger is a header and rows read in the caller's jurisdiction (`Jurisdiction.event_sql`,
 in the query). Rows are streamed from PostgreSQL (a server-side cursor) and written as
@@ -160,8 +160,11 @@ ASSESSMENT_FIGURES: tuple[Column, ...] = (
     Column("visit_rate", "回访率", "return-visit rate", RATE, 9),
     Column("returned_rate", "退回重办率", "returned rate", RATE, 10),
     Column("merged", "重复合并", "duplicates merged", INT, 9),
-    Column("patrols", "巡查（一日双巡）", "patrols", TEXT, 12),
-    Column("household_visits", "入户走访", "household visits", TEXT, 10),
+    Column("patrols", "巡查次数", "patrols", INT, 9),
+    Column("patrols_required", "应巡次数（一日双巡）", "patrols due (twice a day)", INT, 12),
+    Column("patrol_rate", "一日双巡达标率", "twice-a-day rate", RATE, 12),
+    Column("patrol_km", "巡查里程（公里）", "patrol km", NUM, 11),
+    Column("household_visits", "入户走访", "household visits", INT, 9),
 )
 
 
@@ -194,7 +197,6 @@ def build_ledger(
     (iterate them inside the session's lifetime)."""
     _check(kind)
     where, params = stats.event_filter(period=period, area=area, scope=scope)
-    no_data = "暂无数据" if lang == "zh" else "no data yet"
     if kind == "events":
         on_time = stats.COUNT_BY_NAME["closed_on_time"].predicate
         sql = _EVENT_SQL.format(where=where, extra="", on_time=on_time)
@@ -225,94 +227,76 @@ def build_ledger(
                 (
                     name,
                     d["key"],
-                    *(
-                        no_data if c.name in stats.NO_DATA_YET else d.get(c.name)
-                        for c in ASSESSMENT_FIGURES
-                    ),
+                    *(d.get(c.name) for c in ASSESSMENT_FIGURES),
                 )
             )
         return Ledger(kind, "考核表", "Assessment table", columns, rows)
-    # Patrols and household visits, as the phone recorded them (gridmap.patrols, .visits).
-    title = ("巡查台账", "Patrol ledger") if kind == "patrols" else ("走访台账", "Visit ledger")
-    field_rows = _field_rows(session, kind=kind, period=period, area=area, scope=scope)
-    if not field_rows:
-        return Ledger(
-            kind,
-            title[0],
-            title[1],
-            (Column("note", "说明", "note", TEXT, 40),),
-            [(no_data,)],
+    # Patrols and household visits, as the phone recorded them (tables patrol, visit): the
+    # same rows the assessment's field figures count (`stats.field_filter`).
+    if kind == "patrols":
+        where, params = stats.field_filter(
+            "x", "started_at", period=period, area=area, county_code=None, scope=scope
         )
-    columns = PATROL_COLUMNS if kind == "patrols" else FIELD_VISIT_COLUMNS
-    return Ledger(kind, title[0], title[1], columns, field_rows)
+        sql = _PATROL_SQL.format(where=where)
+        return Ledger(
+            kind, "巡查台账", "Patrol ledger", PATROL_COLUMNS, _stream(session, sql, params)
+        )
+    where, params = stats.field_filter(
+        "x", "visited_at", period=period, area=area, county_code=None, scope=scope
+    )
+    sql = _FIELD_VISIT_SQL.format(where=where)
+    return Ledger(
+        kind, "走访台账", "Visit ledger", FIELD_VISIT_COLUMNS, _stream(session, sql, params)
+    )
 
 
 PATROL_COLUMNS = (
     Column("worker", "网格员", "grid worker", TEXT, 14),
-    Column("grid_code", "网格", "grid", TEXT, 18),
+    Column("team", "处置队伍", "team", TEXT, 18),
+    Column("township", "乡镇（街道）", "township", TEXT, 14),
+    Column("grid", "网格", "grid", TEXT, 18),
+    Column("grid_code", "网格编码", "grid code", TEXT, 18),
     Column("started_at", "开始", "started", TIME, 17),
     Column("ended_at", "结束", "ended", TIME, 17),
     Column("minutes", "时长（分钟）", "minutes", INT, 10),
     Column("distance_km", "里程（公里）", "distance km", NUM, 10),
     Column("points", "轨迹点", "track points", INT, 8),
 )
+_PATROL_SQL = """
+    SELECT x.username, t.name, tw.name, gr.name, x.grid_code, x.started_at, x.ended_at,
+           round(extract(epoch FROM coalesce(x.ended_at, x.last_fix_at, x.started_at)
+                                    - x.started_at) / 60.0)::int,
+           round((x.distance_m / 1000.0)::numeric, 3), x.points
+    FROM patrol x
+    LEFT JOIN team t ON t.id = x.team_id
+    LEFT JOIN area tw ON tw.layer = 'township' AND tw.code = x.township_code
+                     AND tw.valid_to IS NULL
+    LEFT JOIN area gr ON gr.layer = 'grid' AND gr.code = x.grid_code AND gr.valid_to IS NULL
+    WHERE {where}
+    ORDER BY x.started_at, x.id
+"""
 FIELD_VISIT_COLUMNS = (
     Column("worker", "网格员", "grid worker", TEXT, 14),
-    Column("grid_code", "网格", "grid", TEXT, 18),
+    Column("team", "处置队伍", "team", TEXT, 18),
+    Column("township", "乡镇（街道）", "township", TEXT, 14),
+    Column("grid", "网格", "grid", TEXT, 18),
+    Column("grid_code", "网格编码", "grid code", TEXT, 18),
     Column("building_code", "楼栋", "building", TEXT, 16),
     Column("kind", "走访类型", "kind", TEXT, 12),
     Column("note", "走访记录", "note", TEXT, 40),
     Column("visited_at", "走访时间", "visited", TIME, 17),
 )
-
-
-def _field_rows(
-    session: Session,
-    *,
-    kind: str,
-    period: stats.Period,
-    area: str | None,
-    scope: Jurisdiction | None,
-) -> list[tuple[Any, ...]]:
-    """The period's patrols or visits the scope sees (the event rule), in `area`."""
-    from gridmap import patrols, visits  # the field-work tables (migration 0014)
-    from gridmap.access.permissions import EVERYWHERE
-
-    jurisdiction = scope or EVERYWHERE
-    since = period.start or dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-
-    def keep(at: str, row: dict[str, Any]) -> bool:
-        when = dt.datetime.fromisoformat(at)
-        inside = period.end is None or when < period.end
-        return inside and (area is None or area == row.get("grid_code"))
-
-    if kind == "patrols":
-        found = patrols.patrols_in(session, jurisdiction=jurisdiction, since=since, limit=100_000)
-        return [
-            (
-                p["username"],
-                p["grid_code"],
-                _local(dt.datetime.fromisoformat(p["started_at"])),
-                _local(dt.datetime.fromisoformat(p["ended_at"])) if p["ended_at"] else None,
-                round(p["duration_s"] / 60),
-                round(p["distance_m"] / 1000, 2),
-                p["points"],
-            )
-            for p in found
-            if keep(p["started_at"], p)
-        ]
-    return [
-        (
-            v["username"],
-            v["grid_code"],
-            v["building_code"],
-            v["kind"],
-            v["note"],
-            _local(dt.datetime.fromisoformat(v["visited_at"])),
-        )
-        for v in visits.visits_in(session, jurisdiction=jurisdiction, since=since, limit=100_000)
-        if keep(v["visited_at"], v)
-    ]
+_FIELD_VISIT_SQL = """
+    SELECT x.username, t.name, tw.name, gr.name, x.grid_code, x.building_code, x.kind,
+           x.note, x.visited_at
+    FROM visit x
+    LEFT JOIN team t ON t.id = x.team_id
+    LEFT JOIN area tw ON tw.layer = 'township' AND tw.code = x.township_code
+                     AND tw.valid_to IS NULL
+    LEFT JOIN area gr ON gr.layer = 'grid' AND gr.code = x.grid_code AND gr.valid_to IS NULL
+    WHERE {where}
+    ORDER BY x.visited_at, x.id
+"""
 
 
 def _local(value: dt.datetime) -> dt.datetime:

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 from gridmap.access.permissions import Jurisdiction
 from gridmap.errors import InvalidInput
 from gridmap.events import workflow as wf
+from gridmap.patrols import DAILY_PATROLS
 
 CHINA_TZ = dt.timezone(dt.timedelta(hours=8), "Asia/Shanghai")
 _OPEN = "(" + ", ".join(f"'{s}'" for s in sorted(wf.OPEN_STATES)) + ")"
@@ -233,13 +234,76 @@ RATES: tuple[Rate, ...] = (
 )
 RATE_BY_NAME: dict[str, Rate] = {r.name: r for r in RATES}
 
-# Figures the assessment names but gridmap does not record yet (the grid workers' phone
-# app brings patrols and household visits): reported as "no data yet" (暂无数据), never 0.
-NO_DATA_YET: dict[str, tuple[str, str]] = {
-    "patrols": ("巡查（一日双巡）", "patrols (twice a day)"),
-    "patrol_km": ("巡查里程", "patrol distance"),
-    "household_visits": ("入户走访", "household visits"),
-}
+# --- field work: patrols (巡查) and household visits (走访), from the phone -------------------
+
+
+@dataclass(frozen=True, slots=True)
+class FieldFigure:
+    """A figure of the grid workers' field work (tables `patrol` and `visit`)."""
+
+    name: str
+    zh: str
+    en: str
+    definition: str
+
+
+# 一日双巡 (DAILY_PATROLS patrols a grid worker's working day), as the phone counts it.
+WORKING_DAYS = "Monday to Friday (local days, UTC+8); public holidays are not modelled"
+FIELD_FIGURES: tuple[FieldFigure, ...] = (
+    FieldFigure(
+        "patrols",
+        "巡查次数",
+        "patrols",
+        "patrols started in the period (`patrol.started_at`, any day), counted where each "
+        "started (its area chain) and for the walker's team",
+    ),
+    FieldFigure(
+        "patrols_required",
+        "应巡次数",
+        "patrols due",
+        f"{DAILY_PATROLS} × `patrol_days_required` (一日双巡)",
+    ),
+    FieldFigure(
+        "patrol_days_required",
+        "应巡人天",
+        "worker-days due",
+        "the unit's grid workers (`member` rows of role grid_worker: a team's own, an "
+        "area's those of the teams on duty for its grids) × the working days of the period "
+        f"up to today; working days: {WORKING_DAYS}",
+    ),
+    FieldFigure(
+        "patrol_days_met",
+        "双巡达标人天",
+        "worker-days met",
+        f"a worker (the logged-in walker) and a working day with at least {DAILY_PATROLS} "
+        "patrols started that day in the unit",
+    ),
+    FieldFigure(
+        "patrol_rate",
+        "一日双巡达标率",
+        "twice-a-day rate",
+        "worker-days met ÷ worker-days due (above 100% only when more people patrol than "
+        "the teams list as grid workers)",
+    ),
+    FieldFigure(
+        "patrol_km",
+        "巡查里程（公里）",
+        "patrol distance (km)",
+        "the sum of the patrols' track lengths on the ellipsoid (`ST_Length(track::geography)`, "
+        "kept in `patrol.distance_m` by every batch of points), in km",
+    ),
+    FieldFigure(
+        "household_visits",
+        "入户走访",
+        "household visits",
+        "visits recorded in the period (`visit.visited_at`), counted where each was made "
+        "and for the visitor's team",
+    ),
+)
+FIELD_BY_NAME: dict[str, FieldFigure] = {f.name: f for f in FIELD_FIGURES}
+# The groupings field work has: not a department's or a category's.
+FIELD_GROUPS = ("township", "community", "grid", "team", "grid_worker")
+
 
 # What a figure may be grouped by → (SQL of the key, SQL of the name, joins it needs).
 # A grid worker answers for the events of their grid's team. Each event is counted once:
@@ -265,6 +329,10 @@ _NAME_SQL: dict[str, str] = {
     "grid": "SELECT code, name FROM area WHERE layer = 'grid' AND code = ANY(:keys) "
     "AND valid_to IS NULL",
     "department": "SELECT code, name FROM department WHERE code = ANY(:keys)",
+    "team": "SELECT code, name FROM team WHERE code = ANY(:keys)",
+    "grid_worker": "SELECT key, name FROM (SELECT string_agg(id::text, '+' ORDER BY id) AS key, "
+    "string_agg(name, '、' ORDER BY id) AS name FROM member WHERE role = 'grid_worker' "
+    "GROUP BY team_id) gw WHERE key = ANY(:keys)",
     "category": "SELECT code, name FROM category WHERE code = ANY(:keys)",
 }
 GROUP_LABELS: dict[str, tuple[str, str]] = {
@@ -408,6 +476,9 @@ class Figures:
     hours: dict[str, float | None]  # "response_median", "handling_p90", …
     satisfaction: float | None  # mean rating 1–5 of the return-visited
     previous: Figures | None = None
+    # The field work (FIELD_FIGURES by name); None where a grouping has none (a
+    # department, a category).
+    field: dict[str, Any] | None = None
 
     @property
     def rates(self) -> dict[str, float | None]:
@@ -429,7 +500,7 @@ class Figures:
         # Kept for the command view and older callers: the mean of the handling clock.
         out["mean_handling_hours"] = self.hours.get("handling_mean")
         out["visits"] = self.counts["visited"]
-        out["no_data"] = sorted(NO_DATA_YET)
+        out.update({f.name: (self.field or {}).get(f.name) for f in FIELD_FIGURES})
         if self.previous is not None:
             out["previous"] = self.previous.to_dict()
             out["previous"].pop("previous", None)
@@ -636,15 +707,37 @@ def assess(
         else:
             found[masks[r[0]]].append(r)
     assert total is not None  # the empty grouping set: always one row
+    field = field_figures(
+        session, by=by, period=period, area=area, county_code=county_code, scope=scope
+    )
+    total = _with_field(total, field[None][None])
     groups: dict[str, list[Figures]] = {}
     for b in by:
         # A grid worker's row is a team's grid workers: events of teams without any are
         # not a grid worker's (the row of key None is left out).
-        mine = [r for r in found[b] if not (b == "grid_worker" and r[1] is None)]
-        mine.sort(key=lambda r: (r[1] is None, r[1] or ""))
-        names = _names(session, by=b, keys=[r[1] for r in mine])
-        groups[b] = [_row_figures(r, key=r[1], name=names.get(r[1], r[2])) for r in mine]
-    groups = {b: groups[b] for b in by}
+        mine = {r[1]: r for r in found[b] if not (b == "grid_worker" and r[1] is None)}
+        work = field.get(b, {})
+        # A unit with field work and no event is a row too (its counts zero).
+        keys = sorted(
+            {*mine, *(k for k in work if not (b == "grid_worker" and k is None))},
+            key=lambda k: (k is None, k or ""),
+        )
+        # A team's (or its grid workers') name comes with its events; looked up only for
+        # the units with field work alone.
+        named = b in ("team", "grid_worker")
+        names = _names(session, by=b, keys=[k for k in keys if not (named and k in mine)])
+        rows_b = []
+        for k in keys:
+            hit = mine.get(k)
+            f = (
+                _row_figures(hit, key=k, name=names.get(k, hit[2]))
+                if hit is not None
+                else _empty(k, names.get(k))
+            )
+            if b in FIELD_GROUPS:
+                f = _with_field(f, work.get(k) or _field_zero())
+            rows_b.append(f)
+        groups[b] = rows_b
     if compare:
         prev = period.previous()
         if prev is not None:
@@ -658,6 +751,233 @@ def assess(
     return {"total": total, "groups": groups}
 
 
+# --- the field work's figures --------------------------------------------------------------
+
+
+def working_days(period: Period, *, today: dt.date | None = None) -> int | None:
+    """The working days (WORKING_DAYS) of a bounded period up to today; None unbounded."""
+    first, last = period.first_day, period.last_day
+    if first is None or last is None:
+        if first is None:
+            return None
+        last = today or dt.datetime.now(CHINA_TZ).date()
+    last = min(last, today or dt.datetime.now(CHINA_TZ).date())
+    n, day = 0, first
+    while day <= last:
+        n += day.weekday() < 5
+        day += dt.timedelta(days=1)
+    return n
+
+
+def field_scope_sql(scope: Jurisdiction | None, alias: str) -> tuple[str, dict[str, Any]]:
+    """The event rule (`Jurisdiction.covers_codes`) on a field-work row's area chain and
+    team, in SQL: a patrol, a visit, a grid worker of the roster."""
+    if scope is None or scope.everywhere:
+        return "TRUE", {}
+    terms: list[str] = []
+    params: dict[str, Any] = {}
+    for column, codes in (
+        ("county_code", scope.county_codes),
+        ("township_code", scope.township_codes),
+        ("community_code", scope.community_codes),
+        ("grid_code", scope.grid_codes),
+    ):
+        if codes:
+            terms.append(f"{alias}.{column} = ANY(:f_{column})")
+            params[f"f_{column}"] = sorted(codes)
+    if scope.team_id is not None:
+        terms.append(f"{alias}.team_id = :f_team")
+        params["f_team"] = scope.team_id
+    return ("(" + " OR ".join(terms) + ")" if terms else "FALSE"), params
+
+
+def field_filter(
+    alias: str,
+    at: str | None,
+    *,
+    period: Period,
+    area: str | None,
+    county_code: str | None,
+    scope: Jurisdiction | None,
+) -> tuple[str, dict[str, Any]]:
+    """The field-work rows of a period (by the moment column `at`), an area, a county and
+    a jurisdiction: `event_filter`'s rule on the row's own area chain and team."""
+    where, params = field_scope_sql(scope, alias)
+    terms = [where]
+    if at is not None and period.start is not None:
+        terms.append(f"{alias}.{at} >= :p_start")
+        params["p_start"] = period.start
+    if at is not None and period.end is not None:
+        terms.append(f"{alias}.{at} < :p_end")
+        params["p_end"] = period.end
+    if county_code:
+        terms.append(f"{alias}.county_code = :p_county")
+        params["p_county"] = county_code
+    if area:
+        terms.append(
+            f"({alias}.township_code = :p_area OR {alias}.community_code = :p_area "
+            f"OR {alias}.grid_code = :p_area OR {alias}.county_code = :p_area)"
+        )
+        params["p_area"] = area
+    return " AND ".join(terms), params
+
+
+_FIELD_KEYS = {
+    "township": "x.township_code",
+    "community": "x.community_code",
+    "grid": "x.grid_code",
+    "team": "t.code",
+    "grid_worker": "gw.key",
+}
+# The grid workers on the roll: each grid worker of a team with the area chain of the
+# grids (or dedicated grids, whose parent is a grid) the team is on duty for (a team on
+# none: its county only).
+ROSTER_SQL = """
+    SELECT m.id AS member_id, m.team_id, coalesce(gr.county_code, tm.county_code) AS county_code,
+           cm.parent_code AS township_code, cm.code AS community_code, gr.code AS grid_code
+    FROM member m
+    JOIN team tm ON tm.id = m.team_id
+    LEFT JOIN duty d ON d.team_id = m.team_id AND d.layer IN ('grid', 'dedicated_grid')
+    LEFT JOIN area gr ON gr.layer = d.layer AND gr.code = d.area_code AND gr.valid_to IS NULL
+    LEFT JOIN area up ON up.code = gr.parent_code AND up.valid_to IS NULL
+                     AND up.layer IN ('grid', 'community')
+    LEFT JOIN area cm ON cm.layer = 'community' AND cm.valid_to IS NULL
+                     AND cm.code = CASE WHEN up.layer = 'grid' THEN up.parent_code ELSE up.code END
+    WHERE m.role = 'grid_worker'
+"""
+
+
+def _field_joins(keys: Sequence[str]) -> str:
+    joins = ""
+    if "team" in keys or "grid_worker" in keys:
+        joins += " LEFT JOIN team t ON t.id = x.team_id"
+    if "grid_worker" in keys:
+        joins += f" LEFT JOIN ({GRID_WORKERS_SQL}) gw ON gw.team_id = x.team_id"
+    return joins
+
+
+def _field_sets(keys: Sequence[str], *always: str) -> tuple[str, str, str]:
+    """(GROUPING SETS, GROUPING(…) mask, coalesced key) over k_<grouping> columns."""
+    head = list(always)
+    sets = ", ".join("(" + ", ".join(c) + ")" for c in [head, *([*head, f"k_{b}"] for b in keys)])
+    mask = f"GROUPING({', '.join(f'k_{b}' for b in keys)})" if keys else "0"
+    key = f"coalesce({', '.join(f'k_{b}::text' for b in keys)})" if keys else "NULL::text"
+    return sets, mask, key
+
+
+def field_figures(
+    session: Session,
+    *,
+    by: Sequence[str],
+    period: Period,
+    area: str | None = None,
+    county_code: str | None = None,
+    scope: Jurisdiction | None = None,
+) -> dict[str | None, dict[str | None, dict[str, Any]]]:
+    """The field work of a period: {grouping (None: the total): {key: figures}} for the
+    groupings of `by` that have field work (FIELD_GROUPS). Three statements: the patrols
+    (per worker and day, then per unit), the visits, the roster of grid workers."""
+    keys = [b for b in by if b in FIELD_GROUPS]
+    masks: dict[int, str | None] = {_mask(keys, b): b for b in keys}
+    masks[_mask(keys, None)] = None
+    out: dict[str | None, dict[str | None, dict[str, Any]]] = {b: {} for b in [None, *keys]}
+
+    def unit(mask: int, key: str | None) -> dict[str, Any]:
+        b = masks[mask]
+        return out[b].setdefault(key if b is not None else None, _field_zero())
+
+    cols = ", ".join(f"{_FIELD_KEYS[b]} AS k_{b}" for b in keys)
+    cols = f", {cols}" if cols else ""
+    day_sql = "(x.started_at AT TIME ZONE 'Asia/Shanghai')::date"
+    where, params = field_filter(
+        "x", "started_at", period=period, area=area, county_code=county_code, scope=scope
+    )
+    sets, mask, key = _field_sets(keys, "user_id", "day")
+    rows = session.execute(
+        text(
+            f"""
+            WITH pd AS MATERIALIZED (
+                SELECT x.user_id, {day_sql} AS day{cols}, count(*) AS n,
+                       sum(x.distance_m) AS m
+                FROM patrol x{_field_joins(keys)}
+                WHERE {where}
+                GROUP BY 1, 2{"".join(f", k_{b}" for b in keys)}
+            ),
+            wd AS (
+                SELECT {mask} AS g, {key} AS k, day, sum(n) AS n, sum(m) AS m
+                FROM pd GROUP BY GROUPING SETS ({sets})
+            )
+            SELECT g, k, sum(n)::int, sum(m)::float8,
+                   count(*) FILTER (WHERE n >= :daily AND extract(isodow FROM day) < 6)::int
+            FROM wd GROUP BY g, k
+            """
+        ),
+        {**params, "daily": DAILY_PATROLS},
+    ).all()
+    for g, k, n, m, met in rows:
+        f = unit(g, k)
+        f["patrols"], f["patrol_km"], f["patrol_days_met"] = n, round(m / 1000, 2), met
+    where, params = field_filter(
+        "x", "visited_at", period=period, area=area, county_code=county_code, scope=scope
+    )
+    sets, mask, key = _field_sets(keys)
+    rows = session.execute(
+        text(
+            f"""
+            SELECT {mask} AS g, {key} AS k, count(*)::int FROM (
+                SELECT 1 AS one{cols} FROM visit x{_field_joins(keys)} WHERE {where}
+            ) v GROUP BY GROUPING SETS ({sets})
+            """
+        ),
+        params,
+    ).all()
+    for g, k, n in rows:
+        unit(g, k)["household_visits"] = n
+    unit(_mask(keys, None), None)  # the total: always a row
+    days = working_days(period)
+    if days is not None:
+        where, params = field_filter(
+            "x", None, period=period, area=area, county_code=county_code, scope=scope
+        )
+        rows = session.execute(
+            text(
+                f"""
+                SELECT {mask} AS g, {key} AS k, count(DISTINCT member_id)::int FROM (
+                    SELECT x.member_id{cols}
+                    FROM ({ROSTER_SQL}) x{_field_joins(keys)} WHERE {where}
+                ) r GROUP BY GROUPING SETS ({sets})
+                """
+            ),
+            params,
+        ).all()
+        for g, k, workers in rows:
+            f = unit(g, k)
+            f["patrol_days_required"] = workers * days
+            f["patrols_required"] = DAILY_PATROLS * workers * days
+    for units in out.values():
+        for f in units.values():
+            if days is None:
+                f["patrol_days_required"] = f["patrols_required"] = None
+            f["patrol_rate"] = (
+                ratio(f["patrol_days_met"], f["patrol_days_required"])
+                if f["patrol_days_required"] is not None
+                else None
+            )
+    return out
+
+
+def _field_zero() -> dict[str, Any]:
+    return {
+        "patrols": 0,
+        "patrols_required": 0,
+        "patrol_days_required": 0,
+        "patrol_days_met": 0,
+        "patrol_rate": None,
+        "patrol_km": 0.0,
+        "household_visits": 0,
+    }
+
+
 def _names(session: Session, *, by: str | None, keys: Sequence[str | None]) -> dict[Any, str]:
     sql = _NAME_SQL.get(by or "")
     wanted = sorted({k for k in keys if k is not None})
@@ -666,8 +986,17 @@ def _names(session: Session, *, by: str | None, keys: Sequence[str | None]) -> d
     return {code: name for code, name in session.execute(text(sql), {"keys": wanted}).all()}
 
 
+def _with_field(now: Figures, field: dict[str, Any]) -> Figures:
+    return Figures(now.key, now.name, now.counts, now.hours, now.satisfaction, now.previous, field)
+
+
+def _empty(key: str | None, name: str | None) -> Figures:
+    """A unit with no event in the period (it has field work)."""
+    return Figures(key, name, {c: 0 for c in _COUNT_NAMES}, dict.fromkeys(_HOUR_NAMES), None)
+
+
 def _with_previous(now: Figures, before: Figures | None) -> Figures:
-    return Figures(now.key, now.name, now.counts, now.hours, now.satisfaction, before)
+    return Figures(now.key, now.name, now.counts, now.hours, now.satisfaction, before, now.field)
 
 
 @dataclass(frozen=True, slots=True)
@@ -831,6 +1160,6 @@ def definitions_markdown() -> str:
     lines.append("| `satisfaction` | 满意度 | the mean rating (1–5) of the return-visited events |")
     for r in RATES:
         lines.append(f"| `{r.name}` | {r.zh} | {r.definition} |")
-    for name, (zh, en) in NO_DATA_YET.items():
-        lines.append(f"| `{name}` | {zh} | {en}: no data yet (暂无数据) |")
+    for f in FIELD_FIGURES:
+        lines.append(f"| `{f.name}` | {f.zh} | {f.definition} |")
     return "\n".join(lines) + "\n"

@@ -84,7 +84,11 @@ def test_a_township_supervisor_assesses_its_grids_in_a_few_clicks(
     assert page.locator("#st-period").input_value() == "week"
     assert page.locator("#st-by").input_value() == "grid"
     assert "按期办结率" in page.locator("#st-cards").inner_text()
-    assert "暂无数据" in page.locator("#st-cards").inner_text()  # patrols, visits
+    # Field work: patrols done against 一日双巡, the rate, km and household visits.
+    cards = page.locator("#st-cards").inner_text()
+    assert "一日双巡达标率" in cards and "入户走访" in cards and "暂无数据" not in cards
+    assert page.locator(".st-card[data-figure=patrols] .st-card-v").inner_text().count("/") == 1
+    assert page.locator("#st-all thead").inner_text().count("巡查次数") == 1
     best = page.locator("#st-best tbody tr")
     assert best.count() > 0
     # Only its township's grids (their codes start with the township's).

@@ -26,6 +26,10 @@
     response_median_hours: "responded",
     handling_median_hours: "closed",
   };
+  // The field work (patrols, household visits): their cells open the patrol or visit
+  // ledger of the unit (an area) rather than a list of events.
+  const FIELD = new Set(cfg.field || []);
+  const FIELD_LEDGER = { patrols: "patrols", patrols_required: "patrols", patrol_days_met: "patrols", patrol_days_required: "patrols", patrol_rate: "patrols", patrol_km: "patrols", household_visits: "visits" };
   const S = { answer: null, series: null, chart: null, map: null, areaLayer: null, areas: new Map(), areaLayerName: null };
 
   // ------------------------------------------------------------------ formatting
@@ -37,7 +41,7 @@
     if (v === null || v === undefined) return "–";
     if (isRate(name)) return `${(v * 100).toFixed(1)}%`;
     if (/_hours$/.test(name)) return v.toFixed(1);
-    if (name === "satisfaction") return v.toFixed(2);
+    if (name === "satisfaction" || name === "patrol_km") return v.toFixed(name === "patrol_km" ? 1 : 2);
     return String(v);
   }
   function label(name) {
@@ -78,7 +82,7 @@
       S.series = series;
       const p = answer.period;
       $("st-period-text").textContent = p.from ? `${p.from} – ${p.to}` : "";
-      drawCards(answer.total, answer.no_data);
+      drawCards(answer.total);
       drawRanking(answer.rows);
       drawChart(series.points);
       await drawMap(answer.rows);
@@ -99,6 +103,21 @@
       drill(figure, by, key, text);
     });
     return a;
+  }
+
+  function fieldLink(text, figure, by, key) {
+    // An area's (or the whole scope's) patrols or visits: that ledger, as a page.
+    const area = by && AREA_GROUPS.has(by) ? key : null;
+    if (by && !area) return text;
+    const q = query({ f: "html", lang: cfg.lang });
+    if (area) q.set("area", area);
+    return h("a", { href: `/api/ledgers/${FIELD_LEDGER[figure]}?${q}`, target: "_blank", className: "st-num", dataset: { figure } }, text);
+  }
+
+  function cell(name, v, by, key) {
+    if (FIELD.has(name)) return fieldLink(fmt(name, v), name, by, key);
+    const figure = COUNTS.has(name) ? name : RATE_EVENTS[name];
+    return figure ? drillLink(fmt(name, v), figure, by, key) : fmt(name, v);
   }
 
   async function drill(figure, by, key, shown) {
@@ -134,13 +153,15 @@
 
   // ------------------------------------------------------------------ cards
 
-  function drawCards(total, noData) {
-    const names = ["received", "closed", "on_time_rate", "overdue_rate", "open_overdue", "response_median_hours", "handling_median_hours", "satisfaction", "visit_rate", "returned_rate", "merged"];
+  function drawCards(total) {
+    const names = ["received", "closed", "on_time_rate", "overdue_rate", "open_overdue", "response_median_hours", "handling_median_hours", "satisfaction", "visit_rate", "returned_rate", "merged", "patrols", "patrol_rate", "patrol_km", "household_visits"];
     const cards = names.map((n) => {
       const v = total[n];
       const prev = total.previous ? total.previous[n] : null;
-      const figure = COUNTS.has(n) ? n : RATE_EVENTS[n];
-      const value = h("div", { className: "st-card-v" }, figure ? drillLink(fmt(n, v), figure, null, null) : fmt(n, v));
+      let shown = cell(n, v, null, null);
+      // Patrols against the rule: done / due (一日双巡).
+      if (n === "patrols" && total.patrols_required !== null && total.patrols_required !== undefined) shown = h("span", {}, shown, ` / ${fmt("patrols_required", total.patrols_required)}`);
+      const value = h("div", { className: "st-card-v" }, shown);
       let delta = null;
       if (prev !== null && prev !== undefined && v !== null && v !== undefined) {
         const d = v - prev;
@@ -151,9 +172,6 @@
       }
       return h("div", { className: "st-card", dataset: { figure: n } }, value, h("div", { className: "st-card-l" }, label(n)), delta);
     });
-    for (const [k, v] of Object.entries(noData || {})) {
-      cards.push(h("div", { className: "st-card st-nodata", dataset: { figure: k } }, h("div", { className: "st-card-v" }, t.no_data), h("div", { className: "st-card-l" }, cfg.lang === "zh" ? v.zh : v.en)));
-    }
     $("st-cards").replaceChildren(...cards);
   }
 
@@ -168,6 +186,11 @@
   }
 
   const TABLE_COLS = ["received", "closed", "closed_on_time", "on_time_rate", "overdue", "overdue_rate", "open_overdue", "response_median_hours", "response_p90_hours", "handling_median_hours", "handling_p90_hours", "satisfaction", "visit_rate", "returned_rate", "merged"];
+  const FIELD_COLS = ["patrols", "patrols_required", "patrol_days_met", "patrol_days_required", "patrol_rate", "patrol_km", "household_visits"];
+
+  function tableCols(by) {
+    return (cfg.fieldGroups || []).includes(by) ? [...TABLE_COLS, ...FIELD_COLS] : TABLE_COLS;
+  }
 
   function table(el, rows, cols, by, start) {
     const head = h("tr", {}, h("th", {}, "#"), h("th", {}, cfg.groups[by]), cols.map((c) => h("th", {}, label(c))));
@@ -177,10 +200,7 @@
         { dataset: { key: r.key === null ? "" : r.key } },
         h("td", {}, start === null ? "" : String(start(i))),
         h("td", {}, r.name || r.key || t.unplaced),
-        cols.map((c) => {
-          const figure = COUNTS.has(c) ? c : RATE_EVENTS[c];
-          return h("td", { dataset: { col: c } }, figure ? drillLink(fmt(c, r[c]), figure, by, r.key) : fmt(c, r[c]));
-        })
+        cols.map((c) => h("td", { dataset: { col: c } }, cell(c, r[c], by, r.key)))
       )
     );
     el.replaceChildren(h("thead", {}, head), h("tbody", {}, body));
@@ -195,7 +215,7 @@
     table($("st-best"), order.slice(0, n), cols, by, (i) => i + 1);
     const worst = order.slice(-n).reverse();
     table($("st-worst"), worst, cols, by, (i) => order.length - i);
-    table($("st-all"), rows, TABLE_COLS, by, null);
+    table($("st-all"), rows, tableCols(by), by, null);
   }
 
   // ------------------------------------------------------------------ trend chart
