@@ -1,14 +1,16 @@
 """The county's basemap over HTTP: `GET /tiles/basemap/{z}/{x}/{y}.pbf` (one MVT holding
-every basemap layer) and `GET /tiles/basemap/labels.json` (names to write in a view)."""
+every basemap layer), `GET /tiles/basemap/labels.json` (names to write in a view) and
+`GET /tiles/basemap/sources.json` (each county's basemap: extent and attribution line)."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Header, Query, Request, Response
 
 from api.auth import PrincipalDep
 from api.deps import ReadSessionDep, SessionDep
+from api.errors import request_language
 from gridmap.access import scope as area_scope
 from gridmap.boundaries import basemap
 from gridmap.boundaries import versions as boundaries
@@ -86,3 +88,16 @@ def basemap_labels(
         version_id=active.id if active is not None else None,
     )
     return {"revision": basemap.revision(session), "labels": found}
+
+
+@router.get(
+    "/tiles/basemap/sources.json",
+    summary="Each county's basemap: revision, extent, synthetic or not, attribution line",
+)
+def basemap_sources(
+    request: Request, session: SessionDep, principal: PrincipalDep
+) -> dict[str, Any]:
+    # The attribution is said in the caller's language (?lang=, else Accept-Language):
+    # a synthetic basemap is labelled so; real data carries its source's line.
+    del principal
+    return {"sources": basemap.sources(session, lang=request_language(request))}

@@ -46,11 +46,13 @@ LAYER_NAMES: dict[str, tuple[str, ...]] = {
 # Column names a surveying layer may use for a feature's name and kind.
 NAME_COLUMNS = ("name", "名称", "NAME", "name_zh", "name:zh")
 KIND_COLUMNS = ("kind", "class", "type", "fclass", "类型", "KIND", "TYPE")
-# Address columns of a surveying layer → the register's fields.
+# Address columns of a surveying layer or a buildings file → the register's fields: the
+# first of these names the table has (case-insensitive) is read. An OSM building's
+# `addr:street` / `addr:housenumber` tags arrive as columns of those names.
 ADDRESS_COLUMNS: dict[str, tuple[str, ...]] = {
-    "road": ("road", "street", "路名", "街路巷", "addr:street"),
-    "number": ("number", "housenumber", "门牌号", "addr:housenumber"),
-    "community": ("community", "社区", "小区"),
+    "road": ("road", "street", "路名", "街路巷", "addr:street", "addr_street"),
+    "number": ("number", "housenumber", "门牌号", "addr:housenumber", "addr_housenumber"),
+    "community": ("community", "社区", "小区", "村", "行政村"),
     "building_no": ("building_no", "楼号", "幢"),
     "village_group": ("group", "村民小组", "组"),
     "township": ("township", "乡镇", "街道"),
@@ -333,8 +335,18 @@ def _survey_address(
     for key, names in ADDRESS_COLUMNS.items():
         col = _column(attrs, names)
         fields[key] = _text(rec[col]) if col else None
-    if not (fields["road"] and fields["number"]) and not (
-        fields["community"] and fields["building_no"]
+    return _address_entry(fields, name, point)
+
+
+def _address_entry(
+    fields: dict[str, Any], name: Any, point: shapely.Geometry
+) -> dict[str, Any] | None:
+    # A whole address, or none: road + number, community + building number, or village
+    # (community column) + group.
+    if (
+        not (fields["road"] and fields["number"])
+        and not (fields["community"] and fields["building_no"])
+        and not (fields["community"] and fields["village_group"])
     ):
         return None
     from gridmap.boundaries import format_address
@@ -346,6 +358,29 @@ def _survey_address(
         **fields,
         "geometry": shapely.point_on_surface(point),
     }
+
+
+def addresses_from_columns(
+    frame: pd.DataFrame, points: Any, *, name_column: str | None = "name"
+) -> list[dict[str, Any]]:
+    """The register entries a buildings table carries (`gridmap county buildings`): for
+    each row whose address columns (`ADDRESS_COLUMNS`) hold a whole address — road +
+    number, community + building number, or village + group — one `building` entry at
+    the row's point (`points`, WGS84, in the frame's order). Rows without one are left
+    out; a table with no address column gives none."""
+    columns = {key: _column(frame, names) for key, names in ADDRESS_COLUMNS.items()}
+    if not any(columns.values()):
+        return []
+    name_col = name_column if name_column in frame.columns else None
+    out: list[dict[str, Any]] = []
+    values = {key: frame[col].to_numpy() if col else None for key, col in columns.items()}
+    names = frame[name_col].to_numpy() if name_col else None
+    for i, point in enumerate(points):
+        fields = {key: (_text(v[i]) if v is not None else None) for key, v in values.items()}
+        entry = _address_entry(fields, names[i] if names is not None else None, point)
+        if entry is not None:
+            out.append(entry)
+    return out
 
 
 # --- shared --------------------------------------------------------------------------------
@@ -415,11 +450,28 @@ def _is_cjk(text: str) -> bool:
     return any("\u4e00" <= ch <= "\u9fff" for ch in text)
 
 
+OSM_ATTRIBUTION = "© OpenStreetMap contributors"
+
+
+def default_attribution(path: str | Path) -> str | None:
+    """The attribution an import gets when none is named: OpenStreetMap's for an OSM file
+    (.osm.pbf, .pbf, .osm — the ODbL requires the line on every map that shows the data);
+    None for a GeoPackage or Shapefiles, whose source only the county knows (name it
+    with `gridmap basemap import --attribution`)."""
+    return OSM_ATTRIBUTION if Path(path).name.lower().endswith((".pbf", ".osm")) else None
+
+
 def import_basemap_file(
-    session: Any, path: str | Path, *, county_code: str, crs: str | None = None
+    session: Any,
+    path: str | Path,
+    *,
+    county_code: str,
+    crs: str | None = None,
+    attribution: str | None = None,
 ) -> tuple[Any, BasemapData]:
     """Read a basemap file and replace the county's basemap and register with it (flushed,
-    not committed). Returns the store report and what was read."""
+    not committed). `attribution` (default: `default_attribution`) is stored with the
+    import and written on the map. Returns the store report and what was read."""
     from gridmap.boundaries import store_basemap
 
     data = read_basemap(path, crs=crs)
@@ -430,5 +482,6 @@ def import_basemap_file(
         features=records,
         addresses=data.addresses,
         source=str(path),
+        attribution=attribution if attribution is not None else default_attribution(path),
     )
     return report, data

@@ -13,6 +13,11 @@ anything else — shops, schools, offices, factories — 0). A file with no kind
 counts every building as residential (0.85). Point buildings need a households column.
 The estimate is stored with each building (`attributes.estimated`). Buildings outside
 the county outline are left out and counted.
+
+Where the file carries addresses, each building's is read for the address register
+(门牌地址库): OSM `addr:street` + `addr:housenumber`, or a table's address columns by the
+rule of `geodata.basemap.ADDRESS_COLUMNS` (road/路名 + number/门牌号, community/社区 +
+building_no/楼号, or 村 + group/村民小组; docs/onboarding.md).
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ class BuildingFile:
     # raw OSM has broken ways as a matter of course, and none of them stops the read.
     skipped: list[dict[str, Any]] = field(default_factory=list)
     repaired: list[dict[str, Any]] = field(default_factory=list)
+    # The register entries the file's address columns give (kept buildings only).
+    addresses: list[dict[str, Any]] = field(default_factory=list)
 
     def to_text(self) -> str:
         lines = [
@@ -56,6 +63,8 @@ class BuildingFile:
             f"{len(self.rows.codes)} kept with {self.households} households "
             f"({self.estimated} estimated from the footprint)"
         ]
+        if self.addresses:
+            lines.append(f"{len(self.addresses)} building addresses for the address register")
         for what, entries in (("skipped", self.skipped), ("repaired", self.repaired)):
             if entries:
                 lines.append(f"{len(entries)} feature(s) {what}:")
@@ -75,6 +84,7 @@ class BuildingFile:
             "estimated": self.estimated,
             "skipped": self.skipped,
             "repaired": self.repaired,
+            "addresses": len(self.addresses),
         }
 
 
@@ -177,6 +187,9 @@ def read_buildings(
         lat=xy[keep, 1].tolist(),
         attributes=[attributes[i] for i in keep],
     )
+    from geodata.basemap import addresses_from_columns
+
+    addresses = addresses_from_columns(frame.iloc[keep], points[keep])
     return BuildingFile(
         rows,
         read=read,
@@ -185,6 +198,7 @@ def read_buildings(
         households=int(households[keep].sum()),
         skipped=skipped,
         repaired=repaired,
+        addresses=addresses,
     )
 
 

@@ -9,6 +9,7 @@ GCJ-02 while looking exactly like WGS84.
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from pathlib import Path
 from typing import Any, Literal
@@ -114,7 +115,8 @@ def read_osm(path: str | Path, *, what: OsmWhat) -> gpd.GeoDataFrame:
 
     Columns: `code` ("way/123" or "relation/456"), `name`, `kind` (the building or highway
     value, or "admin_level=N"), plus `levels` (buildings: `building:levels`, NaN if absent)
-    or `admin_level` (admin). Geometry in WGS84: polygons, or lines for roads.
+    and `addr:street` / `addr:housenumber` (buildings, NA if absent), or `admin_level`
+    (admin). Geometry in WGS84: polygons, or lines for roads.
 
     Raw OSM has broken geometry as a matter of course (a building way of two points, a
     ring that crosses itself, a way whose nodes are outside the extract). None of it stops
@@ -167,6 +169,9 @@ def read_osm(path: str | Path, *, what: OsmWhat) -> gpd.GeoDataFrame:
     if what == "buildings":
         out["kind"] = raw["building"]
         out["levels"] = _hstore_number(raw["other_tags"], "building:levels")
+        # A building's address, where the mapper gave one (the address register's input).
+        for key in ("addr:street", "addr:housenumber"):
+            out[key] = _hstore_text(raw["other_tags"], key)
     elif what == "admin":
         out["admin_level"] = pd.to_numeric(raw["admin_level"], errors="coerce").astype("Int64")
         out["kind"] = "admin_level=" + raw["admin_level"].astype(str)
@@ -605,6 +610,12 @@ def _to_wgs84(gdf: gpd.GeoDataFrame, path: Path, source_crs: str) -> gpd.GeoData
     gdf.attrs["source_crs"] = source_crs
     gdf.attrs["source"] = str(path)
     return gdf
+
+
+def _hstore_text(tags: pd.Series, key: str) -> pd.Series:
+    """A text value from GDAL's hstore-like `other_tags` text, NA where absent."""
+    pattern = rf'"{re.escape(key)}"=>"((?:[^"\\]|\\.)*)"'
+    return tags.astype("string").str.extract(pattern)[0].str.replace('\\"', '"', regex=False)
 
 
 def _hstore_number(tags: pd.Series, key: str) -> pd.Series:

@@ -696,7 +696,7 @@ class StatsReport(Base):
 
 
 class BasemapImport(Base):
-    """One basemap import (migration 0015): the latest id is the basemap's revision."""
+    """One basemap import (migrations 0015, 0020): the latest id is the basemap's revision."""
 
     __tablename__ = "basemap_import"
 
@@ -706,6 +706,9 @@ class BasemapImport(Base):
     synthetic: Mapped[bool] = mapped_column(Boolean)
     counts: Mapped[dict[str, Any]] = mapped_column(JSONB)
     imported_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), server_default=_now())
+    # Whose data it is, written on the map (migration 0020); the features' extent.
+    attribution: Mapped[str | None] = mapped_column(String(300))
+    bbox: Mapped[list[float] | None] = mapped_column(JSONB)
 
 
 class BasemapFeature(Base):
@@ -740,6 +743,7 @@ class AddressEntry(Base):
     __table_args__ = (
         Index("ix_address_entry_county", "county_code", "kind"),
         Index("ix_address_entry_geom", "geom", postgresql_using="gist"),
+        Index("ix_address_entry_county_id", "county_code", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
@@ -755,6 +759,8 @@ class AddressEntry(Base):
     village_group: Mapped[str | None] = mapped_column(String(20))
     synthetic: Mapped[bool] = mapped_column(Boolean)
     geom: Mapped[Any] = mapped_column(Geometry(srid=4326, spatial_index=False))
+    # What brought it (migration 0020): 'basemap' or 'buildings'; each replaces its own.
+    origin: Mapped[str] = mapped_column(String(20), server_default="basemap")
 
 
 class BasemapTile(Base):

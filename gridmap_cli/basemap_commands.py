@@ -24,16 +24,24 @@ def import_basemap(
     crs: str = typer.Option(
         None, "--crs", help="the file's CRS when it states none: wgs84|cgcs2000|gcj02|bd09|EPSG:n"
     ),
+    attribution: str = typer.Option(
+        None,
+        "--attribution",
+        help="the data's source as the map writes it (default: '© OpenStreetMap "
+        "contributors' for an OSM file, none for a GeoPackage or Shapefiles)",
+    ),
     prerender: bool = typer.Option(True, help="pre-render the costly tiles (zoom 8–14)"),
     as_json: bool = typer.Option(False, "--json", help="print the report as JSON"),
 ) -> None:
     """Replace the county's basemap and address register with the file's, then pre-render."""
-    from geodata.basemap import import_basemap_file
+    from geodata.basemap import default_attribution, import_basemap_file
 
     _, engine = database()
     try:
         with session_scope(session_factory(engine)) as session:
-            report, data = import_basemap_file(session, file, county_code=county, crs=crs)
+            report, data = import_basemap_file(
+                session, file, county_code=county, crs=crs, attribution=attribution
+            )
             session.commit()
             made = 0
             if prerender:
@@ -48,6 +56,7 @@ def import_basemap(
         "counts": report.counts,
         "replaced": report.replaced,
         "source_crs": data.source_crs,
+        "attribution": attribution if attribution is not None else default_attribution(file),
         "skipped": len(data.skipped),
         "repaired": len(data.repaired),
         "prerendered_tiles": made,

@@ -235,9 +235,11 @@ def buildings(
     commit: bool = COMMIT,
     as_json: bool = AS_JSON,
 ) -> None:
-    """Store the county's buildings and their households (replacing the stored ones)."""
+    """Store the county's buildings and their households (replacing the stored ones), and
+    their addresses in the address register where the file carries them (address columns:
+    docs/onboarding.md)."""
     from geodata.county_buildings import read_buildings
-    from gridmap.boundaries import replace_buildings
+    from gridmap.boundaries import replace_addresses, replace_buildings
 
     with _session() as session:
         outline = _active_areas(session, county, "county").get(county)
@@ -255,14 +257,29 @@ def buildings(
     )
     with _session() as session:
         change = replace_buildings(session, county_code=county, rows=found.rows, commit=commit)
+        # The register's building addresses from this file replace those of the previous
+        # buildings file (a basemap import's stay); a file without addresses leaves them.
+        registered = 0
+        if commit and found.addresses:
+            registered = replace_addresses(
+                session, county_code=county, addresses=found.addresses, origin="buildings"
+            )
     changes = {"buildings": change}
+    register = (
+        f"address register: {registered} building addresses stored"
+        if registered
+        else f"address register: {len(found.addresses)} building addresses would be stored"
+        if found.addresses
+        else "address register: the file carries no addresses (unchanged)"
+    )
     _print(
         as_json,
         {
             **_changes_json(changes, commit),
             **found.to_json(),
+            "addresses_registered": registered,
         },
-        f"{found.to_text()}\n{_changes_text(changes, commit)}",
+        f"{found.to_text()}\n{_changes_text(changes, commit)}\n{register}",
     )
 
 

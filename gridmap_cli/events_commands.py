@@ -31,14 +31,16 @@ def import_command(
     actor: str = typer.Option("import", help="who is recorded in each event's log"),
     county: str | None = typer.Option(
         None,
-        help="the county whose triage queue gets rows that cannot be placed "
-        "(default: the only county loaded)",
+        help="the county whose address register geocodes address-only rows and whose "
+        "triage queue gets rows that cannot be placed (default: the only county loaded)",
     ),
 ) -> None:
     """Route and store every row of a hotline export in one transaction.
 
-    Bad rows are listed by line number with the reason. The same ticket imported twice
-    stays one event. Columns: docs/events.md.
+    Rows with only an address are geocoded against the county's address register: placed
+    and routed at or above the auto-place confidence, else left in its triage queue with
+    their candidates (docs/geocoding.md). Bad rows are listed by line number with the
+    reason. The same ticket imported twice stays one event. Columns: docs/events.md.
     """
     s = settings()
     rows = read_hotline_export(file, default_source=source)
@@ -55,6 +57,14 @@ def import_command(
                 .limit(2)
             ).all()
             county = counties[0] if len(counties) == 1 else None
+        address_only = sum(
+            1 for r in rows if r.payload is not None and r.payload.address and r.payload.lon is None
+        )
+        if county is None and address_only:
+            console.print(
+                f"[yellow]{file}: {address_only} row(s) have only an address: with several "
+                "counties loaded, name the county (--county) so they are geocoded[/]"
+            )
         report = import_events(
             session,
             router=router,
@@ -74,6 +84,8 @@ def import_command(
                 "created": len(report.created),
                 "already_known": len(report.existing),
                 "unplaced": len(report.unplaced),
+                "placed_by_address": len(report.placed_by_address),
+                "triage_with_candidates": len(report.triage_with_candidates),
                 "bad": [{"line": line, "reason": reason} for line, reason in report.bad],
             },
             ensure_ascii=False,

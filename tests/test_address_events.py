@@ -4,6 +4,7 @@ its candidates and is placed with one click on one of them."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 import shapely
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from api.app import create_app
 from gridmap.boundaries import basemap
@@ -115,3 +116,63 @@ def test_search_finds_a_road_and_an_address(client: TestClient) -> None:
     lon, _ = f.SmallCounty.grid_center(f.G1)
     assert abs(hit["point"][0] - (lon + 0.0002)) < 1e-6
     assert hit["bbox"][0] < hit["point"][0] < hit["bbox"][2]
+
+
+def test_a_hotline_export_geocodes_its_address_only_rows_in_bulk(
+    client: TestClient, engine: Engine, db_url: str, tmp_path: Path
+) -> None:
+    """`gridmap events import` of a 12345 export: a clear address is placed and routed by
+    itself, an unclear one waits in triage with its candidates, a row with coordinates is
+    routed as before; the report counts each."""
+    from typer.testing import CliRunner
+
+    from gridmap_cli.main import app
+
+    lon, lat = f.SmallCounty.grid_center(f.G1)
+    export = tmp_path / "12345.csv"
+    export.write_text(
+        "工单编号,事项分类,诉求内容,地址,经度,纬度,来电时间\n"
+        "HL-1,ROAD,路面坑洼,山西省晋城市高平市建设路12号,,,2026-11-21 09:30:00\n"
+        "HL-2,ROAD,井盖缺失,建设路附近,,,2026-11-21 09:31:00\n"
+        f"HL-3,ROAD,路灯不亮,,{lon},{lat},2026-11-21 09:32:00\n"
+        "HL-4,ROAD,垃圾堆放,火星路99号,,,2026-11-21 09:33:00\n",
+        encoding="utf-8",
+    )
+    env = {"GRIDMAP_DATABASE_URL": db_url, "GRIDMAP_HOME": str(tmp_path / "home")}
+    result = CliRunner().invoke(
+        app, ["events", "import", str(export), "--county", f.COUNTY], env=env
+    )
+    assert result.exit_code == 0, (result.output, result.exception)
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["created"] == 4 and report["bad"] == []
+    assert report["placed_by_address"] == 1 and report["triage_with_candidates"] == 1
+    assert report["unplaced"] == 2  # the unclear address, and the one nothing matches
+
+    def by_external(external_id: str) -> dict[str, Any]:
+        with engine.connect() as conn:
+            event_id = conn.execute(
+                text("SELECT id FROM event WHERE external_id = :e"), {"e": external_id}
+            ).scalar_one()
+        answer = client.get(f"/api/events/{event_id}")
+        assert answer.status_code == 200, answer.text  # visible to the county's operator
+        return dict(answer.json())
+
+    def props(event: dict[str, Any]) -> dict[str, Any]:
+        return dict(event.get("properties", event))
+
+    placed = props(by_external("HL-1"))
+    assert placed["grid_code"] == f.G1 and placed["team"]["code"] == f"T-{f.G1}"
+    assert placed["routing"]["geocode"]["placed"] is True
+    log = client.get(f"/api/events/{placed['id']}/log").json()
+    assert any(
+        (step.get("note") or "").startswith("placed by address, confidence")
+        for step in log["entries"]
+    )
+    waiting = props(by_external("HL-2"))
+    assert waiting["grid_code"] is None
+    record = waiting["routing"]["geocode"]
+    assert record["placed"] is False and record["candidates"][0]["matched"] == "建设路"
+    routed = props(by_external("HL-3"))
+    assert routed["grid_code"] == f.G1 and "geocode" not in (routed["routing"] or {})
+    triage = {e["id"] for e in client.get("/api/events/triage").json()["events"]}
+    assert waiting["id"] in triage and placed["id"] not in triage

@@ -110,3 +110,204 @@ def test_the_cli_imports_a_basemap_and_prerenders_it(db_url: str, tmp_path: Path
     assert report["counts"]["road"] > 1000 and report["prerendered_tiles"] > 0
     missing = gridmap(db_url, tmp_path, "basemap", "import", "nowhere.pbf", "--county", "MC")
     assert missing.returncode != 0 and "nowhere.pbf" in missing.stdout + missing.stderr
+
+
+# --- whose data: the attribution line (item 2) ----------------------------------------------
+
+
+def test_each_import_says_whose_data_it_is(session: Session, tmp_path: Path) -> None:
+    # Real data: the OSM extract carries OpenStreetMap's line (the ODbL requires it).
+    import_basemap_file(session, DEFAULT_PBF, county_code="MC")
+    # Synthetic data: labelled as such, in the reader's language, whatever it was given.
+    basemap.store_basemap(
+        session,
+        county_code="140581",
+        features=[
+            {
+                "layer": "road",
+                "kind": "primary",
+                "name": "建设路",
+                "geometry": shapely.LineString([(112.92, 35.79), (112.93, 35.80)]),
+            }
+        ],
+        addresses=[],
+        source="synthetic: test",
+        synthetic=True,
+        attribution="anything",
+    )
+    # A county's own GeoPackage: no line unless the import names one.
+    path = tmp_path / "survey.gpkg"
+    gpd.GeoDataFrame(
+        {"name": ["长平路"], "kind": ["primary"]},
+        geometry=[shapely.LineString([(113.0, 36.0), (113.01, 36.01)])],
+        crs="EPSG:4326",
+    ).to_file(path, layer="roads")
+    import_basemap_file(session, path, county_code="990101")
+    session.commit()
+    zh = {s["county"]: s for s in basemap.sources(session, lang="zh-CN")}
+    en = {s["county"]: s for s in basemap.sources(session, lang="en")}
+    assert zh["MC"]["attribution"] == en["MC"]["attribution"] == "© OpenStreetMap contributors"
+    assert zh["MC"]["synthetic"] is False
+    assert zh["140581"]["attribution"] == "示意底图（合成数据）" and zh["140581"]["synthetic"]
+    assert en["140581"]["attribution"] == "Synthetic basemap (demo data)"
+    assert zh["990101"]["attribution"] is None
+    w, s, e, n = zh["MC"]["bbox"]
+    assert w < 7.4246 < e and s < 43.7384 < n  # the extent the map matches its view with
+    # Named at import, it is stored and said as given; a later import replaces it.
+    import_basemap_file(session, path, county_code="990101", attribution="某县自然资源局 2026")
+    session.commit()
+    again = {s["county"]: s for s in basemap.sources(session)}
+    assert again["990101"]["attribution"] == "某县自然资源局 2026"
+
+
+def test_the_sources_endpoint_speaks_the_callers_language(db_url: str, tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    from gridmap.db import make_engine, session_factory
+    from gridmap.settings import Settings
+
+    engine = make_engine(db_url)
+    with session_factory(engine)() as session:
+        basemap.store_basemap(
+            session,
+            county_code="140581",
+            features=[
+                {
+                    "layer": "road",
+                    "kind": "primary",
+                    "geometry": shapely.LineString([(112.92, 35.79), (112.93, 35.80)]),
+                }
+            ],
+            addresses=[],
+            source="synthetic: test",
+            synthetic=True,
+        )
+        session.commit()
+    engine.dispose()
+    with TestClient(create_app(Settings(database_url=db_url, home=tmp_path))) as client:
+        zh = client.get("/tiles/basemap/sources.json").json()["sources"]
+        en = client.get("/tiles/basemap/sources.json?lang=en").json()["sources"]
+    assert [s["attribution"] for s in zh] == ["示意底图（合成数据）"]
+    assert [s["attribution"] for s in en] == ["Synthetic basemap (demo data)"]
+
+
+def test_the_basemap_script_loads_the_vectorgrid_the_pages_serve() -> None:
+    from web_map.assets import LOCAL_JS, STATIC_DIR
+
+    script = (STATIC_DIR / "js" / "basemap.js").read_text(encoding="utf-8")
+    assert f'"{LOCAL_JS["vectorGrid"]}"' in script  # the phone page loads it on demand
+
+
+# --- addresses from a county's buildings file (item 3) -------------------------------------
+
+
+def test_a_buildings_table_gives_the_register_its_addresses_by_the_column_rule(
+    tmp_path: Path,
+) -> None:
+    from geodata.county_buildings import read_buildings
+
+    x, y = 112.93, 35.79
+    squares = [shapely.box(x + i * 0.001, y, x + i * 0.001 + 0.0002, y + 0.0002) for i in range(5)]
+    frame = gpd.GeoDataFrame(
+        {
+            "路名": ["建设路", None, None, "建设路", None],
+            "门牌号": ["12", None, None, None, None],  # the 4th: a road without a number
+            "社区": [None, "东城社区", "北王村", None, None],
+            "楼号": [None, "3", None, None, None],
+            "村民小组": [None, None, "二", None, None],
+            "households": [4, 20, 1, 2, 3],
+        },
+        geometry=squares,
+        crs="EPSG:4326",
+    )
+    path = tmp_path / "buildings.gpkg"
+    frame.to_file(path, driver="GPKG")
+    found = read_buildings(path, outline=shapely.box(x - 0.01, y - 0.01, x + 0.01, y + 0.01))
+    texts = sorted(a["full_text"] for a in found.addresses)
+    assert texts == ["东城社区3号楼", "北王村二组", "建设路12号"]
+    house = next(a for a in found.addresses if a["full_text"] == "建设路12号")
+    assert shapely.contains(squares[0], house["geometry"])
+    assert found.to_json()["addresses"] == 3
+    # No address column: no addresses, and nothing else changes.
+    plain = tmp_path / "plain.gpkg"
+    frame[["households", "geometry"]].to_file(plain, driver="GPKG")
+    bare = read_buildings(plain, outline=shapely.box(x - 0.01, y - 0.01, x + 0.01, y + 0.01))
+    assert bare.addresses == [] and len(bare.rows.codes) == 5
+
+
+def test_county_buildings_loads_osm_addresses_into_the_register(
+    db_url: str, tmp_path: Path
+) -> None:
+    """`gridmap county buildings` on an OSM extract whose buildings carry addr:street and
+    addr:housenumber: the register gets them (geocodable at once), a basemap import
+    afterwards keeps them, and a dry run stores nothing."""
+    from typer.testing import CliRunner
+
+    from gridmap.db import make_engine, session_factory
+    from gridmap.routing import geocode
+    from gridmap_cli.main import app
+    from tests.osm_files import write_osm_pbf
+
+    x, y, d = 112.93, 35.79, 0.0002
+    nodes = [
+        (1, x, y), (2, x + d, y), (3, x + d, y + d), (4, x, y + d),
+        (5, x + 0.001, y), (6, x + 0.001 + d, y), (7, x + 0.001 + d, y + d), (8, x + 0.001, y + d),
+    ]  # fmt: skip
+    address = {"building": "yes", "addr:street": "建设路", "addr:housenumber": "12"}
+    ways = [(100, [1, 2, 3, 4, 1], address), (101, [5, 6, 7, 8, 5], {"building": "house"})]
+    pbf = write_osm_pbf(tmp_path / "houses.osm.pbf", nodes, ways)
+    outline = tmp_path / "o.geojson"
+    outline.write_text(shapely.to_geojson(shapely.box(x - 0.01, y - 0.01, x + 0.01, y + 0.01)))
+    env = {"GRIDMAP_DATABASE_URL": db_url, "GRIDMAP_HOME": str(tmp_path / "home")}
+
+    def run(*args: str) -> str:
+        result = CliRunner().invoke(app, list(args), env=env)
+        assert result.exit_code == 0, (args, result.output, result.exception)
+        return result.output
+
+    county = "990301"
+    init = ("county", "init", county, "--name", "测试县", "--outline", str(outline))
+    run(*init, "--crs", "wgs84", "--commit")
+    engine = make_engine(db_url)
+
+    def register() -> list[tuple[str, str]]:
+        with engine.connect() as conn:
+            return [
+                (r[0], r[1])
+                for r in conn.execute(
+                    text(
+                        "SELECT full_text, origin FROM address_entry WHERE county_code = :c "
+                        "ORDER BY full_text"
+                    ),
+                    {"c": county},
+                )
+            ]
+
+    dry = json.loads(run("county", "buildings", str(pbf), "--county", county, "--json"))
+    assert dry["addresses"] == 1 and dry["addresses_registered"] == 0 and register() == []
+    done = run("county", "buildings", str(pbf), "--county", county, "--commit")
+    assert "address register: 1 building addresses stored" in done, done
+    assert register() == [("建设路12号", "buildings")]
+    with session_factory(engine)() as session:
+        found = geocode.geocode(session, "建设路12号", county_code=county)
+        assert found.best is not None and found.best.matched == "建设路12号"
+        assert abs(found.best.lon - (x + d / 2)) < 1e-4 and abs(found.best.lat - (y + d / 2)) < 1e-4
+        # A basemap import replaces its own entries, not the buildings file's.
+        basemap.store_basemap(
+            session,
+            county_code=county,
+            features=[],
+            addresses=[
+                {
+                    "kind": "poi",
+                    "full_text": "城关小学",
+                    "name": "城关小学",
+                    "geometry": shapely.Point(x, y),
+                }
+            ],
+            source="test",
+        )
+        session.commit()
+    assert register() == [("城关小学", "basemap"), ("建设路12号", "buildings")]
+    engine.dispose()

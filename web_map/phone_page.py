@@ -19,6 +19,8 @@ LEAFLET_CSS = f"{VENDOR_URL}/leaflet/dist/leaflet.css"
 PHONE_JS = (
     f"{STATIC_URL}/js/common.js",
     f"{STATIC_URL}/js/phone_outbox.js",
+    # The county's basemap, drawn once the page is usable (its plugin loads then).
+    f"{STATIC_URL}/js/basemap.js",
     f"{STATIC_URL}/js/phone.js",
 )
 PHONE_CSS = f"{STATIC_URL}/css/phone.css"

@@ -8,7 +8,7 @@ web_map/ use only what `__all__` lists (tests/test_foundation.py checks it).
 """
 
 from gridmap.boundaries import basemap, drafts, features, publishing, tiles, versions
-from gridmap.boundaries.basemap import format_address, store_basemap
+from gridmap.boundaries.basemap import format_address, replace_addresses, store_basemap
 from gridmap.boundaries.buildings import BuildingRows, replace_buildings, stored_buildings
 from gridmap.boundaries.divisions import DivisionRow, ListChange, list_divisions, replace_divisions
 from gridmap.boundaries.editing import Grid, as_multipolygon
@@ -30,6 +30,7 @@ __all__ = [
     "format_address",
     "list_divisions",
     "publishing",
+    "replace_addresses",
     "replace_buildings",
     "replace_divisions",
     "store_basemap",

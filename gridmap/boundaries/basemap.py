@@ -105,7 +105,7 @@ def feature_min_zoom(layer: str, kind: str | None, area_m2: float = 0.0) -> int:
 
 
 def format_address(fields: Mapping[str, Any]) -> str:
-    """A register entry's written form: 路+号, else 社区+楼号, else 村+组 (pure)."""
+    """A register entry's written form: 路+号, else 社区+楼号, else 村+组(+号) (pure)."""
     township = fields.get("township") or ""
     if fields.get("road") and fields.get("number"):
         return f"{township}{fields['road']}{fields['number']}号"
@@ -113,7 +113,8 @@ def format_address(fields: Mapping[str, Any]) -> str:
     if fields.get("building_no"):
         return f"{township}{community}{fields['building_no']}号楼"
     if fields.get("village_group"):
-        return f"{township}{community}{fields['village_group']}组"
+        house = f"{fields['number']}号" if fields.get("number") else ""
+        return f"{township}{community}{fields['village_group']}组{house}"
     return f"{township}{community}{fields.get('name') or ''}"
 
 
@@ -136,15 +137,22 @@ def store_basemap(
     addresses: Iterable[Mapping[str, Any]],
     source: str,
     synthetic: bool = False,
+    attribution: str | None = None,
 ) -> ImportReport:
     """Replace the county's basemap and address register with these (flushed, not
     committed). A feature is {layer, kind, name, source_id, geometry (shapely, WGS84)};
-    an address an `address_entry` row's fields plus geometry."""
+    an address an `address_entry` row's fields plus geometry. `attribution` is the data's
+    source and licence as the map writes it ("© OpenStreetMap contributors"); a synthetic
+    basemap is labelled as such by the map (`SYNTHETIC_ATTRIBUTION`) whatever it says."""
     replaced = session.execute(
         text("SELECT count(*) FROM basemap_feature WHERE county_code = :c"), {"c": county_code}
     ).scalar_one()
     session.execute(text("DELETE FROM basemap_feature WHERE county_code = :c"), {"c": county_code})
-    session.execute(text("DELETE FROM address_entry WHERE county_code = :c"), {"c": county_code})
+    # The register entries a basemap import brought (not those of a buildings file).
+    session.execute(
+        text("DELETE FROM address_entry WHERE county_code = :c AND origin = 'basemap'"),
+        {"c": county_code},
+    )
     counts = {layer: 0 for layer in BASEMAP_LAYERS}
     rows = []
     for f in features:
@@ -176,12 +184,72 @@ def store_basemap(
             ),
             rows,
         )
-    address_rows = []
+    stored = _insert_addresses(
+        session, county_code=county_code, addresses=addresses, synthetic=synthetic, origin="basemap"
+    )
+    counts["addresses"] = stored
+    # Fresh statistics, so a low-zoom tile's plan takes the zoom index (not the box's
+    # every building): the planner otherwise sees the table as it was before the import.
+    session.execute(text("ANALYZE basemap_feature"))
+    revision = session.execute(
+        text(
+            "INSERT INTO basemap_import (county_code, source, synthetic, counts, attribution, "
+            "bbox) SELECT CAST(:c AS varchar), :s, :syn, CAST(:counts AS jsonb), :attr, "
+            "(SELECT jsonb_build_array(ST_XMin(e), ST_YMin(e), ST_XMax(e), ST_YMax(e)) "
+            " FROM (SELECT ST_Extent(geom) AS e FROM basemap_feature "
+            "       WHERE county_code = CAST(:c AS varchar)) b "
+            " WHERE e IS NOT NULL) RETURNING id"
+        ),
+        {
+            "c": county_code,
+            "s": source[:500],
+            "syn": synthetic,
+            "counts": _json(counts),
+            "attr": (attribution or "").strip()[:300] or None,
+        },
+    ).scalar_one()
+    return ImportReport(county_code, int(revision), counts, int(replaced or 0))
+
+
+ADDRESS_ORIGINS = ("basemap", "buildings")
+
+
+def replace_addresses(
+    session: Session,
+    *,
+    county_code: str,
+    addresses: Iterable[Mapping[str, Any]],
+    origin: str,
+    synthetic: bool = False,
+) -> int:
+    """Replace the county's register entries of `origin` ('buildings': those a buildings
+    file carried, `gridmap county buildings`) with these (flushed, not committed); the
+    entries other imports brought stay. Returns how many were stored."""
+    if origin not in ADDRESS_ORIGINS:
+        raise InvalidInput(f"no address origin {origin!r}; origins: {', '.join(ADDRESS_ORIGINS)}")
+    session.execute(
+        text("DELETE FROM address_entry WHERE county_code = :c AND origin = :o"),
+        {"c": county_code, "o": origin},
+    )
+    return _insert_addresses(
+        session, county_code=county_code, addresses=addresses, synthetic=synthetic, origin=origin
+    )
+
+
+def _insert_addresses(
+    session: Session,
+    *,
+    county_code: str,
+    addresses: Iterable[Mapping[str, Any]],
+    synthetic: bool,
+    origin: str,
+) -> int:
+    rows = []
     for a in addresses:
         geom = a["geometry"]
         if geom is None or shapely.is_empty(geom):
             continue
-        address_rows.append(
+        rows.append(
             {
                 "c": county_code,
                 "kind": a["kind"],
@@ -194,32 +262,22 @@ def store_basemap(
                 "building_no": a.get("building_no"),
                 "village_group": a.get("village_group"),
                 "s": synthetic,
+                "o": origin,
                 "wkb": shapely.to_wkb(geom, hex=True),
             }
         )
-    if address_rows:
+    if rows:
         session.execute(
             text(
                 "INSERT INTO address_entry (county_code, kind, full_text, name, township, "
-                "community, road, number, building_no, village_group, synthetic, geom) "
+                "community, road, number, building_no, village_group, synthetic, origin, geom) "
                 "VALUES (:c, :kind, :full_text, :name, :township, :community, :road, :number, "
-                ":building_no, :village_group, :s, "
+                ":building_no, :village_group, :s, :o, "
                 "ST_SetSRID(ST_GeomFromWKB(decode(:wkb, 'hex')), 4326))"
             ),
-            address_rows,
+            rows,
         )
-    counts["addresses"] = len(address_rows)
-    # Fresh statistics, so a low-zoom tile's plan takes the zoom index (not the box's
-    # every building): the planner otherwise sees the table as it was before the import.
-    session.execute(text("ANALYZE basemap_feature"))
-    revision = session.execute(
-        text(
-            "INSERT INTO basemap_import (county_code, source, synthetic, counts) "
-            "VALUES (:c, :s, :syn, CAST(:counts AS jsonb)) RETURNING id"
-        ),
-        {"c": county_code, "s": source[:500], "syn": synthetic, "counts": _json(counts)},
-    ).scalar_one()
-    return ImportReport(county_code, int(revision), counts, int(replaced or 0))
+    return len(rows)
 
 
 def _json(value: Any) -> str:
@@ -392,6 +450,39 @@ def prerender(session: Session, *, county_code: str, min_zoom: int = 8, max_zoom
                 session.commit()
                 made += 1
     return made
+
+
+# --- whose data: the attribution line -------------------------------------------------------
+
+# What a map writes under a synthetic basemap (the Gaoping demo's), by language: it is
+# not a survey of any place, and the screen must say so.
+SYNTHETIC_ATTRIBUTION = {"zh-CN": "示意底图（合成数据）", "en": "Synthetic basemap (demo data)"}
+
+
+def sources(session: Session, *, lang: str = "zh-CN") -> list[dict[str, Any]]:
+    """Each county's current basemap: its revision, extent (west, south, east, north),
+    whether it is synthetic, and the attribution line a map writes while it shows it —
+    `SYNTHETIC_ATTRIBUTION` in `lang` for a synthetic one, else the import's stored
+    attribution (None when the import named none)."""
+    rows = session.execute(
+        text(
+            """SELECT DISTINCT ON (county_code) county_code, id, synthetic, attribution, bbox
+               FROM basemap_import ORDER BY county_code, id DESC"""
+        )
+    ).all()
+    out = []
+    for county, rev, synthetic, attribution, bbox in rows:
+        line = SYNTHETIC_ATTRIBUTION.get(lang, SYNTHETIC_ATTRIBUTION["zh-CN"])
+        out.append(
+            {
+                "county": county,
+                "revision": int(rev),
+                "synthetic": bool(synthetic),
+                "attribution": line if synthetic else attribution,
+                "bbox": bbox,
+            }
+        )
+    return out
 
 
 # --- labels --------------------------------------------------------------------------------

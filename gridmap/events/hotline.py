@@ -69,6 +69,10 @@ class ImportReport:
     existing: list[int] = field(default_factory=list)
     bad: list[tuple[int, str]] = field(default_factory=list)
     unplaced: list[int] = field(default_factory=list)
+    # Address-only rows (issue #19): placed and routed by their geocoded address, or left
+    # in triage (among `unplaced`) with the candidates an operator picks from.
+    placed_by_address: list[int] = field(default_factory=list)
+    triage_with_candidates: list[int] = field(default_factory=list)
 
 
 def _parse_time(value: str) -> dt.datetime:
@@ -198,7 +202,10 @@ def import_events(
     """Ingest every good row; with `all_or_nothing`, any bad row raises and nothing is kept.
 
     Each row runs in a savepoint, so a bad row never leaves half of itself behind. A row
-    that cannot be placed (only an address) belongs to `county_code`: its triage queue.
+    with an address and no coordinates is geocoded against `county_code`'s address
+    register as ingest does (gridmap.events.address_events): at or above the auto-place
+    confidence it is placed and routed, below it waits in that county's triage queue with
+    its candidates; a row that cannot be placed at all belongs to `county_code` too.
     """
     report = ImportReport()
     for row in rows:
@@ -221,6 +228,11 @@ def import_events(
         (report.created if created else report.existing).append(event.id)
         if created and event.team_id is None:
             report.unplaced.append(event.id)
+        geocoded = (event.routing or {}).get("geocode") if created else None
+        if geocoded and geocoded.get("placed"):
+            report.placed_by_address.append(event.id)
+        elif geocoded and geocoded.get("candidates"):
+            report.triage_with_candidates.append(event.id)
     if report.bad and all_or_nothing:
         problems = [{"line": line, "problem": why} for line, why in report.bad]
         first_line, first_reason = report.bad[0]

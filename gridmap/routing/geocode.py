@@ -371,6 +371,9 @@ class Gazetteer:
                 ys = [m.geom.y for m in group_]
                 self.place_seat[place][township] = (sum(xs) / len(xs), sum(ys) / len(ys))
         self._road_names = list(self.roads)
+        # Roads known only by the numbered buildings along them (a buildings file's
+        # addresses, with no road line imported): found for "road + number" only.
+        self._numbered_only = [r for r in self.numbers_on if r not in self.roads]
         self._place_names = list(self.place_members)
         self._poi_names = list(self.pois)
 
@@ -454,7 +457,8 @@ class Gazetteer:
         )
 
     def _road_number(self, p: Parsed) -> list[Candidate]:
-        road = self.find_road(p.road)
+        found = [r for r in (self.find_road(p.road), self._find(p.road, self._numbered_only)) if r]
+        road = max(found, key=lambda r: r[1]) if found else None
         if road is None:
             # Maybe not a road at all but a place with a number ("东城社区3号").
             place = self.find_place(p.road)
@@ -724,18 +728,23 @@ def geocode_with(gazetteer: Gazetteer, raw: str) -> Geocoded:
 
 # --- the database half -----------------------------------------------------------------------
 
-_CACHE: dict[tuple[str, str, int], Gazetteer] = {}
+_CACHE: dict[tuple[str, str, tuple[int, int]], Gazetteer] = {}
 _CACHE_LOCK = threading.Lock()
 
 
 def load_gazetteer(session: Session, *, county_code: str) -> Gazetteer:
-    """The county's register as a gazetteer, built once per basemap revision."""
+    """The county's register as a gazetteer, built once per state of the register: its
+    newest entry's id changes whenever an import (a basemap's, or a buildings file's
+    addresses) replaces entries, and the county's basemap revision when one removes them."""
     database = session.get_bind().engine.url.render_as_string(hide_password=True)
     revision = session.execute(
-        text("SELECT coalesce(max(id), 0) FROM basemap_import WHERE county_code = :c"),
+        text(
+            "SELECT coalesce((SELECT max(id) FROM basemap_import WHERE county_code = :c), 0), "
+            "coalesce((SELECT max(id) FROM address_entry WHERE county_code = :c), 0)"
+        ),
         {"c": county_code},
-    ).scalar_one()
-    key = (database, county_code, int(revision))
+    ).one()
+    key = (database, county_code, (int(revision[0]), int(revision[1])))
     with _CACHE_LOCK:
         hit = _CACHE.get(key)
     if hit is not None:

@@ -3,11 +3,18 @@
  * names of the view (townships and communities from gridmap's areas, villages, roads,
  * POIs) as text labels above them. Everything comes from this service: no other host.
  *
- * Self-starting: once the page has loaded, it finds the page's JSON configuration
- * (#gm-config) and the Leaflet map it names (`mapName`), and draws the basemap when the
- * configuration lists the "basemap" feature. With a hosted basemap configured
+ * Self-starting on the command view and the editor: once the page has loaded, it finds
+ * the page's JSON configuration (#gm-config) and the Leaflet map it names (`mapName`), and
+ * draws the basemap when the configuration lists the "basemap" feature. Other pages (the
+ * phone's /m) call `GridmapBasemap.attach(map, {lang, external})` once they are usable:
+ * the VectorGrid plugin and the label styles are then fetched on demand, so the basemap
+ * adds nothing to such a page's first load. With a hosted basemap configured
  * (GRIDMAP_TILE_URL, `externalBasemap`), only the labels of gridmap's own areas and places
  * are drawn over it.
+ *
+ * The map's attribution line says whose basemap the view shows, from
+ * /tiles/basemap/sources.json: "示意底图（合成数据）" for a synthetic one (the Gaoping demo),
+ * the import's stored attribution for real data ("© OpenStreetMap contributors").
  */
 (function () {
   "use strict";
@@ -34,6 +41,9 @@
   };
   const BASEMAP_MIN_ZOOM = 8;
   const LABEL_MIN_ZOOM = 10;
+  // web_map/assets.py LOCAL_JS["vectorGrid"] (tests/test_basemap.py checks they agree).
+  const VECTORGRID_URL = "/static/vendor/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js";
+  const LABEL_CSS_URL = "/static/css/basemap.css";
 
   function config() {
     const node = document.getElementById("gm-config");
@@ -121,14 +131,92 @@
     return group;
   }
 
+  function loadScript(src) {
+    return new Promise((resolve, reject) => {
+      const found = [...document.scripts].find((node) => node.src.endsWith(src));
+      if (found && L.vectorGrid) return resolve();
+      const node = document.createElement("script");
+      node.src = src;
+      node.onload = () => resolve();
+      node.onerror = () => reject(new Error(`cannot load ${src}`));
+      document.head.appendChild(node);
+    });
+  }
+
+  function ensureLabelStyles() {
+    const has = [...document.querySelectorAll('link[rel="stylesheet"]')].some((node) =>
+      node.href.endsWith(LABEL_CSS_URL)
+    );
+    if (has) return;
+    const node = document.createElement("link");
+    node.rel = "stylesheet";
+    node.href = LABEL_CSS_URL;
+    document.head.appendChild(node);
+  }
+
+  // The attribution line of the basemaps the view shows (by each county's extent).
+  async function attribution(map, lang) {
+    let sources;
+    try {
+      const res = await fetch(`/tiles/basemap/sources.json?lang=${encodeURIComponent(lang || "zh")}`, {
+        credentials: "same-origin",
+        headers: { Accept: "application/json" },
+      });
+      if (!res.ok) return;
+      sources = (await res.json()).sources || [];
+    } catch (err) {
+      return;
+    }
+    const lines = sources.filter((s) => s.attribution && s.bbox);
+    if (!lines.length) return;
+    const control =
+      map.attributionControl || L.control.attribution({ prefix: false, position: "bottomright" }).addTo(map);
+    const shown = new Set();
+    function update() {
+      const view = map.getBounds();
+      const want = new Set();
+      for (const s of lines) {
+        const [w, so, e, n] = s.bbox;
+        if (view.intersects(L.latLngBounds([so, w], [n, e]))) want.add(s.attribution);
+      }
+      for (const text of shown) if (!want.has(text)) control.removeAttribution(text);
+      for (const text of want) if (!shown.has(text)) control.addAttribution(text);
+      shown.clear();
+      want.forEach((text) => shown.add(text));
+    }
+    map.on("moveend", update);
+    update();
+  }
+
+  // Draw the basemap on `map`: tiles (unless a hosted basemap is `external`), labels and
+  // the attribution line. Safe to call once per map.
+  async function attach(map, options) {
+    const opts = options || {};
+    if (!map || typeof L === "undefined" || map._gmBasemap) return;
+    map._gmBasemap = true;
+    ensureLabelStyles();
+    labels(map);
+    attribution(map, opts.lang);
+    if (opts.external) return;
+    if (!L.vectorGrid) {
+      try {
+        await loadScript(VECTORGRID_URL);
+      } catch (err) {
+        return; // the basemap is a nicety: the page works without it
+      }
+    }
+    if (L.vectorGrid) tiles(map);
+  }
+
+  window.GridmapBasemap = { attach };
+
   function start() {
     const cfg = config();
     if (!cfg || !(cfg.features || []).includes("basemap")) return;
     const map = window[cfg.mapName];
     if (!map || typeof L === "undefined") return;
-    if (!cfg.externalBasemap && L.vectorGrid) tiles(map);
-    labels(map);
-    window.GridmapBasemap = { map };
+    attach(map, { lang: cfg.lang, external: cfg.externalBasemap });
+    window.GridmapBasemap.map = map;
   }
 
   if (document.readyState === "complete") start();

@@ -504,6 +504,7 @@
     if (!pickMap) {
       pickMap = L.map("ph-pick", { zoomControl: false, attributionControl: false }).setView(map.getCenter(), 16);
       if (cfg.tileUrl) L.tileLayer(cfg.tileUrl, { maxZoom: 19 }).addTo(pickMap);
+      if (window.GridmapBasemap) window.GridmapBasemap.attach(pickMap, { lang: cfg.lang, external: Boolean(cfg.tileUrl) });
       if (state.grid) L.geoJSON(state.grid.grids, { style: { color: "#b71c1c", weight: 2, fillOpacity: 0.03 }, interactive: false }).addTo(pickMap);
       pin = L.marker(map.getCenter(), { draggable: true, autoPan: true }).addTo(pickMap);
       pin.on("dragend", () => {
@@ -764,6 +765,8 @@
     if (kept && (kept.category || kept.description || (kept.photos && kept.photos.length))) openReport(kept);
     state.ready = true;
     body.dataset.ready = "1";
+    // The county's basemap (basemap.js) once the page is usable: not part of its first load.
+    if (window.GridmapBasemap) window.GridmapBasemap.attach(map, { lang: cfg.lang, external: Boolean(cfg.tileUrl) });
     if (navigator.onLine) flush();
   })();
 })();
