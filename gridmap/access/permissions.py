@@ -10,10 +10,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, false, or_, select, true
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    FromClause,
+    Integer,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql.base import PGDialect
 
 from gridmap.errors import InvalidInput, PermissionDenied
-from gridmap.models import Event, EventCoHandler
+from gridmap.models import Event, EventCoHandler, StreamMessageRow
 
 # --- roles ------------------------------------------------------------------------------
 
@@ -207,76 +224,71 @@ class Jurisdiction:
         return None
 
     def event_clause(self) -> ColumnElement[bool]:
-        """A WHERE clause on `event`: the events this jurisdiction covers."""
-        if self.everywhere:
-            return true()
-        terms: list[ColumnElement[bool]] = []
-        for column, codes in (
-            (Event.county_code, self.county_codes),
-            (Event.township_code, self.township_codes),
-            (Event.community_code, self.community_codes),
-            (Event.grid_code, self.grid_codes),
-        ):
-            if codes:
-                terms.append(column.in_(sorted(codes)))
-        if self.team_id is not None:
-            # Teams act on what is assigned to them wherever it is, co-handling included.
-            terms.append(Event.team_id == self.team_id)
-            terms.append(
-                Event.id.in_(
-                    select(EventCoHandler.event_id).where(EventCoHandler.team_id == self.team_id)
-                )
-            )
-        return or_(*terms) if terms else false()
+        """A WHERE clause on `event`: the events this jurisdiction covers. The one rule;
+        `event_sql` and `message_sql` are this expression in other places."""
+        return self._rule(Event.__table__, prefix=None)
 
     def event_sql(self, alias: str = "e") -> tuple[str, dict[str, Any]]:
-        """The same rule as `event_clause` as a SQL fragment with bound parameters, for
-        queries written in SQL text (statistics)."""
-        if self.everywhere:
-            return "TRUE", {}
-        terms: list[str] = []
-        params: dict[str, Any] = {}
-        for column, codes in (
-            ("county_code", self.county_codes),
-            ("township_code", self.township_codes),
-            ("community_code", self.community_codes),
-            ("grid_code", self.grid_codes),
-        ):
-            if codes:
-                terms.append(f"{alias}.{column} = ANY(:j_{column})")
-                params[f"j_{column}"] = sorted(codes)
-        if self.team_id is not None:
-            terms.append(
-                f"({alias}.team_id = :j_team OR {alias}.id IN "
-                "(SELECT event_id FROM event_co_handler WHERE team_id = :j_team))"
-            )
-            params["j_team"] = self.team_id
-        return ("(" + " OR ".join(terms) + ")" if terms else "FALSE"), params
+        """`event_clause` on `event` aliased as `alias`, as a SQL fragment with its bound
+        parameters (`:j_...`), for queries written in SQL text (statistics, ledgers)."""
+        return _as_text(self._rule(Event.__table__.alias(alias), prefix="j"))
 
     def message_sql(self) -> tuple[str, dict[str, Any]]:
-        """The same rule on a `stream_message` row: its county and township columns, the
-        community, grid, team and co-handling teams its payload names (`gridmap.events.lifecycle.
-        announcement`). Messages about no event (`notify.PUBLIC_KINDS`) are the caller's."""
+        """The same rule on a `stream_message` row (`:m_...`): its county and township
+        columns, and the community, grid, team and co-handling teams its payload names
+        (`gridmap.events.lifecycle.announcement`). Messages about no event
+        (`notify.PUBLIC_KINDS`) are the caller's."""
+        return _as_text(self._rule(_MESSAGE, prefix="m"))
+
+    def _rule(self, rows: FromClause, *, prefix: str | None) -> ColumnElement[bool]:
+        """The jurisdiction rule on `rows`: an event row (`event`, or an alias of it) or a
+        stream message, whose payload carries the event's codes and teams.
+
+        `prefix` names the bound parameters (`{prefix}_{layer}`, `{prefix}_team`) for a
+        fragment pasted into SQL text; None leaves them anonymous (a clause used twice in
+        one statement must not share names)."""
         if self.everywhere:
-            return "TRUE", {}
-        terms: list[str] = []
-        params: dict[str, Any] = {}
-        for expression, name, codes in (
-            ("county_code", "county", self.county_codes),
-            ("township_code", "township", self.township_codes),
-            ("payload->>'community_code'", "community", self.community_codes),
-            ("payload->>'grid_code'", "grid", self.grid_codes),
+            return true()
+
+        def param(name: str, value: Any, type_: Any) -> BindParameter[Any]:
+            if prefix is None:
+                return bindparam(None, value, type_=type_, unique=True)
+            return bindparam(f"{prefix}_{name}", value, type_=type_)
+
+        message = rows is _MESSAGE
+        terms: list[ColumnElement[bool]] = []
+        for layer, codes in (
+            ("county", self.county_codes),
+            ("township", self.township_codes),
+            ("community", self.community_codes),
+            ("grid", self.grid_codes),
         ):
-            if codes:
-                terms.append(f"{expression} = ANY(:m_{name})")
-                params[f"m_{name}"] = sorted(codes)
-        if self.team_id is not None:
-            terms.append(
-                "(payload->>'team_id' = CAST(:m_team AS text) OR "
-                "coalesce(payload->'co_team_ids', '[]'::jsonb) @> to_jsonb(CAST(:m_team AS int)))"
+            if not codes:
+                continue
+            column: ColumnElement[Any] = (
+                literal_column(f"payload->>'{layer}_code'")
+                if message and layer in ("community", "grid")
+                else rows.c[f"{layer}_code"]
             )
-            params["m_team"] = self.team_id
-        return ("(" + " OR ".join(terms) + ")" if terms else "FALSE"), params
+            terms.append(column == any_(param(layer, sorted(codes), ARRAY(Text))))
+        if self.team_id is not None:
+            # Teams act on what is assigned to them wherever it is, co-handling included.
+            team = param("team", self.team_id, Integer())
+            if message:
+                terms.append(literal_column("payload->>'team_id'") == cast(team, Text))
+                terms.append(
+                    literal_column("coalesce(payload->'co_team_ids', '[]'::jsonb)").op("@>")(
+                        func.to_jsonb(cast(team, Integer))
+                    )
+                )
+            else:
+                terms.append(rows.c.team_id == team)
+                terms.append(
+                    rows.c.id.in_(
+                        select(EventCoHandler.event_id).where(EventCoHandler.team_id == team)
+                    )
+                )
+        return or_(*terms) if terms else false()
 
     def covers_message(
         self, *, county_code: str | None, township_code: str | None, payload: dict[str, Any]
@@ -330,6 +342,16 @@ class Jurisdiction:
 
 
 EVERYWHERE = Jurisdiction(everywhere=True)
+
+_MESSAGE = StreamMessageRow.__table__
+# Named parameters (`:name`), no driver casts: the form `sqlalchemy.text` reads.
+_TEXT_DIALECT = PGDialect(paramstyle="named")
+
+
+def _as_text(clause: ColumnElement[bool]) -> tuple[str, dict[str, Any]]:
+    """A clause as a SQL text fragment and its bound parameters."""
+    compiled = clause.compile(dialect=_TEXT_DIALECT)
+    return f"({compiled})", dict(compiled.params)
 
 
 @dataclass(frozen=True)
