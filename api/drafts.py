@@ -400,14 +400,15 @@ def publish(
     )
     _audit_published(session, request, "boundaries.publish", result, draft_id)
     session.commit()
-    _reload(ctx)
+    _adopt(ctx, result)
     return _published(result)
 
 
-def _reload(ctx: Any) -> None:
-    # This worker redraws at once; the others reload on the NOTIFY the publish sent.
+def _adopt(ctx: Any, result: drafts.PublishResult) -> None:
+    # This worker routes by the new version at once, with the snapshot the publish built
+    # to re-route; the others reload on the NOTIFY the publish sent.
     if ctx.router is not None:
-        ctx.router.reload()
+        ctx.router.adopt(result.snapshot)
 
 
 def _published(result: drafts.PublishResult) -> dict[str, Any]:
@@ -603,5 +604,5 @@ def restore(
     )
     _audit_published(session, request, "boundaries.restore", result, version_id)
     session.commit()
-    _reload(ctx)
+    _adopt(ctx, result)
     return _published(result)

@@ -17,7 +17,12 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
 from api.app import create_app
+from geodata.publish_check import publish_validator
+from gridmap.boundaries import drafts
 from gridmap.db import session_factory
+from gridmap.routing import router as router_module
+from gridmap.routing.router import Router
+from gridmap.routing.snapshot import RoutingSnapshot, load_snapshot
 from gridmap.settings import Settings
 from tests import factories as f
 from tests.small_county_db import small_county_db_url, small_county_template  # noqa: F401
@@ -267,3 +272,45 @@ def test_regenerate_keeps_the_exception_of_a_flagged_grid_through_publish(
             {"c": over[0]["code"], "county": f.COUNTY},
         ).scalar_one()
     assert published["version"] and kept["exception"] == "households"
+
+
+def test_a_publish_builds_the_routing_snapshot_once_and_the_router_adopts_it(
+    client: TestClient, engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Publishing builds the new version's snapshot to re-route the open events; the
+    publishing worker's router then serves that same snapshot instead of building it again
+    (seconds on a real county). Asked of the domain directly, away from the app's stream
+    listener, which reloads its own router on the NOTIFY."""
+    draft = ok(
+        client.post("/api/drafts", json={"layer": "community", "code": f.C1}, headers=A), 201
+    )
+    split_g1(client, draft["id"], A)
+    settings = Settings(database_url=str(engine.url), home=tmp_path)
+    router = Router(session_factory(engine), settings)
+    before = router.snapshot
+    built: list[RoutingSnapshot] = []
+
+    def counted(*args: Any, **kwargs: Any) -> RoutingSnapshot:
+        snapshot = load_snapshot(*args, **kwargs)
+        built.append(snapshot)
+        return snapshot
+
+    monkeypatch.setattr(router_module, "load_snapshot", counted)
+    with session_factory(engine)() as s:
+        result = drafts.publish(
+            s,
+            draft_id=draft["id"],
+            author="planner-a",
+            reason="G1 grew past 50 households",
+            settings=settings,
+            validator=publish_validator(settings),
+        )
+        s.commit()
+    router.adopt(result.snapshot)
+    assert len(built) == 1 and router.snapshot is built[0]
+    assert router.snapshot.version_id == result.version_id != before.version_id
+    routed = router.route(112.908, 35.79).grid
+    assert routed is not None and routed.code == NEW
+    # An older snapshot offered later changes nothing.
+    router.adopt(before)
+    assert router.snapshot is built[0]

@@ -38,6 +38,7 @@ from gridmap.settings import Settings
 
 if TYPE_CHECKING:
     from gridmap.events.rerouting import Rerouted
+    from gridmap.routing.snapshot import RoutingSnapshot
 
 # (grids, their communities) → problems as JSON: {"kind", "severity", "code", "message", "where"}.
 Validator = Callable[[Sequence[AreaRow], Sequence[AreaRow]], list[dict[str, Any]]]
@@ -49,6 +50,10 @@ class PublishResult:
     diff: VersionDiff
     rerouted: list[Rerouted]
     exceptions: list[dict[str, Any]] = field(default_factory=list)
+    # The routing snapshot of the published version, built once to re-route the open
+    # events: once the caller has committed, its router adopts it (`Router.adopt`)
+    # instead of building the same snapshot again.
+    snapshot: RoutingSnapshot | None = None
 
 
 def changed_areas(diff: VersionDiff) -> list[AreaKey]:
@@ -184,4 +189,4 @@ def publish_version(
         session, router=router, version_id=published.id, actor=actor, county_code=county
     )
     session.flush()
-    return PublishResult(published.id, diff, rerouted, errors)
+    return PublishResult(published.id, diff, rerouted, errors, router.snapshot)

@@ -116,6 +116,18 @@ class Router:
         self._snapshot = snapshot  # one reference assignment: readers see old or new
         return snapshot
 
+    def adopt(self, snapshot: RoutingSnapshot | None) -> None:
+        """Serve `snapshot`, built elsewhere for a version now committed (a publish builds
+        one to re-route the open events), unless this router holds a newer version
+        already. The publication's NOTIFY then finds the version loaded and builds nothing."""
+        if snapshot is None:
+            return
+        current = self._snapshot
+        if current is not None and current.version_id >= snapshot.version_id:
+            return
+        _warm_up(snapshot)
+        self._snapshot = snapshot
+
     @property
     def snapshot(self) -> RoutingSnapshot:
         snapshot = self._snapshot
