@@ -144,6 +144,18 @@ NOTES: dict[str, tuple[str, str]] = {
     "on_behalf": ("代 {team} 录入", "Recorded on behalf of {team}"),
     "satisfaction": ("满意度：{score}", "Satisfaction: {score}"),
     "escalated_to": ("上报至{to_level}", "Escalated to the {to_level} level"),
+    "geocode_placed": (
+        "按地址定位：匹配“{matched}”，可信度 {confidence}%",
+        "Placed by its address: matched {matched}, confidence {confidence}%",
+    ),
+    "geocode_candidates": (
+        "地址未能自动定位：最佳可信度 {confidence}%，{count} 个候选待人工定位",
+        "Address not placed: best confidence {confidence}%, {count} candidates wait in triage",
+    ),
+    "geocode_no_match": (
+        "地址未能定位：地址库中没有匹配项，待人工定位",
+        "Address not placed: nothing in the address register matches it",
+    ),
 }
 
 # Words params are translated with, by param name.

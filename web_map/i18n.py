@@ -431,6 +431,8 @@ _ZH_WORKBENCH: dict[str, str] = {
     "leaflet_title": "Leaflet 开源地图库",
     "escalate_pick": "上报至（默认上一级值班队伍，可输入名称或编码）",
     "why_escalation": "上一级值班",
+    "duplicate_of": "疑似重复于",
+    "merge_target": "合并到事件编号（默认疑似重复的事件）",
 }
 
 _EN_WORKBENCH: dict[str, str] = {
@@ -491,6 +493,8 @@ _EN_WORKBENCH: dict[str, str] = {
     "leaflet_title": "A JavaScript library for interactive maps",
     "escalate_pick": "Escalate to (the next level's duty team unless you pick one)",
     "why_escalation": "next level's duty",
+    "duplicate_of": "Possible duplicate of",
+    "merge_target": "Event number to merge into (default: the one it repeats)",
 }
 
 # The message catalogue (gridmap/messages.py: refusals, timeline notes, sources, the words

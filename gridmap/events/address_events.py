@@ -73,16 +73,34 @@ def note_geocode(session: Session, taken: Ingested, found: geocode.Geocoded) -> 
         return
     columns = taken.columns
     record = (columns.get("routing") or {}).get("geocode") or {}
+    # The words as a catalogue code (gridmap.messages.NOTES), rendered in the reader's
+    # language; the English sentence stays in `note` for readers of the raw log.
+    code: str
+    params: dict[str, Any]
     if record.get("placed"):
         note = geocode.placed_note(found)
+        best = found.best
+        assert best is not None
+        code, params = (
+            "geocode_placed",
+            {"confidence": round(best.confidence * 100), "matched": best.matched},
+        )
     elif found.candidates:
         note = (
             f"address not placed: best confidence {found.candidates[0].confidence:.2f} is "
             f"below {geocode.AUTO_PLACE_CONFIDENCE}; {len(found.candidates)} candidate(s) "
             "wait in triage"
         )
+        code, params = (
+            "geocode_candidates",
+            {
+                "confidence": round(found.candidates[0].confidence * 100),
+                "count": len(found.candidates),
+            },
+        )
     else:
         note = "address not placed: nothing in the address register matches it"
+        code, params = "geocode_no_match", {}
     session.execute(
         text(
             "INSERT INTO event_log (event_id, county_code, actor, action, note, data) "
@@ -93,7 +111,12 @@ def note_geocode(session: Session, taken: Ingested, found: geocode.Geocoded) -> 
             "c": columns.get("county_code"),
             "note": note,
             "data": json.dumps(
-                {"placed": bool(record.get("placed")), "confidence": record.get("confidence")},
+                {
+                    "placed": bool(record.get("placed")),
+                    "confidence": record.get("confidence"),
+                    "note_code": code,
+                    "note_params": params,
+                },
                 ensure_ascii=False,
             ),
         },

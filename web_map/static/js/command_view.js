@@ -876,7 +876,10 @@
     for (const need of cfg.workflow[action].requires) {
       if (need === "reason" || need === "note") body[need] = note;
       else if (need === "co_teams") body.co_teams = await Promise.all(value("co_teams").split(/[,，、\s]+/).filter(Boolean).map((x) => teamCode(ev.id, x)));
-      else if (need === "target") body.target = Number(value("target"));
+      else if (need === "target") {
+        // Empty: the server merges into the event it found this one repeats (duplicate_of).
+        if (value("target")) body.target = Number(value("target").replace(/^#/, ""));
+      }
       else if (need === "satisfaction") body.satisfaction = Number(value("satisfaction"));
       else if (need === "team") {
         if (value("team")) body.team = await teamCode(ev.id, value("team"));
@@ -922,7 +925,10 @@
           .filter(([, rule]) => rule.from.includes(status))
           .map(([name]) => name)
     ).filter((a) => cfg.mayAct.includes(a));
-    if (!actions.length) return null;
+    const said = S.outcome && S.outcome.id === String(ev.id) && Date.now() - S.outcome.at < 60000 ? S.outcome : null;
+    const message = h("div", { className: `gm-action-message${said ? (said.ok ? " ok" : " error") : ""}`, role: "status" }, said ? said.text : null);
+    // The step that ended the loop (merged, archived) still says it went through.
+    if (!actions.length) return said ? h("section", { className: "gm-actions" }, message) : null;
     const needs = new Set(actions.flatMap((a) => cfg.workflow[a].requires));
     const inputs = [];
     const field = (name, label, attrs) => {
@@ -940,7 +946,7 @@
       loadTeamOptions(ev.id, "", "escalate");
     }
     field("note", L_("note"));
-    if (needs.has("target")) field("target", "#", { inputmode: "numeric" });
+    if (needs.has("target")) field("target", L_("merge_target"), { inputmode: "numeric", value: ev.duplicate_of ? String(ev.duplicate_of) : null });
     if (needs.has("satisfaction")) {
       // The three choices of a return call, on the documented 1–5 scale.
       inputs.push(
@@ -952,8 +958,6 @@
         ),
       );
     }
-    const said = S.outcome && S.outcome.id === String(ev.id) && Date.now() - S.outcome.at < 60000 ? S.outcome : null;
-    const message = h("div", { className: `gm-action-message${said ? (said.ok ? " ok" : " error") : ""}`, role: "status" }, said ? said.text : null);
     const buttons = actions.map((action) =>
       h(
         "button",
@@ -1038,6 +1042,7 @@
         h("h3", {}, L_("description")),
         h("p", { className: "gm-description" }, ev.description || ""),
         photoList(ev.photos),
+        placeSection(ev),
         h(
           "dl",
           {},
@@ -1046,6 +1051,9 @@
           clockRows(ev),
           row(L_("deadline"), due ? countdown(due) : null),
           row(L_("escalation_level"), ev.escalation_level ? t[`param_level_${ev.escalation_level}`] || ev.escalation_level : null),
+          ev.duplicate_of
+            ? row(L_("duplicate_of"), h("button", { type: "button", className: "gm-link gm-duplicate", onclick: () => goToEvent(String(ev.duplicate_of), null) }, `#${ev.duplicate_of}`))
+            : null,
           ev.satisfaction ? row(L_("field_satisfaction"), `${L_(`satisfaction_${ev.satisfaction}`)} (${ev.satisfaction})`) : null,
         ),
         h("h3", {}, L_("chain")),
@@ -1191,7 +1199,7 @@
     return found.slice(0, 3).map((c, i) =>
       h(
         "button",
-        { type: "button", className: "gm-candidate", dataset: { candidate: String(i) }, title: c.reason, onclick: () => placeOnCandidate(ev.id, i) },
+        { type: "button", className: "gm-candidate", dataset: { candidate: String(i) }, onclick: () => placeOnCandidate(ev.id, i) },
         `${L_("place_candidate")} ${c.matched} (${Math.round(c.confidence * 100)}%)`,
       ),
     );
@@ -1208,6 +1216,19 @@
     } catch (err) {
       showToast(failure(err), "error");
     }
+  }
+
+  /** An event no one could place, opened from 待定位: placed from its own panel (a click
+   * on the map, or one of its address's candidates), as from the triage list. */
+  function placeSection(ev) {
+    const placeable = ["reported", "registered", "returned"].includes(ev.status);
+    if (!has("place") || !placeable || ev.grid_code || ev.dedicated_code) return null;
+    return h(
+      "section",
+      { className: "gm-place-here" },
+      h("button", { type: "button", className: "gm-place", dataset: { eventId: String(ev.id) }, onclick: () => startPlacing(ev.id) }, L_("place")),
+      candidateButtons({ id: String(ev.id), p: ev }),
+    );
   }
 
   function startPlacing(id) {
