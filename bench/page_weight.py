@@ -23,6 +23,7 @@ import argparse
 import statistics
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from playwright.sync_api import sync_playwright
 
@@ -58,9 +59,14 @@ def measure(browser: Any, url: str, user: str, password: str) -> dict[str, float
     cdp.send("Network.enable")
     cdp.send("Network.setCacheDisabled", {"cacheDisabled": True})
     sizes: dict[str, float] = {}
+    urls: dict[str, str] = {}
     cdp.on(
         "Network.loadingFinished",
         lambda e: sizes.__setitem__(e["requestId"], float(e["encodedDataLength"])),
+    )
+    cdp.on(
+        "Network.requestWillBeSent",
+        lambda e: urls.__setitem__(e["requestId"], str(e["request"]["url"])),
     )
     started = time.monotonic()
     page.click('button[type="submit"]')
@@ -74,7 +80,26 @@ def measure(browser: Any, url: str, user: str, password: str) -> dict[str, float
     total = sum(sizes.values())
     markers = page.evaluate("() => document.querySelectorAll('.gm-dot, .marker-cluster').length")
     context.close()
-    return {"usable_s": usable_s, "mb": total / 1e6, "requests": len(sizes), "markers": markers}
+    by_kind: dict[str, float] = {}
+    for request_id, size in sizes.items():
+        kind = _kind(urls.get(request_id, ""))
+        by_kind[kind] = by_kind.get(kind, 0.0) + size
+    return {
+        "usable_s": usable_s,
+        "mb": total / 1e6,
+        "requests": len(sizes),
+        "markers": markers,
+        **{f"kb:{k}": v / 1e3 for k, v in by_kind.items()},
+    }
+
+
+def _kind(url: str) -> str:
+    """What a request was for, by its path: the events list, tiles, scripts, …"""
+    path = urlsplit(url).path
+    for prefix in ("/api/events", "/api/queues", "/api/tiles", "/tiles", "/static", "/api"):
+        if path.startswith(prefix):
+            return prefix
+    return path if path.count("/") <= 1 else "/" + path.split("/")[1]
 
 
 def main() -> None:
@@ -88,6 +113,9 @@ def main() -> None:
         help="the user's password; once per target when the services' databases differ",
     )
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--detail", action="store_true", help="also print the transfer by kind of request"
+    )
     args = parser.parse_args()
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
@@ -106,6 +134,15 @@ def main() -> None:
                     for r in runs
                 )
             )
+            if args.detail:
+                kinds = sorted({k for r in runs for k in r if k.startswith("kb:")})
+                print(
+                    "         by path (median kB): "
+                    + ", ".join(
+                        f"{k[3:]} {statistics.median(r.get(k, 0.0) for r in runs):.1f}"
+                        for k in sorted(kinds, key=lambda k: -max(r.get(k, 0.0) for r in runs))
+                    )
+                )
         browser.close()
 
 
