@@ -300,6 +300,8 @@ def post_edit(
         session, draft_id=draft_id, author=author, edit=edit, jurisdiction=jurisdiction
     )
     state = _state(session, ctx.settings, draft_id, author)
+    # The page redraws its history from the answer: no refetch of the whole draft.
+    history = drafts.edit_history(session, draft_id=draft_id, author=author)
     session.commit()
     of = {g.code: c for c in outcome.communities for g in outcome.upserts}
     return {
@@ -307,6 +309,7 @@ def post_edit(
         "op": outcome.op,
         "changed": _grids_geojson(outcome.upserts, of),
         "removed": outcome.removed,
+        "history": history,
         **state,
     }
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -231,6 +232,17 @@ def test_a_planner_splits_an_overfull_village_grid_publishes_and_the_event_follo
         [grid.cut_lon - 0.002, grid.south, grid.cut_lon + 0.002, grid.north],
     )
     page.click('.gm-tool[data-tool="split"]')
+    # The edit's answer carries what the page redraws (grids, problems, diff, history):
+    # the whole draft (every grid and building, validated again) is not fetched again.
+    draft_fetches: list[str] = []
+    page.on(
+        "request",
+        lambda r: (
+            draft_fetches.append(r.url)
+            if r.method == "GET" and re.search(r"/api/drafts/\d+$", r.url.split("?")[0])
+            else None
+        ),
+    )
     margin = (grid.north - grid.south) * 0.04
     start = screen_point(watched, grid.cut_lon, grid.north + margin)
     end = screen_point(watched, grid.cut_lon, grid.south - margin)
@@ -257,6 +269,8 @@ def test_a_planner_splits_an_overfull_village_grid_publishes_and_the_event_follo
     diff = page.locator("#gm-diff")
     assert (diff.get_attribute("data-added"), diff.get_attribute("data-changed")) == ("1", "1")
     assert page.locator(f'#gm-diff li.gm-added[data-code="{new_code}"]').count() == 1
+    assert page.locator("#gm-history li").count() >= 1, "the split is in the history"
+    assert draft_fetches == []
     watched.screenshot("editor-2-split-into-two")
 
     # Publish with a reason; the editor lists the event that moved to the new grid.

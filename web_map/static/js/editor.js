@@ -495,8 +495,7 @@
     if (!answer) return;
     applyEdit(answer);
     toast(`${L_("saved")}: ${L_("op_" + answer.op)}`);
-    const d = await api(`/api/drafts/${id}`).catch(() => null);
-    if (d) showHistory(d.history || []);
+    showHistory(answer.history || []);
   }
 
   async function undoRedo(which) {
