@@ -40,6 +40,38 @@ def test_zoom_rules_keep_small_things_for_street_zoom() -> None:
     assert basemap.format_address({"community": "北王村", "village_group": "二"}) == "北王村二组"
 
 
+def test_each_zoom_has_its_own_statement_reading_only_the_layers_it_can_show(
+    session: Session,
+) -> None:
+    # The zoom is written in, so a generic plan (psycopg prepares a statement after a few
+    # runs) still knows it: with it a parameter, a county-wide z8 tile scanned every
+    # building (126 ms, bench/tiles.py) though no building is drawn below zoom 15.
+    assert "'building'" not in basemap.tile_sql(14) and "'building'" in basemap.tile_sql(15)
+    assert "'poi'" not in basemap.tile_sql(15) and "'poi'" in basemap.tile_sql(16)
+    assert "'road'" in basemap.tile_sql(8) and ":z" not in basemap.tile_sql(12)
+    assert basemap.tile_sql(3) == "SELECT ''::bytea"
+    # An empty tile is kept too: asked again, it is a key look-up, not a query.
+    basemap.store_basemap(
+        session,
+        county_code="140581",
+        features=[
+            {
+                "layer": "building",
+                "kind": "yes",
+                "geometry": shapely.box(112.9250, 35.7950, 112.9252, 35.7952),
+            }
+        ],
+        addresses=[],
+        source="test",
+    )
+    x, y = _tile_of(112.9251, 35.7951, 12)
+    assert basemap.tile(session, z=12, x=x, y=y, cache=None) == b""
+    stored = session.execute(
+        text("SELECT data FROM basemap_tile WHERE z = 12 AND x = :x AND y = :y"), {"x": x, "y": y}
+    ).scalar_one()
+    assert bytes(stored) == b""
+
+
 def test_monaco_import_serves_roads_buildings_and_names_in_tiles(session: Session) -> None:
     report, data = import_basemap_file(session, DEFAULT_PBF, county_code="MC")
     session.commit()
