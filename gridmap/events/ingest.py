@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from gridmap import notify
 from gridmap.errors import Conflict, InvalidInput, UnknownCategory
+from gridmap.events import record
 from gridmap.events import workflow as wf
 from gridmap.events.categories import category_exists
 from gridmap.events.deadlines import response_limit
@@ -269,7 +270,8 @@ def prepare_event(
         "audit_actor": audit.actor if audit else None,
         "audit_addr": audit.source_addr if audit else None,
         "audit_details": audit.details if audit else {},
-        "announcement": _created_announcement(values, lonlat),
+        # What the statement decides (id, team, duplicate) it sets in the SQL.
+        "announcement": record.announcement(values, lonlat),
     }
     return NewEvent(payload.source, payload.external_id, values, lonlat, params)
 
@@ -406,23 +408,6 @@ def taken_from_row(new: NewEvent, row: Any) -> Ingested:
     return Ingested(True, columns=values, lonlat=new.lonlat, team=team)
 
 
-def _created_announcement(
-    values: dict[str, Any], lonlat: tuple[float, float] | None
-) -> dict[str, Any]:
-    """`announcement()` of a new event, less what the statement decides (id, team, duplicate)."""
-    return {
-        "status": values["status"],
-        "priority": values["priority"],
-        "category": values["category_code"],
-        "grid_code": values["grid_code"],
-        "community_code": values["community_code"],
-        "township_code": values["township_code"],
-        "lon": lonlat[0] if lonlat else None,
-        "lat": lonlat[1] if lonlat else None,
-        "overdue": values["overdue"],
-    }
-
-
 _INSERTED_COLUMNS = (
     "county_code",
     "source",
@@ -502,6 +487,7 @@ _VALUE_SQL = {
     "team_id": "coalesce(ho, team_id)",
     "escalation_level": "CASE WHEN ho IS NOT NULL THEN 'county' ELSE escalation_level END",
 }
+_DECIDED = ", ".join(f"'{key}', {sql}" for key, sql in record.DECIDED_BY_INGEST.items())
 _BATCH_SQL = " ".join(
     f"""
     WITH r AS (SELECT x.*, ST_SetSRID(ST_MakePoint(x.plon, x.plat), 4326) AS pt
@@ -561,9 +547,7 @@ _BATCH_SQL = " ".join(
     msg AS (
         INSERT INTO stream_message (kind, county_code, township_code, payload)
         SELECT 'event.created', county_code, township_code,
-               announcement || jsonb_build_object(
-                   'id', id, 'team_id', team_id, 'escalation_level', escalation_level,
-                   'duplicate_of', duplicate_of, 'unassigned', team_id IS NULL)
+               announcement || jsonb_build_object({_DECIDED})
         FROM j, held ORDER BY ord
     ),
     audit AS (

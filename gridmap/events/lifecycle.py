@@ -35,6 +35,7 @@ from gridmap.errors import (
     PermissionDenied,
     VersionConflict,
 )
+from gridmap.events import record
 from gridmap.events import workflow as wf
 from gridmap.events.deadlines import Clock, clock, handling_limit, missed_deadline, response_limit
 from gridmap.events.input import invalid_field, refuse_unstorable_text
@@ -972,23 +973,8 @@ def event_lonlat(event: Event) -> tuple[float, float] | None:
 
 def announcement(event: Event) -> dict[str, Any]:
     """What the live stream says about an event (the command view's marker)."""
-    lonlat = event_lonlat(event)
-    return {
-        "id": event.id,
-        "status": event.status,
-        "priority": event.priority,
-        "category": event.category_code,
-        "grid_code": event.grid_code,
-        "community_code": event.community_code,
-        "township_code": event.township_code,
-        "team_id": event.team_id,
-        "lon": lonlat[0] if lonlat else None,
-        "lat": lonlat[1] if lonlat else None,
-        "overdue": event.overdue,
-        "escalation_level": event.escalation_level,
-        "duplicate_of": event.duplicate_of,
-        "unassigned": event.team_id is None,
-    }
+    columns = {name: getattr(event, name) for name in record.ANNOUNCED_COLUMNS}
+    return record.announcement(columns, event_lonlat(event))
 
 
 def announce_event(session: Session, kind: str, event: Event) -> None:
