@@ -306,6 +306,7 @@ EXEMPT: dict[str, str] = {
     "of a jurisdiction or accounts",
     "/tiles/basemap/{z}/{x}/{y}.pbf": "the basemap: a map of the ground, the same for every viewer",
     "/tiles/basemap/labels.json": "the basemap's labels, as its tiles",
+    "/tiles/basemap/sources.json": "the basemap's attribution, the same for every viewer",
     "/ogc": "OGC landing page: links",
     "/ogc/conformance": "OGC conformance classes",
     "/ogc/collections": "the layers' names and links",
