@@ -7,10 +7,13 @@ DATABASE_URL holds a loaded Gaoping demo (it is copied first; the copy is droppe
    (`generate_series`, one INSERT … SELECT): spread over the demo's real grids, their
    communities, townships and grid teams, its categories and their departments, with
    clocks, deadlines, outcomes, satisfaction and returns drawn at random.
-2. Times the county's month view (the total and all seven groupings, and the daily
-   series) and a township's, `--runs` times each: p50 and p95, side by side with the same
-   figures computed by a plain GROUP BY over the event table without its indexes (a
-   sequential scan, one query per grouping), and checks both give the same numbers.
+   Then the grid workers' patrols and household visits of the last two months
+   (`generate_field`), if the database has none yet.
+2. Times the county's month view (the total and all seven groupings with the field
+   work, and the daily series) and a township's, `--runs` times each: p50 and p95, side
+   by side with the same figures computed by a plain GROUP BY over the event (and patrol)
+   table without its indexes (a sequential scan, one query per grouping), and checks both
+   give the same numbers.
 3. Streams the event ledger of the most recent `--xlsx-rows` events to XLSX in a child
    process: seconds and the child's peak memory (max RSS).
 """
@@ -129,6 +132,77 @@ ORDER BY s.rec;
 """
 
 
+# The grid workers' field work over the last FIELD_DAYS days (the month measured and the
+# days since): an account per grid worker on the roll, 0–3 patrols a working day (mostly
+# two; fewer at weekends) and 0–2 household visits, started in the team's grid. The track
+# itself is not generated: the assessment reads `patrol.distance_m` (the track's
+# geography length, kept by every batch of points), drawn here at 1–6 km.
+FIELD_DAYS = 62
+GENERATE_FIELD = """
+INSERT INTO app_user (username, display_name, password_hash, role, team_id, disabled)
+SELECT 'bench-gw-' || m.id, m.name, 'x', 'grid_worker', m.team_id, FALSE
+FROM member m WHERE m.role = 'grid_worker';
+
+UPDATE member m SET user_id = u.id FROM app_user u
+WHERE u.username = 'bench-gw-' || m.id;
+
+CREATE TEMP TABLE bench_worker AS
+SELECT DISTINCT ON (u.id) u.id AS user_id, u.username, u.team_id, gr.county_code,
+       cm.parent_code AS township_code, cm.code AS community_code, gr.code AS grid_code
+FROM app_user u
+JOIN duty d ON d.team_id = u.team_id AND d.layer = 'grid'
+JOIN area gr ON gr.layer = 'grid' AND gr.code = d.area_code AND gr.valid_to IS NULL
+JOIN area cm ON cm.layer = 'community' AND cm.code = gr.parent_code AND cm.valid_to IS NULL
+WHERE u.username LIKE 'bench-gw-%'
+ORDER BY u.id, gr.code;
+
+INSERT INTO patrol (client_id, user_id, username, team_id, county_code, township_code,
+                    community_code, grid_code, started_at, ended_at, last_fix_at,
+                    last_seq, points, distance_m)
+SELECT 'bench-' || w.user_id || '-' || d.n || '-' || k.k, w.user_id, w.username, w.team_id,
+       w.county_code, w.township_code, w.community_code, w.grid_code,
+       d.day + (7 + k.k * 5 + random() * 3) * interval '1 hour',
+       d.day + (8 + k.k * 5 + random() * 3) * interval '1 hour',
+       d.day + (8 + k.k * 5) * interval '1 hour', 4, 240, 1000 + random() * 5000
+FROM bench_worker w
+CROSS JOIN (
+    SELECT n, date_trunc('day', now() AT TIME ZONE 'Asia/Shanghai')
+              AT TIME ZONE 'Asia/Shanghai' - n * interval '1 day' AS day,
+           random() AS r
+    FROM generate_series(0, :days - 1) AS n
+) d
+CROSS JOIN LATERAL (
+    SELECT k FROM generate_series(0, 2) AS k
+    WHERE k < CASE WHEN extract(isodow FROM d.day AT TIME ZONE 'Asia/Shanghai') > 5
+                   THEN floor(random() * 2)::int
+                   ELSE floor(random() * 10 + w.user_id % 3)::int / 4 + 1 END
+) k
+ORDER BY 9;
+
+INSERT INTO visit (client_id, user_id, username, team_id, county_code, township_code,
+                   community_code, grid_code, kind, note, visited_at)
+SELECT 'bench-' || w.user_id || '-' || n || '-' || k, w.user_id, w.username, w.team_id,
+       w.county_code, w.township_code, w.community_code, w.grid_code, 'routine', '',
+       now() - n * interval '1 day' - random() * interval '8 hours'
+FROM bench_worker w
+CROSS JOIN generate_series(0, :days - 1) AS n
+CROSS JOIN LATERAL generate_series(1, floor(random() * 3)::int) AS k
+ORDER BY 11;
+"""
+
+
+def generate_field(session: Session) -> float:
+    started = time.perf_counter()
+    for statement in GENERATE_FIELD.split(";\n"):
+        if statement.strip():
+            session.execute(text(statement), {"days": FIELD_DAYS})
+    session.commit()
+    session.execute(text("ANALYZE patrol"))
+    session.execute(text("ANALYZE visit"))
+    session.commit()
+    return time.perf_counter() - started
+
+
 def generate(session: Session, n: int) -> float:
     started = time.perf_counter()
     for statement in GENERATE.split(";\n"):
@@ -151,13 +225,21 @@ def _pct(xs: list[float], q: float) -> float:
 def _view(session: Session, period: stats.Period, scope: Jurisdiction) -> dict[str, Any]:
     found = stats.assess(session, by=ALL_GROUPS, period=period, scope=scope)
     stats.series(session, by=None, period=period, scope=scope)
-    return {
+    out: dict[str, Any] = {
         b: {
             f.key: (f.counts["received"], f.counts["closed_on_time"], f.hours["handling_p90"])
             for f in rows
+            if f.counts["received"]  # a unit with field work alone has no event row
         }
         for b, rows in found["groups"].items()
     }
+    for b in FIELD_PLAIN:
+        out[f"patrols:{b}"] = {
+            f.key: f.field["patrols"]
+            for f in found["groups"][b]
+            if f.field is not None and f.field["patrols"]
+        }
+    return out
 
 
 PLAIN = """
@@ -174,6 +256,14 @@ SELECT {key} AS key, count(*) AS received,
        avg(e.satisfaction) AS satisfaction
 FROM {joins}
 WHERE e.received_at >= :a AND e.received_at < :b AND {scope}
+GROUP BY 1
+"""
+
+
+FIELD_PLAIN = ("township", "community", "grid")
+PLAIN_PATROLS = """
+SELECT p.{b}_code AS key, count(*) AS patrols FROM patrol p
+WHERE p.started_at >= :a AND p.started_at < :b AND p.{b}_code IS NOT NULL AND {scope}
 GROUP BY 1
 """
 
@@ -199,6 +289,13 @@ def _plain(session: Session, period: stats.Period, scope: Jurisdiction) -> dict[
             r.key: (r.received, r.closed_on_time, round(r.p90, 2) if r.p90 is not None else None)
             for r in rows
         }
+    field_sql, field_params = stats.field_scope_sql(scope, "p")
+    for b in FIELD_PLAIN:
+        rows = session.execute(
+            text(PLAIN_PATROLS.format(b=b, scope=field_sql)),
+            {**field_params, "a": period.start, "b": period.end},
+        ).all()
+        out[f"patrols:{b}"] = {r.key: r.patrols for r in rows}
     session.rollback()
     return out
 
@@ -255,6 +352,13 @@ def main() -> None:
                 print(f"generated {args.events} events in {seconds:.1f}s", flush=True)
             total = session.execute(text("SELECT count(*) FROM event")).scalar_one()
             print(f"{total} events in the table", flush=True)
+            if not session.execute(text("SELECT count(*) FROM patrol")).scalar_one():
+                seconds = generate_field(session)
+                print(f"generated the field work in {seconds:.1f}s", flush=True)
+            field = session.execute(
+                text("SELECT (SELECT count(*) FROM patrol), (SELECT count(*) FROM visit)")
+            ).one()
+            print(f"{field[0]} patrols, {field[1]} visits in the tables", flush=True)
             month = stats.resolve_period(period="last_month")
             in_month = session.execute(
                 text("SELECT count(*) FROM event WHERE received_at >= :a AND received_at < :b"),
@@ -289,6 +393,8 @@ def main() -> None:
             for g in ALL_GROUPS:
                 assert {k: v[:2] for k, v in a[g].items()} == {k: v[:2] for k, v in b[g].items()}, g
                 assert {k: v[2] for k, v in a[g].items()} == {k: v[2] for k, v in b[g].items()}, g
+            for g in FIELD_PLAIN:
+                assert a[f"patrols:{g}"] == b[f"patrols:{g}"], g
             print(
                 f"{label:<34}{statistics.median(ours):>10.0f}{_pct(ours, 0.95):>10.0f}   "
                 f"{statistics.median(plain):>20.0f}{_pct(plain, 0.95):>10.0f}   (same figures)"

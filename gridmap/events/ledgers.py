@@ -95,11 +95,11 @@ _EVENT_SQL = """
            e.escalation_level,
            e.received_at, e.assigned_at, e.responded_at, e.response_due_at, e.due_at,
            e.closed_at,
-           round((extract(epoch FROM e.responded_at - e.received_at) / 3600.0)::numeric, 2),
-           round((extract(epoch FROM e.closed_at - e.assigned_at) / 3600.0)::numeric, 2),
+           round((extract(epoch FROM e.responded_at - e.received_at) / 3600.0)::numeric, 2)::float8,
+           round((extract(epoch FROM e.closed_at - e.assigned_at) / 3600.0)::numeric, 2)::float8,
            CASE WHEN e.closed_at IS NULL THEN NULL
                 WHEN {on_time} THEN 'Y' ELSE 'N' END,
-           CASE WHEN e.overdue THEN 'Y' ELSE '' END,
+           CASE WHEN e.overdue THEN 'Y' END,
            e.returned_count, e.reopened_count, e.duplicate_of, e.satisfaction
     FROM event e
     LEFT JOIN category c ON c.county_code = e.county_code AND c.code = e.category_code
@@ -266,7 +266,7 @@ _PATROL_SQL = """
     SELECT x.username, t.name, tw.name, gr.name, x.grid_code, x.started_at, x.ended_at,
            round(extract(epoch FROM coalesce(x.ended_at, x.last_fix_at, x.started_at)
                                     - x.started_at) / 60.0)::int,
-           round((x.distance_m / 1000.0)::numeric, 3), x.points
+           round((x.distance_m / 1000.0)::numeric, 3)::float8, x.points
     FROM patrol x
     LEFT JOIN team t ON t.id = x.team_id
     LEFT JOIN area tw ON tw.layer = 'township' AND tw.code = x.township_code
@@ -304,36 +304,51 @@ def _local(value: dt.datetime) -> dt.datetime:
     return value.astimezone(stats.CHINA_TZ).replace(tzinfo=None)
 
 
+# A moment as a spreadsheet's serial day number in local time (UTC+8, no daylight saving):
+# days since 1899-12-30; the Unix epoch is day 25569.
+_EXCEL_DAY = 86400.0
+_EXCEL_UNIX_LOCAL = 25569.0 + 8 / 24
+
+
 def write_xlsx(ledger: Ledger, target: str | Path | IO[bytes], *, lang: str = "zh") -> int:
-    """Write the ledger as an XLSX workbook, streaming (constant memory); rows written."""
+    """Write the ledger as an XLSX workbook, streaming (constant memory); rows written.
+
+    The sheet is XlsxWriter's (constant-memory mode: a row is written out when the next
+    begins). Its per-cell work is most of the time (docs/performance.md), so the loop does
+    as little as it can around it: each column's writer and format chosen once, a moment
+    written as its serial day number with a date format (what a spreadsheet date is),
+    computed from the timestamp directly rather than through a local `datetime`."""
     book = xlsxwriter.Workbook(
         target, {"constant_memory": True, "remove_timezone": True, "in_memory": False}
     )
     try:
         sheet = book.add_worksheet(ledger.title(lang)[:31])
         head = book.add_format({"bold": True, "bg_color": "#DBEAFE", "border": 1})
-        time_fmt = book.add_format({"num_format": "yyyy-mm-dd hh:mm"})
-        rate_fmt = book.add_format({"num_format": "0.0%"})
-        num_fmt = book.add_format({"num_format": "0.00"})
+        formats = {
+            TIME: book.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
+            RATE: book.add_format({"num_format": "0.0%"}),
+            NUM: book.add_format({"num_format": "0.00"}),
+            INT: None,
+        }
         for i, c in enumerate(ledger.columns):
             sheet.set_column(i, i, c.width)
         sheet.write_row(0, 0, ledger.header(lang), head)
         sheet.freeze_panes(1, 0)
+        number, string = sheet.write_number, sheet.write_string
+        plan = [(i, c.kind, formats.get(c.kind)) for i, c in enumerate(ledger.columns)]
+        day, epoch = _EXCEL_DAY, _EXCEL_UNIX_LOCAL
         n = 0
-        kinds = [c.kind for c in ledger.columns]
         for n, row in enumerate(ledger.rows, 1):
-            for i, value in enumerate(row):
+            for i, kind, fmt in plan:
+                value = row[i]
                 if value is None:
                     continue
-                k = kinds[i]
-                if k == TIME and isinstance(value, dt.datetime):
-                    sheet.write_datetime(n, i, _local(value), time_fmt)
-                elif k == RATE and isinstance(value, (int, float)):
-                    sheet.write_number(n, i, value, rate_fmt)
-                elif k in (NUM, INT) and not isinstance(value, str):
-                    sheet.write_number(n, i, float(value), num_fmt if k == NUM else None)
+                if kind == TEXT or type(value) is str:
+                    string(n, i, value if type(value) is str else str(value))
+                elif kind == TIME:
+                    number(n, i, value.timestamp() / day + epoch, fmt)
                 else:
-                    sheet.write_string(n, i, str(value))
+                    number(n, i, value, fmt)
         if n:
             sheet.autofilter(0, 0, n, len(ledger.columns) - 1)
     finally:

@@ -600,32 +600,25 @@ def _assess_sql(by: list[str], where: str) -> str:
     """One statement for the total and every grouping in `by`, exact.
 
     The events of the scope are read once into `facts`, narrow: each grouping's key, a 0/1
-    per count, both clocks in hours. The counts and means are summed over it by hashed
-    GROUPING SETS, one pass for all of them; the percentiles need their values sorted, so
-    they are another GROUPING SETS over the same rows, with one sort per clock and group
-    for both percentiles (`percentile_cont(ARRAY[…])`). The two are joined by grouping
-    set (GROUPING mask) and key (a code is never '', so '' stands for no key: a hash
-    join). Measured against one GROUPING SETS with `count(*) FILTER` and a percentile_cont
-    per figure in docs/performance.md."""
+    per count, both clocks in hours (no names: they are looked up for the few keys after
+    grouping). The counts and means are summed over it by hashed GROUPING SETS, one pass
+    for all of them; the percentiles need their values sorted, so they are another
+    GROUPING SETS over the keys and the two clocks only (a projection the planner cannot
+    fold into the CTE scan, so each of its sorts moves narrow rows), with one sort per
+    clock and group for both percentiles (`percentile_cont(ARRAY[…])`). The two are
+    joined by grouping set (GROUPING mask) and key (a code is never '', so '' stands for
+    no key: a hash join). Measured in docs/performance.md."""
     keys = [f"{_FACT_KEYS[b]} AS k_{b}" for b in by]
-    names = [f"{_FACT_NAMES[b]} AS n_{b}" for b in by if b in _FACT_NAMES]
     flags = [f"({c.predicate})::int AS f_{c.name}" for c in COUNTS]
-    hours = [
-        f"extract(epoch FROM {d.end} - {d.start})::float8 / 3600.0 AS h_{d.name}" for d in DURATIONS
-    ]
+    hours = [f"date_part('epoch', {d.end} - {d.start}) / 3600.0 AS h_{d.name}" for d in DURATIONS]
     joins = ""
-    if "team" in by or "grid_worker" in by:
+    if "team" in by:
         joins += " LEFT JOIN team t ON t.id = e.team_id"
     if "grid_worker" in by:
-        joins += f" LEFT JOIN ({GRID_WORKERS_SQL}) gw ON gw.team_id = e.team_id"
+        joins += f" LEFT JOIN ({GRID_WORKER_KEYS_SQL}) gw ON gw.team_id = e.team_id"
     sets = ", ".join(["()", *(f"(k_{b})" for b in by)])
     grouping = f"GROUPING({', '.join(f'k_{b}' for b in by)})" if by else "0"
     key = f"coalesce({', '.join(f'k_{b}::text' for b in by)})" if by else "NULL::text"
-    name = (
-        f"coalesce({', '.join(f'max(n_{b})' for b in by if b in _FACT_NAMES)})"
-        if any(b in _FACT_NAMES for b in by)
-        else "NULL::text"
-    )
     sums = [f"coalesce(sum(f_{c.name}), 0) AS {c.name}" for c in COUNTS]
     means = [f"avg(h_{d.name}) AS {d.name}_mean" for d in DURATIONS]
     qs = ", ".join(str(q) for q in PERCENTILES.values())
@@ -633,6 +626,7 @@ def _assess_sql(by: list[str], where: str) -> str:
         f"percentile_cont(ARRAY[{qs}]) WITHIN GROUP (ORDER BY h_{d.name}) AS {d.name}_pct"
         for d in DURATIONS
     ]
+    narrow = ", ".join([*(f"k_{b}" for b in by), *(f"h_{d.name}" for d in DURATIONS)])
     pct_cols = [
         f"p.{d.name}_pct[{i + 1}] AS {d.name}_{label}"
         for d in DURATIONS
@@ -646,26 +640,33 @@ def _assess_sql(by: list[str], where: str) -> str:
         hour_cols.append(f"c.{d.name}_mean")
     return f"""
         WITH facts AS MATERIALIZED (
-            SELECT {", ".join([*keys, *names, *flags, *hours])}, e.satisfaction AS sat
+            SELECT {", ".join([*keys, *flags, *hours])}, e.satisfaction AS sat
             FROM event e{joins}
             WHERE {where}
         ),
         c AS (
-            SELECT {grouping} AS g, {key} AS k, {name} AS name,
+            SELECT {grouping} AS g, {key} AS k,
                    {", ".join([*sums, *means])}, avg(sat)::float8 AS satisfaction
             FROM facts GROUP BY GROUPING SETS ({sets})
         ),
         p AS (
             SELECT {grouping} AS g, {key} AS k, {", ".join(pcts)}
-            FROM facts GROUP BY GROUPING SETS ({sets})
+            FROM (SELECT {narrow} FROM facts OFFSET 0) f GROUP BY GROUPING SETS ({sets})
         )
-        SELECT c.g, c.k, c.name, {", ".join(f"c.{n}" for n in _COUNT_NAMES)},
+        SELECT c.g, c.k, NULL::text AS name, {", ".join(f"c.{n}" for n in _COUNT_NAMES)},
                {", ".join(hour_cols)}, c.satisfaction
         FROM c JOIN p ON p.g = c.g AND coalesce(p.k, '') = coalesce(c.k, '')
     """
 
 
-# The key (and name) of each grouping on the event's facts (see GROUPS).
+# The key of each team's grid-worker row (see GROUPS), without the names.
+GRID_WORKER_KEYS_SQL = (
+    "SELECT team_id, string_agg(id::text, '+' ORDER BY id) AS key "
+    "FROM member WHERE role = 'grid_worker' GROUP BY team_id"
+)
+
+
+# The key of each grouping on the event's facts (see GROUPS).
 _FACT_KEYS = {
     "township": "e.township_code",
     "community": "e.community_code",
@@ -675,7 +676,6 @@ _FACT_KEYS = {
     "department": "e.department_code",
     "category": "e.category_code",
 }
-_FACT_NAMES = {"team": "t.name", "grid_worker": "gw.name"}
 
 
 def assess(
@@ -722,10 +722,7 @@ def assess(
             {*mine, *(k for k in work if not (b == "grid_worker" and k is None))},
             key=lambda k: (k is None, k or ""),
         )
-        # A team's (or its grid workers') name comes with its events; looked up only for
-        # the units with field work alone.
-        named = b in ("team", "grid_worker")
-        names = _names(session, by=b, keys=[k for k in keys if not (named and k in mine)])
+        names = _names(session, by=b, keys=keys)
         rows_b = []
         for k in keys:
             hit = mine.get(k)
@@ -829,11 +826,12 @@ _FIELD_KEYS = {
     "team": "t.code",
     "grid_worker": "gw.key",
 }
-# The grid workers on the roll: each grid worker of a team with the area chain of the
-# grids (or dedicated grids, whose parent is a grid) the team is on duty for (a team on
-# none: its county only).
+# The grid workers on the roll: each grid worker once, with the area chain of the grid
+# (or dedicated grid, whose parent is a grid) its team is on duty for — of several, the
+# first by code; a team on none: its county only.
 ROSTER_SQL = """
-    SELECT m.id AS member_id, m.team_id, coalesce(gr.county_code, tm.county_code) AS county_code,
+    SELECT DISTINCT ON (m.id) m.id AS member_id, m.team_id,
+           coalesce(gr.county_code, tm.county_code) AS county_code,
            cm.parent_code AS township_code, cm.code AS community_code, gr.code AS grid_code
     FROM member m
     JOIN team tm ON tm.id = m.team_id
@@ -844,6 +842,7 @@ ROSTER_SQL = """
     LEFT JOIN area cm ON cm.layer = 'community' AND cm.valid_to IS NULL
                      AND cm.code = CASE WHEN up.layer = 'grid' THEN up.parent_code ELSE up.code END
     WHERE m.role = 'grid_worker'
+    ORDER BY m.id, gr.code NULLS LAST
 """
 
 
@@ -852,7 +851,7 @@ def _field_joins(keys: Sequence[str]) -> str:
     if "team" in keys or "grid_worker" in keys:
         joins += " LEFT JOIN team t ON t.id = x.team_id"
     if "grid_worker" in keys:
-        joins += f" LEFT JOIN ({GRID_WORKERS_SQL}) gw ON gw.team_id = x.team_id"
+        joins += f" LEFT JOIN ({GRID_WORKER_KEYS_SQL}) gw ON gw.team_id = x.team_id"
     return joins
 
 
@@ -942,7 +941,7 @@ def field_figures(
         rows = session.execute(
             text(
                 f"""
-                SELECT {mask} AS g, {key} AS k, count(DISTINCT member_id)::int FROM (
+                SELECT {mask} AS g, {key} AS k, count(*)::int FROM (
                     SELECT x.member_id{cols}
                     FROM ({ROSTER_SQL}) x{_field_joins(keys)} WHERE {where}
                 ) r GROUP BY GROUPING SETS ({sets})
