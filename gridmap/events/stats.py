@@ -819,13 +819,6 @@ def field_filter(
     return " AND ".join(terms), params
 
 
-_FIELD_KEYS = {
-    "township": "x.township_code",
-    "community": "x.community_code",
-    "grid": "x.grid_code",
-    "team": "t.code",
-    "grid_worker": "gw.key",
-}
 # The grid workers on the roll: each grid worker once, with the area chain of the grid
 # (or dedicated grid, whose parent is a grid) its team is on duty for — of several, the
 # first by code; a team on none: its county only.
@@ -846,15 +839,6 @@ ROSTER_SQL = """
 """
 
 
-def _field_joins(keys: Sequence[str]) -> str:
-    joins = ""
-    if "team" in keys or "grid_worker" in keys:
-        joins += " LEFT JOIN team t ON t.id = x.team_id"
-    if "grid_worker" in keys:
-        joins += f" LEFT JOIN ({GRID_WORKER_KEYS_SQL}) gw ON gw.team_id = x.team_id"
-    return joins
-
-
 def _field_sets(keys: Sequence[str], *always: str) -> tuple[str, str, str]:
     """(GROUPING SETS, GROUPING(…) mask, coalesced key) over k_<grouping> columns."""
     head = list(always)
@@ -862,6 +846,18 @@ def _field_sets(keys: Sequence[str], *always: str) -> tuple[str, str, str]:
     mask = f"GROUPING({', '.join(f'k_{b}' for b in keys)})" if keys else "0"
     key = f"coalesce({', '.join(f'k_{b}::text' for b in keys)})" if keys else "NULL::text"
     return sets, mask, key
+
+
+# The key of each field grouping on a patrol's or visit's row: a team (and its grid
+# workers' row) by the team's id, an int, turned into the team's code and the grid
+# workers' key after grouping (two joins fewer over every row).
+_FIELD_ROW_KEYS = {
+    "township": "township_code",
+    "community": "community_code",
+    "grid": "grid_code",
+    "team": "team_id",
+    "grid_worker": "team_id::bigint",  # another expression: grouping sets keep both
+}
 
 
 def field_figures(
@@ -875,86 +871,109 @@ def field_figures(
 ) -> dict[str | None, dict[str | None, dict[str, Any]]]:
     """The field work of a period: {grouping (None: the total): {key: figures}} for the
     groupings of `by` that have field work (FIELD_GROUPS). Three statements: the patrols
-    (per worker and day, then per unit), the visits, the roster of grid workers."""
+    (one row per walker, local day and unit-chain, then per unit, with the worker-days
+    met), the visits, and the roll of grid workers."""
     keys = [b for b in by if b in FIELD_GROUPS]
     masks: dict[int, str | None] = {_mask(keys, b): b for b in keys}
     masks[_mask(keys, None)] = None
-    out: dict[str | None, dict[str | None, dict[str, Any]]] = {b: {} for b in [None, *keys]}
-
-    def unit(mask: int, key: str | None) -> dict[str, Any]:
-        b = masks[mask]
-        return out[b].setdefault(key if b is not None else None, _field_zero())
-
-    cols = ", ".join(f"{_FIELD_KEYS[b]} AS k_{b}" for b in keys)
-    cols = f", {cols}" if cols else ""
-    day_sql = "(x.started_at AT TIME ZONE 'Asia/Shanghai')::date"
+    cols = "".join(f", x.{_FIELD_ROW_KEYS[b]} AS k_{b}" for b in keys)
+    kcols = "".join(f", k_{b}" for b in keys)
     where, params = field_filter(
         "x", "started_at", period=period, area=area, county_code=county_code, scope=scope
     )
-    sets, mask, key = _field_sets(keys, "user_id", "day")
-    rows = session.execute(
-        text(
-            f"""
+    all_sets, mask, _key = _field_sets(keys)
+    day_sets, _, _ = _field_sets(keys, "user_id", "day")
+    workday = f"extract(isodow FROM day) < 6 AND n >= {DAILY_PATROLS}"
+    # pd: a walker's patrols of a local day in one unit-chain; parts: in how many (nearly
+    # always one: then whether the day is met is the row's own count, in every grouping;
+    # a day split over units is summed per unit in `split`).
+    rows = list(
+        session.execute(
+            text(
+                f"""
             WITH pd AS MATERIALIZED (
-                SELECT x.user_id, {day_sql} AS day{cols}, count(*) AS n,
-                       sum(x.distance_m) AS m
-                FROM patrol x{_field_joins(keys)}
-                WHERE {where}
-                GROUP BY 1, 2{"".join(f", k_{b}" for b in keys)}
+                SELECT x.user_id, (x.started_at AT TIME ZONE 'Asia/Shanghai')::date AS day{cols},
+                       count(*) AS n, sum(x.distance_m) AS m
+                FROM patrol x WHERE {where}
+                GROUP BY 1, 2{kcols}
             ),
-            wd AS (
-                SELECT {mask} AS g, {key} AS k, day, sum(n) AS n, sum(m) AS m
-                FROM pd GROUP BY GROUPING SETS ({sets})
+            parts AS (SELECT user_id, day, count(*) AS parts FROM pd GROUP BY 1, 2),
+            whole AS (
+                SELECT {mask} AS g, {_key_text(keys)} AS k, sum(n)::int AS n,
+                       sum(m)::float8 AS m,
+                       count(*) FILTER (WHERE parts = 1 AND {workday})::int AS met
+                FROM pd JOIN parts USING (user_id, day) GROUP BY GROUPING SETS ({all_sets})
+            ),
+            split AS (
+                SELECT g, k, count(*) FILTER (WHERE {workday})::int AS met FROM (
+                    SELECT {mask} AS g, {_key_text(keys)} AS k, day, sum(n) AS n
+                    FROM pd JOIN parts USING (user_id, day) WHERE parts > 1
+                    GROUP BY GROUPING SETS ({day_sets})
+                ) wd GROUP BY g, k
             )
-            SELECT g, k, sum(n)::int, sum(m)::float8,
-                   count(*) FILTER (WHERE n >= :daily AND extract(isodow FROM day) < 6)::int
-            FROM wd GROUP BY g, k
+            SELECT w.g, w.k, coalesce(w.n, 0), coalesce(w.m, 0)::float8, 0,
+                   w.met + coalesce(s.met, 0)
+            FROM whole w LEFT JOIN split s ON s.g = w.g AND s.k IS NOT DISTINCT FROM w.k
             """
-        ),
-        {**params, "daily": DAILY_PATROLS},
-    ).all()
-    for g, k, n, m, met in rows:
-        f = unit(g, k)
-        f["patrols"], f["patrol_km"], f["patrol_days_met"] = n, round(m / 1000, 2), met
-    where, params = field_filter(
+            ),
+            params,
+        ).all()
+    )
+    vwhere, params = field_filter(
         "x", "visited_at", period=period, area=area, county_code=county_code, scope=scope
     )
-    sets, mask, key = _field_sets(keys)
-    rows = session.execute(
+    rows += session.execute(
         text(
             f"""
-            SELECT {mask} AS g, {key} AS k, count(*)::int FROM (
-                SELECT 1 AS one{cols} FROM visit x{_field_joins(keys)} WHERE {where}
-            ) v GROUP BY GROUPING SETS ({sets})
+            SELECT {mask} AS g, {_key_text(keys)} AS k, 0, 0::float8, count(*)::int, 0 FROM (
+                SELECT 1 AS one{cols} FROM visit x WHERE {vwhere}
+            ) v GROUP BY GROUPING SETS ({all_sets})
             """
         ),
         params,
     ).all()
-    for g, k, n in rows:
-        unit(g, k)["household_visits"] = n
-    unit(_mask(keys, None), None)  # the total: always a row
+    found: list[Any] = [tuple(r) for r in rows]
+    teams = _team_keys(session, [r[1] for r in found if masks[r[0]] in ("team", "grid_worker")])
+    out: dict[str | None, dict[str | None, dict[str, Any]]] = {b: {} for b in [None, *keys]}
+
+    def unit(b: str | None, key: Any) -> dict[str, Any]:
+        if b in ("team", "grid_worker"):
+            key = teams.get(key, (None, None))[0 if b == "team" else 1]
+        return out[b].setdefault(key if b is not None else None, _field_zero())
+
+    for g, k, n, m, v, met in found:
+        f = unit(masks[g], k)
+        f["patrols"] += n
+        f["patrol_km"] += m / 1000
+        f["household_visits"] += v
+        f["patrol_days_met"] += met
+    unit(None, None)  # the total: always a row
     days = working_days(period)
     if days is not None:
         where, params = field_filter(
             "x", None, period=period, area=area, county_code=county_code, scope=scope
         )
-        rows = session.execute(
+        sets, mask, _key = _field_sets(keys)
+        roll = session.execute(
             text(
                 f"""
-                SELECT {mask} AS g, {key} AS k, count(*)::int FROM (
-                    SELECT x.member_id{cols}
-                    FROM ({ROSTER_SQL}) x{_field_joins(keys)} WHERE {where}
+                SELECT {mask} AS g, {_key_text(keys)} AS k, count(*)::int FROM (
+                    SELECT x.member_id{cols} FROM ({ROSTER_SQL}) x WHERE {where}
                 ) r GROUP BY GROUPING SETS ({sets})
                 """
             ),
             params,
         ).all()
-        for g, k, workers in rows:
-            f = unit(g, k)
-            f["patrol_days_required"] = workers * days
-            f["patrols_required"] = DAILY_PATROLS * workers * days
+        teams.update(
+            _team_keys(session, [r[1] for r in roll if masks[r[0]] in ("team", "grid_worker")])
+        )
+        for g, k, workers in roll:
+            f = unit(masks[g], k)
+            f["patrol_days_required"] += workers * days
+            f["patrols_required"] += DAILY_PATROLS * workers * days
     for units in out.values():
         for f in units.values():
+            f["patrol_km"] = round(f["patrol_km"], 2)
             if days is None:
                 f["patrol_days_required"] = f["patrols_required"] = None
             f["patrol_rate"] = (
@@ -963,6 +982,25 @@ def field_figures(
                 else None
             )
     return out
+
+
+def _key_text(keys: Sequence[str]) -> str:
+    return f"coalesce({', '.join(f'k_{b}::text' for b in keys)})" if keys else "NULL::text"
+
+
+def _team_keys(session: Session, ids: Sequence[Any]) -> dict[Any, tuple[str, str | None]]:
+    """A team's id (as text) → (its code, its grid workers' row key, or None)."""
+    wanted = sorted({int(i) for i in ids if i is not None})
+    if not wanted:
+        return {}
+    rows = session.execute(
+        text(
+            f"SELECT t.id, t.code, gw.key FROM team t LEFT JOIN ({GRID_WORKER_KEYS_SQL}) gw"
+            " ON gw.team_id = t.id WHERE t.id = ANY(:ids)"
+        ),
+        {"ids": wanted},
+    ).all()
+    return {str(r[0]): (r[1], r[2]) for r in rows}
 
 
 def _field_zero() -> dict[str, Any]:
