@@ -61,16 +61,23 @@
     for (const [layer, style] of Object.entries(STYLE)) {
       styles[layer] = (properties) => style(properties || {});
     }
-    return L.vectorGrid
-      .protobuf("/tiles/basemap/{z}/{x}/{y}.pbf", {
-        pane: "gm-basemap",
-        rendererFactory: L.svg.tile,
-        vectorTileLayerStyles: styles,
-        interactive: false,
-        minZoom: BASEMAP_MIN_ZOOM,
-        maxNativeZoom: 16,
-      })
-      .addTo(map);
+    // A tile that cannot be fetched (the phone offline, the service away) is drawn empty:
+    // VectorGrid would leave its failed fetch as an unhandled rejection on the page.
+    const Quiet = L.VectorGrid.Protobuf.extend({
+      _getVectorTilePromise(coords, tileBounds) {
+        return L.VectorGrid.Protobuf.prototype._getVectorTilePromise
+          .call(this, coords, tileBounds)
+          .catch(() => ({ layers: {} }));
+      },
+    });
+    return new Quiet("/tiles/basemap/{z}/{x}/{y}.pbf", {
+      pane: "gm-basemap",
+      rendererFactory: L.svg.tile,
+      vectorTileLayerStyles: styles,
+      interactive: false,
+      minZoom: BASEMAP_MIN_ZOOM,
+      maxNativeZoom: 16,
+    }).addTo(map);
   }
 
   function labelIcon(label) {
