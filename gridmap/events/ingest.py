@@ -249,7 +249,7 @@ def prepare_event(
     # A category the county took back (上级收回) goes to that department's duty team.
     hand_over = values["handling_mode"] == "department"
     params = {
-        **{name: values[name] for name in _INSERTED_COLUMNS},
+        **{name: values[name] for name in record.INSERTED_COLUMNS},
         "routing": values["routing"],
         "plon": lonlat[0] if lonlat else None,
         "plat": lonlat[1] if lonlat else None,
@@ -408,45 +408,13 @@ def taken_from_row(new: NewEvent, row: Any) -> Ingested:
     return Ingested(True, columns=values, lonlat=new.lonlat, team=team)
 
 
-_INSERTED_COLUMNS = (
-    "county_code",
-    "source",
-    "external_id",
-    "category_code",
-    "priority",
-    "status",
-    "description",
-    "address",
-    "reporter_name",
-    "reporter_phone",
-    "reported_at",
-    "input_lon",
-    "input_lat",
-    "input_crs",
-    "version_id",
-    "grid_area_id",
-    "grid_code",
-    "community_code",
-    "township_code",
-    "zone_code",
-    "dedicated_code",
-    "on_boundary",
-    "outside_coverage",
-    "handling_mode",
-    "department_code",
-    "team_id",
-    "escalation_level",
-    "overdue",
-    "row_version",
-)
-
 # The batch's rows travel as one JSON array (`_batch_params`), typed here by the event
 # table's columns (base types: a VARCHAR(n) here would truncate silently, where the
 # INSERT's own assignment refuses a value too long) and by the statement's own inputs.
 _BASE_TYPES = {str: "text", int: "int8", float: "float8", bool: "bool", dt.datetime: "timestamptz"}
 _ROW_TYPES = {
     "ord": "int4",
-    **{c: _BASE_TYPES[Event.__table__.c[c].type.python_type] for c in _INSERTED_COLUMNS},
+    **{c: _BASE_TYPES[Event.__table__.c[c].type.python_type] for c in record.INSERTED_COLUMNS},
     "routing": "jsonb",
     "plon": "float8",
     "plat": "float8",
@@ -508,10 +476,10 @@ _BATCH_SQL = " ".join(
          ORDER BY ST_Distance(e.point::geography, r.pt::geography), e.id LIMIT 1) AS orig
         FROM r),
     n AS (
-        INSERT INTO event ({", ".join(_INSERTED_COLUMNS)},
+        INSERT INTO event ({", ".join(record.INSERTED_COLUMNS)},
                            point, routing, received_at, updated_at, duplicate_of,
                            response_due_at)
-        SELECT {", ".join(_VALUE_SQL.get(c, c) for c in _INSERTED_COLUMNS)},
+        SELECT {", ".join(_VALUE_SQL.get(c, c) for c in record.INSERTED_COLUMNS)},
                pt, routing, coalesce(now, now()), coalesce(now, now()), orig,
                coalesce(now, now()) + make_interval(secs => response_s)
         FROM l ORDER BY ord

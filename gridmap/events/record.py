@@ -1,15 +1,58 @@
-"""What an event says of itself on the live stream: its announcement, defined once.
+"""The event record's shared lists: the columns that say where an event is, the columns
+an ingest inserts, and what an event says of itself on the live stream.
 
 The workflow announces a stored event (`gridmap.events.lifecycle.announcement`) and the
 ingest statement announces the events it inserts (`gridmap.events.ingest`); both build
 the payload here, from the event's columns and its WGS84 point. The statement fills in
 what only it knows (`DECIDED_BY_INGEST`), so the two can never say different things.
+Re-routing (`gridmap.events.rerouting`) moves exactly the place columns ingest fills.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+# The columns that say where an event is (from `gridmap.events.placement.routing_columns`);
+# the team columns are decided separately. `routing` is the routing result as JSON.
+PLACE_COLUMNS = (
+    "version_id",
+    "grid_area_id",
+    "grid_code",
+    "community_code",
+    "township_code",
+    "zone_code",
+    "dedicated_code",
+    "on_boundary",
+    "outside_coverage",
+    "routing",
+)
+
+# The columns the ingest statement inserts from its rows, in order (`routing`, the point
+# and the clocks it writes itself).
+INSERTED_COLUMNS = (
+    "county_code",
+    "source",
+    "external_id",
+    "category_code",
+    "priority",
+    "status",
+    "description",
+    "address",
+    "reporter_name",
+    "reporter_phone",
+    "reported_at",
+    "input_lon",
+    "input_lat",
+    "input_crs",
+    *(c for c in PLACE_COLUMNS if c != "routing"),
+    "handling_mode",
+    "department_code",
+    "team_id",
+    "escalation_level",
+    "overdue",
+    "row_version",
+)
 
 # The event's columns an announcement carries, under their own names (and `category`,
 # the command view's name for `category_code`).

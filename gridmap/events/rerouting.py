@@ -17,26 +17,13 @@ from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from gridmap.errors import Conflict
+from gridmap.events import record
 from gridmap.events import workflow as wf
 from gridmap.events.lifecycle import announce_event, event_lonlat, log_step, touch
 from gridmap.events.placement import routing_columns
 from gridmap.models import Event
 from gridmap.routing.router import Router
 from gridmap.settings import Settings
-
-# Columns that say where an event is; the team columns are decided separately.
-_PLACE_COLUMNS = (
-    "version_id",
-    "grid_area_id",
-    "grid_code",
-    "community_code",
-    "township_code",
-    "zone_code",
-    "dedicated_code",
-    "on_boundary",
-    "outside_coverage",
-    "routing",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +95,7 @@ def reroute_open_events(
         )
         columns = routing_columns(result)
         before_grid, before_team = event.grid_code, event.team_id
-        for key in _PLACE_COLUMNS:
+        for key in record.PLACE_COLUMNS:
             setattr(event, key, columns[key])
         if event.county_code is None:  # an event outside coverage that a new county covers
             event.county_code = columns["county_code"]
