@@ -513,6 +513,19 @@ def test_patrols_and_visits_equal_the_test_s_own(app: TestClient, db: Session, b
     assert all(r["patrols"] is None for r in other["rows"])
 
 
+def test_all_groupings_at_once_equal_each_alone(app: TestClient) -> None:
+    """The page asks for one grouping, the bench and the ledgers for several: one statement
+    of grouping sets must give each the rows it gives alone (a team and its grid workers
+    are both keyed by the team's id while grouping)."""
+    sup = login(app, "county-sup")
+    every = list(stats.GROUPS)
+    together = sup.get("/api/stats", params={**WEEK, "by": every}).json()
+    for by in every:
+        alone = sup.get("/api/stats", params={**WEEK, "by": by}).json()
+        assert together["groups"][by] == alone["rows"], by
+    assert any(r["household_visits"] for r in together["groups"]["grid_worker"])
+
+
 def test_a_township_supervisor_sees_only_its_township_s_field_work(
     app: TestClient, db: Session
 ) -> None:
