@@ -138,16 +138,22 @@
     return group;
   }
 
-  function loadScript(src) {
-    return new Promise((resolve, reject) => {
-      const found = [...document.scripts].find((node) => node.src.endsWith(src));
-      if (found && L.vectorGrid) return resolve();
-      const node = document.createElement("script");
-      node.src = src;
-      node.onload = () => resolve();
-      node.onerror = () => reject(new Error(`cannot load ${src}`));
-      document.head.appendChild(node);
-    });
+  // One load of the plugin however many maps ask for it (the phone has two).
+  let vectorGridLoad = null;
+  function loadVectorGrid() {
+    if (!vectorGridLoad) {
+      vectorGridLoad = new Promise((resolve, reject) => {
+        const node = document.createElement("script");
+        node.src = VECTORGRID_URL;
+        node.onload = () => resolve();
+        node.onerror = () => {
+          vectorGridLoad = null; // asked again later, e.g. once the signal is back
+          reject(new Error(`cannot load ${VECTORGRID_URL}`));
+        };
+        document.head.appendChild(node);
+      });
+    }
+    return vectorGridLoad;
   }
 
   function ensureLabelStyles() {
@@ -207,7 +213,7 @@
     if (opts.external) return;
     if (!L.vectorGrid) {
       try {
-        await loadScript(VECTORGRID_URL);
+        await loadVectorGrid();
       } catch (err) {
         return; // the basemap is a nicety: the page works without it
       }
