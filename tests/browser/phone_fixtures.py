@@ -91,7 +91,9 @@ class Phone:
             user_agent=PHONE_UA,
             locale="zh-CN",
             geolocation={"longitude": HERE[0], "latitude": HERE[1], "accuracy": 15},
-            permissions=["geolocation"],
+            # Chrome grants background sync to a site by default; Playwright's contexts
+            # deny every permission not listed.
+            permissions=["geolocation", "background-sync"],
         )
         self.page = self.context.new_page()
         self.page.wait_for_function = _poll_from_outside(self.page)
@@ -171,7 +173,9 @@ def wait_for(predicate: Any, timeout: float = 30.0) -> Any:
         time.sleep(0.2)
 
 
-def operator_event(browser: Any, service: Service) -> int:
+def operator_event(
+    browser: Any, service: Service, description: str = "a pothole for the phone"
+) -> int:
     """An event in G1 assigned to the worker's team, made by the operator's API calls."""
     import datetime as dt
     import uuid
@@ -189,7 +193,7 @@ def operator_event(browser: Any, service: Service) -> int:
                 "source": "12345",
                 "external_id": uuid.uuid4().hex,
                 "category": "ROAD",
-                "description": "a pothole for the phone",
+                "description": description,
                 "location": {"lon": HERE[0] + 0.001, "lat": HERE[1]},
                 "reporter": {"name": "张三", "phone": "13800001234"},
                 "reported_at": dt.datetime.now(dt.UTC).isoformat(),

@@ -50,7 +50,8 @@
 
   function onSent(item, answer) {
     if (item.failed) {
-      toast(`${t.failed}: ${errorText(Object.assign(new Error(item.failed.message), { code: item.failed.code, details: {} }), t)}`);
+      const f = item.failed;
+      toast(`${t.failed}: ${errorText(Object.assign(new Error(f.message), { code: f.code, reason: f.reason, params: f.params || {}, details: f.details || {} }), t)}`);
     } else if (item.kind === "event") {
       toast(t.sent);
     }
@@ -75,11 +76,16 @@
     await showPending();
     // Background sync where the browser has it (it sends even after the page is gone);
     // `online` and focus below otherwise.
+    // Never waits for a service worker that may never come (no HTTPS, registration
+    // refused): `getRegistration` answers at once.
     try {
-      const reg = await navigator.serviceWorker.ready;
-      if (reg.sync) await reg.sync.register(GridmapOutbox.SYNC_TAG);
+      const reg = navigator.serviceWorker && (await navigator.serviceWorker.getRegistration("/m"));
+      if (reg && reg.active && reg.sync) {
+        await reg.sync.register(GridmapOutbox.SYNC_TAG);
+        state.syncRegistered = (state.syncRegistered || 0) + 1;
+      }
     } catch (err) {
-      /* no background sync here: the page's own retries send it */
+      state.syncError = String(err); // no background sync here: the page's own retries send it
     }
     if (navigator.onLine) flush();
   }
@@ -141,7 +147,8 @@
       layers.events.clearLayers();
       L.geoJSON(data, {
         pointToLayer: (f, latlng) => L.circleMarker(latlng, { radius: 7, color: "#e65100", weight: 2, fillOpacity: 0.8 }),
-        onEachFeature: (f, layer) => layer.bindPopup(`#${f.id} ${f.properties.category_name || f.properties.category} · ${f.properties.status}`),
+        onEachFeature: (f, layer) =>
+          layer.bindPopup(`#${f.id} ${f.properties.category_name || f.properties.category} · ${t[`status_${f.properties.status}`] || f.properties.status}`),
       }).addTo(layers.events);
       state.openEvents = data.features.length;
     } catch (err) {
@@ -531,7 +538,10 @@
     GridmapOutbox.delMeta("draft");
   }
 
-  $("ph-report-btn").addEventListener("click", () => openReport(null));
+  $("ph-report-btn").addEventListener("click", () => {
+    openReport(null);
+    if (!state.categories.length) loadCategories(); // started with no signal and no copy
+  });
   $("ph-cancel").addEventListener("click", closeReport);
   $("ph-desc").addEventListener("input", () => {
     draft.description = $("ph-desc").value;
@@ -577,8 +587,36 @@
     } catch (err) {
       /* the kept list (service worker) or the last one */
     }
-    drawTasks();
+    state.tasks = await withPending(state.tasks);
+    // Not redrawn under the worker's fingers (a note being typed); the next load does it.
+    if (!$("ph-tasks").contains(document.activeElement)) drawTasks();
   }
+
+  /** The task list as the worker left it: the actions still in the outbox applied on top
+   * of the server's (or the kept) list, so a task started with no signal can be reported
+   * back at once, and one reported back or returned leaves the list. */
+  async function withPending(tasks) {
+    const byId = new Map(tasks.map((e) => [String(e.id), e]));
+    for (const item of await GridmapOutbox.all()) {
+      const m = item.kind === "action" && !item.failed && item.done_state ? /\/api\/events\/(\d+)\/actions\//.exec(item.url) : null;
+      const ev = m && byId.get(m[1]);
+      if (!ev) continue;
+      ev.status = item.done_state;
+      ev.pending = true;
+      ev.allowed_actions = item.done_state === "in_progress" ? ["report_back", "return"] : [];
+    }
+    return tasks.filter((e) => e.status === "assigned" || e.status === "in_progress");
+  }
+
+  async function afterAction() {
+    state.tasks = await withPending(state.tasks);
+    drawTasks();
+    toast(navigator.onLine ? t.done : t.saved_offline);
+  }
+
+  // Where each action takes the event: a resend after a lost answer that finds it there
+  // is done, not a failure (phone_outbox.js).
+  const DONE_STATE = { start: "in_progress", report_back: "reported_back", return: "returned" };
 
   function taskAction(ev, action, extra) {
     return enqueue({
@@ -586,6 +624,7 @@
       kind: "action",
       url: `/api/events/${ev.id}/actions/${action}`,
       body: Object.assign({}, extra || {}),
+      done_state: DONE_STATE[action],
     });
   }
 
@@ -605,7 +644,12 @@
     const li = h("li", { className: "ph-task" + (ev.overdue ? " ph-overdue" : ""), dataset: { id: ev.id } });
     const loc = ev.location;
     li.append(
-      h("div", { className: "ph-task-head" }, h("b", {}, `#${ev.id} ${ev.category_name || ev.category}`), h("span", { className: "ph-status" }, t[`status_${ev.status}`] || ev.status)),
+      h(
+        "div",
+        { className: "ph-task-head" },
+        h("b", {}, `#${ev.id} ${ev.category_name || ev.category}`),
+        h("span", { className: "ph-status" }, (t[`status_${ev.status}`] || ev.status) + (ev.pending ? ` · ${t.task_pending}` : "")),
+      ),
       h("div", {}, ev.description || ev.address || ""),
       h(
         "div",
@@ -645,9 +689,10 @@
             type: "button",
             className: "ph-btn ph-primary",
             dataset: { action: "start" },
-            onclick: async () => {
+            onclick: async (e) => {
+              e.currentTarget.disabled = true; // one tap, one action
               await taskAction(ev, "start");
-              toast(t.done);
+              await afterAction();
             },
           },
           t.start,
@@ -665,6 +710,18 @@
     const input = h("input", { type: "file", accept: "image/*", capture: "environment", className: "ph-after" });
     const thumbs = h("span", { className: "ph-thumbs" });
     const photos = [];
+    // A half-written report-back (note and after photos) is kept like a report's draft.
+    const key = `report_back:${ev.id}`;
+    const keep = () => GridmapOutbox.setMeta(key, { note: note.value, photos });
+    GridmapOutbox.getMeta(key).then((kept) => {
+      if (!kept) return;
+      if (!note.value) note.value = kept.note || "";
+      for (const p of kept.photos || []) {
+        photos.push(p);
+        thumbs.append(h("img", { src: p.thumb, alt: t.after_photo }));
+      }
+    });
+    note.addEventListener("input", keep);
     input.addEventListener("change", async () => {
       for (const f of Array.from(input.files || [])) {
         const p = await downscale(f);
@@ -672,6 +729,7 @@
         thumbs.append(h("img", { src: p.thumb, alt: t.after_photo }));
       }
       input.value = "";
+      keep();
     });
     return h(
       "form",
@@ -681,13 +739,15 @@
         onsubmit: async (e) => {
           e.preventDefault();
           if (!note.value.trim()) return void note.focus();
+          e.submitter && (e.submitter.disabled = true);
           // The after photos first, then the report: the outbox sends in this order.
           for (const p of photos) {
             // Said outright (the server would guess it from the team and the state too).
-            await enqueue({ id: GridmapOutbox.newId(), kind: "photo", url: `/api/events/${ev.id}/photos?stage=after`, blob: p.blob });
+            await enqueue({ id: GridmapOutbox.newId(), kind: "photo", stage: "after", url: `/api/events/${ev.id}/photos?stage=after`, blob: p.blob });
           }
           await taskAction(ev, "report_back", { note: note.value.trim() });
-          toast(t.done);
+          await GridmapOutbox.delMeta(key);
+          await afterAction();
         },
       },
       note,
@@ -707,8 +767,9 @@
         onsubmit: async (e) => {
           e.preventDefault();
           if (!reason.value.trim()) return void reason.focus();
+          e.submitter && (e.submitter.disabled = true);
           await taskAction(ev, "return", { reason: reason.value.trim() });
-          toast(t.done);
+          await afterAction();
         },
       },
       reason,
@@ -733,8 +794,15 @@
   }
 
   // --- start --------------------------------------------------------------------------
+  /** What an offline start could not load (no kept copy yet), asked again. */
+  function loadMissing() {
+    if (!state.grid) loadGrid();
+    if (!state.categories.length) loadCategories();
+  }
+
   window.addEventListener("online", () => {
     showNet();
+    loadMissing();
     flush();
   });
   window.addEventListener("offline", showNet);
@@ -743,6 +811,15 @@
 
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register(cfg.sw, { scope: "/m" }).catch(() => {});
+    // The first visit loaded its data before the service worker was there to keep a copy:
+    // asked again once it controls the page, so the next start with no signal has it.
+    navigator.serviceWorker.addEventListener("controllerchange", () => {
+      loadGrid();
+      loadCategories();
+      loadTasks();
+      loadEvents();
+      loadPatrols();
+    });
     navigator.serviceWorker.addEventListener("message", (e) => {
       if (e.data && e.data.type === "outbox-changed") {
         showPending();

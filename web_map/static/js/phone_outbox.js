@@ -83,10 +83,32 @@
     return `data:${blob.type || "image/jpeg"};base64,${btoa(binary)}`;
   }
 
+  /** How many photos of `stage` the event holds now (a read: the photo route is not
+   * idempotent, so a photo whose answer was lost is looked for before it is sent again). */
+  async function photoCount(item) {
+    const res = await fetch(item.url.replace(/\?.*$/, ""), { credentials: "same-origin", headers: { Accept: "application/json" } });
+    if (!res.ok) return null;
+    const listed = await res.json();
+    return listed.photos.filter((p) => p.stage === item.stage).length;
+  }
+
   /** Send one item; resolves to the answer {status, body}. Throws on no network. */
   async function sendOne(item, csrf) {
     const headers = { Accept: "application/json", "X-CSRF-Token": csrf || "" };
     let body;
+    if (item.kind === "photo" && item.stage) {
+      // Counted before the first try; tried before and the count has grown since: the
+      // server has it (the answer was lost on the way back), so it is not sent twice.
+      const now = await photoCount(item);
+      if (now !== null && item.baseline === undefined) {
+        item.baseline = now;
+        await put(item);
+      } else if (now !== null && item.tried && now > item.baseline) {
+        return { status: 200, body: null, already: true };
+      }
+      item.tried = true;
+      await put(item);
+    }
     if (item.kind === "photo") {
       body = new FormData();
       body.append("file", item.blob, "photo.jpg");
@@ -104,6 +126,11 @@
     const answer = type.includes("json") ? await res.json().catch(() => null) : null;
     return { status: res.status, body: answer };
   }
+
+  const stateOf = (answer) => {
+    const e = answer.body && answer.body.error;
+    return e && e.details && e.details.current_state;
+  };
 
   // Worth trying again later: no answer, the server busy or down, or the login expired.
   const retryable = (status) => status >= 500 || status === 401 || status === 408 || status === 429;
@@ -125,11 +152,24 @@
         if (onResult) onResult(item, answer);
       } else if (retryable(answer.status)) {
         break;
+      } else if (answer.status === 409 && item.done_state && stateOf(answer) === item.done_state) {
+        // A task action sent again after its answer was lost: the event is already where
+        // the action takes it. Done, not a failure.
+        await remove(item.id);
+        sent += 1;
+        if (onResult) onResult(item, answer);
       } else {
         // Refused for good (a task already done, a category withdrawn): kept, marked, and
         // shown, never silently dropped and never retried in a loop.
         const e = answer.body && answer.body.error;
-        item.failed = { status: answer.status, code: e && e.code, message: (e && e.message) || "" };
+        item.failed = {
+          status: answer.status,
+          code: e && e.code,
+          reason: e && e.reason,
+          params: (e && e.params) || {},
+          details: (e && e.details) || {},
+          message: (e && e.message) || "",
+        };
         await put(item);
         if (onResult) onResult(item, answer);
       }

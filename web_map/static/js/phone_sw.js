@@ -47,7 +47,8 @@ async function networkFirst(request, cacheName, fallbackKey) {
   const cache = await caches.open(cacheName);
   try {
     const answer = await fetch(request);
-    if (answer.ok) cache.put(fallbackKey || request, answer.clone());
+    // An answer that says no copy may be kept (a reporter's full phone number) is not.
+    if (answer.ok && !/no-store/.test(answer.headers.get("cache-control") || "")) cache.put(fallbackKey || request, answer.clone());
     return answer;
   } catch (err) {
     const kept = await cache.match(fallbackKey || request, { ignoreVary: true });
@@ -72,7 +73,7 @@ self.addEventListener("fetch", (event) => {
     event.respondWith(networkFirst(request, SHELL_CACHE));
     return;
   }
-  if (DATA_PATHS.some((p) => url.pathname.startsWith(p)) && !url.pathname.includes("/photos/")) {
+  if (DATA_PATHS.some((p) => url.pathname.startsWith(p)) && !/\/(photos|reporter)(\/|$)/.test(url.pathname)) {
     event.respondWith(networkFirst(request, DATA_CACHE));
   }
 });
