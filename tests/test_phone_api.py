@@ -230,3 +230,17 @@ def test_a_photo_without_a_stage_is_after_from_the_handling_team_at_work(
     assert upload(operator, "?stage=after") == "after"
     stages = [p["stage"] for p in west.get(f"/api/events/{event['id']}/photos").json()["photos"]]
     assert stages == ["report", "after", "report", "report", "after"]
+
+
+def test_the_service_worker_keeps_the_whole_shell() -> None:
+    """Every file the page needs to open with no signal (web_map.phone_page.SHELL) is in the
+    service worker's install list: one missing fails the page's start offline (or, for the
+    icon, a console error on each offline start)."""
+    from web_map.assets import STATIC_DIR
+    from web_map.phone_page import SHELL
+
+    worker = (STATIC_DIR / "js" / "phone_sw.js").read_text(encoding="utf-8")
+    listed = worker[
+        worker.index("const SHELL = [") : worker.index("];", worker.index("const SHELL"))
+    ]
+    assert [path for path in SHELL if f'"{path}"' not in listed] == []

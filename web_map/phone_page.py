@@ -27,8 +27,9 @@ PHONE_CSS = f"{STATIC_URL}/css/phone.css"
 ICONS = (f"{STATIC_URL}/img/phone-192.png", f"{STATIC_URL}/img/phone-512.png")
 MANIFEST_URL = "/m/manifest.webmanifest"
 SW_URL = "/m/sw.js"
+FAVICON = f"{STATIC_URL}/img/favicon.svg"
 # Everything the page needs to open with no signal; the service worker keeps these.
-SHELL = (LEAFLET_JS, LEAFLET_CSS, *PHONE_JS, PHONE_CSS, MANIFEST_URL, *ICONS)
+SHELL = (LEAFLET_JS, LEAFLET_CSS, *PHONE_JS, PHONE_CSS, MANIFEST_URL, *ICONS, FAVICON)
 
 LABELS: dict[str, dict[str, str]] = {
     "zh": {
@@ -216,7 +217,7 @@ def build_phone_page(
 <meta name="theme-color" content="#b71c1c">
 <title>{e(t["title"])}</title>
 <link rel="manifest" href="{MANIFEST_URL}">
-<link rel="icon" type="image/svg+xml" href="{STATIC_URL}/img/favicon.svg">
+<link rel="icon" type="image/svg+xml" href="{FAVICON}">
 <link rel="apple-touch-icon" href="{ICONS[0]}">
 <link rel="stylesheet" href="{LEAFLET_CSS}">
 <link rel="stylesheet" href="{PHONE_CSS}">

@@ -99,6 +99,17 @@ class Phone:
         self.page.wait_for_function = _poll_from_outside(self.page)
         self.errors: list[str] = []
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        # What the console said as an error, with where (a refused request, a script's
+        # complaint); tests decide which are expected (no network while offline).
+        self.console: list[str] = []
+        self.page.on(
+            "console",
+            lambda m: (
+                self.console.append(f"{m.text} @ {m.location.get('url', '')}")
+                if m.type == "error"
+                else None
+            ),
+        )
 
     def login(self) -> None:
         page = self.page

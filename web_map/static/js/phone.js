@@ -18,6 +18,16 @@
   const MAX_SIDE = 1600; // px: a photo's longer side after downscaling on the phone
   const MAX_PHOTOS = 4; // what one event may carry (docs/api.md)
   const OPEN = "reported,registered,assigned,in_progress,returned";
+  // The reads the page makes at its start, each kept by the service worker for a start
+  // with no signal.
+  const URLS = {
+    grid: "/api/phone/grid",
+    events: `/api/events?f=geojson&status=${OPEN}&limit=300`,
+    patrols: "/api/patrols/mine",
+    categories: `/api/categories${cfg.county ? `?county=${encodeURIComponent(cfg.county)}` : ""}`,
+    tasks: "/api/phone/tasks",
+    today: "/api/phone/today",
+  };
 
   // Exposed for the tests and for debugging on a phone: the page's state, read-only use.
   const state = (window.GridmapPhone = {
@@ -65,6 +75,7 @@
       loadEvents();
       loadTasks();
       loadPatrols();
+      if (!$("ph-view-today").hidden) loadToday();
     }
     return sent;
   }
@@ -135,7 +146,7 @@
 
   async function loadGrid() {
     try {
-      drawGrid(await api("/api/phone/grid"));
+      drawGrid(await api(URLS.grid));
     } catch (err) {
       $("ph-grid-info").textContent = errorText(err, t);
     }
@@ -143,7 +154,7 @@
 
   async function loadEvents() {
     try {
-      const data = await api(`/api/events?f=geojson&status=${OPEN}&limit=300`);
+      const data = await api(URLS.events);
       layers.events.clearLayers();
       L.geoJSON(data, {
         pointToLayer: (f, latlng) => L.circleMarker(latlng, { radius: 7, color: "#e65100", weight: 2, fillOpacity: 0.8 }),
@@ -260,7 +271,7 @@
   async function loadPatrols() {
     if (!cfg.may.patrol) return;
     try {
-      const data = await api("/api/patrols/mine");
+      const data = await api(URLS.patrols);
       state.dayPatrols = data.patrols;
       dayTracks.clearLayers();
       for (const p of data.patrols) {
@@ -364,7 +375,7 @@
 
   async function loadCategories() {
     try {
-      const data = await api(`/api/categories${cfg.county ? `?county=${encodeURIComponent(cfg.county)}` : ""}`);
+      const data = await api(URLS.categories);
       const seen = new Set();
       state.categories = data.categories.filter((c) => !seen.has(c.code) && seen.add(c.code));
     } catch (err) {
@@ -582,7 +593,7 @@
 
   async function loadTasks() {
     try {
-      const data = await api("/api/phone/tasks");
+      const data = await api(URLS.tasks);
       state.tasks = data.events;
     } catch (err) {
       /* the kept list (service worker) or the last one */
@@ -782,7 +793,7 @@
     const box = $("ph-today");
     let data = null;
     try {
-      data = await api("/api/phone/today");
+      data = await api(URLS.today);
     } catch (err) {
       /* offline: the kept answer or nothing */
     }
@@ -812,19 +823,21 @@
   if ("serviceWorker" in navigator) {
     navigator.serviceWorker.register(cfg.sw, { scope: "/m" }).catch(() => {});
     // The first visit loaded its data before the service worker was there to keep a copy:
-    // asked again once it controls the page, so the next start with no signal has it.
+    // read again through it once it controls the page (only kept, nothing redrawn under
+    // the worker's fingers), so the next start with no signal has it.
     navigator.serviceWorker.addEventListener("controllerchange", () => {
-      loadGrid();
-      loadCategories();
-      loadTasks();
-      loadEvents();
-      loadPatrols();
+      for (const [name, url] of Object.entries(URLS)) {
+        if (name !== "patrols" || cfg.may.patrol) fetch(url, { headers: { Accept: "application/json" } }).catch(() => {});
+      }
     });
     navigator.serviceWorker.addEventListener("message", (e) => {
+      // The service worker sent the outbox (background sync): what the page shows of it.
       if (e.data && e.data.type === "outbox-changed") {
         showPending();
         loadEvents();
         loadTasks();
+        loadPatrols();
+        if (!$("ph-view-today").hidden) loadToday();
       }
     });
   }

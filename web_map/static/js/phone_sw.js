@@ -8,7 +8,7 @@
 importScripts("/static/js/phone_outbox.js");
 
 // Bumped with the shell's contents: an old cache is dropped at activation.
-const SHELL_CACHE = "gridmap-phone-shell-v1";
+const SHELL_CACHE = "gridmap-phone-shell-v2";
 const DATA_CACHE = "gridmap-phone-data-v1";
 const SHELL = [
   "/m",
@@ -21,9 +21,10 @@ const SHELL = [
   "/m/manifest.webmanifest",
   "/static/img/phone-192.png",
   "/static/img/phone-512.png",
+  "/static/img/favicon.svg",
 ];
 // Reads kept for offline viewing: newest answer wins, the cached one when there is none.
-const DATA_PATHS = ["/api/phone/", "/api/events", "/api/categories", "/api/auth/me"];
+const DATA_PATHS = ["/api/phone/", "/api/events", "/api/categories", "/api/auth/me", "/api/patrols/mine"];
 
 self.addEventListener("install", (event) => {
   event.waitUntil(
