@@ -102,6 +102,16 @@ def lose_answer(phone: Phone, method: str, path: str) -> Any:
     return lambda: [u for r in realms for u in r.evaluate("() => globalThis.__lost || []")]
 
 
+def english_words(phone: Phone) -> list[str]:
+    """English words the page shows (the user's name and the EN language link aside)."""
+    return list(
+        phone.page.evaluate(
+            """() => (document.body.innerText.match(/[A-Za-z]{2,}/g) || [])
+                .filter((w) => w !== 'worker' && w !== 'EN')"""
+        )
+    )
+
+
 def task_item(phone: Phone, event_id: int) -> str:
     return f".ph-task[data-id='{event_id}']"
 
@@ -324,6 +334,11 @@ def test_a_shift_from_the_phone_alone_with_a_flaky_connection(
     assert today["patrols"] == "2/2" and today["visits"] == "2"
     labels = page.inner_text("#ph-today")
     assert "巡查（一日双巡）" in labels and "走访" in labels
+    # Chinese throughout: no English word on any of the three views (the user's name and the
+    # EN language link aside).
+    for view in ("map", "tasks", "today"):
+        page.click(f".ph-tab[data-view={view}]")
+        assert english_words(phone) == [], view
 
     # === The command view (the county operator's desktop page) shows all of it. ===
     op, desk, _ = operator_on_command_view(browser, service)
@@ -394,13 +409,14 @@ def test_a_task_returned_with_a_reason_and_the_reporter_called(browser: Any, pho
     """Item 4: return with a reason; call the reporter through the audited reveal (the full
     number only when tapped, logged, never kept by the service worker)."""
     service = phone.service
-    event_id = operator_event(browser, service, description="not ours: a gas leak")
+    event_id = operator_event(browser, service, description="燃气泄漏（不属本网格）")
     phone.login()
     phone.controlled()
     page = phone.page
     page.click(".ph-tab[data-view=tasks]")
     item = task_item(phone, event_id)
     page.wait_for_selector(item)
+    assert english_words(phone) == []  # the task's card is Chinese throughout
     # The masked number is not shown as a number to dial until the reveal.
     call = page.locator(f"{item} button", has_text="联系上报人")
     assert call.count() == 1
@@ -428,7 +444,7 @@ def test_a_task_returned_with_a_reason_and_the_reporter_called(browser: Any, pho
     page.fill(f"{item} input.ph-reason", "燃气泄漏，应由燃气公司处置")
     page.click(f"{item} form[data-form=return] button[type=submit]")
     page.wait_for_selector(item, state="detached")
-    wait_for(lambda: events_described(service, "not ours: a gas leak")[0]["status"] == "returned")
+    wait_for(lambda: events_described(service, "燃气泄漏（不属本网格）")[0]["status"] == "returned")
     drained(phone)
     steps = db_rows(
         service,

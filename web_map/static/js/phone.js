@@ -158,8 +158,9 @@
       layers.events.clearLayers();
       L.geoJSON(data, {
         pointToLayer: (f, latlng) => L.circleMarker(latlng, { radius: 7, color: "#e65100", weight: 2, fillOpacity: 0.8 }),
+        // Said when opened: the category's name once the list has come.
         onEachFeature: (f, layer) =>
-          layer.bindPopup(`#${f.id} ${f.properties.category_name || f.properties.category} · ${t[`status_${f.properties.status}`] || f.properties.status}`),
+          layer.bindPopup(() => `#${f.id} ${categoryLabel(f.properties.category)} · ${t[`status_${f.properties.status}`] || f.properties.status}`),
       }).addTo(layers.events);
       state.openEvents = data.features.length;
     } catch (err) {
@@ -379,13 +380,21 @@
       const seen = new Set();
       state.categories = data.categories.filter((c) => !seen.has(c.code) && seen.add(c.code));
     } catch (err) {
-      /* the service worker's copy, or none: the search box still takes a code */
+      /* the service worker's copy, or none */
     }
     drawCategories();
+    // The task cards name their categories from this list.
+    if (state.tasks.length && !$("ph-tasks").contains(document.activeElement)) drawTasks();
   }
 
   function catName(c) {
     return cfg.lang === "en" && c.name_en ? c.name_en : c.name;
+  }
+
+  /** A category code as the worker reads it (the code itself until the list has come). */
+  function categoryLabel(code) {
+    const c = state.categories.find((x) => x.code === code);
+    return c ? catName(c) : code;
   }
 
   function drawCategories() {
@@ -658,7 +667,7 @@
       h(
         "div",
         { className: "ph-task-head" },
-        h("b", {}, `#${ev.id} ${ev.category_name || ev.category}`),
+        h("b", {}, `#${ev.id} ${categoryLabel(ev.category)}`),
         h("span", { className: "ph-status" }, (t[`status_${ev.status}`] || ev.status) + (ev.pending ? ` · ${t.task_pending}` : "")),
       ),
       h("div", {}, ev.description || ev.address || ""),
