@@ -493,11 +493,11 @@
       if (seq !== whoSeq) return;
       const dep = r.decision && r.decision.department ? ` · ${r.decision.department.name}` : "";
       const place = r.grid ? r.grid.name : t.responsible_unknown;
-      el.textContent = `${t.responsible}: ${place}${r.team ? ` · ${r.team.name}` : ""}${dep}`;
+      el.textContent = `${t.responsible}${t.colon}${place}${r.team ? ` · ${r.team.name}` : ""}${dep}`;
       el.dataset.grid = r.grid ? r.grid.code : "";
     } catch (err) {
       if (seq !== whoSeq) return;
-      el.textContent = `${t.responsible}: ${t.responsible_unknown}`;
+      el.textContent = `${t.responsible}${t.colon}${t.responsible_unknown}`;
       el.dataset.grid = "";
     }
   }
