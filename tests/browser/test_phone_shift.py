@@ -382,6 +382,8 @@ def test_a_shift_from_the_phone_alone_with_a_flaky_connection(
             timeline.wait_for(timeout=10_000)
             assert timeline.locator("li[data-action=start]").count() == 1
             assert timeline.locator("li[data-action=report_back]").count() == 1
+            said = timeline.inner_text()
+            assert all(step in said for step in ("开始处置", "上传照片", "反馈")), said
             desk.wait_for_function(
                 "() => [...document.querySelectorAll('#gm-panel .gm-photo-group img')]"
                 ".every((i) => i.complete && i.naturalWidth > 0)",
