@@ -384,7 +384,7 @@
     }
     drawCategories();
     // The task cards name their categories from this list.
-    if (state.tasks.length && !$("ph-tasks").contains(document.activeElement)) drawTasks();
+    if (state.tasks.length) drawTasks();
   }
 
   function catName(c) {
@@ -608,8 +608,7 @@
       /* the kept list (service worker) or the last one */
     }
     state.tasks = await withPending(state.tasks);
-    // Not redrawn under the worker's fingers (a note being typed); the next load does it.
-    if (!$("ph-tasks").contains(document.activeElement)) drawTasks();
+    drawTasks();
   }
 
   /** The task list as the worker left it: the actions still in the outbox applied on top
@@ -638,26 +637,47 @@
   // is done, not a failure (phone_outbox.js).
   const DONE_STATE = { start: "in_progress", report_back: "reported_back", return: "returned" };
 
-  function taskAction(ev, action, extra) {
-    return enqueue({
+  async function taskAction(ev, action, extra) {
+    await enqueue({
       id: GridmapOutbox.newId(),
       kind: "action",
       url: `/api/events/${ev.id}/actions/${action}`,
       body: Object.assign({}, extra || {}),
       done_state: DONE_STATE[action],
     });
+    // Where the action takes it, at once (sent already or not): the next step shows.
+    ev.status = DONE_STATE[action];
+    ev.allowed_actions = ev.status === "in_progress" ? ["report_back", "return"] : [];
   }
+
+  // Each card drawn, by event, with what it was drawn from: a card whose task has not
+  // changed is kept as it is (a note being typed, its focus, its photos), whatever reloads
+  // the list meanwhile.
+  const cards = new Map(); // id -> {sig, li}
 
   function drawTasks() {
     const list = $("ph-tasks");
-    list.replaceChildren();
     $("ph-task-count").textContent = state.tasks.length ? `(${state.tasks.length})` : "";
     if (!state.tasks.length) {
-      list.append(h("li", { className: "ph-empty" }, t.no_tasks));
+      cards.clear();
+      list.replaceChildren(h("li", { className: "ph-empty" }, t.no_tasks));
       return;
     }
-    for (const ev of state.tasks) list.append(taskItem(ev));
+    const want = state.tasks.map((ev) => {
+      const shown = (ev.allowed_actions || []).filter((a) => a in DONE_STATE).sort();
+      const sig = JSON.stringify([ev.status, shown, ev.due_at, ev.response_due_at, ev.overdue, categoryLabel(ev.category), ev.description]);
+      const had = cards.get(String(ev.id));
+      const li = had && had.sig === sig ? had.li : taskItem(ev);
+      cards.set(String(ev.id), { sig, li });
+      li.querySelector(".ph-status").textContent = statusText(ev); // 待发送 comes and goes
+      return li;
+    });
+    for (const id of [...cards.keys()]) if (!state.tasks.some((ev) => String(ev.id) === id)) cards.delete(id);
+    const same = want.length === list.children.length && want.every((li, i) => list.children[i] === li);
+    if (!same) list.replaceChildren(...want);
   }
+
+  const statusText = (ev) => (t[`status_${ev.status}`] || ev.status) + (ev.pending ? ` · ${t.task_pending}` : "");
 
   function taskItem(ev) {
     const allowed = new Set(ev.allowed_actions || []);
@@ -668,7 +688,7 @@
         "div",
         { className: "ph-task-head" },
         h("b", {}, `#${ev.id} ${categoryLabel(ev.category)}`),
-        h("span", { className: "ph-status" }, (t[`status_${ev.status}`] || ev.status) + (ev.pending ? ` · ${t.task_pending}` : "")),
+        h("span", { className: "ph-status" }, statusText(ev)),
       ),
       h("div", {}, ev.description || ev.address || ""),
       h(

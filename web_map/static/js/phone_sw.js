@@ -8,20 +8,28 @@
 importScripts("/static/js/phone_outbox.js");
 
 // Bumped with the shell's contents: an old cache is dropped at activation.
-const SHELL_CACHE = "gridmap-phone-shell-v2";
+const SHELL_CACHE = "gridmap-phone-shell-v4";
 const DATA_CACHE = "gridmap-phone-data-v1";
+// The basemap's tiles and labels the worker has looked at, for a map with no signal; the
+// oldest go beyond this many.
+const TILE_CACHE = "gridmap-phone-tiles-v1";
+const TILE_MAX = 800;
 const SHELL = [
   "/m",
   "/static/vendor/leaflet/dist/leaflet.js",
   "/static/vendor/leaflet/dist/leaflet.css",
   "/static/js/common.js",
   "/static/js/phone_outbox.js",
+  "/static/js/basemap.js",
   "/static/js/phone.js",
   "/static/css/phone.css",
   "/m/manifest.webmanifest",
   "/static/img/phone-192.png",
   "/static/img/phone-512.png",
   "/static/img/favicon.svg",
+  // What basemap.js asks for once the page is usable: its labels' style and the plugin.
+  "/static/css/basemap.css",
+  "/static/vendor/leaflet.vectorgrid/dist/Leaflet.VectorGrid.bundled.min.js",
 ];
 // Reads kept for offline viewing: newest answer wins, the cached one when there is none.
 const DATA_PATHS = ["/api/phone/", "/api/events", "/api/categories", "/api/auth/me", "/api/patrols/mine"];
@@ -39,7 +47,7 @@ self.addEventListener("activate", (event) => {
   event.waitUntil(
     caches
       .keys()
-      .then((keys) => Promise.all(keys.filter((k) => k !== SHELL_CACHE && k !== DATA_CACHE).map((k) => caches.delete(k))))
+      .then((keys) => Promise.all(keys.filter((k) => ![SHELL_CACHE, DATA_CACHE, TILE_CACHE].includes(k)).map((k) => caches.delete(k))))
       .then(() => self.clients.claim()),
   );
 });
@@ -58,6 +66,30 @@ async function networkFirst(request, cacheName, fallbackKey) {
   }
 }
 
+async function trim(cache) {
+  const keys = await cache.keys(); // in the order they were put
+  for (const key of keys.slice(0, Math.max(0, keys.length - TILE_MAX))) await cache.delete(key);
+}
+
+/** A basemap tile or label list: fresh, else the kept copy, else (no signal, never seen) an
+ * empty one — a failed tile request is an uncaught error in the vector tile plugin. */
+async function basemapPiece(request, url) {
+  const cache = await caches.open(TILE_CACHE);
+  try {
+    const answer = await fetch(request);
+    if (answer.ok) {
+      await cache.put(request, answer.clone());
+      trim(cache);
+    }
+    return answer;
+  } catch (err) {
+    const kept = await cache.match(request);
+    if (kept) return kept;
+    if (url.pathname.endsWith(".pbf")) return new Response(new ArrayBuffer(0), { headers: { "Content-Type": "application/x-protobuf" } });
+    throw err; // the label and source lists: basemap.js catches a failure itself
+  }
+}
+
 self.addEventListener("fetch", (event) => {
   const request = event.request;
   if (request.method !== "GET") return; // writes go to the network as the page sent them
@@ -72,6 +104,10 @@ self.addEventListener("fetch", (event) => {
     // Our own files revalidate with each deploy (no-cache): network first keeps them current
     // and the shell cache answers offline.
     event.respondWith(networkFirst(request, SHELL_CACHE));
+    return;
+  }
+  if (url.pathname.startsWith("/tiles/basemap/")) {
+    event.respondWith(basemapPiece(request, url));
     return;
   }
   if (DATA_PATHS.some((p) => url.pathname.startsWith(p)) && !/\/(photos|reporter)(\/|$)/.test(url.pathname)) {
