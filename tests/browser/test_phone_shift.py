@@ -350,7 +350,7 @@ def test_a_shift_from_the_phone_alone_with_a_flaky_connection(
         assert len(seen["visits"]) == 2
         assert seen["counts"] == [{"grid_code": G1, "username": "worker", "visits": 2}]
         # The 网格员 layer: today's two tracks and two visits (no one on patrol now).
-        desk.evaluate("() => window.GridmapWorkersLayer.refresh()")
+        desk.evaluate("() => window.GridmapWorkersLayer.refreshDay()")
         desk.wait_for_function(
             "() => window.GridmapWorkersLayer.state.patrols.length === 2"
             " && window.GridmapWorkersLayer.state.visits.length === 2",

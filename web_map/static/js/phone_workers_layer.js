@@ -13,6 +13,9 @@
   "use strict";
 
   const REFRESH_MS = 30000;
+  // The day's tracks and visits are heavier (a county's day of LineStrings) and change
+  // slower than the positions: read again every 5 minutes, and when the layer is shown.
+  const DAY_REFRESH_MS = 300000;
   const LABELS = {
     zh: {
       layer: "网格员",
@@ -101,9 +104,13 @@
       }
     }
 
+    let dayAt = 0;
     async function refresh() {
       if (!map.hasLayer(group)) return;
-      refreshDay();
+      if (Date.now() - dayAt >= DAY_REFRESH_MS) {
+        dayAt = Date.now();
+        refreshDay();
+      }
       let data;
       try {
         const res = await fetch("/api/patrols/live", { headers: { Accept: "application/json" } });
@@ -138,6 +145,7 @@
         input.addEventListener("change", () => {
           if (input.checked) {
             group.addTo(map);
+            dayAt = 0;
             refresh();
           } else {
             map.removeLayer(group);
