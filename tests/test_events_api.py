@@ -529,3 +529,21 @@ def test_escalation_offers_the_next_levels_teams_and_goes_to_the_one_picked(
     assert top["team"]["code"] == "D-ZJ" and top["escalation_level"] == "county"
     # At the top nothing is offered.
     assert offered() == []
+
+
+def test_the_list_says_of_each_event_what_the_event_itself_says(client: TestClient) -> None:
+    """The list reads teams and co-handlers for all its events at once: the same answer as
+    one event's, co-handlers and team included."""
+    plain = client.post("/api/events", json=ticket("LIST-1")).json()["id"]
+    joint = client.post("/api/events", json=ticket("LIST-2", category="MULTI")).json()["id"]
+    act(client, joint, "register")
+    act(client, joint, "joint_dispatch", team=f"T-{f.G1}", co_teams=["D-ZJ", "D-ZF"])
+    act(client, plain, "register")
+    listed = client.get("/api/events", params={"status": "registered,assigned"}).json()["events"]
+    by_id = {e["id"]: e for e in listed}
+    for event_id in (plain, joint):
+        one = client.get(f"/api/events/{event_id}").json()
+        for key in ("team", "co_handlers", "allowed_actions", "status"):
+            assert by_id[event_id][key] == one[key], (event_id, key)
+    assert [c["team"] for c in by_id[joint]["co_handlers"]] == ["D-ZF", "D-ZJ"]
+    assert by_id[joint]["team"]["code"] == f"T-{f.G1}" and by_id[plain]["co_handlers"] == []

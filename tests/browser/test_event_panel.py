@@ -117,8 +117,10 @@ def act(panel: Any, action: str, *, status: str | None = None, **fields: str) ->
     for name, value in fields.items():
         panel.locator(f'.gm-actions [name="{name}"]').fill(value)
     button = panel.locator(f'.gm-actions button[data-action="{action}"]')
-    # What an earlier action said is not this one's answer.
-    panel.locator(".gm-action-message").evaluate("(node) => { node.textContent = ''; }")
+    # What an earlier action said is not this one's answer, even when the panel is redrawn
+    # meanwhile (the live stream) and shows it again: each answer is numbered.
+    seen = panel.locator(".gm-action-message").get_attribute("data-seq")
+    before = int(seen or 0)
     button.click()
     if status is not None:
         try:
@@ -128,7 +130,8 @@ def act(panel: Any, action: str, *, status: str | None = None, **fields: str) ->
             raise AssertionError(f"{action} did not lead to {status}: {said!r}") from exc
     message = panel.locator(".gm-action-message")
     deadline = time.monotonic() + 10
-    while not message.inner_text().strip() and time.monotonic() < deadline:
+    while int(message.get_attribute("data-seq") or 0) <= before:
+        assert time.monotonic() < deadline, f"{action}: no answer in 10 s"
         time.sleep(0.1)
     return str(message.inner_text())
 

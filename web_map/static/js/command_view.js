@@ -867,6 +867,8 @@
     }
   }
 
+  let outcomeSeq = 0; // the answers of the panel's actions, counted
+
   async function runActionOnce(ev, action, extend) {
     const fields = fieldsOf(actionsOf(ev.id));
     const value = (name) => (fields[name] ? fields[name].value.trim() : "");
@@ -905,10 +907,14 @@
       if (current) current.disabled = false;
       const shown = form && form.querySelector(".gm-action-message");
       if (outcome) {
-        S.outcome = Object.assign({ id: String(ev.id), at: Date.now() }, outcome);
+        // Numbered, so a redraw showing an earlier step's answer is told from this one's.
+        outcomeSeq += 1;
+        S.outcome = Object.assign({ id: String(ev.id), at: Date.now(), seq: outcomeSeq, action }, outcome);
         if (shown) {
           shown.className = `gm-action-message ${outcome.ok ? "ok" : "error"}`;
           shown.textContent = outcome.text;
+          shown.dataset.seq = String(outcomeSeq);
+          shown.dataset.action = action;
         }
       }
     }
@@ -926,7 +932,11 @@
           .map(([name]) => name)
     ).filter((a) => cfg.mayAct.includes(a));
     const said = S.outcome && S.outcome.id === String(ev.id) && Date.now() - S.outcome.at < 60000 ? S.outcome : null;
-    const message = h("div", { className: `gm-action-message${said ? (said.ok ? " ok" : " error") : ""}`, role: "status" }, said ? said.text : null);
+    const message = h(
+      "div",
+      { className: `gm-action-message${said ? (said.ok ? " ok" : " error") : ""}`, role: "status", dataset: said ? { seq: String(said.seq), action: said.action } : {} },
+      said ? said.text : null,
+    );
     // The step that ended the loop (merged, archived) still says it went through.
     if (!actions.length) return said ? h("section", { className: "gm-actions" }, message) : null;
     const needs = new Set(actions.flatMap((a) => cfg.workflow[a].requires));
@@ -940,7 +950,7 @@
       inputs.push(h("datalist", { id: PICKERS.hand.list }));
       loadTeamOptions(ev.id, "", "hand");
     }
-    if (actions.includes("escalate")) {
+    if (actions.includes("escalate") && has("team_candidates")) {
       inputs.push(teamInput("escalate_team", L_("escalate_pick"), ev.id, "escalate"));
       inputs.push(h("datalist", { id: PICKERS.escalate.list }));
       loadTeamOptions(ev.id, "", "escalate");
@@ -1578,6 +1588,9 @@
     // The stream first, so nothing that happens while the layers load is missed.
     connectStream();
     await Promise.all([loadCategories(), loadVersion()]);
+    // What the workbench needs (the config, the filters, category names) is there: its
+    // queues load beside the layers, not after them.
+    resolveStarted();
     await Promise.all([loadAreas(overlays), loadEvents()]);
     loadTriage();
     refreshCounters();
@@ -1589,12 +1602,15 @@
 
   let resolveReady = null;
   const ready = new Promise((resolve) => (resolveReady = resolve));
+  let resolveStarted = null;
+  const started = new Promise((resolve) => (resolveStarted = resolve));
 
   // What the page's modules (web_map/static/js/*.js as ES modules) use of the map.
   window.GridmapCommandView = {
     start,
     maskPhone,
-    ready,
+    ready, // everything loaded (the page's data-ready)
+    started, // the config and categories known: the layers and events still loading
     map: () => map,
     config: () => cfg,
     filters,

@@ -1,6 +1,7 @@
 /* The operator's workbench around the command view's map: the work queues, alerts, the
  * legend and who is logged in. An ES module, run after the page is parsed; it waits for
- * the map's start (command_view.js) and then listens to the same live stream. */
+ * the map's start (command_view.js: config and categories, not the layers) and then
+ * listens to the same live stream. */
 
 import { Alerts } from "./alerts.js";
 import { showUser, whoAmI } from "./header.js";
@@ -26,7 +27,9 @@ function localizeLeaflet(map, t) {
 async function main() {
   const view = window.GridmapCommandView;
   if (!view) return;
-  await view.ready;
+  // Started, not ready: the queues and counters load beside the map's layers (the page is
+  // usable when both are there), not after them.
+  await (view.started || view.ready);
   const cfg = view.config();
   localizeLeaflet(view.map(), cfg.labels);
   addLegend(view.map(), cfg);
