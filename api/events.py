@@ -882,6 +882,7 @@ def post_photo(
     session: SessionDep,
     file: Annotated[UploadFile, File(description="the photo")],
     request: Request,
+    response: Response,
     principal: PrincipalDep,
     actor: Annotated[str, Query(max_length=100)] = "operator",
     stage: Annotated[
@@ -905,8 +906,13 @@ def post_photo(
     stored = store_photo(
         clean_photo(data, max_bytes=limit, where=where), photo_dir=ctx.settings.photo_dir
     )
-    photo = ev.attach_photo(session, event=event, photo=stored, actor=actor, stage=stage)
+    photo, attached = ev.attach_photo(session, event=event, photo=stored, actor=actor, stage=stage)
     gps = stored.gps.to_dict() if stored.gps else None
+    if not attached:
+        # A resend of a photo the event has (its answer was lost): the same answer, 200.
+        session.commit()
+        response.status_code = 200
+        return _photo_out(photo, gps)
     audit_write(
         session,
         request,

@@ -309,6 +309,40 @@ def test_a_photo_has_a_stage_stored_and_answered_and_a_wrong_one_is_refused(
     assert stored_files(tmp_path) == files_before  # nothing stored for a refused stage
 
 
+def test_a_photo_sent_again_after_a_lost_answer_is_the_same_photo(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """A phone whose answer was lost sends the same picture again: the event keeps one
+    photo, one timeline step and one audit entry, and the resend is answered with it."""
+    reported = client.post("/api/events", json=ticket("resend", []))
+    assert reported.status_code == 201, reported.text
+    event_id = reported.json()["id"]
+    picture = phone_jpeg(gps=False)
+
+    def send(stage: str) -> Any:
+        return client.post(
+            f"/api/events/{event_id}/photos?stage={stage}",
+            files={"file": ("after.jpg", picture, "image/jpeg")},
+        )
+
+    first = send("after")
+    assert first.status_code == 201, first.text
+    again = send("after")
+    assert again.status_code == 200, again.text
+    assert again.json() == first.json()
+    # The same picture as a photo of the problem is another photo of the event.
+    as_report = send("report")
+    assert as_report.status_code == 201 and as_report.json()["id"] != first.json()["id"]
+    listed = client.get(f"/api/events/{event_id}/photos").json()["photos"]
+    assert [p["stage"] for p in listed] == ["after", "report"]
+    log = client.get(f"/api/events/{event_id}/log").json()["entries"]
+    assert [e["data"]["stage"] for e in log if e["action"] == "photo"] == ["after", "report"]
+    audit = client.get(
+        "/api/audit", params={"action": "event.photo", "target": str(event_id)}
+    ).json()["entries"]
+    assert len(audit) == 2
+
+
 def test_the_migration_calls_a_photo_after_the_first_start_after(
     client: TestClient, small_county_db_url: str
 ) -> None:

@@ -824,9 +824,19 @@ def attach_photo(
     photo: StoredPhoto,
     actor: str,
     stage: str = PHOTO_REPORT,
-) -> Photo:
-    """A stored photo becomes the event's, and joins the timeline like any other step."""
+) -> tuple[Photo, bool]:
+    """A stored photo becomes the event's, and joins the timeline like any other step:
+    (the photo, True). The same picture sent again for the same event and stage — a phone
+    resending after a lost answer — is the one attached already: (it, False), nothing new
+    stored, logged or announced. Photos are kept by content hash, so "the same" is exact."""
     stage = photo_stage(stage) or PHOTO_REPORT  # the doors check it first; so does the domain
+    known = session.scalars(
+        select(Photo).where(
+            Photo.event_id == event.id, Photo.sha256 == photo.sha256, Photo.stage == stage
+        )
+    ).first()
+    if known is not None:
+        return known, False
     row = Photo(
         event_id=event.id,
         sha256=photo.sha256,
@@ -854,7 +864,7 @@ def attach_photo(
     touch(event)
     session.flush()
     announce_event(session, "event.changed", event)
-    return row
+    return row, True
 
 
 def photo_places(session: Session, *, event_id: int) -> dict[int, dict[str, float]]:

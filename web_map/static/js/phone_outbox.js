@@ -83,33 +83,13 @@
     return `data:${blob.type || "image/jpeg"};base64,${btoa(binary)}`;
   }
 
-  /** How many photos of `stage` the event holds now (a read: the photo route is not
-   * idempotent, so a photo whose answer was lost is looked for before it is sent again). */
-  async function photoCount(item) {
-    const res = await fetch(item.url.replace(/\?.*$/, ""), { credentials: "same-origin", headers: { Accept: "application/json" } });
-    if (!res.ok) return null;
-    const listed = await res.json();
-    return listed.photos.filter((p) => p.stage === item.stage).length;
-  }
-
   /** Send one item; resolves to the answer {status, body}. Throws on no network. */
   async function sendOne(item, csrf) {
     const headers = { Accept: "application/json", "X-CSRF-Token": csrf || "" };
     let body;
-    if (item.kind === "photo" && item.stage) {
-      // Counted before the first try; tried before and the count has grown since: the
-      // server has it (the answer was lost on the way back), so it is not sent twice.
-      const now = await photoCount(item);
-      if (now !== null && item.baseline === undefined) {
-        item.baseline = now;
-        await put(item);
-      } else if (now !== null && item.tried && now > item.baseline) {
-        return { status: 200, body: null, already: true };
-      }
-      item.tried = true;
-      await put(item);
-    }
     if (item.kind === "photo") {
+      // A photo whose answer was lost is simply sent again: the server keeps one copy of
+      // the same picture per event and stage, and answers the resend with it.
       body = new FormData();
       body.append("file", item.blob, "photo.jpg");
     } else if (item.kind === "event") {
