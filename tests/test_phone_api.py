@@ -214,10 +214,15 @@ def test_a_photo_without_a_stage_is_after_from_the_handling_team_at_work(
     event = _event_assigned(operator, G_WEST)
     west = login(app, "west-worker")
 
+    # Each upload a different picture (turned another way): the same picture again for
+    # the same stage would be the photo attached already (a resend), not a new one.
+    turns = iter([1, 3, 6, 8, 1])
+
     def upload(who: TestClient, query: str = "") -> str:
+        picture = phone_jpeg(orientation=next(turns), gps=False)
         answer = who.post(
             f"/api/events/{event['id']}/photos{query}",
-            files={"file": ("p.jpg", phone_jpeg(gps=False), "image/jpeg")},
+            files={"file": ("p.jpg", picture, "image/jpeg")},
         )
         assert answer.status_code == 201, answer.text
         return str(answer.json()["stage"])
