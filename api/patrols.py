@@ -76,18 +76,22 @@ def _person(principal: Principal) -> int:
     return principal.id
 
 
-def _chain(ctx: ContextDep, principal: Principal, lon: float | None, lat: float | None) -> Chain:
-    """Where it is, routed like an event at that point; without a point, the worker's own
-    grid (when it has exactly one) in its county."""
-    if lon is not None and lat is not None and ctx.router is not None:
-        r = ctx.router.route(lon, lat)
-        code = lambda a: a.code if a is not None else None  # noqa: E731
-        return Chain(
-            county_code=code(r.county),
-            township_code=code(r.township),
-            community_code=code(r.community),
-            grid_code=code(r.grid) or code(r.dedicated_grid),
-        )
+def _routed(ctx: ContextDep, lon: float | None, lat: float | None) -> Chain | None:
+    """Where a point is, routed like an event there (None: no point)."""
+    if lon is None or lat is None or ctx.router is None:
+        return None
+    r = ctx.router.route(lon, lat)
+    code = lambda a: a.code if a is not None else None  # noqa: E731
+    return Chain(
+        county_code=code(r.county),
+        township_code=code(r.township),
+        community_code=code(r.community),
+        grid_code=code(r.grid) or code(r.dedicated_grid),
+    )
+
+
+def _own(principal: Principal) -> Chain:
+    """The worker's own grid (when it has exactly one) in its county."""
     grids = sorted(principal.jurisdiction.grid_codes)
     counties = sorted(principal.jurisdiction.home_counties)
     return Chain(
@@ -115,7 +119,9 @@ def start_patrol(
         username=principal.name,
         team_id=principal.team_id,
         client_id=body.client_id,
-        chain=_chain(ctx, principal, body.lon, body.lat),
+        chain=patrols.patrol_chain(
+            principal.jurisdiction, at=_routed(ctx, body.lon, body.lat), own=_own(principal)
+        ),
         started_at=body.started_at or _now(),
     )
     audit_write(
@@ -232,13 +238,14 @@ def record_visit(
         username=principal.name,
         team_id=principal.team_id,
         client_id=body.client_id,
-        chain=_chain(ctx, principal, body.lon, body.lat),
+        chain=_routed(ctx, body.lon, body.lat) or _own(principal),
         building_code=body.building_code,
         kind=body.kind,
         note=body.note,
         lon=body.lon,
         lat=body.lat,
         visited_at=body.visited_at or _now(),
+        jurisdiction=principal.jurisdiction,
     )
     audit_write(
         session,

@@ -100,6 +100,10 @@ ERRORS: dict[str, tuple[str, str]] = {
         "该事件不在您的辖区内",
         "That event lies outside your jurisdiction",
     ),
+    "visit_outside_areas": (
+        "该住户不在您的辖区内：走访请在本网格内登记",
+        "That household lies outside your areas: a visit is recorded in your own grid",
+    ),
     "place_outside_areas": (
         "该位置不在您的辖区内，请在辖区内定位，或联系县指挥中心",
         "That place lies outside your areas: place it inside them, or ask the county's "

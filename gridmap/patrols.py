@@ -66,6 +66,34 @@ def covered(jurisdiction: Jurisdiction, row: Any) -> bool:
     )
 
 
+def inside(jurisdiction: Jurisdiction, chain: Chain) -> bool:
+    """The write rule for field work: a patrol or visit is recorded inside the writer's
+    areas (the event rule, `Jurisdiction.covers_codes`, on its chain). A writer with no
+    areas of its own — a department's team member — works wherever its team is sent."""
+    has_areas = (
+        jurisdiction.county_codes
+        or jurisdiction.township_codes
+        or jurisdiction.community_codes
+        or jurisdiction.grid_codes
+    )
+    if jurisdiction.everywhere or not has_areas:
+        return True
+    return jurisdiction.covers_codes(
+        county_code=chain.county_code,
+        township_code=chain.township_code,
+        community_code=chain.community_code,
+        grid_code=chain.grid_code,
+        team_id=None,
+    )
+
+
+def patrol_chain(jurisdiction: Jurisdiction, *, at: Chain | None, own: Chain) -> Chain:
+    """Where a patrol counts: where it starts (`at`) when that is inside the worker's areas,
+    else the worker's own area (`own`) — a patrol begun from home, outside the grid, is
+    still that grid's patrol and never another grid's."""
+    return at if at is not None and inside(jurisdiction, at) else own
+
+
 def start_patrol(
     session: Session,
     *,

@@ -11,8 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gridmap.access.permissions import Jurisdiction
-from gridmap.errors import InvalidInput
-from gridmap.patrols import CHINA_DAY, Chain, _candidates, covered
+from gridmap.errors import InvalidInput, PermissionDenied
+from gridmap.patrols import CHINA_DAY, Chain, _candidates, covered, inside
 
 VISIT_KINDS = ("routine", "special_care", "dispute")  # 常规走访, 特殊关爱户, 矛盾纠纷回访
 MAX_NOTE = 2000
@@ -32,8 +32,16 @@ def record_visit(
     lon: float | None,
     lat: float | None,
     visited_at: dt.datetime,
+    jurisdiction: Jurisdiction,
 ) -> dict[str, Any]:
-    """A new visit, or the one this phone recorded already under `client_id`."""
+    """A new visit, or the one this phone recorded already under `client_id`; refused
+    outside the worker's areas (`gridmap.patrols.inside`)."""
+    if not inside(jurisdiction, chain):
+        raise PermissionDenied(
+            "the household lies outside your areas: a visit is recorded in your own grid",
+            details={"field": "location", "grid": chain.grid_code},
+            reason="visit_outside_areas",
+        )
     if kind not in VISIT_KINDS:
         raise InvalidInput(
             f"kind: one of {', '.join(VISIT_KINDS)}", details={"field": "kind", "value": kind}

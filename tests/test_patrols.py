@@ -147,6 +147,30 @@ def test_a_visit_is_recorded_once_and_counted_per_grid_and_worker(app: TestClien
     assert west.get("/api/phone/today").json()["counts"]["visits"] == 1
 
 
+def test_field_work_is_written_only_inside_the_workers_areas(app: TestClient) -> None:
+    """A visit to a household in another grid is refused (in the reader's language) and
+    nothing is stored; a patrol begun outside the grid (from home) counts for the
+    worker's own grid, never for the grid it started in."""
+    west = login(app, "west-worker")
+    operator = login(app, "county-operator")
+    lon, lat = f.SmallCounty.grid_center(G_EAST)
+    before = operator.get("/api/visits").json()["counts"]
+    refused = west.post(
+        "/api/visits",
+        json={"client_id": str(uuid.uuid4()), "kind": "routine", "lon": lon, "lat": lat},
+    )
+    assert refused.status_code == 403, refused.text
+    error = refused.json()["error"]
+    assert error["reason"] == "visit_outside_areas"
+    assert error["text"] == "该住户不在您的辖区内：走访请在本网格内登记"
+    assert operator.get("/api/visits").json()["counts"] == before
+    started = west.post(
+        "/api/patrols", json={"client_id": str(uuid.uuid4()), "lon": lon, "lat": lat}
+    )
+    assert started.status_code == 201, started.text
+    assert started.json()["grid_code"] == G_WEST
+
+
 def test_an_operator_cannot_record_a_patrol(app: TestClient) -> None:
     operator = login(app, "county-operator")
     answer = operator.post("/api/patrols", json={"client_id": str(uuid.uuid4())})
