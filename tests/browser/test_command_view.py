@@ -115,8 +115,15 @@ def click_map_at(w: WatchedPage, lon: float, lat: float) -> str:
         [lon, lat],
     )
     before = page.evaluate(MAP_VIEW)  # type: ignore[attr-defined]
+    # What the click lands on (a marker, an alarm or a control over the map takes it).
+    target = page.evaluate(  # type: ignore[attr-defined]
+        "([x, y]) => { const e = document.elementFromPoint(x, y);"
+        " return e ? `${e.tagName}#${e.id}.${e.getAttribute('class')}` : null; }",
+        [x, y],
+    )
     page.mouse.click(x, y)  # type: ignore[attr-defined]
-    return f"clicked {x},{y} in view {before}, now {page.evaluate(MAP_VIEW)}"  # type: ignore[attr-defined]
+    now = page.evaluate(MAP_VIEW)  # type: ignore[attr-defined]
+    return f"clicked {x},{y} on {target} in view {before}, now {now}"
 
 
 # --- the page as built (no browser) ----------------------------------------------------

@@ -326,7 +326,9 @@ def test_a_planner_splits_an_overfull_village_grid_publishes_and_the_event_follo
             )
         except Exception as exc:
             watched.screenshot("editor-4-who-is-here-failed")
-            raise AssertionError(f"no answer on the command view: {view}") from exc
+            raise AssertionError(
+                f"no answer on the command view: {view}; the panel says {panel.inner_text()!r}"
+            ) from exc
         answers[side] = {c for c in (grid.code, new_code) if c in panel.inner_text()}
     assert answers["west"] != answers["east"] and all(len(a) == 1 for a in answers.values()), (
         answers

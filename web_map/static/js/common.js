@@ -60,8 +60,13 @@
     const type = res.headers.get("content-type") || "";
     const body = type.includes("json") ? await res.json().catch(() => null) : null;
     if (!res.ok) throw new ApiError(res.status, body);
+    if (body && typeof body === "object" && res.headers.get("X-Gridmap-Kept")) keptAnswers.add(body);
     return body;
   }
+
+  // Answers the phone's service worker gave from its kept copy (no signal), not the server.
+  const keptAnswers = new WeakSet();
+  const kept = (body) => keptAnswers.has(body);
 
   function post(url, data) {
     // The session cookie alone does not authorise a change: the CSRF cookie's value must
@@ -146,5 +151,5 @@
     return text || err.message || t.failed || "";
   }
 
-  window.GridmapCommon = { h, ApiError, csrfToken, api, post, latest, aborted, errorText };
+  window.GridmapCommon = { h, ApiError, csrfToken, api, kept, post, latest, aborted, errorText };
 })();

@@ -9,7 +9,7 @@
 (function () {
   "use strict";
 
-  const { h, api, errorText, csrfToken } = GridmapCommon;
+  const { h, api, kept, errorText, csrfToken } = GridmapCommon;
   const body = document.getElementById("ph-body");
   const cfg = JSON.parse(body.dataset.config);
   const t = cfg.labels;
@@ -37,6 +37,15 @@
     categories: [],
     ready: false,
   });
+
+  // The lists the page holds from a live answer. The service worker's kept copy (no signal)
+  // is never newer than those, so it only fills a list the page does not have yet: a task
+  // started a moment before the signal dropped stays started, its report-back form open.
+  const live = new Set();
+  function usable(name, data) {
+    if (!kept(data)) live.add(name);
+    return !kept(data) || !live.has(name);
+  }
 
   // --- messages -----------------------------------------------------------------------
   let toastTimer = null;
@@ -155,6 +164,7 @@
   async function loadEvents() {
     try {
       const data = await api(URLS.events);
+      if (!usable("events", data)) return;
       layers.events.clearLayers();
       L.geoJSON(data, {
         pointToLayer: (f, latlng) => L.circleMarker(latlng, { radius: 7, color: "#e65100", weight: 2, fillOpacity: 0.8 }),
@@ -273,6 +283,7 @@
     if (!cfg.may.patrol) return;
     try {
       const data = await api(URLS.patrols);
+      if (!usable("patrols", data)) return;
       state.dayPatrols = data.patrols;
       dayTracks.clearLayers();
       for (const p of data.patrols) {
@@ -603,7 +614,7 @@
   async function loadTasks() {
     try {
       const data = await api(URLS.tasks);
-      state.tasks = data.events;
+      if (usable("tasks", data)) state.tasks = data.events;
     } catch (err) {
       /* the kept list (service worker) or the last one */
     }
@@ -826,6 +837,7 @@
     } catch (err) {
       /* offline: the kept answer or nothing */
     }
+    if (data && !usable("today", data)) return;
     box.replaceChildren();
     if (!data) return;
     for (const [key, value] of Object.entries(data.counts)) {

@@ -8,7 +8,7 @@
 importScripts("/static/js/phone_outbox.js");
 
 // Bumped with the shell's contents: an old cache is dropped at activation.
-const SHELL_CACHE = "gridmap-phone-shell-v4";
+const SHELL_CACHE = "gridmap-phone-shell-v5";
 const DATA_CACHE = "gridmap-phone-data-v1";
 // The basemap's tiles and labels the worker has looked at, for a map with no signal; the
 // oldest go beyond this many.
@@ -61,9 +61,17 @@ async function networkFirst(request, cacheName, fallbackKey) {
     return answer;
   } catch (err) {
     const kept = await cache.match(fallbackKey || request, { ignoreVary: true });
-    if (kept) return kept;
+    if (kept) return said(kept);
     throw err;
   }
+}
+
+/** A kept copy says so (X-Gridmap-Kept): the page must not take it over a list it already
+ * holds from a later live answer (a task started a moment before the signal dropped). */
+function said(kept) {
+  const headers = new Headers(kept.headers);
+  headers.set("X-Gridmap-Kept", "1");
+  return new Response(kept.body, { status: kept.status, statusText: kept.statusText, headers });
 }
 
 async function trim(cache) {
@@ -72,7 +80,9 @@ async function trim(cache) {
 }
 
 /** A basemap tile or label list: fresh, else the kept copy, else (no signal, never seen) an
- * empty one — a failed tile request is an uncaught error in the vector tile plugin. */
+ * empty one — a failed tile request is an uncaught error in the vector tile plugin, a failed
+ * list an error in the console; an empty one draws nothing and is asked again on the next
+ * move with a signal. */
 async function basemapPiece(request, url) {
   const cache = await caches.open(TILE_CACHE);
   try {
@@ -86,7 +96,7 @@ async function basemapPiece(request, url) {
     const kept = await cache.match(request);
     if (kept) return kept;
     if (url.pathname.endsWith(".pbf")) return new Response(new ArrayBuffer(0), { headers: { "Content-Type": "application/x-protobuf" } });
-    throw err; // the label and source lists: basemap.js catches a failure itself
+    return Response.json(url.pathname.endsWith("/sources.json") ? { sources: [] } : { labels: [] });
   }
 }
 
