@@ -22,16 +22,14 @@ from sqlalchemy.orm import Session
 
 from api.auth import PrincipalDep, acting_as, audit_write
 from api.deps import ContextDep, SessionDep
+from geodata import drafting
 from geodata.export import areas_frame, to_geojson_dict, write_gpkg
-from geodata.gridgen import generate_grids, grid_attributes
-from geodata.normalize import normalise
 from geodata.publish_check import publish_validator
-from geodata.readers import read_layer
 from gridmap.access import EVERYWHERE, Jurisdiction, Principal, boundary_access
 from gridmap.access import scope as area_scope
-from gridmap.boundaries import AreaRow, Grid, as_multipolygon, drafts
+from gridmap.boundaries import Grid, drafts
 from gridmap.boundaries import versions as boundaries
-from gridmap.errors import GridmapError, InvalidInput, hide_path
+from gridmap.errors import InvalidInput
 from gridmap.models import BoundaryVersion
 from gridmap.settings import Settings
 
@@ -130,10 +128,6 @@ def _need(value: Any, field: str, op: str) -> Any:
     return value
 
 
-def _validator(settings: Settings) -> drafts.Validator:
-    return publish_validator(settings)
-
-
 def _grids_geojson(grids: list[Grid], community: dict[str, str]) -> dict[str, Any]:
     if not grids:
         return {"type": "FeatureCollection", "features": []}
@@ -164,34 +158,25 @@ def _draft_json(draft: BoundaryVersion) -> dict[str, Any]:
 
 
 def _state(session: Session, settings: Settings, draft_id: int, author: str) -> dict[str, Any]:
-    """Problems with their locations and the diff summary: what every edit answers with."""
-    problems = drafts.validate_draft(
-        session, draft_id=draft_id, author=author, validator=_validator(settings)
-    )
-    diff = boundaries.diff_version(session, version_id=draft_id).to_dict()
-    return {"problems": problems, "diff": diff}
+    return drafting.draft_state(session, settings=settings, draft_id=draft_id, author=author)
 
 
-def _regenerate(session: Session, draft: BoundaryVersion, community: str, s: Settings) -> Any:
-    cov = drafts.load_coverage(session, draft=draft, community=community)
-    b = cov.buildings
-    buildings = gpd.GeoDataFrame(
-        {"households": b.households}, geometry=gpd.points_from_xy(b.lons, b.lats), crs=4326
-    )
-    result = generate_grids(
-        as_multipolygon(cov.parent_geom),
-        buildings,
-        code_prefix=community,
-        min_households=s.households_min,
-        max_households=s.households_max,
-    )
-    # A flagged grid (a high-rise, one the buildings cannot bring into range) keeps the
-    # generator's accepted exception and reason, as the demo and `gridmap county grids`.
-    attributes = grid_attributes(result.grids)
-    return tuple(
-        Grid(str(r.code), str(r.name), r.geometry, None, "community", dict(a))
-        for r, a in zip(result.grids.itertuples(), attributes, strict=True)
-    )
+def _edited(
+    session: Session, settings: Settings, draft_id: int, author: str, outcome: drafts.EditOutcome
+) -> dict[str, Any]:
+    """What an edit answers with: the grids it changed and removed, the draft's problems,
+    diff and history — all the page redraws, so it does not fetch the whole draft again."""
+    state = _state(session, settings, draft_id, author)
+    history = drafts.edit_history(session, draft_id=draft_id, author=author)
+    session.commit()
+    return {
+        "seq": outcome.seq,
+        "op": outcome.op,
+        "changed": _grids_geojson(outcome.upserts, outcome.community_of),
+        "removed": outcome.removed,
+        "history": history,
+        **state,
+    }
 
 
 def _edit(
@@ -213,17 +198,14 @@ def _edit(
         return drafts.Delete(_need(body.code, "code", op), _need(body.into, "into", op))
     if op == "add":
         return drafts.Add(_geometry(body.geometry, "geometry"), body.community)
-    community = _need(body.community, "community", op)
-    draft = drafts.get_draft(session, draft_id=draft_id, author=author, jurisdiction=jurisdiction)
-    # Checked before the generator reads the community's buildings.
-    boundary_access.require_within(
+    return drafting.regenerate(
         session,
+        draft_id=draft_id,
+        author=author,
+        community=_need(body.community, "community", op),
+        settings=s,
         jurisdiction=jurisdiction,
-        county_code=draft.county_code or "",
-        areas=[boundary_access.AreaKey("community", community, None)],
-        what=f"an edit of draft {draft_id}",
     )
-    return drafts.Regenerate(community, _regenerate(session, draft, community, s))
 
 
 # --- drafts -----------------------------------------------------------------------------
@@ -299,19 +281,7 @@ def post_edit(
     outcome = drafts.apply_edit(
         session, draft_id=draft_id, author=author, edit=edit, jurisdiction=jurisdiction
     )
-    state = _state(session, ctx.settings, draft_id, author)
-    # The page redraws its history from the answer: no refetch of the whole draft.
-    history = drafts.edit_history(session, draft_id=draft_id, author=author)
-    session.commit()
-    of = {g.code: c for c in outcome.communities for g in outcome.upserts}
-    return {
-        "seq": outcome.seq,
-        "op": outcome.op,
-        "changed": _grids_geojson(outcome.upserts, of),
-        "removed": outcome.removed,
-        "history": history,
-        **state,
-    }
+    return _edited(session, ctx.settings, draft_id, author, outcome)
 
 
 @router.post("/drafts/{draft_id}/undo")
@@ -345,7 +315,7 @@ def validate(
     draft_id: int, session: SessionDep, ctx: ContextDep, user: UserHeader = None
 ) -> dict[str, Any]:
     problems = drafts.validate_draft(
-        session, draft_id=draft_id, author=actor_of(user), validator=_validator(ctx.settings)
+        session, draft_id=draft_id, author=actor_of(user), validator=publish_validator(ctx.settings)
     )
     errors = sum(1 for p in problems if p["severity"] == "error")
     return {"ok": errors == 0, "errors": errors, "problems": problems}
@@ -397,7 +367,7 @@ def publish(
         author=actor_of(user),
         reason=body.reason,
         settings=ctx.settings,
-        validator=_validator(ctx.settings),
+        validator=publish_validator(ctx.settings),
         accept_problems=body.accept_problems,
         jurisdiction=_jurisdiction(request),
     )
@@ -437,47 +407,20 @@ async def upload(
     of each community it names are replaced by the file's."""
     author = actor_of(user)
     jurisdiction = _jurisdiction(request)
-    suffix = Path(file.filename or "upload.geojson").suffix or ".geojson"
     data = await file.read()
 
     def run() -> dict[str, Any]:
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / f"upload{suffix}"
-            path.write_bytes(data)
-            try:
-                gdf = normalise(read_layer(path, crs=crs)).gdf
-            except GridmapError as exc:  # named by the client's file name, not our path
-                raise hide_path(exc, str(path), file.filename or path.name) from None
         draft = drafts.get_draft(session, draft_id=draft_id, author=author)
-        rows = tuple(
-            AreaRow(
-                draft.county_code or "",
-                str(r.layer) if "layer" in gdf.columns and r.layer else "grid",
-                str(r.code),
-                str(r.name or r.code),
-                r.geometry,
-                parent_code=None if r.parent_code is None else str(r.parent_code),
-                kind=None if r.kind is None else str(r.kind),
-            )
-            for r in gdf.itertuples()
+        edit = drafting.upload(
+            data,
+            name=file.filename or "upload.geojson",
+            crs=crs,
+            county_code=draft.county_code or "",
         )
         outcome = drafts.apply_edit(
-            session,
-            draft_id=draft_id,
-            author=author,
-            edit=drafts.Upload(rows),
-            jurisdiction=jurisdiction,
+            session, draft_id=draft_id, author=author, edit=edit, jurisdiction=jurisdiction
         )
-        state = _state(session, ctx.settings, draft_id, author)
-        session.commit()
-        of = {g.code: c for c in outcome.communities for g in outcome.upserts}
-        return {
-            "seq": outcome.seq,
-            "op": outcome.op,
-            "changed": _grids_geojson(outcome.upserts, of),
-            "removed": outcome.removed,
-            **state,
-        }
+        return _edited(session, ctx.settings, draft_id, author, outcome)
 
     return await run_in_threadpool(run)
 

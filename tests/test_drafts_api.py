@@ -8,6 +8,7 @@ north-south cut at 112.905 makes two grids of 40.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -314,3 +315,44 @@ def test_a_publish_builds_the_routing_snapshot_once_and_the_router_adopts_it(
     # An older snapshot offered later changes nothing.
     router.adopt(before)
     assert router.snapshot is built[0]
+
+
+def test_an_upload_over_two_communities_answers_each_grid_with_its_own_community(
+    client: TestClient, tmp_path: Path
+) -> None:
+    """A file of grids for two communities of a township draft: each changed grid in the
+    answer names its own community (the editor groups and checks grids by it)."""
+    draft = ok(
+        client.post("/api/drafts", json={"layer": "township", "code": f.T1}, headers=A), 201
+    )
+    whole = {  # one grid per community, each its community's whole outline
+        f"{f.C1}001": (f.C1, (112.90, 35.78, 112.92, 35.80)),
+        f"{f.C2}001": (f.C2, (112.90, 35.80, 112.92, 35.82)),
+    }
+    features = [
+        {
+            "type": "Feature",
+            "properties": {"code": code, "name": code, "parent_code": parent},
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]],
+            },
+        }
+        for code, (parent, (w, s, e, n)) in whole.items()
+    ]
+    data = json.dumps({"type": "FeatureCollection", "features": features}).encode()
+    answer = ok(
+        client.post(
+            f"/api/drafts/{draft['id']}/upload",
+            files={"file": ("grids.geojson", data, "application/geo+json")},
+            data={"crs": "wgs84"},
+            headers=A,
+        )
+    )
+    communities = {
+        feat["properties"]["code"]: feat["properties"]["community"]
+        for feat in answer["changed"]["features"]
+    }
+    assert communities == {code: parent for code, (parent, _) in whole.items()}
+    assert sorted(answer["removed"]) == sorted([f"{f.C1}002", f"{f.C2}002"])
+    assert answer["history"][-1]["op"] == "upload"

@@ -95,6 +95,7 @@ class EditOutcome:
     communities: list[str]
     upserts: list[Grid]
     removed: list[str]
+    community_of: dict[str, str]  # each upserted grid's community
 
 
 # --- drafts -----------------------------------------------------------------------------
@@ -524,6 +525,7 @@ def apply_edit(
         [c for c, _ in changes],
         [g for _, ch in changes for g in ch.upserts],
         [code for _, ch in changes for code in ch.removed],
+        {g.code: c for c, ch in changes for g in ch.upserts},
     )
 
 
