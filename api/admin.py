@@ -11,7 +11,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.auth import PrincipalDep, audit_write
@@ -169,11 +168,7 @@ def _change_user(
 
 @router.get("/admin/users", summary="Users inside your areas: role, areas, team, disabled")
 def list_users(session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
-    users = session.scalars(
-        select(AppUser)
-        .where(account_scope.users_inside(_scope(session, principal)))
-        .order_by(AppUser.username)
-    )
+    users = account_scope.users_in(session, _scope(session, principal))
     return {"users": [_user_json(session, u) for u in users]}
 
 
@@ -284,11 +279,7 @@ def set_areas(
 
 @router.get("/admin/tokens", summary="Tokens inside your areas: name, role, areas, dates")
 def list_tokens(session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
-    rows = session.scalars(
-        select(ApiToken)
-        .where(account_scope.tokens_inside(_scope(session, principal)))
-        .order_by(ApiToken.name)
-    )
+    rows = account_scope.tokens_in(session, _scope(session, principal))
     return {"tokens": [_token_json(row) for row in rows]}
 
 

@@ -19,7 +19,6 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from pydantic import BaseModel, Field, ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -37,6 +36,7 @@ from gridmap.access import (
 from gridmap.db import translate_errors
 from gridmap.errors import AuthenticationRequired, InvalidInput, NotFound, PermissionDenied
 from gridmap.events import load_json
+from gridmap.events import queries as event_queries
 from gridmap.models import AppUser, Event
 from gridmap.settings import Network, trusted_networks
 
@@ -377,13 +377,10 @@ def check_event_scope(
     """
     if principal.jurisdiction.everywhere:
         return
-    exists = session.scalar(select(Event.id).where(Event.id == event_id))
-    if exists is None:
+    inside = event_queries.in_scope(session, event_id=event_id, jurisdiction=principal.jurisdiction)
+    if inside is None:
         return  # the route's own lookup answers 404
-    inside = session.scalar(
-        select(Event.id).where(Event.id == event_id, principal.jurisdiction.event_clause())
-    )
-    if inside is not None:
+    if inside:
         return
     if acting:
         raise PermissionDenied(

@@ -15,7 +15,6 @@ import anyio
 from fastapi import APIRouter, File, Query, Request, Response, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import QueuePool
 
@@ -31,7 +30,7 @@ from api.context import AppContext
 from api.deps import ContextDep, SessionDep
 from api.errors import request_language
 from gridmap import messages
-from gridmap.access import Jurisdiction
+from gridmap.access import Jurisdiction, accounts
 from gridmap.access import record as record_audit
 from gridmap.db import translate_errors
 from gridmap.errors import InvalidInput, NotFound, PayloadTooLarge
@@ -59,7 +58,7 @@ from gridmap.events import (
 from gridmap.events import lifecycle as ev
 from gridmap.events import queries as event_queries
 from gridmap.events import workflow as wf
-from gridmap.models import PHOTO_REPORT, PHOTO_STAGES, AppUser, Event, EventCoHandler, Photo, Team
+from gridmap.models import PHOTO_REPORT, PHOTO_STAGES, Event, EventCoHandler, Photo, Team
 
 router = APIRouter(prefix="/api", tags=["events"])
 
@@ -269,8 +268,7 @@ def event_out(session: Session, event: Event) -> EventOut:
         if team
         else None,
         co_handlers=[
-            {"team": t.code, "name": t.name, "reported_back_at": c.reported_back_at, "note": c.note}
-            for t, c in event_queries.co_handlers(session, event_id=event.id)
+            _co_handler(t, c) for t, c in event_queries.co_handlers(session, event_id=event.id)
         ],
     )
 
@@ -280,22 +278,7 @@ def events_out(session: Session, events: list[Event]) -> list[EventOut]:
     not two per event (the map's open events, the lists)."""
     if not events:
         return []
-    team_ids = {e.team_id for e in events if e.team_id is not None}
-    teams_by_id = (
-        {t.id: t for t in session.scalars(select(Team).where(Team.id.in_(team_ids)))}
-        if team_ids
-        else {}
-    )
-    co: dict[int, list[dict[str, Any]]] = {}
-    for t, c in session.execute(
-        select(Team, EventCoHandler)
-        .join(EventCoHandler, EventCoHandler.team_id == Team.id)
-        .where(EventCoHandler.event_id.in_([e.id for e in events]))
-        .order_by(EventCoHandler.event_id, Team.code)
-    ).all():
-        co.setdefault(c.event_id, []).append(
-            {"team": t.code, "name": t.name, "reported_back_at": c.reported_back_at, "note": c.note}
-        )
+    teams_by_id, co = event_queries.teams_of(session, events=events)
     out = []
     for event in events:
         team = teams_by_id.get(event.team_id) if event.team_id is not None else None
@@ -306,10 +289,19 @@ def events_out(session: Session, events: list[Event]) -> list[EventOut]:
                 team=TeamOut(id=team.id, code=team.code, name=team.name, level=team.level)
                 if team
                 else None,
-                co_handlers=co.get(event.id, []),
+                co_handlers=[_co_handler(t, c) for t, c in co.get(event.id, [])],
             )
         )
     return out
+
+
+def _co_handler(team: Team, part: EventCoHandler) -> dict[str, Any]:
+    return {
+        "team": team.code,
+        "name": team.name,
+        "reported_back_at": part.reported_back_at,
+        "note": part.note,
+    }
 
 
 def _event_out(
@@ -708,17 +700,9 @@ def get_event_log(
     check_event_scope(session, principal, event_id, acting=False)
     entries = event_queries.event_log(session, event_id=event_id)
     language = request_language(request)
-    users = {e.actor.removeprefix("user:") for e in entries if e.actor.startswith("user:")}
-    names = (
-        {
-            u: d
-            for u, d in session.execute(
-                select(AppUser.username, AppUser.display_name).where(AppUser.username.in_(users))
-            )
-            if d
-        }
-        if users
-        else {}
+    names = accounts.display_names(
+        session,
+        usernames=(e.actor.removeprefix("user:") for e in entries if e.actor.startswith("user:")),
     )
     out = []
     for e in entries:
@@ -930,7 +914,7 @@ def post_photo(
 def get_photos(event_id: int, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
     check_event_scope(session, principal, event_id, acting=False)
     ev.get_event(session, event_id=event_id)
-    photos = session.scalars(select(Photo).where(Photo.event_id == event_id).order_by(Photo.id))
+    photos = ev.event_photos(session, event_id=event_id)
     gps = ev.photo_places(session, event_id=event_id)
     return {"photos": [_photo_out(p, gps.get(p.id)).model_dump(mode="json") for p in photos]}
 

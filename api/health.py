@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import text
 
 from api.deps import ContextDep, SessionDep
+from gridmap.boundaries import versions as boundaries
 from gridmap.db import check_database
 from gridmap.replication import replication_status
 
@@ -18,13 +18,8 @@ router = APIRouter(tags=["health"])
 @router.get("/health")
 def health(ctx: ContextDep, session: SessionDep) -> dict[str, Any]:
     db = check_database(ctx.engine)
-    active = session.execute(
-        # The latest of the counties' active versions (each county has its own).
-        text(
-            "SELECT id, name, activated_at FROM boundary_version WHERE status = 'active' "
-            "ORDER BY id DESC LIMIT 1"
-        )
-    ).first()
+    # The latest of the counties' active versions (each county has its own).
+    active = boundaries.active_version(session)
     # Role and lag: a service behind a multi-host URL shows which server it follows now.
     replication = replication_status(session)
     read = ctx.read_replica.status() if ctx.read_replica is not None else None

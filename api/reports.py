@@ -23,7 +23,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import HTMLResponse
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
 from api.auth import PrincipalDep
@@ -31,7 +31,7 @@ from api.deps import SessionDep
 from api.stats import _weekly
 from gridmap.access import Jurisdiction, Principal
 from gridmap.errors import InvalidInput, NotFound
-from gridmap.events import stats
+from gridmap.events import stats, stored_reports
 from gridmap.periodic import PeriodicJob, take_turn
 
 log = logging.getLogger("gridmap.reports")
@@ -46,21 +46,6 @@ KINDS = {
 DEFAULT_INTERVAL_S = 600.0
 
 
-def _areas(session: Session) -> list[Any]:
-    """Every county and township of the published boundaries: what gets a report."""
-    return list(
-        session.execute(
-            text(
-                "SELECT DISTINCT ON (a.code) a.code, a.name, a.layer, a.county_code "
-                "FROM area a JOIN boundary_version v ON v.id = a.valid_from "
-                "WHERE a.layer IN ('county', 'township') AND a.valid_to IS NULL "
-                # Published (an area published earlier lives on unchanged), not a draft.
-                "AND v.status IN ('active', 'retired') ORDER BY a.code"
-            )
-        ).all()
-    )
-
-
 def produce_reports(session: Session, *, now: dt.datetime, lang: str = "zh") -> list[int]:
     """Render and store the reports missing for the periods just ended at `now`; the new
     reports' ids ([] when another process holds the lock: it is doing this). Commits."""
@@ -70,20 +55,15 @@ def produce_reports(session: Session, *, now: dt.datetime, lang: str = "zh") -> 
     for kind, (period_name, zh, en) in KINDS.items():
         period = stats.resolve_period(period=period_name, now=now)
         assert period.first_day is not None and period.last_day is not None
-        have = set(
-            session.execute(
-                text("SELECT area_code FROM stats_report WHERE kind = :k AND period_from = :d"),
-                {"k": kind, "d": period.first_day},
-            ).scalars()
-        )
-        for area in _areas(session):
+        have = stored_reports.reported_areas(session, kind=kind, first_day=period.first_day)
+        for area in stored_reports.report_areas(session):
             if area.code in have:
                 continue
             township = area.layer == "township"
             scope = (
                 Jurisdiction(township_codes=frozenset({area.code}))
                 if township
-                else Jurisdiction(county_codes=frozenset({area.county_code or area.code}))
+                else Jurisdiction(county_codes=frozenset({area.county_code}))
             )
             principal = Principal(
                 kind="system", id=None, name="report job", role="supervisor", jurisdiction=scope
@@ -97,25 +77,16 @@ def produce_reports(session: Session, *, now: dt.datetime, lang: str = "zh") -> 
                 lang=lang,
                 title=zh if lang == "zh" else en,
             )
-            made.append(
-                session.execute(
-                    text(
-                        "INSERT INTO stats_report (kind, county_code, area_layer, area_code, "
-                        "area_name, period_from, period_to, html) VALUES (:k, :c, :l, :a, :n, "
-                        ":f, :t, :h) ON CONFLICT DO NOTHING RETURNING id"
-                    ),
-                    {
-                        "k": kind,
-                        "c": area.county_code or area.code,
-                        "l": area.layer,
-                        "a": area.code,
-                        "n": area.name,
-                        "f": period.first_day,
-                        "t": period.last_day,
-                        "h": page,
-                    },
-                ).scalar_one()
+            made_id = stored_reports.store_report(
+                session,
+                kind=kind,
+                area=area,
+                first_day=period.first_day,
+                last_day=period.last_day,
+                html=page,
             )
+            if made_id is not None:
+                made.append(made_id)
     session.commit()
     return made
 
@@ -143,23 +114,6 @@ def start_report_job(engine: Engine, *, lang: str) -> ReportJob | None:
     return job
 
 
-def _visible(j: Jurisdiction) -> tuple[str, dict[str, Any]]:
-    """The reports a jurisdiction may read, as SQL on `stats_report`."""
-    if j.everywhere:
-        return "TRUE", {}
-    terms, params = [], {}
-    if j.county_codes:
-        terms.append("county_code = ANY(:r_counties)")
-        params["r_counties"] = sorted(j.county_codes)
-    if j.township_codes:
-        terms.append("(area_layer = 'township' AND area_code = ANY(:r_towns))")
-        params["r_towns"] = sorted(j.township_codes)
-    return ("(" + " OR ".join(terms) + ")" if terms else "FALSE"), params
-
-
-_DATES = ("period_from", "period_to", "created_at")
-
-
 @router.get("/reports", summary="The daily and weekly reports the service made, to download")
 def list_reports(
     session: SessionDep,
@@ -171,18 +125,9 @@ def list_reports(
         raise InvalidInput(
             f"kind: must be one of {', '.join(KINDS)}", details={"field": "kind", "value": kind}
         )
-    where, params = _visible(principal.jurisdiction)
-    if kind:
-        where += " AND kind = :kind"
-        params["kind"] = kind
-    rows = session.execute(
-        text(
-            "SELECT id, kind, county_code, area_layer, area_code, area_name, period_from, "
-            f"period_to, created_at FROM stats_report WHERE {where} "
-            "ORDER BY period_from DESC, kind, area_code LIMIT :limit"
-        ),
-        {**params, "limit": limit},
-    ).mappings()
+    rows = stored_reports.list_reports(
+        session, jurisdiction=principal.jurisdiction, kind=kind, limit=limit
+    )
     return {
         "reports": [
             {
@@ -208,14 +153,9 @@ def get_report(
     principal: PrincipalDep,
     download: bool = False,
 ) -> HTMLResponse:
-    where, params = _visible(principal.jurisdiction)
-    row = session.execute(
-        text(
-            f"SELECT kind, area_code, period_from, html FROM stats_report "
-            f"WHERE id = :id AND {where}"
-        ),
-        {**params, "id": report_id},
-    ).first()
+    row = stored_reports.read_report(
+        session, jurisdiction=principal.jurisdiction, report_id=report_id
+    )
     if row is None:  # absent or outside the caller's jurisdiction: the same answer
         raise NotFound(f"no report {report_id}", details={"report": report_id})
     headers = {"Cache-Control": "private, max-age=3600"}

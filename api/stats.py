@@ -12,7 +12,6 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
-from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 from starlette.background import BackgroundTask
 
@@ -22,8 +21,8 @@ from api.deps import ReadSessionDep as SessionDep  # may read from the replica
 from gridmap.access import Principal
 from gridmap.errors import InvalidInput
 from gridmap.events import ledgers, stats
-from gridmap.events import workflow as wf
-from gridmap.models import Event, Team
+from gridmap.events import queries as event_queries
+from gridmap.models import Event
 from web_map.i18n import labels, stats_labels
 from web_map.stats_page import build_stats_page, build_weekly_report
 
@@ -155,12 +154,7 @@ def get_figure_events(
         scope=principal.jurisdiction,
         limit=limit,
     )
-    rows = session.execute(
-        select(Event, Team.name)
-        .outerjoin(Team, Team.id == Event.team_id)
-        .where(Event.id.in_(ids))
-        .order_by(Event.id.desc())
-    ).all()
+    rows = event_queries.events_with_team_names(session, ids=ids)
     return {
         "figure": figure,
         "by": by,
@@ -381,41 +375,13 @@ def _weekly(
             p.to_dict()
             for p in stats.series(session, by=None, period=period, area=area, scope=scope)
         ]
-    where, params = stats.event_filter(
-        period=stats.Period("all", None, None), area=area, scope=scope
-    )
-    oldest = (
-        session.execute(
-            text(
-                f"""
-            SELECT e.id, e.received_at, coalesce(c.name, e.category_code) AS category,
-                   coalesce(g.name, e.grid_code, e.address) AS place, t.name AS team,
-                   e.status, e.overdue
-            FROM event e
-            LEFT JOIN category c ON c.county_code = e.county_code AND c.code = e.category_code
-            LEFT JOIN area g ON g.layer = 'grid' AND g.code = e.grid_code AND g.valid_to IS NULL
-            LEFT JOIN team t ON t.id = e.team_id
-            WHERE {where} AND e.status = ANY(:open_states)
-            ORDER BY e.received_at, e.id LIMIT 10
-            """
-            ),
-            {**params, "open_states": sorted(wf.OPEN_STATES)},
-        )
-        .mappings()
-        .all()
-    )
+    oldest = event_queries.oldest_open(session, area=area, scope=scope)
     place = ""
     j = principal.jurisdiction
     if area is None and not j.everywhere and not j.county_codes and len(j.township_codes) == 1:
         area = next(iter(j.township_codes))  # a township's own report carries its name
     if area:
-        place = (
-            session.execute(
-                text("SELECT name FROM area WHERE code = :c AND valid_to IS NULL LIMIT 1"),
-                {"c": area},
-            ).scalar_one_or_none()
-            or area
-        )
+        place = event_queries.current_area_name(session, code=area) or area
     span = period.to_dict()
     status_names = labels(lang)
     return build_weekly_report(

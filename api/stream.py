@@ -10,7 +10,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import text
 
 from api.auth import SESSION_COOKIE
 from api.context import AppContext
@@ -18,7 +17,7 @@ from api.deps import ContextDep
 from api.listener import LiveMessage, StreamListener, format_message
 from gridmap.access import Jurisdiction, Principal
 from gridmap.errors import DatabaseUnavailable, GridmapError, InvalidInput
-from gridmap.notify import HIGHEST_ID_SQL, StreamMessage, messages_after
+from gridmap.notify import StreamMessage, highest_message_id, messages_after
 
 router = APIRouter(tags=["stream"])
 
@@ -184,7 +183,7 @@ def _sse(message: StreamMessage) -> str:
 
 def _highest_id(ctx: ContextDep) -> int:
     with ctx.sessions() as session:
-        return int(session.execute(text(HIGHEST_ID_SQL)).scalar_one())
+        return highest_message_id(session)
 
 
 def _replay_page(

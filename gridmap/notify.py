@@ -263,6 +263,12 @@ HIGHEST_ID_SQL = """
     FROM stream_message_id_seq
 """
 
+
+def highest_message_id(session: Session) -> int:
+    """The highest stream-message id handed out so far (`HIGHEST_ID_SQL`)."""
+    return int(session.execute(text(HIGHEST_ID_SQL)).scalar_one())
+
+
 # Announcing transactions in flight now, by virtual transaction id.
 IN_FLIGHT_SQL = """
     SELECT coalesce(array_agg(virtualtransaction), '{}')

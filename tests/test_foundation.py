@@ -298,3 +298,34 @@ def test_every_package_loads_first_on_its_own() -> None:
     meet an import cycle."""
     for package in DOMAIN_PACKAGES:
         subprocess.run([sys.executable, "-c", f"import gridmap.{package}"], cwd=ROOT, check=True)
+
+
+# Building queries is the domain's work; a route calls a named query function. Looking up
+# one row by its key (`session.get`) is not a query written in the route.
+QUERY_BUILDERS = {"select", "text", "insert", "update", "delete", "func", "literal_column"}
+QUERY_RUNNERS = {"execute", "scalars", "scalar"}
+# The stream's listener speaks to PostgreSQL's LISTEN/NOTIFY on its own connection.
+API_WITH_SQL = {"api/listener.py"}
+
+
+def test_the_api_routes_write_no_queries() -> None:
+    offenders: list[str] = []
+    for path in sorted((ROOT / "api").rglob("*.py")):
+        where = str(path.relative_to(ROOT))
+        if where in API_WITH_SQL:
+            continue
+        tree = ast.parse(path.read_text(), filename=where)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("sqlalchemy"):
+                offenders += [
+                    f"{where}:{node.lineno} imports {a.name}"
+                    for a in node.names
+                    if a.name in QUERY_BUILDERS
+                ]
+            elif (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr in QUERY_RUNNERS
+            ):
+                offenders.append(f"{where}:{node.lineno} calls .{node.func.attr}()")
+    assert offenders == []

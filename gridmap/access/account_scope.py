@@ -164,3 +164,17 @@ def check_token_inside(session: Session, scope: AreaScope, *, name: str) -> None
             f"token {name} lies outside your areas: ask the county's administrator",
             details={"name": name},
         )
+
+
+def users_in(session: Session, scope: AreaScope) -> list[AppUser]:
+    """The users inside `scope` (`users_inside`), by username."""
+    return list(
+        session.scalars(select(AppUser).where(users_inside(scope)).order_by(AppUser.username))
+    )
+
+
+def tokens_in(session: Session, scope: AreaScope) -> list[ApiToken]:
+    """The integration tokens inside `scope` (`tokens_inside`), by name."""
+    return list(
+        session.scalars(select(ApiToken).where(tokens_inside(scope)).order_by(ApiToken.name))
+    )

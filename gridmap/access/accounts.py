@@ -667,3 +667,14 @@ def create_demo_users(session: Session, *, county_code: str) -> list[tuple[str, 
     _, secret = create_token(session, name=token_name, role=INTEGRATION, area_codes=[county_code])
     out.append((token_name, INTEGRATION, county_code, secret))
     return out
+
+
+def display_names(session: Session, *, usernames: Iterable[str]) -> dict[str, str]:
+    """The display names of those users that have one (username → name)."""
+    wanted = sorted(set(usernames))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(AppUser.username, AppUser.display_name).where(AppUser.username.in_(wanted))
+    )
+    return {u: d for u, d in rows if d}

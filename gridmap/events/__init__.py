@@ -2,7 +2,7 @@
 `batcher`, `hotline`, `address_events`), where they land (`placement`, `rerouting`),
 the workflow and its steps (`workflow`, `lifecycle`, `joint_dispatch`, `deadlines`,
 `overdue_watch`), reading them (`queries`, `queues`, `team_picker`), photos, categories,
-statistics and ledgers.
+statistics, ledgers and the reports kept (`stored_reports`).
 
 This module is the package's entry point: api/, geodata/, gridmap_cli/ and
 web_map/ use only what `__all__` lists (tests/test_foundation.py checks it).
@@ -17,6 +17,7 @@ from gridmap.events import (
     queries,
     queues,
     stats,
+    stored_reports,
     workflow,
 )
 from gridmap.events.batcher import IngestBatcher
@@ -92,6 +93,7 @@ __all__ = [
     "stats",
     "store_photo",
     "stored_photo_file",
+    "stored_reports",
     "team_candidates",
     "workflow",
 ]

@@ -867,6 +867,11 @@ def attach_photo(
     return row, True
 
 
+def event_photos(session: Session, *, event_id: int) -> list[Photo]:
+    """An event's photos, in the order they came."""
+    return list(session.scalars(select(Photo).where(Photo.event_id == event_id).order_by(Photo.id)))
+
+
 def photo_places(session: Session, *, event_id: int) -> dict[int, dict[str, float]]:
     """photo id → the GPS its camera recorded, for an event's photos that had one (kept in
     the timeline's photo step; the stored files carry no metadata)."""

@@ -7,14 +7,15 @@ import datetime as dt
 import math
 from collections.abc import Sequence
 
-from sqlalchemy import func, or_, select, true
+from sqlalchemy import RowMapping, func, or_, select, text, true
 from sqlalchemy.orm import Session
 
 from gridmap.access.permissions import Jurisdiction
+from gridmap.events import stats
 from gridmap.events import workflow as wf
 from gridmap.events.input import invalid_field
 from gridmap.events.lifecycle import PLACEABLE_STATES, get_event
-from gridmap.models import Event, EventCoHandler, EventLog, Team
+from gridmap.models import Area, Event, EventCoHandler, EventLog, Team
 
 
 def list_events(
@@ -117,3 +118,90 @@ def co_handlers(session: Session, *, event_id: int) -> list[tuple[Team, EventCoH
         .order_by(Team.code)
     ).all()
     return [(t, c) for t, c in rows]
+
+
+def events_with_team_names(
+    session: Session, *, ids: Sequence[int]
+) -> list[tuple[Event, str | None]]:
+    """The events of `ids` (newest first), each with its team's name."""
+    rows = session.execute(
+        select(Event, Team.name)
+        .outerjoin(Team, Team.id == Event.team_id)
+        .where(Event.id.in_(ids))
+        .order_by(Event.id.desc())
+    ).all()
+    return [(e, name) for e, name in rows]
+
+
+def oldest_open(
+    session: Session, *, area: str | None, scope: Jurisdiction | None, limit: int = 10
+) -> list[RowMapping]:
+    """The open events waiting longest in `area` and `scope` (the weekly report's list):
+    id, received_at, category (its name), place (the grid's name, else the address),
+    team (its name), status, overdue."""
+    where, params = stats.event_filter(
+        period=stats.Period("all", None, None), area=area, scope=scope
+    )
+    return list(
+        session.execute(
+            text(
+                f"""
+                SELECT e.id, e.received_at, coalesce(c.name, e.category_code) AS category,
+                       coalesce(g.name, e.grid_code, e.address) AS place, t.name AS team,
+                       e.status, e.overdue
+                FROM event e
+                LEFT JOIN category c
+                  ON c.county_code = e.county_code AND c.code = e.category_code
+                LEFT JOIN area g
+                  ON g.layer = 'grid' AND g.code = e.grid_code AND g.valid_to IS NULL
+                LEFT JOIN team t ON t.id = e.team_id
+                WHERE {where} AND e.status = ANY(:open_states)
+                ORDER BY e.received_at, e.id LIMIT :limit
+                """
+            ),
+            {**params, "open_states": sorted(wf.OPEN_STATES), "limit": limit},
+        )
+        .mappings()
+        .all()
+    )
+
+
+def current_area_name(session: Session, *, code: str) -> str | None:
+    """The name of the current area of that code (any layer), None when there is none."""
+    return session.scalars(
+        select(Area.name).where(Area.code == code, Area.valid_to.is_(None)).limit(1)
+    ).first()
+
+
+def in_scope(session: Session, *, event_id: int, jurisdiction: Jurisdiction) -> bool | None:
+    """Whether event `event_id` lies in `jurisdiction` (its one rule, in the database like
+    the lists); None when there is no such event."""
+    if session.scalar(select(Event.id).where(Event.id == event_id)) is None:
+        return None
+    inside = session.scalar(
+        select(Event.id).where(Event.id == event_id, jurisdiction.event_clause())
+    )
+    return inside is not None
+
+
+def teams_of(
+    session: Session, *, events: Sequence[Event]
+) -> tuple[dict[int, Team], dict[int, list[tuple[Team, EventCoHandler]]]]:
+    """For a list of events, in two queries (not two per event): their teams by id, and
+    each event's co-handling teams with their part (by event id, teams by code)."""
+    team_ids = {e.team_id for e in events if e.team_id is not None}
+    teams = (
+        {t.id: t for t in session.scalars(select(Team).where(Team.id.in_(team_ids)))}
+        if team_ids
+        else {}
+    )
+    co: dict[int, list[tuple[Team, EventCoHandler]]] = {}
+    if events:
+        for t, c in session.execute(
+            select(Team, EventCoHandler)
+            .join(EventCoHandler, EventCoHandler.team_id == Team.id)
+            .where(EventCoHandler.event_id.in_([e.id for e in events]))
+            .order_by(EventCoHandler.event_id, Team.code)
+        ).all():
+            co.setdefault(c.event_id, []).append((t, c))
+    return teams, co
