@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 
 from gridmap.boundaries import basemap
 from gridmap.routing import geocode
-from gridmap.routing.geocode import AUTO_PLACE_CONFIDENCE, Entry, Gazetteer, geocode_with, parse
+from gridmap.routing.addresses import cn_to_int, parse
+from gridmap.routing.geocode import AUTO_PLACE_CONFIDENCE, Entry, Gazetteer, geocode_with
 
 # 建设路 runs east–west at lat 35.800, 长平路 north–south at lon 112.915: they cross.
 JIANSHE = shapely.LineString([(112.905, 35.800), (112.935, 35.800)])
@@ -161,7 +162,7 @@ def test_the_parser_names_each_part() -> None:
     assert parse("建设路与市府街交叉口").form == "intersection"  # 市 inside is no city
     assert parse("东城社区3号楼").county is None  # 社区 is no district
     assert parse("北王村三组").group == "3"
-    assert geocode.cn_to_int("二十三") == 23 and geocode.cn_to_int("一百零五") == 105
+    assert cn_to_int("二十三") == 23 and cn_to_int("一百零五") == 105
 
 
 def test_geocode_reads_the_register_from_postgis(session: Session) -> None:
