@@ -322,9 +322,7 @@ def test_an_upload_over_two_communities_answers_each_grid_with_its_own_community
 ) -> None:
     """A file of grids for two communities of a township draft: each changed grid in the
     answer names its own community (the editor groups and checks grids by it)."""
-    draft = ok(
-        client.post("/api/drafts", json={"layer": "township", "code": f.T1}, headers=A), 201
-    )
+    draft = ok(client.post("/api/drafts", json={"layer": "township", "code": f.T1}, headers=A), 201)
     whole = {  # one grid per community, each its community's whole outline
         f"{f.C1}001": (f.C1, (112.90, 35.78, 112.92, 35.80)),
         f"{f.C2}001": (f.C2, (112.90, 35.80, 112.92, 35.82)),
