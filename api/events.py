@@ -438,24 +438,47 @@ def _ingest_alone(
             session.commit()
             return _answer(session, event, scope), True
         if taken.existing is not None:
-            answer = _answer(session, taken.existing, scope)
-            record_audit(
-                session,
-                actor=audit.actor,
-                action="event.ingest_repeat",
-                target_type="event",
-                target_id=taken.existing.id,
-                details={
-                    **audit.details,
-                    "external_id": payload.external_id,
-                    "answered": "event" if isinstance(answer, EventOut) else "acknowledgement",
-                },
-                source_addr=audit.source_addr,
-            )
-            session.commit()  # acknowledged only once committed
-            return answer, False
+            return _repeat(session, taken.existing, payload, audit, scope), False
         session.commit()  # acknowledged only once committed
     return _new_answer(taken, scope), True
+
+
+def _resent(
+    ctx: AppContext, payload: EventInput, audit: IngestAudit, scope: Jurisdiction
+) -> tuple[EventOut | EventAck, bool] | None:
+    """A (source, external_id) the batcher found stored already, answered with the stored
+    event: read by its key, not checked or routed again. None when it is not there (it
+    cannot be: the batcher answers after the commit that stored it)."""
+    with translate_errors(ctx.database_url), ctx.sessions() as session:
+        existing = ingest.by_external_id(
+            session, source=payload.source, external_id=payload.external_id
+        )
+        if existing is None:
+            return None
+        return _repeat(session, existing, payload, audit, scope), False
+
+
+def _repeat(
+    session: Session, existing: Event, payload: EventInput, audit: IngestAudit, scope: Jurisdiction
+) -> EventOut | EventAck:
+    """A resend's answer (the stored event as far as the sender may read it), audited and
+    committed before it is given."""
+    answer = _answer(session, existing, scope)
+    record_audit(
+        session,
+        actor=audit.actor,
+        action="event.ingest_repeat",
+        target_type="event",
+        target_id=existing.id,
+        details={
+            **audit.details,
+            "external_id": payload.external_id,
+            "answered": "event" if isinstance(answer, EventOut) else "acknowledgement",
+        },
+        source_addr=audit.source_addr,
+    )
+    session.commit()  # acknowledged only once committed
+    return answer
 
 
 def _answer(session: Session, event: Event, scope: Jurisdiction) -> EventOut | EventAck:
@@ -589,9 +612,14 @@ async def take_in_post(request: Request, ctx: AppContext) -> tuple[EventOut | Ev
     taken = await ctx.ingest_batcher.submit(new)
     if taken is not None:
         return _new_answer(taken, scope), True
-    # Known already (a resend, or a repeat within the batch): answered with the stored one.
+    # Known already (a resend, or a repeat within the batch): answered with the stored one,
+    # read by its key (it was routed once, when it was first taken in).
+    limiter = _ingest_limiter(request, ctx)
+    resent = await anyio.to_thread.run_sync(_resent, ctx, payload, audit, scope, limiter=limiter)
+    if resent is not None:
+        return resent
     return await anyio.to_thread.run_sync(
-        _ingest_alone, ctx, payload, audit, scope, county, limiter=_ingest_limiter(request, ctx)
+        _ingest_alone, ctx, payload, audit, scope, county, limiter=limiter
     )
 
 

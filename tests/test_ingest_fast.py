@@ -225,6 +225,38 @@ def test_each_ingest_through_the_api_is_audited_once(client: TestClient, engine:
         assert entries[0].actor and entries[0].source_addr
 
 
+def test_a_resend_is_answered_from_the_stored_event_and_routed_at_most_once(
+    client: TestClient,
+) -> None:
+    """A resend (the hotline's retry) is routed at most once: the fast path routes before
+    its statement finds the ticket stored (a look-up first would cost every new event a
+    round trip); the stored event is then read by its key and answered, not routed again
+    (before, it went through the whole lone ingest: checked and routed a second time)."""
+    router: Any = client.app.state.ctx.router  # type: ignore[attr-defined]
+    assert client.app.state.ctx.ingest_batcher is not None  # type: ignore[attr-defined]
+    routed: list[tuple[float, float]] = []
+    real_route = router.route
+
+    def counted(lon: float, lat: float, **kwargs: Any) -> Any:
+        routed.append((lon, lat))
+        return real_route(lon, lat, **kwargs)
+
+    router.route = counted
+    try:
+        for body in (ticket("R1"), {**ticket("R2", location=None), "address": "东大街 12 号"}):
+            client.post("/api/events", json={**body, "external_id": "warm-" + body["external_id"]})
+            first = client.post("/api/events", json=body)
+            assert first.status_code == 201, first.text
+            before = len(routed)
+            again = client.post("/api/events", json=body)
+            assert (again.status_code, again.json()) == (200, first.json())
+            assert len(routed) - before <= 1, (
+                f"the resend of {body['external_id']} was routed twice"
+            )
+    finally:
+        router.route = real_route
+
+
 # --- the connection pool: no round trip per checkout, dead connections still noticed -----
 
 

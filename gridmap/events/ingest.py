@@ -124,10 +124,11 @@ def ingest_event(
     it was received; the demo's history passes a past time. `county_code` is the county
     the event belongs to if it cannot be placed on the map (`prepare_event`).
     """
+    policy = policy or EventPolicy()
     taken = take_in_event(
         session,
         router=router,
-        payload=payload,
+        payload=check_event_input(payload, policy=policy, now=now),
         actor=actor,
         policy=policy,
         now=now,
@@ -161,9 +162,11 @@ def take_in_event(
     event comes back as its stored columns and team, with no ORM object built. `audit`
     is the `event.ingest` audit entry, written with a new event (as `gridmap.access.audit.record`
     would, in the same statement). A known (source, external_id) is read once.
+
+    `payload` is checked already (`check_event_input`, by the caller that received it:
+    input is checked once).
     """
     policy = policy or EventPolicy()
-    payload = check_event_input(payload, policy=policy, now=now)
     if not _category_known(session, payload.category):
         # A resend of a ticket taken in earlier is answered with it, whatever it says now.
         existing = by_external_id(session, source=payload.source, external_id=payload.external_id)
