@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +166,43 @@ def json_for_script(data: dict[str, Any]) -> str:
     """JSON safe inside <script type="application/json">: no `</script>` can close it early."""
     text = json.dumps(data, ensure_ascii=False)
     return text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e")
+
+
+# A relative import or re-export of an ES module: `import … from "./x.js"`, `import "./x.js"`.
+_IMPORT = re.compile(
+    r"""^\s*(?:import|export)\b[^;'"]*?\bfrom\s*["'](\.{1,2}/[^"']+)["']"""
+    r"""|^\s*import\s*["'](\.{1,2}/[^"']+)["']""",
+    re.M,
+)
+
+
+@cache
+def module_graph(entry: str) -> tuple[str, ...]:
+    """The URLs of ES module `entry` (a path under js/, "command_view.js") and of every
+    module it imports, directly or not, entry first: what a page preloads
+    (`<link rel="modulepreload">`), so the browser fetches the whole graph at once rather
+    than a level of imports at a time. Only relative imports of our own files are followed."""
+    root = (STATIC_DIR / "js").resolve()
+    seen: list[Path] = []
+    todo = [root / entry]
+    while todo:
+        path = todo.pop(0).resolve()
+        if path in seen:
+            continue
+        if not path.is_relative_to(root) or not path.is_file():
+            raise ConfigurationError(
+                f"module {path} (imported from {entry}) is not one of gridmap's scripts",
+                details={"entry": entry, "module": str(path)},
+            )
+        seen.append(path)
+        for match in _IMPORT.finditer(path.read_text(encoding="utf-8")):
+            todo.append(path.parent / (match.group(1) or match.group(2)))
+    return tuple(f"{STATIC_URL}/js/{p.relative_to(root).as_posix()}" for p in seen)
+
+
+def module_tags(entry: str) -> str:
+    """The `<script type="module">` of `entry` and a modulepreload link for each module it
+    imports (see `module_graph`)."""
+    urls = module_graph(entry)
+    preload = "".join(f'<link rel="modulepreload" href="{url}">' for url in urls[1:])
+    return f'{preload}<script type="module" src="{urls[0]}"></script>'

@@ -9,21 +9,20 @@ import folium
 import folium.plugins
 from branca.element import Element, Figure, MacroElement
 from folium.elements import JSCSSMixin
-from jinja2 import Template
 
-from gridmap.errors import ConfigurationError, InvalidInput
+from gridmap.errors import InvalidInput
 from gridmap.events import RULES, STATES
-from web_map.assets import STATIC_URL, external_urls, json_for_script, localize
+from gridmap.models import PRIORITIES
+from web_map.assets import STATIC_URL, module_tags
+from web_map.constants import page_constants
 from web_map.i18n import labels
-from web_map.page_assets import externalize, fix_element_ids
+from web_map.page_assets import fix_element_ids, render_map_page
 
 Bounds = tuple[float, float, float, float]  # west, south, east, north (lon/lat, WGS84)
 
 # The map layers the page draws, bottom to top, as the OGC collections name them.
 AREA_LAYERS = ("county", "township", "community", "enforcement_zone", "grid")
 STATUSES = STATES
-# The whistle priorities (吹哨), as gridmap.models.PRIORITIES (not imported: it is the schema).
-PRIORITIES = ("emergency", "key", "routine", "coordination")
 WINDOWS = ("today", "24h", "7d", "30d", "all")
 # The queue each header counter opens (gridmap.events.queues.QUEUES names).
 COUNTER_QUEUES = {
@@ -63,15 +62,10 @@ GEOJSON_MAX_FEATURES = 3000
 _CHINA: Bounds = (73.5, 18.0, 135.1, 53.6)
 
 
-class _CommandViewScript(JSCSSMixin, MacroElement):
-    """The plugins' and our own scripts and styles, and the call that starts the page."""
-
-    _template = Template(
-        "{% macro script(this, kwargs) %}"
-        "GridmapCommandView.start({{ this._parent.get_name() }}, "
-        'JSON.parse(document.getElementById("gm-config").textContent));'
-        "{% endmacro %}"
-    )
+class _CommandViewAssets(JSCSSMixin, MacroElement):
+    """The plugins' classic scripts and the page's styles. The page's own code is ES
+    modules (command_view.js and what it imports, `module_tags`): they run once the page is
+    parsed, after folium's set-up script has made the map, and start it themselves."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -82,8 +76,7 @@ class _CommandViewScript(JSCSSMixin, MacroElement):
             *folium.plugins.MarkerCluster.default_js,
             *folium.plugins.HeatMap.default_js,
             *folium.plugins.VectorGridProtobuf.default_js,
-            ("gm_common_js", f"{STATIC_URL}/js/common.js"),
-            ("gm_command_view_js", f"{STATIC_URL}/js/command_view.js"),
+            # Classic and self-starting (the phone's page loads basemap.js too).
             ("gm_basemap_js", f"{STATIC_URL}/js/basemap.js"),
             # The grid workers on patrol (the phone's patrols, issue #20).
             ("gm_workers_js", f"{STATIC_URL}/js/phone_workers_layer.js"),
@@ -229,18 +222,15 @@ def build_command_view(
         folium.TileLayer(
             tiles=tile_url, attr=tile_attribution or "basemap", name="basemap", control=False
         ).add_to(m)
-    _CommandViewScript().add_to(m)
+    _CommandViewAssets().add_to(m)
 
     figure.header.add_child(
         Element(f'<link rel="icon" type="image/svg+xml" href="{STATIC_URL}/img/favicon.svg">'),
         name="gm_favicon",
     )
-    # The workbench (queues, alerts, legend, who is logged in) as ES modules: deferred,
-    # they run once the page is parsed and wait for the map's start (command_view.js).
-    figure.header.add_child(
-        Element(f'<script type="module" src="{STATIC_URL}/js/workbench.js"></script>'),
-        name="gm_workbench",
-    )
+    # The page's code: the command view and its workbench (queues, alerts, legend, who is
+    # logged in), ES modules run once the page is parsed.
+    figure.header.add_child(Element(module_tags("command_view.js")), name="gm_modules")
     figure.html.add_child(Element(_chrome(t, lang=lang, query=query)), name="gm_chrome")
     # Fixed element ids: the map's set-up script (served as a file) is the same each time.
     fix_element_ids(figure)
@@ -249,8 +239,8 @@ def build_command_view(
         "labels": t,
         "mapName": m.get_name(),  # the set-up script's global variable holding the map
         "layers": list(AREA_LAYERS),
-        "statuses": list(STATUSES),
-        "priorities": list(PRIORITIES),
+        # The server's states, priorities, queues… (web_map/constants.py): one place.
+        "constants": page_constants(),
         "features": features,
         # The workflow table, so the panel offers only the actions allowed from an
         # event's state and asks for what each needs (the API checks again).
@@ -271,21 +261,4 @@ def build_command_view(
         # A hosted basemap (GRIDMAP_TILE_URL) replaces gridmap's own tiles; labels stay.
         "externalBasemap": bool(tile_url),
     }
-    figure.html.add_child(
-        Element(
-            f'<script type="application/json" id="gm-config">{json_for_script(config)}</script>'
-        ),
-        name="gm_config",
-    )
-
-    localize(figure)
-    page = figure.render()
-    page = page.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)
-    leftover = external_urls(page, allowed_prefixes=[tile_url] if tile_url else [])
-    if leftover:
-        raise ConfigurationError(
-            f"the command view would load {len(leftover)} asset(s) from outside gridmap",
-            details={"urls": leftover},
-        )
-    # No inline script or style is left: the Content-Security-Policy allows none.
-    return externalize(page, page="command view")
+    return render_map_page(figure, config, lang=lang, tile_url=tile_url, page="command view")

@@ -21,11 +21,12 @@ import re
 from dataclasses import dataclass
 from html import escape
 from html.parser import HTMLParser
+from typing import Any
 
-from branca.element import Element
+from branca.element import Element, Figure
 
 from gridmap.errors import ConfigurationError
-from web_map.assets import STATIC_URL
+from web_map.assets import STATIC_URL, external_urls, json_for_script, localize
 
 PAGE_ASSET_URL = f"{STATIC_URL}/page"
 MEDIA_TYPES = {"js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8"}
@@ -146,3 +147,29 @@ def inline_code(html: str) -> list[str]:
     ]
     found += [m.group(0)[:200] for m in _STYLE.finditer(html)]
     return found
+
+
+def render_map_page(
+    figure: Figure, config: dict[str, Any], *, lang: str, tile_url: str | None, page: str
+) -> str:
+    """A folium map page (the command view, the editor) finished: its configuration as the
+    page's JSON data block (#gm-config, read by its modules), every asset pointed at
+    gridmap's own copies, the page's language, and every inline script and style moved
+    into a served file. A CDN link left in the page raises ConfigurationError."""
+    figure.html.add_child(
+        Element(
+            f'<script type="application/json" id="gm-config">{json_for_script(config)}</script>'
+        ),
+        name="gm_config",
+    )
+    localize(figure)
+    html = figure.render()
+    html = html.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)
+    leftover = external_urls(html, allowed_prefixes=[tile_url] if tile_url else [])
+    if leftover:
+        raise ConfigurationError(
+            f"the {page} would load {len(leftover)} asset(s) from outside gridmap",
+            details={"urls": leftover},
+        )
+    # No inline script or style is left: the Content-Security-Policy allows none.
+    return externalize(html, page=page)

@@ -6,9 +6,8 @@
  * the user's login name); the sound too, switched on by an explicit click: browsers let a
  * page play sound only after a gesture, and the click is that gesture. */
 
-import { h, post, errorText, fill } from "./api_client.js";
+import { h, post, errorText, fill } from "./common.js";
 
-const DEFAULT_PRIORITIES = ["emergency", "key"];
 const SHOWN = 6; // toasts on screen at once; the queue panel pins the rest
 
 export class Alerts {
@@ -57,8 +56,10 @@ export class Alerts {
   }
 
   priorities() {
-    const chosen = this.read("alert-priorities", DEFAULT_PRIORITIES);
-    return Array.isArray(chosen) ? chosen.filter((p) => this.cfg.priorities.includes(p)) : DEFAULT_PRIORITIES;
+    // The server's default until the user chooses (cfg.constants: web_map/constants.py).
+    const defaults = this.cfg.constants.alertPriorities;
+    const chosen = this.read("alert-priorities", defaults);
+    return Array.isArray(chosen) ? chosen.filter((p) => this.cfg.constants.priorities.includes(p)) : defaults;
   }
 
   initSettings() {

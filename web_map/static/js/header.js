@@ -1,7 +1,7 @@
 /* Who is logged in (a shared workstation must say so), logging out, and "my area": a
  * scoped user's way back to its own township or community after looking elsewhere. */
 
-import { api, post } from "./api_client.js";
+import { api, post } from "./common.js";
 
 /** The caller (GET /api/auth/me), or null when the service does not say. */
 export async function whoAmI(view) {

@@ -1,7 +1,7 @@
 /* The map's legend: what the dots' colours, rings and halos and the grids' fills mean
  * (the styles are command_view.css's .gm-dot classes and command_view.js's gridStyle). */
 
-import { h } from "./api_client.js";
+import { h } from "./common.js";
 
 const GRID_FILLS = [
   ["legend_grid_1", "#facc15"],
@@ -20,7 +20,7 @@ export function addLegend(map, cfg) {
     h(
       "ul",
       {},
-      cfg.priorities.map((p) => item(dot(`prio-${p} is-open`), t[`priority_${p}`])),
+      cfg.constants.priorities.map((p) => item(dot(`prio-${p} is-open`), t[`priority_${p}`])),
     ),
     h(
       "ul",

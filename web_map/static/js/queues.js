@@ -4,17 +4,7 @@
  * (brought into view, its panel opened); an alerted event not yet acknowledged is pinned
  * at the top of its queue. */
 
-import { h, latest, aborted, errorText, fill } from "./api_client.js";
-
-// The queue an event's state puts it in (gridmap.queues.QUEUES, for pinning an alert).
-const STATE_QUEUE = {
-  reported: "to_register",
-  registered: "to_dispatch",
-  assigned: "handling",
-  in_progress: "handling",
-  reported_back: "to_close",
-  returned: "returned",
-};
+import { h, latest, aborted, errorText, fill } from "./common.js";
 
 export class Queues {
   constructor(view, { alertPriorities, onAlerts }) {
@@ -95,7 +85,8 @@ export class Queues {
   rowsOf(queue) {
     const pinnedHere = [];
     for (const a of this.pinned.values()) {
-      const home = a.reason === "overdue" ? "overdue" : STATE_QUEUE[a.status];
+      // The queue an event's state puts it in, as the server says (cfg.constants).
+      const home = a.reason === "overdue" ? "overdue" : this.cfg.constants.stateQueues[a.status];
       if (home === queue.name) pinnedHere.push(a);
     }
     const pinnedIds = new Set(pinnedHere.map((a) => String(a.id)));
@@ -106,7 +97,7 @@ export class Queues {
     const t = this.t;
     const time = (iso) => new Date(iso).toLocaleString(this.cfg.lang === "zh" ? "zh-CN" : "en-GB", { hour12: false, month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit" });
     if (ev.status === "closed" && ev.closed_at) return fill(t.queue_closed, { time: time(ev.closed_at) });
-    const awaiting = ["reported", "registered", "assigned", "returned"].includes(ev.status);
+    const awaiting = this.cfg.constants.awaitingResponse.includes(ev.status);
     const due = (awaiting && ev.response_due_at) || ev.due_at;
     if (ev.overdue) return t.queue_overdue_by;
     return due ? fill(t.queue_due, { time: time(due) }) : "";

@@ -1,7 +1,7 @@
 /* The operator's workbench around the command view's map: the work queues, alerts, the
- * legend and who is logged in. An ES module, run after the page is parsed; it waits for
- * the map's start (command_view.js: config and categories, not the layers) and then
- * listens to the same live stream. */
+ * legend and who is logged in. Run by the command view's entry module (command_view.js);
+ * it waits for the map's start (config and categories, not the layers) and then listens
+ * to the same live stream. */
 
 import { Alerts } from "./alerts.js";
 import { showUser, whoAmI } from "./header.js";
@@ -24,9 +24,7 @@ function localizeLeaflet(map, t) {
   }
 }
 
-async function main() {
-  const view = window.GridmapCommandView;
-  if (!view) return;
+export async function runWorkbench(view) {
   // Started, not ready: the queues and counters load beside the map's layers (the page is
   // usable when both are there), not after them.
   await (view.started || view.ready);
@@ -46,6 +44,7 @@ async function main() {
   });
   alerts.onAcknowledged = (id) => queues.unpin(id);
   alerts.onSettingsChanged = () => queues.soon(0);
+  // For debugging on a wall screen: the queues' last answer, the alerts shown.
   window.GridmapWorkbench = { queues, alerts };
 
   for (const node of document.querySelectorAll("[data-counter][data-queue]")) {
@@ -62,4 +61,3 @@ async function main() {
   document.body.dataset.workbench = "ready";
 }
 
-main();
