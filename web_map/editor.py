@@ -8,11 +8,10 @@ import folium
 import folium.plugins
 from branca.element import Element, Figure, MacroElement
 from folium.elements import JSCSSMixin
-from jinja2 import Template
 
-from gridmap.errors import ConfigurationError, InvalidInput
-from web_map.assets import STATIC_URL, external_urls, json_for_script, localize
-from web_map.page_assets import externalize, fix_element_ids
+from gridmap.errors import InvalidInput
+from web_map.assets import STATIC_URL, module_tags
+from web_map.page_assets import fix_element_ids, render_map_page
 
 Bounds = tuple[float, float, float, float]  # west, south, east, north (lon/lat, WGS84)
 
@@ -215,15 +214,10 @@ def editor_labels(lang: str) -> dict[str, str]:
         ) from None
 
 
-class _EditorScript(JSCSSMixin, MacroElement):
-    """Leaflet-Geoman, our script and style, and the call that starts the editor."""
-
-    _template = Template(
-        "{% macro script(this, kwargs) %}"
-        "GridmapEditor.start({{ this._parent.get_name() }}, "
-        'JSON.parse(document.getElementById("gm-config").textContent));'
-        "{% endmacro %}"
-    )
+class _EditorAssets(JSCSSMixin, MacroElement):
+    """Leaflet-Geoman, the basemap and the page's styles. The editor's own code is ES
+    modules (editor.js and what it imports, `module_tags`): they run once the page is
+    parsed, after folium's set-up script has made the map, and start it themselves."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -231,8 +225,6 @@ class _EditorScript(JSCSSMixin, MacroElement):
         # folium's own Geoman asset names, so localize() maps them to our pinned copies.
         self.default_js = [
             *folium.plugins.GeoMan.default_js,
-            ("gm_common_js", f"{STATIC_URL}/js/common.js"),
-            ("gm_editor_js", f"{STATIC_URL}/js/editor.js"),
             # The county's own basemap under the areas being edited (gridmap.boundaries.basemap).
             *folium.plugins.VectorGridProtobuf.default_js,
             ("gm_basemap_js", f"{STATIC_URL}/js/basemap.js"),
@@ -339,11 +331,12 @@ def build_editor(
         folium.TileLayer(
             tiles=tile_url, attr=tile_attribution or "basemap", name="basemap", control=False
         ).add_to(m)
-    _EditorScript().add_to(m)
+    _EditorAssets().add_to(m)
     figure.header.add_child(
         Element(f'<link rel="icon" type="image/svg+xml" href="{STATIC_URL}/img/favicon.svg">'),
         name="gm_favicon",
     )
+    figure.header.add_child(Element(module_tags("editor.js")), name="gm_modules")
     figure.html.add_child(Element(_chrome(t, lang=lang, scope=scope)), name="gm_chrome")
     # Fixed element ids: the map's set-up script (served as a file) is the same each time.
     fix_element_ids(figure)
@@ -358,20 +351,4 @@ def build_editor(
         "features": ["basemap"],
         "externalBasemap": bool(tile_url),
     }
-    figure.html.add_child(
-        Element(
-            f'<script type="application/json" id="gm-config">{json_for_script(config)}</script>'
-        ),
-        name="gm_config",
-    )
-    localize(figure)
-    page = figure.render()
-    page = page.replace("<html>", f'<html lang="{"zh-CN" if lang == "zh" else "en"}">', 1)
-    leftover = external_urls(page, allowed_prefixes=[tile_url] if tile_url else [])
-    if leftover:
-        raise ConfigurationError(
-            f"the editor would load {len(leftover)} asset(s) from outside gridmap",
-            details={"urls": leftover},
-        )
-    # No inline script or style is left: the Content-Security-Policy allows none.
-    return externalize(page, page="editor")
+    return render_map_page(figure, config, lang=lang, tile_url=tile_url, page="editor")

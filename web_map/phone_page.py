@@ -12,17 +12,20 @@ import json
 from html import escape
 from typing import Any
 
-from web_map.assets import STATIC_URL, VENDOR_URL
+from web_map.assets import STATIC_URL, VENDOR_URL, module_graph, module_tags
 
 LEAFLET_JS = f"{VENDOR_URL}/leaflet/dist/leaflet.js"
 LEAFLET_CSS = f"{VENDOR_URL}/leaflet/dist/leaflet.css"
-PHONE_JS = (
-    f"{STATIC_URL}/js/common.js",
+# Classic scripts: the outbox is also the service worker's (importScripts, which takes
+# no modules), the basemap is shared with the map pages and starts itself.
+PHONE_CLASSIC_JS = (
     f"{STATIC_URL}/js/phone_outbox.js",
     # The county's basemap, drawn once the page is usable (its plugin loads then).
     f"{STATIC_URL}/js/basemap.js",
-    f"{STATIC_URL}/js/phone.js",
 )
+# The page's own code: an ES module and what it imports (the API client, common.js).
+PHONE_MODULE = "phone.js"
+PHONE_JS = (*PHONE_CLASSIC_JS, *module_graph(PHONE_MODULE))
 PHONE_CSS = f"{STATIC_URL}/css/phone.css"
 ICONS = (f"{STATIC_URL}/img/phone-192.png", f"{STATIC_URL}/img/phone-512.png")
 MANIFEST_URL = "/m/manifest.webmanifest"
@@ -210,7 +213,11 @@ def build_phone_page(
         "sw": SW_URL,
     }
     e = escape
-    scripts = "\n".join(f'<script src="{src}" defer></script>' for src in (LEAFLET_JS, *PHONE_JS))
+    scripts = "\n".join(
+        f'<script src="{src}" defer></script>' for src in (LEAFLET_JS, *PHONE_CLASSIC_JS)
+    )
+    # Deferred like the classic ones and run after them, in order (L and GridmapOutbox set).
+    scripts += "\n" + module_tags(PHONE_MODULE)
     return f"""<!DOCTYPE html>
 <html lang="{"zh-CN" if lang == "zh" else "en"}">
 <head>

@@ -15,7 +15,7 @@ from html import escape
 from typing import Any
 
 from gridmap.events import FIELD_FIGURES, GROUP_LABELS, RATES
-from web_map.assets import STATIC_URL, VENDOR_URL
+from web_map.assets import STATIC_URL, VENDOR_URL, module_tags
 from web_map.i18n import stats_labels
 
 # The figures a ranking or the map can be coloured by, and which way is better.
@@ -99,8 +99,7 @@ def build_stats_page(*, lang: str, default_by: str, tile_url: str | None = None)
 <link rel="stylesheet" href="{STATIC_URL}/css/stats.css">
 <script src="{LEAFLET_JS}" defer></script>
 <script src="{ECHARTS_JS}" defer></script>
-<script src="{STATIC_URL}/js/common.js" defer></script>
-<script src="{STATIC_URL}/js/stats.js" defer></script>
+{module_tags("stats.js")}
 </head>
 <body id="st-body" data-config="{_attr(config)}">
 <header class="st-top">
@@ -224,7 +223,7 @@ def build_weekly_report(
 <title>{escape(title)}</title>
 <link rel="stylesheet" href="{STATIC_URL}/css/stats.css">
 <script src="{ECHARTS_JS}" defer></script>
-<script src="{STATIC_URL}/js/report.js" defer></script>
+<script type="module" src="{STATIC_URL}/js/report.js"></script>
 </head>
 <body class="rp-body">
 <h1>{escape(title)}</h1>

@@ -8,7 +8,6 @@ import { openEvent } from "./event_panel.js";
 import { upsertEvent } from "./events_layer.js";
 import { PICKERS, loadTeamOptions, teamCode, teamInput } from "./team_picker.js";
 
-
 /** The named inputs of an action form. */
 export function fieldsOf(form) {
   const out = {};

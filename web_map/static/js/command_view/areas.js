@@ -7,7 +7,6 @@ import { collectionItems, collectionSize } from "../ogc.js";
 import { map, cfg, t, OPEN, S, has, L_ } from "./state.js";
 import { showToast } from "./panel.js";
 
-
 export const AREA_STYLE = {
   county: { color: "#0f172a", weight: 3, fill: false },
   township: { color: "#1d4ed8", weight: 2, fill: false },

@@ -6,7 +6,6 @@ import { debounce } from "../page.js";
 import { OPEN, S, has } from "./state.js";
 import { windowStart } from "./events_layer.js";
 
-
 /** Totals of /api/stats (rows per township, summed): null when it says nothing usable. */
 export async function statsTotals(since) {
   const q = since ? `?${new URLSearchParams({ since: since.toISOString() })}` : "";

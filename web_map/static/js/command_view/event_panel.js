@@ -10,7 +10,6 @@ import { openPanel, row, badge } from "./panel.js";
 import { goToEvent } from "./search.js";
 import { placeSection } from "./triage.js";
 
-
 let countdownTimer = null;
 
 /** The panel's clocks stop ticking (it closed). */

@@ -10,7 +10,6 @@ import { openEvent } from "./event_panel.js";
 import { showToast } from "./panel.js";
 import { applyMessage } from "./stream.js";
 
-
 let cluster = null;
 let heat = null;
 

@@ -16,7 +16,6 @@ import { connectStream } from "./stream.js";
 import { loadTriage, stopPlacing, placeAt } from "./triage.js";
 import { whoIsHere } from "./who_is_here.js";
 
-
 export async function loadCategories() {
   if (!has("categories")) return;
   try {

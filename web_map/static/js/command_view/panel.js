@@ -8,7 +8,6 @@ import { stopCountdown } from "./event_panel.js";
 import { clearFound } from "./search.js";
 import { clearHere } from "./who_is_here.js";
 
-
 let toastTimer = null;
 export function showToast(text, kind) {
   const node = $("gm-hint");
@@ -18,7 +17,6 @@ export function showToast(text, kind) {
   clearTimeout(toastTimer);
   if (!S.placing) toastTimer = setTimeout(() => (node.hidden = true), 4000);
 }
-
 
 export function openPanel(...children) {
   const body = $("gm-panel-body");

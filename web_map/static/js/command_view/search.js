@@ -8,7 +8,6 @@ import { map, OPEN, S, has, L_, categoryName, areaLabel } from "./state.js";
 import { openEvent } from "./event_panel.js";
 import { openPanel, row } from "./panel.js";
 
-
 let foundLayer = null; // the outline of what the search found
 
 /** What is found without asking the server: an event number, teams of loaded events. */

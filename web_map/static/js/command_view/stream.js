@@ -10,7 +10,6 @@ import { openEvent } from "./event_panel.js";
 import { upsertEvent } from "./events_layer.js";
 import { loadTriage } from "./triage.js";
 
-
 let stream = null;
 let retryMs = 1000;
 

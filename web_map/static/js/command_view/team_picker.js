@@ -4,7 +4,6 @@
 import { h, aborted, api, latest } from "../common.js";
 import { has, L_ } from "./state.js";
 
-
 /** The teams offered for the open event (GET /api/events/{id}/team-candidates): to
  * hand it to (assign, joint dispatch: `purpose` "hand"), or to escalate it to (the next
  * level's teams: "escalate"). Each purpose has its own list in the form. */

@@ -8,7 +8,6 @@ import { openEvent } from "./event_panel.js";
 import { upsertEvent } from "./events_layer.js";
 import { showToast } from "./panel.js";
 
-
 export const loadTriage = debounce(async () => {
   if (!has("triage")) return;
   try {

@@ -7,7 +7,6 @@ import { pick } from "./format.js";
 import { chainRows, teamRows, openEvent } from "./event_panel.js";
 import { openPanel, row, badge } from "./panel.js";
 
-
 let hereMarker = null;
 
 /** The clicked point's marker goes (the panel closed). */
