@@ -185,3 +185,39 @@ def test_the_page_config_carries_the_server_constants() -> None:
         if copied.search(p.read_text(encoding="utf-8"))
     ]
     assert copies == []
+
+
+_DISABLE = re.compile(r"\b([\w.]+)\.disabled = true")
+
+
+def _unrestored(text: str) -> list[str]:
+    """Each `x.disabled = true` with no `x.disabled = false` in a catch or finally block
+    after it (within the next 30 lines): a control an exception would leave greyed out."""
+    lines = text.splitlines()
+    bad = []
+    for i, line in enumerate(lines):
+        for match in _DISABLE.finditer(line):
+            name = re.escape(match.group(1))
+            after = "\n".join(lines[i + 1 : i + 31])
+            guarded = re.search(
+                rf"(?:\}} catch \(\w+\) \{{|\}} finally \{{)[^}}]*?\b{name}\.disabled = false",
+                after,
+                re.S,
+            )
+            if not guarded:
+                bad.append(f"line {i + 1}: {line.strip()}")
+    return bad
+
+
+def test_no_exception_leaves_a_control_disabled() -> None:
+    """Every script that disables a control while it works re-enables it in a catch or
+    finally block: a refusal or a failure never leaves a button greyed out."""
+    found = {
+        p.relative_to(JS_DIR).as_posix(): _unrestored(p.read_text(encoding="utf-8"))
+        for p in JS_DIR.rglob("*.js")
+    }
+    assert {k: v for k, v in found.items() if v} == {}
+    # The check itself catches a button disabled with no way back.
+    assert _unrestored("b.disabled = true;\nawait go();\nb.disabled = false;\n") == [
+        "line 1: b.disabled = true;"
+    ]

@@ -29,6 +29,8 @@ export function showUser(view, me) {
       await post("/api/auth/logout", {});
     } catch (err) {
       /* the session may be gone already: the login page is where to go either way */
+    } finally {
+      logout.disabled = false; // the page is leaving; a navigation refused leaves it usable
     }
     window.location.assign("/login");
   });

@@ -742,11 +742,11 @@ function taskItem(ev) {
           type: "button",
           className: "ph-btn ph-primary",
           dataset: { action: "start" },
-          onclick: async (e) => {
-            e.currentTarget.disabled = true; // one tap, one action
-            await taskAction(ev, "start");
-            await afterAction();
-          },
+          onclick: (e) =>
+            once(e.currentTarget, async () => {
+              await taskAction(ev, "start");
+              await afterAction();
+            }),
         },
         t.start,
       ),
@@ -792,15 +792,16 @@ function reportBackForm(ev) {
       onsubmit: async (e) => {
         e.preventDefault();
         if (!note.value.trim()) return void note.focus();
-        e.submitter && (e.submitter.disabled = true);
-        // The after photos first, then the report: the outbox sends in this order.
-        for (const p of photos) {
-          // Said outright (the server would guess it from the team and the state too).
-          await enqueue({ id: GridmapOutbox.newId(), kind: "photo", stage: "after", url: `/api/events/${ev.id}/photos?stage=after`, blob: p.blob });
-        }
-        await taskAction(ev, "report_back", { note: note.value.trim() });
-        await GridmapOutbox.delMeta(key);
-        await afterAction();
+        await once(e.submitter, async () => {
+          // The after photos first, then the report: the outbox sends in this order.
+          for (const p of photos) {
+            // Said outright (the server would guess it from the team and the state too).
+            await enqueue({ id: GridmapOutbox.newId(), kind: "photo", stage: "after", url: `/api/events/${ev.id}/photos?stage=after`, blob: p.blob });
+          }
+          await taskAction(ev, "report_back", { note: note.value.trim() });
+          await GridmapOutbox.delMeta(key);
+          await afterAction();
+        });
       },
     },
     note,
@@ -808,6 +809,18 @@ function reportBackForm(ev) {
     thumbs,
     h("button", { type: "submit", className: "ph-btn ph-primary" }, t.report_back),
   );
+}
+
+/** Run `fn` with `button` disabled (one tap, one action): the list drawn again after it
+ * replaces the button; a failure on the way leaves it usable again, never greyed out. */
+async function once(button, fn) {
+  if (button) button.disabled = true;
+  try {
+    await fn();
+  } catch (err) {
+    if (button) button.disabled = false;
+    throw err;
+  }
 }
 
 function returnForm(ev) {
@@ -820,9 +833,10 @@ function returnForm(ev) {
       onsubmit: async (e) => {
         e.preventDefault();
         if (!reason.value.trim()) return void reason.focus();
-        e.submitter && (e.submitter.disabled = true);
-        await taskAction(ev, "return", { reason: reason.value.trim() });
-        await afterAction();
+        await once(e.submitter, async () => {
+          await taskAction(ev, "return", { reason: reason.value.trim() });
+          await afterAction();
+        });
       },
     },
     reason,

@@ -164,7 +164,8 @@ export function revealButton(evId, target) {
           button.remove();
         } catch (err) {
           target.textContent = failure(err);
-          button.disabled = false;
+        } finally {
+          button.disabled = false; // shown again (or gone): never left greyed out
         }
       },
     },
