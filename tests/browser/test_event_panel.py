@@ -150,8 +150,11 @@ def english_sentences(panel: Any) -> list[str]:
 
 
 def api_status(w: WatchedPage, path: str) -> Any:
+    # The page's own API client (an ES module), with the page's session and CSRF token.
     return w.page.evaluate(  # type: ignore[attr-defined]
-        "(path) => GridmapCommon.post(path, {}).then(() => 'ok', (e) => e.reason)", path
+        "(path) => import('/static/js/common.js')"
+        ".then((m) => m.post(path, {})).then(() => 'ok', (e) => e.reason)",
+        path,
     )
 
 
