@@ -7,18 +7,16 @@ from html import escape
 
 import folium
 import folium.plugins
-from branca.element import Element, Figure, MacroElement
+from branca.element import MacroElement
 from folium.elements import JSCSSMixin
 
 from gridmap.errors import InvalidInput
 from gridmap.events import RULES, STATES
 from gridmap.models import PRIORITIES
-from web_map.assets import STATIC_URL, module_tags
+from web_map.assets import STATIC_URL
 from web_map.constants import page_constants
 from web_map.i18n import labels
-from web_map.page_assets import fix_element_ids, render_map_page
-
-Bounds = tuple[float, float, float, float]  # west, south, east, north (lon/lat, WGS84)
+from web_map.page_assets import CHINA, Bounds, map_figure, render_map_page
 
 # The map layers the page draws, bottom to top, as the OGC collections name them.
 AREA_LAYERS = ("county", "township", "community", "enforcement_zone", "grid")
@@ -58,8 +56,6 @@ API_FEATURES = (
 )
 # Up to this many polygons a layer travels as GeoJSON; above it, as vector tiles.
 GEOJSON_MAX_FEATURES = 3000
-# China, for a database with no county yet: the page fits to the county layer once loaded.
-_CHINA: Bounds = (73.5, 18.0, 135.1, 53.6)
 
 
 class _CommandViewAssets(JSCSSMixin, MacroElement):
@@ -206,34 +202,17 @@ def build_command_view(
     # The map's set-up script is the same for every caller (it is served as a file, see
     # web_map/page_assets.py): the caller's own view travels in the page's data and is
     # fitted by the page's script before anything is drawn.
-    west, south, east, north = bounds or _CHINA
-    china_west, china_south, china_east, china_north = _CHINA
-
-    figure = Figure(title=escape(t["page_title"]))
-    m = folium.Map(
-        location=[(china_south + china_north) / 2, (china_west + china_east) / 2],
-        zoom_start=5,
-        tiles=None,
-        control_scale=True,
-        prefer_canvas=False,  # SVG paths: grid colours change in place, markers stay DOM
+    west, south, east, north = bounds or CHINA
+    # The page's code is the command view and its workbench (queues, alerts, legend, who
+    # is logged in).
+    figure, m = map_figure(
+        title=t["page_title"],
+        tile_url=tile_url,
+        tile_attribution=tile_attribution,
+        assets=_CommandViewAssets(),
+        entry="command_view.js",
+        chrome=_chrome(t, lang=lang, query=query),
     )
-    m.add_to(figure)
-    if tile_url:
-        folium.TileLayer(
-            tiles=tile_url, attr=tile_attribution or "basemap", name="basemap", control=False
-        ).add_to(m)
-    _CommandViewAssets().add_to(m)
-
-    figure.header.add_child(
-        Element(f'<link rel="icon" type="image/svg+xml" href="{STATIC_URL}/img/favicon.svg">'),
-        name="gm_favicon",
-    )
-    # The page's code: the command view and its workbench (queues, alerts, legend, who is
-    # logged in), ES modules run once the page is parsed.
-    figure.header.add_child(Element(module_tags("command_view.js")), name="gm_modules")
-    figure.html.add_child(Element(_chrome(t, lang=lang, query=query)), name="gm_chrome")
-    # Fixed element ids: the map's set-up script (served as a file) is the same each time.
-    fix_element_ids(figure)
     config = {
         "lang": lang,
         "labels": t,

@@ -6,14 +6,12 @@ from html import escape
 
 import folium
 import folium.plugins
-from branca.element import Element, Figure, MacroElement
+from branca.element import MacroElement
 from folium.elements import JSCSSMixin
 
 from gridmap.errors import InvalidInput
-from web_map.assets import STATIC_URL, module_tags
-from web_map.page_assets import fix_element_ids, render_map_page
-
-Bounds = tuple[float, float, float, float]  # west, south, east, north (lon/lat, WGS84)
+from web_map.assets import STATIC_URL
+from web_map.page_assets import map_figure, render_map_page
 
 # The editor's own labels. Kept here rather than in web_map/i18n.py: no other page uses
 # them, and the command view's table stays the command view's.
@@ -199,8 +197,6 @@ EDITOR_LABELS: dict[str, dict[str, str]] = {
     },
 }
 TOOLS = ("split", "merge", "reshape", "add", "delete", "regenerate")
-# China, until the picked community's grids arrive and the map fits to them.
-_CHINA: Bounds = (73.5, 18.0, 135.1, 53.6)
 
 
 def editor_labels(lang: str) -> dict[str, str]:
@@ -316,30 +312,15 @@ def build_editor(
             f"households range {households_min}-{households_max} is empty or not positive",
             details={"field": "households_min"},
         )
-    west, south, east, north = _CHINA
-    figure = Figure(title=escape(t["page_title"]))
-    m = folium.Map(
-        location=[(south + north) / 2, (west + east) / 2],
-        zoom_start=5,
-        tiles=None,
-        control_scale=True,
-        prefer_canvas=False,  # SVG paths: Geoman edits them and the test clicks them
+    figure, m = map_figure(
+        title=t["page_title"],
+        tile_url=tile_url,
+        tile_attribution=tile_attribution,
+        assets=_EditorAssets(),
+        entry="editor.js",
+        chrome=_chrome(t, lang=lang, scope=scope),
+        fit_china=True,
     )
-    m.add_to(figure)
-    m.fit_bounds([[south, west], [north, east]])
-    if tile_url:
-        folium.TileLayer(
-            tiles=tile_url, attr=tile_attribution or "basemap", name="basemap", control=False
-        ).add_to(m)
-    _EditorAssets().add_to(m)
-    figure.header.add_child(
-        Element(f'<link rel="icon" type="image/svg+xml" href="{STATIC_URL}/img/favicon.svg">'),
-        name="gm_favicon",
-    )
-    figure.header.add_child(Element(module_tags("editor.js")), name="gm_modules")
-    figure.html.add_child(Element(_chrome(t, lang=lang, scope=scope)), name="gm_chrome")
-    # Fixed element ids: the map's set-up script (served as a file) is the same each time.
-    fix_element_ids(figure)
     config = {
         "lang": lang,
         "labels": t,

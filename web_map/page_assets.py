@@ -23,12 +23,16 @@ from html import escape
 from html.parser import HTMLParser
 from typing import Any
 
-from branca.element import Element, Figure
+import folium
+from branca.element import Element, Figure, MacroElement
 
 from gridmap.errors import ConfigurationError
-from web_map.assets import STATIC_URL, external_urls, json_for_script, localize
+from web_map.assets import STATIC_URL, external_urls, json_for_script, localize, module_tags
 
 PAGE_ASSET_URL = f"{STATIC_URL}/page"
+Bounds = tuple[float, float, float, float]  # west, south, east, north (lon/lat, WGS84)
+# China: a map page's first view until its own areas arrive and it fits to them.
+CHINA: Bounds = (73.5, 18.0, 135.1, 53.6)
 MEDIA_TYPES = {"js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8"}
 
 
@@ -147,6 +151,50 @@ def inline_code(html: str) -> list[str]:
     ]
     found += [m.group(0)[:200] for m in _STYLE.finditer(html)]
     return found
+
+
+def map_figure(
+    *,
+    title: str,
+    tile_url: str | None,
+    tile_attribution: str,
+    assets: MacroElement,
+    entry: str,
+    chrome: str,
+    fit_china: bool = False,
+) -> tuple[Figure, folium.Map]:
+    """A folium map page (the command view, the editor) before its configuration: the
+    Leaflet map on China (SVG paths, so styles change in place and tests click them), an
+    optional hosted basemap, the page's plugin scripts and styles (`assets`), its ES module
+    `entry` (a path under js/, with its imports preloaded), its panels (`chrome`), and
+    element ids fixed so that the set-up script, served as a file, is the same each time."""
+    west, south, east, north = CHINA
+    figure = Figure(title=escape(title))
+    m = folium.Map(
+        location=[(south + north) / 2, (west + east) / 2],
+        zoom_start=5,
+        tiles=None,
+        control_scale=True,
+        prefer_canvas=False,
+    )
+    m.add_to(figure)
+    if fit_china:
+        m.fit_bounds([[south, west], [north, east]])
+    if tile_url:
+        folium.TileLayer(
+            tiles=tile_url, attr=tile_attribution or "basemap", name="basemap", control=False
+        ).add_to(m)
+    assets.add_to(m)
+    figure.header.add_child(
+        Element(f'<link rel="icon" type="image/svg+xml" href="{STATIC_URL}/img/favicon.svg">'),
+        name="gm_favicon",
+    )
+    # The page's own code: ES modules, run once the page is parsed (after the set-up
+    # script has made the map); they start the page themselves.
+    figure.header.add_child(Element(module_tags(entry)), name="gm_modules")
+    figure.html.add_child(Element(chrome), name="gm_chrome")
+    fix_element_ids(figure)
+    return figure, m
 
 
 def render_map_page(

@@ -3,8 +3,8 @@
 
 import { h } from "../common.js";
 import { $ } from "../page.js";
-import { cfg, S, L_, known } from "./state.js";
-import { stopCountdown } from "./event_panel.js";
+import { cfg, OPEN, S, L_, known, categoryName } from "./state.js";
+import { openEvent, stopCountdown } from "./event_panel.js";
 import { clearFound } from "./search.js";
 import { clearHere } from "./who_is_here.js";
 
@@ -38,4 +38,18 @@ export const row = (label, value) =>
 export function badge(kind, value) {
   const k = known(value, kind === "priority" ? cfg.constants.priorities : cfg.constants.states);
   return h("span", { className: `gm-badge ${kind}-${k}`, dataset: { [kind]: k } }, L_(`${kind}_${value}`));
+}
+
+/** The open events the page holds in grid `code`, each one click from its panel (the
+ * who-is-here and search panels of a grid). */
+export function gridOpenEvents(code) {
+  const open = [...S.events.values()].filter((ev) => ev.p.grid_code === code && OPEN.has(ev.p.status));
+  return h(
+    "section",
+    {},
+    h("h3", {}, `${L_("open_events")} (${open.length})`),
+    open.length
+      ? h("ul", { className: "gm-list" }, open.map((ev) => h("li", {}, h("button", { type: "button", className: "gm-link", onclick: () => openEvent(ev.id) }, `#${ev.id} ${categoryName(ev.p.category)} · ${L_("status_" + ev.p.status)}`))))
+      : h("p", { className: "gm-muted" }, L_("none")),
+  );
 }

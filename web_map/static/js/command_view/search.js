@@ -4,9 +4,9 @@
 
 import { h, api } from "../common.js";
 import { $, debounce } from "../page.js";
-import { map, OPEN, S, has, L_, categoryName, areaLabel } from "./state.js";
+import { map, S, has, L_, categoryName, areaLabel } from "./state.js";
 import { openEvent } from "./event_panel.js";
-import { openPanel, row } from "./panel.js";
+import { gridOpenEvents, openPanel, row } from "./panel.js";
 
 let foundLayer = null; // the outline of what the search found
 
@@ -88,7 +88,6 @@ export const PARENT_LAYER = { township: "county", community: "township", grid: "
 
 export function areaPanel(hit) {
   const layerName = L_("layer_" + hit.layer);
-  const open = hit.layer === "grid" ? [...S.events.values()].filter((ev) => ev.p.grid_code === hit.code && OPEN.has(ev.p.status)) : null;
   openPanel(
     h(
       "article",
@@ -101,16 +100,7 @@ export function areaPanel(hit) {
         row(L_("households"), hit.households ?? null),
         row(L_("search_parent"), hit.parent_code ? areaLabel(hit.parent_code, PARENT_LAYER[hit.layer]) : null),
       ),
-      open
-        ? h(
-            "section",
-            {},
-            h("h3", {}, `${L_("open_events")} (${open.length})`),
-            open.length
-              ? h("ul", { className: "gm-list" }, open.map((ev) => h("li", {}, h("button", { type: "button", className: "gm-link", onclick: () => openEvent(ev.id) }, `#${ev.id} ${categoryName(ev.p.category)} · ${L_("status_" + ev.p.status)}`))))
-              : h("p", { className: "gm-muted" }, L_("none")),
-          )
-        : null,
+      hit.layer === "grid" ? gridOpenEvents(hit.code) : null,
       h("p", { className: "gm-muted" }, L_("who_here_hint")),
     ),
   );

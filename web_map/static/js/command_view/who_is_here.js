@@ -2,10 +2,10 @@
  * the panel shows the chain, the team and the grid's open events. */
 
 import { h, api } from "../common.js";
-import { map, OPEN, S, has, L_, failure, categoryName } from "./state.js";
+import { map, S, has, L_, failure, categoryName } from "./state.js";
 import { pick } from "./format.js";
-import { chainRows, teamRows, openEvent } from "./event_panel.js";
-import { openPanel, row, badge } from "./panel.js";
+import { chainRows, teamRows } from "./event_panel.js";
+import { badge, gridOpenEvents, openPanel, row } from "./panel.js";
 
 let hereMarker = null;
 
@@ -49,7 +49,6 @@ export async function whoIsHere(latlng, category) {
   const gridInfo = gridCode && S.areas.grid ? S.areas.grid.byCode.get(gridCode) : null;
   const households = pick(r, "grid.households") ?? (gridInfo && gridInfo.households);
   const flags = r.flags || {};
-  const open = [...S.events.values()].filter((ev) => ev.p.grid_code === gridCode && OPEN.has(ev.p.status));
   const decision = r.decision || null;
   openPanel(
     ...header,
@@ -64,15 +63,6 @@ export async function whoIsHere(latlng, category) {
       decision ? row(L_("priority"), badge("priority", decision.priority)) : null,
       decision && decision.time_limit_hours ? row(L_("deadline"), `${decision.time_limit_hours} h`) : null,
     ),
-    gridCode
-      ? h(
-          "section",
-          {},
-          h("h3", {}, `${L_("open_events")} (${open.length})`),
-          open.length
-            ? h("ul", { className: "gm-list" }, open.map((ev) => h("li", {}, h("button", { type: "button", className: "gm-link", onclick: () => openEvent(ev.id) }, `#${ev.id} ${categoryName(ev.p.category)} · ${L_("status_" + ev.p.status)}`))))
-            : h("p", { className: "gm-muted" }, L_("none")),
-        )
-      : null,
+    gridCode ? gridOpenEvents(gridCode) : null,
   );
 }
