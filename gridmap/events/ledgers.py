@@ -250,53 +250,53 @@ def build_ledger(
     )
 
 
-PATROL_COLUMNS = (
+# Who walked or visited, and where: the first columns of both field ledgers, read through
+# the same joins (the walker's team, the township's and the grid's current names).
+_FIELD_WHO_WHERE = (
     Column("worker", "网格员", "grid worker", TEXT, 14),
     Column("team", "处置队伍", "team", TEXT, 18),
     Column("township", "乡镇（街道）", "township", TEXT, 14),
     Column("grid", "网格", "grid", TEXT, 18),
     Column("grid_code", "网格编码", "grid code", TEXT, 18),
+)
+_FIELD_WHO_WHERE_SQL = """
+    SELECT x.username, t.name, tw.name, gr.name, x.grid_code, {columns}
+    FROM {table} x
+    LEFT JOIN team t ON t.id = x.team_id
+    LEFT JOIN area tw ON tw.layer = 'township' AND tw.code = x.township_code
+                     AND tw.valid_to IS NULL
+    LEFT JOIN area gr ON gr.layer = 'grid' AND gr.code = x.grid_code AND gr.valid_to IS NULL
+    WHERE {{where}}
+    ORDER BY x.{moment}, x.id
+"""
+PATROL_COLUMNS = (
+    *_FIELD_WHO_WHERE,
     Column("started_at", "开始", "started", TIME, 17),
     Column("ended_at", "结束", "ended", TIME, 17),
     Column("minutes", "时长（分钟）", "minutes", INT, 10),
     Column("distance_km", "里程（公里）", "distance km", NUM, 10),
     Column("points", "轨迹点", "track points", INT, 8),
 )
-_PATROL_SQL = """
-    SELECT x.username, t.name, tw.name, gr.name, x.grid_code, x.started_at, x.ended_at,
+_PATROL_SQL = _FIELD_WHO_WHERE_SQL.format(
+    table="patrol",
+    moment="started_at",
+    columns="""x.started_at, x.ended_at,
            round(extract(epoch FROM coalesce(x.ended_at, x.last_fix_at, x.started_at)
                                     - x.started_at) / 60.0)::int,
-           round((x.distance_m / 1000.0)::numeric, 3)::float8, x.points
-    FROM patrol x
-    LEFT JOIN team t ON t.id = x.team_id
-    LEFT JOIN area tw ON tw.layer = 'township' AND tw.code = x.township_code
-                     AND tw.valid_to IS NULL
-    LEFT JOIN area gr ON gr.layer = 'grid' AND gr.code = x.grid_code AND gr.valid_to IS NULL
-    WHERE {where}
-    ORDER BY x.started_at, x.id
-"""
+           round((x.distance_m / 1000.0)::numeric, 3)::float8, x.points""",
+)
 FIELD_VISIT_COLUMNS = (
-    Column("worker", "网格员", "grid worker", TEXT, 14),
-    Column("team", "处置队伍", "team", TEXT, 18),
-    Column("township", "乡镇（街道）", "township", TEXT, 14),
-    Column("grid", "网格", "grid", TEXT, 18),
-    Column("grid_code", "网格编码", "grid code", TEXT, 18),
+    *_FIELD_WHO_WHERE,
     Column("building_code", "楼栋", "building", TEXT, 16),
     Column("kind", "走访类型", "kind", TEXT, 12),
     Column("note", "走访记录", "note", TEXT, 40),
     Column("visited_at", "走访时间", "visited", TIME, 17),
 )
-_FIELD_VISIT_SQL = """
-    SELECT x.username, t.name, tw.name, gr.name, x.grid_code, x.building_code, x.kind,
-           x.note, x.visited_at
-    FROM visit x
-    LEFT JOIN team t ON t.id = x.team_id
-    LEFT JOIN area tw ON tw.layer = 'township' AND tw.code = x.township_code
-                     AND tw.valid_to IS NULL
-    LEFT JOIN area gr ON gr.layer = 'grid' AND gr.code = x.grid_code AND gr.valid_to IS NULL
-    WHERE {where}
-    ORDER BY x.visited_at, x.id
-"""
+_FIELD_VISIT_SQL = _FIELD_WHO_WHERE_SQL.format(
+    table="visit",
+    moment="visited_at",
+    columns="x.building_code, x.kind, x.note, x.visited_at",
+)
 
 
 def _local(value: dt.datetime) -> dt.datetime:
