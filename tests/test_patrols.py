@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from gridmap.access import accounts
+from gridmap import patrols
+from gridmap.access import Jurisdiction, accounts
 from gridmap.db import make_engine, session_factory
 from tests import factories as f
 from tests.county_users import county_with_accounts
@@ -189,3 +190,22 @@ def test_the_patrol_and_visit_ledgers_list_what_the_phones_recorded(app: TestCli
     assert {r["worker"] for r in west_only.json()["rows"]} == {"west-worker"}
     visited = operator.get("/api/ledgers/visits", params={"f": "json", "period": "today"})
     assert [r["kind"] for r in visited.json()["rows"]] == ["special_care"]
+
+
+def test_a_township_sees_its_own_patrols_however_many_newer_ones_others_have(
+    app: TestClient,
+) -> None:
+    """The scope is in the statement, before its LIMIT: the newest patrols of a busy county
+    (here the east's) do not crowd out a township's own."""
+    west_cid = _walk(login(app, "west-worker"), G_WEST)
+    east = login(app, "east-worker")
+    for _ in range(3):
+        _walk(east, G_EAST)
+    west_only = Jurisdiction(township_codes=frozenset({f.T1}))
+    since = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    with app.app.state.ctx.sessions() as session:  # type: ignore[attr-defined]
+        found = patrols.patrols_in(session, jurisdiction=west_only, since=since, limit=2)
+        live = patrols.live_patrols(session, jurisdiction=west_only)
+    assert west_cid in {p["client_id"] for p in found}
+    assert {p["grid_code"] for p in found} == {G_WEST}
+    assert {p["username"] for p in live} <= {"west-worker"}

@@ -30,7 +30,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql.base import PGDialect
 
 from gridmap.errors import InvalidInput, PermissionDenied
-from gridmap.models import Event, EventCoHandler, StreamMessageRow
+from gridmap.models import Event, EventCoHandler, Patrol, StreamMessageRow
 
 # --- roles ------------------------------------------------------------------------------
 
@@ -240,13 +240,22 @@ class Jurisdiction:
         (`notify.PUBLIC_KINDS`) are the caller's."""
         return _as_text(self._rule(_MESSAGE, prefix="m"))
 
-    def _rule(self, rows: FromClause, *, prefix: str | None) -> ColumnElement[bool]:
+    def field_sql(self, alias: str = "x") -> tuple[str, dict[str, Any]]:
+        """The same rule on a row of field work (`patrol` or `visit` aliased as `alias`: its
+        area chain and the walker's team; nothing is co-handled there), as a SQL fragment
+        with its bound parameters (`:f_...`)."""
+        return _as_text(self._rule(Patrol.__table__.alias(alias), prefix="f", co_handled=False))
+
+    def _rule(
+        self, rows: FromClause, *, prefix: str | None, co_handled: bool = True
+    ) -> ColumnElement[bool]:
         """The jurisdiction rule on `rows`: an event row (`event`, or an alias of it) or a
         stream message, whose payload carries the event's codes and teams.
 
         `prefix` names the bound parameters (`{prefix}_{layer}`, `{prefix}_team`) for a
         fragment pasted into SQL text; None leaves them anonymous (a clause used twice in
-        one statement must not share names)."""
+        one statement must not share names). `co_handled`: rows an event's co-handling
+        teams also see (events); field work has none."""
         if self.everywhere:
             return true()
 
@@ -283,11 +292,12 @@ class Jurisdiction:
                 )
             else:
                 terms.append(rows.c.team_id == team)
-                terms.append(
-                    rows.c.id.in_(
-                        select(EventCoHandler.event_id).where(EventCoHandler.team_id == team)
+                if co_handled:
+                    terms.append(
+                        rows.c.id.in_(
+                            select(EventCoHandler.event_id).where(EventCoHandler.team_id == team)
+                        )
                     )
-                )
         return or_(*terms) if terms else false()
 
     def covers_message(
