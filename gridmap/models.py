@@ -32,6 +32,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Column,
     Date,
     DateTime,
     Float,
@@ -41,6 +42,7 @@ from sqlalchemy import (
     LargeBinary,
     SmallInteger,
     String,
+    Table,
     Text,
     UniqueConstraint,
     func,
@@ -841,3 +843,35 @@ class Visit(Base):
     note: Mapped[str] = mapped_column(Text, server_default="")
     point: Mapped[Any | None] = mapped_column(Geometry("POINT", srid=4326, spatial_index=False))
     visited_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+# The field work's daily aggregate (migration 0021): kept by triggers on `patrol` and
+# `visit`, read by gridmap.events.stats.field_figures. A table without a primary key (its
+# key is a unique index whose codes may be NULL), so a Table, not a mapped class.
+field_day = Table(
+    "field_day",
+    Base.metadata,
+    Column("county_code", String(12)),
+    Column("township_code", String(40)),
+    Column("community_code", String(40)),
+    Column("grid_code", String(40)),
+    Column("team_id", Integer),
+    Column("user_id", Integer, nullable=False),
+    Column("day", Date, nullable=False),
+    Column("patrols", Integer, nullable=False, server_default="0"),
+    Column("distance_m", Float, nullable=False, server_default="0"),
+    Column("visits", Integer, nullable=False, server_default="0"),
+    Index(
+        "uq_field_day",
+        "county_code",
+        "day",
+        "township_code",
+        "community_code",
+        "grid_code",
+        "team_id",
+        "user_id",
+        unique=True,
+        postgresql_nulls_not_distinct=True,
+    ),
+    Index("ix_field_day_township", "township_code", "day"),
+)

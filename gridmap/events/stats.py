@@ -860,6 +860,76 @@ _FIELD_ROW_KEYS = {
 }
 
 
+def day_bounds(period: Period) -> tuple[dt.date | None, dt.date | None] | None:
+    """The period as local days [first, end) when its bounds are local midnights (every
+    named or custom period is), so the daily aggregate `field_day` answers it exactly;
+    None when a bound falls inside a day (the older `since=` form): the raw rows then."""
+    out: list[dt.date | None] = []
+    for bound in (period.start, period.end):
+        if bound is None:
+            out.append(None)
+            continue
+        local = bound.astimezone(CHINA_TZ)
+        if local.timetz().replace(tzinfo=None) != dt.time():
+            return None
+        out.append(local.date())
+    return out[0], out[1]
+
+
+def _field_days_sql(
+    *,
+    period: Period,
+    area: str | None,
+    county_code: str | None,
+    scope: Jurisdiction | None,
+    cols: str,
+    kcols: str,
+    aggregate: bool,
+) -> tuple[str, dict[str, Any]]:
+    """pd's rows: a walker's patrols, their metres and visits of a local day in one
+    unit-chain (of the groupings asked). From the daily aggregate `field_day` (migration
+    0021, kept by triggers on every write of `patrol` and `visit`) when the period is
+    whole local days and `aggregate`; else from the raw rows, the same sums."""
+    days = day_bounds(period) if aggregate else None
+    if days is not None:
+        where, params = field_filter(
+            "x", None, period=period, area=area, county_code=county_code, scope=scope
+        )
+        first, end = days
+        if first is not None:
+            where += " AND x.day >= :d_first"
+            params["d_first"] = first
+        if end is not None:
+            where += " AND x.day < :d_end"
+            params["d_end"] = end
+        return (
+            f"""SELECT x.user_id, x.day{cols}, sum(x.patrols) AS n,
+                       sum(x.distance_m) AS m, sum(x.visits) AS v
+                FROM field_day x WHERE {where}
+                GROUP BY 1, 2{kcols}""",
+            params,
+        )
+    where, params = field_filter(
+        "x", "started_at", period=period, area=area, county_code=county_code, scope=scope
+    )
+    # The same terms on the visit's moment (and the same parameters).
+    vwhere, _ = field_filter(
+        "x", "visited_at", period=period, area=area, county_code=county_code, scope=scope
+    )
+    return (
+        f"""SELECT user_id, day{kcols}, sum(n) AS n, sum(m) AS m, sum(v) AS v FROM (
+                SELECT x.user_id, (x.started_at AT TIME ZONE 'Asia/Shanghai')::date AS day{cols},
+                       1 AS n, x.distance_m AS m, 0 AS v
+                FROM patrol x WHERE {where}
+                UNION ALL
+                SELECT x.user_id, (x.visited_at AT TIME ZONE 'Asia/Shanghai')::date AS day{cols},
+                       0, 0::float8, 1
+                FROM visit x WHERE {vwhere}
+            ) r GROUP BY 1, 2{kcols}""",
+        params,
+    )
+
+
 def field_figures(
     session: Session,
     *,
@@ -868,50 +938,58 @@ def field_figures(
     area: str | None = None,
     county_code: str | None = None,
     scope: Jurisdiction | None = None,
+    aggregate: bool = True,
 ) -> dict[str | None, dict[str | None, dict[str, Any]]]:
     """The field work of a period: {grouping (None: the total): {key: figures}} for the
-    groupings of `by` that have field work (FIELD_GROUPS). Three statements: the patrols
-    (one row per walker, local day and unit-chain, then per unit, with the worker-days
-    met), the visits, and the roll of grid workers."""
+    groupings of `by` that have field work (FIELD_GROUPS). Two statements: the patrols
+    and visits (one row per walker, local day and unit-chain, then per unit, with the
+    worker-days met), and the roll of grid workers. The rows are read from the daily
+    aggregate `field_day` (`aggregate=False`, or a period not of whole local days: from
+    the raw `patrol` and `visit` rows; the same figures, tests/test_field_day.py)."""
     keys = [b for b in by if b in FIELD_GROUPS]
     masks: dict[int, str | None] = {_mask(keys, b): b for b in keys}
     masks[_mask(keys, None)] = None
     cols = "".join(f", x.{_FIELD_ROW_KEYS[b]} AS k_{b}" for b in keys)
     kcols = "".join(f", k_{b}" for b in keys)
-    where, params = field_filter(
-        "x", "started_at", period=period, area=area, county_code=county_code, scope=scope
+    pd_sql, params = _field_days_sql(
+        period=period,
+        area=area,
+        county_code=county_code,
+        scope=scope,
+        cols=cols,
+        kcols=kcols,
+        aggregate=aggregate,
     )
     all_sets, mask, _key = _field_sets(keys)
     day_sets, _, _ = _field_sets(keys, "user_id", "day")
     workday = f"extract(isodow FROM day) < 6 AND n >= {DAILY_PATROLS}"
-    # pd: a walker's patrols of a local day in one unit-chain; parts: in how many (nearly
-    # always one: then whether the day is met is the row's own count, in every grouping;
-    # a day split over units is summed per unit in `split`).
+    # pd: a walker's patrols (and visits) of a local day in one unit-chain; parts: in how
+    # many unit-chains it patrolled that day (nearly always one: then whether the day is
+    # met is the row's own count, in every grouping; a day split over units is summed per
+    # unit in `split`; a row of visits alone, n = 0, is never met and splits nothing).
     rows = list(
         session.execute(
             text(
                 f"""
-            WITH pd AS MATERIALIZED (
-                SELECT x.user_id, (x.started_at AT TIME ZONE 'Asia/Shanghai')::date AS day{cols},
-                       count(*) AS n, sum(x.distance_m) AS m
-                FROM patrol x WHERE {where}
-                GROUP BY 1, 2{kcols}
+            WITH pd AS MATERIALIZED ({pd_sql}),
+            parts AS (
+                SELECT user_id, day, count(*) AS parts FROM pd WHERE n > 0 GROUP BY 1, 2
             ),
-            parts AS (SELECT user_id, day, count(*) AS parts FROM pd GROUP BY 1, 2),
             whole AS (
                 SELECT {mask} AS g, {_key_text(keys)} AS k, sum(n)::int AS n,
-                       sum(m)::float8 AS m,
+                       sum(m)::float8 AS m, sum(v)::int AS v,
                        count(*) FILTER (WHERE parts = 1 AND {workday})::int AS met
-                FROM pd JOIN parts USING (user_id, day) GROUP BY GROUPING SETS ({all_sets})
+                FROM pd LEFT JOIN parts USING (user_id, day)
+                GROUP BY GROUPING SETS ({all_sets})
             ),
             split AS (
                 SELECT g, k, count(*) FILTER (WHERE {workday})::int AS met FROM (
                     SELECT {mask} AS g, {_key_text(keys)} AS k, day, sum(n) AS n
-                    FROM pd JOIN parts USING (user_id, day) WHERE parts > 1
+                    FROM pd JOIN parts USING (user_id, day) WHERE parts > 1 AND n > 0
                     GROUP BY GROUPING SETS ({day_sets})
                 ) wd GROUP BY g, k
             )
-            SELECT w.g, w.k, coalesce(w.n, 0), coalesce(w.m, 0)::float8, 0,
+            SELECT w.g, w.k, coalesce(w.n, 0), coalesce(w.m, 0)::float8, coalesce(w.v, 0),
                    w.met + coalesce(s.met, 0)
             FROM whole w LEFT JOIN split s ON s.g = w.g AND s.k IS NOT DISTINCT FROM w.k
             """
@@ -919,19 +997,6 @@ def field_figures(
             params,
         ).all()
     )
-    vwhere, params = field_filter(
-        "x", "visited_at", period=period, area=area, county_code=county_code, scope=scope
-    )
-    rows += session.execute(
-        text(
-            f"""
-            SELECT {mask} AS g, {_key_text(keys)} AS k, 0, 0::float8, count(*)::int, 0 FROM (
-                SELECT 1 AS one{cols} FROM visit x WHERE {vwhere}
-            ) v GROUP BY GROUPING SETS ({all_sets})
-            """
-        ),
-        params,
-    ).all()
     found: list[Any] = [tuple(r) for r in rows]
     teams = _team_keys(session, [r[1] for r in found if masks[r[0]] in ("team", "grid_worker")])
     out: dict[str | None, dict[str | None, dict[str, Any]]] = {b: {} for b in [None, *keys]}
