@@ -8,12 +8,17 @@ DATABASE_URL holds a loaded Gaoping demo (it is copied first; the copy is droppe
    communities, townships and grid teams, its categories and their departments, with
    clocks, deadlines, outcomes, satisfaction and returns drawn at random.
    Then the grid workers' patrols and household visits of the last two months
-   (`generate_field`), if the database has none yet.
+   (`generate_field`), if the database has none yet: bulk INSERT … SELECT statements, so
+   the daily aggregate `field_day` (migration 0021) is filled by its triggers as every
+   write fills it; it is then checked equal to the migration's fill of the same rows
+   (`FILL_SELECT`).
 2. Times the county's month view (the total and all seven groupings with the field
    work, and the daily series) and a township's, `--runs` times each: p50 and p95, side
    by side with the same figures computed by a plain GROUP BY over the event (and patrol)
    table without its indexes (a sequential scan, one query per grouping), and checks both
-   give the same numbers.
+   give the same numbers. Each view twice, in the same run: its field work read from the
+   raw `patrol` and `visit` rows (as before migration 0021) and from `field_day`, the two
+   checked equal; and the field work alone (`field_figures`) both ways.
 3. Streams the event ledger of the most recent `--xlsx-rows` events to XLSX in a child
    process: seconds and the child's peak memory (max RSS).
 """
@@ -21,7 +26,10 @@ DATABASE_URL holds a loaded Gaoping demo (it is copied first; the copy is droppe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
+import functools
+import importlib.util
 import os
 import resource
 import statistics
@@ -214,6 +222,43 @@ def generate(session: Session, n: int) -> float:
     return time.perf_counter() - started
 
 
+def _migration_0021() -> Any:
+    path = Path(__file__).resolve().parents[1] / "migrations" / "versions" / "0021_field_day.py"
+    spec = importlib.util.spec_from_file_location("migration_0021", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def check_field_day(session: Session) -> int:
+    """`field_day` as the triggers left it equals the migration's fill of the same rows
+    (metres to the millimetre: float sums in another order); returns its row count."""
+    fill = _migration_0021().FILL_SELECT
+    cols = "county_code, township_code, community_code, grid_code, team_id, user_id, day"
+    table = f"SELECT {cols}, patrols, round(distance_m::numeric, 3), visits FROM"
+    differ = session.execute(
+        text(
+            f"""SELECT (SELECT count(*) FROM ({table} field_day EXCEPT {table} ({fill}) f) a),
+                       (SELECT count(*) FROM ({table} ({fill}) f EXCEPT {table} field_day) b)"""
+        )
+    ).one()
+    assert tuple(differ) == (0, 0), differ
+    return int(session.execute(text("SELECT count(*) FROM field_day")).scalar_one())
+
+
+@contextlib.contextmanager
+def raw_field_rows() -> Any:
+    """`stats.assess` with its field work read from the raw patrol and visit rows (as
+    before migration 0021): the "before" column, in the same run."""
+    fast = stats.field_figures
+    stats.field_figures = functools.partial(fast, aggregate=False)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        stats.field_figures = fast  # type: ignore[assignment]
+
+
 def _pct(xs: list[float], q: float) -> float:
     s = sorted(xs)
     pos = q * (len(s) - 1)
@@ -226,6 +271,13 @@ def _view(session: Session, period: stats.Period, scope: Jurisdiction) -> dict[s
     found = stats.assess(session, by=ALL_GROUPS, period=period, scope=scope)
     stats.series(session, by=None, period=period, scope=scope)
     out: dict[str, Any] = {
+        "field": {
+            b: {f.key: f.field for f in rows if f.field is not None}
+            for b, rows in found["groups"].items()
+        },
+        "field:total": found["total"].field,
+    }
+    out |= {
         b: {
             f.key: (f.counts["received"], f.counts["closed_on_time"], f.hours["handling_p90"])
             for f in rows
@@ -261,6 +313,7 @@ GROUP BY 1
 
 
 FIELD_PLAIN = ("township", "community", "grid")
+FIELD_GROUPS = [b for b in ALL_GROUPS if b in stats.FIELD_GROUPS]
 PLAIN_PATROLS = """
 SELECT p.{b}_code AS key, count(*) AS patrols FROM patrol p
 WHERE p.started_at >= :a AND p.started_at < :b AND p.{b}_code IS NOT NULL AND {scope}
@@ -335,7 +388,7 @@ def main() -> None:
     parser.add_argument("url")
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--xlsx-rows", type=int, default=100_000)
+    parser.add_argument("--xlsx-rows", type=int, default=100_000, help="0: no XLSX ledger")
     parser.add_argument("--keep", action="store_true", help="keep the generated database")
     parser.add_argument(
         "--reuse", action="store_true", help="URL is a database this bench generated (--keep)"
@@ -359,6 +412,13 @@ def main() -> None:
                 text("SELECT (SELECT count(*) FROM patrol), (SELECT count(*) FROM visit)")
             ).one()
             print(f"{field[0]} patrols, {field[1]} visits in the tables", flush=True)
+            started = time.perf_counter()
+            days = check_field_day(session)
+            print(
+                f"field_day: {days} rows, equal to the migration's fill of the rows"
+                f" (checked in {time.perf_counter() - started:.1f}s)",
+                flush=True,
+            )
             month = stats.resolve_period(period="last_month")
             in_month = session.execute(
                 text("SELECT count(*) FROM event WHERE received_at >= :a AND received_at < :b"),
@@ -378,27 +438,72 @@ def main() -> None:
                 ),
                 {"a": month.start, "b": month.end, "t": township},
             ).scalar_one()
+            month_days = stats.day_bounds(month)
+            assert month_days is not None
+            in_field = session.execute(
+                text(
+                    "SELECT (SELECT count(*) FROM patrol WHERE started_at >= :a"
+                    " AND started_at < :b), (SELECT count(*) FROM visit WHERE visited_at >= :a"
+                    " AND visited_at < :b), (SELECT count(*) FROM field_day WHERE day >= :da"
+                    " AND day < :db)"
+                ),
+                {"a": month.start, "b": month.end, "da": month.first_day, "db": month_days[1]},
+            ).one()
         print(
             f"month {month.first_day}..{month.last_day}: {in_month} events in the county, "
-            f"{in_township} in township {township}"
+            f"{in_township} in township {township}; {in_field[0]} patrols and {in_field[1]}"
+            f" visits in the county, {in_field[2]} field_day rows"
         )
-        print(f"{'view':<34}{'p50 ms':>10}{'p95 ms':>10}   {'plain GROUP BY p50':>20}{'p95':>10}")
+        print(
+            f"{'view':<34}{'field work from':<17}{'p50 ms':>9}{'p95 ms':>9}   "
+            f"{'plain GROUP BY p50':>19}{'p95':>8}   load (1 min)"
+        )
         for label, scope in (
             ("county month, all groupings", Jurisdiction(county_codes=frozenset({COUNTY}))),
             ("township month, all groupings", Jurisdiction(township_codes=frozenset({township}))),
         ):
-            with sessions() as session:
-                ours, a = timed(lambda s=session, j=scope: _view(s, month, j), args.runs)
-                plain, b = timed(lambda s=session, j=scope: _plain(s, month, j), args.runs)
-            for g in ALL_GROUPS:
-                assert {k: v[:2] for k, v in a[g].items()} == {k: v[:2] for k, v in b[g].items()}, g
-                assert {k: v[2] for k, v in a[g].items()} == {k: v[2] for k, v in b[g].items()}, g
-            for g in FIELD_PLAIN:
-                assert a[f"patrols:{g}"] == b[f"patrols:{g}"], g
-            print(
-                f"{label:<34}{statistics.median(ours):>10.0f}{_pct(ours, 0.95):>10.0f}   "
-                f"{statistics.median(plain):>20.0f}{_pct(plain, 0.95):>10.0f}   (same figures)"
-            )
+            found: dict[str, Any] = {}
+            for source in ("patrol, visit", "field_day"):
+                load = os.getloadavg()[0]
+                with sessions() as session:
+                    with raw_field_rows() if source != "field_day" else contextlib.nullcontext():
+                        ours, a = timed(lambda s=session, j=scope: _view(s, month, j), args.runs)
+                    plain, b = timed(lambda s=session, j=scope: _plain(s, month, j), args.runs)
+                for g in ALL_GROUPS:
+                    assert {k: v[:2] for k, v in a[g].items()} == {
+                        k: v[:2] for k, v in b[g].items()
+                    }, g
+                    assert {k: v[2] for k, v in a[g].items()} == {
+                        k: v[2] for k, v in b[g].items()
+                    }, g
+                for g in FIELD_PLAIN:
+                    assert a[f"patrols:{g}"] == b[f"patrols:{g}"], g
+                found[source] = a
+                print(
+                    f"{label:<34}{source:<17}{statistics.median(ours):>9.0f}"
+                    f"{_pct(ours, 0.95):>9.0f}   {statistics.median(plain):>19.0f}"
+                    f"{_pct(plain, 0.95):>8.0f}   {load:.1f}   (same figures)",
+                    flush=True,
+                )
+            assert found["patrol, visit"] == found["field_day"], "raw rows and field_day differ"
+            for aggregate in (False, True):
+                load = os.getloadavg()[0]
+                with sessions() as session:
+                    alone, _ = timed(
+                        lambda s=session, j=scope, agg=aggregate: stats.field_figures(
+                            s, by=FIELD_GROUPS, period=month, scope=j, aggregate=agg
+                        ),
+                        args.runs,
+                    )
+                source = "field_day" if aggregate else "patrol, visit"
+                print(
+                    f"{'  its field work alone':<34}{source:<17}{statistics.median(alone):>9.0f}"
+                    f"{_pct(alone, 0.95):>9.0f}   {'':>19}{'':>8}   {load:.1f}",
+                    flush=True,
+                )
+        if args.xlsx_rows <= 0:
+            print(f"load average after (1, 5, 15 min): {os.getloadavg()}")
+            return
         with sessions() as session:
             start = session.execute(
                 text("SELECT received_at FROM event ORDER BY received_at DESC OFFSET :n LIMIT 1"),

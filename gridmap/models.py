@@ -861,6 +861,7 @@ field_day = Table(
     Column("patrols", Integer, nullable=False, server_default="0"),
     Column("distance_m", Float, nullable=False, server_default="0"),
     Column("visits", Integer, nullable=False, server_default="0"),
+    Column("alone", Boolean, nullable=False, server_default=text("true")),
     Index(
         "uq_field_day",
         "county_code",
@@ -874,4 +875,6 @@ field_day = Table(
         postgresql_nulls_not_distinct=True,
     ),
     Index("ix_field_day_township", "township_code", "day"),
+    Index("ix_field_day_user", "user_id", "day"),
+    Index("ix_field_day_split", "county_code", "day", postgresql_where=text("NOT alone")),
 )

@@ -67,6 +67,10 @@ PATROLS: list[tuple[str, str, str | None, dt.datetime]] = [
     ("p16", "gw-c", G[4], at(-1, 23, 59)),  # Sunday before the week: outside it
     ("p17", "gw-a", G[2], at(4, 8)),  # moved by hand to G[0] below: Friday met in G0
     ("p18", "gw-a", G[0], at(4, 18)),
+    ("p19", "gw-c", G[4], at(3, 8)),  # Thursday twice in G4 and twice in G5 (one community):
+    ("p20", "gw-c", G[4], at(3, 9)),  # met in each grid, once in C3, T2, the team, the total
+    ("p21", "gw-c", G[5], at(3, 14)),
+    ("p22", "gw-c", G[5], at(3, 15)),
 ]
 DELETED_PATROL = "p09"
 MOVED_PATROL = ("p17", G[0])
@@ -190,7 +194,7 @@ def _raw(db: Session, table: str) -> list[Any]:
     )
 
 
-def _own_aggregate(db: Session) -> dict[tuple[Any, ...], tuple[int, float, int]]:
+def _own_aggregate(db: Session) -> dict[tuple[Any, ...], tuple[int, float, int, bool]]:
     out: dict[tuple[Any, ...], list[Any]] = defaultdict(lambda: [0, 0.0, 0])
     for table in ("patrol", "visit"):
         for r in _raw(db, table):
@@ -201,22 +205,28 @@ def _own_aggregate(db: Session) -> dict[tuple[Any, ...], tuple[int, float, int]]
                 o[1] += r.m
             else:
                 o[2] += 1
-    return {k: (v[0], v[1], v[2]) for k, v in out.items()}
+    # alone: the walker patrolled in no other unit-chain that day.
+    chains: dict[tuple[Any, ...], int] = defaultdict(int)
+    for k, v in out.items():
+        chains[(k[5], k[6])] += v[0] > 0
+    return {k: (v[0], v[1], v[2], chains[(k[5], k[6])] <= 1) for k, v in out.items()}
 
 
-def _table(db: Session) -> dict[tuple[Any, ...], tuple[int, float, int]]:
+def _table(db: Session) -> dict[tuple[Any, ...], tuple[int, float, int, bool]]:
     rows = db.execute(
-        text(f"SELECT {', '.join(KEY)}, day, patrols, distance_m, visits FROM field_day")
+        text(f"SELECT {', '.join(KEY)}, day, patrols, distance_m, visits, alone FROM field_day")
     ).all()
-    out = {tuple(r[:7]): (r[7], r[8], r[9]) for r in rows}
+    out = {tuple(r[:7]): (r[7], r[8], r[9], r[10]) for r in rows}
     assert len(out) == len(rows)  # one row a key, NULL codes too
     return out
 
 
-def _same(a: dict[Any, tuple[int, float, int]], b: dict[Any, tuple[int, float, int]]) -> None:
+def _same(
+    a: dict[Any, tuple[int, float, int, bool]], b: dict[Any, tuple[int, float, int, bool]]
+) -> None:
     assert a.keys() == b.keys()
     for k in a:
-        assert a[k][0] == b[k][0] and a[k][2] == b[k][2], k
+        assert (a[k][0], a[k][2], a[k][3]) == (b[k][0], b[k][2], b[k][3]), k
         assert abs(a[k][1] - b[k][1]) < 1e-6, k  # metres: float sums in another order
 
 
@@ -278,6 +288,7 @@ def test_the_triggers_keep_the_aggregate_equal_to_the_rows(db: Session) -> None:
     _same(_table(db), own)
     # The cases are there: a split day, NULL codes, days around local midnight.
     assert any(k[2] is None and v[0] == 2 for k, v in own.items())
+    assert sum(1 for v in own.values() if not v[3]) == 4  # gw-a's Monday (G0, G1), gw-c's Thursday (G4, G5)
     tuesday, wednesday = MONDAY + dt.timedelta(1), MONDAY + dt.timedelta(2)
     a = dict(db.execute(text("SELECT username, id FROM app_user")).all())["gw-a"]
     assert own[(f.COUNTY, f.T1, f.GRIDS[G[0]][0], G[0], _team(db, G[0]), a, tuesday)][0] == 1
@@ -306,10 +317,10 @@ def test_a_growing_track_a_deletion_and_a_move_reach_the_aggregate(db: Session) 
     )
     key = (*db.execute(text(row), {"c": "grows"}).one(), start.date())
 
-    def held() -> tuple[int, float, int] | None:
+    def held() -> tuple[int, float, int, bool] | None:
         return _table(db).get(key)
 
-    assert held() == (1, 0.0, 0)
+    assert held() == (1, 0.0, 0, True)
     lon, lat = f.SmallCounty.grid_center(G[1])
     for seq in (1, 2):
         fixes = [patrols.Fix(lon, lat + 0.003 * (k + 2 * seq), start) for k in range(2)]
@@ -317,10 +328,26 @@ def test_a_growing_track_a_deletion_and_a_move_reach_the_aggregate(db: Session) 
         distance = db.execute(
             text("SELECT distance_m FROM patrol WHERE client_id = 'grows'")
         ).scalar_one()
-        assert distance > 0 and held() == (1, pytest.approx(distance), 0)
+        assert distance > 0 and held() == (1, pytest.approx(distance), 0, True)
     assert distance > 900  # the second batch made it longer than the first's ~330 m
     patrols.end_patrol(db, user_id=users["gw-b"], client_id="grows", ended_at=start)
-    assert held() == (1, pytest.approx(distance), 0)
+    assert held() == (1, pytest.approx(distance), 0, True)
+    # A second patrol of that Sunday in another grid splits the walker's day, and
+    # deleting it makes the first alone again.
+    patrols.start_patrol(
+        db,
+        user_id=users["gw-b"],
+        username="gw-b",
+        team_id=_team(db, G[1]),
+        client_id="elsewhere",
+        chain=chain(G[0]),
+        started_at=start + dt.timedelta(hours=1),
+    )
+    assert held() == (1, pytest.approx(distance), 0, False)
+    _same(_table(db), _own_aggregate(db))
+    db.execute(text("DELETE FROM patrol WHERE client_id = 'elsewhere'"))
+    assert held() == (1, pytest.approx(distance), 0, True)
+    _same(_table(db), _own_aggregate(db))
     db.execute(text("DELETE FROM patrol WHERE client_id = 'grows'"))
     assert held() is None  # a key emptied is gone
     _same(_table(db), _own_aggregate(db))
@@ -377,12 +404,13 @@ def test_the_week_s_worker_days(db: Session) -> None:
     }
     # gw-a: Monday (split G0/G1: C1, T1), Wednesday (G0), Friday (G0, after the move).
     # gw-b: Thursday (G1); Friday unmet (one deleted). gw-c: Monday (G4, one of them at
-    # 00:30 local), Tuesday (no grid: the units of key None, and T2).
-    assert met["grid"] == {G[0]: 2, G[1]: 1, G[4]: 1, None: 1}
-    assert met["community"] == {f.GRIDS[G[0]][0]: 4, f.GRIDS[G[4]][0]: 1, None: 1}
-    assert met["township"] == {f.T1: 4, f.T2: 2}
-    assert met["team"] == {f"T-{G[0]}": 3, f"T-{G[1]}": 1, f"T-{G[4]}": 2}
-    assert fast[None][None]["patrol_days_met"] == 6
+    # 00:30 local), Tuesday (no grid: the units of key None, and T2), Thursday (G4 and G5
+    # each, once in C3).
+    assert met["grid"] == {G[0]: 2, G[1]: 1, G[4]: 2, G[5]: 1, None: 1}
+    assert met["community"] == {f.GRIDS[G[0]][0]: 4, f.GRIDS[G[4]][0]: 2, None: 1}
+    assert met["township"] == {f.T1: 4, f.T2: 3}
+    assert met["team"] == {f"T-{G[0]}": 3, f"T-{G[1]}": 1, f"T-{G[4]}": 3}
+    assert fast[None][None]["patrol_days_met"] == 7
     assert fast[None][None]["household_visits"] == 5  # v06 deleted, v07 the week after
 
 

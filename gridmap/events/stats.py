@@ -876,39 +876,80 @@ def day_bounds(period: Period) -> tuple[dt.date | None, dt.date | None] | None:
     return out[0], out[1]
 
 
-def _field_days_sql(
+def _field_rows_aggregate(
+    session: Session,
     *,
+    keys: Sequence[str],
+    days: tuple[dt.date | None, dt.date | None],
+    where: str,
+    params: dict[str, Any],
+) -> list[Any]:
+    """(g, k, patrols, metres, visits, worker-days met) per unit of each grouping set,
+    from the daily aggregate `field_day` (migration 0021: one row per walker, local day,
+    unit-chain and team, kept by triggers on every write of `patrol` and `visit`).
+
+    A row with `alone` (the walker patrolled in no other unit-chain that day) is the
+    walker's whole day in every unit that holds it, so whether the day is met is the row's
+    own count, in every grouping: one pass of hashed grouping sets. The few rows of days
+    split over unit-chains (NOT alone; a partial index) are summed per walker, day and
+    unit in `split`, as the raw rows are (`_field_rows_raw`)."""
+    first, end = days
+    if first is not None:
+        where += " AND x.day >= :d_first"
+        params["d_first"] = first
+    if end is not None:
+        where += " AND x.day < :d_end"
+        params["d_end"] = end
+    cols = "".join(f", x.{_FIELD_ROW_KEYS[b]} AS k_{b}" for b in keys)
+    all_sets, mask, key = _field_sets(keys)
+    day_sets, _, _ = _field_sets(keys, "user_id", "day")
+    workday = f"extract(isodow FROM day) < 6 AND n >= {DAILY_PATROLS}"
+    return list(
+        session.execute(
+            text(
+                f"""
+            WITH whole AS (
+                SELECT {mask} AS g, {key} AS k, sum(n)::int AS n, sum(m)::float8 AS m,
+                       sum(v)::int AS v, count(*) FILTER (WHERE alone AND {workday})::int AS met
+                FROM (
+                    SELECT x.day, x.patrols AS n, x.distance_m AS m, x.visits AS v,
+                           x.alone{cols}
+                    FROM field_day x WHERE {where}
+                ) r
+                GROUP BY GROUPING SETS ({all_sets})
+            ),
+            split AS (
+                SELECT g, k, count(*) FILTER (WHERE {workday})::int AS met FROM (
+                    SELECT {mask} AS g, {key} AS k, day, sum(n) AS n FROM (
+                        SELECT x.user_id, x.day, x.patrols AS n{cols}
+                        FROM field_day x WHERE {where} AND NOT x.alone AND x.patrols > 0
+                    ) r
+                    GROUP BY GROUPING SETS ({day_sets})
+                ) wd GROUP BY g, k
+            )
+            SELECT w.g, w.k, coalesce(w.n, 0), coalesce(w.m, 0)::float8, coalesce(w.v, 0),
+                   w.met + coalesce(s.met, 0)
+            FROM whole w LEFT JOIN split s ON s.g = w.g AND s.k IS NOT DISTINCT FROM w.k
+            """
+            ),
+            params,
+        ).all()
+    )
+
+
+def _field_rows_raw(
+    session: Session,
+    *,
+    keys: Sequence[str],
     period: Period,
     area: str | None,
     county_code: str | None,
     scope: Jurisdiction | None,
-    cols: str,
-    kcols: str,
-    aggregate: bool,
-) -> tuple[str, dict[str, Any]]:
-    """pd's rows: a walker's patrols, their metres and visits of a local day in one
-    unit-chain (of the groupings asked). From the daily aggregate `field_day` (migration
-    0021, kept by triggers on every write of `patrol` and `visit`) when the period is
-    whole local days and `aggregate`; else from the raw rows, the same sums."""
-    days = day_bounds(period) if aggregate else None
-    if days is not None:
-        where, params = field_filter(
-            "x", None, period=period, area=area, county_code=county_code, scope=scope
-        )
-        first, end = days
-        if first is not None:
-            where += " AND x.day >= :d_first"
-            params["d_first"] = first
-        if end is not None:
-            where += " AND x.day < :d_end"
-            params["d_end"] = end
-        return (
-            f"""SELECT x.user_id, x.day{cols}, sum(x.patrols) AS n,
-                       sum(x.distance_m) AS m, sum(x.visits) AS v
-                FROM field_day x WHERE {where}
-                GROUP BY 1, 2{kcols}""",
-            params,
-        )
+) -> list[Any]:
+    """The same rows as `_field_rows_aggregate`, from the raw `patrol` and `visit` rows
+    (a period cut inside a day; and the reference the tests and the bench compare to)."""
+    cols = "".join(f", x.{_FIELD_ROW_KEYS[b]} AS k_{b}" for b in keys)
+    kcols = "".join(f", k_{b}" for b in keys)
     where, params = field_filter(
         "x", "started_at", period=period, area=area, county_code=county_code, scope=scope
     )
@@ -916,17 +957,52 @@ def _field_days_sql(
     vwhere, _ = field_filter(
         "x", "visited_at", period=period, area=area, county_code=county_code, scope=scope
     )
-    return (
-        f"""SELECT user_id, day{kcols}, sum(n) AS n, sum(m) AS m, sum(v) AS v FROM (
-                SELECT x.user_id, (x.started_at AT TIME ZONE 'Asia/Shanghai')::date AS day{cols},
-                       1 AS n, x.distance_m AS m, 0 AS v
-                FROM patrol x WHERE {where}
-                UNION ALL
-                SELECT x.user_id, (x.visited_at AT TIME ZONE 'Asia/Shanghai')::date AS day{cols},
-                       0, 0::float8, 1
-                FROM visit x WHERE {vwhere}
-            ) r GROUP BY 1, 2{kcols}""",
-        params,
+    all_sets, mask, key = _field_sets(keys)
+    day_sets, _, _ = _field_sets(keys, "user_id", "day")
+    workday = f"extract(isodow FROM day) < 6 AND n >= {DAILY_PATROLS}"
+    # pd: a walker's patrols (and visits) of a local day in one unit-chain; parts: in how
+    # many unit-chains it patrolled that day (nearly always one: then whether the day is
+    # met is the row's own count, in every grouping; a day split over units is summed per
+    # unit in `split`; a row of visits alone, n = 0, is never met and splits nothing).
+    return list(
+        session.execute(
+            text(
+                f"""
+            WITH pd AS MATERIALIZED (
+                SELECT user_id, day{kcols}, sum(n) AS n, sum(m) AS m, sum(v) AS v FROM (
+                    SELECT x.user_id, (x.started_at AT TIME ZONE 'Asia/Shanghai')::date AS day
+                           {cols}, 1 AS n, x.distance_m AS m, 0 AS v
+                    FROM patrol x WHERE {where}
+                    UNION ALL
+                    SELECT x.user_id, (x.visited_at AT TIME ZONE 'Asia/Shanghai')::date AS day
+                           {cols}, 0, 0::float8, 1
+                    FROM visit x WHERE {vwhere}
+                ) r GROUP BY 1, 2{kcols}
+            ),
+            parts AS (
+                SELECT user_id, day, count(*) AS parts FROM pd WHERE n > 0 GROUP BY 1, 2
+            ),
+            whole AS (
+                SELECT {mask} AS g, {key} AS k, sum(n)::int AS n,
+                       sum(m)::float8 AS m, sum(v)::int AS v,
+                       count(*) FILTER (WHERE parts = 1 AND {workday})::int AS met
+                FROM pd LEFT JOIN parts USING (user_id, day)
+                GROUP BY GROUPING SETS ({all_sets})
+            ),
+            split AS (
+                SELECT g, k, count(*) FILTER (WHERE {workday})::int AS met FROM (
+                    SELECT {mask} AS g, {key} AS k, day, sum(n) AS n
+                    FROM pd JOIN parts USING (user_id, day) WHERE parts > 1 AND n > 0
+                    GROUP BY GROUPING SETS ({day_sets})
+                ) wd GROUP BY g, k
+            )
+            SELECT w.g, w.k, coalesce(w.n, 0), coalesce(w.m, 0)::float8, coalesce(w.v, 0),
+                   w.met + coalesce(s.met, 0)
+            FROM whole w LEFT JOIN split s ON s.g = w.g AND s.k IS NOT DISTINCT FROM w.k
+            """
+            ),
+            params,
+        ).all()
     )
 
 
@@ -942,61 +1018,25 @@ def field_figures(
 ) -> dict[str | None, dict[str | None, dict[str, Any]]]:
     """The field work of a period: {grouping (None: the total): {key: figures}} for the
     groupings of `by` that have field work (FIELD_GROUPS). Two statements: the patrols
-    and visits (one row per walker, local day and unit-chain, then per unit, with the
-    worker-days met), and the roll of grid workers. The rows are read from the daily
-    aggregate `field_day` (`aggregate=False`, or a period not of whole local days: from
-    the raw `patrol` and `visit` rows; the same figures, tests/test_field_day.py)."""
+    and visits per unit with the worker-days met, and the roll of grid workers. The first
+    reads the daily aggregate `field_day` (`_field_rows_aggregate`) when the period is
+    whole local days (every named and custom period is); with `aggregate=False` or a
+    period cut inside a day, the raw `patrol` and `visit` rows (`_field_rows_raw`): the
+    same figures (tests/test_field_day.py)."""
     keys = [b for b in by if b in FIELD_GROUPS]
     masks: dict[int, str | None] = {_mask(keys, b): b for b in keys}
     masks[_mask(keys, None)] = None
     cols = "".join(f", x.{_FIELD_ROW_KEYS[b]} AS k_{b}" for b in keys)
-    kcols = "".join(f", k_{b}" for b in keys)
-    pd_sql, params = _field_days_sql(
-        period=period,
-        area=area,
-        county_code=county_code,
-        scope=scope,
-        cols=cols,
-        kcols=kcols,
-        aggregate=aggregate,
-    )
-    all_sets, mask, _key = _field_sets(keys)
-    day_sets, _, _ = _field_sets(keys, "user_id", "day")
-    workday = f"extract(isodow FROM day) < 6 AND n >= {DAILY_PATROLS}"
-    # pd: a walker's patrols (and visits) of a local day in one unit-chain; parts: in how
-    # many unit-chains it patrolled that day (nearly always one: then whether the day is
-    # met is the row's own count, in every grouping; a day split over units is summed per
-    # unit in `split`; a row of visits alone, n = 0, is never met and splits nothing).
-    rows = list(
-        session.execute(
-            text(
-                f"""
-            WITH pd AS MATERIALIZED ({pd_sql}),
-            parts AS (
-                SELECT user_id, day, count(*) AS parts FROM pd WHERE n > 0 GROUP BY 1, 2
-            ),
-            whole AS (
-                SELECT {mask} AS g, {_key_text(keys)} AS k, sum(n)::int AS n,
-                       sum(m)::float8 AS m, sum(v)::int AS v,
-                       count(*) FILTER (WHERE parts = 1 AND {workday})::int AS met
-                FROM pd LEFT JOIN parts USING (user_id, day)
-                GROUP BY GROUPING SETS ({all_sets})
-            ),
-            split AS (
-                SELECT g, k, count(*) FILTER (WHERE {workday})::int AS met FROM (
-                    SELECT {mask} AS g, {_key_text(keys)} AS k, day, sum(n) AS n
-                    FROM pd JOIN parts USING (user_id, day) WHERE parts > 1 AND n > 0
-                    GROUP BY GROUPING SETS ({day_sets})
-                ) wd GROUP BY g, k
-            )
-            SELECT w.g, w.k, coalesce(w.n, 0), coalesce(w.m, 0)::float8, coalesce(w.v, 0),
-                   w.met + coalesce(s.met, 0)
-            FROM whole w LEFT JOIN split s ON s.g = w.g AND s.k IS NOT DISTINCT FROM w.k
-            """
-            ),
-            params,
-        ).all()
-    )
+    bounds = day_bounds(period) if aggregate else None
+    if bounds is not None:
+        where, params = field_filter(
+            "x", None, period=period, area=area, county_code=county_code, scope=scope
+        )
+        rows = _field_rows_aggregate(session, keys=keys, days=bounds, where=where, params=params)
+    else:
+        rows = _field_rows_raw(
+            session, keys=keys, period=period, area=area, county_code=county_code, scope=scope
+        )
     found: list[Any] = [tuple(r) for r in rows]
     teams = _team_keys(session, [r[1] for r in found if masks[r[0]] in ("team", "grid_worker")])
     out: dict[str | None, dict[str | None, dict[str, Any]]] = {b: {} for b in [None, *keys]}

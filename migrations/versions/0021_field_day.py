@@ -63,14 +63,22 @@ _ROW = {
     ),
 }
 
-FILL = f"""
-INSERT INTO field_day ({KEY}, patrols, distance_m, visits)
-SELECT {KEY}, sum(p), sum(m), sum(v) FROM (
+# The aggregate of the rows there are (also what bench/stats.py checks the table against).
+FILL_SELECT = f"""
+SELECT {KEY}, sum(p)::int AS patrols, sum(m)::float8 AS distance_m, sum(v)::int AS visits
+FROM (
     SELECT {_ROW["patrol"].format(s=1)} FROM patrol
     UNION ALL
     SELECT {_ROW["visit"].format(s=1)} FROM visit
 ) x
 GROUP BY {KEY}
+"""
+# `alone`: the walker patrolled in no other unit-chain that day (see the docstring).
+FILL = f"""
+INSERT INTO field_day ({KEY}, patrols, distance_m, visits, alone)
+SELECT {KEY}, patrols, distance_m, visits,
+       count(*) FILTER (WHERE patrols > 0) OVER (PARTITION BY user_id, day) <= 1
+FROM ({FILL_SELECT}) g
 """
 
 
@@ -93,10 +101,23 @@ def _apply(table: str, parts: list[tuple[str, int]]) -> str:
                 patrols = f.patrols + EXCLUDED.patrols,
                 distance_m = f.distance_m + EXCLUDED.distance_m,
                 visits = f.visits + EXCLUDED.visits
-            RETURNING f.ctid AS rid, f.patrols, f.visits
+            RETURNING f.ctid AS rid, f.patrols, f.visits, f.user_id, f.day
         )
-        SELECT array_agg(rid) FILTER (WHERE patrols = 0 AND visits = 0) INTO empties FROM up;
+        SELECT array_agg(rid) FILTER (WHERE patrols = 0 AND visits = 0),
+               array_agg(user_id), array_agg(day)
+        INTO empties, users, days FROM up;
     """
+
+
+def _lock(parts: list[tuple[str, int]]) -> str:
+    """Serialise the walkers' writes (by 64 buckets of user ids, in order: no deadlock)
+    until commit, so `alone` is computed after any other transaction's rows of the same
+    walker are committed (READ COMMITTED: each statement sees what was committed)."""
+    users = " UNION ".join(f"SELECT user_id FROM {source}" for source, _ in parts)
+    return (
+        "PERFORM pg_advisory_xact_lock(20211, b) FROM ("
+        f"SELECT DISTINCT user_id % 64 AS b FROM ({users}) u ORDER BY 1) l;"
+    )
 
 
 def _function(table: str) -> str:
@@ -105,20 +126,37 @@ def _function(table: str) -> str:
     CREATE FUNCTION field_day_{table}() RETURNS trigger LANGUAGE plpgsql AS $$
     DECLARE
         empties tid[];
+        users int[];
+        days date[];
     BEGIN
         IF TG_OP = 'TRUNCATE' THEN
             UPDATE field_day SET {counted};
             DELETE FROM field_day WHERE patrols = 0 AND visits = 0;
+            UPDATE field_day f SET alone = s.n <= 1 FROM (
+                SELECT user_id, day, count(*) FILTER (WHERE patrols > 0) AS n
+                FROM field_day GROUP BY 1, 2
+            ) s WHERE f.user_id = s.user_id AND f.day = s.day AND f.alone <> (s.n <= 1);
             RETURN NULL;
         ELSIF TG_OP = 'INSERT' THEN
+            {_lock([("new_rows", 1)])}
             {_apply(table, [("new_rows", 1)])}
         ELSIF TG_OP = 'DELETE' THEN
+            {_lock([("old_rows", -1)])}
             {_apply(table, [("old_rows", -1)])}
         ELSE
+            {_lock([("old_rows", -1), ("new_rows", 1)])}
             {_apply(table, [("old_rows", -1), ("new_rows", 1)])}
         END IF;
         IF empties IS NOT NULL THEN
             DELETE FROM field_day WHERE ctid = ANY(empties) AND patrols = 0 AND visits = 0;
+        END IF;
+        IF users IS NOT NULL THEN
+            UPDATE field_day f SET alone = s.n <= 1 FROM (
+                SELECT x.user_id, x.day, count(*) FILTER (WHERE x.patrols > 0) AS n
+                FROM field_day x
+                WHERE (x.user_id, x.day) IN (SELECT u, d FROM unnest(users, days) AS t(u, d))
+                GROUP BY 1, 2
+            ) s WHERE f.user_id = s.user_id AND f.day = s.day AND f.alone <> (s.n <= 1);
         END IF;
         RETURN NULL;
     END
@@ -139,6 +177,7 @@ def upgrade() -> None:
         sa.Column("patrols", sa.Integer, nullable=False, server_default="0"),
         sa.Column("distance_m", sa.Float, nullable=False, server_default="0"),
         sa.Column("visits", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("alone", sa.Boolean, nullable=False, server_default=sa.true()),
     )
     op.create_index(
         "uq_field_day",
@@ -148,6 +187,13 @@ def upgrade() -> None:
         postgresql_nulls_not_distinct=True,
     )
     op.create_index("ix_field_day_township", "field_day", ["township_code", "day"])
+    op.create_index("ix_field_day_user", "field_day", ["user_id", "day"])
+    op.create_index(
+        "ix_field_day_split",
+        "field_day",
+        ["county_code", "day"],
+        postgresql_where=sa.text("NOT alone"),
+    )
     for table in ("patrol", "visit"):
         op.execute(_function(table))
         for event, refs in (
