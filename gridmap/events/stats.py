@@ -890,7 +890,9 @@ def _field_rows_aggregate(
 
     A row with `alone` (the walker patrolled in no other unit-chain that day) is the
     walker's whole day in every unit that holds it, so whether the day is met is the row's
-    own count, in every grouping: one pass of hashed grouping sets. The few rows of days
+    own count, in every grouping; its counts, sums and days met are first summed per
+    unit-chain and team (one hashed pass over the rows, a few thousand groups a county),
+    and the grouping sets run over those. The few rows of days
     split over unit-chains (NOT alone; a partial index) are summed per walker, day and
     unit in `split`, as the raw rows are (`_field_rows_raw`)."""
     first, end = days
@@ -910,11 +912,17 @@ def _field_rows_aggregate(
                 f"""
             WITH whole AS (
                 SELECT {mask} AS g, {key} AS k, sum(n)::int AS n, sum(m)::float8 AS m,
-                       sum(v)::int AS v, count(*) FILTER (WHERE alone AND {workday})::int AS met
+                       sum(v)::int AS v, coalesce(sum(met), 0)::int AS met
                 FROM (
-                    SELECT x.day, x.patrols AS n, x.distance_m AS m, x.visits AS v,
-                           x.alone{cols}
-                    FROM field_day x WHERE {where}
+                    SELECT n, m, v, met{cols} FROM (
+                        SELECT x.township_code, x.community_code, x.grid_code, x.team_id,
+                               sum(x.patrols) AS n, sum(x.distance_m) AS m,
+                               sum(x.visits) AS v,
+                               count(*) FILTER (WHERE x.alone AND x.patrols >= {DAILY_PATROLS}
+                                                AND extract(isodow FROM x.day) < 6) AS met
+                        FROM field_day x WHERE {where}
+                        GROUP BY 1, 2, 3, 4
+                    ) x
                 ) r
                 GROUP BY GROUPING SETS ({all_sets})
             ),

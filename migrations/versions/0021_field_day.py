@@ -9,10 +9,12 @@ county view's time (docs/performance.md). `field_day` holds them summed once per
 
 — the unit chain a patrol or visit is counted in, the walker's team, the logged-in walker
 (`user_id`) and the local day it started or was made — with `patrols` (started that day),
-`distance_m` (their `patrol.distance_m`, summed) and `visits`. Every figure read from it
-is the one read from the raw rows (docs/assessment.md, "The daily aggregate"): the
-day is the finest unit a period is cut at, and a walker's day per unit is what the
-twice-a-day rule (一日双巡) counts.
+`distance_m` (their `patrol.distance_m`, summed) and `visits`, and `alone`: the walker
+patrolled in no other unit-chain that day (at most one of its rows of that day has
+patrols), so whether the day meets the twice-a-day rule (一日双巡) in any unit holding
+the row is the row's own count. Every figure read from it is the one read from the raw
+rows (docs/assessment.md, "The daily aggregate"): the day is the finest unit a period is
+cut at, and a walker's day per unit is what the rule counts.
 
 Kept by statement-level triggers with transition tables on `patrol` and `visit`, in the
 same transaction as every write: nothing that writes the rows (the phone's routes through
@@ -21,7 +23,11 @@ can forget it, and a bulk insert costs one grouped upsert, not one per row. Each
 statement's rows are summed per key into signed deltas (an insert +, a delete −, an
 update old − and new +; an update that changes no counted column — the end, the last fix —
 gives no delta and writes nothing) and upserted; a key brought to zero patrols and zero
-visits is deleted. TRUNCATE of either table clears its part. Codes may be NULL (a
+visits is deleted; then `alone` is recomputed for the walker-days the statement touched.
+So that this sees every committed row of the walker, a statement first takes a
+transaction-level advisory lock per bucket of its walkers (user id mod 64, in order):
+two transactions writing the same walker's field work wait for each other. TRUNCATE of
+either table clears its part. Codes may be NULL (a
 patrol with no grid), so the key is a unique index with NULLS NOT DISTINCT
 (PostgreSQL 15).
 
