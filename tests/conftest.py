@@ -192,9 +192,10 @@ def _copy(server_url: str, template: str, prefix: str) -> Iterator[str]:
 def template_names() -> dict[str, str]:
     """This code's template databases by kind, each named by a fingerprint of what it is
     built from; computed once, so a file edited during the run cannot change them."""
+    # The loaded templates are built on the schema: a migration changes them too.
     schema = _fingerprint(ROOT / "migrations", ROOT / "gridmap" / "models.py")
-    small = _fingerprint(ROOT / "gridmap", ROOT / "tests" / "factories.py")
-    gaoping = _fingerprint(ROOT / "geodata", ROOT / "gridmap")
+    small = _fingerprint(ROOT / "migrations", ROOT / "gridmap", ROOT / "tests" / "factories.py")
+    gaoping = _fingerprint(ROOT / "migrations", ROOT / "geodata", ROOT / "gridmap")
     return {
         "schema": f"gridmap_tpl_{schema}",
         "small": f"gridmap_small_{small}",
