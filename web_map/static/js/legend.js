@@ -1,5 +1,5 @@
 /* The map's legend: what the dots' colours, rings and halos and the grids' fills mean
- * (the styles are command_view.css's .gm-dot classes and command_view.js's gridStyle). */
+ * (the styles are command_view.css's .gm-dot classes and command_view/areas.js's gridStyle). */
 
 import { h } from "./common.js";
 
