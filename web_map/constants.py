@@ -6,10 +6,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from gridmap.events import (
+    ALERT_PRIORITIES_DEFAULT,
+    MET,
+    MISSED,
+    NOT_STARTED,
+    PLACEABLE_STATES,
+    QUEUES,
+    RUNNING,
+)
 from gridmap.events import workflow as wf
-from gridmap.events.deadlines import MET, MISSED, NOT_STARTED, RUNNING
-from gridmap.events.lifecycle import PLACEABLE_STATES
-from gridmap.events.queues import ALERT_PRIORITIES_DEFAULT, QUEUES
 from gridmap.models import PRIORITIES
 
 # The queue an open event's state puts it in (gridmap.events.queues.QUEUES): where the

@@ -22,7 +22,7 @@ from gridmap.events import (
 )
 from gridmap.events.batcher import IngestBatcher
 from gridmap.events.categories import RuleRow, list_categories
-from gridmap.events.deadlines import missed_deadline
+from gridmap.events.deadlines import MET, MISSED, NOT_STARTED, RUNNING, missed_deadline
 from gridmap.events.hotline import import_events, read_hotline_export
 from gridmap.events.ingest import IngestAudit, ingest_event
 from gridmap.events.input import (
@@ -35,7 +35,7 @@ from gridmap.events.input import (
     mask_name,
     mask_phone,
 )
-from gridmap.events.lifecycle import act, check_overdue
+from gridmap.events.lifecycle import PLACEABLE_STATES, act, check_overdue
 from gridmap.events.overdue_watch import start_overdue_watch
 from gridmap.events.photos import (
     MAX_PHOTOS_PER_EVENT,
@@ -47,16 +47,24 @@ from gridmap.events.photos import (
     stored_photo_file,
 )
 from gridmap.events.queries import co_handlers
+from gridmap.events.queues import ALERT_PRIORITIES_DEFAULT, QUEUES
 from gridmap.events.stats import FIELD_FIGURES, GROUP_LABELS, RATES
 from gridmap.events.team_picker import escalation_candidates, team_candidates
 from gridmap.events.workflow import RULES, STATES
 
 __all__ = [
+    "ALERT_PRIORITIES_DEFAULT",
     "FIELD_FIGURES",
     "GROUP_LABELS",
     "MAX_PHOTOS_PER_EVENT",
+    "MET",
+    "MISSED",
+    "NOT_STARTED",
+    "PLACEABLE_STATES",
+    "QUEUES",
     "RATES",
     "RULES",
+    "RUNNING",
     "STATES",
     "CleanPhoto",
     "Coordinate",
