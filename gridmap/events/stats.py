@@ -767,25 +767,9 @@ def working_days(period: Period, *, today: dt.date | None = None) -> int | None:
 
 
 def field_scope_sql(scope: Jurisdiction | None, alias: str) -> tuple[str, dict[str, Any]]:
-    """The event rule (`Jurisdiction.covers_codes`) on a field-work row's area chain and
-    team, in SQL: a patrol, a visit, a grid worker of the roster."""
-    if scope is None or scope.everywhere:
-        return "TRUE", {}
-    terms: list[str] = []
-    params: dict[str, Any] = {}
-    for column, codes in (
-        ("county_code", scope.county_codes),
-        ("township_code", scope.township_codes),
-        ("community_code", scope.community_codes),
-        ("grid_code", scope.grid_codes),
-    ):
-        if codes:
-            terms.append(f"{alias}.{column} = ANY(:f_{column})")
-            params[f"f_{column}"] = sorted(codes)
-    if scope.team_id is not None:
-        terms.append(f"{alias}.team_id = :f_team")
-        params["f_team"] = scope.team_id
-    return ("(" + " OR ".join(terms) + ")" if terms else "FALSE"), params
+    """The jurisdiction rule on a field-work row's area chain and team, in SQL (a patrol, a
+    visit, a `field_day` row, a grid worker of the roster): `Jurisdiction.field_sql`."""
+    return ("TRUE", {}) if scope is None else scope.field_sql(alias)
 
 
 def field_filter(
