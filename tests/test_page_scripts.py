@@ -176,9 +176,13 @@ def test_the_page_config_carries_the_server_constants() -> None:
     assert set(constants["openStates"]) == wf.OPEN_STATES
     assert constants["priorities"] == list(PRIORITIES)
     assert '"openStates"' in PAGES["command view"]
-    # A hand-copied list of states (three or more quoted state names in a row) in a module.
+    # A hand-copied list of states in a module: three or more quoted state names in a row,
+    # or joined by commas in one string (a query's status list).
     states = "|".join(wf.STATES)
-    copied = re.compile(rf'"(?:{states})",\s*"(?:{states})",\s*"(?:{states})"')
+    copied = re.compile(
+        rf'"(?:{states})",\s*"(?:{states})",\s*"(?:{states})"'
+        rf'|["`](?:{states})(?:,(?:{states})){{2,}}'
+    )
     copies = [
         p.relative_to(JS_DIR).as_posix()
         for p in JS_DIR.rglob("*.js")

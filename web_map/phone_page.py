@@ -13,6 +13,7 @@ from html import escape
 from typing import Any
 
 from web_map.assets import STATIC_URL, VENDOR_URL, module_graph, module_tags
+from web_map.constants import page_constants
 
 LEAFLET_JS = f"{VENDOR_URL}/leaflet/dist/leaflet.js"
 LEAFLET_CSS = f"{VENDOR_URL}/leaflet/dist/leaflet.css"
@@ -211,6 +212,8 @@ def build_phone_page(
         "user": user,
         "county": county,
         "sw": SW_URL,
+        # The states the map's open events are in: the server's list, not a copy.
+        "constants": {"openStates": page_constants()["openStates"]},
     }
     e = escape
     scripts = "\n".join(

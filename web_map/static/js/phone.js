@@ -19,7 +19,8 @@ const $ = (id) => document.getElementById(id);
 const fill = (s, p) => String(s).replace(/\{(\w+)\}/g, (a, k) => (k in p ? p[k] : a));
 const MAX_SIDE = 1600; // px: a photo's longer side after downscaling on the phone
 const MAX_PHOTOS = 4; // what one event may carry (docs/api.md)
-const OPEN = "reported,registered,assigned,in_progress,returned";
+// The open events the map shows: the server's open states (cfg.constants), not a copy.
+const OPEN = cfg.constants.openStates.join(",");
 // The reads the page makes at its start, each kept by the service worker for a start
 // with no signal.
 const URLS = {
