@@ -11,9 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import PrincipalDep, acting_as, audit_write, check_event_scope
 from api.deps import ContextDep, SessionDep
-from api.events import EventOut, event_out
 from gridmap.errors import InvalidInput, NotFound
-from gridmap.events import address_events
+from gridmap.events import EventOut, address_events, event_out
 from gridmap.events import lifecycle as ev
 from gridmap.routing import geocode
 

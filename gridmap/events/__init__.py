@@ -46,6 +46,15 @@ from gridmap.events.photos import (
     store_photo,
     stored_photo_file,
 )
+from gridmap.events.public import (
+    EventAck,
+    EventOut,
+    TeamOut,
+    event_out,
+    events_out,
+    new_event_out,
+    public_event,
+)
 from gridmap.events.queries import co_handlers
 from gridmap.events.queues import ALERT_PRIORITIES_DEFAULT, QUEUES
 from gridmap.events.stats import FIELD_FIGURES, GROUP_LABELS, RATES
@@ -68,11 +77,14 @@ __all__ = [
     "STATES",
     "CleanPhoto",
     "Coordinate",
+    "EventAck",
     "EventInput",
+    "EventOut",
     "EventPolicy",
     "IngestAudit",
     "IngestBatcher",
     "RuleRow",
+    "TeamOut",
     "ZonedTime",
     "act",
     "address_events",
@@ -84,6 +96,8 @@ __all__ = [
     "co_handlers",
     "decode_photo",
     "escalation_candidates",
+    "event_out",
+    "events_out",
     "import_events",
     "ingest",
     "ingest_event",
@@ -94,6 +108,8 @@ __all__ = [
     "mask_name",
     "mask_phone",
     "missed_deadline",
+    "new_event_out",
+    "public_event",
     "queries",
     "queues",
     "read_hotline_export",
