@@ -30,6 +30,7 @@ from geodata import gaoping
 from geodata.county_areas import Places, area_layer
 from geodata.county_check import check_county
 from geodata.county_directory import (
+    TEAM_COLUMNS,
     read_duties,
     read_rules,
     read_teams,
@@ -59,20 +60,6 @@ from gridmap.settings import Settings
 
 RESPONSIBILITY_FILE = gaoping.SAMPLES / "responsibility_list.csv"
 DEFAULT_HISTORY_PER_DAY = DEFAULT_PER_DAY
-# The columns of the team sheet `gridmap county teams` reads (geodata/templates/teams.csv).
-TEAM_SHEET = (
-    "team_code",
-    "team_name",
-    "level",
-    "department_code",
-    "department_name",
-    "department_name_en",
-    "department_phone",
-    "phone",
-    "member_name",
-    "member_role",
-    "member_phone",
-)
 
 
 @dataclass
@@ -197,7 +184,7 @@ def _directory_files(folder: Path, grids: gpd.GeoDataFrame) -> tuple[Path, Path]
     team_file = folder / "teams.csv"
     with team_file.open("w", encoding="utf-8", newline="") as handle:
         out = csv.writer(handle)
-        out.writerow(TEAM_SHEET)
+        out.writerow(TEAM_COLUMNS)  # the sheet `gridmap county teams` reads
         for t in plan.teams:
             d = departments.get(t.department_code or "")
             team = [
