@@ -275,15 +275,40 @@ def patrols_in(
     session: Session, *, jurisdiction: Jurisdiction, since: dt.datetime, limit: int = 1000
 ) -> list[dict[str, Any]]:
     """Patrols started since `since` that the jurisdiction sees, newest first."""
-    where, params = jurisdiction.field_sql("x")
-    rows = session.execute(
-        text(
-            f"SELECT {_COLUMNS} FROM patrol x WHERE started_at >= :since AND {where}"
-            " ORDER BY started_at DESC LIMIT :limit"
-        ),
-        {"since": since, "limit": limit, **params},
-    ).all()
+    rows = field_rows_since(
+        session,
+        table="patrol",
+        columns=_COLUMNS,
+        moment="started_at",
+        jurisdiction=jurisdiction,
+        since=since,
+        limit=limit,
+    )
     return [_out(r) for r in rows]
+
+
+def field_rows_since(
+    session: Session,
+    *,
+    table: str,
+    columns: str,
+    moment: str,
+    jurisdiction: Jurisdiction,
+    since: dt.datetime,
+    limit: int,
+) -> list[Any]:
+    """Rows of field work (`patrol` or `visit`, aliased `x`) whose `moment` is at or after
+    `since` in the jurisdiction, newest first: the rule in the statement, before its LIMIT."""
+    where, params = jurisdiction.field_sql("x")
+    return list(
+        session.execute(
+            text(
+                f"SELECT {columns} FROM {table} x WHERE x.{moment} >= :since AND {where}"
+                f" ORDER BY x.{moment} DESC LIMIT :limit"
+            ),
+            {"since": since, "limit": limit, **params},
+        ).all()
+    )
 
 
 def day_summary(session: Session, *, user_id: int) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from gridmap.access.permissions import Jurisdiction
 from gridmap.errors import InvalidInput, PermissionDenied
-from gridmap.patrols import CHINA_DAY, Chain, inside
+from gridmap.patrols import CHINA_DAY, Chain, field_rows_since, inside
 
 VISIT_KINDS = ("routine", "special_care", "dispute")  # 常规走访, 特殊关爱户, 矛盾纠纷回访
 MAX_NOTE = 2000
@@ -108,14 +108,15 @@ def visits_in(
     session: Session, *, jurisdiction: Jurisdiction, since: dt.datetime, limit: int = 1000
 ) -> list[dict[str, Any]]:
     """Visits since `since` that the jurisdiction sees, newest first."""
-    where, params = jurisdiction.field_sql("x")
-    rows = session.execute(
-        text(
-            f"SELECT {_COLUMNS} FROM visit x WHERE visited_at >= :since AND {where}"
-            " ORDER BY visited_at DESC LIMIT :limit"
-        ),
-        {"since": since, "limit": limit, **params},
-    ).all()
+    rows = field_rows_since(
+        session,
+        table="visit",
+        columns=_COLUMNS,
+        moment="visited_at",
+        jurisdiction=jurisdiction,
+        since=since,
+        limit=limit,
+    )
     return [_out(r) for r in rows]
 
 
