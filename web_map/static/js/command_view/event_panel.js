@@ -207,12 +207,11 @@ export async function openEvent(id, opts) {
     }
   }
   if (!S.selected || S.selected.id !== id) return; // the operator moved on meanwhile
-  if (!ev.category && ev.category_code) ev.category = ev.category_code;
   const routing = ev.routing || null;
   const reporter = ev.reporter || {};
-  const phone = maskPhone(reporter.phone || ev.reporter_phone);
-  const name = reporter.name || ev.reporter_name;
-  const due = ev.clocks ? null : ev.due_at || ev.deadline;
+  const phone = maskPhone(reporter.phone);
+  const name = reporter.name;
+  const due = ev.clocks ? null : ev.due_at;
   const typed = typedInputs(id);
   const reporterText = h("span", { className: "gm-reporter" }, [name, phone].filter(Boolean).join(" "));
   countdownTicks.clear();

@@ -53,7 +53,7 @@ export function matchesFilters(p) {
   const f = filters();
   if (!statusMatches(f.status, p)) return false;
   if (f.priority && p.priority !== f.priority) return false;
-  if (f.category && (p.category || p.category_code) !== f.category) return false;
+  if (f.category && p.category !== f.category) return false;
   if (f.township && p.township_code !== f.township) return false;
   const since = windowStart(f.window);
   const at = p.received_at || p.reported_at;
@@ -80,7 +80,6 @@ export function normalise(feature) {
   const p = Object.assign({}, feature.properties || {});
   const id = p.id ?? feature.id;
   p.id = id;
-  if (!p.category && p.category_code) p.category = p.category_code;
   const c = feature.geometry && feature.geometry.coordinates;
   const latlng = c && Number.isFinite(c[0]) && Number.isFinite(c[1]) ? L.latLng(c[1], c[0]) : null;
   return { id: String(id), p, latlng };
@@ -101,9 +100,8 @@ export async function loadEvents() {
         const ev = normalise(f);
         fresh.set(ev.id, ev);
       }
-      const next = ((fc && fc.links) || []).find((l) => l.rel === "next");
-      const cursor = fc && (fc.next_cursor || fc.cursor_next);
-      url = next ? next.href : cursor ? `/api/events?${eventsQuery({ cursor })}` : null;
+      const cursor = fc && fc.next_cursor;
+      url = cursor ? `/api/events?${eventsQuery({ cursor })}` : null;
     }
   } catch (err) {
     if (aborted(err)) return; // a newer load owns the map (and S.loading) now

@@ -21,7 +21,7 @@ export function localResults(q) {
   }
   for (const ev of S.events.values()) {
     if (results.length >= 10) break;
-    const team = ev.p.team_name || (ev.p.team && ev.p.team.name) || ev.p.team_code || "";
+    const team = (ev.p.team && ev.p.team.name) || "";
     if (team && String(team).toLowerCase().includes(needle)) {
       results.push({ key: `event:${ev.id}`, kind: "event", label: `${L_("team")}: ${team} · #${ev.id} ${categoryName(ev.p.category)}`, go: () => goToEvent(ev.id, ev.latlng) });
     }

@@ -69,7 +69,6 @@ export function applyMessage(kind, data) {
   const lat = Number(data.lat);
   const hasPoint = data.lon !== null && data.lon !== undefined && Number.isFinite(lon) && Number.isFinite(lat);
   const ev = { id: String(data.id), p, latlng: hasPoint ? L.latLng(lat, lon) : null };
-  if (!p.category && p.category_code) p.category = p.category_code;
   if (kind === "event.overdue") p.overdue = true; // alerts.js raises the alert
   upsertEvent(ev, true);
   refreshCounters();
