@@ -286,6 +286,36 @@ def test_which_whistles_alert_is_the_users_choice(service: Service, watched: Wat
     no_english_and_no_errors(watched)
 
 
+@pytest.mark.browser
+def test_a_flood_of_alerts_shows_the_newest_few_and_counts_the_rest(
+    service: Service, watched: WatchedPage
+) -> None:
+    """Dozens of alerts at once (a flood) must not bury the map: the newest few toasts show,
+    the rest are counted under them (pending, pinned in their queues); acknowledging one
+    brings the next waiting one up."""
+    page: Any = watched.page
+    flood = [report(service, priority="emergency") for _ in range(7)]
+    open_live_page(watched, service)
+    wait_workbench(watched)
+    toasts = page.locator("#gm-alerts .gm-alert")
+    page.locator(f'#gm-alerts .gm-alert[data-event-id="{flood[-1]}"]').wait_for(timeout=5_000)
+    pending = toasts.count()
+    assert pending >= 7
+    shown = [n for n in toasts.all() if n.is_visible()]
+    assert len(shown) == 4
+    more = page.locator("#gm-alerts-more")
+    assert more.inner_text() == f"另有 {pending - 4} 条提醒待确认（已置顶于待办）"
+    shown[0].locator(".gm-alert-ack").click()
+    page.wait_for_function(
+        "(n) => document.querySelectorAll('#gm-alerts .gm-alert').length === n",
+        arg=pending - 1,
+        timeout=5_000,
+    )
+    assert len([n for n in toasts.all() if n.is_visible()]) == 4
+    assert more.inner_text() == f"另有 {pending - 5} 条提醒待确认（已置顶于待办）"
+    no_english_and_no_errors(watched)
+
+
 # --- logged in: who, logout, my area ---------------------------------------------------
 
 

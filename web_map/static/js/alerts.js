@@ -8,7 +8,9 @@
 
 import { h, post, errorText, fill } from "./common.js";
 
-const SHOWN = 6; // toasts on screen at once; the queue panel pins the rest
+// Toasts on screen at once, the newest: more would bury the map the operator works on
+// (a flood brings dozens). The rest stay pending, pinned in their queues, and are counted.
+const SHOWN = 4;
 
 export class Alerts {
   constructor(view, user) {
@@ -148,9 +150,30 @@ export class Alerts {
       this.toasts.set(id, node);
       this.box.prepend(node);
     }
-    // Only the newest few on screen; the rest wait pinned in their queues.
-    [...this.box.children].forEach((node, i) => (node.hidden = i >= SHOWN));
+    // Only the newest few on screen; the rest wait pinned in their queues, counted here.
+    const toasts = [...this.box.querySelectorAll(".gm-alert")];
+    toasts.forEach((node, i) => (node.hidden = i >= SHOWN));
+    this.showMore(toasts.length - SHOWN);
     if (fresh) this.beep();
+  }
+
+  /** "N more alerts to acknowledge": the toasts not shown, under the ones that are. */
+  showMore(n) {
+    let more = document.getElementById("gm-alerts-more");
+    if (n <= 0) {
+      if (more) more.remove();
+      return;
+    }
+    if (!more) more = h("div", { id: "gm-alerts-more", className: "gm-alerts-more", role: "status" });
+    more.textContent = fill(this.t.alerts_more, { n });
+    this.box.append(more); // always last
+  }
+
+  /** One toast gone: the next waiting one shows in its place. */
+  reveal() {
+    const toasts = [...this.box.querySelectorAll(".gm-alert")];
+    toasts.forEach((node, i) => (node.hidden = i >= SHOWN));
+    this.showMore(toasts.length - SHOWN);
   }
 
   toast(a) {
@@ -178,6 +201,7 @@ export class Alerts {
         node.remove();
         this.toasts.delete(id);
         this.dismissed.add(`${id}:${a.reason}`); // on this screen only: the alert stays pending
+        this.reveal();
         return;
       }
       ack.disabled = true;
@@ -185,6 +209,7 @@ export class Alerts {
         await post(`/api/events/${encodeURIComponent(id)}/acknowledge`, {});
         node.remove();
         this.toasts.delete(id);
+        this.reveal();
         this.onAcknowledged(id);
       } catch (err) {
         message.textContent = errorText(err, t);
