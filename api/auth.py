@@ -543,6 +543,11 @@ def logout(request: Request, session: SessionDep, principal: PrincipalDep) -> JS
 
 @router.get("/api/auth/me", summary="Who am I: name, role, areas")
 def me(principal: PrincipalDep, session: SessionDep) -> dict[str, Any]:
+    return me_of(session, principal)
+
+
+def me_of(session: Session, principal: Principal) -> dict[str, Any]:
+    """What /api/auth/me answers (the pages carry it too)."""
     # The name a shared workstation's header shows: the user's display name, else its login.
     user = session.get(AppUser, principal.id) if principal.kind == "user" and principal.id else None
     return {

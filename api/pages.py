@@ -11,7 +11,7 @@ from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.routing import Route
 
-from api.auth import PrincipalDep, route_action
+from api.auth import PrincipalDep, me_of, route_action
 from api.context import AppContext
 from api.deps import ContextDep, SessionDep
 from gridmap.access import WORKFLOW_ACTIONS, Principal
@@ -19,6 +19,7 @@ from gridmap.access import scope as area_scope
 from gridmap.boundaries import features
 from gridmap.boundaries import versions as boundaries
 from gridmap.errors import NotFound
+from gridmap.events import list_categories
 from gridmap.models import BoundaryVersion
 from web_map.assets import static_file, vendor_missing
 from web_map.command_view import build_command_view
@@ -120,14 +121,18 @@ def command_view(
     if missing:
         log.warning("map assets missing (run `npm ci` in web_map/static): %s", missing)
     active = boundaries.active_version(session)
+    features = features_for(principal, api_features(request.app))
     page = build_command_view(
         lang=lang or ctx.settings.default_lang,
         tile_url=ctx.settings.tile_url,
         bounds=_coverage_bounds(session, principal, active),
-        api_features=features_for(principal, api_features(request.app)),
+        api_features=features,
         query=q,
         version=active.id if active else None,
         may_act=[a for a in WORKFLOW_ACTIONS if principal.may(f"event.{a}")],
+        # What the page would ask for first (as GET /api/categories and /api/auth/me do).
+        categories=list_categories(session, county_code=None) if "categories" in features else None,
+        me=me_of(session, principal) if "me" in features else None,
     )
     return HTMLResponse(page, headers={"Cache-Control": "no-cache"})
 

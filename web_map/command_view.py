@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from html import escape
+from typing import Any
 
 import folium
 import folium.plugins
@@ -180,6 +181,8 @@ def build_command_view(
     query: str = "",
     version: int | None = None,
     may_act: Iterable[str] | None = None,
+    categories: list[dict[str, Any]] | None = None,
+    me: dict[str, Any] | None = None,
 ) -> str:
     """The whole command view page as HTML.
 
@@ -188,7 +191,10 @@ def build_command_view(
     layer once it arrives; `api_features` which parts of the API the service has (names from
     API_FEATURES); `query` pre-fills the search box; `version` the active boundary version
     (tile URLs carry it; without it the page asks /health); `may_act` the workflow actions
-    the viewer's role may take (None: all). Every asset comes from this service:
+    the viewer's role may take (None: all); `categories` (the responsibility list) and `me`
+    (who is logged in) are what the page would otherwise ask for first, one after the
+    other, before its layers, events and queues (None: the page asks). Every asset comes
+    from this service:
     a CDN link left in the page raises ConfigurationError.
     """
     t = labels(lang)
@@ -237,6 +243,9 @@ def build_command_view(
         "bounds": [[south, west], [north, east]],
         "query": query,
         "version": version,
+        # Carried in the page, not asked for: two round trips off the way to usable.
+        "categories": categories,
+        "me": me,
         # A hosted basemap (GRIDMAP_TILE_URL) replaces gridmap's own tiles; labels stay.
         "externalBasemap": bool(tile_url),
     }

@@ -18,7 +18,7 @@ from sqlalchemy import text
 from tests.browser.conftest import Service, WatchedPage, _serve, add_user
 from tests.browser.test_command_view import call, open_live_page, open_page
 from tests.conftest import create_database, drop_database
-from tests.factories import C1, C3, G1, T1, SmallCounty, load_small_county
+from tests.factories import C1, C3, COUNTY, G1, T1, SmallCounty, load_small_county
 
 _ids = itertools.count(1)
 _spots = itertools.count(0)
@@ -343,6 +343,9 @@ def login_service(
         drop_database(server_url, name)
 
 
+CARRIED = "carried horse battery"
+
+
 def log_in(w: WatchedPage, service: Service, username: str, password: str) -> None:
     page: Any = w.page
     page.goto(f"{service.url}/login")
@@ -351,6 +354,27 @@ def log_in(w: WatchedPage, service: Service, username: str, password: str) -> No
     page.click('button[type="submit"]')
     page.wait_for_selector("body[data-ready=true]", state="attached", timeout=20_000)
     wait_workbench(w)
+
+
+@pytest.mark.browser
+def test_the_page_carries_the_categories_and_the_user_instead_of_asking_first(
+    login_service: Service, watched: WatchedPage
+) -> None:
+    """The responsibility list and who is logged in come in the page: the layers, events and
+    queues start at once instead of after two round trips one after the other."""
+    add_user(
+        login_service, username="carried-op", role="operator", password=CARRIED, areas=(COUNTY,)
+    )
+    page: Any = watched.page
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url.split("?")[0]))
+    log_in(watched, login_service, "carried-op", CARRIED)
+    first = [u for u in asked if u.endswith(("/api/categories", "/api/auth/me"))]
+    assert first == [], first
+    assert page.locator("#gm-user-name").inner_text() == "carried-op · 指挥中心操作员"
+    options = page.locator("#gm-filter-category option").all_inner_texts()
+    assert "占道经营" in " ".join(options), options
+    no_english_and_no_errors(watched)
 
 
 @pytest.mark.browser

@@ -19,8 +19,8 @@ import { whoIsHere } from "./who_is_here.js";
 export async function loadCategories() {
   if (!has("categories")) return;
   try {
-    const body = await api("/api/categories");
-    const list = Array.isArray(body) ? body : (body && (body.categories || body.items)) || [];
+    // Carried in the page (cfg.categories), else asked for: GET /api/categories.
+    const list = cfg.categories || (await api("/api/categories")).categories;
     for (const c of list) {
       if (c && c.code) S.categories.set(c.code, c);
       if (c && c.department_code && c.department_name) S.departments.set(c.department_code, c.department_name);
