@@ -194,7 +194,9 @@ SELECT 'bench-' || w.user_id || '-' || n || '-' || k, w.user_id, w.username, w.t
        now() - n * interval '1 day' - random() * interval '8 hours'
 FROM bench_worker w
 CROSS JOIN generate_series(0, :days - 1) AS n
-CROSS JOIN LATERAL generate_series(1, floor(random() * 3)::int) AS k
+-- random() per worker and day: tied to both (uncorrelated, PostgreSQL may draw it once
+-- for the whole statement, and a 0 drawn once left the tables without a visit).
+CROSS JOIN LATERAL generate_series(1, floor(random() * 3 + 0 * (w.user_id + n))::int) AS k
 ORDER BY 11;
 """
 
