@@ -860,6 +860,14 @@ def day_bounds(period: Period) -> tuple[dt.date | None, dt.date | None] | None:
     return out[0], out[1]
 
 
+# Both sources of the field rows end alike: a walker-day of a working day with at least
+# DAILY_PATROLS patrols is met, and each unit's rows are its whole days plus its split ones.
+_WORKDAY_MET = f"extract(isodow FROM day) < 6 AND n >= {DAILY_PATROLS}"
+_FIELD_ROWS_OUT = """SELECT w.g, w.k, coalesce(w.n, 0), coalesce(w.m, 0)::float8, coalesce(w.v, 0),
+                   w.met + coalesce(s.met, 0)
+            FROM whole w LEFT JOIN split s ON s.g = w.g AND s.k IS NOT DISTINCT FROM w.k"""
+
+
 def _field_rows_aggregate(
     session: Session,
     *,
@@ -889,7 +897,7 @@ def _field_rows_aggregate(
     cols = "".join(f", x.{_FIELD_ROW_KEYS[b]} AS k_{b}" for b in keys)
     all_sets, mask, key = _field_sets(keys)
     day_sets, _, _ = _field_sets(keys, "user_id", "day")
-    workday = f"extract(isodow FROM day) < 6 AND n >= {DAILY_PATROLS}"
+    workday = _WORKDAY_MET
     return list(
         session.execute(
             text(
@@ -919,9 +927,7 @@ def _field_rows_aggregate(
                     GROUP BY GROUPING SETS ({day_sets})
                 ) wd GROUP BY g, k
             )
-            SELECT w.g, w.k, coalesce(w.n, 0), coalesce(w.m, 0)::float8, coalesce(w.v, 0),
-                   w.met + coalesce(s.met, 0)
-            FROM whole w LEFT JOIN split s ON s.g = w.g AND s.k IS NOT DISTINCT FROM w.k
+            {_FIELD_ROWS_OUT}
             """
             ),
             params,
@@ -951,7 +957,7 @@ def _field_rows_raw(
     )
     all_sets, mask, key = _field_sets(keys)
     day_sets, _, _ = _field_sets(keys, "user_id", "day")
-    workday = f"extract(isodow FROM day) < 6 AND n >= {DAILY_PATROLS}"
+    workday = _WORKDAY_MET
     # pd: a walker's patrols (and visits) of a local day in one unit-chain; parts: in how
     # many unit-chains it patrolled that day (nearly always one: then whether the day is
     # met is the row's own count, in every grouping; a day split over units is summed per
@@ -988,9 +994,7 @@ def _field_rows_raw(
                     GROUP BY GROUPING SETS ({day_sets})
                 ) wd GROUP BY g, k
             )
-            SELECT w.g, w.k, coalesce(w.n, 0), coalesce(w.m, 0)::float8, coalesce(w.v, 0),
-                   w.met + coalesce(s.met, 0)
-            FROM whole w LEFT JOIN split s ON s.g = w.g AND s.k IS NOT DISTINCT FROM w.k
+            {_FIELD_ROWS_OUT}
             """
             ),
             params,
