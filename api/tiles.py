@@ -14,7 +14,7 @@ from api.context import AppContext
 from api.deps import ReadSessionDep, SessionDep
 from api.listener import StreamListener
 from gridmap.access import scope as area_scope
-from gridmap.boundaries import features, tiles
+from gridmap.boundaries import features, tile_cache, tiles
 from gridmap.boundaries import versions as boundaries
 from gridmap.db import make_engine
 from gridmap.errors import NotFound
@@ -54,11 +54,11 @@ def _published_on(read: Session, primary: Session, version: int | None) -> tuple
         read = primary
     resolved = version if version is not None else _active(read)
     try:
-        tiles.require_published(read, version_id=resolved)
+        tile_cache.require_published(read, version_id=resolved)
     except NotFound:
         if read is primary:
             raise
-        tiles.require_published(primary, version_id=resolved)
+        tile_cache.require_published(primary, version_id=resolved)
         return primary, resolved
     return read, resolved
 
@@ -88,7 +88,7 @@ def get_tile(
     # primary's session (a standby cannot be written), which opens no connection otherwise.
     read, version = _published_on(read, session, v)
     scope = area_scope.scope_for(read, jurisdiction=principal.jurisdiction, version_id=version)
-    shared = tiles.tile_scope(read, scope=scope, version_id=version)
+    shared = tile_cache.tile_scope(read, scope=scope, version_id=version)
     etag = f'"v{version}-{shared.key}-{layer}-{z}-{x}-{y}-{tiles.RECIPE}"'
     # Even a county-wide user's tile is private: a shared cache that ignored `Vary` would
     # otherwise hand it to a township user asking for the same address.
@@ -99,7 +99,7 @@ def get_tile(
     headers = {"ETag": etag, "Cache-Control": cache_control, "Vary": VARY}
     if if_none_match is not None and etag in {t.strip() for t in if_none_match.split(",")}:
         return Response(status_code=304, headers=headers)
-    data = tiles.tile(
+    data = tile_cache.tile(
         read, layer=layer, z=z, x=x, y=y, version_id=version, scope=scope, store_session=session
     )
     session.commit()  # a tile made here is kept in the shared store, on the primary
@@ -154,13 +154,13 @@ def tilejson(
     )
 
 
-def start_prerendering(ctx: AppContext, listener: StreamListener) -> tiles.Prerenderer:
+def start_prerendering(ctx: AppContext, listener: StreamListener) -> tile_cache.Prerenderer:
     """Pre-render the active version's costly tiles now (those missing) and after every
     publication, in this worker's background thread; stop it with `.stop()`."""
     # Its own one-connection engine: rendering, or waiting while another worker renders,
     # never takes a connection the requests' pool counts on.
     engine = make_engine(ctx.database_url, pool_size=1, max_overflow=0)
-    renderer = tiles.Prerenderer(engine, dispose_engine=True)
+    renderer = tile_cache.Prerenderer(engine, dispose_engine=True)
     listener.on_boundaries(renderer.wake)
     renderer.wake()
     return renderer

@@ -1,5 +1,5 @@
 """Benchmark: vector tiles of the 200,000-grid megacity, plain ST_AsMVT against
-gridmap.boundaries.tiles.
+gridmap.boundaries.tiles and tile_cache.
 
 Builds the synthetic megacity (`bench/megacity.py`) with communities, townships, the county
 and four enforcement zones into a scratch database on the embedded cluster under
@@ -9,12 +9,12 @@ asks for at z10–z16 around the centre:
 
 - plain: one `ST_AsMVT` over `area` for the layer, transformed and clipped per tile, every
   feature at every zoom (the obvious query);
-- gridmap, nothing cached: `gridmap.boundaries.tiles.tile` with no cache and no store (zoom rules,
-  pre-transformed and pre-simplified geometry);
+- gridmap, nothing cached: `gridmap.boundaries.tile_cache.tile` with no cache and no store
+  (zoom rules, pre-transformed and pre-simplified geometry);
 - gridmap, township scope, nothing cached: the same for the operator of the central
   township (the jurisdiction filter in the tile query; scoped tiles are not pre-rendered);
 - gridmap, first visit after pre-render: the tile store emptied and
-  `gridmap.boundaries.tiles.prerender` run as on publication (timed and described) before any
+  `gridmap.boundaries.tile_cache.prerender` run as on publication (timed and described) before any
   timing; then each tile once without the in-process cache: the costly ones come from
   the store, the rest are made (and stored up to `STORE_MAX_ZOOM`);
 - gridmap, from the store: the same again (another worker, or a restart);
@@ -83,7 +83,7 @@ from megacity import COUNTY_CODE, make_megacity
 from gridmap.access import scope as area_scope
 from gridmap.access.permissions import Jurisdiction
 from gridmap.access.scope import AreaScope
-from gridmap.boundaries import tiles
+from gridmap.boundaries import tile_cache
 from gridmap.boundaries import versions as boundaries
 from gridmap.boundaries.versions import AreaRow
 from gridmap.db import make_engine, migrate, session_factory
@@ -290,7 +290,7 @@ def prerender_fresh(engine: Engine, session: Session, version_id: int) -> list[s
     what that made."""
     session.execute(text("DELETE FROM tile_store WHERE version_id = :v"), {"v": version_id})
     session.commit()
-    report = tiles.prerender(engine, version_id=version_id)
+    report = tile_cache.prerender(engine, version_id=version_id)
     rows = session.execute(
         text(
             "SELECT z, count(*), sum(length(data)), max(render_ms) FROM tile_store "
@@ -301,7 +301,7 @@ def prerender_fresh(engine: Engine, session: Session, version_id: int) -> list[s
     session.commit()
     lines = [
         f"pre-render: {report.rendered:,} costly tiles (features with >= "
-        f"{tiles.PRERENDER_MIN_POINTS:,} vertices, z <= {tiles.STORE_MAX_ZOOM}) in "
+        f"{tile_cache.PRERENDER_MIN_POINTS:,} vertices, z <= {tile_cache.STORE_MAX_ZOOM}) in "
         f"{report.seconds:.0f} s, {sum(r[2] for r in rows) / 1e6:.1f} MB stored",
         "",
         "| zoom | tiles pre-rendered | MB | slowest to make, ms |",
@@ -314,7 +314,9 @@ def prerender_fresh(engine: Engine, session: Session, version_id: int) -> list[s
 def run(engine: Engine, session: Session, version_id: int, township: AreaScope) -> Timings:
     def gridmap(**options: Any) -> Callable[[str, int, int, int], bytes]:
         def fn(layer: str, z: int, x: int, y: int) -> bytes:
-            data = tiles.tile(session, layer=layer, z=z, x=x, y=y, version_id=version_id, **options)
+            data = tile_cache.tile(
+                session, layer=layer, z=z, x=x, y=y, version_id=version_id, **options
+            )
             session.commit()  # as the route does: a tile made on demand is stored
             return data
 
@@ -338,7 +340,7 @@ def run(engine: Engine, session: Session, version_id: int, township: AreaScope) 
         for layer in TILE_LAYERS:
             plain_tile(session, layer, z, cx, cy, version_id)
             gridmap(cache=None, store=False)(layer, z, cx, cy)
-    tiles.CACHE.clear()
+    tile_cache.CACHE.clear()
     out = Timings({}, {}, prerender_fresh(engine, session, version_id))
     # Tile by tile, every method in turn: the load of a shared machine changes by the
     # minute, and this way it weighs on all methods alike.

@@ -1,7 +1,7 @@
 """A hot standby that serves reads which may be a little stale (GRIDMAP_READ_DATABASE_URL).
 
 OGC features, search, statistics and vector tiles read there when it is set (a tile
-made on a miss is kept through the primary: `tiles.tile(store_session=...)`); everything
+made on a miss is kept through the primary: `tile_cache.tile(store_session=...)`); everything
 else (writes, an event's own page, drafts) stays on the primary. The bound on staleness
 is the standby's replay lag: checked at most once a second per worker, and over
 `max_lag_s` (or unreachable) the reads go to the primary until it is back under. A

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from gridmap.access import scope as area_scope
 from gridmap.access.permissions import Jurisdiction
-from gridmap.boundaries import tiles
+from gridmap.boundaries import tile_cache, tiles
 from gridmap.boundaries import versions as boundaries
 from gridmap.boundaries.versions import AreaRow
 from gridmap.db import make_engine, session_factory
@@ -36,13 +36,13 @@ def county(county_engine: Engine) -> Iterator[Session]:
         yield s
 
 
-def stored(session: Session, version_id: int, scope: str = "all") -> set[tiles.TileAddress]:
+def stored(session: Session, version_id: int, scope: str = "all") -> set[tile_cache.TileAddress]:
     rows = session.execute(
         text("SELECT layer, z, x, y FROM tile_store WHERE version_id = :v AND scope = :s"),
         {"v": version_id, "s": scope},
     ).all()
     session.rollback()  # the next look sees what other connections committed since
-    return {tiles.TileAddress(*r) for r in rows}
+    return {tile_cache.TileAddress(*r) for r in rows}
 
 
 def vertices_touching(session: Session, layer: str, z: int, x: int, y: int) -> int:
@@ -61,22 +61,22 @@ def vertices_touching(session: Session, layer: str, z: int, x: int, y: int) -> i
 
 
 def test_the_costly_tiles_are_those_whose_features_hold_many_vertices(county: Session) -> None:
-    everything = set(tiles.costly_tiles(county, version_id=1, min_points=1))
+    everything = set(tile_cache.costly_tiles(county, version_id=1, min_points=1))
     # Every tile that shows a feature is planned at the lowest threshold, at every zoom the
     # store keeps.
     for layer, z in (("grid", 14), ("township", 9), ("community", 12), ("county", 3)):
         shown_here = {
-            tiles.TileAddress(layer, z, x, y)
+            tile_cache.TileAddress(layer, z, x, y)
             for x, y in tiles_over_county(z)
-            if tiles.tile(county, layer=layer, z=z, x=x, y=y, version_id=1, cache=None)
+            if tile_cache.tile(county, layer=layer, z=z, x=x, y=y, version_id=1, cache=None)
         }
         assert shown_here and shown_here <= everything, (layer, z)
-    assert {a.z for a in everything} == set(range(tiles.STORE_MAX_ZOOM + 1))
+    assert {a.z for a in everything} == set(range(tile_cache.STORE_MAX_ZOOM + 1))
     # A higher threshold keeps exactly the tiles with at least that many vertices.
     grid_tiles = [a for a in everything if (a.layer, a.z) == ("grid", 14)]
     counts = {a: vertices_touching(county, "grid", a.z, a.x, a.y) for a in grid_tiles}
     threshold = sorted(counts.values())[len(counts) // 2]
-    costly = {a for a in tiles.costly_tiles(county, version_id=1, min_points=threshold)}
+    costly = {a for a in tile_cache.costly_tiles(county, version_id=1, min_points=threshold)}
     costly_grids = {a for a in costly if (a.layer, a.z) == ("grid", 14)}
     assert costly_grids == {a for a, n in counts.items() if n >= threshold}
     assert 0 < len(costly_grids) < len(grid_tiles)
@@ -85,20 +85,22 @@ def test_the_costly_tiles_are_those_whose_features_hold_many_vertices(county: Se
 def test_prerendering_makes_each_costly_tile_once_and_every_reader_gets_it(
     county_engine: Engine, county: Session
 ) -> None:
-    first = tiles.prerender(county_engine, min_points=1)
+    first = tile_cache.prerender(county_engine, min_points=1)
     assert first.version_id == 1 and not first.stopped
     assert first.rendered == first.planned > 0
-    assert stored(county, 1) == set(tiles.costly_tiles(county, version_id=1, min_points=1))
+    assert stored(county, 1) == set(tile_cache.costly_tiles(county, version_id=1, min_points=1))
 
     # Another worker, or this one after a restart, finds them made.
-    again = tiles.prerender(county_engine, min_points=1)
+    again = tile_cache.prerender(county_engine, min_points=1)
     assert (again.planned, again.rendered) == (first.planned, 0)
 
     # A cold read (no in-process cache) is the stored tile, byte for byte as PostGIS makes
     # it; to show the bytes come from the store, change them there.
     x, y = tiles_over_county(14)[0]
-    made = tiles.tile(county, layer="grid", z=14, x=x, y=y, version_id=1, cache=None, store=False)
-    cold = tiles.tile(county, layer="grid", z=14, x=x, y=y, version_id=1, cache=None)
+    made = tile_cache.tile(
+        county, layer="grid", z=14, x=x, y=y, version_id=1, cache=None, store=False
+    )
+    cold = tile_cache.tile(county, layer="grid", z=14, x=x, y=y, version_id=1, cache=None)
     assert made and cold == made
     county.execute(
         text(
@@ -107,7 +109,9 @@ def test_prerendering_makes_each_costly_tile_once_and_every_reader_gets_it(
         ),
         {"x": x, "y": y},
     )
-    assert tiles.tile(county, layer="grid", z=14, x=x, y=y, version_id=1, cache=None) == b"stored"
+    assert (
+        tile_cache.tile(county, layer="grid", z=14, x=x, y=y, version_id=1, cache=None) == b"stored"
+    )
     # A county's command centre sees the whole county, so it shares the unscoped tile; a
     # township operator gets a tile of their own.
     for jurisdiction, shares in (
@@ -115,7 +119,7 @@ def test_prerendering_makes_each_costly_tile_once_and_every_reader_gets_it(
         (Jurisdiction(township_codes=frozenset({f.T1})), False),
     ):
         scope = area_scope.scope_for(county, jurisdiction=jurisdiction, version_id=1)
-        scoped = tiles.tile(
+        scoped = tile_cache.tile(
             county, layer="grid", z=14, x=x, y=y, version_id=1, scope=scope, cache=None
         )
         assert (scoped == b"stored") is shares
@@ -124,7 +128,9 @@ def test_prerendering_makes_each_costly_tile_once_and_every_reader_gets_it(
     original = tiles.RECIPE
     try:
         tiles.RECIPE = "0000000000000000"
-        assert tiles.tile(county, layer="grid", z=14, x=x, y=y, version_id=1, cache=None) == made
+        assert (
+            tile_cache.tile(county, layer="grid", z=14, x=x, y=y, version_id=1, cache=None) == made
+        )
     finally:
         tiles.RECIPE = original
 
@@ -134,7 +140,7 @@ def test_prerendering_makes_each_costly_tile_once_and_every_reader_gets_it(
         {"r": tiles.RECIPE},
     )
     county.commit()
-    upgraded = tiles.prerender(county_engine, min_points=1)
+    upgraded = tile_cache.prerender(county_engine, min_points=1)
     assert upgraded.rendered == sum(1 for a in stored(county, 1) if a.z == 14) > 0
     recipes = county.execute(text("SELECT DISTINCT recipe FROM tile_store")).scalars()
     assert set(recipes) == {tiles.RECIPE}
@@ -145,9 +151,9 @@ def test_a_tile_made_on_demand_is_kept_for_the_next_worker_up_to_the_store_zoom_
 ) -> None:
     z14, z15 = tile_xy(112.905, 35.79, 14), tile_xy(112.905, 35.79, 15)
     for z, (x, y) in ((14, z14), (15, z15), (14, (0, 0))):  # (0, 0): empty, far away
-        tiles.tile(county, layer="grid", z=z, x=x, y=y, version_id=1, cache=None)
+        tile_cache.tile(county, layer="grid", z=z, x=x, y=y, version_id=1, cache=None)
     county.commit()
-    assert stored(county, 1) == {tiles.TileAddress("grid", 14, *z14)}
+    assert stored(county, 1) == {tile_cache.TileAddress("grid", 14, *z14)}
     render_ms = county.execute(text("SELECT render_ms FROM tile_store")).scalar_one()
     assert render_ms > 0
 
@@ -155,12 +161,12 @@ def test_a_tile_made_on_demand_is_kept_for_the_next_worker_up_to_the_store_zoom_
 def test_only_one_worker_renders_at_a_time(county_engine: Engine, county: Session) -> None:
     conninfo = make_url(county_engine.url).set(drivername="postgresql")
     with psycopg.connect(conninfo.render_as_string(hide_password=False), autocommit=True) as busy:
-        busy.execute("SELECT pg_advisory_lock(hashtext(%s))", (tiles.PRERENDER_LOCK,))
+        busy.execute("SELECT pg_advisory_lock(hashtext(%s))", (tile_cache.PRERENDER_LOCK,))
         stop = threading.Event()
-        result: list[tiles.PrerenderReport] = []
+        result: list[tile_cache.PrerenderReport] = []
         waiting = threading.Thread(
             target=lambda: result.append(
-                tiles.prerender(county_engine, min_points=1, stop=stop, lock_poll_seconds=0.05)
+                tile_cache.prerender(county_engine, min_points=1, stop=stop, lock_poll_seconds=0.05)
             )
         )
         waiting.start()
@@ -172,13 +178,13 @@ def test_only_one_worker_renders_at_a_time(county_engine: Engine, county: Sessio
     assert result[0].stopped and result[0].rendered == 0
     assert stored(county, 1) == set()
     # The lock is free again: the next call renders.
-    assert tiles.prerender(county_engine, min_points=1).rendered > 0
+    assert tile_cache.prerender(county_engine, min_points=1).rendered > 0
 
 
 def test_the_service_prerenders_at_start_and_after_each_publication(
     county_engine: Engine, county: Session
 ) -> None:
-    renderer = tiles.Prerenderer(county_engine, min_points=1)
+    renderer = tile_cache.Prerenderer(county_engine, min_points=1)
     try:
         renderer.wake()  # the service starts
         assert wait_for(lambda: len(renderer.reports) == 1)
@@ -203,7 +209,7 @@ def test_the_service_prerenders_at_start_and_after_each_publication(
         assert wait_for(lambda: len(renderer.reports) == 2)
         assert renderer.reports[1].version_id == draft.id
         assert stored(county, draft.id) == set(
-            tiles.costly_tiles(county, version_id=draft.id, min_points=1)
+            tile_cache.costly_tiles(county, version_id=draft.id, min_points=1)
         )
     finally:
         renderer.stop()

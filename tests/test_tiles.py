@@ -21,7 +21,7 @@ from gridmap.access import accounts
 from gridmap.access import scope as area_scope
 from gridmap.access.permissions import Jurisdiction
 from gridmap.access.scope import AreaScope
-from gridmap.boundaries import tiles
+from gridmap.boundaries import tile_cache, tiles
 from gridmap.boundaries import versions as boundaries
 from gridmap.boundaries.versions import AreaRow
 from gridmap.errors import InvalidInput, NotFound
@@ -78,7 +78,9 @@ def features_over_county(
     """The layer's features in every tile over the county, by code (clipped parts merged)."""
     found: dict[str, Any] = {}
     for x, y in tiles_over_county(z):
-        data = tiles.tile(session, layer=layer, z=z, x=x, y=y, version_id=version_id, scope=scope)
+        data = tile_cache.tile(
+            session, layer=layer, z=z, x=x, y=y, version_id=version_id, scope=scope
+        )
         for feat in decode(data, z, x, y):
             if feat["code"] in found:
                 feat["geom"] = found[feat["code"]]["geom"].union(feat["geom"])
@@ -152,7 +154,9 @@ def test_each_zoom_shows_its_layers_grids_only_zoomed_in(
         assert codes("enforcement_zone", z) == {f.ZONE_WEST, f.ZONE_EAST}
     # An empty tile is a valid, empty MVT.
     x, y = tile_xy(112.92, 35.80, 11)
-    assert tiles.tile(session, layer="grid", z=11, x=x, y=y, version_id=county.version_id) == b""
+    assert (
+        tile_cache.tile(session, layer="grid", z=11, x=x, y=y, version_id=county.version_id) == b""
+    )
 
 
 def test_low_zoom_tiles_read_a_simplified_copy_of_every_layer_they_show(
@@ -216,7 +220,7 @@ def test_a_new_version_shows_its_geometry_and_the_old_version_keeps_its_own(
         ],
     )
     with pytest.raises(NotFound, match="not published"):
-        tiles.tile(session, layer="grid", z=z, x=0, y=0, version_id=draft.id)
+        tile_cache.tile(session, layer="grid", z=z, x=0, y=0, version_id=draft.id)
     boundaries.activate_version(session, version_id=draft.id, activated_by="planner")
     session.commit()
 
@@ -272,32 +276,32 @@ def test_a_user_without_areas_gets_empty_tiles(session: Session, county: f.Small
 
 
 def test_a_warm_tile_comes_from_the_cache(session: Session, county: f.SmallCounty) -> None:
-    cache = tiles.TileCache()
+    cache = tile_cache.TileCache()
     x, y = tile_xy(112.905, 35.79, 14)
-    first = tiles.tile(session, layer="grid", z=14, x=x, y=y, version_id=1, cache=cache)
-    second = tiles.tile(session, layer="grid", z=14, x=x, y=y, version_id=1, cache=cache)
+    first = tile_cache.tile(session, layer="grid", z=14, x=x, y=y, version_id=1, cache=cache)
+    second = tile_cache.tile(session, layer="grid", z=14, x=x, y=y, version_id=1, cache=cache)
     assert first == second and first != b""
     assert (cache.hits, cache.misses, len(cache)) == (1, 1, 1)
 
 
 def test_the_cache_stays_within_its_byte_budget() -> None:
-    cache = tiles.TileCache(max_bytes=250)
+    cache = tile_cache.TileCache(max_bytes=250)
     for i in range(5):
-        cache.put(tiles.TileKey("db", 1, "grid", 14, i, 0), bytes(100))
+        cache.put(tile_cache.TileKey("db", 1, "grid", 14, i, 0), bytes(100))
     assert len(cache) == 2 and cache.size_bytes == 200
-    assert cache.get(tiles.TileKey("db", 1, "grid", 14, 0, 0)) is None  # evicted first
-    assert cache.get(tiles.TileKey("db", 1, "grid", 14, 4, 0)) == bytes(100)
+    assert cache.get(tile_cache.TileKey("db", 1, "grid", 14, 0, 0)) is None  # evicted first
+    assert cache.get(tile_cache.TileKey("db", 1, "grid", 14, 4, 0)) == bytes(100)
 
 
 def test_bad_tile_addresses_say_what_is_wrong(session: Session, county: f.SmallCounty) -> None:
     with pytest.raises(NotFound, match="no tile layer 'roads'"):
-        tiles.tile(session, layer="roads", z=14, x=0, y=0, version_id=county.version_id)
+        tile_cache.tile(session, layer="roads", z=14, x=0, y=0, version_id=county.version_id)
     with pytest.raises(InvalidInput, match="zoom must be 0–22"):
-        tiles.tile(session, layer="grid", z=23, x=0, y=0, version_id=county.version_id)
+        tile_cache.tile(session, layer="grid", z=23, x=0, y=0, version_id=county.version_id)
     with pytest.raises(InvalidInput, match="x and y must be 0–3"):
-        tiles.tile(session, layer="grid", z=2, x=4, y=0, version_id=county.version_id)
+        tile_cache.tile(session, layer="grid", z=2, x=4, y=0, version_id=county.version_id)
     with pytest.raises(NotFound, match="version 99 does not exist"):
-        tiles.tile(session, layer="grid", z=14, x=0, y=0, version_id=99)
+        tile_cache.tile(session, layer="grid", z=14, x=0, y=0, version_id=99)
 
 
 # --- HTTP -------------------------------------------------------------------------------

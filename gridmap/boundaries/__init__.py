@@ -1,13 +1,22 @@
 """The areas and their versions: published versions and "valid in"
 (`versions`), drafts and their edits, publishing (one core for every door), features and
-vector tiles for the map and OGC clients, buildings, the official division list and the
+vector tiles for the map and OGC clients (the tile statement in `tiles`, the kept tiles in
+`tile_cache`), buildings, the official division list and the
 basemap.
 
 This module is the package's entry point: api/, geodata/, gridmap_cli/ and
 web_map/ use only what `__all__` lists (tests/test_foundation.py checks it).
 """
 
-from gridmap.boundaries import basemap, drafts, features, publishing, tiles, versions
+from gridmap.boundaries import (
+    basemap,
+    drafts,
+    features,
+    publishing,
+    tile_cache,
+    tiles,
+    versions,
+)
 from gridmap.boundaries.basemap import format_address, replace_addresses, store_basemap
 from gridmap.boundaries.buildings import BuildingRows, replace_buildings, stored_buildings
 from gridmap.boundaries.divisions import DivisionRow, ListChange, list_divisions, replace_divisions
@@ -35,6 +44,7 @@ __all__ = [
     "replace_divisions",
     "store_basemap",
     "stored_buildings",
+    "tile_cache",
     "tiles",
     "versions",
 ]
