@@ -32,6 +32,7 @@ from gridmap.access import (
     Principal,
     accounts,
     audit,
+    logins,
 )
 from gridmap.db import translate_errors
 from gridmap.errors import AuthenticationRequired, InvalidInput, NotFound, PermissionDenied
@@ -224,7 +225,7 @@ def _resolve(request: Request, session: Session, key: bytes) -> tuple[Principal 
         return accounts.token_principal(session, token=row), None
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        user = accounts.session_user(session, token=cookie)
+        user = logins.session_user(session, token=cookie)
         if user is not None:
             return accounts.user_principal(session, user=user), cookie
     return None, None
@@ -263,7 +264,7 @@ async def resolve_caller(request: Request, ctx: AppContext) -> tuple[Principal |
             raise AuthenticationRequired("the API token is unknown, revoked or expired")
         principal = known
     elif secret is not None or request.cookies.get(SESSION_COOKIE):
-        key = accounts.secret_key(ctx.settings)
+        key = logins.secret_key(ctx.settings)
         principal, session_token = await run_in_threadpool(_resolve_caller, request, ctx, key)
         if gate is not None and secret is not None and principal is not None:
             gate.remember(secret, principal)
@@ -285,7 +286,7 @@ async def enforce(request: Request, ctx: ContextDep) -> None:
     if ("GET" if method == "HEAD" else method, path) in PUBLIC_ROUTES:
         return
     action = route_action(method, path, request.path_params)
-    key = accounts.secret_key(ctx.settings)
+    key = logins.secret_key(ctx.settings)
     principal, session_token = await resolve_caller(request, ctx)
     if principal is None:
         if not ctx.settings.auth_required:
@@ -304,7 +305,7 @@ async def enforce(request: Request, ctx: ContextDep) -> None:
     _check_ids(request.path_params)
     if session_token is not None and method in UNSAFE_METHODS:
         given = request.headers.get(CSRF_HEADER)
-        if not accounts.csrf_ok(key, session_token, given):
+        if not logins.csrf_ok(key, session_token, given):
             raise PermissionDenied(
                 f"the {CSRF_HEADER} header is missing or wrong: send the value of the "
                 f"{CSRF_COOKIE} cookie with every {method}",
@@ -486,11 +487,11 @@ def _login(
 ) -> Response:
     # Counted (as a failure until the password checks out) and committed before the
     # password is checked: parallel guesses cannot all slip under the limit.
-    attempt = accounts.start_login_attempt(
+    attempt = logins.start_login_attempt(
         session, username=body.username, source_addr=addr, settings=ctx.settings
     )
     session.commit()
-    user = accounts.authenticate(
+    user = logins.authenticate(
         session, username=body.username, password=body.password, attempt=attempt
     )
     if user is None:
@@ -499,7 +500,7 @@ def _login(
             return RedirectResponse(target, status_code=303)
         # The same answer for an unknown user, a wrong password and a disabled account.
         raise AuthenticationRequired("wrong username or password")
-    token = accounts.start_session(
+    token = logins.start_session(
         session, user=user, source_addr=addr, hours=ctx.settings.session_hours
     )
     audit.record(
@@ -511,7 +512,7 @@ def _login(
         source_addr=addr,
     )
     session.commit()
-    csrf = accounts.csrf_token(accounts.secret_key(ctx.settings), token)
+    csrf = logins.csrf_token(logins.secret_key(ctx.settings), token)
     response: Response = (
         RedirectResponse(_home(user.role, _safe_next(body.next), phone), status_code=303)
         if is_form
@@ -525,7 +526,7 @@ def _login(
 def logout(request: Request, session: SessionDep, principal: PrincipalDep) -> JSONResponse:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        accounts.end_session(session, token=token)
+        logins.end_session(session, token=token)
         audit_write(
             session,
             request,

@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from api.app import create_app
 from api.auth import CSRF_COOKIE, CSRF_HEADER, SESSION_COOKIE
-from gridmap.access import accounts, audit
+from gridmap.access import accounts, audit, logins
 from gridmap.db import make_engine, session_factory
 from gridmap.errors import ConfigurationError
 from gridmap.models import ApiToken, AppUser, AuditLog, LoginAttempt
@@ -502,10 +502,10 @@ def test_a_placeholder_secret_key_is_refused_and_an_unset_one_is_generated_once(
     tmp_path: Path,
 ) -> None:
     with pytest.raises(ConfigurationError, match="placeholder"):
-        accounts.secret_key(Settings(secret_key="changeme", home=tmp_path))
-    first = accounts.secret_key(Settings(home=tmp_path))
+        logins.secret_key(Settings(secret_key="changeme", home=tmp_path))
+    first = logins.secret_key(Settings(home=tmp_path))
     assert len(first) >= 32
-    assert accounts.secret_key(Settings(home=tmp_path)) == first
+    assert logins.secret_key(Settings(home=tmp_path)) == first
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
@@ -526,14 +526,14 @@ def test_a_tokens_jurisdiction_is_reused_briefly_but_never_lent_to_another_token
 def test_a_worker_reads_its_key_file_once_and_keeps_that_key_until_it_restarts(
     tmp_path: Path,
 ) -> None:
-    first = accounts.secret_key(Settings(home=tmp_path))
+    first = logins.secret_key(Settings(home=tmp_path))
     # Changed on disk while the service runs: CSRF tokens already handed out stay valid.
     (tmp_path / "secret_key").write_text("k" * 64)
-    assert accounts.secret_key(Settings(home=tmp_path)) == first
+    assert logins.secret_key(Settings(home=tmp_path)) == first
     # Another home is another key.
     other = tmp_path / "other"
-    assert accounts.secret_key(Settings(home=other)) != first
-    assert accounts.secret_key(Settings(home=other)) == (other / "secret_key").read_bytes().strip()
+    assert logins.secret_key(Settings(home=other)) != first
+    assert logins.secret_key(Settings(home=other)) == (other / "secret_key").read_bytes().strip()
 
 
 def test_authentication_is_on_unless_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,4 +1,5 @@
-"""Who may do what, where: accounts and tokens, the role × action table and
+"""Who may do what, where: accounts and tokens (`accounts`), passwords, login limits and
+browser sessions (`logins`), the role × action table and
 jurisdictions (`permissions`), the areas a jurisdiction sees (`scope`), the accounts it
 may manage (`account_scope`), bearer-token checks (`token_gate`), the audit log, and the
 boundary write check (`boundary_access`).
@@ -7,7 +8,7 @@ This module is the package's entry point: api/, geodata/, gridmap_cli/ and
 web_map/ use only what `__all__` lists (tests/test_foundation.py checks it).
 """
 
-from gridmap.access import account_scope, accounts, audit, boundary_access, scope
+from gridmap.access import account_scope, accounts, audit, boundary_access, logins, scope
 from gridmap.access.accounts import create_demo_users
 from gridmap.access.audit import record
 from gridmap.access.permissions import (
@@ -43,6 +44,7 @@ __all__ = [
     "boundary_access",
     "check_token_role",
     "create_demo_users",
+    "logins",
     "record",
     "scope",
 ]

@@ -1,27 +1,23 @@
-"""Accounts: password hashing, users, integration tokens, browser sessions, login limits.
+"""Accounts: users and integration tokens, the areas they are given and the principal a
+request acts as, and the demo users.
 
-Secrets are stored only as hashes: passwords with Argon2id (argon2-cffi), session cookies
-and API tokens with SHA-256 (they are 256-bit random values, so a fast hash is enough and
-look-ups stay one indexed equality). Functions flush; the caller commits.
+Passwords, sessions and login limits are `gridmap.access.logins`. API tokens are stored
+only as their SHA-256. Functions flush; the caller commits.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
-import os
 import secrets
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Any, TypeVar
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from gridmap.access.logins import _now, _sha256, hash_password
 from gridmap.access.permissions import (
     ADMIN,
     GRID_WORKER,
@@ -35,119 +31,8 @@ from gridmap.access.permissions import (
     Principal,
     check_role,
 )
-from gridmap.errors import ConfigurationError, Conflict, InvalidInput, NotFound, RateLimited
-from gridmap.models import ApiToken, AppUser, Area, LoginAttempt, Team, UserArea, UserSession
-from gridmap.settings import Settings
-
-_hasher = PasswordHasher()
-# Verified against when the username is unknown, so that a failed login takes as long
-# whether or not the user exists (the answer must not tell which).
-_DUMMY_HASH = _hasher.hash("gridmap: no such user")
-
-MIN_PASSWORD_CHARS = 10
-PLACEHOLDER_SECRETS = frozenset({"", "secret", "changeme", "change-me", "please-change-me", "xxx"})
-MIN_SECRET_CHARS = 32
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _sha256(value: str) -> bytes:
-    return hashlib.sha256(value.encode()).digest()
-
-
-# --- passwords --------------------------------------------------------------------------
-
-
-def hash_password(password: str) -> str:
-    check_password(password)
-    return _hasher.hash(password)
-
-
-def check_password(password: str) -> None:
-    """Refuse a password too short to resist guessing (the message never repeats it)."""
-    if len(password) < MIN_PASSWORD_CHARS:
-        raise InvalidInput(
-            f"password: at least {MIN_PASSWORD_CHARS} characters, got {len(password)}",
-            details={"field": "password"},
-        )
-
-
-def verify_password(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False
-
-
-# --- the secret key ---------------------------------------------------------------------
-
-
-# Keys already read by this process, by setting or file: every request checks CSRF, and
-# reading the file each time cost about 5% of a worker's CPU under load.
-_secret_keys: dict[tuple[str | None, str], bytes] = {}
-
-
-def secret_key(settings: Settings) -> bytes:
-    """The key that signs CSRF tokens: from settings, else generated once under `home`.
-
-    A placeholder or a short key is refused: a guessable key makes CSRF tokens forgeable.
-    Read once per process (a changed key takes effect when the service restarts).
-    """
-    # Not resolve(): a file-system walk per request was what the cache is here to save.
-    cache_key = (settings.secret_key, str(settings.home))
-    cached = _secret_keys.get(cache_key)
-    if cached is None:
-        cached = _secret_keys[cache_key] = _read_secret_key(settings)
-    return cached
-
-
-def _read_secret_key(settings: Settings) -> bytes:
-    if settings.secret_key is not None:
-        key = settings.secret_key.strip()
-        if key.lower() in PLACEHOLDER_SECRETS or len(key) < MIN_SECRET_CHARS:
-            raise ConfigurationError(
-                f"GRIDMAP_SECRET_KEY is a placeholder or shorter than {MIN_SECRET_CHARS} "
-                "characters; set a random one (python -c 'import secrets; "
-                "print(secrets.token_urlsafe(48))') or unset it to have one generated",
-                details={"setting": "secret_key"},
-            )
-        return key.encode()
-    path = Path(settings.home) / "secret_key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # Written whole to a private file, then linked into place: link() fails when the
-        # name exists, so workers starting together agree on one key, and none of them
-        # can read a half-written file (measured: O_EXCL alone let a reader see it empty).
-        tmp = path.with_name(f".secret_key.{os.getpid()}.{secrets.token_hex(4)}")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(secrets.token_urlsafe(48))
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    key = path.read_text().strip()
-    if len(key) < MIN_SECRET_CHARS:
-        raise ConfigurationError(
-            f"{path} holds a key shorter than {MIN_SECRET_CHARS} characters; delete it to "
-            "have a new one generated",
-            details={"file": str(path)},
-        )
-    return key.encode()
-
-
-def csrf_token(key: bytes, session_token: str) -> str:
-    """The CSRF token of a session: bound to it, so a token from another session fails."""
-    return hmac.new(key, b"csrf:" + session_token.encode(), hashlib.sha256).hexdigest()
-
-
-def csrf_ok(key: bytes, session_token: str, given: str | None) -> bool:
-    return given is not None and hmac.compare_digest(csrf_token(key, session_token), given)
-
+from gridmap.errors import Conflict, InvalidInput, NotFound
+from gridmap.models import ApiToken, AppUser, Area, Team, UserArea, UserSession
 
 # --- areas and jurisdictions ------------------------------------------------------------
 
@@ -336,13 +221,26 @@ def _check_display_name(display_name: str) -> str:
     return display_name
 
 
+_Row = TypeVar("_Row", AppUser, Team, ApiToken)
+
+
+def _named(session: Session, model: type[_Row], column: Any, name: str) -> _Row | None:
+    """The row whose unique text `column` is `name`, or None. PostgreSQL text cannot hold
+    NUL: a name that is not printable cannot exist (and must not reach the driver)."""
+    return session.scalar(select(model).where(column == name)) if name.isprintable() else None
+
+
+def _add_areas(session: Session, user: AppUser, areas: Sequence[GrantedArea]) -> None:
+    for ref in areas:
+        session.add(
+            UserArea(
+                user_id=user.id, county_code=ref.county_code, layer=ref.layer, area_code=ref.code
+            )
+        )
+
+
 def get_user(session: Session, *, username: str) -> AppUser:
-    # PostgreSQL text cannot hold NUL: such a name cannot exist (and must not reach the driver).
-    user = (
-        session.scalar(select(AppUser).where(AppUser.username == username))
-        if username.isprintable()
-        else None
-    )
+    user = _named(session, AppUser, AppUser.username, username)
     if user is None:
         raise NotFound(f"no user {username!r}", details={"username": username})
     return user
@@ -351,11 +249,7 @@ def get_user(session: Session, *, username: str) -> AppUser:
 def _team_id(session: Session, team_code: str | None) -> int | None:
     if team_code is None:
         return None
-    team = (
-        session.scalar(select(Team).where(Team.code == team_code))
-        if team_code.isprintable()
-        else None
-    )
+    team = _named(session, Team, Team.code, team_code)
     if team is None:
         raise InvalidInput(f"team {team_code!r}: no such team", details={"field": "team"})
     return team.id
@@ -392,12 +286,7 @@ def create_user(
     )
     session.add(user)
     session.flush()
-    for ref in areas:
-        session.add(
-            UserArea(
-                user_id=user.id, county_code=ref.county_code, layer=ref.layer, area_code=ref.code
-            )
-        )
+    _add_areas(session, user, areas)
     session.flush()
     return user
 
@@ -430,12 +319,7 @@ def set_user_areas(session: Session, *, username: str, area_codes: Sequence[str]
     user = get_user(session, username=username)
     areas = resolve_areas(session, codes=list(dict.fromkeys(area_codes)))
     session.execute(delete(UserArea).where(UserArea.user_id == user.id))
-    for ref in areas:
-        session.add(
-            UserArea(
-                user_id=user.id, county_code=ref.county_code, layer=ref.layer, area_code=ref.code
-            )
-        )
+    _add_areas(session, user, areas)
     session.flush()
     return user
 
@@ -447,100 +331,6 @@ def reset_password(session: Session, *, username: str, password: str) -> AppUser
     session.execute(delete(UserSession).where(UserSession.user_id == user.id))
     session.flush()
     return user
-
-
-# --- logging in -------------------------------------------------------------------------
-
-
-def start_login_attempt(
-    session: Session, *, username: str, source_addr: str, settings: Settings
-) -> LoginAttempt:
-    """Count a login attempt before its password is checked, or refuse it (429).
-
-    The attempt is recorded as failed at once, under a transaction-level advisory lock on
-    its source address, so concurrent attempts are counted one after another: of 200 sent
-    together, only `login_max_failures` reach the password check. Refused after too many
-    recent failures for this username from this address (and, ten times as many, from this
-    address for any username). The caller commits at once (ending the lock) and then checks
-    the password with `authenticate`, which marks the attempt succeeded.
-    """
-    username, source_addr = username[:80], source_addr[:64]
-    session.execute(
-        select(
-            func.pg_advisory_xact_lock(func.hashtext("gridmap login"), func.hashtext(source_addr))
-        )
-    )
-    since = _now() - dt.timedelta(minutes=settings.login_window_minutes)
-    failed_here = (
-        LoginAttempt.source_addr == source_addr,
-        LoginAttempt.at >= since,
-        LoginAttempt.succeeded.is_(False),
-    )
-    failures = session.scalar(
-        select(func.count()).where(LoginAttempt.username == username, *failed_here)
-    )
-    from_addr = session.scalar(select(func.count()).where(*failed_here))
-    if (failures or 0) >= settings.login_max_failures or (
-        from_addr or 0
-    ) >= 10 * settings.login_max_failures:
-        raise RateLimited(
-            f"too many failed logins; try again in {settings.login_window_minutes} minutes",
-            details={"retry_after_minutes": settings.login_window_minutes},
-        )
-    attempt = LoginAttempt(username=username, source_addr=source_addr, succeeded=False)
-    session.add(attempt)
-    session.flush()
-    return attempt
-
-
-def authenticate(
-    session: Session, *, username: str, password: str, attempt: LoginAttempt
-) -> AppUser | None:
-    """The user these credentials name, or None; `attempt` (from `start_login_attempt`,
-    counted as a failure until now) is marked succeeded when they are right.
-
-    Unknown users cost one hash verification like known ones, and a disabled user is
-    refused only after the password checks out, so timing and answers do not tell
-    whether an account exists.
-    """
-    user = session.scalar(select(AppUser).where(AppUser.username == username))
-    good = verify_password(user.password_hash if user else _DUMMY_HASH, password)
-    ok = user is not None and good and not user.disabled
-    if ok:
-        attempt.succeeded = True
-        session.flush()
-    if ok and user is not None and _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
-    return user if ok else None
-
-
-def start_session(session: Session, *, user: AppUser, source_addr: str, hours: float) -> str:
-    """A new session for `user`; returns the cookie value (stored only as its hash)."""
-    token = secrets.token_urlsafe(32)
-    session.add(
-        UserSession(
-            id_hash=_sha256(token),
-            user_id=user.id,
-            expires_at=_now() + dt.timedelta(hours=hours),
-            source_addr=source_addr[:64],
-        )
-    )
-    session.flush()
-    return token
-
-
-def session_user(session: Session, *, token: str) -> AppUser | None:
-    """The enabled user of an unexpired session, else None."""
-    row = session.get(UserSession, _sha256(token))
-    if row is None or row.expires_at <= _now():
-        return None
-    user = session.get(AppUser, row.user_id)
-    return None if user is None or user.disabled else user
-
-
-def end_session(session: Session, *, token: str) -> None:
-    session.execute(delete(UserSession).where(UserSession.id_hash == _sha256(token)))
-    session.flush()
 
 
 # --- integration tokens -----------------------------------------------------------------
@@ -588,11 +378,7 @@ def list_tokens(session: Session) -> list[ApiToken]:
 
 
 def revoke_token(session: Session, *, name: str) -> ApiToken:
-    row = (
-        session.scalar(select(ApiToken).where(ApiToken.name == name))
-        if name.isprintable()
-        else None
-    )
+    row = _named(session, ApiToken, ApiToken.name, name)
     if row is None:
         raise NotFound(f"no token named {name!r}", details={"name": name})
     if row.revoked_at is None:

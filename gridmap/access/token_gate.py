@@ -32,7 +32,7 @@ _LIVE_SQL = (
     "SELECT id FROM api_token WHERE id = ANY(%s) AND revoked_at IS NULL "
     "AND (expires_at IS NULL OR expires_at > now())"
 )
-# The rule of `gridmap.access.accounts.session_user`: not ended (logout, password reset and
+# The rule of `gridmap.access.logins.session_user`: not ended (logout, password reset and
 # disabling
 # delete the row), not expired, its user not disabled.
 _SESSIONS_LIVE_SQL = (
