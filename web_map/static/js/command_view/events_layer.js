@@ -1,8 +1,11 @@
 /* The events on the map: loaded under the filters (open work by default, history on
- * request), drawn as clustered markers and a heat map, updated in place as they change. */
+ * request) and by view (what is around the view; more as the operator pans or zooms out),
+ * drawn as clustered markers and a heat map, updated in place as they change, wherever
+ * they are (the live stream). The queues and counters do not come from here: they cover
+ * the whole jurisdiction (GET /api/queues, ../queues.js). */
 
 import { h, aborted, latest, errorText } from "../common.js";
-import { $ } from "../page.js";
+import { $, debounce } from "../page.js";
 import { MAX_EVENTS, PAGE, map, cfg, t, OPEN, S, has, L_, known } from "./state.js";
 import { recolourGrids } from "./areas.js";
 import { refreshCounters } from "./counters.js";
@@ -85,15 +88,51 @@ export function normalise(feature) {
   return { id: String(id), p, latlng };
 }
 
-export async function loadEvents() {
+/** The part of the map whose events are loaded: the view and one view-width around it
+ * (so a short pan or a zoom out by one finds its markers there already), within the world. */
+export function viewBox() {
+  const b = map.getBounds().pad(1);
+  const clamp = (v, lo, hi) => Math.min(hi, Math.max(lo, v));
+  return L.latLngBounds([clamp(b.getSouth(), -90, 90), clamp(b.getWest(), -180, 180)], [clamp(b.getNorth(), -90, 90), clamp(b.getEast(), -180, 180)]);
+}
+
+export function bboxParam(b) {
+  return [b.getWest(), b.getSouth(), b.getEast(), b.getNorth()].map((v) => v.toFixed(5)).join(",");
+}
+
+/** Whether the events of `bounds` are all on the page already (under the current filters). */
+export function isLoaded(bounds) {
+  return S.loadedBoxes.some((box) => box.contains(bounds));
+}
+
+let replacing = false; // a load under new filters is on its way: what follows replaces too
+
+/** Load the events of the view (padded) under the filters, replacing what the page holds:
+ * the first load, and every change of a filter. */
+export function loadEvents() {
+  return loadView(true);
+}
+
+/** The view moved outside what is loaded (a pan, a zoom out, an event opened elsewhere):
+ * load that part too, once the map rests. */
+export const loadViewSoon = debounce(() => {
+  if (has("events") && !isLoaded(map.getBounds())) loadView(false);
+}, 300);
+
+async function loadView(replace) {
   if (!has("events")) return;
-  // Each load supersedes the one before (filters changed twice quickly): the older
-  // answer, however late it arrives, never replaces the newer one's events.
+  // Each load supersedes the one before (filters changed twice quickly, the map panned
+  // on): the older answer, however late it arrives, never replaces the newer one's events.
+  // A pan while a load under new filters is on its way still replaces (the old filters'
+  // events must go).
   const request = latest("events");
+  replace = replace || replacing || S.events.size >= MAX_EVENTS;
+  replacing = replace;
+  const box = viewBox();
   S.loading = true;
   const fresh = new Map();
+  let url = `/api/events?${eventsQuery({ bbox: bboxParam(box) })}`;
   try {
-    let url = `/api/events?${eventsQuery()}`;
     while (url && fresh.size < MAX_EVENTS) {
       const fc = await request.api(url);
       for (const f of (fc && fc.features) || []) {
@@ -101,21 +140,47 @@ export async function loadEvents() {
         fresh.set(ev.id, ev);
       }
       const cursor = fc && fc.next_cursor;
-      url = cursor ? `/api/events?${eventsQuery({ cursor })}` : null;
+      url = cursor ? `/api/events?${eventsQuery({ bbox: bboxParam(box), cursor })}` : null;
     }
   } catch (err) {
     if (aborted(err)) return; // a newer load owns the map (and S.loading) now
     showToast(`${L_("layer_events")}: ${errorText(err, t)}`, "error");
   }
   if (!request.isCurrent()) return;
+  // A part is loaded when every page of it came (not on a failure, nor past MAX_EVENTS):
+  // else the next move asks again.
+  const whole = [];
+  if (!url) whole.push(box);
   request.done();
-  S.events = fresh;
-  redrawMarkers();
+  replacing = false;
+  if (replace) {
+    S.events = fresh;
+    S.loadedBoxes = whole;
+    redrawMarkers();
+  } else {
+    // What the page holds stays (the stream keeps it current); the new part's events join.
+    S.loadedBoxes.push(...whole);
+    const added = [];
+    for (const ev of fresh.values()) {
+      if (S.events.has(ev.id)) continue;
+      S.events.set(ev.id, ev);
+      if (!ev.latlng) continue;
+      const m = makeMarker(ev);
+      S.markers.set(ev.id, m);
+      added.push(m);
+    }
+    cluster.addLayers(added);
+    refreshHeat();
+    recolourGrids();
+  }
   S.loading = false;
   const queued = S.queued.splice(0);
   for (const msg of queued) applyMessage(msg.kind, msg.data);
   refreshCounters();
+  document.body.dataset.eventsLoaded = String(++loadsDone);
 }
+
+let loadsDone = 0; // loads finished (the page's data-events-loaded): for tests and benches
 
 export function markerIcon(ev) {
   const p = ev.p;

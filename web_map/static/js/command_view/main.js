@@ -9,7 +9,7 @@ import { maskPhone } from "./format.js";
 import { loadVersion, loadAreas } from "./areas.js";
 import { refreshCounters } from "./counters.js";
 import { openEvent } from "./event_panel.js";
-import { createEventLayers, filters, loadEvents } from "./events_layer.js";
+import { createEventLayers, filters, loadEvents, loadViewSoon } from "./events_layer.js";
 import { showToast, closePanel } from "./panel.js";
 import { goToEvent, search } from "./search.js";
 import { connectStream } from "./stream.js";
@@ -33,11 +33,31 @@ export async function loadCategories() {
   sel.replaceChildren(h("option", { value: "" }, L_("all")), ...[...S.categories.keys()].map((code) => h("option", { value: code }, categoryName(code))));
 }
 
+/** The view the address names (#map=zoom/lat/lon), or null. */
+export function viewInAddress() {
+  const m = /^#map=(\d{1,2})\/(-?\d+(?:\.\d+)?)\/(-?\d+(?:\.\d+)?)$/.exec(window.location.hash);
+  if (!m) return null;
+  const [zoom, lat, lon] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  if (Math.abs(lat) > 90 || Math.abs(lon) > 180) return null;
+  return { zoom, center: L.latLng(lat, lon) };
+}
+
+/** The view, kept in the address: a reload (a shared workstation, a lost connection)
+ * opens where the operator was, and loads only that part's events. */
+export function keepViewInAddress() {
+  const c = map.getCenter();
+  const hash = `#map=${map.getZoom()}/${c.lat.toFixed(5)}/${c.lng.toFixed(5)}`;
+  if (window.location.hash !== hash) history.replaceState(null, "", `${window.location.pathname}${window.location.search}${hash}`);
+}
+
 export async function start(leafletMap, config) {
   configure(leafletMap, config);
   // The caller's areas (China until the county layer arrives, for a caller with none):
   // the set-up script is the same for everyone, a file the Content-Security-Policy allows.
-  map.fitBounds(cfg.bounds, { animate: false });
+  // A view in the address (#map=zoom/lat/lon: a reload, a link) opens there instead.
+  const kept = viewInAddress();
+  if (kept) map.setView(kept.center, kept.zoom, { animate: false });
+  else map.fitBounds(cfg.bounds, { animate: false });
   // Clustering builds its grids for the map's zoom range when it is added and later walks
   // whatever range the map has then: a range left to the layers changes as layers arrive
   // (the basemap starts at zoom 8, the grid tiles at 0), and a zoom outside the first
@@ -74,6 +94,11 @@ export async function start(leafletMap, config) {
   // queues load beside the layers, not after them.
   resolveStarted();
   await Promise.all([loadAreas(overlays), loadEvents()]);
+  // The markers are loaded by view: a move outside what is loaded loads that part too.
+  map.on("moveend", () => {
+    keepViewInAddress();
+    loadViewSoon();
+  });
   loadTriage();
   refreshCounters();
   setInterval(refreshCounters, 60000); // "today" rolls over; deadlines pass

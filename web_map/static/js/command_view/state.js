@@ -16,6 +16,7 @@ export let OPEN = new Set();
 
 export const S = {
   events: new Map(), // id -> {id, p: properties, latlng}
+  loadedBoxes: [], // L.LatLngBounds whose events are loaded under the current filters
   markers: new Map(), // id -> L.Marker
   areas: {}, // layer -> {kind: "geojson"|"tiles", layer: L.Layer, byCode: Map}
   categories: new Map(), // code -> category object
