@@ -12,6 +12,13 @@ import { Queues } from "./queues.js";
  * the page's language instead. */
 function localizeLeaflet(map, t) {
   const container = map.getContainer();
+  // The attribution line is redrawn from its prefix whenever an attribution comes or goes
+  // (the basemap's, as the view moves): the prefix itself is said in the page's language.
+  const control = map.attributionControl;
+  if (control && typeof control.options.prefix === "string") {
+    const title = String(t.leaflet_title).replace(/[&"<>]/g, (c) => `&#${c.charCodeAt(0)};`);
+    control.setPrefix(control.options.prefix.replace(/title="[^"]*"/, `title="${title}"`));
+  }
   for (const [selector, key] of [
     [".leaflet-control-zoom-in", "zoom_in"],
     [".leaflet-control-zoom-out", "zoom_out"],
