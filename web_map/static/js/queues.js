@@ -6,6 +6,10 @@
 
 import { h, latest, aborted, errorText, fill } from "./common.js";
 
+const QUEUE_ROWS = 50; // rows per queue at first
+const QUEUE_ROWS_STEP = 100; // more on request
+const QUEUE_ROWS_MAX = 500; // GET /api/queues gives at most this many
+
 export class Queues {
   constructor(view, { alertPriorities, onAlerts }) {
     this.view = view;
@@ -17,6 +21,7 @@ export class Queues {
     this.open = null; // the queue shown expanded
     this.pinned = new Map(); // event id -> alert row
     this.timer = null;
+    this.limit = QUEUE_ROWS; // rows per queue: more on request, up to what the API gives
     this.list = document.getElementById("gm-queue-list");
   }
 
@@ -28,7 +33,7 @@ export class Queues {
   query() {
     const f = this.view.filters();
     const now = new Date();
-    const q = new URLSearchParams({ limit: "50" });
+    const q = new URLSearchParams({ limit: String(this.limit) });
     q.set("today", new Date(now.getFullYear(), now.getMonth(), now.getDate()).toISOString());
     if (f.priority) q.set("priority", f.priority);
     if (f.category) q.set("category", f.category);
@@ -74,6 +79,12 @@ export class Queues {
     this.render();
     const section = this.list.querySelector(`[data-queue="${CSS.escape(name)}"]`);
     if (section) section.scrollIntoView({ block: "nearest" });
+  }
+
+  /** More rows in each queue (an event past the first rows is still found from its queue). */
+  more() {
+    this.limit = Math.min(QUEUE_ROWS_MAX, this.limit + QUEUE_ROWS_STEP);
+    this.soon(0);
   }
 
   /** Forget a pinned alert (acknowledged): its row goes back to its deadline's place. */
@@ -147,7 +158,17 @@ export class Queues {
               ? h("ol", { className: "gm-queue-rows" }, rows.map((r) => this.row(r)))
               : h("p", { className: "gm-muted" }, t.queue_empty)
             : null,
-          expanded && more > 0 ? h("p", { className: "gm-muted" }, fill(t.queue_more, { n: more })) : null,
+          expanded && more > 0
+            ? h(
+                "p",
+                { className: "gm-muted gm-queue-more-line" },
+                fill(t.queue_more, { n: more }),
+                // An event past the rows shown is still one click away: more rows.
+                this.limit < QUEUE_ROWS_MAX
+                  ? h("button", { type: "button", className: "gm-link gm-queue-more", onclick: () => this.more() }, fill(t.queue_show_more, { n: Math.min(more, QUEUE_ROWS_STEP) }))
+                  : null,
+              )
+            : null,
         );
       }),
     );
