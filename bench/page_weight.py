@@ -12,6 +12,9 @@ code and one from the new, then
 (`--password` once per target when the two services have databases of their own, as when
 the old code's schema is older than the new one's.)
 
+`--at 14/35.79/112.92` opens the page zoomed there (the view in the address, as a reload
+keeps it): the markers are loaded by view, so the events list shrinks with the view.
+
 Each URL is loaded `--runs` times with an empty cache (a new browser context each time);
 the median and every run are printed. Transfer is what the network carried (the sum of
 Chromium's `encodedDataLength`, compressed bodies and headers included), from the login
@@ -24,7 +27,7 @@ import argparse
 import statistics
 import time
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from playwright.sync_api import sync_playwright
 
@@ -52,10 +55,14 @@ def _usable(page: Any) -> bool:
         return False
 
 
-def measure(browser: Any, url: str, user: str, password: str) -> dict[str, float]:
+def measure(
+    browser: Any, url: str, user: str, password: str, at: str | None = None
+) -> dict[str, float]:
     context = browser.new_context(viewport={"width": 1600, "height": 900})
     page = context.new_page()
-    page.goto(f"{url}/login")
+    # A view in the address (#map=zoom/lat/lon, kept there by the page): the login goes
+    # back to it, as after a reload.
+    page.goto(f"{url}/login" + (f"?next={quote('/#map=' + at, safe='')}" if at else ""))
     page.fill('input[name="username"]', user)
     page.fill('input[name="password"]', password)
     cdp = context.new_cdp_session(page)
@@ -120,6 +127,11 @@ def main() -> None:
     )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument(
+        "--at",
+        help="open at this view, zoom/lat/lon (the page's #map=…; a build before the view "
+        "was kept in the address opens on the user's whole area instead)",
+    )
+    parser.add_argument(
         "--detail", action="store_true", help="also print the transfer by kind of request"
     )
     args = parser.parse_args()
@@ -128,7 +140,7 @@ def main() -> None:
         passwords = args.password * len(args.targets) if len(args.password) == 1 else args.password
         for target, password in zip(args.targets, passwords, strict=True):
             label, _, url = target.partition("=")
-            runs = [measure(browser, url, args.user, password) for _ in range(args.runs)]
+            runs = [measure(browser, url, args.user, password, args.at) for _ in range(args.runs)]
             mb = statistics.median(r["mb"] for r in runs)
             usable = statistics.median(r["usable_s"] for r in runs)
             drawn = statistics.median(r["drawn_s"] for r in runs)
