@@ -20,7 +20,8 @@ DATABASE_URL holds a loaded Gaoping demo (it is copied first; the copy is droppe
    raw `patrol` and `visit` rows (as before migration 0021) and from `field_day`, the two
    checked equal; and the field work alone (`field_figures`) both ways.
 3. Streams the event ledger of the most recent `--xlsx-rows` events to XLSX in a child
-   process: seconds and the child's peak memory (max RSS).
+   process: seconds and the child's peak memory (max RSS), twice with the ledgers' writer
+   (`gridmap.xlsx_stream`) and twice with XlsxWriter's constant-memory mode, alternating.
 """
 
 from __future__ import annotations
@@ -365,8 +366,10 @@ def timed(fn: Any, runs: int) -> tuple[list[float], Any]:
     return times, result
 
 
-def xlsx_child(url: str, start: str, end: str, out: str) -> None:
-    """In a child process: stream the event ledger of [start, end) to `out`."""
+def xlsx_child(url: str, start: str, end: str, out: str, writer: str) -> None:
+    """In a child process: stream the event ledger of [start, end) to `out`, with the
+    ledgers' writer (`gridmap.xlsx_stream`) or, to compare, XlsxWriter's constant-memory
+    mode (what the ledgers used before)."""
     from gridmap.events import ledgers
 
     engine = make_engine(url)
@@ -376,15 +379,56 @@ def xlsx_child(url: str, start: str, end: str, out: str) -> None:
     started = time.perf_counter()
     with session_factory(engine)() as session:
         book = ledgers.build_ledger(session, kind="events", period=period)
-        n = ledgers.write_xlsx(book, out)
+        write = ledgers.write_xlsx if writer == "gridmap" else _xlsxwriter
+        n = write(book, out)
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"{n} {seconds:.2f} {peak:.0f}")
 
 
+def _xlsxwriter(ledger: Any, out: str) -> int:
+    """The event ledger through XlsxWriter (constant memory), as the ledgers wrote it
+    until 4 December 2026: the obvious alternative to `gridmap.xlsx_stream`."""
+    import xlsxwriter
+
+    from gridmap.events import ledgers
+
+    book = xlsxwriter.Workbook(out, {"constant_memory": True, "remove_timezone": True})
+    try:
+        sheet = book.add_worksheet(ledger.title("zh")[:31])
+        head = book.add_format({"bold": True, "bg_color": "#DBEAFE", "border": 1})
+        formats = {
+            ledgers.TIME: book.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
+            ledgers.RATE: book.add_format({"num_format": "0.0%"}),
+            ledgers.NUM: book.add_format({"num_format": "0.00"}),
+        }
+        for i, c in enumerate(ledger.columns):
+            sheet.set_column(i, i, c.width)
+        sheet.write_row(0, 0, ledger.header("zh"), head)
+        sheet.freeze_panes(1, 0)
+        plan = [(i, c.kind, formats.get(c.kind)) for i, c in enumerate(ledger.columns)]
+        n = 0
+        for n, row in enumerate(ledger.rows, 1):
+            for i, kind, fmt in plan:
+                value = row[i]
+                if value is None:
+                    continue
+                if kind == ledgers.TEXT or type(value) is str:
+                    sheet.write_string(n, i, str(value))
+                elif kind == ledgers.TIME:
+                    sheet.write_number(n, i, value.timestamp() / 86400.0 + 25569.0 + 8 / 24, fmt)
+                else:
+                    sheet.write_number(n, i, value, fmt)
+        if n:
+            sheet.autofilter(0, 0, n, len(ledger.columns) - 1)
+    finally:
+        book.close()
+    return n
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--xlsx-child":
-        xlsx_child(*sys.argv[2:6])
+        xlsx_child(*sys.argv[2:7])
         return
     parser = argparse.ArgumentParser()
     parser.add_argument("url")
@@ -512,29 +556,35 @@ def main() -> None:
                 {"n": args.xlsx_rows - 1},
             ).scalar_one()
         end = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
-        with tempfile.TemporaryDirectory() as tmp:
-            out = Path(tmp) / "ledger.xlsx"
-            child = subprocess.run(
-                [
-                    sys.executable,
-                    "-m",
-                    "bench.stats",
-                    "--xlsx-child",
-                    url,
-                    start.isoformat(),
-                    end.isoformat(),
-                    str(out),
-                ],
-                check=True,
-                capture_output=True,
-                text=True,
+        # Both writers, alternating, in the same run: each in its own child process (its
+        # peak memory is its own), reading the same rows.
+        for writer in ("gridmap", "XlsxWriter", "gridmap", "XlsxWriter"):
+            with tempfile.TemporaryDirectory() as tmp:
+                out = Path(tmp) / "ledger.xlsx"
+                load = os.getloadavg()[0]
+                child = subprocess.run(
+                    [
+                        sys.executable,
+                        "-m",
+                        "bench.stats",
+                        "--xlsx-child",
+                        url,
+                        start.isoformat(),
+                        end.isoformat(),
+                        str(out),
+                        writer,
+                    ],
+                    check=True,
+                    capture_output=True,
+                    text=True,
+                )
+                rows, secs, peak = child.stdout.split()
+                size = out.stat().st_size / 1e6
+            print(
+                f"XLSX event ledger ({writer:>10}): {rows} rows in {float(secs):.1f}s, "
+                f"peak memory (max RSS of the process) {peak} MB, file {size:.1f} MB, "
+                f"load {load:.1f}"
             )
-            rows, secs, peak = child.stdout.split()
-            size = out.stat().st_size / 1e6
-        print(
-            f"XLSX event ledger: {rows} rows in {float(secs):.1f}s, "
-            f"peak memory (max RSS of the process) {peak} MB, file {size:.1f} MB"
-        )
         print(f"load average after (1, 5, 15 min): {os.getloadavg()}")
     finally:
         if args.keep or args.reuse:

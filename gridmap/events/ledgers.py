@@ -4,8 +4,8 @@ household visit (走访台账) ledgers from what the grid workers' phones record
 
 A ledger is a header and rows read in the caller's jurisdiction (`Jurisdiction.event_sql`,
 in the query). Rows are streamed from PostgreSQL (a server-side cursor) and written as
-they come: XLSX through XlsxWriter's constant-memory mode (one row in memory at a time),
-CSV line by line. Dates are written as dates (local time, UTC+8).
+they come: XLSX through `gridmap.xlsx_stream` (a batch of rows in memory at a time), CSV
+line by line. Dates are written as dates (local time, UTC+8).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-import xlsxwriter
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gridmap import xlsx_stream
 from gridmap.access.permissions import Jurisdiction
 from gridmap.errors import InvalidInput
 from gridmap.events import stats
@@ -30,7 +30,13 @@ from gridmap.events import stats
 KINDS = ("events", "assessment", "return_visits", "patrols", "visits")
 FORMATS = ("xlsx", "csv", "html", "json")
 # Column kinds: how a value is written (and how wide its column is in XLSX).
-TEXT, INT, NUM, RATE, TIME = "text", "int", "num", "rate", "time"
+TEXT, INT, NUM, RATE, TIME = (
+    xlsx_stream.TEXT,
+    xlsx_stream.INT,
+    xlsx_stream.NUM,
+    xlsx_stream.RATE,
+    xlsx_stream.TIME,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,56 +310,20 @@ def _local(value: dt.datetime) -> dt.datetime:
     return value.astimezone(stats.CHINA_TZ).replace(tzinfo=None)
 
 
-# A moment as a spreadsheet's serial day number in local time (UTC+8, no daylight saving):
-# days since 1899-12-30; the Unix epoch is day 25569.
-_EXCEL_DAY = 86400.0
-_EXCEL_UNIX_LOCAL = 25569.0 + 8 / 24
-
-
 def write_xlsx(ledger: Ledger, target: str | Path | IO[bytes], *, lang: str = "zh") -> int:
     """Write the ledger as an XLSX workbook, streaming (constant memory); rows written.
 
-    The sheet is XlsxWriter's (constant-memory mode: a row is written out when the next
-    begins). Its per-cell work is most of the time (docs/performance.md), so the loop does
-    as little as it can around it: each column's writer and format chosen once, a moment
-    written as its serial day number with a date format (what a spreadsheet date is),
-    computed from the timestamp directly rather than through a local `datetime`."""
-    book = xlsxwriter.Workbook(
-        target, {"constant_memory": True, "remove_timezone": True, "in_memory": False}
+    Chinese (or English) headers in a bold frozen row, the columns' widths, dates as
+    dates in local time (UTC+8), an autofilter (`gridmap.xlsx_stream`)."""
+    return xlsx_stream.write_sheet(
+        target,
+        title=ledger.title(lang),
+        columns=[
+            xlsx_stream.SheetColumn(h, c.kind, c.width)
+            for h, c in zip(ledger.header(lang), ledger.columns, strict=True)
+        ],
+        rows=ledger.rows,
     )
-    try:
-        sheet = book.add_worksheet(ledger.title(lang)[:31])
-        head = book.add_format({"bold": True, "bg_color": "#DBEAFE", "border": 1})
-        formats = {
-            TIME: book.add_format({"num_format": "yyyy-mm-dd hh:mm"}),
-            RATE: book.add_format({"num_format": "0.0%"}),
-            NUM: book.add_format({"num_format": "0.00"}),
-            INT: None,
-        }
-        for i, c in enumerate(ledger.columns):
-            sheet.set_column(i, i, c.width)
-        sheet.write_row(0, 0, ledger.header(lang), head)
-        sheet.freeze_panes(1, 0)
-        number, string = sheet.write_number, sheet.write_string
-        plan = [(i, c.kind, formats.get(c.kind)) for i, c in enumerate(ledger.columns)]
-        day, epoch = _EXCEL_DAY, _EXCEL_UNIX_LOCAL
-        n = 0
-        for n, row in enumerate(ledger.rows, 1):
-            for i, kind, fmt in plan:
-                value = row[i]
-                if value is None:
-                    continue
-                if kind == TEXT or type(value) is str:
-                    string(n, i, value if type(value) is str else str(value))
-                elif kind == TIME:
-                    number(n, i, value.timestamp() / day + epoch, fmt)
-                else:
-                    number(n, i, value, fmt)
-        if n:
-            sheet.autofilter(0, 0, n, len(ledger.columns) - 1)
-    finally:
-        book.close()
-    return n
 
 
 def _plain(value: Any, kind: str) -> str:
