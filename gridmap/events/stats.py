@@ -1034,7 +1034,30 @@ def field_figures(
             session, keys=keys, period=period, area=area, county_code=county_code, scope=scope
         )
     found: list[Any] = [tuple(r) for r in rows]
-    teams = _team_keys(session, [r[1] for r in found if masks[r[0]] in ("team", "grid_worker")])
+    days = working_days(period)
+    roll: list[Any] = []
+    if days is not None:
+        where, params = field_filter(
+            "x", None, period=period, area=area, county_code=county_code, scope=scope
+        )
+        sets, mask, _key = _field_sets(keys)
+        roll = [
+            tuple(r)
+            for r in session.execute(
+                text(
+                    f"""
+                SELECT {mask} AS g, {_key_text(keys)} AS k, count(*)::int FROM (
+                    SELECT x.member_id{cols} FROM ({ROSTER_SQL}) x WHERE {where}
+                ) r GROUP BY GROUPING SETS ({sets})
+                """
+                ),
+                params,
+            )
+        ]
+    # The teams' codes and grid-worker keys, for both statements' team rows at once.
+    teams = _team_keys(
+        session, [r[1] for r in [*found, *roll] if masks[r[0]] in ("team", "grid_worker")]
+    )
     out: dict[str | None, dict[str | None, dict[str, Any]]] = {b: {} for b in [None, *keys]}
 
     def unit(b: str | None, key: Any) -> dict[str, Any]:
@@ -1049,25 +1072,7 @@ def field_figures(
         f["household_visits"] += v
         f["patrol_days_met"] += met
     unit(None, None)  # the total: always a row
-    days = working_days(period)
     if days is not None:
-        where, params = field_filter(
-            "x", None, period=period, area=area, county_code=county_code, scope=scope
-        )
-        sets, mask, _key = _field_sets(keys)
-        roll = session.execute(
-            text(
-                f"""
-                SELECT {mask} AS g, {_key_text(keys)} AS k, count(*)::int FROM (
-                    SELECT x.member_id{cols} FROM ({ROSTER_SQL}) x WHERE {where}
-                ) r GROUP BY GROUPING SETS ({sets})
-                """
-            ),
-            params,
-        ).all()
-        teams.update(
-            _team_keys(session, [r[1] for r in roll if masks[r[0]] in ("team", "grid_worker")])
-        )
         for g, k, workers in roll:
             f = unit(masks[g], k)
             f["patrol_days_required"] += workers * days
