@@ -15,6 +15,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
@@ -181,6 +182,19 @@ def tile_scope(
     return EVERYWHERE if counties <= scope.county_codes else scope
 
 
+def _stored_key(address: TileAddress, version_id: int, scope_key: str) -> dict[str, Any]:
+    """The bound parameters that name a tile in `tile_store`, made by this recipe."""
+    return {
+        "v": version_id,
+        "r": tiles.RECIPE,
+        "s": scope_key,
+        "layer": address.layer,
+        "z": address.z,
+        "x": address.x,
+        "y": address.y,
+    }
+
+
 def read_stored_tile(
     session: Session, *, layer: str, z: int, x: int, y: int, version_id: int, scope_key: str
 ) -> bytes | None:
@@ -190,15 +204,7 @@ def read_stored_tile(
             "SELECT data FROM tile_store WHERE version_id = :v AND recipe = :r AND scope = :s "
             "AND layer = :layer AND z = :z AND x = :x AND y = :y"
         ),
-        {
-            "v": version_id,
-            "r": tiles.RECIPE,
-            "s": scope_key,
-            "layer": layer,
-            "z": z,
-            "x": x,
-            "y": y,
-        },
+        _stored_key(TileAddress(layer, z, x, y), version_id, scope_key),
     ).scalar_one_or_none()
     return None if data is None else bytes(data)
 
@@ -229,13 +235,7 @@ def store_tile(
             "VALUES (:v, :r, :s, :layer, :z, :x, :y, :data, :ms) ON CONFLICT DO NOTHING"
         ),
         {
-            "v": version_id,
-            "r": tiles.RECIPE,
-            "s": scope_key,
-            "layer": layer,
-            "z": z,
-            "x": x,
-            "y": y,
+            **_stored_key(TileAddress(layer, z, x, y), version_id, scope_key),
             "data": data,
             "ms": render_ms,
         },
