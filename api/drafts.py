@@ -27,7 +27,7 @@ from geodata.export import areas_frame, to_geojson_dict, write_gpkg
 from geodata.publish_check import publish_validator
 from gridmap.access import EVERYWHERE, Jurisdiction, Principal, boundary_access
 from gridmap.access import scope as area_scope
-from gridmap.boundaries import Grid, drafts
+from gridmap.boundaries import Grid, diffs, drafts
 from gridmap.boundaries import versions as boundaries
 from gridmap.errors import InvalidInput
 from gridmap.models import BoundaryVersion
@@ -325,7 +325,7 @@ def validate(
 def diff(draft_id: int, session: SessionDep, user: UserHeader = None) -> dict[str, Any]:
     draft = drafts.get_draft(session, draft_id=draft_id, author=actor_of(user))
     return {
-        **boundaries.diff_version(session, version_id=draft.id).to_dict(),
+        **diffs.diff_version(session, version_id=draft.id).to_dict(),
         "changed_since_base": drafts.changes_since_base(session, draft=draft),
     }
 
@@ -518,9 +518,9 @@ def _version_with_diff(
     """A version and what it changed, as far as the caller's areas reach: a township's
     user sees its township's changes, and counts (the summary's too) of those only."""
     if principal.jurisdiction.everywhere:
-        diff = boundaries.diff_published(session, version_id=version.id)
+        diff = diffs.diff_published(session, version_id=version.id)
         return {**_version_json(version), "diff": diff.to_dict()}
-    diff = boundaries.diff_published_for(
+    diff = diffs.diff_published_for(
         session, version_id=version.id, jurisdiction=principal.jurisdiction
     )
     summary = {

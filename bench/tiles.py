@@ -83,7 +83,7 @@ from megacity import COUNTY_CODE, make_megacity
 from gridmap.access import scope as area_scope
 from gridmap.access.permissions import Jurisdiction
 from gridmap.access.scope import AreaScope
-from gridmap.boundaries import tile_cache
+from gridmap.boundaries import activation, tile_cache
 from gridmap.boundaries import versions as boundaries
 from gridmap.boundaries.versions import AreaRow
 from gridmap.db import make_engine, migrate, session_factory
@@ -211,7 +211,7 @@ def build_database(server_url: str, name: str, n_grids: int, *, rebuild: bool) -
         # `area` index, which grows quadratically (68 s for 10,000 areas, measured).
         session.execute(text("ANALYZE draft_area"))
         start = time.perf_counter()
-        boundaries.activate_version(session, version_id=version.id, activated_by="bench")
+        activation.activate_version(session, version_id=version.id, activated_by="bench")
         session.commit()
         print(
             f"staged in {staged:.0f} s, activated in {time.perf_counter() - start:.0f} s "

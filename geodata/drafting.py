@@ -21,8 +21,7 @@ from geodata.normalize import normalise
 from geodata.publish_check import publish_validator
 from geodata.readers import read_layer
 from gridmap.access import Jurisdiction, boundary_access
-from gridmap.boundaries import AreaRow, Grid, as_multipolygon, drafts
-from gridmap.boundaries import versions as boundaries
+from gridmap.boundaries import AreaRow, Grid, as_multipolygon, diffs, drafts
 from gridmap.errors import GridmapError, hide_path
 from gridmap.settings import Settings
 
@@ -34,7 +33,7 @@ def draft_state(
     problems = drafts.validate_draft(
         session, draft_id=draft_id, author=author, validator=publish_validator(settings)
     )
-    diff = boundaries.diff_version(session, version_id=draft_id).to_dict()
+    diff = diffs.diff_version(session, version_id=draft_id).to_dict()
     return {"problems": problems, "diff": diff}
 
 

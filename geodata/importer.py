@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from geodata.export import areas_frame
 from geodata.normalize import Normalised, normalise
 from geodata.validation import ValidationReport, validate_areas
-from gridmap.boundaries import AreaRow, VersionDiff
+from gridmap.boundaries import AreaRow, VersionDiff, diffs
 from gridmap.boundaries import versions as boundaries
 from gridmap.errors import InvalidInput, ValidationFailed
 from gridmap.models import LAYERS
@@ -187,7 +187,7 @@ def import_boundaries(
     boundaries.stage_layer_replacement(
         session, version_id=version.id, county_code=county, layers=sorted(set(gdf["layer"]))
     )
-    diff = boundaries.diff_version(session, version_id=version.id)
+    diff = diffs.diff_version(session, version_id=version.id)
     if commit:
         version.summary = {"validation": report.to_json().get("counts", {}), **diff.by_layer()}
         savepoint.commit()

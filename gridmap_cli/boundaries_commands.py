@@ -13,7 +13,7 @@ from geodata.importer import import_boundaries
 from geodata.publish_check import publish_validator
 from geodata.readers import read_layer
 from gridmap.access import audit
-from gridmap.boundaries import publishing
+from gridmap.boundaries import activation, diffs, publishing
 from gridmap.boundaries import versions as boundaries
 from gridmap.db import session_factory, session_scope
 from gridmap.errors import InvalidInput, NotFound, ValidationFailed
@@ -187,9 +187,9 @@ def diff(version: int = typer.Argument(..., help="a staged or published version"
     with session_scope(session_factory(engine)) as session:
         v = boundaries.get_version(session, version_id=version)
         result = (
-            boundaries.diff_version(session, version_id=version)
+            diffs.diff_version(session, version_id=version)
             if v.status in ("draft", "staged")
-            else boundaries.diff_published(session, version_id=version)
+            else diffs.diff_published(session, version_id=version)
         )
         print(result.to_text(limit=200))
 
@@ -250,11 +250,11 @@ def restore(
     core as `activate`."""
     _, engine = database()
     with session_scope(session_factory(engine)) as session:
-        draft = boundaries.restore_version(
+        draft = activation.restore_version(
             session, version_id=version, restored_by=_user(), note=note
         )
         draft_id = draft.id
-        text = boundaries.diff_version(session, version_id=draft_id).to_text()
+        text = diffs.diff_version(session, version_id=draft_id).to_text()
     if not publish:
         print(f"{text}\nactivate it with `gridmap boundaries activate {draft_id}`")
         return

@@ -21,6 +21,7 @@ from shapely.geometry import box
 from sqlalchemy.orm import Session
 
 from gridmap import teams
+from gridmap.boundaries import activation
 from gridmap.boundaries import versions as boundaries
 from gridmap.boundaries.versions import AreaRow
 from gridmap.events import categories
@@ -132,7 +133,7 @@ def load_small_county(session: Session, *, activate: bool = True) -> SmallCounty
     )
     boundaries.stage_areas(session, version_id=version.id, rows=area_rows())
     if activate:
-        boundaries.activate_version(session, version_id=version.id, activated_by="factory")
+        activation.activate_version(session, version_id=version.id, activated_by="factory")
 
     for code, name in [("ZF", "综合行政执法局"), ("ZJ", "住建局"), ("XF", "消防救援大队")]:
         teams.upsert_department(session, county_code=COUNTY, code=code, name=name)

@@ -11,6 +11,7 @@ from shapely.geometry import box
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gridmap.boundaries import activation, diffs
 from gridmap.boundaries import versions as boundaries
 from gridmap.boundaries.versions import AreaRow
 from gridmap.errors import Conflict, VersionConflict
@@ -25,11 +26,11 @@ def _grid(code: str, households: int) -> AreaRow:
 
 def test_a_first_version_is_all_additions_and_becomes_active(session: Session) -> None:
     county = f.load_small_county(session, activate=False)
-    diff = boundaries.diff_version(session, version_id=county.version_id)
+    diff = diffs.diff_version(session, version_id=county.version_id)
     assert diff.count("added") == len(f.area_rows()) and diff.count("removed") == 0
     assert boundaries.active_version(session) is None
 
-    boundaries.activate_version(session, version_id=county.version_id, activated_by="planner")
+    activation.activate_version(session, version_id=county.version_id, activated_by="planner")
     active = boundaries.active_version(session)
     assert active is not None and active.id == county.version_id
     assert active.summary["by_layer"]["grid"]["added"] == 8
@@ -67,7 +68,7 @@ def test_the_diff_names_what_is_added_changed_removed_and_unchanged(session: Ses
         ],
     )
     boundaries.stage_removals(session, version_id=v2.id, keys=[(f.COUNTY, "grid", f"{f.C2}001")])
-    diff = boundaries.diff_version(session, version_id=v2.id)
+    diff = diffs.diff_version(session, version_id=v2.id)
     by_code = {c.code: c for c in diff.changes}
     assert by_code[g1].change == "changed"
     assert (by_code[g1].households_before, by_code[g1].households_after) == (40, 45)
@@ -88,7 +89,7 @@ def test_history_answers_for_any_published_version_and_moment(session: Session) 
     v2 = boundaries.create_version(session, name="bigger", created_by="planner")
     boundaries.stage_areas(session, version_id=v2.id, rows=[_grid(g1, households=48)])
     boundaries.stage_removals(session, version_id=v2.id, keys=[(f.COUNTY, "grid", f"{f.C4}002")])
-    boundaries.activate_version(session, version_id=v2.id, activated_by="planner")
+    activation.activate_version(session, version_id=v2.id, activated_by="planner")
     session.commit()
 
     old = {
@@ -114,9 +115,9 @@ def test_a_draft_prepared_against_an_older_version_must_be_rebased(session: Sess
     second = boundaries.create_version(session, name="planner B", created_by="b")
     for v, hh in ((first, 41), (second, 42)):
         boundaries.stage_areas(session, version_id=v.id, rows=[_grid(f"{f.C1}001", hh)])
-    boundaries.activate_version(session, version_id=second.id, activated_by="b")
+    activation.activate_version(session, version_id=second.id, activated_by="b")
     with pytest.raises(VersionConflict, match="rebase"):
-        boundaries.activate_version(session, version_id=first.id, activated_by="a")
+        activation.activate_version(session, version_id=first.id, activated_by="a")
     current = boundaries.areas_in_version(session, version_id=second.id, layers=["grid"])
     assert {a.code: a.households for a in current}[f"{f.C1}001"] == 42
 
@@ -125,12 +126,12 @@ def test_a_retired_version_is_restored_as_a_new_version(session: Session) -> Non
     county = f.load_small_county(session)
     v2 = boundaries.create_version(session, name="remove", created_by="p")
     boundaries.stage_removals(session, version_id=v2.id, keys=[(f.COUNTY, "grid", f"{f.C3}001")])
-    boundaries.activate_version(session, version_id=v2.id, activated_by="p")
+    activation.activate_version(session, version_id=v2.id, activated_by="p")
     with pytest.raises(Conflict, match="restore"):
-        boundaries.activate_version(session, version_id=county.version_id, activated_by="p")
+        activation.activate_version(session, version_id=county.version_id, activated_by="p")
 
-    v3 = boundaries.restore_version(session, version_id=county.version_id, restored_by="p")
-    diff = boundaries.activate_version(session, version_id=v3.id, activated_by="p")
+    v3 = activation.restore_version(session, version_id=county.version_id, restored_by="p")
+    diff = activation.activate_version(session, version_id=v3.id, activated_by="p")
     assert [(c.code, c.change) for c in diff.changes] == [(f"{f.C3}001", "added")]
     grids = boundaries.areas_in_version(session, version_id=v3.id, layers=["grid"])
     assert len(grids) == 8

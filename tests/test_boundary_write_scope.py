@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 from shapely.geometry import LineString, box
 from sqlalchemy import Engine, text
 
-from gridmap.boundaries import drafts
+from gridmap.boundaries import activation, drafts
 from gridmap.boundaries import versions as boundaries
 from gridmap.boundaries.versions import AreaRow
 from gridmap.db import session_factory
@@ -71,7 +71,7 @@ def world(small_county_db_url: str, engine: Engine) -> World:
             version_id=version.id,
             rows=[AreaRow(f.COUNTY, "grid", C3_G1, row.name, row.geom, f.C3, 41)],
         )
-        t2_change = boundaries.activate_version(
+        t2_change = activation.activate_version(
             s, version_id=version.id, activated_by="p"
         ).version_id
         s.commit()

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select, text
 
 from api.app import create_app
 from gridmap.access import accounts
+from gridmap.boundaries import activation
 from gridmap.boundaries import versions as boundaries
 from gridmap.db import make_engine, session_factory
 from gridmap.models import Area
@@ -217,7 +218,7 @@ def publish_changes(url: str) -> int:
         boundaries.stage_removals(
             s, version_id=version.id, keys=[(f.COUNTY, layer, code) for layer, code in removed]
         )
-        boundaries.activate_version(s, version_id=version.id, activated_by="test")
+        activation.activate_version(s, version_id=version.id, activated_by="test")
         s.commit()
         version_id = version.id
     engine.dispose()

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
+from gridmap.boundaries import activation
 from gridmap.boundaries import versions as boundaries
 from gridmap.crs import from_wgs84
 from gridmap.db import session_factory
@@ -115,7 +116,7 @@ def test_the_past_is_answered_with_the_version_active_then(
     g = f"{f.C1}001"
     v2 = boundaries.create_version(session, name="remove grid 1", created_by="p")
     boundaries.stage_removals(session, version_id=v2.id, keys=[(f.COUNTY, "grid", g)])
-    boundaries.activate_version(session, version_id=v2.id, activated_by="p")
+    activation.activate_version(session, version_id=v2.id, activated_by="p")
     session.commit()
     router.reload()
     lon, lat = f.SmallCounty.grid_center(g)
@@ -177,7 +178,7 @@ def test_a_dedicated_grid_that_is_a_tile_of_its_community_is_routed_with_its_cha
             )
         ],
     )
-    boundaries.activate_version(session, version_id=v2.id, activated_by="p")
+    activation.activate_version(session, version_id=v2.id, activated_by="p")
     session.commit()
     router.reload()
     result = router.route(112.935, 35.79, category="ROAD")

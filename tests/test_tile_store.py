@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from gridmap.access import scope as area_scope
 from gridmap.access.permissions import Jurisdiction
-from gridmap.boundaries import tile_cache, tiles
+from gridmap.boundaries import activation, tile_cache, tiles
 from gridmap.boundaries import versions as boundaries
 from gridmap.boundaries.versions import AreaRow
 from gridmap.db import make_engine, session_factory
@@ -203,7 +203,7 @@ def test_the_service_prerenders_at_start_and_after_each_publication(
             households=41,
         )
         boundaries.stage_areas(county, version_id=draft.id, rows=[moved])
-        boundaries.activate_version(county, version_id=draft.id, activated_by="planner")
+        activation.activate_version(county, version_id=draft.id, activated_by="planner")
         county.commit()
         renderer.wake()
         assert wait_for(lambda: len(renderer.reports) == 2)

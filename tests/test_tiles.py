@@ -21,7 +21,7 @@ from gridmap.access import accounts
 from gridmap.access import scope as area_scope
 from gridmap.access.permissions import Jurisdiction
 from gridmap.access.scope import AreaScope
-from gridmap.boundaries import tile_cache, tiles
+from gridmap.boundaries import activation, tile_cache, tiles
 from gridmap.boundaries import versions as boundaries
 from gridmap.boundaries.versions import AreaRow
 from gridmap.errors import InvalidInput, NotFound
@@ -221,7 +221,7 @@ def test_a_new_version_shows_its_geometry_and_the_old_version_keeps_its_own(
     )
     with pytest.raises(NotFound, match="not published"):
         tile_cache.tile(session, layer="grid", z=z, x=0, y=0, version_id=draft.id)
-    boundaries.activate_version(session, version_id=draft.id, activated_by="planner")
+    activation.activate_version(session, version_id=draft.id, activated_by="planner")
     session.commit()
 
     after = features_over_county(session, "grid", z, draft.id)

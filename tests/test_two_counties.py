@@ -21,6 +21,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from gridmap import messages
+from gridmap.boundaries import activation
 from gridmap.boundaries import versions as boundaries
 from gridmap.boundaries.versions import AreaRow
 from gridmap.db import session_factory
@@ -86,7 +87,7 @@ def _rename_g2(session: Session) -> int:
         version_id=version.id,
         rows=[AreaRow(row.county_code, "grid", G2, "第2网格（新）", row.geom, f.C1, 40)],
     )
-    return boundaries.activate_version(session, version_id=version.id, activated_by="p").version_id
+    return activation.activate_version(session, version_id=version.id, activated_by="p").version_id
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from shapely import affinity
 from sqlalchemy.orm import Session
 
 from gridmap import teams
+from gridmap.boundaries import activation
 from gridmap.boundaries import versions as boundaries
 from gridmap.boundaries.versions import AreaRow
 from gridmap.events import categories
@@ -55,7 +56,7 @@ def load_county_b(session: Session) -> int:
         session, name=f"{MARK}县 boundaries", created_by="factory", county_code=COUNTY_B
     )
     boundaries.stage_areas(session, version_id=version.id, rows=b_rows())
-    diff = boundaries.activate_version(session, version_id=version.id, activated_by="factory")
+    diff = activation.activate_version(session, version_id=version.id, activated_by="factory")
     duties: list[teams.DutyRow] = []
     for code in f.GRIDS:
         team = f"T-{b_code(code)}"

@@ -9,7 +9,9 @@ web_map/ use only what `__all__` lists (tests/test_foundation.py checks it).
 """
 
 from gridmap.boundaries import (
+    activation,
     basemap,
+    diffs,
     drafts,
     features,
     publishing,
@@ -19,10 +21,11 @@ from gridmap.boundaries import (
 )
 from gridmap.boundaries.basemap import format_address, replace_addresses, store_basemap
 from gridmap.boundaries.buildings import BuildingRows, replace_buildings, stored_buildings
+from gridmap.boundaries.diffs import VersionDiff
 from gridmap.boundaries.divisions import DivisionRow, ListChange, list_divisions, replace_divisions
 from gridmap.boundaries.editing import Grid, as_multipolygon
 from gridmap.boundaries.publishing import Validator
-from gridmap.boundaries.versions import AreaRow, VersionDiff
+from gridmap.boundaries.versions import AreaRow
 
 __all__ = [
     "AreaRow",
@@ -32,8 +35,10 @@ __all__ = [
     "ListChange",
     "Validator",
     "VersionDiff",
+    "activation",
     "as_multipolygon",
     "basemap",
+    "diffs",
     "drafts",
     "features",
     "format_address",

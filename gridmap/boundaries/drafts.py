@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 
 from gridmap.access.boundary_access import AreaKey, require_county, require_within
 from gridmap.access.permissions import EVERYWHERE, Jurisdiction
-from gridmap.boundaries import editing
+from gridmap.boundaries import activation, editing
 from gridmap.boundaries import versions as boundaries
 from gridmap.boundaries.editing import Buildings, Coverage, CoverageChange, Grid
 from gridmap.boundaries.publishing import PublishResult, Validator, publish_version
@@ -792,7 +792,7 @@ def rollback(
         county_code=old.county_code,
         what=f"boundary version {version_id}",
     )
-    draft = boundaries.restore_version(
+    draft = activation.restore_version(
         session, version_id=version_id, restored_by=author, note=reason.strip()
     )
     return publish_version(

@@ -10,7 +10,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gridmap.access.scope import EVERYWHERE, AreaScope
-from gridmap.boundaries.versions import VALID_IN
+from gridmap.boundaries.versions import valid_areas_where
 from gridmap.errors import InvalidInput
 
 
@@ -27,19 +27,15 @@ def _where(
     county_codes: list[str] | None,
     scope: AreaScope,
 ) -> tuple[str, dict[str, Any]]:
-    clauses = [VALID_IN, "layer = :layer"]
+    filters = ["layer = :layer"]
     params: dict[str, Any] = {"layer": layer}
     if bbox is not None:
-        clauses.append("geom && ST_MakeEnvelope(:x1, :y1, :x2, :y2, 4326)")
+        filters.append("geom && ST_MakeEnvelope(:x1, :y1, :x2, :y2, 4326)")
         params.update(x1=bbox[0], y1=bbox[1], x2=bbox[2], y2=bbox[3])
     if county_codes is not None:
-        clauses.append("county_code = ANY(:counties)")
+        filters.append("county_code = ANY(:counties)")
         params["counties"] = county_codes
-    if not scope.everywhere:
-        fragment, scope_params = scope.sql("area")
-        clauses.append(fragment)
-        params.update(scope_params)
-    return " AND ".join(clauses), params
+    return valid_areas_where(filters, params, scope=scope), params
 
 
 def parse_bbox(value: str | None) -> tuple[float, float, float, float] | None:

@@ -10,7 +10,7 @@ all call it, so publishing means the same everywhere. In the caller's transactio
    community it touches, as they would be, against their communities); errors refuse
    the publish (`ValidationFailed`, with the problems) unless `accept_problems`, and are
    then recorded on the version as exceptions;
-3. activates it as its county's active version (`gridmap.boundaries.versions.activate_version`;
+3. activates it as its county's active version (`gridmap.boundaries.activation.activate_version`;
    the id may change, see there) and announces `boundaries.published`;
 4. re-routes the open events of that county (and unplaced-county events with a point)
    whose grid changes, writing each move to the event's timeline and announcing it.
@@ -31,8 +31,10 @@ from sqlalchemy.orm import Session
 
 from gridmap.access.boundary_access import AreaKey, require_county, require_within
 from gridmap.access.permissions import EVERYWHERE, Jurisdiction
+from gridmap.boundaries import activation, diffs
 from gridmap.boundaries import versions as boundaries
-from gridmap.boundaries.versions import AreaRow, VersionDiff
+from gridmap.boundaries.diffs import VersionDiff
+from gridmap.boundaries.versions import AreaRow
 from gridmap.errors import Conflict, ValidationFailed
 from gridmap.settings import Settings
 
@@ -152,7 +154,7 @@ def publish_version(
             details={"status": version.status},
         )
     county = version.county_code or ""
-    planned = boundaries.diff_version(session, version_id=version_id)
+    planned = diffs.diff_version(session, version_id=version_id)
     require_within(
         session,
         jurisdiction=jurisdiction,
@@ -174,7 +176,7 @@ def publish_version(
     if reason and reason.strip():
         version.note = reason.strip() + (f"\n{version.note}" if version.note else "")
     session.flush()
-    diff = boundaries.activate_version(session, version_id=version_id, activated_by=actor)
+    diff = activation.activate_version(session, version_id=version_id, activated_by=actor)
     published = boundaries.get_version(session, version_id=diff.version_id)
     if errors:
         published.summary = {**published.summary, "exceptions": errors}

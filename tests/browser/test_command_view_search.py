@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from gridmap.boundaries import activation
 from gridmap.boundaries import versions as boundaries
 from tests.browser.conftest import Service, WatchedPage
 from tests.browser.test_command_view import MAP_VIEW, open_page, post_event
@@ -135,7 +136,7 @@ def test_tiled_grids_are_found_coloured_by_open_events_and_carry_the_version(
         boundaries.stage_areas(
             s, version_id=draft.id, rows=[dataclasses.replace(renamed, name="第5网格（新）")]
         )
-        boundaries.activate_version(s, version_id=draft.id, activated_by="test")
+        activation.activate_version(s, version_id=draft.id, activated_by="test")
         s.commit()
     # Watched through the requests themselves: the page's resource-timing buffer (250
     # entries) is full of basemap tiles by now and records nothing more.
