@@ -27,7 +27,7 @@ from geodata.export import areas_frame, to_geojson_dict, write_gpkg
 from geodata.publish_check import publish_validator
 from gridmap.access import EVERYWHERE, Jurisdiction, Principal, boundary_access
 from gridmap.access import scope as area_scope
-from gridmap.boundaries import Grid, diffs, drafts
+from gridmap.boundaries import Grid, diffs, draft_history, drafts, publishing
 from gridmap.boundaries import versions as boundaries
 from gridmap.errors import InvalidInput
 from gridmap.models import BoundaryVersion
@@ -56,7 +56,7 @@ UserHeader = Annotated[str | None, Depends(_acting_user)]
 
 
 def _audit_published(
-    session: Session, request: Request, action: str, result: drafts.PublishResult, ref: int
+    session: Session, request: Request, action: str, result: publishing.PublishResult, ref: int
 ) -> None:
     """Who published which areas: `gridmap audit --target GRID_CODE` finds it by code."""
     principal: Principal | None = getattr(request.state, "principal", None)
@@ -167,7 +167,7 @@ def _edited(
     """What an edit answers with: the grids it changed and removed, the draft's problems,
     diff and history — all the page redraws, so it does not fetch the whole draft again."""
     state = _state(session, settings, draft_id, author)
-    history = drafts.edit_history(session, draft_id=draft_id, author=author)
+    history = draft_history.edit_history(session, draft_id=draft_id, author=author)
     session.commit()
     return {
         "seq": outcome.seq,
@@ -261,7 +261,7 @@ def get_draft(
             {"code": c.parent_code, "name": c.parent_name, "grids": len(c.grids)} for c in coverages
         ],
         "buildings": buildings,
-        "history": drafts.edit_history(session, draft_id=draft_id, author=author),
+        "history": draft_history.edit_history(session, draft_id=draft_id, author=author),
         **_state(session, ctx.settings, draft_id, author),
     }
 
@@ -289,7 +289,7 @@ def undo(
     draft_id: int, session: SessionDep, ctx: ContextDep, request: Request, user: UserHeader = None
 ) -> dict[str, Any]:
     author = actor_of(user)
-    step = drafts.undo(
+    step = draft_history.undo(
         session, draft_id=draft_id, author=author, jurisdiction=_jurisdiction(request)
     )
     state = _state(session, ctx.settings, draft_id, author)
@@ -302,7 +302,7 @@ def redo(
     draft_id: int, session: SessionDep, ctx: ContextDep, request: Request, user: UserHeader = None
 ) -> dict[str, Any]:
     author = actor_of(user)
-    step = drafts.redo(
+    step = draft_history.redo(
         session, draft_id=draft_id, author=author, jurisdiction=_jurisdiction(request)
     )
     state = _state(session, ctx.settings, draft_id, author)
@@ -326,7 +326,7 @@ def diff(draft_id: int, session: SessionDep, user: UserHeader = None) -> dict[st
     draft = drafts.get_draft(session, draft_id=draft_id, author=actor_of(user))
     return {
         **diffs.diff_version(session, version_id=draft.id).to_dict(),
-        "changed_since_base": drafts.changes_since_base(session, draft=draft),
+        "changed_since_base": draft_history.changes_since_base(session, draft=draft),
     }
 
 
@@ -338,7 +338,7 @@ def rebase(
     body: RebaseIn | None = None,
     user: UserHeader = None,
 ) -> dict[str, Any]:
-    changed = drafts.rebase(
+    changed = draft_history.rebase(
         session,
         draft_id=draft_id,
         author=actor_of(user),
@@ -361,7 +361,7 @@ def publish(
 ) -> dict[str, Any]:
     """Activate the draft and re-route open events, in one transaction; 409 with what
     changed when someone published first."""
-    result = drafts.publish(
+    result = publishing.publish(
         session,
         draft_id=draft_id,
         author=actor_of(user),
@@ -377,14 +377,14 @@ def publish(
     return _published(result)
 
 
-def _adopt(ctx: Any, result: drafts.PublishResult) -> None:
+def _adopt(ctx: Any, result: publishing.PublishResult) -> None:
     # This worker routes by the new version at once, with the snapshot the publish built
     # to re-route; the others reload on the NOTIFY the publish sent.
     if ctx.router is not None:
         ctx.router.adopt(result.snapshot)
 
 
-def _published(result: drafts.PublishResult) -> dict[str, Any]:
+def _published(result: publishing.PublishResult) -> dict[str, Any]:
     return {
         "version": result.version_id,
         "diff": result.diff.to_dict(),
@@ -540,7 +540,7 @@ def restore(
     user: UserHeader = None,
 ) -> dict[str, Any]:
     """Roll back: publish an old version's geometry again as a new version."""
-    result = drafts.rollback(
+    result = publishing.rollback(
         session,
         version_id=version_id,
         author=actor_of(user),

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, text
 
 from api.app import create_app
 from geodata.publish_check import publish_validator
-from gridmap.boundaries import drafts
+from gridmap.boundaries import publishing
 from gridmap.db import session_factory
 from gridmap.routing import router as router_module
 from gridmap.routing.router import Router
@@ -298,7 +298,7 @@ def test_a_publish_builds_the_routing_snapshot_once_and_the_router_adopts_it(
 
     monkeypatch.setattr(router_module, "load_snapshot", counted)
     with session_factory(engine)() as s:
-        result = drafts.publish(
+        result = publishing.publish(
             s,
             draft_id=draft["id"],
             author="planner-a",

@@ -1,8 +1,8 @@
 """The one publish core: every door that makes boundaries live goes through `publish_version`.
 
-The editor's publish (`gridmap.boundaries.drafts.publish`), the API's restore
-(`gridmap.boundaries.drafts.rollback`), `gridmap boundaries activate|restore` and `gridmap county`
-all call it, so publishing means the same everywhere. In the caller's transaction, it
+The editor's publish of a draft (`publish`, below), the API's restore (`rollback`, below),
+`gridmap boundaries activate|restore` and `gridmap county` all call it, so publishing means
+the same everywhere. In the caller's transaction, it
 
 1. refuses (403) a version of a county outside the caller's jurisdiction, or one that
    changes any area outside it (`gridmap.access.boundary_access.require_within`);
@@ -34,8 +34,10 @@ from gridmap.access.permissions import EVERYWHERE, Jurisdiction
 from gridmap.boundaries import activation, diffs
 from gridmap.boundaries import versions as boundaries
 from gridmap.boundaries.diffs import VersionDiff
+from gridmap.boundaries.draft_history import changes_since_base
+from gridmap.boundaries.drafts import get_draft
 from gridmap.boundaries.versions import AreaRow
-from gridmap.errors import Conflict, ValidationFailed
+from gridmap.errors import Conflict, InvalidInput, ValidationFailed, VersionConflict
 from gridmap.settings import Settings
 
 if TYPE_CHECKING:
@@ -192,3 +194,77 @@ def publish_version(
     )
     session.flush()
     return PublishResult(published.id, diff, rerouted, errors, router.snapshot)
+
+
+# --- publish and rollback ---------------------------------------------------------------
+
+
+def publish(
+    session: Session,
+    *,
+    draft_id: int,
+    author: str,
+    reason: str,
+    settings: Settings,
+    validator: Validator,
+    accept_problems: bool = False,
+    jurisdiction: Jurisdiction = EVERYWHERE,
+) -> PublishResult:
+    """The editor's door to `gridmap.boundaries.publishing.publish_version`: the author's draft,
+    with
+    a reason, on the active version of its county (else VersionConflict with what
+    changed: rebase first); validation errors refuse it unless `accept_problems` (the
+    planner's explicit exception, recorded with the version)."""
+    draft = get_draft(session, draft_id=draft_id, author=author, jurisdiction=jurisdiction)
+    if not reason.strip():
+        raise InvalidInput("say why these boundaries change: a publish needs a reason")
+    active = boundaries.active_version(session, county_code=draft.county_code or "")
+    if active is None or active.id != draft.base_version_id:
+        changed = changes_since_base(session, draft=draft)
+        raise VersionConflict(
+            f"draft {draft.id} was started on version {draft.base_version_id}, but version "
+            f"{active.id if active else None} has been published since: rebase it first",
+            details={
+                "base_version": draft.base_version_id,
+                "active_version": active.id if active else None,
+                "changed": changed,
+            },
+        )
+    return publish_version(
+        session,
+        version_id=draft.id,
+        actor=author,
+        settings=settings,
+        jurisdiction=jurisdiction,
+        validator=validator,
+        accept_problems=accept_problems,
+        reason=reason,
+    )
+
+
+def rollback(
+    session: Session,
+    *,
+    version_id: int,
+    author: str,
+    reason: str,
+    settings: Settings,
+    jurisdiction: Jurisdiction = EVERYWHERE,
+) -> PublishResult:
+    """Publish an old version's geometry of its county again as a new version (history is
+    kept), through the publish core. Not validated again: it was published once."""
+    if not reason.strip():
+        raise InvalidInput("say why the boundaries are rolled back: a rollback needs a reason")
+    old = boundaries.get_version(session, version_id=version_id)
+    require_county(
+        session,
+        jurisdiction=jurisdiction,
+        county_code=old.county_code,
+        what=f"boundary version {version_id}",
+    )
+    draft = activation.restore_version(
+        session, version_id=version_id, restored_by=author, note=reason.strip()
+    )
+    return publish_version(
+        session, version_id=draft.id, actor=author, settings=settings, jurisdiction=jurisdiction
+    )
