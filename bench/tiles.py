@@ -4,8 +4,8 @@ gridmap.boundaries.tiles and tile_cache.
 Builds the synthetic megacity (`bench/megacity.py`) with communities, townships, the county
 and four enforcement zones into a scratch database on the embedded cluster under
 `.gridmap-bench/`, through the real schema and activation path (`gridmap.db.migrate`,
-`gridmap.boundaries.versions`), then times, in the same run and on the same tiles, the tiles the map
-asks for at z10–z16 around the centre:
+`gridmap.boundaries.versions`, `.activation`), then times, in the same run and on the same
+tiles, the tiles the map asks for at z10–z16 around the centre:
 
 - plain: one `ST_AsMVT` over `area` for the layer, transformed and clipped per tile, every
   feature at every zoom (the obvious query);

@@ -5,7 +5,7 @@ every area. A row is valid from the version that introduced it (`valid_from`) up
 including, the version that replaced or removed it (`valid_to`, NULL while current).
 A version belongs to one county and changes only its areas; each county has one active
 version. Published ids increase in the order of publication, database-wide (a version
-activated after a later-created one gets a new id: gridmap.boundaries.versions), so "valid in
+activated after a later-created one gets a new id: gridmap.boundaries.activation), so "valid in
 version V" is `valid_from <= V AND (valid_to IS NULL OR valid_to > V)`: every county as
 it stood when V was published. Drafts and staged imports keep
 their rows in `draft_area` until they are activated.
@@ -16,7 +16,7 @@ county (Citus) later.
 
 Not every model is queried through the ORM: `area_part`, `area_tile`, `tile_store`,
 `draft_area` and `draft_edit` are read and written by SQL text in gridmap.boundaries.versions,
-gridmap.boundaries.publishing, gridmap.boundaries.tiles and gridmap.boundaries.drafts
+.activation, .diffs, .publishing, .tiles, .tile_cache, .drafts and .draft_history
 (set-based statements the ORM would only wrap). Their models stay as the one declaration
 of the schema that tests/test_foundation.py compares with what the migrations create, so a
 migration and this file cannot drift apart.
@@ -225,8 +225,8 @@ class AreaTile(Base):
 
 class StoredTile(Base):
     """An encoded vector tile of a published version, shared by every worker process
-    (gridmap.boundaries.tiles; `scope` is `all` or an `AreaScope.key`, `recipe` names the rules and
-    SQL that made it)."""
+    (gridmap.boundaries.tile_cache; `scope` is `all` or an `AreaScope.key`, `recipe` names the
+    rules and SQL that made it)."""
 
     __tablename__ = "tile_store"
 
@@ -275,7 +275,8 @@ class DraftArea(Base):
 
 
 class DraftEdit(Base):
-    """One edit of a draft on the editor's undo/redo stack (gridmap.boundaries.drafts)."""
+    """One edit of a draft on the editor's undo/redo stack (gridmap.boundaries.drafts,
+    gridmap.boundaries.draft_history)."""
 
     __tablename__ = "draft_edit"
     __table_args__ = (UniqueConstraint("version_id", "seq", name="uq_draft_edit_seq"),)
