@@ -386,7 +386,7 @@ def test_the_figures_from_the_aggregate_equal_the_raw_rows(
         raw = stats.field_figures(db, by=GROUPINGS, period=period, scope=scope, aggregate=False)
         assert fast == raw, (first, scope)
         own_total = _own_figures(db, None, first, last, township).get(None)
-        assert _pick(fast[None][None]) == (own_total or _pick(stats._field_zero()))
+        assert _pick(fast[None][None]) == (own_total or _pick(stats.field_zero()))
         for by in GROUPINGS:
             own = _own_figures(db, by, first, last, township)
             done = {
