@@ -43,16 +43,21 @@ from gridmap.events import (
     EventPolicy,
     IngestAudit,
     ZonedTime,
+    attach_photo,
     base64_length,
     check_event_input,
     clean_photo,
     decode_photo,
+    default_photo_stage,
     escalation_candidates,
     event_out,
+    event_photos,
     events_out,
     ingest,
     list_categories,
     new_event_out,
+    photo_places,
+    photo_stage,
     store_photo,
     stored_photo_file,
     team_candidates,
@@ -261,7 +266,7 @@ def _ingest_alone(
             for photo in photos:
                 stored = store_photo(photo, photo_dir=ctx.settings.photo_dir)
                 # Sent with the report: pictures of the problem, never of the work done.
-                ev.attach_photo(session, event=event, photo=stored, actor=actor, stage=PHOTO_REPORT)
+                attach_photo(session, event=event, photo=stored, actor=actor, stage=PHOTO_REPORT)
             session.commit()
             return _answer(session, event, scope), True
         if taken.existing is not None:
@@ -725,16 +730,16 @@ def post_photo(
 ) -> PhotoOut:
     check_event_scope(session, principal, event_id, acting=True)
     actor = acting_as(principal, actor)
-    asked = ev.photo_stage(stage)  # a wrong stage is refused before the photo is read
+    asked = photo_stage(stage)  # a wrong stage is refused before the photo is read
     event = ev.get_event(session, event_id=event_id, for_update=True)
-    stage = asked or ev.default_photo_stage(session, event=event, team_id=principal.team_id)
+    stage = asked or default_photo_stage(session, event=event, team_id=principal.team_id)
     limit = ctx.settings.photo_max_bytes
     data = file.file.read(limit + 1)  # one byte over is enough to refuse it
     where = {"field": "file", **({"filename": file.filename} if file.filename else {})}
     stored = store_photo(
         clean_photo(data, max_bytes=limit, where=where), photo_dir=ctx.settings.photo_dir
     )
-    photo, attached = ev.attach_photo(session, event=event, photo=stored, actor=actor, stage=stage)
+    photo, attached = attach_photo(session, event=event, photo=stored, actor=actor, stage=stage)
     gps = stored.gps.to_dict() if stored.gps else None
     if not attached:
         # A resend of a photo the event has (its answer was lost): the same answer, 200.
@@ -758,8 +763,8 @@ def post_photo(
 def get_photos(event_id: int, session: SessionDep, principal: PrincipalDep) -> dict[str, Any]:
     check_event_scope(session, principal, event_id, acting=False)
     ev.get_event(session, event_id=event_id)
-    photos = ev.event_photos(session, event_id=event_id)
-    gps = ev.photo_places(session, event_id=event_id)
+    photos = event_photos(session, event_id=event_id)
+    gps = photo_places(session, event_id=event_id)
     return {"photos": [_photo_out(p, gps.get(p.id)).model_dump(mode="json") for p in photos]}
 
 

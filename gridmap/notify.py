@@ -31,14 +31,33 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import typing
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, text
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    FromClause,
+    Insert,
+    Select,
+    Table,
+    Text,
+    cast,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    true,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from gridmap.access.permissions import Jurisdiction
 from gridmap.errors import InvalidInput
+from gridmap.models import StreamMessageRow
 from gridmap.periodic import PeriodicJob, take_turn
 
 log = logging.getLogger("gridmap.notify")
@@ -53,17 +72,54 @@ PUBLIC_KINDS = frozenset({"boundaries.published"})
 # pg_advisory_xact_lock_shared(int4, int4): key 1 is "grid" in ASCII, key 2 the stream.
 ANNOUNCE_LOCK = (0x67726964, 1)
 
-_ANNOUNCE_SQL = text(
-    """
-    WITH held AS (SELECT pg_advisory_xact_lock_shared(:lock1, :lock2)),
-    message AS (
-        INSERT INTO stream_message (kind, county_code, township_code, payload)
-        SELECT :kind, :county_code, :township_code, CAST(:payload AS jsonb) FROM held
-        RETURNING id
-    )
-    SELECT id FROM message
-    """
-)
+_MESSAGES = typing.cast(Table, StreamMessageRow.__table__)
+# The columns an announcement fills (the id and the time are the table's).
+MESSAGE_COLUMNS = ("kind", "county_code", "township_code", "payload")
+
+
+def announce_lock(after: FromClause | None = None) -> Select[Any]:
+    """The shared `ANNOUNCE_LOCK`, taken once — when `after` (a row source) has a row, if
+    given: an announcement's rows select FROM it (`message_insert`), so the lock is held
+    before the first message takes its id."""
+    lock = select(func.pg_advisory_xact_lock_shared(*map(literal, ANNOUNCE_LOCK)))
+    if after is None:
+        return lock
+    return lock.select_from(select(literal(1)).select_from(after).limit(1).subquery("one"))
+
+
+def message_insert(
+    held: FromClause,
+    *,
+    kind: Any,
+    county_code: Any,
+    township_code: Any,
+    payload: Any,
+    source: FromClause | None = None,
+    order_by: Sequence[ColumnElement[Any]] = (),
+) -> Insert:
+    """The one INSERT of announcements: a message per row of `source` (without one: a
+    single message), selected FROM `held` (`announce_lock`). Each value is SQL over
+    `source`, or a Python value (bound). `announce` inserts one; the ingest statement
+    inserts its batch's `event.created` messages with it."""
+    values = {
+        "kind": kind,
+        "county_code": county_code,
+        "township_code": township_code,
+        "payload": payload,
+    }
+    rows = select(*(_sql(values[name], name) for name in MESSAGE_COLUMNS))
+    rows = rows.select_from(*((held,) if source is None else (source.join(held, true()),)))
+    return insert(_MESSAGES).from_select(MESSAGE_COLUMNS, rows.order_by(*order_by))
+
+
+def _sql(value: Any, name: str) -> ColumnElement[Any]:
+    """`value` as SQL for the column `name`: an expression as is, a Python value bound."""
+    if isinstance(value, ColumnElement):
+        return value.label(name)
+    if name == "payload" and isinstance(value, str):
+        return cast(literal(value, Text), JSONB).label(name)  # encoded by `encode_payload`
+    return literal(value, _MESSAGES.c[name].type).label(name)
+
 
 _MESSAGE_COLUMNS = "id, at, kind, county_code, township_code, payload"
 
@@ -121,18 +177,18 @@ def announce(
             f"unknown announcement kind {kind!r}; known kinds: {', '.join(KINDS)}",
             details={"kind": kind},
         )
-    row = session.execute(
-        _ANNOUNCE_SQL,
-        {
-            "lock1": ANNOUNCE_LOCK[0],
-            "lock2": ANNOUNCE_LOCK[1],
-            "kind": kind,
-            "county_code": county_code,
-            "township_code": township_code,
-            "payload": encode_payload(payload, kind=kind),
-        },
-    ).one()
-    message_id = int(row.id)
+    held = announce_lock().cte("held")
+    message_id = int(
+        session.execute(
+            message_insert(
+                held,
+                kind=kind,
+                county_code=county_code,
+                township_code=township_code,
+                payload=encode_payload(payload, kind=kind),
+            ).returning(_MESSAGES.c.id)
+        ).scalar_one()
+    )
     if kind == "boundaries.published":
         session.execute(
             text("SELECT pg_notify(:channel, :message_id)"),

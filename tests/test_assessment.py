@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from gridmap.access.permissions import EVERYWHERE
 from gridmap.db import make_engine, session_factory
 from gridmap.errors import InvalidInput
-from gridmap.events import ingest, stats
+from gridmap.events import check_overdue, ingest, stats
 from gridmap.events import lifecycle as ev
 from gridmap.events.input import EventInput
 from gridmap.models import Event
@@ -81,7 +81,7 @@ def _walk(session: Session, router: Router, n: int, seed: int = 21) -> None:
                 kw = {"team_code": f"T-{grid}"}
             ev.act(session, event_id=event.id, action=action, actor="op", now=t, **kw)
         if fate < 0.2:
-            ev.check_overdue(session, now=T0 + dt.timedelta(days=6))
+            check_overdue(session, now=T0 + dt.timedelta(days=6))
     # One duplicate merged into the first event.
     dup, _ = ingest.ingest_event(
         session,

@@ -24,7 +24,7 @@ from gridmap.errors import (
     UnknownCategory,
     UnknownCRS,
 )
-from gridmap.events import ingest
+from gridmap.events import check_overdue, ingest
 from gridmap.events import lifecycle as ev
 from gridmap.events import queries as eq
 from gridmap.events.hotline import import_events, read_hotline_export
@@ -354,13 +354,13 @@ def test_an_overdue_emergency_is_marked_announced_and_escalated(
     ev.act(session, event_id=routine.id, action="register", actor="op", now=NOW)
     ev.act(session, event_id=routine.id, action="assign", actor="op", now=NOW)
     session.commit()
-    assert ev.check_overdue(session, now=NOW + dt.timedelta(minutes=29)) == []
-    assert ev.check_overdue(session, now=NOW + dt.timedelta(minutes=31)) == [event.id]
+    assert check_overdue(session, now=NOW + dt.timedelta(minutes=29)) == []
+    assert check_overdue(session, now=NOW + dt.timedelta(minutes=31)) == [event.id]
     session.commit()
     assert event.overdue
-    assert ev.check_overdue(session, now=NOW + dt.timedelta(minutes=40)) == []  # marked once
+    assert check_overdue(session, now=NOW + dt.timedelta(minutes=40)) == []  # marked once
     # A routine event a day and a bit later: overdue, and it goes up to the community.
-    assert ev.check_overdue(session, now=NOW + dt.timedelta(hours=25)) == [routine.id]
+    assert check_overdue(session, now=NOW + dt.timedelta(hours=25)) == [routine.id]
     session.commit()
     assert routine.escalation_level == "community"
     assert actions_logged(session, routine.id)[-2:] == ["overdue", "escalate"]
@@ -386,8 +386,8 @@ def test_an_unregistered_emergency_becomes_overdue_and_escalates(
     session.commit()
     clocks = ev.event_clocks(event, now=NOW + dt.timedelta(minutes=10))
     assert clocks["response"].state == "running" and clocks["handling"].state == "not_started"
-    assert ev.check_overdue(session, now=NOW + dt.timedelta(minutes=29)) == []
-    assert ev.check_overdue(session, now=NOW + dt.timedelta(minutes=31)) == [event.id]
+    assert check_overdue(session, now=NOW + dt.timedelta(minutes=29)) == []
+    assert check_overdue(session, now=NOW + dt.timedelta(minutes=31)) == [event.id]
     session.commit()
     assert event.overdue
     assert actions_logged(session, event.id)[-2:] == ["overdue", "escalate"]
@@ -553,7 +553,7 @@ def test_statistics_tell_overdue_ever_from_overdue_and_still_open(
         ev.act(session, event_id=event.id, action="assign", actor="op")  # the handling clock
     assert waiting.due_at is not None
     later = waiting.due_at + dt.timedelta(minutes=1)
-    ev.check_overdue(session, now=later)
+    check_overdue(session, now=later)
     # The overdue check sent both up a level (assigned to the community); one closes late.
     for action, kw in [("start", {}), ("report_back", {"note": "ok"}), ("close", {})]:
         ev.act(session, event_id=late.id, action=action, actor="op", now=later, **kw)  # type: ignore[arg-type]

@@ -140,7 +140,7 @@ def test_a_new_overdue_alerts_until_acknowledged_even_for_a_routine_whistle(
     from sqlalchemy import text
 
     from gridmap.db import make_engine, session_factory
-    from gridmap.events.lifecycle import check_overdue
+    from gridmap.events import check_overdue
 
     county = login(app, "q-county-operator")
     late = report(county, f.G1)

@@ -1,15 +1,72 @@
-"""The audit log: one append-only row per write, naming who, when, from where and what."""
+"""The audit log: one append-only row per write, naming who, when, from where and what.
+
+An entry is written in one place (`entry_insert`): `record` writes one for a write made
+here, and the ingest statement (`gridmap.events.ingest`) writes its batch's entries with it.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import typing
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, cast, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Insert,
+    String,
+    Table,
+    cast,
+    insert,
+    literal,
+    or_,
+    select,
+)
 from sqlalchemy.orm import Session
 
 from gridmap.errors import InvalidInput
 from gridmap.models import AuditLog, Event
+
+_AUDIT = typing.cast(Table, AuditLog.__table__)
+# The columns an entry fills (the id and the time are the table's).
+ENTRY_COLUMNS = ("actor", "source_addr", "action", "target_type", "target_id", "details")
+
+
+def entry_insert(
+    *,
+    actor: Any,
+    action: Any,
+    target_type: Any,
+    target_id: Any,
+    details: Any,
+    source_addr: Any,
+    source: FromClause | None = None,
+    where: ColumnElement[bool] | None = None,
+    order_by: Sequence[ColumnElement[Any]] = (),
+) -> Insert:
+    """The one INSERT of audit entries: an entry per row of `source` (that `where` holds
+    for; without a source: one entry). Each value is SQL over `source`, or a Python value
+    (bound); the target is kept as text, whatever names it."""
+    values = {
+        "actor": actor,
+        "source_addr": source_addr,
+        "action": action,
+        "target_type": target_type,
+        "target_id": target_id if target_id is None else cast(target_id, String),
+        "details": details,
+    }
+    rows = select(
+        *(
+            (v if isinstance(v, ColumnElement) else literal(v, _AUDIT.c[name].type)).label(name)
+            for name, v in ((name, values[name]) for name in ENTRY_COLUMNS)
+        )
+    )
+    if source is not None:
+        rows = rows.select_from(source)
+    if where is not None:
+        rows = rows.where(where)
+    return insert(_AUDIT).from_select(ENTRY_COLUMNS, rows.order_by(*order_by))
 
 
 def record(
@@ -21,19 +78,18 @@ def record(
     target_id: str | int | None,
     details: dict[str, Any] | None = None,
     source_addr: str | None = None,
-) -> AuditLog:
-    """Append one entry (flushed, not committed: it commits with the write it records)."""
-    entry = AuditLog(
-        actor=actor,
-        action=action,
-        target_type=target_type,
-        target_id=None if target_id is None else str(target_id),
-        details=details or {},
-        source_addr=source_addr,
-    )
-    session.add(entry)
-    session.flush()
-    return entry
+) -> int:
+    """Append one entry (not committed: it commits with the write it records); its id."""
+    return session.execute(
+        entry_insert(
+            actor=actor,
+            action=action,
+            target_type=target_type,
+            target_id=None if target_id is None else str(target_id),
+            details=details or {},
+            source_addr=source_addr,
+        ).returning(_AUDIT.c.id)
+    ).scalar_one()
 
 
 def _check_filter(name: str, value: str | None) -> None:

@@ -1,6 +1,6 @@
-"""Events and the closed loop: taking them in (`input`, `ingest`,
-`batcher`, `hotline`, `address_events`), where they land (`placement`, `rerouting`),
-the workflow and its steps (`workflow`, `lifecycle`, `joint_dispatch`, `deadlines`,
+"""Events and the closed loop: taking them in (`input`, `ingest`, `batcher`, `hotline`,
+`address_events`), where they land (`placement`, `rerouting`), the workflow and its
+steps (`workflow`, `lifecycle`, `steps`, `escalation`, `joint_dispatch`, `deadlines`,
 `overdue_watch`), reading them (`queries`, `queues`, `team_picker`), photos, categories,
 statistics, ledgers and the reports kept (`stored_reports`).
 
@@ -35,14 +35,19 @@ from gridmap.events.input import (
     mask_name,
     mask_phone,
 )
-from gridmap.events.lifecycle import PLACEABLE_STATES, act, check_overdue
-from gridmap.events.overdue_watch import start_overdue_watch
+from gridmap.events.lifecycle import PLACEABLE_STATES, act
+from gridmap.events.overdue_watch import check_overdue, start_overdue_watch
 from gridmap.events.photos import (
     MAX_PHOTOS_PER_EVENT,
     CleanPhoto,
+    attach_photo,
     base64_length,
     clean_photo,
     decode_photo,
+    default_photo_stage,
+    event_photos,
+    photo_places,
+    photo_stage,
     store_photo,
     stored_photo_file,
 )
@@ -88,6 +93,7 @@ __all__ = [
     "ZonedTime",
     "act",
     "address_events",
+    "attach_photo",
     "base64_length",
     "categories",
     "check_event_input",
@@ -95,8 +101,10 @@ __all__ = [
     "clean_photo",
     "co_handlers",
     "decode_photo",
+    "default_photo_stage",
     "escalation_candidates",
     "event_out",
+    "event_photos",
     "events_out",
     "import_events",
     "ingest",
@@ -109,6 +117,8 @@ __all__ = [
     "mask_phone",
     "missed_deadline",
     "new_event_out",
+    "photo_places",
+    "photo_stage",
     "public_event",
     "queries",
     "queues",

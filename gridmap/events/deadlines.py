@@ -15,8 +15,14 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import TYPE_CHECKING
 
 from gridmap.errors import InvalidInput
+from gridmap.events import workflow as wf
+
+if TYPE_CHECKING:
+    from gridmap.models import Event
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,3 +174,24 @@ def clock(
         return Clock(state, started_at, due_at, stopped_at, None, took)
     left = (due_at - now).total_seconds()
     return Clock(RUNNING if left >= 0 else MISSED, started_at, due_at, None, left, None)
+
+
+def event_clocks(event: Event | SimpleNamespace, *, now: dt.datetime) -> dict[str, Clock]:
+    """The response clock (receipt → a team starts) and the handling clock (first
+    assignment → the lead reports back) of an event at `now`. An event that left the loop
+    (closed, archived, merged) stops its clocks where it left, if they had not stopped."""
+    left_at = None if wf.is_open(event.status) else (event.closed_at or event.updated_at)
+    return {
+        "response": clock(
+            started_at=event.received_at,
+            due_at=event.response_due_at,
+            stopped_at=event.responded_at or left_at,
+            now=now,
+        ),
+        "handling": clock(
+            started_at=event.assigned_at,
+            due_at=event.due_at,
+            stopped_at=event.handled_at or left_at,
+            now=now,
+        ),
+    }

@@ -24,12 +24,27 @@ from typing import Any
 import orjson
 import psycopg
 from psycopg.rows import namedtuple_row
-from sqlalchemy import Engine, select
+from sqlalchemy import (
+    ClauseElement,
+    ColumnElement,
+    Engine,
+    Float,
+    Select,
+    column,
+    func,
+    literal,
+    literal_column,
+    select,
+    table,
+    union_all,
+)
+from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg as psycopg_dialect
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from gridmap import notify
+from gridmap.access import audit
 from gridmap.errors import Conflict, InvalidInput, UnknownCategory
-from gridmap.events import record
+from gridmap.events import record, steps
 from gridmap.events import workflow as wf
 from gridmap.events.categories import category_exists
 from gridmap.events.deadlines import response_limit
@@ -458,7 +473,106 @@ _VALUE_SQL = {
     "team_id": "coalesce(ho, team_id)",
     "escalation_level": "CASE WHEN ho IS NOT NULL THEN 'county' ELSE escalation_level END",
 }
-_DECIDED = ", ".join(f"'{key}', {sql}" for key, sql in record.DECIDED_BY_INGEST.items())
+
+# The batch's new rows beside their input (`j` below): the row source of their side effects.
+_J = table(
+    "j",
+    *(column(name) for name in ("id", "county_code", "township_code", "status", "actor")),
+    *(column(name) for name in ("team_id", "duplicate_of", "received_at", "unplaced", "ord")),
+    column("metres", Float),
+    column("window_s", Float),
+    *(column(name) for name in ("announcement", "audit_actor", "audit_addr", "audit_details")),
+)
+
+
+def _timeline(k: int, where: ColumnElement[bool] | None = None, **step: Any) -> Select[Any]:
+    """One kind of step for every new row (`k` orders them within an event)."""
+    row = select(
+        *steps.timeline_row(_J.c, at=_J.c.received_at, **step),
+        _J.c.ord,
+        literal_column(str(k)).label("k"),
+    )
+    return row if where is None else row.where(where)
+
+
+def _side_effects() -> dict[str, ClauseElement]:
+    """The steps, announcements and audit entries of a batch's new rows, built by the
+    same definitions as a workflow step's (`gridmap.events.steps`)."""
+    timeline = union_all(
+        # The report: who sent it, and whether it landed on the map.
+        _timeline(
+            0,
+            actor=_J.c.actor,
+            action="report",
+            from_status=None,
+            data=func.jsonb_build_object("unplaced", _J.c.unplaced, "team_id", _J.c.team_id),
+        ),
+        # The possible duplicate: the original found near in place and time.
+        _timeline(
+            1,
+            _J.c.duplicate_of.is_not(None),
+            actor=wf.SYSTEM_ACTOR,
+            action="possible_duplicate",
+            from_status=_J.c.status,
+            data=func.jsonb_build_object(
+                "duplicate_of",
+                _J.c.duplicate_of,
+                "note_code",
+                "possible_duplicate",
+                "note_params",
+                func.jsonb_build_object(
+                    "event_id",
+                    _J.c.duplicate_of,
+                    "metres",
+                    _J.c.metres,
+                    "minutes",
+                    func.round(_J.c.window_s / literal_column("60")),
+                ),
+            ),
+        ),
+    ).subquery("s")
+    pairs: list[ColumnElement[Any]] = []
+    for key, sql in record.DECIDED_BY_INGEST.items():
+        pairs += [literal(key), literal_column(sql)]
+    decided = func.jsonb_build_object(*pairs)
+    return {
+        "_STEPS": steps.timeline_insert(
+            select(*(timeline.c[name] for name in steps.STEP_COLUMNS)).order_by(
+                timeline.c.ord, timeline.c.k
+            )
+        ),
+        "_HELD": notify.announce_lock(after=table("n")),
+        "_MSG": notify.message_insert(
+            table("held"),
+            **steps.event_message(
+                _J.c,
+                kind="event.created",
+                payload=_J.c.announcement.op("||")(decided),
+            ),
+            source=_J,
+            order_by=[_J.c.ord],
+        ),
+        "_AUDIT": audit.entry_insert(
+            actor=_J.c.audit_actor,
+            action="event.ingest",
+            target_type="event",
+            target_id=_J.c.id,
+            details=_J.c.audit_details,
+            source_addr=_J.c.audit_addr,
+            source=_J,
+            where=_J.c.audit_actor.is_not(None),
+            order_by=[_J.c.ord],
+        ),
+    }
+
+
+def _compiled(statement: ClauseElement) -> str:
+    """A statement as the batch's SQL text: constants inline, for psycopg's parameters."""
+    return str(statement.compile(dialect=psycopg_dialect(), compile_kwargs={"literal_binds": True}))
+
+
+_SIDE_EFFECTS = {name: _compiled(stmt) for name, stmt in _side_effects().items()}
+_STEPS, _HELD, _MSG, _AUDIT = (_SIDE_EFFECTS[n] for n in ("_STEPS", "_HELD", "_MSG", "_AUDIT"))
 _BATCH_SQL = " ".join(
     f"""
     WITH r AS (SELECT x.*, ST_SetSRID(ST_MakePoint(x.plon, x.plat), 4326) AS pt
@@ -494,38 +608,10 @@ _BATCH_SQL = " ".join(
                  l.metres, l.window_s, l.announcement, l.audit_actor, l.audit_addr,
                  l.audit_details
           FROM n JOIN l ON l.source = n.source AND l.external_id = n.external_id),
-    steps AS (
-        INSERT INTO event_log (event_id, county_code, at, actor, action, from_status,
-                               to_status, team_id, note, data)
-        SELECT id, county_code, received_at, who, action, f, status, NULL, note, data
-        FROM (SELECT j.*, 0 AS k, actor AS who, 'report' AS action, NULL AS f, NULL AS note,
-                     jsonb_build_object('unplaced', unplaced, 'team_id', team_id) AS data
-              FROM j
-              UNION ALL
-              SELECT j.*, 1, '{wf.SYSTEM_ACTOR}', 'possible_duplicate', status,
-                     NULL,
-                     jsonb_build_object('duplicate_of', duplicate_of,
-                         'note_code', 'possible_duplicate',
-                         'note_params', jsonb_build_object('event_id', duplicate_of,
-                             'metres', metres, 'minutes', round(window_s / 60)))
-              FROM j WHERE duplicate_of IS NOT NULL) s
-        ORDER BY ord, k
-    ),
-    held AS (
-        SELECT pg_advisory_xact_lock_shared({notify.ANNOUNCE_LOCK[0]}, {notify.ANNOUNCE_LOCK[1]})
-        FROM (SELECT 1 FROM n LIMIT 1) one
-    ),
-    msg AS (
-        INSERT INTO stream_message (kind, county_code, township_code, payload)
-        SELECT 'event.created', county_code, township_code,
-               announcement || jsonb_build_object({_DECIDED})
-        FROM j, held ORDER BY ord
-    ),
-    audit AS (
-        INSERT INTO audit_log (actor, source_addr, action, target_type, target_id, details)
-        SELECT audit_actor, audit_addr, 'event.ingest', 'event', id::text, audit_details
-        FROM j WHERE audit_actor IS NOT NULL ORDER BY ord
-    )
+    steps AS ({_STEPS}),
+    held AS ({_HELD}),
+    msg AS ({_MSG}),
+    audit AS ({_AUDIT})
     SELECT j.ord, j.id, j.reported_at, j.received_at, j.team_id, j.escalation_level,
            j.duplicate_of, j.response_due_at,
            t.code AS team_code, t.name AS team_name, t.level AS team_level

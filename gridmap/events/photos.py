@@ -27,8 +27,13 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageOps
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from gridmap.errors import InvalidInput, NotFound, PayloadTooLarge, UnsupportedMedia
+from gridmap.events import workflow as wf
+from gridmap.events.steps import announce_event, co_handler_team_ids, log_step, touch
+from gridmap.models import PHOTO_AFTER, PHOTO_REPORT, PHOTO_STAGES, Event, EventLog, Photo
 
 EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 # Pillow's name for each format, so a file is decoded only as what its first bytes claim.
@@ -281,3 +286,103 @@ def stored_photo_file(photo_dir: Path, sha256: str, media_type: str) -> Path:
     if not path.is_file():
         raise NotFound(f"photo {sha256} is missing from {photo_dir}", details={"sha256": sha256})
     return path
+
+
+# --- an event's photos ------------------------------------------------------------------
+
+
+def photo_stage(value: str | None) -> str | None:
+    """A photo stage as sent (None: not sent, the caller's default applies), checked."""
+    if value is None or value == "":
+        return None
+    if value not in PHOTO_STAGES:
+        raise InvalidInput(
+            f"stage: {value!r} is not a photo stage; one of {', '.join(PHOTO_STAGES)}",
+            details={"field": "stage", "value": value[:40], "allowed": list(PHOTO_STAGES)},
+            reason="unknown_photo_stage",
+            params={"stage": value[:40]},
+        )
+    return value
+
+
+# Once a team has started, a photo from that team shows the work done (处置后照片).
+_HANDLING_STATES = frozenset({wf.IN_PROGRESS, wf.REPORTED_BACK})
+
+
+def default_photo_stage(session: Session, *, event: Event, team_id: int | None) -> str:
+    """The stage of a photo uploaded without one: 'after' when the uploader belongs to the
+    handling team (the event's team or a co-handler) and the event is in progress or
+    reported back; else 'report' (a reporter's or an operator's picture of the problem)."""
+    if team_id is None or event.status not in _HANDLING_STATES:
+        return PHOTO_REPORT
+    if team_id == event.team_id or team_id in co_handler_team_ids(session, event_id=event.id):
+        return PHOTO_AFTER
+    return PHOTO_REPORT
+
+
+def attach_photo(
+    session: Session,
+    *,
+    event: Event,
+    photo: StoredPhoto,
+    actor: str,
+    stage: str = PHOTO_REPORT,
+) -> tuple[Photo, bool]:
+    """A stored photo becomes the event's, and joins the timeline like any other step:
+    (the photo, True). The same picture sent again for the same event and stage — a phone
+    resending after a lost answer — is the one attached already: (it, False), nothing new
+    stored, logged or announced. Photos are kept by content hash, so "the same" is exact."""
+    stage = photo_stage(stage) or PHOTO_REPORT  # the doors check it first; so does the domain
+    known = session.scalars(
+        select(Photo).where(
+            Photo.event_id == event.id, Photo.sha256 == photo.sha256, Photo.stage == stage
+        )
+    ).first()
+    if known is not None:
+        return known, False
+    row = Photo(
+        event_id=event.id,
+        sha256=photo.sha256,
+        media_type=photo.media_type,
+        size=photo.size,
+        uploaded_by=actor,
+        stage=stage,
+    )
+    session.add(row)
+    session.flush()
+    log_step(
+        session,
+        event,
+        actor=actor,
+        action="photo",
+        from_status=event.status,
+        data={
+            "photo_id": row.id,
+            "sha256": photo.sha256,
+            "stage": stage,
+            # The place the camera recorded: kept with the event, never in the stored file.
+            **({"gps": photo.gps.to_dict()} if photo.gps else {}),
+        },
+    )
+    touch(event)
+    session.flush()
+    announce_event(session, "event.changed", event)
+    return row, True
+
+
+def event_photos(session: Session, *, event_id: int) -> list[Photo]:
+    """An event's photos, in the order they came."""
+    return list(session.scalars(select(Photo).where(Photo.event_id == event_id).order_by(Photo.id)))
+
+
+def photo_places(session: Session, *, event_id: int) -> dict[int, dict[str, float]]:
+    """photo id → the GPS its camera recorded, for an event's photos that had one (kept in
+    the timeline's photo step; the stored files carry no metadata)."""
+    rows = session.execute(
+        select(EventLog.data["photo_id"].as_integer(), EventLog.data["gps"]).where(
+            EventLog.event_id == event_id,
+            EventLog.action == "photo",
+            EventLog.data.has_key("gps"),
+        )
+    )
+    return {int(photo_id): gps for photo_id, gps in rows}

@@ -15,10 +15,11 @@ from pydantic import BaseModel, Field
 from sqlalchemy.orm import Session
 
 from gridmap.events import workflow as wf
+from gridmap.events.deadlines import event_clocks
 from gridmap.events.ingest import Ingested
 from gridmap.events.input import mask_name, mask_phone
-from gridmap.events.lifecycle import event_clocks, event_lonlat
 from gridmap.events.queries import co_handlers, teams_of
+from gridmap.events.steps import event_lonlat
 from gridmap.models import Event, EventCoHandler, Team
 
 

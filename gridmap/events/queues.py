@@ -17,17 +17,11 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, true
 from sqlalchemy.orm import Session
 
-from gridmap import notify
 from gridmap.access.permissions import Jurisdiction
 from gridmap.events import workflow as wf
 from gridmap.events.input import invalid_field
-from gridmap.events.lifecycle import (
-    PLACEABLE_STATES,
-    announcement,
-    co_handler_team_ids,
-    get_event,
-    log_step,
-)
+from gridmap.events.lifecycle import PLACEABLE_STATES, get_event
+from gridmap.events.steps import announce_event, log_step
 from gridmap.models import PRIORITIES, Event, EventCoHandler, EventLog
 
 ACKNOWLEDGE = "acknowledge"
@@ -260,15 +254,5 @@ def acknowledge(session: Session, *, event_id: int, actor: str) -> Event:
     )
     session.flush()
     # Every open map hears it, so the toast goes from the other operators' screens too.
-    notify.announce(
-        session,
-        kind="event.changed",
-        payload={
-            **announcement(event),
-            "co_team_ids": co_handler_team_ids(session, event_id=event.id),
-            "acknowledged": True,
-        },
-        county_code=event.county_code,
-        township_code=event.township_code,
-    )
+    announce_event(session, "event.changed", event, extra={"acknowledged": True})
     return event

@@ -1,7 +1,7 @@
 """The event record's shared lists: the columns that say where an event is, the columns
 an ingest inserts, and what an event says of itself on the live stream.
 
-The workflow announces a stored event (`gridmap.events.lifecycle.announcement`) and the
+The workflow announces a stored event (`gridmap.events.steps.announcement`) and the
 ingest statement announces the events it inserts (`gridmap.events.ingest`); both build
 the payload here, from the event's columns and its WGS84 point. The statement fills in
 what only it knows (`DECIDED_BY_INGEST`), so the two can never say different things.

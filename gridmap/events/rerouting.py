@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from gridmap.errors import Conflict
 from gridmap.events import record
 from gridmap.events import workflow as wf
-from gridmap.events.lifecycle import announce_event, event_lonlat, log_step, touch
 from gridmap.events.placement import routing_columns
+from gridmap.events.steps import announce_event, event_lonlat, log_step, touch
 from gridmap.models import Event
 from gridmap.routing.router import Router
 from gridmap.settings import Settings

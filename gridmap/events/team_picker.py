@@ -7,7 +7,7 @@ teams, the department its category belongs to; with a search text, then every ot
 of the county whose code, name or department's name holds it (a department's name finds
 its teams). Each comes with its open load (the open events it leads) so the operator sees
 who is swamped. Only teams the caller may hand the event to are offered
-(`gridmap.events.lifecycle.team_in_reach`, the rule `act` enforces).
+(`gridmap.events.escalation.team_in_reach`, the rule `act` enforces).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from gridmap import teams
 from gridmap.access.permissions import Jurisdiction
 from gridmap.boundaries import versions as boundaries
 from gridmap.events import workflow as wf
-from gridmap.events.lifecycle import escalation_targets, team_in_reach
+from gridmap.events.escalation import escalation_targets, team_in_reach
 from gridmap.models import Department, Event, Team
 
 # Why a team is suggested, in the order they are offered.
@@ -194,7 +194,7 @@ def escalation_candidates(
 ) -> list[Candidate]:
     """The teams an escalation of `event` may go to, the default (the next level's duty
     team) first, then that level's other duty teams and, at the county, the departments —
-    the category's first (`gridmap.events.lifecycle.escalation_targets`, the rule `act`
+    the category's first (`gridmap.events.escalation.escalation_targets`, the rule `act`
     enforces). Not limited to the caller's reach: an escalation goes above it by nature.
     Empty at the top of the four-level cycle."""
     q = (q or "").strip() or None
