@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,6 +83,23 @@ def patrol_chain(jurisdiction: Jurisdiction, *, at: Chain | None, own: Chain) ->
     return at if at is not None and inside(jurisdiction, at) else own
 
 
+def who_and_where(
+    client_id: str, user_id: int, username: str, team_id: int | None, chain: Chain
+) -> dict[str, Any]:
+    """The parameters every field record (a patrol, a visit) is stored with: the phone's
+    own id for it, the worker and its team, and the areas it lies in."""
+    return {
+        "client_id": client_id,
+        "user_id": user_id,
+        "username": username,
+        "team_id": team_id,
+        "county": chain.county_code,
+        "township": chain.township_code,
+        "community": chain.community_code,
+        "grid": chain.grid_code,
+    }
+
+
 def start_patrol(
     session: Session,
     *,
@@ -105,14 +122,7 @@ def start_patrol(
             """
         ),
         {
-            "client_id": client_id,
-            "user_id": user_id,
-            "username": username,
-            "team_id": team_id,
-            "county": chain.county_code,
-            "township": chain.township_code,
-            "community": chain.community_code,
-            "grid": chain.grid_code,
+            **who_and_where(client_id, user_id, username, team_id, chain),
             "started_at": started_at,
         },
     )
@@ -271,44 +281,41 @@ def live_patrols(session: Session, *, jurisdiction: Jurisdiction) -> list[dict[s
     return [_out(r) for r in rows]
 
 
-def patrols_in(
-    session: Session, *, jurisdiction: Jurisdiction, since: dt.datetime, limit: int = 1000
-) -> list[dict[str, Any]]:
-    """Patrols started since `since` that the jurisdiction sees, newest first."""
-    rows = field_rows_since(
-        session,
-        table="patrol",
-        columns=_COLUMNS,
-        moment="started_at",
-        jurisdiction=jurisdiction,
-        since=since,
-        limit=limit,
-    )
-    return [_out(r) for r in rows]
+@dataclass(frozen=True, slots=True)
+class FieldWork:
+    """One kind of field work (`patrol`, `visit`): its table (aliased `x`), the columns
+    read, the moment it is dated by, and a row as answered."""
 
+    table: str
+    columns: str
+    moment: str
+    out: Callable[[Any], dict[str, Any]]
 
-def field_rows_since(
-    session: Session,
-    *,
-    table: str,
-    columns: str,
-    moment: str,
-    jurisdiction: Jurisdiction,
-    since: dt.datetime,
-    limit: int,
-) -> list[Any]:
-    """Rows of field work (`patrol` or `visit`, aliased `x`) whose `moment` is at or after
-    `since` in the jurisdiction, newest first: the rule in the statement, before its LIMIT."""
-    where, params = jurisdiction.field_sql("x")
-    return list(
-        session.execute(
+    def since(
+        self,
+        session: Session,
+        *,
+        jurisdiction: Jurisdiction,
+        since: dt.datetime,
+        limit: int = 1000,
+    ) -> list[dict[str, Any]]:
+        """Its rows whose moment is at or after `since` in the jurisdiction, newest first:
+        the rule in the statement, before its LIMIT."""
+        where, params = jurisdiction.field_sql("x")
+        rows = session.execute(
             text(
-                f"SELECT {columns} FROM {table} x WHERE x.{moment} >= :since AND {where}"
-                f" ORDER BY x.{moment} DESC LIMIT :limit"
+                f"SELECT {self.columns} FROM {self.table} x"
+                f" WHERE x.{self.moment} >= :since AND {where}"
+                f" ORDER BY x.{self.moment} DESC LIMIT :limit"
             ),
             {"since": since, "limit": limit, **params},
-        ).all()
-    )
+        )
+        return [self.out(r) for r in rows]
+
+
+# Patrols started since a moment that a jurisdiction sees, newest first.
+PATROLS = FieldWork("patrol", _COLUMNS, "started_at", _out)
+patrols_in = PATROLS.since
 
 
 def day_summary(session: Session, *, user_id: int) -> dict[str, Any]:

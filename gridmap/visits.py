@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from gridmap.access.permissions import Jurisdiction
 from gridmap.errors import InvalidInput, PermissionDenied
-from gridmap.patrols import CHINA_DAY, Chain, field_rows_since, inside
+from gridmap.patrols import CHINA_DAY, Chain, FieldWork, inside, who_and_where
 
 VISIT_KINDS = ("routine", "special_care", "dispute")  # 常规走访, 特殊关爱户, 矛盾纠纷回访
 MAX_NOTE = 2000
@@ -63,14 +63,7 @@ def record_visit(
             """
         ),
         {
-            "client_id": client_id,
-            "user_id": user_id,
-            "username": username,
-            "team_id": team_id,
-            "county": chain.county_code,
-            "township": chain.township_code,
-            "community": chain.community_code,
-            "grid": chain.grid_code,
+            **who_and_where(client_id, user_id, username, team_id, chain),
             "building": building_code,
             "kind": kind,
             "note": note,
@@ -104,20 +97,9 @@ def _out(row: Any) -> dict[str, Any]:
     }
 
 
-def visits_in(
-    session: Session, *, jurisdiction: Jurisdiction, since: dt.datetime, limit: int = 1000
-) -> list[dict[str, Any]]:
-    """Visits since `since` that the jurisdiction sees, newest first."""
-    rows = field_rows_since(
-        session,
-        table="visit",
-        columns=_COLUMNS,
-        moment="visited_at",
-        jurisdiction=jurisdiction,
-        since=since,
-        limit=limit,
-    )
-    return [_out(r) for r in rows]
+# Visits since a moment that a jurisdiction sees, newest first.
+VISITS = FieldWork("visit", _COLUMNS, "visited_at", _out)
+visits_in = VISITS.since
 
 
 def counts(

@@ -49,28 +49,29 @@ class Deadlines:
     due_at: dt.datetime
 
 
-def response_limit(
-    *, priority: str, rule_response_minutes: int | None, rule_time_limit_hours: float | None
-) -> dt.timedelta:
-    """How long after receipt a team must respond (the response clock's length)."""
+def _lengths(
+    priority: str, rule_response_minutes: int | None, rule_time_limit_hours: float | None
+) -> tuple[dt.timedelta, dt.timedelta]:
+    """The response and handling clocks' lengths."""
     d = compute_deadlines(
         start=_EPOCH,
         priority=priority,
         rule_response_minutes=rule_response_minutes,
         rule_time_limit_hours=rule_time_limit_hours,
     )
-    return d.response_due_at - _EPOCH
+    return d.response_due_at - _EPOCH, d.due_at - _EPOCH
+
+
+def response_limit(
+    *, priority: str, rule_response_minutes: int | None, rule_time_limit_hours: float | None
+) -> dt.timedelta:
+    """How long after receipt a team must respond (the response clock's length)."""
+    return _lengths(priority, rule_response_minutes, rule_time_limit_hours)[0]
 
 
 def handling_limit(*, priority: str, rule_time_limit_hours: float | None) -> dt.timedelta:
     """How long after assignment handling must end (the handling clock's length)."""
-    d = compute_deadlines(
-        start=_EPOCH,
-        priority=priority,
-        rule_response_minutes=None,
-        rule_time_limit_hours=rule_time_limit_hours,
-    )
-    return d.due_at - _EPOCH
+    return _lengths(priority, None, rule_time_limit_hours)[1]
 
 
 _EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
