@@ -2,7 +2,8 @@
 
 The statement (`_BATCH_SQL`) does, for every event of a batch at once, the duplicate
 search, the department hand-over, the event row, its timeline, its announcement and its
-audit entry: one round trip, one executor run and one commit for all of them. Events of a
+audit entry: one round trip, one executor run and one commit for all of them. The last
+three are written by the same definitions as a workflow step's (`gridmap.events.steps`). Events of a
 batch that could see each other (a repeated (source, external_id), a report near an earlier
 one) go in consecutive statements of the same transaction (`independent_runs`), so
 duplicates link and repeats are known exactly as if they had come one by one.
@@ -465,6 +466,8 @@ _ROW_TYPES = {
 #              makes a known (source, external_id) insert nothing (and so log, announce and
 #              audit nothing): the caller then reads that one;
 #   j          each new row beside its input;
+# and their side effects, built over `j` by the definitions a workflow step uses
+# (`gridmap.events.steps`; `_side_effects`), compiled once into this text:
 #   steps      the timeline: `report`, and `possible_duplicate` when an original was found;
 #   held, msg  the `event.created` announcements, taking gridmap.notify's shared advisory
 #              lock before the first message takes its id (see notify's docstring);

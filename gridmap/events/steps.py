@@ -7,7 +7,8 @@ here, `gridmap.notify.message_insert` and `gridmap.access.audit.entry_insert`. T
 steps (`log_step`, `announce_event`, `gridmap.access.audit.record`) insert one row from bound
 values; the ingest statement (`gridmap.events.ingest`) inserts its whole batch's rows with
 the same functions, over its new rows, inside its one statement. What an event's columns
-give a step (its county, its state after the step) is said here once (`timeline_row`).
+give a step (its county, its state after the step, the areas the stream filters its
+announcement by) is said here once (`timeline_row`, `event_message`).
 
 Functions take a Session, and never commit: the caller commits.
 """
