@@ -32,19 +32,21 @@ from gridmap.events.stats.periods import Period
 
 # The names of the keys that are codes, looked up after grouping (current names: codes
 # never change meaning once issued).
+# The keys of a lookup, passed as one text (`_names`).
+_KEYS = "ANY(string_to_array(:keys, chr(31)))"
 _NAME_SQL: dict[str, str] = {
-    "township": "SELECT code, name FROM area WHERE layer = 'township' AND code = ANY(:keys) "
+    "township": f"SELECT code, name FROM area WHERE layer = 'township' AND code = {_KEYS} "
     "AND valid_to IS NULL",
-    "community": "SELECT code, name FROM area WHERE layer = 'community' AND code = ANY(:keys) "
+    "community": f"SELECT code, name FROM area WHERE layer = 'community' AND code = {_KEYS} "
     "AND valid_to IS NULL",
-    "grid": "SELECT code, name FROM area WHERE layer = 'grid' AND code = ANY(:keys) "
+    "grid": f"SELECT code, name FROM area WHERE layer = 'grid' AND code = {_KEYS} "
     "AND valid_to IS NULL",
-    "department": "SELECT code, name FROM department WHERE code = ANY(:keys)",
-    "team": "SELECT code, name FROM team WHERE code = ANY(:keys)",
+    "department": f"SELECT code, name FROM department WHERE code = {_KEYS}",
+    "team": f"SELECT code, name FROM team WHERE code = {_KEYS}",
     "grid_worker": "SELECT key, name FROM (SELECT string_agg(id::text, '+' ORDER BY id) AS key, "
     "string_agg(name, '、' ORDER BY id) AS name FROM member WHERE role = 'grid_worker' "
-    "GROUP BY team_id) gw WHERE key = ANY(:keys)",
-    "category": "SELECT code, name FROM category WHERE code = ANY(:keys)",
+    f"GROUP BY team_id) gw WHERE key = {_KEYS}",
+    "category": f"SELECT code, name FROM category WHERE code = {_KEYS}",
 }
 
 
@@ -57,24 +59,27 @@ _COUNT_NAMES = [c.name for c in COUNTS]
 # The figures' columns at the end of a row of `_assess_sql`: counts, per clock its
 # percentiles and mean, the satisfaction.
 _N_FIGURES = len(COUNTS) + len(_HOUR_NAMES) + 1
+_N_COUNTS = len(COUNTS)
 
 
-def _row_figures(row: Any, *, key: str | None, name: str | None) -> Figures:
+def _row_figures(
+    row: Any, *, key: str | None, name: str | None, field: dict[str, Any] | None = None
+) -> Figures:
     """Figures from a result row whose last columns are the figures (by position: a
     county's month has thousands of grid rows)."""
     values = tuple(row)[-_N_FIGURES:]
-    n = len(COUNTS)
-    hours = values[n : n + len(_HOUR_NAMES)]
     sat = values[-1]
     return Figures(
-        key=key,
-        name=name,
-        counts=dict(zip(_COUNT_NAMES, values[:n], strict=True)),
-        hours={
-            h: (round(v, 2) if v is not None else None)
-            for h, v in zip(_HOUR_NAMES, hours, strict=True)
+        key,
+        name,
+        dict(zip(_COUNT_NAMES, values[:_N_COUNTS], strict=True)),
+        {
+            h: (None if v is None else round(v, 2))
+            for h, v in zip(_HOUR_NAMES, values[_N_COUNTS:-1], strict=True)
         },
-        satisfaction=round(sat, 2) if sat is not None else None,
+        None if sat is None else round(sat, 2),
+        None,
+        field,
     )
 
 
@@ -218,19 +223,20 @@ def assess(
     where, params = event_filter(period=period, area=area, county_code=county_code, scope=scope)
     rows = session.execute(text(_assess_sql(list(by), where)), params).all()
     # Columns by position: the set's mask, its key, the unit's name, the figures.
-    total: Figures | None = None
+    whole: Any = None
     found: dict[str, list[Any]] = {b: [] for b in by}
     masks = {grouping_mask(list(by), b): b for b in by}
+    total_mask = grouping_mask(list(by), None)
     for r in rows:
-        if r[0] == grouping_mask(list(by), None):
-            total = _row_figures(r, key=None, name=None)
+        if r[0] == total_mask:
+            whole = r
         else:
             found[masks[r[0]]].append(r)
-    assert total is not None  # the empty grouping set: always one row
+    assert whole is not None  # the empty grouping set: always one row
     field = field_figures(
         session, by=by, period=period, area=area, county_code=county_code, scope=scope
     )
-    total = _with_field(total, field[None][None])
+    total = _row_figures(whole, key=None, name=None, field=field[None][None])
     groups: dict[str, list[Figures]] = {}
     for b in by:
         # A grid worker's row is a team's grid workers: events of teams without any are
@@ -243,17 +249,16 @@ def assess(
             key=lambda k: (k is None, k or ""),
         )
         names = _names(session, by=b, keys=keys)
+        has_field = b in FIELD_GROUPS
         rows_b = []
         for k in keys:
             hit = mine.get(k)
-            f = (
-                _row_figures(hit, key=k, name=names.get(k, hit[2]))
+            unit_field = (work.get(k) or field_zero()) if has_field else None
+            rows_b.append(
+                _row_figures(hit, key=k, name=names.get(k, hit[2]), field=unit_field)
                 if hit is not None
-                else _empty(k, names.get(k))
+                else _empty(k, names.get(k), unit_field)
             )
-            if b in FIELD_GROUPS:
-                f = _with_field(f, work.get(k) or field_zero())
-            rows_b.append(f)
         groups[b] = rows_b
     if compare:
         prev = period.previous()
@@ -273,16 +278,20 @@ def _names(session: Session, *, by: str | None, keys: Sequence[str | None]) -> d
     wanted = sorted({k for k in keys if k is not None})
     if sql is None or not wanted:
         return {}
-    return {code: name for code, name in session.execute(text(sql), {"keys": wanted}).all()}
+    # The keys as one text (codes hold no control character): a county's thousands of
+    # grids are one parameter, not an array adapted value by value.
+    found = session.execute(text(sql), {"keys": _UNIT_SEPARATOR.join(wanted)}).all()
+    return {code: name for code, name in found}
 
 
-def _with_field(now: Figures, field: dict[str, Any]) -> Figures:
-    return Figures(now.key, now.name, now.counts, now.hours, now.satisfaction, now.previous, field)
+_UNIT_SEPARATOR = chr(31)
 
 
-def _empty(key: str | None, name: str | None) -> Figures:
+def _empty(key: str | None, name: str | None, field: dict[str, Any] | None) -> Figures:
     """A unit with no event in the period (it has field work)."""
-    return Figures(key, name, {c: 0 for c in _COUNT_NAMES}, dict.fromkeys(_HOUR_NAMES), None)
+    return Figures(
+        key, name, dict.fromkeys(_COUNT_NAMES, 0), dict.fromkeys(_HOUR_NAMES), None, None, field
+    )
 
 
 def _with_previous(now: Figures, before: Figures | None) -> Figures:

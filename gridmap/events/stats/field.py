@@ -272,25 +272,22 @@ def field_figures(
         )
     found: list[Any] = [tuple(r) for r in rows]
     days = working_days(period)
-    roll: list[Any] = []
+    roll: Sequence[Any] = []
     if days is not None:
         where, params = field_filter(
             "x", None, period=period, area=area, county_code=county_code, scope=scope
         )
         sets, mask, _key = _field_sets(keys)
-        roll = [
-            tuple(r)
-            for r in session.execute(
-                text(
-                    f"""
+        roll = session.execute(
+            text(
+                f"""
                 SELECT {mask} AS g, {_key_text(keys)} AS k, count(*)::int FROM (
                     SELECT x.member_id{cols} FROM ({ROSTER_SQL}) x WHERE {where}
                 ) r GROUP BY GROUPING SETS ({sets})
                 """
-                ),
-                params,
-            )
-        ]
+            ),
+            params,
+        ).all()
     # The teams' codes and grid-worker keys, for both statements' team rows at once.
     teams = _team_keys(
         session, [r[1] for r in [*found, *roll] if masks[r[0]] in ("team", "grid_worker")]
@@ -339,9 +336,10 @@ def _team_keys(session: Session, ids: Sequence[Any]) -> dict[Any, tuple[str, str
     rows = session.execute(
         text(
             f"SELECT t.id, t.code, gw.key FROM team t LEFT JOIN ({GRID_WORKER_KEYS_SQL}) gw"
-            " ON gw.team_id = t.id WHERE t.id = ANY(:ids)"
+            " ON gw.team_id = t.id WHERE t.id = ANY(string_to_array(:ids, ',')::int[])"
         ),
-        {"ids": wanted},
+        # One text, not an array of thousands of parameters to adapt one by one.
+        {"ids": ",".join(map(str, wanted))},
     ).all()
     return {str(r[0]): (r[1], r[2]) for r in rows}
 
