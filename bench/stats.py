@@ -18,7 +18,8 @@ DATABASE_URL holds a loaded Gaoping demo (it is copied first; the copy is droppe
    table without its indexes (a sequential scan, one query per grouping), and checks both
    give the same numbers. Each view twice, in the same run: its field work read from the
    raw `patrol` and `visit` rows (as before migration 0021) and from `field_day`, the two
-   checked equal; and the field work alone (`field_figures`) both ways.
+   checked equal; and the field work alone (`field_figures`) both ways; and what the
+   page asks first (by township, with the previous period, and the series).
 3. Streams the event ledger of the most recent `--xlsx-rows` events to XLSX in a child
    process: seconds and the child's peak memory (max RSS), twice with the ledgers' writer
    (`gridmap.xlsx_stream`) and twice with XlsxWriter's constant-memory mode, alternating.
@@ -297,6 +298,12 @@ def _view(session: Session, period: stats.Period, scope: Jurisdiction) -> dict[s
     return out
 
 
+def _page_view(session: Session, period: stats.Period, scope: Jurisdiction) -> dict[str, Any]:
+    found = stats.assess(session, by=["township"], period=period, scope=scope, compare=True)
+    stats.series(session, by=None, period=period, scope=scope)
+    return {"rows": len(found["groups"]["township"])}
+
+
 PLAIN = """
 SELECT {key} AS key, count(*) AS received,
        count(*) FILTER (WHERE e.closed_at IS NOT NULL
@@ -547,6 +554,17 @@ def main() -> None:
                     f"{_pct(alone, 0.95):>9.0f}   {'':>19}{'':>8}   {load:.1f}",
                     flush=True,
                 )
+            # What the page asks first: one grouping (its default, township) with the
+            # previous period beside it, and the daily series (web_map/static/js/stats.js).
+            load = os.getloadavg()[0]
+            with sessions() as session:
+                page, _ = timed(lambda s=session, j=scope: _page_view(s, month, j), args.runs)
+            print(
+                f"{'  the page: by township + previous':<34}{'field_day':<17}"
+                f"{statistics.median(page):>9.0f}{_pct(page, 0.95):>9.0f}   {'':>19}{'':>8}"
+                f"   {load:.1f}",
+                flush=True,
+            )
         if args.xlsx_rows <= 0:
             print(f"load average after (1, 5, 15 min): {os.getloadavg()}")
             return
