@@ -187,7 +187,14 @@ class Hour:
             panel.locator(f'.gm-actions [name="{name}"]').fill(value)
         message = panel.locator(".gm-action-message")
         before = int(message.get_attribute("data-seq") or 0)
-        panel.locator(f'.gm-actions button[data-action="{action}"]').click()
+        try:
+            panel.locator(f'.gm-actions button[data-action="{action}"]').click(timeout=15_000)
+        except Exception:
+            # The panel was redrawn under the click (a stream message about this event):
+            # Playwright tries again on the new panel, where a step already taken has no
+            # button any more. Only a step that did not happen is a failure.
+            if int(message.get_attribute("data-seq") or 0) <= before:
+                raise
         deadline = time.monotonic() + STEP_TIMEOUT_MS / 1000
         while int(message.get_attribute("data-seq") or 0) <= before:
             if time.monotonic() > deadline:
@@ -206,8 +213,14 @@ class Hour:
         panel = self.op.panel
         list_id = "gm-escalate-options" if field == "escalate_team" else "gm-team-options"
         options = panel.locator(f"#{list_id} option")
-        options.first.wait_for(state="attached", timeout=STEP_TIMEOUT_MS)
-        values = [str(o.get_attribute("value")) for o in options.all()]
+        values: list[str] = []
+        deadline = time.monotonic() + STEP_TIMEOUT_MS / 1000
+        while not values:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the team picker ({field}) offered no team")
+            # Read at once: the list is refilled whenever the panel is redrawn.
+            values = [str(v) for v in options.evaluate_all("(os) => os.map((o) => o.value)")]
+            time.sleep(0.2)
         chosen = values[-1] if last else values[0]
         panel.locator(f'.gm-actions [name="{field}"]').fill(chosen)
         return chosen
