@@ -51,6 +51,7 @@ from sqlalchemy.orm import Session
 from gridmap.access.permissions import Jurisdiction
 from gridmap.db import make_engine, session_factory
 from gridmap.events import stats
+from gridmap.events.stats import event_figures
 
 COUNTY = "140581"
 ALL_GROUPS = list(stats.GROUPS)
@@ -255,12 +256,13 @@ def check_field_day(session: Session) -> int:
 def raw_field_rows() -> Any:
     """`stats.assess` with its field work read from the raw patrol and visit rows (as
     before migration 0021): the "before" column, in the same run."""
-    fast = stats.field_figures
-    stats.field_figures = functools.partial(fast, aggregate=False)  # type: ignore[assignment]
+    # The name `assess` calls (its module's, not the package's re-export).
+    fast = event_figures.field_figures
+    event_figures.field_figures = functools.partial(fast, aggregate=False)  # type: ignore[assignment]
     try:
         yield
     finally:
-        stats.field_figures = fast  # type: ignore[assignment]
+        event_figures.field_figures = fast  # type: ignore[assignment]
 
 
 def _pct(xs: list[float], q: float) -> float:
