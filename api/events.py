@@ -29,7 +29,7 @@ from api.context import AppContext
 from api.deps import ContextDep, SessionDep
 from api.errors import request_language
 from gridmap import messages
-from gridmap.access import Jurisdiction, accounts
+from gridmap.access import Jurisdiction, Principal, accounts
 from gridmap.access import record as record_audit
 from gridmap.db import translate_errors
 from gridmap.errors import InvalidInput, NotFound, PayloadTooLarge
@@ -661,16 +661,42 @@ def post_place(
     principal: PrincipalDep,
 ) -> EventOut:
     check_event_scope(session, principal, event_id, acting=True)
+    return place_and_answer(
+        ctx,
+        session,
+        request,
+        principal,
+        event_id=event_id,
+        point=(body.lon, body.lat, body.crs),
+        actor=body.actor,
+    )
+
+
+def place_and_answer(
+    ctx: AppContext,
+    session: Session,
+    request: Request,
+    principal: Principal,
+    *,
+    event_id: int,
+    point: tuple[float, float, str],
+    actor: str,
+    audit: dict[str, Any] | None = None,
+) -> EventOut:
+    """Place an event the caller may act on at `point` (lon, lat, crs), route it, audit it
+    (`event.place`, with `audit` added to the point) and answer it: the operator's click on
+    the map and the choice of a geocoding candidate (api/geocoding.py) alike."""
     if ctx.router is None:
         raise NotFound("routing is not ready: no boundary version is active")
+    lon, lat, crs = point
     event = ev.place_event(
         session,
         router=ctx.router,
         event_id=event_id,
-        lon=body.lon,
-        lat=body.lat,
-        crs=body.crs,
-        actor=acting_as(principal, body.actor),
+        lon=lon,
+        lat=lat,
+        crs=crs,
+        actor=acting_as(principal, actor),
         scope=principal.jurisdiction,
     )
     audit_write(
@@ -680,7 +706,7 @@ def post_place(
         action="event.place",
         target_type="event",
         target_id=event_id,
-        details={"lon": body.lon, "lat": body.lat, "crs": body.crs},
+        details={"lon": lon, "lat": lat, "crs": crs, **(audit or {})},
     )
     session.commit()
     return event_out(session, event)

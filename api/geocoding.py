@@ -9,10 +9,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.auth import PrincipalDep, acting_as, audit_write, check_event_scope
+from api.auth import PrincipalDep, check_event_scope
 from api.deps import ContextDep, SessionDep
-from gridmap.errors import InvalidInput, NotFound
-from gridmap.events import EventOut, address_events, event_out
+from api.events import place_and_answer
+from gridmap.errors import InvalidInput
+from gridmap.events import EventOut, address_events
 from gridmap.events import lifecycle as ev
 from gridmap.routing import geocode
 
@@ -61,28 +62,15 @@ def post_place_candidate(
     body: CandidateIn | None = None,
 ) -> EventOut:
     check_event_scope(session, principal, event_id, acting=True)
-    if ctx.router is None:
-        raise NotFound("routing is not ready: no boundary version is active")
     event = ev.get_event(session, event_id=event_id)
     lon, lat = address_events.candidate_point(event.routing, index)
-    placed = ev.place_event(
-        session,
-        router=ctx.router,
-        event_id=event_id,
-        lon=lon,
-        lat=lat,
-        crs="wgs84",
-        actor=acting_as(principal, (body or CandidateIn()).actor),
-        scope=principal.jurisdiction,
-    )
-    audit_write(
+    return place_and_answer(
+        ctx,
         session,
         request,
         principal,
-        action="event.place",
-        target_type="event",
-        target_id=event_id,
-        details={"lon": lon, "lat": lat, "crs": "wgs84", "candidate": index},
+        event_id=event_id,
+        point=(lon, lat, "wgs84"),
+        actor=(body or CandidateIn()).actor,
+        audit={"candidate": index},
     )
-    session.commit()
-    return event_out(session, placed)
