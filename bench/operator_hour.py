@@ -192,7 +192,13 @@ class Hour:
         except Exception:
             # The panel was redrawn under the click (a stream message about this event):
             # Playwright tries again on the new panel, where a step already taken has no
-            # button any more. Only a step that did not happen is a failure.
+            # button any more. Only a step that did not happen is a failure: the redrawn
+            # panel may carry a new message line (its count from 0), so the event's state
+            # is what says whether the step was taken.
+            done = status is not None and panel.locator(f'.gm-badge[data-status="{status}"]')
+            if done and done.count():
+                self.check(who, f"{action} ({who.username})")
+                return
             if int(message.get_attribute("data-seq") or 0) <= before:
                 raise
         deadline = time.monotonic() + STEP_TIMEOUT_MS / 1000
