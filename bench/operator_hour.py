@@ -204,7 +204,18 @@ class Hour:
         deadline = time.monotonic() + STEP_TIMEOUT_MS / 1000
         while int(message.get_attribute("data-seq") or 0) <= before:
             if time.monotonic() > deadline:
-                raise RuntimeError(f"{action}: no answer in {STEP_TIMEOUT_MS / 1000:.0f} s")
+                # What the panel says and shows: a redrawn panel restarts the message
+                # line's count, so say what is there for the reader to judge.
+                shown = panel.evaluate(
+                    """(p) => ({said: (p.querySelector('.gm-action-message') || {}).textContent,
+                       status: (p.querySelector('.gm-badge[data-status]') || {dataset: {}})
+                                   .dataset.status,
+                       buttons: [...p.querySelectorAll('.gm-actions button[data-action]')]
+                                   .map((b) => b.dataset.action + (b.disabled ? '!' : ''))})"""
+                )
+                raise RuntimeError(
+                    f"{action}: no answer in {STEP_TIMEOUT_MS / 1000:.0f} s; the panel: {shown}"
+                )
             time.sleep(0.1)
         said = message.inner_text()
         if "成功" not in said:
