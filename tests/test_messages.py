@@ -40,6 +40,8 @@ def note_codes() -> set[str]:
     found = set(re.findall(r'"note_code": "(\w+)"', text))
     found |= set(re.findall(r"note_code=\"(\w+)\"", text))
     found |= set(re.findall(r"'note_code', '(\w+)'", text))
+    # A JSON object built in SQLAlchemy (func.jsonb_build_object("note_code", "…", …)).
+    found |= set(re.findall(r'"note_code",\s*"(\w+)"', text))
     return found
 
 
