@@ -414,9 +414,15 @@ def test_a_started_task_stays_started_when_the_signal_drops_before_the_list_come
     page.click(".ph-tab[data-view=tasks]")
     item = task_item(phone, event_id)
     page.wait_for_selector(f"{item} button[data-action=start]")
-    kept_before_start = page.evaluate(
-        """async () => (await (await caches.open('gridmap-phone-data-v1'))
-            .match('/api/phone/tasks')).text()"""
+    # The service worker keeps its copy after it has answered the page: wait for it.
+    kept_before_start = wait_for(
+        lambda: page.evaluate(
+            """async () => {
+                const hit = await (await caches.open('gridmap-phone-data-v1'))
+                    .match('/api/phone/tasks');
+                return hit ? hit.text() : null;
+            }"""
+        )
     )
     page.click(f"{item} button[data-action=start]")
     wait_for(lambda: events_described(service, described)[0]["status"] == "in_progress")
