@@ -32,8 +32,10 @@ from gridmap.events.stats.periods import Period
 
 # The names of the keys that are codes, looked up after grouping (current names: codes
 # never change meaning once issued).
-# The keys of a lookup, passed as one text (`_names`).
-_KEYS = "ANY(string_to_array(:keys, chr(31)))"
+# The keys of a lookup, passed as one text joined by a control character no code holds
+# (`_names`), split again in SQL.
+_UNIT_SEPARATOR = chr(31)
+_KEYS = f"ANY(string_to_array(:keys, chr({ord(_UNIT_SEPARATOR)})))"
 _NAME_SQL: dict[str, str] = {
     "township": f"SELECT code, name FROM area WHERE layer = 'township' AND code = {_KEYS} "
     "AND valid_to IS NULL",
@@ -282,9 +284,6 @@ def _names(session: Session, *, by: str | None, keys: Sequence[str | None]) -> d
     # grids are one parameter, not an array adapted value by value.
     found = session.execute(text(sql), {"keys": _UNIT_SEPARATOR.join(wanted)}).all()
     return {code: name for code, name in found}
-
-
-_UNIT_SEPARATOR = chr(31)
 
 
 def _empty(key: str | None, name: str | None, field: dict[str, Any] | None) -> Figures:
