@@ -879,3 +879,34 @@ field_day = Table(
     Index("ix_field_day_user", "user_id", "day"),
     Index("ix_field_day_split", "county_code", "day", postgresql_where=text("NOT alone")),
 )
+
+
+# The field work's monthly rollup (migration 0022): `field_day` summed per local calendar
+# month (`month`, its first day), unit-chain and team, kept by triggers on `field_day`,
+# read by gridmap.events.stats.field_sums. A Table for the reason `field_day` is one.
+field_month = Table(
+    "field_month",
+    Base.metadata,
+    Column("county_code", String(12)),
+    Column("month", Date, nullable=False),
+    Column("township_code", String(40)),
+    Column("community_code", String(40)),
+    Column("grid_code", String(40)),
+    Column("team_id", Integer),
+    Column("patrols", Integer, nullable=False, server_default="0"),
+    Column("distance_m", Float, nullable=False, server_default="0"),
+    Column("visits", Integer, nullable=False, server_default="0"),
+    Column("met", Integer, nullable=False, server_default="0"),
+    Index(
+        "uq_field_month",
+        "county_code",
+        "month",
+        "township_code",
+        "community_code",
+        "grid_code",
+        "team_id",
+        unique=True,
+        postgresql_nulls_not_distinct=True,
+    ),
+    Index("ix_field_month_township", "township_code", "month"),
+)
