@@ -317,15 +317,19 @@ def test_two_transactions_adding_to_one_key_lose_nothing(url: str, db: Session) 
     day = dt.datetime(2027, 3, 9, 9, tzinfo=CHINA)
     engine = make_engine(url, pool_size=2)
 
-    def at_once(first: str, second: str) -> None:
+    def at_once(first: list[str], second: list[str], then: tuple[str, ...] = ()) -> None:
+        """`first` in one transaction, `second` in another meanwhile (it must wait), then
+        `then` in the first, which commits."""
         with engine.connect() as one, engine.connect() as two:
-            one.execute(text(first))
+            for statement in first:
+                one.execute(text(statement))
             pid = two.execute(text("SELECT pg_backend_pid()")).scalar_one()
             done: list[Exception | None] = []
 
             def run() -> None:
                 try:
-                    two.execute(text(second))
+                    for statement in second:
+                        two.execute(text(statement))
                     two.commit()
                     done.append(None)
                 except Exception as e:  # handed to the test's thread
@@ -334,7 +338,7 @@ def test_two_transactions_adding_to_one_key_lose_nothing(url: str, db: Session) 
             worker = threading.Thread(target=run)
             worker.start()
             waited = False
-            for _ in range(100):  # the second statement waits for the first's row lock
+            for _ in range(100):  # the second transaction waits for the first
                 with engine.connect() as look:
                     waited = bool(
                         look.execute(
@@ -345,23 +349,25 @@ def test_two_transactions_adding_to_one_key_lose_nothing(url: str, db: Session) 
                 if waited:
                     break
                 time.sleep(0.05)
+            for statement in then:
+                one.execute(text(statement))
             one.commit()
             worker.join(10)
             assert done == [None] and waited
 
-    def insert(client: str, who: str) -> str:
+    def insert(client: str, who: str, grid: str = G[0]) -> str:
         return f"""INSERT INTO patrol (client_id, user_id, username, team_id, county_code,
                                        township_code, community_code, grid_code, started_at,
                                        distance_m)
                    SELECT '{client}', id, username,
                           (SELECT team_id FROM app_user WHERE username = 'gw-a'),
-                          '{f.COUNTY}', '{G[0][:9]}', '{f.GRIDS[G[0]][0]}', '{G[0]}',
+                          '{f.COUNTY}', '{grid[:9]}', '{f.GRIDS[grid][0]}', '{grid}',
                           '{day.isoformat()}', 1000
                    FROM app_user WHERE username = '{who}'"""
 
     db.rollback()
     try:
-        at_once(insert("race-a", "gw-a"), insert("race-c", "gw-c"))
+        at_once([insert("race-a", "gw-a")], [insert("race-c", "gw-c")])
         key = next(k for k, v in _check(db).items() if k[1] == dt.date(2027, 3, 1))
         assert _kept(db)[key][:3] == (2, 2000.0, 0)
         db.execute(text("DELETE FROM patrol WHERE client_id = 'race-c'"))
@@ -369,8 +375,18 @@ def test_two_transactions_adding_to_one_key_lose_nothing(url: str, db: Session) 
         # The first empties the key (its row deleted), the second adds to it meanwhile:
         # it waits, then inserts the key afresh (another walker: field_day's own lock
         # does not order them).
-        at_once("DELETE FROM patrol WHERE client_id = 'race-a'", insert("race-c2", "gw-c"))
+        at_once(["DELETE FROM patrol WHERE client_id = 'race-a'"], [insert("race-c2", "gw-c")])
         assert _check(db)[key][:3] == (1, 1000.0, 0)
+        db.rollback()
+        # Two transactions of one team's walkers, each writing two of its unit-chains in
+        # the other's order (a phone sending two patrols at once): without the team's
+        # lock each would hold one key's row and wait for the other's, a deadlock.
+        at_once(
+            [insert("race-a3", "gw-a", G[0])],
+            [insert("race-c3", "gw-c", G[1]), insert("race-c4", "gw-c", G[0])],
+            then=(insert("race-a4", "gw-a", G[1]),),
+        )
+        assert _check(db)[key][:3] == (3, 3000.0, 0)
     finally:
         db.rollback()
         db.execute(text("DELETE FROM patrol WHERE client_id LIKE 'race-%'"))

@@ -18,7 +18,10 @@ triggers on `patrol` and `visit` write), in the same transaction as the write: e
 statement's rows become signed deltas per key (an insert +, a delete −, an update old −
 and new +) upserted in the unique key's order, `+=` under ON CONFLICT (two transactions
 adding to one key wait for each other's row lock, and neither's delta is lost); a key
-whose counts are brought to zero is deleted. `field_day`'s own upsert
+whose counts are brought to zero is deleted. Before it, a statement takes a
+transaction-level advisory lock per bucket of its teams (team id mod 64, in order): the
+ordered upsert of each statement is not enough against deadlocks between transactions of
+several statements (`_lock`). `field_day`'s own upsert
 (INSERT … ON CONFLICT DO UPDATE) fires the INSERT trigger for the rows it inserted and the
 UPDATE trigger for those it updated; its recomputation of `alone` for the walker-days a
 write touched is an UPDATE too: a day becoming split (or whole again) moves `met` of rows
@@ -100,6 +103,24 @@ def _apply(parts: list[tuple[str, int]]) -> str:
     """
 
 
+def _lock(parts: list[tuple[str, int]]) -> str:
+    """Serialise the writers of one team's rows (by 64 buckets of team ids, in order) until
+    commit. The keys' row locks alone could deadlock: a transaction's statements each
+    upsert in the key's order, but not all of them together (a patrol's write is several
+    `field_day` statements — upsert, deletion, `alone` — and a transaction may hold
+    several patrols), so two walkers of one team writing two of its unit-chains in
+    opposite orders would each hold one key and wait for the other's. Every key holds one
+    team, so its writers hold that team's lock before touching it; a transaction writing
+    one team's field work (every one the phone makes: one walker, one team) never waits
+    for a lock while holding one another transaction waits for. Taken after `field_day`'s
+    walker lock, always in that order."""
+    teams = " UNION ".join(f"SELECT team_id FROM {source}" for source, _ in parts)
+    return (
+        "PERFORM pg_advisory_xact_lock(20221, b) FROM ("
+        f"SELECT DISTINCT coalesce(team_id, 0) % 64 AS b FROM ({teams}) u ORDER BY 1) l;"
+    )
+
+
 # A key is empty when its counts are: its distance is then the sum of no patrol, zero but
 # for the float rounding of the deltas that brought it there (as `field_day` deletes a key
 # of zero patrols and visits whatever float dust its distance holds).
@@ -114,10 +135,13 @@ BEGIN
         DELETE FROM field_month;
         RETURN NULL;
     ELSIF TG_OP = 'INSERT' THEN
+        {_lock([("new_rows", 1)])}
         {_apply([("new_rows", 1)])}
     ELSIF TG_OP = 'DELETE' THEN
+        {_lock([("old_rows", -1)])}
         {_apply([("old_rows", -1)])}
     ELSE
+        {_lock([("old_rows", -1), ("new_rows", 1)])}
         {_apply([("old_rows", -1), ("new_rows", 1)])}
     END IF;
     IF empties IS NOT NULL THEN
