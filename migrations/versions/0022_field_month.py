@@ -75,6 +75,12 @@ GROUP BY {KEY}
 FILL = f"INSERT INTO field_month ({KEY}, patrols, distance_m, visits, met) {FILL_SELECT}"
 
 
+# A key is empty when its counts are: its distance is then the sum of no patrol, zero but
+# for the float rounding of the deltas that brought it there (as `field_day` deletes a key
+# of zero patrols and visits whatever float dust its distance holds).
+_EMPTY = "patrols = 0 AND visits = 0 AND met = 0"
+
+
 def _apply(parts: list[tuple[str, int]]) -> str:
     """The trigger body's statement: the transition tables' rows as signed deltas per
     key, upserted in the key's order; the ids (ctid) of keys left empty into `empties`."""
@@ -98,7 +104,7 @@ def _apply(parts: list[tuple[str, int]]) -> str:
                 met = f.met + EXCLUDED.met
             RETURNING f.ctid AS rid, f.patrols, f.visits, f.met
         )
-        SELECT array_agg(rid) FILTER (WHERE patrols = 0 AND visits = 0 AND met = 0)
+        SELECT array_agg(rid) FILTER (WHERE {_EMPTY})
         INTO empties FROM up;
     """
 
@@ -120,11 +126,6 @@ def _lock(parts: list[tuple[str, int]]) -> str:
         f"SELECT DISTINCT coalesce(team_id, 0) % 64 AS b FROM ({teams}) u ORDER BY 1) l;"
     )
 
-
-# A key is empty when its counts are: its distance is then the sum of no patrol, zero but
-# for the float rounding of the deltas that brought it there (as `field_day` deletes a key
-# of zero patrols and visits whatever float dust its distance holds).
-_EMPTY = "patrols = 0 AND visits = 0 AND met = 0"
 
 FUNCTION = f"""
 CREATE FUNCTION field_month_day() RETURNS trigger LANGUAGE plpgsql AS $$
