@@ -1,6 +1,7 @@
-"""The events' figures per unit of a period (`assess`, one statement for the total and
-every grouping, exact percentiles), the daily series, and the events behind a figure, in
-the caller's jurisdiction (`Jurisdiction.event_sql`, in the query)."""
+"""The events' figures per unit of a period (`assess`: the scope's events read once as
+columns, every grouping computed from them, exact percentiles), the daily series, and the
+events behind a figure, in the caller's jurisdiction (`Jurisdiction.event_sql`, in the
+query)."""
 
 from __future__ import annotations
 
@@ -9,26 +10,31 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gridmap.access.permissions import Jurisdiction
+from gridmap.db_columns import read_columns
 from gridmap.errors import InvalidInput
-from gridmap.events.stats.field import field_figures, field_zero
+from gridmap.events.stats import grouped
+from gridmap.events.stats.field import field_units, field_zero, read_field, team_grouping
 from gridmap.events.stats.figures import (
     COUNT_BY_NAME,
     COUNTS,
     DURATIONS,
     FIELD_GROUPS,
-    GRID_WORKER_KEYS_SQL,
     GRID_WORKERS_SQL,
     GROUPS,
     PERCENTILES,
     Figures,
-    grouping_mask,
     rates,
 )
 from gridmap.events.stats.periods import Period
+from gridmap.events.stats.teams import Team, teams_by_id
+from gridmap.gc_pause import collector_paused
 
 # The names of the keys that are codes, looked up after grouping (current names: codes
 # never change meaning once issued).
@@ -56,33 +62,6 @@ _HOUR_NAMES = [f"{d.name}_{p}" for d in DURATIONS for p in (*PERCENTILES, "mean"
 
 
 _COUNT_NAMES = [c.name for c in COUNTS]
-
-
-# The figures' columns at the end of a row of `_assess_sql`: counts, per clock its
-# percentiles and mean, the satisfaction.
-_N_FIGURES = len(COUNTS) + len(_HOUR_NAMES) + 1
-_N_COUNTS = len(COUNTS)
-
-
-def _row_figures(
-    row: Any, *, key: str | None, name: str | None, field: dict[str, Any] | None = None
-) -> Figures:
-    """Figures from a result row whose last columns are the figures (by position: a
-    county's month has thousands of grid rows)."""
-    values = tuple(row)[-_N_FIGURES:]
-    sat = values[-1]
-    return Figures(
-        key,
-        name,
-        dict(zip(_COUNT_NAMES, values[:_N_COUNTS], strict=True)),
-        {
-            h: (None if v is None else round(v, 2))
-            for h, v in zip(_HOUR_NAMES, values[_N_COUNTS:-1], strict=True)
-        },
-        None if sat is None else round(sat, 2),
-        None,
-        field,
-    )
 
 
 def _check_groups(by: Sequence[str]) -> None:
@@ -130,79 +109,115 @@ def _from(by: str | None) -> str:
     return joins
 
 
-def _assess_sql(by: list[str], where: str) -> str:
-    """One statement for the total and every grouping in `by`, exact.
-
-    The events of the scope are read once into `facts`, narrow: each grouping's key, a 0/1
-    per count, both clocks in hours (no names: they are looked up for the few keys after
-    grouping). The counts and means are summed over it by hashed GROUPING SETS, one pass
-    for all of them; the percentiles need their values sorted, so they are another
-    GROUPING SETS over the keys and the two clocks only (a projection the planner cannot
-    fold into the CTE scan, so each of its sorts moves narrow rows), with one sort per
-    clock and group for both percentiles (`percentile_cont(ARRAY[…])`). The two are
-    joined by grouping set (GROUPING mask) and key (a code is never '', so '' stands for
-    no key: a hash join). Measured in docs/performance.md."""
-    keys = [f"{_FACT_KEYS[b]} AS k_{b}" for b in by]
-    flags = [f"({c.predicate})::int AS f_{c.name}" for c in COUNTS]
-    hours = [f"date_part('epoch', {d.end} - {d.start}) / 3600.0 AS h_{d.name}" for d in DURATIONS]
-    joins = ""
-    if "team" in by:
-        joins += " LEFT JOIN team t ON t.id = e.team_id"
-    if "grid_worker" in by:
-        joins += f" LEFT JOIN ({GRID_WORKER_KEYS_SQL}) gw ON gw.team_id = e.team_id"
-    sets = ", ".join(["()", *(f"(k_{b})" for b in by)])
-    grouping = f"GROUPING({', '.join(f'k_{b}' for b in by)})" if by else "0"
-    key = f"coalesce({', '.join(f'k_{b}::text' for b in by)})" if by else "NULL::text"
-    sums = [f"coalesce(sum(f_{c.name}), 0) AS {c.name}" for c in COUNTS]
-    means = [f"avg(h_{d.name}) AS {d.name}_mean" for d in DURATIONS]
-    qs = ", ".join(str(q) for q in PERCENTILES.values())
-    pcts = [
-        f"percentile_cont(ARRAY[{qs}]) WITHIN GROUP (ORDER BY h_{d.name}) AS {d.name}_pct"
-        for d in DURATIONS
-    ]
-    narrow = ", ".join([*(f"k_{b}" for b in by), *(f"h_{d.name}" for d in DURATIONS)])
-    pct_cols = [
-        f"p.{d.name}_pct[{i + 1}] AS {d.name}_{label}"
-        for d in DURATIONS
-        for i, label in enumerate(PERCENTILES)
-    ]
-    # The figures in _row_figures' order: counts, per clock its percentiles and mean,
-    # the satisfaction.
-    hour_cols = []
-    for d in DURATIONS:
-        hour_cols += [c for c in pct_cols if f" AS {d.name}_" in c]
-        hour_cols.append(f"c.{d.name}_mean")
-    return f"""
-        WITH facts AS MATERIALIZED (
-            SELECT {", ".join([*keys, *flags, *hours])}, e.satisfaction AS sat
-            FROM event e{joins}
-            WHERE {where}
-        ),
-        c AS (
-            SELECT {grouping} AS g, {key} AS k,
-                   {", ".join([*sums, *means])}, avg(sat)::float8 AS satisfaction
-            FROM facts GROUP BY GROUPING SETS ({sets})
-        ),
-        p AS (
-            SELECT {grouping} AS g, {key} AS k, {", ".join(pcts)}
-            FROM (SELECT {narrow} FROM facts OFFSET 0) f GROUP BY GROUPING SETS ({sets})
-        )
-        SELECT c.g, c.k, NULL::text AS name, {", ".join(f"c.{n}" for n in _COUNT_NAMES)},
-               {", ".join(hour_cols)}, c.satisfaction
-        FROM c JOIN p ON p.g = c.g AND coalesce(p.k, '') = coalesce(c.k, '')
-    """
-
-
-# The key of each grouping on the event's facts (see GROUPS).
-_FACT_KEYS = {
-    "township": "e.township_code",
-    "community": "e.community_code",
-    "grid": "e.grid_code",
-    "team": "t.code",
-    "grid_worker": "gw.key",
-    "department": "e.department_code",
-    "category": "e.category_code",
+# The events' facts, one row per event of the scope, read as columns (`read_columns`):
+# the keys of every grouping (a team by its id: its code and its grid workers' row are
+# looked up for the few thousand ids after grouping), the counts' predicates as the bits
+# of one integer (bit i: COUNTS[i]; a NULL predicate counts as false, as sum() skipped
+# it), each clock in seconds, the rating.
+_FACT_COLUMNS: dict[str, Any] = {
+    "township": str,
+    "community": str,
+    "grid": str,
+    "team": "float64",  # an id, NaN: none
+    "department": str,
+    "category": str,
+    "flags": "int64",
+    **{f"s_{d.name}": "float64" for d in DURATIONS},
+    "satisfaction": "float64",
 }
+_FACTS_SELECT = ", ".join(
+    [
+        "e.township_code, e.community_code, e.grid_code, e.team_id, e.department_code",
+        "e.category_code",
+        " | ".join(f"(coalesce({c.predicate}, false)::int << {i})" for i, c in enumerate(COUNTS)),
+        *(f"date_part('epoch', {d.end} - {d.start})" for d in DURATIONS),
+        "e.satisfaction",
+    ]
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Facts:
+    """A scope's events as columns (see _FACT_COLUMNS), each clock ranked once."""
+
+    columns: pd.DataFrame
+    flags: grouped.Bits  # COUNTS' predicates
+    hours: list[npt.NDArray[np.float64]]  # per DURATIONS, NaN where the clock has none
+    ranked: list[grouped.Ranked]  # the same, sorted
+    satisfaction: npt.NDArray[np.float64]
+
+
+def _read_facts(session: Session, where: str, params: dict[str, Any]) -> _Facts:
+    columns = read_columns(
+        session, f"SELECT {_FACTS_SELECT} FROM event e WHERE {where}", params, _FACT_COLUMNS
+    )
+    # Hours as the SQL computed them before: the clock's seconds (float8) / 3600.0.
+    hours = [columns[f"s_{d.name}"].to_numpy() / 3600.0 for d in DURATIONS]
+    return _Facts(
+        columns,
+        grouped.set_bits(columns["flags"].to_numpy(), len(COUNTS)),
+        hours,
+        [grouped.ranked(h) for h in hours],
+        columns["satisfaction"].to_numpy(),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Units:
+    """The figures of every group of a grouping, as arrays and flat lists: few objects
+    for thousands of units (`_figures` builds a unit's row from them)."""
+
+    at: dict[Any, int]  # key → position
+    counts: npt.NDArray[np.int64]  # (groups × COUNTS)
+    hours: list[float | None]  # (groups × _HOUR_NAMES), flat, rounded to 2 places
+    satisfaction: list[float | None]  # rounded to 2 places
+
+    def figures(self, key: Any, name: str | None, field: dict[str, Any] | None) -> Figures:
+        i = self.at[key]
+        width = len(_HOUR_NAMES)
+        return Figures(
+            key,
+            name,
+            dict(zip(_COUNT_NAMES, self.counts[i].tolist(), strict=True)),
+            dict(zip(_HOUR_NAMES, self.hours[i * width : (i + 1) * width], strict=True)),
+            self.satisfaction[i],
+            None,
+            field,
+        )
+
+
+def _unit_figures(facts: _Facts, grouping: grouped.Grouping) -> _Units:
+    """Every group's counts, hours (per clock its percentiles and mean) and mean rating."""
+    per_clock = [
+        np.column_stack(
+            [
+                grouped.percentiles(grouping, ranked, list(PERCENTILES.values())),
+                grouped.means(grouping, hours),
+            ]
+        )
+        for hours, ranked in zip(facts.hours, facts.ranked, strict=True)
+    ]
+    return _Units(
+        {k: i for i, k in enumerate(grouping.keys)},
+        grouped.bit_counts(grouping, facts.flags),
+        grouped.rounded(np.hstack(per_clock).ravel(), 2),
+        grouped.rounded(grouped.means(grouping, facts.satisfaction), 2),
+    )
+
+
+def _groupings(
+    facts: _Facts, by: Sequence[str], teams: dict[str, Team]
+) -> dict[str, grouped.Grouping]:
+    """Each grouping of `by` over the facts (a team and its grid workers' row: by the
+    team's id, then its code or key: `team_grouping`)."""
+    return {
+        b: (
+            team_grouping(facts.columns["team"], b, teams)
+            if b in ("team", "grid_worker")
+            else grouped.group_by(facts.columns[b])
+        )
+        for b in by
+    }
 
 
 def assess(
@@ -218,55 +233,85 @@ def assess(
     """The total and the rows per unit of each grouping in `by`, for a period; with
     `compare`, each with the figures of the previous period beside it.
 
-    Returns {"total": Figures, "groups": {by: [Figures, …]}}; rows with no key (events not
-    placed or not assigned) come last, key None.
+    The scope's events are read once as columns and every grouping computed from them
+    (`grouped`: counts, means, exact percentiles as percentile_cont), and so is the field
+    work (`read_field`, `field_units`). Returns {"total": Figures, "groups": {by:
+    [Figures, …]}}; rows with no key (events not placed or not assigned) come last, key
+    None.
     """
     _check_groups(by)
+    # Thousands of rows, no reference cycle among them (gc_pause).
+    with collector_paused():
+        return _assess(
+            session,
+            by=by,
+            period=period,
+            area=area,
+            county_code=county_code,
+            scope=scope,
+            compare=compare,
+        )
+
+
+def _assess(
+    session: Session,
+    *,
+    by: Sequence[str],
+    period: Period,
+    area: str | None,
+    county_code: str | None,
+    scope: Jurisdiction | None,
+    compare: bool,
+) -> dict[str, Any]:
     where, params = event_filter(period=period, area=area, county_code=county_code, scope=scope)
-    rows = session.execute(text(_assess_sql(list(by), where)), params).all()
-    # Columns by position: the set's mask, its key, the unit's name, the figures.
-    whole: Any = None
-    found: dict[str, list[Any]] = {b: [] for b in by}
-    masks = {grouping_mask(list(by), b): b for b in by}
-    total_mask = grouping_mask(list(by), None)
-    for r in rows:
-        if r[0] == total_mask:
-            whole = r
-        else:
-            found[masks[r[0]]].append(r)
-    assert whole is not None  # the empty grouping set: always one row
-    field = field_figures(
-        session, by=by, period=period, area=area, county_code=county_code, scope=scope
+    facts = _read_facts(session, where, params)
+    work_rows = read_field(session, period=period, area=area, county_code=county_code, scope=scope)
+    teams: dict[str, Team] = {}
+    if "team" in by or "grid_worker" in by:
+        ids = {str(int(i)) for i in facts.columns["team"].dropna().unique().tolist()}
+        teams = teams_by_id(session, ids | work_rows.team_ids())
+    field = field_units(work_rows, by=by, teams=teams)
+    total = _unit_figures(facts, grouped.one_group(len(facts.columns))).figures(
+        None, None, field[None][None]
     )
-    total = _row_figures(whole, key=None, name=None, field=field[None][None])
     groups: dict[str, list[Figures]] = {}
-    for b in by:
-        # A grid worker's row is a team's grid workers: events of teams without any are
-        # not a grid worker's (the row of key None is left out).
-        mine = {r[1]: r for r in found[b] if not (b == "grid_worker" and r[1] is None)}
+    for b, grouping in _groupings(facts, by, teams).items():
+        units = _unit_figures(facts, grouping)
         work = field.get(b, {})
-        # A unit with field work and no event is a row too (its counts zero).
+        # A unit with field work and no event is a row too (its counts zero). A grid
+        # worker's row is a team's grid workers: events of teams without any are not a
+        # grid worker's (the row of key None is left out).
         keys = sorted(
-            {*mine, *(k for k in work if not (b == "grid_worker" and k is None))},
+            {*units.at, *work} - ({None} if b == "grid_worker" else set()),
             key=lambda k: (k is None, k or ""),
         )
-        names = _names(session, by=b, keys=keys)
+        names = (
+            _team_names(teams, b)
+            if b in ("team", "grid_worker")
+            else _names(session, by=b, keys=keys)
+        )
         has_field = b in FIELD_GROUPS
         rows_b = []
         for k in keys:
-            hit = mine.get(k)
             unit_field = (work.get(k) or field_zero()) if has_field else None
             rows_b.append(
-                _row_figures(hit, key=k, name=names.get(k, hit[2]), field=unit_field)
-                if hit is not None
+                units.figures(k, names.get(k), unit_field)
+                if k in units.at
                 else _empty(k, names.get(k), unit_field)
             )
         groups[b] = rows_b
+    groups = {b: groups[b] for b in by}
     if compare:
         prev = period.previous()
         if prev is not None:
-            before = assess(
-                session, by=by, period=prev, area=area, county_code=county_code, scope=scope
+            before = _assess(
+                session,
+                by=by,
+                period=prev,
+                area=area,
+                county_code=county_code,
+                scope=scope,
+                compare=False,
             )
             total = _with_previous(total, before["total"])
             for b in by:
@@ -284,6 +329,12 @@ def _names(session: Session, *, by: str | None, keys: Sequence[str | None]) -> d
     # grids are one parameter, not an array adapted value by value.
     found = session.execute(text(sql), {"keys": _UNIT_SEPARATOR.join(wanted)}).all()
     return {code: name for code, name in found}
+
+
+def _team_names(teams: dict[str, Team], by: str) -> dict[str | None, str | None]:
+    if by == "team":
+        return {t.code: t.name for t in teams.values()}
+    return {t.grid_workers_key: t.grid_workers_name for t in teams.values()}
 
 
 def _empty(key: str | None, name: str | None, field: dict[str, Any] | None) -> Figures:

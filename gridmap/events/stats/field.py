@@ -6,14 +6,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
+import numpy as np
+import pandas as pd
 from sqlalchemy.orm import Session
 
 from gridmap.access.permissions import Jurisdiction
-from gridmap.events.stats.figures import FIELD_GROUPS, GRID_WORKER_KEYS_SQL, grouping_mask, ratio
+from gridmap.db_columns import read_columns
+from gridmap.events.stats import grouped
+from gridmap.events.stats.field_sums import CHAIN, chain_sums_sql
+from gridmap.events.stats.figures import FIELD_GROUPS, ratio
 from gridmap.events.stats.periods import Period, day_bounds, working_days
+from gridmap.events.stats.teams import Team, teams_by_id
+from gridmap.gc_pause import collector_paused
 from gridmap.patrols import DAILY_PATROLS
 
 
@@ -74,56 +81,58 @@ ROSTER_SQL = """
 """
 
 
-def _field_sets(keys: Sequence[str], *always: str) -> tuple[str, str, str]:
-    """(GROUPING SETS, GROUPING(…) mask, coalesced key) over k_<grouping> columns."""
-    head = list(always)
-    sets = ", ".join("(" + ", ".join(c) + ")" for c in [head, *([*head, f"k_{b}"] for b in keys)])
-    mask = f"GROUPING({', '.join(f'k_{b}' for b in keys)})" if keys else "0"
-    key = f"coalesce({', '.join(f'k_{b}::text' for b in keys)})" if keys else "NULL::text"
-    return sets, mask, key
-
-
-# The key of each field grouping on a patrol's or visit's row: a team (and its grid
-# workers' row) by the team's id, an int, turned into the team's code and the grid
-# workers' key after grouping (two joins fewer over every row).
-_FIELD_ROW_KEYS = {
-    "township": "township_code",
-    "community": "community_code",
-    "grid": "grid_code",
-    "team": "team_id",
-    "grid_worker": "team_id::bigint",  # another expression: grouping sets keep both
+# The field work's rows as the assessment reads them: per unit-chain and team, the
+# patrols, metres, visits and worker-days met of the walker-days that lie in one
+# unit-chain (`chains`); and each walker-day split over unit-chains, per unit-chain
+# (`split`: whether such a day is met depends on the unit it is counted in).
+_CHAIN_COLUMNS: dict[str, Any] = {
+    "township": str,
+    "community": str,
+    "grid": str,
+    "team": "float64",  # an id, NaN: none
+    "patrols": "int64",
+    "distance_m": "float64",
+    "visits": "int64",
+    "met": "int64",
 }
-
-
-# Both sources of the field rows end alike: a walker-day of a working day with at least
-# DAILY_PATROLS patrols is met, and each unit's rows are its whole days plus its split ones.
-_WORKDAY_MET = f"extract(isodow FROM day) < 6 AND n >= {DAILY_PATROLS}"
-
-
-_FIELD_ROWS_OUT = """SELECT w.g, w.k, coalesce(w.n, 0), coalesce(w.m, 0)::float8, coalesce(w.v, 0),
-                   w.met + coalesce(s.met, 0)
-            FROM whole w LEFT JOIN split s ON s.g = w.g AND s.k IS NOT DISTINCT FROM w.k"""
+_SPLIT_COLUMNS: dict[str, Any] = {
+    "user_id": "int64",
+    "day": str,
+    "workday": "int64",
+    "township": str,
+    "community": str,
+    "grid": str,
+    "team": "float64",
+    "patrols": "int64",
+}
+_ROSTER_COLUMNS: dict[str, Any] = {
+    "township": str,
+    "community": str,
+    "grid": str,
+    "team": "float64",
+}
+_WORKDAY = "(extract(isodow FROM day) < 6)::int"
 
 
 def _field_rows_aggregate(
     session: Session,
     *,
-    keys: Sequence[str],
     days: tuple[dt.date | None, dt.date | None],
     where: str,
     params: dict[str, Any],
-) -> list[Any]:
-    """(g, k, patrols, metres, visits, worker-days met) per unit of each grouping set,
-    from the daily aggregate `field_day` (migration 0021: one row per walker, local day,
-    unit-chain and team, kept by triggers on every write of `patrol` and `visit`).
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(chains, split) from the daily aggregate `field_day` (migration 0021: one row per
+    walker, local day, unit-chain and team, kept by triggers on every write of `patrol`
+    and `visit`).
 
     A row with `alone` (the walker patrolled in no other unit-chain that day) is the
     walker's whole day in every unit that holds it, so whether the day is met is the row's
-    own count, in every grouping; its counts, sums and days met are first summed per
-    unit-chain and team (one hashed pass over the rows, a few thousand groups a county),
-    and the grouping sets run over those. The few rows of days
-    split over unit-chains (NOT alone; a partial index) are summed per walker, day and
-    unit in `split`, as the raw rows are (`_field_rows_raw`)."""
+    own count, in every grouping: its counts, sums and days met are summed per unit-chain
+    and team (`chain_sums_sql`: whole months from the monthly rollup `field_month`, a few
+    thousand rows a county month). The few rows of days split over unit-chains (NOT
+    alone; a partial index) are read as they are."""
+    sums_sql, sums_params = chain_sums_sql(days=days, where=where)
+    chains = read_columns(session, sums_sql, {**params, **sums_params}, _CHAIN_COLUMNS)
     first, end = days
     if first is not None:
         where += " AND x.day >= :d_first"
@@ -131,60 +140,29 @@ def _field_rows_aggregate(
     if end is not None:
         where += " AND x.day < :d_end"
         params["d_end"] = end
-    cols = "".join(f", x.{_FIELD_ROW_KEYS[b]} AS k_{b}" for b in keys)
-    all_sets, mask, key = _field_sets(keys)
-    day_sets, _, _ = _field_sets(keys, "user_id", "day")
-    workday = _WORKDAY_MET
-    return list(
-        session.execute(
-            text(
-                f"""
-            WITH whole AS (
-                SELECT {mask} AS g, {key} AS k, sum(n)::int AS n, sum(m)::float8 AS m,
-                       sum(v)::int AS v, coalesce(sum(met), 0)::int AS met
-                FROM (
-                    SELECT n, m, v, met{cols} FROM (
-                        SELECT x.township_code, x.community_code, x.grid_code, x.team_id,
-                               sum(x.patrols) AS n, sum(x.distance_m) AS m,
-                               sum(x.visits) AS v,
-                               count(*) FILTER (WHERE x.alone AND x.patrols >= {DAILY_PATROLS}
-                                                AND extract(isodow FROM x.day) < 6) AS met
-                        FROM field_day x WHERE {where}
-                        GROUP BY 1, 2, 3, 4
-                    ) x
-                ) r
-                GROUP BY GROUPING SETS ({all_sets})
-            ),
-            split AS (
-                SELECT g, k, count(*) FILTER (WHERE {workday})::int AS met FROM (
-                    SELECT {mask} AS g, {key} AS k, day, sum(n) AS n FROM (
-                        SELECT x.user_id, x.day, x.patrols AS n{cols}
-                        FROM field_day x WHERE {where} AND NOT x.alone AND x.patrols > 0
-                    ) r
-                    GROUP BY GROUPING SETS ({day_sets})
-                ) wd GROUP BY g, k
-            )
-            {_FIELD_ROWS_OUT}
-            """
-            ),
-            params,
-        ).all()
+    split = read_columns(
+        session,
+        f"""
+        SELECT x.user_id, x.day, {_WORKDAY}, {CHAIN}, x.patrols
+        FROM field_day x WHERE {where} AND NOT x.alone AND x.patrols > 0
+        """,
+        params,
+        _SPLIT_COLUMNS,
     )
+    return chains, split
 
 
 def _field_rows_raw(
     session: Session,
     *,
-    keys: Sequence[str],
     period: Period,
     area: str | None,
     county_code: str | None,
     scope: Jurisdiction | None,
-) -> list[Any]:
-    """The same rows as `_field_rows_aggregate`, from the raw `patrol` and `visit` rows
-    (a period cut inside a day; and the reference the tests and the bench compare to)."""
-    cols = "".join(f", x.{_FIELD_ROW_KEYS[b]} AS k_{b}" for b in keys)
-    kcols = "".join(f", k_{b}" for b in keys)
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The same (chains, split) as `_field_rows_aggregate`, from the raw `patrol` and
+    `visit` rows (a period cut inside a day; and the reference the tests and the bench
+    compare to)."""
     where, params = field_filter(
         "x", "started_at", period=period, area=area, county_code=county_code, scope=scope
     )
@@ -192,51 +170,144 @@ def _field_rows_raw(
     vwhere, _ = field_filter(
         "x", "visited_at", period=period, area=area, county_code=county_code, scope=scope
     )
-    all_sets, mask, key = _field_sets(keys)
-    day_sets, _, _ = _field_sets(keys, "user_id", "day")
-    workday = _WORKDAY_MET
     # pd: a walker's patrols (and visits) of a local day in one unit-chain; parts: in how
     # many unit-chains it patrolled that day (nearly always one: then whether the day is
-    # met is the row's own count, in every grouping; a day split over units is summed per
-    # unit in `split`; a row of visits alone, n = 0, is never met and splits nothing).
-    return list(
-        session.execute(
-            text(
-                f"""
-            WITH pd AS MATERIALIZED (
-                SELECT user_id, day{kcols}, sum(n) AS n, sum(m) AS m, sum(v) AS v FROM (
-                    SELECT x.user_id, (x.started_at AT TIME ZONE 'Asia/Shanghai')::date AS day
-                           {cols}, 1 AS n, x.distance_m AS m, 0 AS v
-                    FROM patrol x WHERE {where}
-                    UNION ALL
-                    SELECT x.user_id, (x.visited_at AT TIME ZONE 'Asia/Shanghai')::date AS day
-                           {cols}, 0, 0::float8, 1
-                    FROM visit x WHERE {vwhere}
-                ) r GROUP BY 1, 2{kcols}
-            ),
-            parts AS (
-                SELECT user_id, day, count(*) AS parts FROM pd WHERE n > 0 GROUP BY 1, 2
-            ),
-            whole AS (
-                SELECT {mask} AS g, {key} AS k, sum(n)::int AS n,
-                       sum(m)::float8 AS m, sum(v)::int AS v,
-                       count(*) FILTER (WHERE parts = 1 AND {workday})::int AS met
-                FROM pd LEFT JOIN parts USING (user_id, day)
-                GROUP BY GROUPING SETS ({all_sets})
-            ),
-            split AS (
-                SELECT g, k, count(*) FILTER (WHERE {workday})::int AS met FROM (
-                    SELECT {mask} AS g, {key} AS k, day, sum(n) AS n
-                    FROM pd JOIN parts USING (user_id, day) WHERE parts > 1 AND n > 0
-                    GROUP BY GROUPING SETS ({day_sets})
-                ) wd GROUP BY g, k
-            )
-            {_FIELD_ROWS_OUT}
-            """
-            ),
-            params,
-        ).all()
+    # met is the row's own count; a row of visits alone, n = 0, is never met and splits
+    # nothing).
+    pd_sql = f"""
+        WITH pd AS MATERIALIZED (
+            SELECT user_id, day, township_code, community_code, grid_code, team_id,
+                   sum(n) AS n, sum(m) AS m, sum(v) AS v FROM (
+                SELECT x.user_id, (x.started_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
+                       {CHAIN}, 1 AS n, x.distance_m AS m, 0 AS v
+                FROM patrol x WHERE {where}
+                UNION ALL
+                SELECT x.user_id, (x.visited_at AT TIME ZONE 'Asia/Shanghai')::date AS day,
+                       {CHAIN}, 0, 0::float8, 1
+                FROM visit x WHERE {vwhere}
+            ) r GROUP BY 1, 2, 3, 4, 5, 6
+        ),
+        parts AS (
+            SELECT user_id, day, count(*) AS parts FROM pd WHERE n > 0 GROUP BY 1, 2
+        )
+    """
+    chains = read_columns(
+        session,
+        f"""{pd_sql}
+        SELECT township_code, community_code, grid_code, team_id, sum(n), sum(m)::float8,
+               sum(v), count(*) FILTER (WHERE parts = 1 AND n >= {DAILY_PATROLS}
+                                        AND extract(isodow FROM day) < 6)
+        FROM pd LEFT JOIN parts USING (user_id, day)
+        GROUP BY 1, 2, 3, 4
+        """,
+        params,
+        _CHAIN_COLUMNS,
     )
+    split = read_columns(
+        session,
+        f"""{pd_sql}
+        SELECT user_id, day, {_WORKDAY}, township_code, community_code, grid_code, team_id, n
+        FROM pd JOIN parts USING (user_id, day) WHERE parts > 1 AND n > 0
+        """,
+        params,
+        _SPLIT_COLUMNS,
+    )
+    return chains, split
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRows:
+    """A period's field work as read (`read_field`): the walker-days per unit-chain and
+    team (`chains`), the split ones (`split`), the roll of grid workers (`roster`, None
+    for an unbounded period) and the working days (`days`)."""
+
+    chains: pd.DataFrame
+    split: pd.DataFrame
+    roster: pd.DataFrame | None
+    days: int | None
+
+    def team_ids(self) -> set[str]:
+        frames = [self.chains, self.split, *([self.roster] if self.roster is not None else [])]
+        return {str(int(i)) for f in frames for i in f["team"].dropna().unique().tolist()}
+
+
+def read_field(
+    session: Session,
+    *,
+    period: Period,
+    area: str | None = None,
+    county_code: str | None = None,
+    scope: Jurisdiction | None = None,
+    aggregate: bool = True,
+) -> FieldRows:
+    """The field work of a period, in the caller's jurisdiction. The walker-days come from
+    the daily aggregate `field_day` (`_field_rows_aggregate`) when the period is whole
+    local days (every named and custom period is); with `aggregate=False` or a period cut
+    inside a day, from the raw `patrol` and `visit` rows (`_field_rows_raw`): the same
+    figures (tests/test_field_day.py)."""
+    bounds = day_bounds(period) if aggregate else None
+    if bounds is not None:
+        where, params = field_filter(
+            "x", None, period=period, area=area, county_code=county_code, scope=scope
+        )
+        chains, split = _field_rows_aggregate(session, days=bounds, where=where, params=params)
+    else:
+        chains, split = _field_rows_raw(
+            session, period=period, area=area, county_code=county_code, scope=scope
+        )
+    days = working_days(period)
+    roster = None
+    if days is not None:
+        where, params = field_filter(
+            "x", None, period=period, area=area, county_code=county_code, scope=scope
+        )
+        roster = read_columns(
+            session,
+            f"SELECT {CHAIN} FROM ({ROSTER_SQL}) x WHERE {where}",
+            params,
+            _ROSTER_COLUMNS,
+        )
+    return FieldRows(chains, split, roster, days)
+
+
+def field_units(
+    rows: FieldRows, *, by: Sequence[str], teams: dict[str, Team]
+) -> dict[str | None, dict[str | None, dict[str, Any]]]:
+    """{grouping (None: the total): {key: figures}} for the groupings of `by` that have
+    field work (FIELD_GROUPS), every grouping computed from the rows (`grouped`); `teams`
+    holds every team of the rows when `by` has a team or grid-worker grouping."""
+    chains, days = rows.chains, rows.days
+    out: dict[str | None, dict[str | None, dict[str, Any]]] = {}
+    for b in [None, *(b for b in by if b in FIELD_GROUPS)]:
+        grouping = _field_grouping(chains, b, teams)
+        at = {k: i for i, k in enumerate(grouping.keys)}
+        patrols = grouped.int_sums(grouping, chains["patrols"].to_numpy())
+        km = grouped.rounded(grouped.sums(grouping, chains["distance_m"].to_numpy()) / 1000, 2)
+        visits = grouped.int_sums(grouping, chains["visits"].to_numpy())
+        met = grouped.int_sums(grouping, chains["met"].to_numpy())
+        split_met = _split_met(rows.split, b, teams)
+        workers: dict[Any, int] = {}
+        if rows.roster is not None:
+            on_roll = _field_grouping(rows.roster, b, teams)
+            n = np.bincount(on_roll.index, minlength=on_roll.size).tolist()
+            workers = dict(zip(on_roll.keys, n, strict=True))
+        units: dict[Any, dict[str, Any]] = {}
+        # The total is always a row; a unit is one with field work or grid workers.
+        for key in {*at, *split_met, *workers} if b is not None else {None}:
+            i = at.get(key)
+            days_met = (met[i] if i is not None else 0) + split_met.get(key, 0)
+            due = None if days is None else workers.get(key, 0) * days
+            units[key] = {
+                "patrols": patrols[i] if i is not None else 0,
+                "patrols_required": None if due is None else DAILY_PATROLS * due,
+                "patrol_days_required": due,
+                "patrol_days_met": days_met,
+                "patrol_rate": None if due is None else ratio(days_met, due),
+                "patrol_km": (km[i] or 0.0) if i is not None else 0.0,
+                "household_visits": visits[i] if i is not None else 0,
+            }
+        out[b] = units
+    return out
 
 
 def field_figures(
@@ -249,99 +320,71 @@ def field_figures(
     scope: Jurisdiction | None = None,
     aggregate: bool = True,
 ) -> dict[str | None, dict[str | None, dict[str, Any]]]:
-    """The field work of a period: {grouping (None: the total): {key: figures}} for the
-    groupings of `by` that have field work (FIELD_GROUPS). Two statements: the patrols
-    and visits per unit with the worker-days met, and the roll of grid workers. The first
-    reads the daily aggregate `field_day` (`_field_rows_aggregate`) when the period is
-    whole local days (every named and custom period is); with `aggregate=False` or a
-    period cut inside a day, the raw `patrol` and `visit` rows (`_field_rows_raw`): the
-    same figures (tests/test_field_day.py)."""
-    keys = [b for b in by if b in FIELD_GROUPS]
-    masks: dict[int, str | None] = {grouping_mask(keys, b): b for b in keys}
-    masks[grouping_mask(keys, None)] = None
-    cols = "".join(f", x.{_FIELD_ROW_KEYS[b]} AS k_{b}" for b in keys)
-    bounds = day_bounds(period) if aggregate else None
-    if bounds is not None:
-        where, params = field_filter(
-            "x", None, period=period, area=area, county_code=county_code, scope=scope
+    """The field work of a period (`read_field`) by the groupings of `by` (`field_units`)."""
+    with collector_paused():
+        rows = read_field(
+            session,
+            period=period,
+            area=area,
+            county_code=county_code,
+            scope=scope,
+            aggregate=aggregate,
         )
-        rows = _field_rows_aggregate(session, keys=keys, days=bounds, where=where, params=params)
-    else:
-        rows = _field_rows_raw(
-            session, keys=keys, period=period, area=area, county_code=county_code, scope=scope
-        )
-    found: list[Any] = [tuple(r) for r in rows]
-    days = working_days(period)
-    roll: Sequence[Any] = []
-    if days is not None:
-        where, params = field_filter(
-            "x", None, period=period, area=area, county_code=county_code, scope=scope
-        )
-        sets, mask, _key = _field_sets(keys)
-        roll = session.execute(
-            text(
-                f"""
-                SELECT {mask} AS g, {_key_text(keys)} AS k, count(*)::int FROM (
-                    SELECT x.member_id{cols} FROM ({ROSTER_SQL}) x WHERE {where}
-                ) r GROUP BY GROUPING SETS ({sets})
-                """
-            ),
-            params,
-        ).all()
-    # The teams' codes and grid-worker keys, for both statements' team rows at once.
-    teams = _team_keys(
-        session, [r[1] for r in [*found, *roll] if masks[r[0]] in ("team", "grid_worker")]
-    )
-    out: dict[str | None, dict[str | None, dict[str, Any]]] = {b: {} for b in [None, *keys]}
-
-    def unit(b: str | None, key: Any) -> dict[str, Any]:
-        if b in ("team", "grid_worker"):
-            key = teams.get(key, (None, None))[0 if b == "team" else 1]
-        return out[b].setdefault(key if b is not None else None, field_zero())
-
-    for g, k, n, m, v, met in found:
-        f = unit(masks[g], k)
-        f["patrols"] += n
-        f["patrol_km"] += m / 1000
-        f["household_visits"] += v
-        f["patrol_days_met"] += met
-    unit(None, None)  # the total: always a row
-    if days is not None:
-        for g, k, workers in roll:
-            f = unit(masks[g], k)
-            f["patrol_days_required"] += workers * days
-            f["patrols_required"] += DAILY_PATROLS * workers * days
-    for units in out.values():
-        for f in units.values():
-            f["patrol_km"] = round(f["patrol_km"], 2)
-            if days is None:
-                f["patrol_days_required"] = f["patrols_required"] = None
-            f["patrol_rate"] = (
-                ratio(f["patrol_days_met"], f["patrol_days_required"])
-                if f["patrol_days_required"] is not None
-                else None
-            )
-    return out
+        teams = teams_by_id(session, rows.team_ids()) if "team" in by or "grid_worker" in by else {}
+        return field_units(rows, by=by, teams=teams)
 
 
-def _key_text(keys: Sequence[str]) -> str:
-    return f"coalesce({', '.join(f'k_{b}::text' for b in keys)})" if keys else "NULL::text"
+_FIELD_COLUMN = {"township": "township", "community": "community", "grid": "grid"}
 
 
-def _team_keys(session: Session, ids: Sequence[Any]) -> dict[Any, tuple[str, str | None]]:
-    """A team's id (as text) → (its code, its grid workers' row key, or None)."""
-    wanted = sorted({int(i) for i in ids if i is not None})
-    if not wanted:
+def _field_grouping(rows: pd.DataFrame, by: str | None, teams: dict[str, Team]) -> grouped.Grouping:
+    """The rows (of unit-chains and teams) grouped by the unit of `by` (None: the total);
+    a team and its grid workers' row by the team's id, then by its code or key."""
+    if by is None:
+        return grouped.one_group(len(rows))
+    if by in _FIELD_COLUMN:
+        return grouped.group_by(rows[_FIELD_COLUMN[by]])
+    return team_grouping(rows["team"], by, teams)
+
+
+def _split_met(split: pd.DataFrame, by: str | None, teams: dict[str, Team]) -> dict[Any, int]:
+    """The worker-days met in each unit of `by` of the days split over unit-chains: a
+    walker's patrols of a working day summed over the unit's parts of it (few rows)."""
+    if split.empty:
         return {}
-    rows = session.execute(
-        text(
-            f"SELECT t.id, t.code, gw.key FROM team t LEFT JOIN ({GRID_WORKER_KEYS_SQL}) gw"
-            " ON gw.team_id = t.id WHERE t.id = ANY(string_to_array(:ids, ',')::int[])"
-        ),
-        # One text, not an array of thousands of parameters to adapt one by one.
-        {"ids": ",".join(map(str, wanted))},
-    ).all()
-    return {str(r[0]): (r[1], r[2]) for r in rows}
+    grouping = _field_grouping(split, by, teams)
+    per_day: dict[tuple[Any, ...], int] = {}
+    for user, day, workday, g, n in zip(
+        split["user_id"].tolist(),
+        split["day"].tolist(),
+        split["workday"].tolist(),
+        grouping.index.tolist(),
+        split["patrols"].tolist(),
+        strict=True,
+    ):
+        k = (user, day, workday, g)
+        per_day[k] = per_day.get(k, 0) + n
+    met: dict[Any, int] = {}
+    for (_user, _day, workday, g), n in per_day.items():
+        if workday and n >= DAILY_PATROLS:
+            key = grouping.keys[g]
+            met[key] = met.get(key, 0) + 1
+    return met
+
+
+def team_grouping(ids: pd.Series, by: str, teams: dict[str, Team]) -> grouped.Grouping:
+    """Rows grouped by their team's id (NaN: none), then by the team's code (`by` team) or
+    its grid workers' key (`by` grid_worker; None for a team with none), as the SQL
+    joined them (figures.GROUPS)."""
+    by_id = grouped.group_by(ids, as_key=lambda v: str(int(v)))
+
+    def key(team_id: str | None) -> str | None:
+        team = teams.get(team_id) if team_id is not None else None
+        if team is None:
+            return None
+        return team.code if by == "team" else team.grid_workers_key
+
+    return grouped.regroup(by_id, key)
 
 
 def field_zero() -> dict[str, Any]:

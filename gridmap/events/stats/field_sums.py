@@ -16,7 +16,8 @@ from gridmap.patrols import DAILY_PATROLS
 # unit-chain that day), as field.py's reader and migration 0022's `met` count it.
 _DAY_MET = f"x.alone AND x.patrols >= {DAILY_PATROLS} AND extract(isodow FROM x.day) < 6"
 
-_CHAIN = "x.township_code, x.community_code, x.grid_code, x.team_id"
+# A row's unit-chain and team (field.py reads the same columns).
+CHAIN = "x.township_code, x.community_code, x.grid_code, x.team_id"
 
 
 def _month_up(day: dt.date) -> dt.date:
@@ -84,7 +85,7 @@ def chain_sums_sql(
         in_months, p = _range("x.month", lo, hi, "m")
         params.update(p)
         parts.append(
-            f"SELECT {_CHAIN}, x.patrols, x.distance_m, x.visits, x.met"
+            f"SELECT {CHAIN}, x.patrols, x.distance_m, x.visits, x.met"
             f" FROM field_month x WHERE ({where}) AND {in_months}"
         )
         day_ranges = []
@@ -96,7 +97,7 @@ def chain_sums_sql(
         in_days, p = _range("x.day", lo, hi, f"d{i}")
         params.update(p)
         parts.append(
-            f"SELECT {_CHAIN}, x.patrols, x.distance_m, x.visits, ({_DAY_MET})::int AS met"
+            f"SELECT {CHAIN}, x.patrols, x.distance_m, x.visits, ({_DAY_MET})::int AS met"
             f" FROM field_day x WHERE ({where}) AND {in_days}"
         )
     union = "\n        UNION ALL\n        ".join(parts)
