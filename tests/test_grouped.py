@@ -90,9 +90,8 @@ def test_keys_are_read_as_text_and_null_as_no_key(facts: Session) -> None:
     assert {"a,b", 'q"t', "组"} <= set(grouping.keys)
     assert grouping.keys[-1] is None  # the rows with no key: the last group
     counts = np.bincount(grouping.index, minlength=grouping.size)
-    want: dict[str | None, int] = dict(
-        facts.execute(text("SELECT k, count(*) FROM f GROUP BY k")).tuples().all()
-    )
+    rows = facts.execute(text("SELECT k, count(*) FROM f GROUP BY k")).all()
+    want = {k: n for k, n in rows}
     assert dict(zip(grouping.keys, counts.tolist(), strict=True)) == want
 
 
