@@ -227,29 +227,47 @@ def generate(session: Session, n: int) -> float:
     return time.perf_counter() - started
 
 
-def _migration_0021() -> Any:
-    path = Path(__file__).resolve().parents[1] / "migrations" / "versions" / "0021_field_day.py"
-    spec = importlib.util.spec_from_file_location("migration_0021", path)
+def _migration(name: str) -> Any:
+    path = Path(__file__).resolve().parents[1] / "migrations" / "versions" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"migration_{name}", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
-def check_field_day(session: Session) -> int:
-    """`field_day` as the triggers left it equals the migration's fill of the same rows
+def _check_fill(session: Session, table: str, fill: str, cols: str, sums: str) -> int:
+    """`table` as the triggers left it equals its migration's fill of the same rows
     (metres to the millimetre: float sums in another order); returns its row count."""
-    fill = _migration_0021().FILL_SELECT
-    cols = "county_code, township_code, community_code, grid_code, team_id, user_id, day"
-    table = f"SELECT {cols}, patrols, round(distance_m::numeric, 3), visits FROM"
+    rows = f"SELECT {cols}, {sums} FROM"
     differ = session.execute(
         text(
-            f"""SELECT (SELECT count(*) FROM ({table} field_day EXCEPT {table} ({fill}) f) a),
-                       (SELECT count(*) FROM ({table} ({fill}) f EXCEPT {table} field_day) b)"""
+            f"""SELECT (SELECT count(*) FROM ({rows} {table} EXCEPT {rows} ({fill}) f) a),
+                       (SELECT count(*) FROM ({rows} ({fill}) f EXCEPT {rows} {table}) b)"""
         )
     ).one()
-    assert tuple(differ) == (0, 0), differ
-    return int(session.execute(text("SELECT count(*) FROM field_day")).scalar_one())
+    assert tuple(differ) == (0, 0), (table, differ)
+    return int(session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+
+
+def check_field_day(session: Session) -> int:
+    return _check_fill(
+        session,
+        "field_day",
+        _migration("0021_field_day").FILL_SELECT,
+        "county_code, township_code, community_code, grid_code, team_id, user_id, day",
+        "patrols, round(distance_m::numeric, 3), visits",
+    )
+
+
+def check_field_month(session: Session) -> int:
+    return _check_fill(
+        session,
+        "field_month",
+        _migration("0022_field_month").FILL_SELECT,
+        "county_code, month, township_code, community_code, grid_code, team_id",
+        "patrols, round(distance_m::numeric, 3), visits, met",
+    )
 
 
 @contextlib.contextmanager
@@ -257,12 +275,12 @@ def raw_field_rows() -> Any:
     """`stats.assess` with its field work read from the raw patrol and visit rows (as
     before migration 0021): the "before" column, in the same run."""
     # The name `assess` calls (its module's, not the package's re-export).
-    fast = event_figures.field_figures
-    event_figures.field_figures = functools.partial(fast, aggregate=False)  # type: ignore[assignment]
+    fast = event_figures.read_field
+    event_figures.read_field = functools.partial(fast, aggregate=False)  # type: ignore[assignment]
     try:
         yield
     finally:
-        event_figures.field_figures = fast  # type: ignore[assignment]
+        event_figures.read_field = fast  # type: ignore[assignment]
 
 
 def _pct(xs: list[float], q: float) -> float:
@@ -274,8 +292,14 @@ def _pct(xs: list[float], q: float) -> float:
 
 
 def _view(session: Session, period: stats.Period, scope: Jurisdiction) -> dict[str, Any]:
+    """What the view computes (timed): the figures and the daily series."""
     found = stats.assess(session, by=ALL_GROUPS, period=period, scope=scope)
     stats.series(session, by=None, period=period, scope=scope)
+    return found
+
+
+def _comparable(found: dict[str, Any]) -> dict[str, Any]:
+    """The figures the bench checks against the plain GROUP BY (not timed)."""
     out: dict[str, Any] = {
         "field": {
             b: {f.key: f.field for f in rows if f.field is not None}
@@ -366,7 +390,9 @@ def _plain(session: Session, period: stats.Period, scope: Jurisdiction) -> dict[
 
 
 def timed(fn: Any, runs: int) -> tuple[list[float], Any]:
-    result = fn()  # warm the cache
+    """`runs` timings of fn() after one untimed call (which warms the caches), and that
+    call's result."""
+    result = fn()
     times = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -469,9 +495,10 @@ def main() -> None:
             print(f"{field[0]} patrols, {field[1]} visits in the tables", flush=True)
             started = time.perf_counter()
             days = check_field_day(session)
+            months = check_field_month(session)
             print(
-                f"field_day: {days} rows, equal to the migration's fill of the rows"
-                f" (checked in {time.perf_counter() - started:.1f}s)",
+                f"field_day: {days} rows, field_month: {months} rows, each equal to its"
+                f" migration's fill of the rows (checked in {time.perf_counter() - started:.1f}s)",
                 flush=True,
             )
             month = stats.resolve_period(period="last_month")
@@ -524,6 +551,7 @@ def main() -> None:
                     with raw_field_rows() if source != "field_day" else contextlib.nullcontext():
                         ours, a = timed(lambda s=session, j=scope: _view(s, month, j), args.runs)
                     plain, b = timed(lambda s=session, j=scope: _plain(s, month, j), args.runs)
+                a = _comparable(a)
                 for g in ALL_GROUPS:
                     assert {k: v[:2] for k, v in a[g].items()} == {
                         k: v[:2] for k, v in b[g].items()

@@ -110,35 +110,34 @@ def _from(by: str | None) -> str:
 
 
 # The events' facts, one row per event of the scope, read as columns (`read_columns`):
-# the keys of every grouping (a team by its id: its code and its grid workers' row are
-# looked up for the few thousand ids after grouping), the counts' predicates as the bits
-# of one integer (bit i: COUNTS[i]; a NULL predicate counts as false, as sum() skipped
-# it), each clock in seconds, the rating.
-_FACT_COLUMNS: dict[str, Any] = {
-    "township": str,
-    "community": str,
-    "grid": str,
-    "team": "float64",  # an id, NaN: none
-    "department": str,
-    "category": str,
-    "flags": "int64",
-    **{f"s_{d.name}": "float64" for d in DURATIONS},
-    "satisfaction": "float64",
+# the keys of the groupings asked for (a team by its id: its code and its grid workers'
+# row are looked up for the few thousand ids after grouping), the counts' predicates as
+# the bits of one integer (bit i: COUNTS[i]; a NULL predicate counts as false, as sum()
+# skipped it), each clock in seconds, the rating.
+_FACT_KEYS: dict[str, tuple[str, str, Any]] = {
+    # grouping: (column, SQL, dtype)
+    "township": ("township", "e.township_code", str),
+    "community": ("community", "e.community_code", str),
+    "grid": ("grid", "e.grid_code", str),
+    "team": ("team", "e.team_id", "float64"),  # an id, NaN: none
+    "grid_worker": ("team", "e.team_id", "float64"),
+    "department": ("department", "e.department_code", str),
+    "category": ("category", "e.category_code", str),
 }
-_FACTS_SELECT = ", ".join(
-    [
-        "e.township_code, e.community_code, e.grid_code, e.team_id, e.department_code",
-        "e.category_code",
+_FACT_FIGURES: list[tuple[str, str, Any]] = [
+    (
+        "flags",
         " | ".join(f"(coalesce({c.predicate}, false)::int << {i})" for i, c in enumerate(COUNTS)),
-        *(f"date_part('epoch', {d.end} - {d.start})" for d in DURATIONS),
-        "e.satisfaction",
-    ]
-)
+        "int64",
+    ),
+    *((f"s_{d.name}", f"date_part('epoch', {d.end} - {d.start})", "float64") for d in DURATIONS),
+    ("satisfaction", "e.satisfaction", "float64"),
+]
 
 
 @dataclass(frozen=True, slots=True)
 class _Facts:
-    """A scope's events as columns (see _FACT_COLUMNS), each clock ranked once."""
+    """A scope's events as columns (_FACT_KEYS, _FACT_FIGURES), each clock ranked once."""
 
     columns: pd.DataFrame
     flags: grouped.Bits  # COUNTS' predicates
@@ -147,9 +146,16 @@ class _Facts:
     satisfaction: npt.NDArray[np.float64]
 
 
-def _read_facts(session: Session, where: str, params: dict[str, Any]) -> _Facts:
+def _read_facts(session: Session, where: str, params: dict[str, Any], by: Sequence[str]) -> _Facts:
+    """The facts of the events of `where`, with the key columns `by` needs (fewer
+    columns to send and parse: the page asks for one grouping at a time)."""
+    keys = {_FACT_KEYS[b][0]: _FACT_KEYS[b] for b in by}
+    wanted = [*keys.values(), *_FACT_FIGURES]
     columns = read_columns(
-        session, f"SELECT {_FACTS_SELECT} FROM event e WHERE {where}", params, _FACT_COLUMNS
+        session,
+        f"SELECT {', '.join(sql for _, sql, _ in wanted)} FROM event e WHERE {where}",
+        params,
+        {name: dtype for name, _, dtype in wanted},
     )
     # Hours as the SQL computed them before: the clock's seconds (float8) / 3600.0.
     hours = [columns[f"s_{d.name}"].to_numpy() / 3600.0 for d in DURATIONS]
@@ -214,7 +220,7 @@ def _groupings(
         b: (
             team_grouping(facts.columns["team"], b, teams)
             if b in ("team", "grid_worker")
-            else grouped.group_by(facts.columns[b])
+            else grouped.group_by(facts.columns[_FACT_KEYS[b][0]])
         )
         for b in by
     }
@@ -264,7 +270,7 @@ def _assess(
     compare: bool,
 ) -> dict[str, Any]:
     where, params = event_filter(period=period, area=area, county_code=county_code, scope=scope)
-    facts = _read_facts(session, where, params)
+    facts = _read_facts(session, where, params, by)
     work_rows = read_field(session, period=period, area=area, county_code=county_code, scope=scope)
     teams: dict[str, Team] = {}
     if "team" in by or "grid_worker" in by:
