@@ -5,10 +5,11 @@ school's dedicated grid's team), then the writes the roll depends on: grid worke
 their role changed to and from grid worker, moved to another team, deleted; a team's duty
 moved to another grid and to a dedicated grid (whose parent is a grid), a second duty, no
 duty; a team's county changed, a team deleted; a publication moving a grid to another
-community (gridmap.boundaries' own staging and activation); TRUNCATE; two transactions
-adding grid workers at once: after each, the kept table equals the migration's fill
-(`FILL_SELECT`, the roster query as of 0023) run afresh. The migration's downgrade and
-upgrade leave the same table. And a township's month of events is read by
+community (gridmap.boundaries' own staging and activation); TRUNCATE; gridmap.teams'
+row-by-row imports; two transactions adding grid workers at once, and one adding a worker
+while another moves its team's duty (both orders): after each, the kept table equals the
+migration's fill (`FILL_SELECT`, the roster query as of 0023) run afresh. The migration's
+downgrade and upgrade leave the same table. And a township's month of events is read by
 `ix_event_township_received`.
 """
 
@@ -27,6 +28,7 @@ from shapely.geometry import box
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from gridmap import teams
 from gridmap.boundaries import activation
 from gridmap.boundaries import versions as boundaries
 from gridmap.db import downgrade, make_engine, migrate, session_factory
@@ -220,26 +222,21 @@ def test_truncate(db: Session) -> None:
     assert {r[1:] for r in _check(db).values()} == {(f.COUNTY, None, None, None)}
 
 
-def test_two_transactions_adding_grid_workers_at_once(url: str, db: Session) -> None:
-    """Two roster writes at once: the second waits for the first's lock, and both rows
-    are there once, after both commit."""
+def _at_once(url: str, first: str, second: str, params: dict[str, Any]) -> None:
+    """`first` in one transaction, `second` in another meanwhile (it must wait for the
+    first's lock), then the first commits, then the second."""
     engine = make_engine(url, pool_size=2)
-    add = (
-        "INSERT INTO member (team_id, name, role) SELECT id, :n, 'grid_worker' FROM team "
-        "WHERE code = :t RETURNING id"
-    )
     try:
         with engine.connect() as one, engine.connect() as two:
-            first = one.execute(text(add), {"n": "并发甲", "t": f"T-{G1}"}).scalar_one()
+            one.execute(text(first), params)
             pid = two.execute(text("SELECT pg_backend_pid()")).scalar_one()
-            done: list[Exception | int] = []
+            done: list[Exception | None] = []
 
             def run() -> None:
                 try:
-                    done.append(
-                        two.execute(text(add), {"n": "并发乙", "t": f"T-{G1}"}).scalar_one()
-                    )
+                    two.execute(text(second), params)
                     two.commit()
+                    done.append(None)
                 except Exception as e:  # handed to the test's thread
                     done.append(e)
 
@@ -259,15 +256,63 @@ def test_two_transactions_adding_grid_workers_at_once(url: str, db: Session) -> 
                 time.sleep(0.05)
             one.commit()
             worker.join(10)
-            assert waited and len(done) == 1 and isinstance(done[0], int)
-        db.rollback()
+            assert done == [None] and waited
+    finally:
+        engine.dispose()
+
+
+def test_two_transactions_writing_the_roster_at_once(url: str, db: Session) -> None:
+    """Two grid workers added at once: both rows there, once. A grid worker added while
+    another transaction moves its team's duty, in either order: the worker's row has the
+    new grid (whichever recomputes last sees the other's committed write)."""
+    add = (
+        "INSERT INTO member (team_id, name, role) "
+        "SELECT id, :n, 'grid_worker' FROM team WHERE code = :t"
+    )
+    move = (
+        "UPDATE duty SET area_code = :g "
+        "WHERE team_id = (SELECT id FROM team WHERE code = :t) AND layer = 'grid'"
+    )
+    team = _team(db, f"T-{G1}")
+    db.rollback()
+    try:
+        _at_once(url, add, add.replace(":n", "'并发乙'"), {"n": "并发甲", "t": f"T-{G1}"})
         kept = _check(db)
-        assert {first, done[0]} <= kept.keys()
+        name = dict(db.execute(text("SELECT id, name FROM member")).all())
+        added = [name[m] for m, r in kept.items() if r[0] == team and name[m].startswith("并发")]
+        assert sorted(added) == ["并发乙", "并发甲"]
+        db.rollback()
+        _at_once(url, add, move, {"n": "并发丙", "t": f"T-{G1}", "g": G2})
+        assert {r[1:] for r in _check(db).values() if r[0] == team} == {_chain(G2)}
+        db.rollback()
+        _at_once(url, move, add, {"n": "并发丁", "t": f"T-{G1}", "g": G1})
+        assert {r[1:] for r in _check(db).values() if r[0] == team} == {_chain(G1)}
     finally:
         db.rollback()
-        db.execute(text("DELETE FROM member WHERE name IN ('并发甲', '并发乙')"))
+        db.execute(text("DELETE FROM member WHERE name LIKE '并发%'"))
+        db.execute(
+            text("UPDATE duty SET area_code = :g WHERE team_id = :t AND layer = 'grid'"),
+            {"g": G1, "t": team},
+        )
         db.commit()
-        engine.dispose()
+    assert _check(db)
+
+
+def test_a_roster_import_row_by_row(db: Session) -> None:
+    """gridmap.teams' imports write one statement a row (executemany): each keeps it."""
+    ids = {f"T-{g}": _team(db, f"T-{g}") for g in f.GRIDS}
+    members = [(code, f"员{i}", "grid_worker", None) for i, code in enumerate(sorted(ids) * 2)]
+    teams.replace_members(db, team_ids=ids, members=members)
+    assert len(_check(db)) == 2 * len(f.GRIDS) + 1
+    db.execute(text("DELETE FROM duty WHERE layer = 'grid'"))
+    teams.set_duties(
+        db,
+        county_code=f.COUNTY,
+        duties=[teams.DutyRow("grid", g, f"T-{g}") for g in f.GRIDS],
+    )
+    teams.set_duties(db, county_code=f.COUNTY, duties=[teams.DutyRow("grid", G_EAST, f"T-{G1}")])
+    kept = _check(db)
+    assert {r[1:] for r in kept.values() if r[0] == ids[f"T-{G1}"]} == {_chain(G1)}
 
 
 def test_downgrade_and_upgrade_leave_the_same_roll(url: str, db: Session) -> None:
