@@ -457,7 +457,8 @@ class Event(Base):
         Index("ix_event_point", "point", postgresql_using="gist"),
         Index("ix_event_county_status", "county_code", "status"),
         Index("ix_event_grid", "grid_code"),
-        Index("ix_event_township", "township_code"),
+        # A township's period: its events by time (also any lookup by the township alone).
+        Index("ix_event_township_received", "township_code", "received_at"),
         Index("ix_event_received", "received_at"),
         Index("ix_event_county_received", "county_code", "received_at"),
     )
@@ -909,4 +910,25 @@ field_month = Table(
         postgresql_nulls_not_distinct=True,
     ),
     Index("ix_field_month_township", "township_code", "month"),
+)
+
+
+# The roll of grid workers (migration 0023): what gridmap.events.stats.field.ROSTER_SQL
+# yields — each grid worker once, with the area chain of its team's grid — kept by triggers
+# on `member`, `team`, `duty` and `area`, indexed for the jurisdiction filters. A Table,
+# as `field_day` is: a derived table no code writes.
+grid_worker_roll = Table(
+    "grid_worker_roll",
+    Base.metadata,
+    Column("member_id", Integer, primary_key=True),
+    Column("team_id", Integer),
+    Column("county_code", String(12)),
+    Column("township_code", String(40)),
+    Column("community_code", String(40)),
+    Column("grid_code", String(40)),
+    Index("ix_grid_worker_roll_county", "county_code"),
+    Index("ix_grid_worker_roll_township", "township_code"),
+    Index("ix_grid_worker_roll_community", "community_code"),
+    Index("ix_grid_worker_roll_grid", "grid_code"),
+    Index("ix_grid_worker_roll_team", "team_id"),
 )
