@@ -33,6 +33,7 @@ from sqlalchemy import (
     Boolean,
     CheckConstraint,
     Column,
+    Computed,
     Date,
     DateTime,
     Float,
@@ -446,6 +447,35 @@ class ResponsibilityRule(Base):
 # --- events -----------------------------------------------------------------------------
 
 
+_OPEN_STATUSES = (
+    "('assigned', 'in_progress', 'registered', 'reported', 'reported_back', 'returned')"
+)
+# The counts' predicates in gridmap.events.stats.figures.COUNTS' order, as migration 0024
+# stores them (see Event.assess_flags).
+_ASSESS_FLAGS = " | ".join(
+    f"(coalesce({p}, false)::int << {i})"
+    for i, p in enumerate(
+        (
+            "TRUE",
+            "status = 'merged'",
+            "status <> 'merged'",
+            f"status IN {_OPEN_STATUSES}",
+            "closed_at IS NOT NULL",
+            "closed_at IS NOT NULL AND (due_at IS NULL OR closed_at <= due_at)",
+            "closed_at IS NOT NULL AND due_at IS NOT NULL AND closed_at > due_at",
+            "overdue",
+            f"overdue AND status IN {_OPEN_STATUSES}",
+            "responded_at IS NOT NULL",
+            "responded_at IS NOT NULL AND (response_due_at IS NULL "
+            "OR responded_at <= response_due_at)",
+            "satisfaction IS NOT NULL",
+            "satisfaction >= 4",
+            "(returned_count > 0 OR reopened_count > 0)",
+        )
+    )
+)
+
+
 class Event(Base):
     """One reported problem and where it stands in the closed loop (闭环)."""
 
@@ -516,6 +546,19 @@ class Event(Base):
     handled_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     returned_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     reopened_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # The assessment's facts of the event, kept by PostgreSQL (stored generated columns,
+    # migration 0024): bit i of `assess_flags` is gridmap.events.stats.figures.COUNTS[i]'s
+    # predicate, and the two clocks (DURATIONS) in seconds. A test keeps them equal to the
+    # predicates (tests/test_assessment.py).
+    assess_flags: Mapped[int | None] = mapped_column(
+        Integer, Computed(_ASSESS_FLAGS, persisted=True)
+    )
+    response_seconds: Mapped[float | None] = mapped_column(
+        Float, Computed("date_part('epoch', responded_at - received_at)", persisted=True)
+    )
+    handling_seconds: Mapped[float | None] = mapped_column(
+        Float, Computed("date_part('epoch', closed_at - assigned_at)", persisted=True)
+    )
     # Optimistic locking for concurrent actions.
     row_version: Mapped[int] = mapped_column(Integer, default=1)
 
@@ -913,8 +956,8 @@ field_month = Table(
 )
 
 
-# The roll of grid workers (migration 0023): what gridmap.events.stats.field.ROSTER_SQL
-# yields — each grid worker once, with the area chain of its team's grid — kept by triggers
+# The roll of grid workers (migration 0023: its FILL_SELECT, the roster query it replaced)
+# — each grid worker once, with the area chain of its team's grid — kept by triggers
 # on `member`, `team`, `duty` and `area`, indexed for the jurisdiction filters. A Table,
 # as `field_day` is: a derived table no code writes.
 grid_worker_roll = Table(

@@ -334,6 +334,28 @@ def test_the_walk_covers_every_case(db: Session) -> None:
     assert sum(1 for r in rows if r.satisfaction) >= 10
 
 
+def test_the_stored_facts_are_the_figures_definitions(db: Session) -> None:
+    """Migration 0024 stores each event's counts' predicates (`assess_flags`) and clocks
+    (`*_seconds`), which the assessment reads: they must be what `stats.COUNTS` and
+    `stats.DURATIONS` say, on every case of the walk (changing either needs a migration
+    that redefines the columns)."""
+    predicates = ", ".join(f"coalesce({c.predicate}, false)" for c in stats.COUNTS)
+    clocks = ", ".join(
+        f"e.{d.name}_seconds, date_part('epoch', {d.end} - {d.start})" for d in stats.DURATIONS
+    )
+    rows = db.execute(text(f"SELECT e.assess_flags, {predicates}, {clocks} FROM event e")).all()
+    n = len(stats.COUNTS)
+    seen: list[set[bool]] = [set() for _ in range(n)]
+    for row in rows:
+        flags, truths, clocks_row = row[0], row[1 : n + 1], row[n + 1 :]
+        assert [bool(flags >> i & 1) for i in range(n)] == list(truths), row
+        assert clocks_row[0::2] == clocks_row[1::2], row
+        for i, truth in enumerate(truths):
+            seen[i].add(truth)
+    # Every count is both true and false somewhere in the walk (but "received": always).
+    assert all(s == {True, False} for s in seen[1:]) and seen[0] == {True}
+
+
 def test_the_county_total_equals_the_test_s_own_arithmetic(app: TestClient, db: Session) -> None:
     sup = login(app, "county-sup")
     answer = sup.get("/api/stats", params={**WEEK, "by": "grid"}).json()

@@ -112,8 +112,8 @@ def _from(by: str | None) -> str:
 # The events' facts, one row per event of the scope, read as columns (`read_columns`):
 # the keys of the groupings asked for (a team by its id: its code and its grid workers'
 # row are looked up for the few thousand ids after grouping), the counts' predicates as
-# the bits of one integer (bit i: COUNTS[i]; a NULL predicate counts as false, as sum()
-# skipped it), each clock in seconds, the rating.
+# the bits of one integer (bit i: COUNTS[i]; a NULL predicate counts as false), each
+# clock in seconds, the rating.
 _FACT_KEYS: dict[str, tuple[str, str, Any]] = {
     # grouping: (column, SQL, dtype)
     "township": ("township", "e.township_code", str),
@@ -124,13 +124,12 @@ _FACT_KEYS: dict[str, tuple[str, str, Any]] = {
     "department": ("department", "e.department_code", str),
     "category": ("category", "e.category_code", str),
 }
+# The counts' predicates and the clocks are stored on the event (migration 0024: generated
+# columns, computed when the event is written; a test keeps them equal to COUNTS and
+# DURATIONS).
 _FACT_FIGURES: list[tuple[str, str, Any]] = [
-    (
-        "flags",
-        " | ".join(f"(coalesce({c.predicate}, false)::int << {i})" for i, c in enumerate(COUNTS)),
-        "int64",
-    ),
-    *((f"s_{d.name}", f"date_part('epoch', {d.end} - {d.start})", "float64") for d in DURATIONS),
+    ("flags", "e.assess_flags", "int64"),
+    *((f"s_{d.name}", f"e.{d.name}_seconds", "float64") for d in DURATIONS),
     ("satisfaction", "e.satisfaction", "float64"),
 ]
 
@@ -174,7 +173,7 @@ class _Units:
     for thousands of units (`_figures` builds a unit's row from them)."""
 
     at: dict[Any, int]  # key → position
-    counts: npt.NDArray[np.int64]  # (groups × COUNTS)
+    counts: list[list[int]]  # per group, COUNTS
     hours: list[float | None]  # (groups × _HOUR_NAMES), flat, rounded to 2 places
     satisfaction: list[float | None]  # rounded to 2 places
 
@@ -184,7 +183,7 @@ class _Units:
         return Figures(
             key,
             name,
-            dict(zip(_COUNT_NAMES, self.counts[i].tolist(), strict=True)),
+            dict(zip(_COUNT_NAMES, self.counts[i], strict=True)),
             dict(zip(_HOUR_NAMES, self.hours[i * width : (i + 1) * width], strict=True)),
             self.satisfaction[i],
             None,
@@ -205,7 +204,7 @@ def _unit_figures(facts: _Facts, grouping: grouped.Grouping) -> _Units:
     ]
     return _Units(
         {k: i for i, k in enumerate(grouping.keys)},
-        grouped.bit_counts(grouping, facts.flags),
+        grouped.bit_counts(grouping, facts.flags).tolist(),
         grouped.rounded(np.hstack(per_clock).ravel(), 2),
         grouped.rounded(grouped.means(grouping, facts.satisfaction), 2),
     )
@@ -395,7 +394,10 @@ def series(
     if by is not None:
         _check_groups([by])
     where, params = event_filter(period=period, area=area, county_code=county_code, scope=scope)
-    counts = ", ".join(f"count(*) FILTER (WHERE {c.predicate}) AS {c.name}" for c in COUNTS)
+    # Each count a bit of the stored flags (migration 0024: COUNTS' predicates).
+    counts = ", ".join(
+        f"sum((e.assess_flags >> {i}) & 1)::int AS {c.name}" for i, c in enumerate(COUNTS)
+    )
     day_sql = "(e.received_at AT TIME ZONE 'Asia/Shanghai')::date"
     if by is None:
         key_sql, name_sql = "NULL::text", "NULL::text"

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy.orm import Session
 
@@ -17,7 +18,7 @@ from gridmap.access.permissions import Jurisdiction
 from gridmap.db_columns import read_columns
 from gridmap.events.stats import grouped
 from gridmap.events.stats.field_sums import CHAIN, chain_sums_sql
-from gridmap.events.stats.figures import FIELD_GROUPS, ratio
+from gridmap.events.stats.figures import FIELD_GROUPS
 from gridmap.events.stats.periods import Period, day_bounds, working_days
 from gridmap.events.stats.teams import Team, teams_by_id
 from gridmap.gc_pause import collector_paused
@@ -59,26 +60,6 @@ def field_filter(
         )
         params["p_area"] = area
     return " AND ".join(terms), params
-
-
-# The grid workers on the roll: each grid worker once, with the area chain of the grid
-# (or dedicated grid, whose parent is a grid) its team is on duty for — of several, the
-# first by code; a team on none: its county only.
-ROSTER_SQL = """
-    SELECT DISTINCT ON (m.id) m.id AS member_id, m.team_id,
-           coalesce(gr.county_code, tm.county_code) AS county_code,
-           cm.parent_code AS township_code, cm.code AS community_code, gr.code AS grid_code
-    FROM member m
-    JOIN team tm ON tm.id = m.team_id
-    LEFT JOIN duty d ON d.team_id = m.team_id AND d.layer IN ('grid', 'dedicated_grid')
-    LEFT JOIN area gr ON gr.layer = d.layer AND gr.code = d.area_code AND gr.valid_to IS NULL
-    LEFT JOIN area up ON up.code = gr.parent_code AND up.valid_to IS NULL
-                     AND up.layer IN ('grid', 'community')
-    LEFT JOIN area cm ON cm.layer = 'community' AND cm.valid_to IS NULL
-                     AND cm.code = CASE WHEN up.layer = 'grid' THEN up.parent_code ELSE up.code END
-    WHERE m.role = 'grid_worker'
-    ORDER BY m.id, gr.code NULLS LAST
-"""
 
 
 # The field work's rows as the assessment reads them: per unit-chain and team, the
@@ -263,7 +244,9 @@ def read_field(
         )
         roster = read_columns(
             session,
-            f"SELECT {CHAIN} FROM ({ROSTER_SQL}) x WHERE {where}",
+            # The roll of grid workers (migration 0023: each grid worker once, with the
+            # area chain of its team's grid, kept by triggers): indexed for the scope.
+            f"SELECT {CHAIN} FROM grid_worker_roll x WHERE {where}",
             params,
             _ROSTER_COLUMNS,
         )
@@ -280,33 +263,71 @@ def field_units(
     out: dict[str | None, dict[str | None, dict[str, Any]]] = {}
     for b in [None, *(b for b in by if b in FIELD_GROUPS)]:
         grouping = _field_grouping(chains, b, teams)
-        at = {k: i for i, k in enumerate(grouping.keys)}
-        patrols = grouped.int_sums(grouping, chains["patrols"].to_numpy())
-        km = grouped.rounded(grouped.sums(grouping, chains["distance_m"].to_numpy()) / 1000, 2)
-        visits = grouped.int_sums(grouping, chains["visits"].to_numpy())
-        met = grouped.int_sums(grouping, chains["met"].to_numpy())
         split_met = _split_met(rows.split, b, teams)
-        workers: dict[Any, int] = {}
-        if rows.roster is not None:
-            on_roll = _field_grouping(rows.roster, b, teams)
-            n = np.bincount(on_roll.index, minlength=on_roll.size).tolist()
-            workers = dict(zip(on_roll.keys, n, strict=True))
-        units: dict[Any, dict[str, Any]] = {}
-        # The total is always a row; a unit is one with field work or grid workers.
-        for key in {*at, *split_met, *workers} if b is not None else {None}:
-            i = at.get(key)
-            days_met = (met[i] if i is not None else 0) + split_met.get(key, 0)
-            due = None if days is None else workers.get(key, 0) * days
-            units[key] = {
-                "patrols": patrols[i] if i is not None else 0,
-                "patrols_required": None if due is None else DAILY_PATROLS * due,
-                "patrol_days_required": due,
-                "patrol_days_met": days_met,
-                "patrol_rate": None if due is None else ratio(days_met, due),
-                "patrol_km": (km[i] or 0.0) if i is not None else 0.0,
-                "household_visits": visits[i] if i is not None else 0,
+        on_roll = _field_grouping(rows.roster, b, teams) if rows.roster is not None else None
+        # The units: those with field work or grid workers (the total always).
+        keys = list(
+            dict.fromkeys(
+                [*grouping.keys, *split_met, *(on_roll.keys if on_roll is not None else [])]
+            )
+        )
+        at = {k: i for i, k in enumerate(keys)}
+        # Each source's groups at their unit's position.
+        here = np.array([at[k] for k in grouping.keys], dtype=np.intp)
+        patrols, metres, visits, met = (
+            _aligned(grouped.sums(grouping, chains[c].to_numpy(np.float64)), here, len(keys))
+            for c in ("patrols", "distance_m", "visits", "met")
+        )
+        for key, n in split_met.items():
+            met[at[key]] += n
+        if on_roll is None or days is None:
+            due: list[Any] = [None] * len(keys)
+            required: list[Any] = due
+            rate: list[Any] = due
+        else:
+            workers = np.zeros(len(keys))
+            np.add.at(
+                workers,
+                np.array([at[k] for k in on_roll.keys], dtype=np.intp),
+                np.bincount(on_roll.index, minlength=on_roll.size),
+            )
+            due_days = workers * days
+            due = due_days.astype(np.int64).tolist()
+            required = (due_days * DAILY_PATROLS).astype(np.int64).tolist()
+            # ratio(): met ÷ due rounded to 4 places, None where nothing is due.
+            with np.errstate(invalid="ignore", divide="ignore"):
+                rate = grouped.rounded(np.where(due_days > 0, met / due_days, np.nan), 4)
+        out[b] = {
+            key: {
+                "patrols": p,
+                "patrols_required": r,
+                "patrol_days_required": d,
+                "patrol_days_met": m,
+                "patrol_rate": q,
+                "patrol_km": km,
+                "household_visits": v,
             }
-        out[b] = units
+            for key, p, r, d, m, q, km, v in zip(
+                keys,
+                patrols.astype(np.int64).tolist(),
+                required,
+                due,
+                met.astype(np.int64).tolist(),
+                rate,
+                grouped.rounded(metres / 1000, 2),
+                visits.astype(np.int64).tolist(),
+                strict=True,
+            )
+        }
+    return out
+
+
+def _aligned(
+    values: npt.NDArray[np.float64], here: npt.NDArray[np.intp], n: int
+) -> npt.NDArray[np.float64]:
+    """`values` (one per group) at their units' positions `here` among `n` units; 0 else."""
+    out = np.zeros(n)
+    out[here] = values
     return out
 
 
