@@ -37,24 +37,22 @@ from gridmap.events.stats.teams import Team, teams_by_id
 from gridmap.gc_pause import collector_paused
 
 # The names of the keys that are codes, looked up after grouping (current names: codes
-# never change meaning once issued).
-# The keys of a lookup, passed as one text joined by a control character no code holds
-# (`_names`), split again in SQL.
+# never change meaning once issued): per grouping, a SELECT of (code, name) for the codes
+# in `{keys}` (`_names`).
 _UNIT_SEPARATOR = chr(31)
-_KEYS = f"ANY(string_to_array(:keys, chr({ord(_UNIT_SEPARATOR)})))"
 _NAME_SQL: dict[str, str] = {
-    "township": f"SELECT code, name FROM area WHERE layer = 'township' AND code = {_KEYS} "
+    "township": "SELECT code, name FROM area WHERE layer = 'township' AND code = {keys} "
     "AND valid_to IS NULL",
-    "community": f"SELECT code, name FROM area WHERE layer = 'community' AND code = {_KEYS} "
+    "community": "SELECT code, name FROM area WHERE layer = 'community' AND code = {keys} "
     "AND valid_to IS NULL",
-    "grid": f"SELECT code, name FROM area WHERE layer = 'grid' AND code = {_KEYS} "
+    "grid": "SELECT code, name FROM area WHERE layer = 'grid' AND code = {keys} "
     "AND valid_to IS NULL",
-    "department": f"SELECT code, name FROM department WHERE code = {_KEYS}",
-    "team": f"SELECT code, name FROM team WHERE code = {_KEYS}",
+    "department": "SELECT code, name FROM department WHERE code = {keys}",
+    "team": "SELECT code, name FROM team WHERE code = {keys}",
     "grid_worker": "SELECT key, name FROM (SELECT string_agg(id::text, '+' ORDER BY id) AS key, "
     "string_agg(name, '、' ORDER BY id) AS name FROM member WHERE role = 'grid_worker' "
-    f"GROUP BY team_id) gw WHERE key = {_KEYS}",
-    "category": f"SELECT code, name FROM category WHERE code = {_KEYS}",
+    "GROUP BY team_id) gw WHERE key = {keys}",
+    "category": "SELECT code, name FROM category WHERE code = {keys}",
 }
 
 
@@ -275,17 +273,20 @@ def _assess(
     total = _unit_figures(facts, grouped.one_group(len(facts.columns))).figures(
         None, None, field[None][None]
     )
-    groups: dict[str, list[Figures]] = {}
+    per_grouping: dict[str, tuple[_Units, list[Any]]] = {}
     for b, grouping in _groupings(facts, by, teams).items():
         units = _unit_figures(facts, grouping)
-        work = field.get(b, {})
         # A unit with field work and no event is a row too (its counts zero). A grid
         # worker's row is a team's grid workers: events of teams without any are not a
         # grid worker's (the row of key None is left out).
-        keys = sorted(
-            {*units.at, *work} - ({None} if b == "grid_worker" else set()),
-            key=lambda k: (k is None, k or ""),
-        )
+        found = {*units.at, *field.get(b, {})}
+        keys: list[Any] = sorted(k for k in found if k is not None)
+        if None in found and b != "grid_worker":
+            keys.append(None)
+        per_grouping[b] = (units, keys)
+    groups: dict[str, list[Figures]] = {}
+    for b, (units, keys) in per_grouping.items():
+        work = field.get(b, {})
         names = (
             _team_names(teams, b)
             if b in ("team", "grid_worker")
@@ -327,8 +328,13 @@ def _names(session: Session, *, by: str | None, keys: Sequence[str | None]) -> d
     if sql is None or not wanted:
         return {}
     # The keys as one text (codes hold no control character): a county's thousands of
-    # grids are one parameter, not an array adapted value by value.
-    found = session.execute(text(sql), {"keys": _UNIT_SEPARATOR.join(wanted)}).all()
+    # grids are one parameter, not an array adapted value by value. (One statement per
+    # grouping: their UNION ALL, prepared after a few runs, got a generic plan that took
+    # 0.7 s.)
+    keys_sql = f"ANY(string_to_array(:keys, chr({ord(_UNIT_SEPARATOR)})))"
+    found = session.execute(
+        text(sql.format(keys=keys_sql)), {"keys": _UNIT_SEPARATOR.join(wanted)}
+    ).all()
     return {code: name for code, name in found}
 
 
