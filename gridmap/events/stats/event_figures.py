@@ -418,15 +418,10 @@ def series(
     units = grouped.group_by(pd.Series([(day, key) for day, key, *_ in rows], dtype=object))
     flags = np.array([r[3] for r in rows], dtype=np.int64)
     events = np.array([r[4] for r in rows], dtype=np.float64)
-    bits = grouped.set_bits(flags, len(COUNTS))
     # Each row's events counted in every count whose bit its flags have.
-    cells = units.index[bits.rows] * len(COUNTS) + bits.bits
-    counts = (
-        np.bincount(cells, weights=events[bits.rows], minlength=units.size * len(COUNTS))
-        .astype(np.int64)
-        .reshape(units.size, len(COUNTS))
-        .tolist()
-    )
+    counts = grouped.bit_counts(
+        units, grouped.set_bits(flags, len(COUNTS)), weights=events
+    ).tolist()
     unit_names = {(day, key): name for day, key, name, *_ in rows}
     names = _names(session, by=by, keys=[key for _, key in units.keys])
     order = sorted(range(units.size), key=lambda i: _day_key_order(units.keys[i]))

@@ -62,24 +62,29 @@ def regroup(grouping: Grouping, key_of: Callable[[Any], Any]) -> Grouping:
 
 @dataclass(frozen=True, slots=True)
 class Bits:
-    """The set bits of a column of flags: (row, bit) for each, found once for every
-    grouping (`bit_counts`)."""
+    """A column of flags by their distinct values: `kinds[i]` is row i's value's position
+    and `table[k]` that value's bits (0/1, lowest first). A month's events hold a few dozen
+    distinct sets of counts, so counting per group is one bincount over rows and a small
+    product (`bit_counts`), not a pass over every set bit."""
 
-    rows: npt.NDArray[np.intp]
-    bits: npt.NDArray[np.intp]
-    n_bits: int
+    kinds: npt.NDArray[np.intp]
+    table: Ints
 
 
 def set_bits(flags: Ints, n_bits: int) -> Bits:
-    rows, bits = np.nonzero((flags[:, None] >> np.arange(n_bits)) & 1)
-    return Bits(rows, bits, n_bits)
+    values, kinds = np.unique(flags, return_inverse=True)
+    table = (values[:, None] >> np.arange(n_bits)) & 1
+    return Bits(kinds.astype(np.intp, copy=False), table.astype(np.int64, copy=False))
 
 
-def bit_counts(grouping: Grouping, flags: Bits) -> Ints:
-    """(groups × n_bits): how many rows of each group have each bit set."""
-    n = flags.n_bits
-    cells = grouping.index[flags.rows] * n + flags.bits
-    return np.bincount(cells, minlength=grouping.size * n).reshape(grouping.size, n)
+def bit_counts(grouping: Grouping, flags: Bits, weights: Floats | None = None) -> Ints:
+    """(groups × bits): how many rows of each group have each bit set (with `weights`:
+    the sum of their weights, whole numbers)."""
+    k = len(flags.table)
+    per_kind = np.bincount(
+        grouping.index * k + flags.kinds, weights=weights, minlength=grouping.size * k
+    ).reshape(grouping.size, k)
+    return (per_kind.astype(np.int64) @ flags.table).astype(np.int64, copy=False)
 
 
 def sums(grouping: Grouping, values: Floats) -> Floats:
