@@ -11,15 +11,19 @@ DATABASE_URL holds a loaded Gaoping demo (it is copied first; the copy is droppe
    (`generate_field`), if the database has none yet: bulk INSERT … SELECT statements, so
    the daily aggregate `field_day` (migration 0021) is filled by its triggers as every
    write fills it; it is then checked equal to the migration's fill of the same rows
-   (`FILL_SELECT`).
+   (`FILL_SELECT`), and so is the monthly rollup `field_month` (migration 0022).
 2. Times the county's month view (the total and all seven groupings with the field
-   work, and the daily series) and a township's, `--runs` times each: p50 and p95, side
-   by side with the same figures computed by a plain GROUP BY over the event (and patrol)
-   table without its indexes (a sequential scan, one query per grouping), and checks both
-   give the same numbers. Each view twice, in the same run: its field work read from the
-   raw `patrol` and `visit` rows (as before migration 0021) and from `field_day`, the two
-   checked equal; and the field work alone (`field_figures`) both ways; and what the
-   page asks first (by township, with the previous period, and the series).
+   work: `stats.assess`, and the daily series: `stats.series` — the domain calls, not the
+   bench's own comparison of their figures) and a township's, `--runs` times each: p50
+   and p95, side by side with the same figures computed by a plain GROUP BY over the
+   event (and patrol) table without its indexes (a sequential scan, one query per
+   grouping), and checks both give the same numbers. Each view twice, in the same run:
+   its field work read from the raw `patrol` and `visit` rows and from the aggregates
+   (`field_month` for whole months, `field_day` for other days), the two checked equal;
+   and the field work alone (`field_figures`) both ways; and what the page asks first (by
+   township, with the previous period, and the series). Beside each line: the load
+   average and a calibration (`calibration()`: a fixed piece of Python, timed) — this
+   machine's speed was seen to vary by half within minutes.
 3. Streams the event ledger of the most recent `--xlsx-rows` events to XLSX in a child
    process: seconds and the child's peak memory (max RSS), twice with the ledgers' writer
    (`gridmap.xlsx_stream`) and twice with XlsxWriter's constant-memory mode, alternating.
@@ -389,6 +393,17 @@ def _plain(session: Session, period: stats.Period, scope: Jurisdiction) -> dict[
     return out
 
 
+def calibration() -> float:
+    """Milliseconds for a fixed piece of pure Python (3,000,000 additions): this machine's
+    speed at the moment. A shared virtual machine's CPU was seen to vary by half from one
+    minute to the next; the figure printed beside each view says which speed it had."""
+    started = time.perf_counter()
+    total = 0
+    for i in range(3_000_000):
+        total += i
+    return (time.perf_counter() - started) * 1000
+
+
 def timed(fn: Any, runs: int) -> tuple[list[float], Any]:
     """`runs` timings of fn() after one untimed call (which warms the caches), and that
     call's result."""
@@ -476,6 +491,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     print(f"load average before (1, 5, 15 min): {os.getloadavg()}", flush=True)
+    print(f"calibration (3,000,000 Python additions): {calibration():.0f} ms", flush=True)
     name, url = (make_url(args.url).database or "", args.url) if args.reuse else _copy(args.url)
     try:
         engine = make_engine(url)
@@ -538,7 +554,7 @@ def main() -> None:
         )
         print(
             f"{'view':<34}{'field work from':<17}{'p50 ms':>9}{'p95 ms':>9}   "
-            f"{'plain GROUP BY p50':>19}{'p95':>8}   load (1 min)"
+            f"{'plain GROUP BY p50':>19}{'p95':>8}   load (1 min), calibration ms"
         )
         for label, scope in (
             ("county month, all groupings", Jurisdiction(county_codes=frozenset({COUNTY}))),
@@ -546,7 +562,7 @@ def main() -> None:
         ):
             found: dict[str, Any] = {}
             for source in ("patrol, visit", "field_day"):
-                load = os.getloadavg()[0]
+                load, speed = os.getloadavg()[0], calibration()
                 with sessions() as session:
                     with raw_field_rows() if source != "field_day" else contextlib.nullcontext():
                         ours, a = timed(lambda s=session, j=scope: _view(s, month, j), args.runs)
@@ -565,12 +581,12 @@ def main() -> None:
                 print(
                     f"{label:<34}{source:<17}{statistics.median(ours):>9.0f}"
                     f"{_pct(ours, 0.95):>9.0f}   {statistics.median(plain):>19.0f}"
-                    f"{_pct(plain, 0.95):>8.0f}   {load:.1f}   (same figures)",
+                    f"{_pct(plain, 0.95):>8.0f}   {load:.1f}, {speed:.0f}   (same figures)",
                     flush=True,
                 )
             assert found["patrol, visit"] == found["field_day"], "raw rows and field_day differ"
             for aggregate in (False, True):
-                load = os.getloadavg()[0]
+                load, speed = os.getloadavg()[0], calibration()
                 with sessions() as session:
                     alone, _ = timed(
                         lambda s=session, j=scope, agg=aggregate: stats.field_figures(
@@ -581,18 +597,18 @@ def main() -> None:
                 source = "field_day" if aggregate else "patrol, visit"
                 print(
                     f"{'  its field work alone':<34}{source:<17}{statistics.median(alone):>9.0f}"
-                    f"{_pct(alone, 0.95):>9.0f}   {'':>19}{'':>8}   {load:.1f}",
+                    f"{_pct(alone, 0.95):>9.0f}   {'':>19}{'':>8}   {load:.1f}, {speed:.0f}",
                     flush=True,
                 )
             # What the page asks first: one grouping (its default, township) with the
             # previous period beside it, and the daily series (web_map/static/js/stats.js).
-            load = os.getloadavg()[0]
+            load, speed = os.getloadavg()[0], calibration()
             with sessions() as session:
                 page, _ = timed(lambda s=session, j=scope: _page_view(s, month, j), args.runs)
             print(
                 f"{'  the page: by township + previous':<34}{'field_day':<17}"
                 f"{statistics.median(page):>9.0f}{_pct(page, 0.95):>9.0f}   {'':>19}{'':>8}"
-                f"   {load:.1f}",
+                f"   {load:.1f}, {speed:.0f}",
                 flush=True,
             )
         if args.xlsx_rows <= 0:
@@ -634,6 +650,7 @@ def main() -> None:
                 f"load {load:.1f}"
             )
         print(f"load average after (1, 5, 15 min): {os.getloadavg()}")
+        print(f"calibration (3,000,000 Python additions): {calibration():.0f} ms")
     finally:
         if args.keep or args.reuse:
             print(f"kept: {url}")

@@ -395,6 +395,22 @@ def series(
         )
     if by is not None:
         _check_groups([by])
+    # A grid's series is tens of thousands of points (gc_pause).
+    with collector_paused():
+        return _series(
+            session, by=by, period=period, area=area, county_code=county_code, scope=scope
+        )
+
+
+def _series(
+    session: Session,
+    *,
+    by: str | None,
+    period: Period,
+    area: str | None,
+    county_code: str | None,
+    scope: Jurisdiction | None,
+) -> list[SeriesPoint]:
     where, params = event_filter(period=period, area=area, county_code=county_code, scope=scope)
     day_sql = "(e.received_at AT TIME ZONE 'Asia/Shanghai')::date"
     if by is None:
