@@ -273,20 +273,17 @@ def _assess(
     total = _unit_figures(facts, grouped.one_group(len(facts.columns))).figures(
         None, None, field[None][None]
     )
-    per_grouping: dict[str, tuple[_Units, list[Any]]] = {}
+    groups: dict[str, list[Figures]] = {}
     for b, grouping in _groupings(facts, by, teams).items():
         units = _unit_figures(facts, grouping)
+        work = field.get(b, {})
         # A unit with field work and no event is a row too (its counts zero). A grid
         # worker's row is a team's grid workers: events of teams without any are not a
         # grid worker's (the row of key None is left out).
-        found = {*units.at, *field.get(b, {})}
+        found = {*units.at, *work}
         keys: list[Any] = sorted(k for k in found if k is not None)
         if None in found and b != "grid_worker":
             keys.append(None)
-        per_grouping[b] = (units, keys)
-    groups: dict[str, list[Figures]] = {}
-    for b, (units, keys) in per_grouping.items():
-        work = field.get(b, {})
         names = (
             _team_names(teams, b)
             if b in ("team", "grid_worker")
@@ -302,7 +299,6 @@ def _assess(
                 else _empty(k, names.get(k), unit_field)
             )
         groups[b] = rows_b
-    groups = {b: groups[b] for b in by}
     if compare:
         prev = period.previous()
         if prev is not None:
