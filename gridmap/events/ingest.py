@@ -418,6 +418,10 @@ def taken_from_row(new: NewEvent, row: Any) -> Ingested:
         "handled_at": None,
         "returned_count": 0,
         "reopened_count": 0,
+        # The assessment's facts, as PostgreSQL computed them (migration 0024).
+        "assess_flags": row.assess_flags,
+        "response_seconds": row.response_seconds,
+        "handling_seconds": row.handling_seconds,
     }
     team = (
         TeamRef(id=row.team_id, code=row.team_code, name=row.team_name, level=row.team_level)
@@ -605,7 +609,8 @@ _BATCH_SQL = " ".join(
         FROM l ORDER BY ord
         ON CONFLICT ON CONSTRAINT uq_event_source_external_id DO NOTHING
         RETURNING id, source, external_id, reported_at, received_at, team_id,
-                  escalation_level, duplicate_of, response_due_at
+                  escalation_level, duplicate_of, response_due_at, assess_flags,
+                  response_seconds, handling_seconds
     ),
     j AS (SELECT n.*, l.ord, l.county_code, l.township_code, l.status, l.actor, l.unplaced,
                  l.metres, l.window_s, l.announcement, l.audit_actor, l.audit_addr,
@@ -616,7 +621,8 @@ _BATCH_SQL = " ".join(
     msg AS ({_MSG}),
     audit AS ({_AUDIT})
     SELECT j.ord, j.id, j.reported_at, j.received_at, j.team_id, j.escalation_level,
-           j.duplicate_of, j.response_due_at,
+           j.duplicate_of, j.response_due_at, j.assess_flags, j.response_seconds,
+           j.handling_seconds,
            t.code AS team_code, t.name AS team_name, t.level AS team_level
     FROM j LEFT JOIN team t ON t.id = j.team_id
     """.split()
