@@ -356,6 +356,19 @@ def test_the_stored_facts_are_the_figures_definitions(db: Session) -> None:
     assert all(s == {True, False} for s in seen[1:]) and seen[0] == {True}
 
 
+def test_the_planner_settings_are_left_as_they_were(db: Session) -> None:
+    """The events of a scope are read by bitmap scans (event_figures._bitmap_scans); the
+    setting must not outlive the statement, nor clobber a caller's own."""
+    month = stats.resolve_period(period="month")
+    stats.assess(db, by=["township"], period=month, scope=EVERYWHERE)
+    stats.series(db, by=None, period=month, scope=EVERYWHERE)
+    assert db.execute(text("SHOW enable_indexscan")).scalar() == "on"
+    db.execute(text("SET LOCAL enable_indexscan = off"))
+    stats.assess(db, by=["grid"], period=month, scope=EVERYWHERE)
+    assert db.execute(text("SHOW enable_indexscan")).scalar() == "off"
+    db.rollback()
+
+
 def test_the_county_total_equals_the_test_s_own_arithmetic(app: TestClient, db: Session) -> None:
     sup = login(app, "county-sup")
     answer = sup.get("/api/stats", params={**WEEK, "by": "grid"}).json()
