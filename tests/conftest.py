@@ -58,6 +58,37 @@ def drop_database(server_url: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def module_database(
+    server_url: str,
+    template: str,
+    prefix: str,
+    fill: Callable[[Session], object] | None = None,
+) -> Iterator[str]:
+    """A database of a test module's own, copied from `template` and filled by `fill`
+    (committed), dropped after: for a module-scoped fixture to yield from."""
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    db_url = create_database(server_url, name, template=template)
+    try:
+        if fill is not None:
+            engine = make_engine(db_url, pool_size=1)
+            with session_factory(engine)() as session:
+                fill(session)
+                session.commit()
+            engine.dispose()
+        yield db_url
+    finally:
+        drop_database(server_url, name)
+
+
+def rolled_back_session(url: str) -> Iterator[Session]:
+    """A session on `url` whose work is rolled back at the end: for a fixture to yield from."""
+    engine = make_engine(url, pool_size=1)
+    with session_factory(engine)() as session:
+        yield session
+        session.rollback()
+    engine.dispose()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Browser tests last: Playwright's sync API keeps an event loop on the main thread for
     the rest of the session, which the asyncio tests would otherwise trip over."""

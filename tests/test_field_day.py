@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session
 from gridmap import patrols, visits
 from gridmap.access import accounts
 from gridmap.access.permissions import EVERYWHERE, Jurisdiction
-from gridmap.db import downgrade, make_engine, migrate, session_factory
+from gridmap.db import downgrade, migrate
 from gridmap.events import stats
 from tests import factories as f
-from tests.conftest import create_database, drop_database
+from tests.conftest import module_database, rolled_back_session
 
 CHINA = dt.timezone(dt.timedelta(hours=8))
 G = sorted(f.GRIDS)  # G[0], G[1] in community C1; G[0..3] in T1, G[4..7] in T2
@@ -157,26 +157,12 @@ def _record(session: Session) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def url(server_url: str, small_county_template: str) -> Iterator[str]:
-    name = f"gridmap_field_day_{dt.datetime.now().microsecond}"
-    db_url = create_database(server_url, name, template=small_county_template)
-    try:
-        engine = make_engine(db_url, pool_size=1)
-        with session_factory(engine)() as session:
-            _record(session)
-            session.commit()
-        engine.dispose()
-        yield db_url
-    finally:
-        drop_database(server_url, name)
+    yield from module_database(server_url, small_county_template, "gridmap_field_day", _record)
 
 
 @pytest.fixture
 def db(url: str) -> Iterator[Session]:
-    engine = make_engine(url, pool_size=1)
-    with session_factory(engine)() as session:
-        yield session
-        session.rollback()
-    engine.dispose()
+    yield from rolled_back_session(url)
 
 
 # --- the test's own sums, from the raw rows ----------------------------------------------

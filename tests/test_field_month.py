@@ -26,13 +26,13 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gridmap.access.permissions import Jurisdiction
-from gridmap.db import downgrade, make_engine, migrate, session_factory
+from gridmap.db import downgrade, make_engine, migrate
 from gridmap.events import stats
 from gridmap.events.stats.field import field_filter
 from gridmap.events.stats.field_sums import chain_sums_sql
 from gridmap.patrols import DAILY_PATROLS
 from tests import factories as f
-from tests.conftest import create_database, drop_database
+from tests.conftest import module_database, rolled_back_session
 from tests.test_field_day import MONDAY, G, _record
 
 Sums = dict[tuple[Any, ...], tuple[int, float, int, int]]
@@ -53,26 +53,12 @@ KEY = "county_code, month, township_code, community_code, grid_code, team_id"
 
 @pytest.fixture(scope="module")
 def url(server_url: str, small_county_template: str) -> Iterator[str]:
-    name = f"gridmap_field_month_{dt.datetime.now().microsecond}"
-    db_url = create_database(server_url, name, template=small_county_template)
-    try:
-        engine = make_engine(db_url, pool_size=1)
-        with session_factory(engine)() as session:
-            _record(session)
-            session.commit()
-        engine.dispose()
-        yield db_url
-    finally:
-        drop_database(server_url, name)
+    yield from module_database(server_url, small_county_template, "gridmap_field_month", _record)
 
 
 @pytest.fixture
 def db(url: str) -> Iterator[Session]:
-    engine = make_engine(url, pool_size=1)
-    with session_factory(engine)() as session:
-        yield session
-        session.rollback()
-    engine.dispose()
+    yield from rolled_back_session(url)
 
 
 def _rows(db: Session, sql: str) -> Sums:

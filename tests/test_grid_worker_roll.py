@@ -31,9 +31,9 @@ from sqlalchemy.orm import Session
 from gridmap import teams
 from gridmap.boundaries import activation
 from gridmap.boundaries import versions as boundaries
-from gridmap.db import downgrade, make_engine, migrate, session_factory
+from gridmap.db import downgrade, make_engine, migrate
 from tests import factories as f
-from tests.conftest import create_database, drop_database
+from tests.conftest import module_database, rolled_back_session
 
 Roll = dict[int, tuple[Any, ...]]
 
@@ -57,21 +57,12 @@ G_EAST = f"{f.C3}001"
 
 @pytest.fixture(scope="module")
 def url(server_url: str, small_county_template: str) -> Iterator[str]:
-    name = f"gridmap_roll_{dt.datetime.now().microsecond}"
-    db_url = create_database(server_url, name, template=small_county_template)
-    try:
-        yield db_url
-    finally:
-        drop_database(server_url, name)
+    yield from module_database(server_url, small_county_template, "gridmap_roll")
 
 
 @pytest.fixture
 def db(url: str) -> Iterator[Session]:
-    engine = make_engine(url, pool_size=1)
-    with session_factory(engine)() as session:
-        yield session
-        session.rollback()
-    engine.dispose()
+    yield from rolled_back_session(url)
 
 
 def _rows(db: Session, sql: str) -> Roll:
