@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from gridmap import notify
 from gridmap.access import audit
 from gridmap.db import session_factory
-from gridmap.events import ingest, record, steps
+from gridmap.events import ingest, ingest_statement, record, steps
 from gridmap.events import lifecycle as ev
 from gridmap.events.input import EventInput, EventPolicy, check_event_input
 from gridmap.models import AuditLog, EventLog, StreamMessageRow
@@ -79,15 +79,18 @@ def count_builders(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
 def test_the_batch_statement_inserts_each_side_effect_once_through_its_definition(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    batch = inserted_columns(ingest._BATCH_SQL)
+    batch = inserted_columns(ingest_statement.BATCH_SQL)
     for table, columns in DEFINITIONS.items():
         assert batch[table] == [columns], table
     # The statement's side effects are what the builders make of its new rows, as is.
     calls = count_builders(monkeypatch)
-    built = {name: ingest._compiled(stmt) for name, stmt in ingest._side_effects().items()}
+    built = {
+        name: ingest_statement.compiled(stmt)
+        for name, stmt in ingest_statement.side_effects().items()
+    }
     assert calls == {"timeline_insert": 1, "message_insert": 1, "entry_insert": 1}
     for name, sql in built.items():
-        assert f"AS ({' '.join(sql.split())})" in ingest._BATCH_SQL, name
+        assert f"AS ({' '.join(sql.split())})" in ingest_statement.BATCH_SQL, name
 
 
 def test_a_workflow_step_and_an_ingest_fill_the_same_columns_alike(
