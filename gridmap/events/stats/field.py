@@ -20,7 +20,7 @@ from gridmap.events.stats import grouped
 from gridmap.events.stats.field_sums import CHAIN, chain_sums_sql
 from gridmap.events.stats.figures import FIELD_GROUPS
 from gridmap.events.stats.periods import Period, day_bounds, working_days
-from gridmap.events.stats.teams import Team, teams_by_id
+from gridmap.events.stats.teams import Team, team_key, teams_by_id
 from gridmap.gc_pause import collector_paused
 from gridmap.patrols import DAILY_PATROLS
 
@@ -397,15 +397,13 @@ def team_grouping(ids: pd.Series, by: str, teams: dict[str, Team]) -> grouped.Gr
     """Rows grouped by their team's id (NaN: none), then by the team's code (`by` team) or
     its grid workers' key (`by` grid_worker; None for a team with none), as the SQL
     joined them (figures.GROUPS)."""
-    by_id = grouped.group_by(ids, as_key=lambda v: str(int(v)))
+    return grouped.regroup(team_ids(ids), lambda team_id: team_key(teams, team_id, by))
 
-    def key(team_id: str | None) -> str | None:
-        team = teams.get(team_id) if team_id is not None else None
-        if team is None:
-            return None
-        return team.code if by == "team" else team.grid_workers_key
 
-    return grouped.regroup(by_id, key)
+def team_ids(ids: pd.Series) -> grouped.Grouping:
+    """Rows grouped by their team's id (read as a number, NaN: none), keyed by the id as
+    text (the keys of `teams_by_id`)."""
+    return grouped.group_by(ids, as_key=lambda v: str(int(v)))
 
 
 def field_zero() -> dict[str, Any]:

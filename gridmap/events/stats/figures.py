@@ -341,46 +341,91 @@ def rates(counts: Mapping[str, int]) -> dict[str, float | None]:
     return {r.name: ratio(counts[r.numerator], counts[r.denominator]) for r in RATES}
 
 
+# A unit's events' figures in the order the API serves them (`Figures.events`): the
+# counts, the rates, each clock's percentiles and mean in hours, the mean rating, and two
+# older names (the handling clock's mean; the visited count as `visits`).
+HOUR_NAMES: tuple[str, ...] = tuple(
+    f"{d.name}_{p}" for d in DURATIONS for p in (*PERCENTILES, "mean")
+)
+EVENT_FIGURE_NAMES: tuple[str, ...] = (
+    *(c.name for c in COUNTS),
+    *(r.name for r in RATES),
+    *(f"{h}_hours" for h in HOUR_NAMES),
+    "satisfaction",
+    "mean_handling_hours",
+    "visits",
+)
+
+
+def served_event_figures(
+    counts: Mapping[str, int], hours: Mapping[str, float | None], satisfaction: float | None
+) -> dict[str, Any]:
+    """A unit's `Figures.events` from its counts, hours (HOUR_NAMES) and mean rating (the
+    assessment builds them from columns at once: `event_figures._unit_figures`)."""
+    return {
+        **{c.name: counts[c.name] for c in COUNTS},
+        **rates(counts),
+        **{f"{h}_hours": hours[h] for h in HOUR_NAMES},
+        "satisfaction": satisfaction,
+        "mean_handling_hours": hours["handling_mean"],
+        "visits": counts["visited"],
+    }
+
+
+_NO_FIELD: dict[str, Any] = {f.name: None for f in FIELD_FIGURES}
+
+
 @dataclass(slots=True)
 class Figures:
     """The assessment of one unit (or the total, key None). Not frozen: a county's view
     builds some 12,000 of them, and a frozen dataclass's __init__ costs four times as
-    much (~0.9 µs against 0.2 µs a row); nothing changes one once built."""
+    much (~0.9 µs against 0.2 µs a row); nothing changes one once built.
+
+    The events' figures are one dict in the order the API serves them (EVENT_FIGURE_NAMES),
+    built for all units of a grouping at once: `to_dict` then adds the key, the name and
+    the field work, where building the counts, the rates and the hours of each row one by
+    one cost a county's view ~100 ms (docs/performance.md)."""
 
     key: str | None
     name: str | None
-    counts: dict[str, int]
-    hours: dict[str, float | None]  # "response_median", "handling_p90", …
-    satisfaction: float | None  # mean rating 1–5 of the return-visited
+    events: dict[str, Any]  # EVENT_FIGURE_NAMES
     previous: Figures | None = None
-    # The field work (FIELD_FIGURES by name); None where a grouping has none (a
-    # department, a category).
+    # The field work (FIELD_FIGURES by name, in their order); None where a grouping has
+    # none (a department, a category).
     field: dict[str, Any] | None = None
 
     @property
+    def counts(self) -> dict[str, int]:
+        return {c.name: self.events[c.name] for c in COUNTS}
+
+    @property
+    def hours(self) -> dict[str, float | None]:
+        """Each clock's percentiles and mean: "response_median", "handling_p90", …"""
+        return {h: self.events[f"{h}_hours"] for h in HOUR_NAMES}
+
+    @property
     def rates(self) -> dict[str, float | None]:
-        return rates(self.counts)
+        return {r.name: self.events[r.name] for r in RATES}
+
+    @property
+    def satisfaction(self) -> float | None:
+        """The mean rating 1–5 of the return-visited."""
+        rating: float | None = self.events["satisfaction"]
+        return rating
 
     def __getattr__(self, name: str) -> Any:
         # Counts read as attributes (row.received), as the older StatRow had them.
-        if name in COUNT_BY_NAME:
-            return self.counts[name]
-        if name == "visits":
-            return self.counts["visited"]
+        if name in COUNT_BY_NAME or name == "visits":
+            return self.events[name]
         raise AttributeError(name)
 
     def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"key": self.key, "name": self.name, **self.counts}
-        out.update(self.rates)
-        out.update({f"{k}_hours": v for k, v in self.hours.items()})
-        out["satisfaction"] = self.satisfaction
-        # Kept for the command view and older callers: the mean of the handling clock.
-        out["mean_handling_hours"] = self.hours.get("handling_mean")
-        out["visits"] = self.counts["visited"]
-        out.update({f.name: (self.field or {}).get(f.name) for f in FIELD_FIGURES})
+        out: dict[str, Any] = {"key": self.key, "name": self.name, **self.events}
+        out.update(self.field or _NO_FIELD)
         if self.previous is not None:
-            out["previous"] = self.previous.to_dict()
-            out["previous"].pop("previous", None)
+            previous = self.previous.to_dict()
+            previous.pop("previous", None)
+            out["previous"] = previous
         return out
 
 

@@ -46,3 +46,12 @@ def teams_by_id(session: Session, ids: Iterable[str]) -> dict[str, Team]:
         {"ids": ",".join(map(str, wanted))},
     ).all()
     return {str(r[0]): Team(r[1], r[2], r[3], r[4]) for r in rows}
+
+
+def team_key(teams: dict[str, Team], team_id: str | None, by: str) -> str | None:
+    """A team's row key: its code (`by` team) or its grid workers' key (`by`
+    grid_worker; None for a team with none); None for no team."""
+    team = teams.get(team_id) if team_id is not None else None
+    if team is None:
+        return None
+    return team.code if by == "team" else team.grid_workers_key
