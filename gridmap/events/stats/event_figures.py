@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +18,7 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from gridmap.access.permissions import Jurisdiction
-from gridmap.db_columns import read_columns
+from gridmap.db_columns import read_columns, read_rows
 from gridmap.errors import InvalidInput
 from gridmap.events.stats import grouped
 from gridmap.events.stats.field import (
@@ -45,7 +44,7 @@ from gridmap.events.stats.figures import (
     served_event_figures,
 )
 from gridmap.events.stats.periods import CHINA_TZ, Period
-from gridmap.events.stats.teams import Team, team_key, teams_by_id
+from gridmap.events.stats.teams import Team, team_keys, teams_by_id
 from gridmap.gc_pause import collector_paused
 
 # The names of the keys that are codes, looked up after grouping (current names: codes
@@ -254,7 +253,7 @@ def _grouped_units(facts: _Facts, by: Sequence[str], teams: dict[str, Team]) -> 
             by_id = _unit_figures(facts, team_ids(facts.columns["team"]))
         relabelled = _relabelled(
             by_id,
-            functools.partial(team_key, teams, by=b),
+            team_keys(teams, b).get,
             # A grid worker's row is a team's grid workers: the events of teams without
             # any (key None) are no grid worker's (their row is left out).
             keep_none=b == "team",
@@ -387,14 +386,12 @@ def _names(session: Session, *, by: str | None, keys: Sequence[str | None]) -> d
         return {}
     # The keys as one text (codes hold no control character): a county's thousands of
     # grids are one parameter, not an array adapted value by value; joined with the
-    # table, a hash join: 5 ms for a county's grids. (`code = ANY(string_to_array(:keys,
-    # …))` took 8 ms, and 1 s where the array is not a constant — a generic plan's
-    # parameter, as PostgreSQL may choose after ten runs — since it is then split again
-    # for every row.)
+    # table, a hash join: 5 ms for a county's grids; never prepared (`read_rows`):
+    # planned for the keys given. (`code = ANY(string_to_array(:keys, …))` took 8 ms, and
+    # 1 s where the array is not a constant — a generic plan's parameter — since it is
+    # then split again for every row.)
     keys_sql = f"unnest(string_to_array(:keys, chr({ord(_UNIT_SEPARATOR)}))) AS k(code)"
-    found = session.execute(
-        text(sql.format(keys=keys_sql)), {"keys": _UNIT_SEPARATOR.join(wanted)}
-    ).all()
+    found = read_rows(session, sql.format(keys=keys_sql), {"keys": _UNIT_SEPARATOR.join(wanted)})
     return {code: name for code, name in found}
 
 

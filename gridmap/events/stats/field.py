@@ -20,7 +20,7 @@ from gridmap.events.stats import grouped
 from gridmap.events.stats.field_sums import CHAIN, chain_sums_sql
 from gridmap.events.stats.figures import FIELD_GROUPS
 from gridmap.events.stats.periods import Period, day_bounds, working_days
-from gridmap.events.stats.teams import Team, team_key, teams_by_id
+from gridmap.events.stats.teams import Team, team_keys, teams_by_id
 from gridmap.gc_pause import collector_paused
 from gridmap.patrols import DAILY_PATROLS
 
@@ -397,7 +397,8 @@ def team_grouping(ids: pd.Series, by: str, teams: dict[str, Team]) -> grouped.Gr
     """Rows grouped by their team's id (NaN: none), then by the team's code (`by` team) or
     its grid workers' key (`by` grid_worker; None for a team with none), as the SQL
     joined them (figures.GROUPS)."""
-    return grouped.regroup(team_ids(ids), lambda team_id: team_key(teams, team_id, by))
+    # (None, or an id not in `teams`: the row of key None.)
+    return grouped.regroup(team_ids(ids), team_keys(teams, by).get)
 
 
 def team_ids(ids: pd.Series) -> grouped.Grouping:

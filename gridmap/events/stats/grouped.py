@@ -35,11 +35,13 @@ class Grouping:
         return len(self.keys)
 
 
-def group_by(column: Any, *, as_key: Callable[[Any], Hashable] = lambda k: k) -> Grouping:
+def group_by(column: Any, *, as_key: Callable[[Any], Hashable] | None = None) -> Grouping:
     """The rows grouped by the values of `column` (NaN/None: no key); `as_key` turns each
-    distinct value into its key (numpy's float 12.0 into the team id 12, say)."""
+    distinct value into its key (numpy's float 12.0 into the team id "12", say)."""
     codes, uniques = pd.factorize(column)
-    keys: list[Any] = [as_key(u) for u in uniques.tolist()]
+    keys: list[Any] = uniques.tolist()
+    if as_key is not None:
+        keys = [as_key(u) for u in keys]
     index = codes.astype(np.intp, copy=False)
     if (index < 0).any():
         index = np.where(index < 0, len(keys), index)
