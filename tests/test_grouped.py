@@ -125,6 +125,20 @@ def test_bit_counts_count_each_flag() -> None:
     }
 
 
+def test_set_bits_tells_each_rows_set_of_flags() -> None:
+    rng = np.random.default_rng(7)
+    flags = rng.choice([0, 1, 5, 2**13 + 3, 2**14 - 1], size=1000).astype(np.int64)
+    bits = grouped.set_bits(flags, 14)
+    # Each row's bits, read back from its kind, are its flags.
+    assert ((bits.table[bits.kinds] << np.arange(14)).sum(axis=1) == flags).all()
+    assert len(bits.table) == 5
+    assert grouped.set_bits(np.array([], dtype=np.int64), 14).table.shape == (0, 14)
+    with pytest.raises(ValueError, match="flags outside"):
+        grouped.set_bits(np.array([2**14], dtype=np.int64), 14)
+    with pytest.raises(ValueError, match="flags outside"):
+        grouped.set_bits(np.array([-1], dtype=np.int64), 14)
+
+
 def test_regroup_merges_groups_with_one_new_key() -> None:
     grouping = grouped.group_by(pd.Series([1.0, 2.0, 3.0, np.nan, 2.0]), as_key=int)
     merged = grouped.regroup(grouping, lambda k: {1: "T1", 2: "T1", 3: None}.get(k))

@@ -74,7 +74,14 @@ class Bits:
 
 
 def set_bits(flags: Ints, n_bits: int) -> Bits:
-    values, kinds = np.unique(flags, return_inverse=True)
+    """The flags (non-negative, below 2**n_bits) by their distinct values."""
+    if len(flags) and (flags.min() < 0 or flags.max() >= 1 << n_bits):
+        raise ValueError(f"flags outside 0 … 2**{n_bits} - 1")
+    # The distinct values by counting them (a pass; np.unique sorts the rows).
+    values = np.flatnonzero(np.bincount(flags, minlength=1))
+    position = np.zeros(values[-1] + 1 if len(values) else 1, dtype=np.intp)
+    position[values] = np.arange(len(values))
+    kinds = position[flags]
     table = (values[:, None] >> np.arange(n_bits)) & 1
     return Bits(kinds.astype(np.intp, copy=False), table.astype(np.int64, copy=False))
 
@@ -129,7 +136,8 @@ class Ranked:
 
 def ranked(values: Floats) -> Ranked:
     rows = np.flatnonzero(~np.isnan(values))
-    order = rows[np.argsort(values[rows], kind="stable")]
+    # Equal values in any order: a percentile depends on the values alone.
+    order = rows[np.argsort(values[rows])]
     return Ranked(values[order], order)
 
 
