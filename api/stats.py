@@ -80,6 +80,7 @@ def get_stats(
         compare=compare,
     )
     previous = chosen.previous() if compare else None
+    rows = {b: [f.to_dict() for f in found_rows] for b, found_rows in found["groups"].items()}
     return {
         "by": groups[0],
         "since": since,
@@ -88,8 +89,8 @@ def get_stats(
         "area": area,
         "total": found["total"].to_dict(),
         # `rows`: the first grouping's (the older form of this answer).
-        "rows": [f.to_dict() for f in found["groups"][groups[0]]],
-        "groups": {b: [f.to_dict() for f in rows] for b, rows in found["groups"].items()},
+        "rows": rows[groups[0]],
+        "groups": rows,
         "field": _field_definitions(),
     }
 

@@ -20,7 +20,8 @@ DATABASE_URL holds a loaded Gaoping demo (it is copied first; the copy is droppe
    grouping), and checks both give the same numbers. Each view twice, in the same run:
    its field work read from the raw `patrol` and `visit` rows and from the aggregates
    (`field_month` for whole months, `field_day` for other days), the two checked equal;
-   and the field work alone (`field_figures`) both ways; and what the page asks first (by
+   and the field work alone (`field_figures`) both ways; the view with every row made the
+   dict the API serves (`to_dict`; JSON and gzip aside); and what the page asks first (by
    township, with the previous period, and the series). Beside each line: the load
    average and a calibration (`calibration()`: a fixed piece of Python, timed) — this
    machine's speed was seen to vary by half within minutes.
@@ -328,6 +329,14 @@ def _comparable(found: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _served_view(session: Session, period: stats.Period, scope: Jurisdiction) -> int:
+    """The view with every row as the API serves it (`to_dict`; JSON and gzip aside)."""
+    found = stats.assess(session, by=ALL_GROUPS, period=period, scope=scope)
+    served = [f.to_dict() for rows in found["groups"].values() for f in rows]
+    points = [p.to_dict() for p in stats.series(session, by=None, period=period, scope=scope)]
+    return len(served) + len(points)
+
+
 def _page_view(session: Session, period: stats.Period, scope: Jurisdiction) -> dict[str, Any]:
     found = stats.assess(session, by=["township"], period=period, scope=scope, compare=True)
     stats.series(session, by=None, period=period, scope=scope)
@@ -600,6 +609,15 @@ def main() -> None:
                     f"{_pct(alone, 0.95):>9.0f}   {'':>19}{'':>8}   {load:.1f}, {speed:.0f}",
                     flush=True,
                 )
+            load, speed = os.getloadavg()[0], calibration()
+            with sessions() as session:
+                served, _ = timed(lambda s=session, j=scope: _served_view(s, month, j), args.runs)
+            print(
+                f"{'  its rows as the API serves them':<34}{'field_day':<17}"
+                f"{statistics.median(served):>9.0f}{_pct(served, 0.95):>9.0f}   {'':>19}{'':>8}"
+                f"   {load:.1f}, {speed:.0f}",
+                flush=True,
+            )
             # What the page asks first: one grouping (its default, township) with the
             # previous period beside it, and the daily series (web_map/static/js/stats.js).
             load, speed = os.getloadavg()[0], calibration()
