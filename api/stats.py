@@ -80,7 +80,7 @@ def get_stats(
         compare=compare,
     )
     previous = chosen.previous() if compare else None
-    rows = {b: [f.to_dict() for f in found_rows] for b, found_rows in found["groups"].items()}
+    rows = stats.served_rows(found["groups"])
     return {
         "by": groups[0],
         "since": since,

@@ -330,11 +330,11 @@ def _comparable(found: dict[str, Any]) -> dict[str, Any]:
 
 
 def _served_view(session: Session, period: stats.Period, scope: Jurisdiction) -> int:
-    """The view with every row as the API serves it (`to_dict`; JSON and gzip aside)."""
+    """The view with every row as the API serves it (`served_rows`; JSON and gzip aside)."""
     found = stats.assess(session, by=ALL_GROUPS, period=period, scope=scope)
-    served = [f.to_dict() for rows in found["groups"].values() for f in rows]
+    served = stats.served_rows(found["groups"])
     points = [p.to_dict() for p in stats.series(session, by=None, period=period, scope=scope)]
-    return len(served) + len(points)
+    return sum(map(len, served.values())) + len(points)
 
 
 def _page_view(session: Session, period: stats.Period, scope: Jurisdiction) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from gridmap.events.stats.event_figures import (
     event_stats,
     figure_events,
     series,
+    served_rows,
 )
 from gridmap.events.stats.field import field_figures, field_filter, field_scope_sql, field_zero
 from gridmap.events.stats.figures import (
@@ -102,5 +103,6 @@ __all__ = [
     "ratio",
     "resolve_period",
     "series",
+    "served_rows",
     "working_days",
 ]

@@ -314,6 +314,13 @@ def assess(
         )
 
 
+def served_rows(groups: dict[str, list[Figures]]) -> dict[str, list[dict[str, Any]]]:
+    """Each grouping's rows as the API serves them (`Figures.to_dict`): a county's 12,000
+    dicts, made with the collector paused as the rows were (gc_pause)."""
+    with collector_paused():
+        return {b: [f.to_dict() for f in rows] for b, rows in groups.items()}
+
+
 def _assess(
     session: Session,
     *,
