@@ -238,6 +238,12 @@ def _unit_figures(facts: _Facts, grouping: grouped.Grouping) -> _Units:
     )
 
 
+# The events' figures of a unit with no event (it has field work).
+_NO_EVENTS: dict[str, Any] = served_event_figures(
+    dict.fromkeys(_COUNT_NAMES, 0), dict.fromkeys(HOUR_NAMES), None
+)
+
+
 def _grouped_units(facts: _Facts, by: Sequence[str], teams: dict[str, Team]) -> dict[str, _Units]:
     """Each grouping of `by` over the facts, with its units' figures. A team's row and
     its grid workers' row are the team's figures under its code or their key: computed
@@ -358,15 +364,18 @@ def _assess(
             else _names(session, by=b, keys=keys)
         )
         has_field = b in FIELD_GROUPS
-        rows_b = []
-        for k in keys:
-            unit_field = (work.get(k) or field_zero()) if has_field else None
-            rows_b.append(
-                units.figures(k, names.get(k), unit_field)
-                if k in units.at
-                else _empty(k, names.get(k), unit_field)
+        at, events = units.at, units.events
+        groups[b] = [
+            Figures(
+                k,
+                names.get(k),
+                # A unit with field work alone: no event.
+                events[at[k]] if k in at else dict(_NO_EVENTS),
+                None,
+                (work.get(k) or field_zero()) if has_field else None,
             )
-        groups[b] = rows_b
+            for k in keys
+        ]
     if compare:
         prev = period.previous()
         if prev is not None:
@@ -406,17 +415,6 @@ def _team_names(teams: dict[str, Team], by: str) -> dict[str | None, str | None]
     if by == "team":
         return {t.code: t.name for t in teams.values()}
     return {t.grid_workers_key: t.grid_workers_name for t in teams.values()}
-
-
-# A unit with no event (it has field work).
-_NO_EVENTS: dict[str, Any] = served_event_figures(
-    dict.fromkeys(_COUNT_NAMES, 0), dict.fromkeys(HOUR_NAMES), None
-)
-
-
-def _empty(key: str | None, name: str | None, field: dict[str, Any] | None) -> Figures:
-    """A unit with no event in the period (it has field work)."""
-    return Figures(key, name, dict(_NO_EVENTS), None, field)
 
 
 def _with_previous(now: Figures, before: Figures | None) -> Figures:
