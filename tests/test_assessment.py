@@ -563,6 +563,24 @@ def test_all_groupings_at_once_equal_each_alone(app: TestClient) -> None:
     assert any(r["household_visits"] for r in together["groups"]["grid_worker"])
 
 
+def test_every_row_serves_the_same_figures_and_its_rates_are_its_counts(app: TestClient) -> None:
+    """The rates are computed for a whole grouping at once (numpy): each must be what
+    `ratio` makes of the row's own counts; and every row, with events or with field work
+    alone, serves the same figures in the same order."""
+    sup = login(app, "county-sup")
+    answer = sup.get("/api/stats", params={**WEEK, "by": list(stats.GROUPS)}).json()
+    rows = [answer["total"], *(r for rows in answer["groups"].values() for r in rows)]
+    names = ["key", "name", *(f.name for f in stats.FIELD_FIGURES)]
+    order = list(rows[0])
+    assert order[:2] == ["key", "name"] and set(names) < set(order)
+    assert any(r["received"] == 0 for r in rows)  # a unit with field work alone
+    for row in rows:
+        assert list(row) == order, row["key"]
+        counts = {c.name: row[c.name] for c in stats.COUNTS}
+        assert {r.name: row[r.name] for r in stats.RATES} == stats.rates(counts), row["key"]
+    assert sum(1 for r in rows if r["closure_rate"] not in (None, 0.0, 1.0)) > 3
+
+
 def test_a_township_supervisor_sees_only_its_township_s_field_work(
     app: TestClient, db: Session
 ) -> None:

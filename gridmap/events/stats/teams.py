@@ -52,7 +52,11 @@ def teams_by_id(session: Session, ids: Iterable[str]) -> dict[str, Team]:
             team[2].append(str(member_id))
             team[3].append(member_name)
     return {
-        str(team_id): Team(code, name, "+".join(keys) or None, "、".join(names) or None)
+        str(team_id): (
+            Team(code, name, "+".join(keys), "、".join(names))
+            if keys
+            else Team(code, name, None, None)
+        )
         for team_id, (code, name, keys, names) in found.items()
     }
 
