@@ -140,7 +140,7 @@ def build_stats_page(*, lang: str, default_by: str, tile_url: str | None = None)
     <div class="st-box"><h2>{escape(t["worst"])}</h2>
       <table id="st-worst" class="st-table"></table></div>
   </section>
-  <section class="st-box"><h2>{escape(t["all_units"])}</h2>
+  <section class="st-box"><h2>{escape(t["all_units"])} <span id="st-all-count"></span></h2>
     <div class="st-scroll"><table id="st-all" class="st-table"></table></div></section>
 </main>
 <aside id="st-drill" class="st-drill" hidden>

@@ -187,4 +187,30 @@ def test_the_county_view_in_english(with_history: Service, watched: WatchedPage)
         "n => Number(document.getElementById('st-map').dataset.coloured) === n", arg=expected
     )
     watched.screenshot("stats_county_en")
+
+    # By grid, the county's thousands of units: the table of all units is drawn 200 rows
+    # at a time, more as it is scrolled; the first row's figure opens its events.
+    stamp = _loaded(page)
+    page.select_option("#st-by", "grid")
+    _loaded(page, stamp)
+    total = page.evaluate(
+        """async () => {
+            const q = new URLSearchParams({by: 'grid',
+                                           period: document.getElementById('st-period').value});
+            return (await (await fetch('/api/stats?' + q)).json()).rows.length;
+        }"""
+    )
+    assert total > 400
+    assert page.locator("#st-all").get_attribute("data-shown") == f"200/{total}"
+    assert page.locator("#st-all tbody tr").count() == 200
+    assert page.locator("#st-all-count").inner_text() == f"({total})"
+    page.eval_on_selector(".st-scroll:has(#st-all)", "box => { box.scrollTop = box.scrollHeight; }")
+    page.wait_for_function("() => document.querySelectorAll('#st-all tbody tr').length === 400")
+    first = page.locator("#st-all tbody tr").first
+    key = first.get_attribute("data-key")
+    first.locator("td[data-col=received] a.st-num").click()
+    page.wait_for_selector("#st-drill:not([hidden])")
+    name = first.locator("td").nth(1).inner_text()
+    assert name in page.locator("#st-drill-title").inner_text() and key
+    page.click("#st-drill-close")
     assert watched.console_errors == []

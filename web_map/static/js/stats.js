@@ -73,6 +73,7 @@ async function refresh() {
   if (period === "custom" && (!$("st-from").value || !$("st-to").value)) return;
   status(t.loading);
   const by = $("st-by").value;
+  if (window.L) layerFeatures(AREA_GROUPS.has(by) ? by : "township").catch(() => {});
   try {
     const [answer, series] = await Promise.all([
       api(`/api/stats?${query({ by, compare: "true" })}`),
@@ -83,8 +84,10 @@ async function refresh() {
     const p = answer.period;
     $("st-period-text").textContent = p.from ? `${p.from} – ${p.to}` : "";
     drawCards(answer.total);
-    drawRanking(answer.rows);
+    // The chart before the tables: ECharts measures the page when it draws, and with a
+    // county's 3,900 rows by grid already in it, that forced their layout (~2 s).
     drawChart(series.points);
+    drawRanking(answer.rows);
     await drawMap(answer.rows);
     status("");
     document.body.dataset.loaded = String(Date.now());
@@ -96,13 +99,23 @@ async function refresh() {
 
 // ------------------------------------------------------------------ drill-down
 
-function drillLink(text, figure, by, key) {
-  const a = h("a", { href: "#", className: "st-num", dataset: { figure } }, text);
-  a.addEventListener("click", (e) => {
-    e.preventDefault();
-    drill(figure, by, key, text);
-  });
-  return a;
+function drillLink(text, figure, by) {
+  // Opened by one listener on the page (openDrill): a county's table by grid has ~90,000
+  // such links, and a listener each took seconds to attach.
+  return h("a", { href: "#", className: "st-num", dataset: { figure, drill: by ? "row" : "total" } }, text);
+}
+
+function openDrill(e) {
+  const a = e.target.closest("a.st-num[data-drill]");
+  if (!a) return;
+  e.preventDefault();
+  if (a.dataset.drill === "total") {
+    drill(a.dataset.figure, null, null, a.textContent);
+    return;
+  }
+  // A row's link: its table's grouping, its row's key ("" for the row of no key).
+  const key = a.closest("tr").dataset.key;
+  drill(a.dataset.figure, a.closest("table").dataset.by, key === "" ? null : key, a.textContent);
 }
 
 function fieldLink(text, figure, by, key) {
@@ -117,7 +130,7 @@ function fieldLink(text, figure, by, key) {
 function cell(name, v, by, key) {
   if (FIELD.has(name)) return fieldLink(fmt(name, v), name, by, key);
   const figure = COUNTS.has(name) ? name : RATE_EVENTS[name];
-  return figure ? drillLink(fmt(name, v), figure, by, key) : fmt(name, v);
+  return figure ? drillLink(fmt(name, v), figure, by) : fmt(name, v);
 }
 
 async function drill(figure, by, key, shown) {
@@ -192,18 +205,45 @@ function tableCols(by) {
   return (cfg.fieldGroups || []).includes(by) ? [...TABLE_COLS, ...FIELD_COLS] : TABLE_COLS;
 }
 
+function tableRow(r, rank, cols, by) {
+  return h(
+    "tr",
+    { dataset: { key: r.key === null ? "" : r.key } },
+    h("td", {}, rank === null ? "" : String(rank)),
+    h("td", {}, r.name || r.key || t.unplaced),
+    cols.map((c) => h("td", { dataset: { col: c } }, cell(c, r[c], by, r.key)))
+  );
+}
+
 function table(el, rows, cols, by, start) {
   const head = h("tr", {}, h("th", {}, "#"), h("th", {}, cfg.groups[by]), cols.map((c) => h("th", {}, label(c))));
-  const body = rows.map((r, i) =>
-    h(
-      "tr",
-      { dataset: { key: r.key === null ? "" : r.key } },
-      h("td", {}, start === null ? "" : String(start(i))),
-      h("td", {}, r.name || r.key || t.unplaced),
-      cols.map((c) => h("td", { dataset: { col: c } }, cell(c, r[c], by, r.key)))
-    )
-  );
-  el.replaceChildren(h("thead", {}, head), h("tbody", {}, body));
+  el.dataset.by = by;
+  el.replaceChildren(h("thead", {}, head), h("tbody", {}, rows.map((r, i) => tableRow(r, start === null ? null : start(i), cols, by))));
+}
+
+// The table of all units is drawn ALL_STEP rows at a time, more as it is scrolled: a
+// county's 3,900 grids with 22 figures each took the browser ~2.6 s to lay out at once.
+const ALL_STEP = 200;
+
+function drawAll(rows, by) {
+  S.all = { rows, by, cols: tableCols(by), shown: 0 };
+  table($("st-all"), [], S.all.cols, by, null);
+  moreOfAll();
+}
+
+function moreOfAll() {
+  const all = S.all;
+  if (!all || all.shown >= all.rows.length) return;
+  const next = all.rows.slice(all.shown, all.shown + ALL_STEP);
+  $("st-all").tBodies[0].append(...next.map((r) => tableRow(r, null, all.cols, all.by)));
+  all.shown += next.length;
+  $("st-all").dataset.shown = `${all.shown}/${all.rows.length}`;
+  $("st-all-count").textContent = `(${all.rows.length})`;
+}
+
+function onAllScroll(e) {
+  const box = e.currentTarget;
+  if (box.scrollTop + box.clientHeight > box.scrollHeight - 300) moreOfAll();
 }
 
 function drawRanking(rows) {
@@ -215,7 +255,7 @@ function drawRanking(rows) {
   table($("st-best"), order.slice(0, n), cols, by, (i) => i + 1);
   const worst = order.slice(-n).reverse();
   table($("st-worst"), worst, cols, by, (i) => order.length - i);
-  table($("st-all"), rows, tableCols(by), by, null);
+  drawAll(rows, by);
 }
 
 // ------------------------------------------------------------------ trend chart
@@ -282,6 +322,17 @@ async function areaFeatures(layer) {
   return features;
 }
 
+// A layer's polygons, fetched once (the promise kept: refresh starts the fetch beside
+// the figures', the map awaits it).
+function layerFeatures(layer) {
+  if (!S.areas.has(layer)) {
+    const fetching = areaFeatures(layer);
+    S.areas.set(layer, fetching);
+    fetching.catch(() => S.areas.delete(layer));
+  }
+  return S.areas.get(layer);
+}
+
 const COLOURS_GOOD_HIGH = ["#b91c1c", "#f97316", "#facc15", "#84cc16", "#15803d"];
 
 function colourFor(metric, v, lo, hi) {
@@ -305,9 +356,9 @@ async function drawMap(rows) {
   }
   const layer = AREA_GROUPS.has(by) ? by : "township";
   if (S.areaLayerName !== layer) {
-    S.areas.set(layer, S.areas.get(layer) || (await areaFeatures(layer)));
+    const features = await layerFeatures(layer);
     if (S.areaLayer) S.areaLayer.remove();
-    S.areaLayer = window.L.geoJSON({ type: "FeatureCollection", features: S.areas.get(layer) }, { style: { weight: 1, color: "#334155", fillOpacity: 0.7 } }).addTo(S.map);
+    S.areaLayer = window.L.geoJSON({ type: "FeatureCollection", features }, { style: { weight: 1, color: "#334155", fillOpacity: 0.7 } }).addTo(S.map);
     S.areaLayerName = layer;
     S.fitted = false;
   }
@@ -332,11 +383,11 @@ async function drawMap(rows) {
   });
   if (!S.fitted) {
     // The units with figures: a township's grids, not the whole county around them.
-    const withRows = window.L.featureGroup();
+    const withRows = window.L.latLngBounds([]);
     S.areaLayer.eachLayer((l) => {
-      if (byKey.has((l.feature.properties || {}).code)) withRows.addLayer(window.L.geoJSON(l.feature));
+      if (byKey.has((l.feature.properties || {}).code)) withRows.extend(l.getBounds());
     });
-    const b = withRows.getLayers().length ? withRows.getBounds() : S.areaLayer.getBounds();
+    const b = withRows.isValid() ? withRows : S.areaLayer.getBounds();
     if (b.isValid()) S.map.fitBounds(b, { padding: [10, 10] });
     S.fitted = true;
   }
@@ -387,6 +438,8 @@ function start() {
     }
   });
   $("st-apply").addEventListener("click", refresh);
+  for (const id of ["st-cards", "st-best", "st-worst", "st-all"]) $(id).addEventListener("click", openDrill);
+  $("st-all").parentElement.addEventListener("scroll", onAllScroll);
   $("st-drill-close").addEventListener("click", () => {
     $("st-drill").hidden = true;
   });
