@@ -485,6 +485,19 @@ def _xlsxwriter(ledger: Any, out: str) -> int:
     return n
 
 
+def _timed_line(label: str, sessions: Any, view: Any, runs: int) -> None:
+    """One line of the table: `view(session)` timed `runs` times (field work from the
+    aggregates), with the load and the calibration before it."""
+    load, speed = os.getloadavg()[0], calibration()
+    with sessions() as session:
+        times, _ = timed(lambda: view(session), runs)
+    print(
+        f"{label:<34}{'field_day':<17}{statistics.median(times):>9.0f}"
+        f"{_pct(times, 0.95):>9.0f}   {'':>19}{'':>8}   {load:.1f}, {speed:.0f}",
+        flush=True,
+    )
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--xlsx-child":
         xlsx_child(*sys.argv[2:7])
@@ -609,25 +622,19 @@ def main() -> None:
                     f"{_pct(alone, 0.95):>9.0f}   {'':>19}{'':>8}   {load:.1f}, {speed:.0f}",
                     flush=True,
                 )
-            load, speed = os.getloadavg()[0], calibration()
-            with sessions() as session:
-                served, _ = timed(lambda s=session, j=scope: _served_view(s, month, j), args.runs)
-            print(
-                f"{'  its rows as the API serves them':<34}{'field_day':<17}"
-                f"{statistics.median(served):>9.0f}{_pct(served, 0.95):>9.0f}   {'':>19}{'':>8}"
-                f"   {load:.1f}, {speed:.0f}",
-                flush=True,
+            _timed_line(
+                "  its rows as the API serves them",
+                sessions,
+                lambda s, j=scope: _served_view(s, month, j),
+                args.runs,
             )
             # What the page asks first: one grouping (its default, township) with the
             # previous period beside it, and the daily series (web_map/static/js/stats.js).
-            load, speed = os.getloadavg()[0], calibration()
-            with sessions() as session:
-                page, _ = timed(lambda s=session, j=scope: _page_view(s, month, j), args.runs)
-            print(
-                f"{'  the page: by township + previous':<34}{'field_day':<17}"
-                f"{statistics.median(page):>9.0f}{_pct(page, 0.95):>9.0f}   {'':>19}{'':>8}"
-                f"   {load:.1f}, {speed:.0f}",
-                flush=True,
+            _timed_line(
+                "  the page: township + previous",
+                sessions,
+                lambda s, j=scope: _page_view(s, month, j),
+                args.runs,
             )
         if args.xlsx_rows <= 0:
             print(f"load average after (1, 5, 15 min): {os.getloadavg()}")
