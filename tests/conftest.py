@@ -70,11 +70,7 @@ def module_database(
     db_url = create_database(server_url, name, template=template)
     try:
         if fill is not None:
-            engine = make_engine(db_url, pool_size=1)
-            with session_factory(engine)() as session:
-                fill(session)
-                session.commit()
-            engine.dispose()
+            _load_with(fill)(db_url)
         yield db_url
     finally:
         drop_database(server_url, name)

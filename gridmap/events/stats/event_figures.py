@@ -36,12 +36,11 @@ from gridmap.events.stats.figures import (
     FIELD_GROUPS,
     GRID_WORKERS_SQL,
     GROUPS,
-    HOUR_NAMES,
+    NO_EVENTS,
     PERCENTILES,
     RATES,
     Figures,
     rates,
-    served_event_figures,
 )
 from gridmap.events.stats.periods import CHINA_TZ, Period
 from gridmap.events.stats.teams import Team, team_keys, teams_by_id
@@ -238,12 +237,6 @@ def _unit_figures(facts: _Facts, grouping: grouped.Grouping) -> _Units:
     )
 
 
-# The events' figures of a unit with no event (it has field work).
-_NO_EVENTS: dict[str, Any] = served_event_figures(
-    dict.fromkeys(_COUNT_NAMES, 0), dict.fromkeys(HOUR_NAMES), None
-)
-
-
 def _grouped_units(facts: _Facts, by: Sequence[str], teams: dict[str, Team]) -> dict[str, _Units]:
     """Each grouping of `by` over the facts, with its units' figures. A team's row and
     its grid workers' row are the team's figures under its code or their key: computed
@@ -370,7 +363,7 @@ def _assess(
                 k,
                 names.get(k),
                 # A unit with field work alone: no event.
-                events[at[k]] if k in at else dict(_NO_EVENTS),
+                events[at[k]] if k in at else dict(NO_EVENTS),
                 None,
                 (work.get(k) or field_zero()) if has_field else None,
             )

@@ -357,19 +357,11 @@ EVENT_FIGURE_NAMES: tuple[str, ...] = (
 )
 
 
-def served_event_figures(
-    counts: Mapping[str, int], hours: Mapping[str, float | None], satisfaction: float | None
-) -> dict[str, Any]:
-    """A unit's `Figures.events` from its counts, hours (HOUR_NAMES) and mean rating (the
-    assessment builds them from columns at once: `event_figures._unit_figures`)."""
-    return {
-        **{c.name: counts[c.name] for c in COUNTS},
-        **rates(counts),
-        **{f"{h}_hours": hours[h] for h in HOUR_NAMES},
-        "satisfaction": satisfaction,
-        "mean_handling_hours": hours["handling_mean"],
-        "visits": counts["visited"],
-    }
+# The events' figures of a unit with no event (it has field work): no count, no rate,
+# no time, no rating.
+NO_EVENTS: dict[str, Any] = {
+    n: 0 if n in COUNT_BY_NAME or n == "visits" else None for n in EVENT_FIGURE_NAMES
+}
 
 
 _NO_FIELD: dict[str, Any] = {f.name: None for f in FIELD_FIGURES}
