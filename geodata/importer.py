@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 
 from geodata.export import areas_frame
 from geodata.normalize import Normalised, normalise
-from geodata.validation import ValidationReport, validate_areas
+from geodata.problems import ValidationReport
+from geodata.validation import validate_areas
 from gridmap.boundaries import AreaRow, VersionDiff, diffs
 from gridmap.boundaries import versions as boundaries
 from gridmap.errors import InvalidInput, ValidationFailed

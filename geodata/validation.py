@@ -18,10 +18,7 @@ in Python.
 from __future__ import annotations
 
 import math
-import re
-from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -30,9 +27,18 @@ import pandas as pd
 import pyproj
 import shapely
 
+from geodata.problems import (
+    Problem,
+    Severity,
+    ValidationReport,
+    area_text,
+    length_text,
+    where_box,
+    where_point,
+    where_reason,
+)
 from gridmap.errors import InvalidCoordinates, InvalidInput
 
-Severity = Literal["error", "warning"]
 LAYERS = (
     "county",
     "township",
@@ -68,96 +74,7 @@ _MEASURE_STEP_DEG = 1e-4
 # `exception_reason` says why (both columns, or keys of the area's attributes).
 EXCEPTION_HOUSEHOLDS = "households"
 
-_REASON_POINT = re.compile(r"\[\s*(-?[0-9.eE+-]+)\s+(-?[0-9.eE+-]+)\s*\]")
 Floats = npt.NDArray[np.float64]
-
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with one feature (or one place), in words a planner understands."""
-
-    kind: str
-    layer: str | None
-    code: str | None
-    name: str | None
-    message: str
-    where: dict[str, list[float]]  # {"point": [lon, lat]} or {"bbox": [w, s, e, n]}
-    severity: Severity = "error"
-    # Measured figures: "area_m2", "width_m", "reach_m" (as in the message, unrounded).
-    measures: dict[str, float] = field(default_factory=dict)
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "kind": self.kind,
-            "severity": self.severity,
-            "layer": self.layer,
-            "code": self.code,
-            "name": self.name,
-            "message": self.message,
-            "where": self.where,
-        }
-        if self.measures:
-            out["measures"] = dict(self.measures)
-        return out
-
-
-@dataclass
-class ValidationReport:
-    problems: list[Problem]
-    features: int
-    skipped: list[str] = field(default_factory=list)  # checks not run, and why
-    # Accepted exceptions, not problems: {"layer", "code", "name", "rule", "reason", ...}.
-    exceptions: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        """True when there is no error (warnings do not block an import)."""
-        return not any(p.severity == "error" for p in self.problems)
-
-    @property
-    def errors(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "error"]
-
-    @property
-    def warnings(self) -> list[Problem]:
-        return [p for p in self.problems if p.severity == "warning"]
-
-    def counts(self) -> dict[str, int]:
-        """Number of problems of each kind."""
-        return dict(Counter(p.kind for p in self.problems))
-
-    def of_kind(self, kind: str) -> list[Problem]:
-        return [p for p in self.problems if p.kind == kind]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "ok": self.ok,
-            "features": self.features,
-            "errors": len(self.errors),
-            "warnings": len(self.warnings),
-            "counts": self.counts(),
-            "problems": [p.to_json() for p in self.problems],
-            "skipped": list(self.skipped),
-            "exceptions": list(self.exceptions),
-        }
-
-    def to_text(self) -> str:
-        head = (
-            f"Checked {self.features} features: {len(self.errors)} error(s), "
-            f"{len(self.warnings)} warning(s)."
-        )
-        lines = [head if self.problems else head + " No problems found."]
-        if self.problems:
-            counts = ", ".join(f"{k} {n}" for k, n in sorted(self.counts().items()))
-            lines.append(f"By kind: {counts}.")
-        for p in self.problems:
-            who = " ".join(x for x in (p.layer, p.code, p.name) if x) or "(no code)"
-            where = _where_text(p.where)
-            lines.append(f"{p.severity.upper():7} {p.kind}: {who}: {p.message} [{where}]")
-        lines.extend(f"NOT CHECKED: {s}" for s in self.skipped)
-        if self.exceptions:
-            lines.append(f"{len(self.exceptions)} accepted exception(s), each with its reason.")
-        return "\n".join(lines)
 
 
 def validate_areas(
@@ -297,17 +214,15 @@ class _Checker:
                 i,
                 "wrong_geometry_type",
                 f"is a {g[i].geom_type}, but areas must be polygons",
-                _bbox(g[i]),
+                where_box(g[i]),
             )
         for i in np.flatnonzero(~missing & polygonal & ~valid).tolist():
             reason = str(shapely.is_valid_reason(g[i]))
-            m = _REASON_POINT.search(reason)
-            where = {"point": [_r(float(m.group(1))), _r(float(m.group(2)))]} if m else _bbox(g[i])
             self.add(
                 i,
                 "invalid_geometry",
                 f"invalid geometry: {reason} (repair it, or import with --fix-invalid)",
-                where,
+                where_reason(reason, g[i]),
             )
         for i, lyr in enumerate(self.layers):
             if lyr not in LAYERS:
@@ -315,7 +230,7 @@ class _Checker:
                     i,
                     "unknown_layer",
                     f"layer {lyr!r} is not one of {', '.join(LAYERS)}",
-                    _bbox(g[i]),
+                    where_box(g[i]),
                 )
         known_layer = np.array([lyr in LAYERS for lyr in self.layers], dtype=bool)
         self.good = ~missing & polygonal & valid & known_layer
@@ -345,12 +260,12 @@ class _Checker:
         seen: dict[str, list[int]] = {}
         for i, code in enumerate(self.codes):
             if code is None:
-                self.add(i, "missing_code", "has no code", _bbox(self.geoms[i]))
+                self.add(i, "missing_code", "has no code", where_box(self.geoms[i]))
             else:
                 seen.setdefault(code, []).append(i)
         for code, rows in seen.items():
             if len(rows) > 1:
-                where = _bbox(shapely.union_all([self.geoms[i] for i in rows if self.geoms[i]]))
+                where = where_box(shapely.union_all([self.geoms[i] for i in rows if self.geoms[i]]))
                 self.add(
                     rows[0],
                     "duplicate_code",
@@ -370,7 +285,7 @@ class _Checker:
                     i,
                     "households_missing",
                     f"has no household count (grids should hold {low}-{high})",
-                    _point(self.geoms[i]),
+                    where_point(self.geoms[i]),
                     "warning",
                 )
             elif not low <= hh <= high and self.exception_rules[i] == EXCEPTION_HOUSEHOLDS:
@@ -389,7 +304,7 @@ class _Checker:
                     i,
                     "households_out_of_range",
                     f"has {int(hh)} households; a grid should hold {low}-{high}",
-                    _point(self.geoms[i]),
+                    where_point(self.geoms[i]),
                 )
 
     def check_slivers(self, ratio: float) -> None:
@@ -408,7 +323,7 @@ class _Checker:
                 "sliver",
                 f"has a sliver: a thin part about {width:.1f} m wide and "
                 f"{perimeter[k] / 2:.0f} m long ({area[k]:.0f} m²)",
-                _bbox(parts_lonlat[k]),
+                where_box(parts_lonlat[k]),
                 "warning",
             )
 
@@ -468,7 +383,7 @@ class _Checker:
                         i,
                         "missing_parent",
                         f"has no parent code (which {expected} is it in?)",
-                        _bbox(self.geoms[i]),
+                        where_box(self.geoms[i]),
                     )
                 continue
             j = by_code.get(pc)
@@ -478,7 +393,7 @@ class _Checker:
                         i,
                         "unknown_parent",
                         f"names parent {pc}, which is not among the {expected} areas given",
-                        _bbox(self.geoms[i]),
+                        where_box(self.geoms[i]),
                     )
                 else:
                     not_checked.add(f"{lyr} inside {expected}: no {expected} areas were given")
@@ -522,9 +437,9 @@ class _Checker:
                 i,
                 "outside_parent",
                 f"extends outside its {pool_layers[j]} {self.parent_codes[i]}: "
-                f"{_area_text(float(area[far].sum()))} up to {reach[far].max():.2f} m beyond "
+                f"{area_text(float(area[far].sum()))} up to {reach[far].max():.2f} m beyond "
                 f"its edge (tolerance {tolerance_m:g} m)",
-                _bbox(far_part),
+                where_box(far_part),
                 measures={
                     "area_m2": float(area[far].sum()),
                     "reach_m": float(reach[far].max()),
@@ -567,9 +482,9 @@ class _Checker:
                     i,
                     "overlap",
                     f"overlaps {self.who(j)} ({self.names[j] or ''}) by "
-                    f"{_area_text(area[k])} (about {_length_text(width[k])} wide); "
+                    f"{area_text(area[k])} (about {length_text(width[k])} wide); "
                     "areas of one layer must not overlap",
-                    _bbox(shared[k]),
+                    where_box(shared[k]),
                     measures={"area_m2": float(area[k]), "width_m": float(width[k])},
                 )
 
@@ -626,9 +541,9 @@ class _Checker:
             self.add(
                 None,
                 "gap",
-                f"has a gap of {_area_text(area[k])} (about {_length_text(width[k])} wide) "
+                f"has a gap of {area_text(area[k])} (about {length_text(width[k])} wide) "
                 f"that no {child_layer} covers; its {child_layer}s must cover it without gaps",
-                _bbox(parts[k]),
+                where_box(parts[k]),
                 layer=self.pool_layers[j],
                 code=code_of[j],
                 name=self.pool_names[j],
@@ -678,18 +593,6 @@ def _widths(geoms: Any) -> Floats:
     return np.array([_width(a, p) for a, p in zip(area, perimeter, strict=True)], dtype=float)
 
 
-def _area_text(m2: float) -> str:
-    if m2 >= 100:
-        return f"{m2:.0f} m²"
-    if m2 >= 1:
-        return f"{m2:.1f} m²"
-    return f"{m2:.3g} m²"
-
-
-def _length_text(m: float) -> str:
-    return f"{m:.1f} m" if m >= 1 else f"{m * 100:.1f} cm"
-
-
 def _width(area: float, perimeter: float) -> float:
     """The width of the rectangle with this area and perimeter (exact for a strip)."""
     if perimeter <= 0:
@@ -698,31 +601,3 @@ def _width(area: float, perimeter: float) -> float:
     if disc < 0:  # rounder than a square: call it the side of the square of that area
         return math.sqrt(area)
     return (perimeter - math.sqrt(disc)) / 4
-
-
-def _r(v: float) -> float:
-    return round(float(v), 7)
-
-
-def _bbox(geom: Any) -> dict[str, list[float]]:
-    if geom is None or shapely.is_empty(geom):
-        return {}
-    return {"bbox": [_r(v) for v in shapely.bounds(geom)]}
-
-
-def _point(geom: Any) -> dict[str, list[float]]:
-    if geom is None or shapely.is_empty(geom):
-        return {}
-    try:
-        p = shapely.point_on_surface(geom)
-    except shapely.errors.GEOSException:
-        return _bbox(geom)
-    return {"point": [_r(shapely.get_x(p)), _r(shapely.get_y(p))]}
-
-
-def _where_text(where: dict[str, list[float]]) -> str:
-    if "point" in where:
-        return "at {:.7f}, {:.7f}".format(*where["point"])
-    if "bbox" in where:
-        return "within {:.7f}, {:.7f} – {:.7f}, {:.7f}".format(*where["bbox"])
-    return "no location"
