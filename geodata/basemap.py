@@ -27,7 +27,8 @@ import pandas as pd
 import pyogrio
 import shapely
 
-from geodata.readers import _read_tolerant, _repair_osm_polygons
+from geodata.osm_reader import repair_osm_polygons
+from geodata.readers import read_tolerant
 from gridmap.crs import WGS84, geometry_to_wgs84, parse_crs
 from gridmap.errors import DataFileError, UnknownCRS
 
@@ -137,7 +138,7 @@ def _read_osm(path: Path) -> BasemapData:
     addresses: list[dict[str, Any]] = []
 
     # Lines: roads, railways, waterways.
-    raw, geoms, unreadable = _read_tolerant(
+    raw, geoms, unreadable = read_tolerant(
         path,
         str(path),
         "lines",
@@ -162,7 +163,7 @@ def _read_osm(path: Path) -> BasemapData:
         rows.append(_row(layer, kind, rec.get("name"), codes[i], geom))
 
     # Areas: buildings, water, land use, and named POIs (as their representative point).
-    raw, geoms, unreadable = _read_tolerant(path, str(path), "multipolygons")
+    raw, geoms, unreadable = read_tolerant(path, str(path), "multipolygons")
     codes = np.where(
         raw["osm_way_id"].notna(),
         "way/" + raw["osm_way_id"].astype(str),
@@ -170,7 +171,7 @@ def _read_osm(path: Path) -> BasemapData:
     )
     skipped += [{"code": str(codes[i]), "problem": r, "action": "skipped"} for i, r in unreadable]
     keep = ~shapely.is_missing(geoms)
-    geoms, keep = _repair_osm_polygons(geoms, keep, codes, skipped, repaired)
+    geoms, keep = repair_osm_polygons(geoms, keep, codes, skipped, repaired)
     for i in np.flatnonzero(keep).tolist():
         rec = raw.iloc[i]
         tags = tags_of(rec.get("other_tags"))
@@ -197,7 +198,7 @@ def _read_osm(path: Path) -> BasemapData:
             addresses.append(_poi_address(tags, name, point))
 
     # Points: place names, POIs, addresses.
-    raw, geoms, unreadable = _read_tolerant(path, str(path), "points")
+    raw, geoms, unreadable = read_tolerant(path, str(path), "points")
     codes = ("node/" + raw["osm_id"].astype(str)).to_numpy()
     skipped += [{"code": str(codes[i]), "problem": r, "action": "skipped"} for i, r in unreadable]
     for i, geom in enumerate(geoms):
@@ -275,7 +276,7 @@ def _read_survey(path: Path, layers: list[tuple[Path, str | None]], crs: str | N
                 {"code": label, "problem": "not a basemap layer name", "action": "skipped"}
             )
             continue
-        attrs, geoms, unreadable = _read_tolerant(file, str(file), layer_name)
+        attrs, geoms, unreadable = read_tolerant(file, str(file), layer_name)
         skipped += [
             {"code": f"{label}/{i + 1}", "problem": r, "action": "skipped"} for i, r in unreadable
         ]

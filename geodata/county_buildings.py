@@ -33,7 +33,8 @@ import shapely
 from shapely.geometry.base import BaseGeometry
 
 from geodata.monaco import DEFAULT_LEVELS, FLAT_GROSS_M2, RESIDENTIAL_SHARE
-from geodata.readers import read_layer, read_osm
+from geodata.osm_reader import read_osm
+from geodata.readers import read_layer
 from gridmap.boundaries import BuildingRows
 from gridmap.errors import DataFileError
 

@@ -19,7 +19,8 @@ import shapely
 
 from geodata.export import to_geojson_dict, write_geojson, write_gpkg
 from geodata.normalize import normalise
-from geodata.readers import read_layer, read_osm
+from geodata.osm_reader import read_osm
+from geodata.readers import read_layer
 from geodata.validation import validate_areas
 from gridmap.errors import DataFileError, InvalidInput
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import shapely
 
-from geodata.readers import read_layer, read_osm
+from geodata.osm_reader import read_osm
+from geodata.readers import read_layer
 from gridmap.errors import DataFileError
 from tests.osm_files import write_osm_pbf, write_osm_xml
 
